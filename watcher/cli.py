@@ -1,0 +1,241 @@
+"""The `watcher` command: a thin layer over watcher.pipeline that turns results into exit codes.
+
+Exit status: 0 success, 1 a source or destination failed (what succeeded is kept), 2 usage or
+configuration error. Errors are one line each; --debug shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__, config, pipeline
+from .db import Store
+from .errors import WatcherError
+from .settings import Settings
+from .sources import LABELS, REGISTRY
+
+
+class Context:
+    def __init__(self, debug: bool):
+        self.debug = debug
+        self.settings = Settings.from_env()
+
+    def config(self) -> config.Config:
+        return config.load(self.settings.queries)
+
+    def store(self) -> Store:
+        return Store(self.settings.db)
+
+
+def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn WatcherError and surprises into one line on stderr and the right exit status."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        debug = bool(ctx.obj and ctx.obj.debug)
+        try:
+            return func(*args, **kwargs)
+        except WatcherError as exc:
+            if debug:
+                raise
+            for line in str(exc).splitlines():
+                click.echo(f"error: {line}" if not _has_location(line) else line, err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted; anything not finished stays pending", err=True)
+            sys.exit(1)
+        except Exception as exc:  # a bug: still one line unless --debug
+            if debug:
+                raise
+            secrets = ctx.obj.settings.secrets() if ctx.obj else ()
+            message = " ".join(f"{type(exc).__name__}: {exc}".split())
+            for secret in secrets:
+                message = message.replace(secret, "***")
+            click.echo(f"internal error: {message} (run with --debug for details)", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def _has_location(line: str) -> bool:
+    head = line.split(": ", 1)[0]
+    return ".yaml:" in head or ".yml:" in head or head.endswith(("/", ".yaml", ".yml"))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="watcher")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Watch PubMed (and, later, trial registries and preprints) for new ketamine studies in
+    each condition the team follows, and send digests of what is new."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx.obj = Context(debug)
+
+
+@main.command()
+@click.pass_obj
+@friendly
+def validate(obj: Context) -> None:
+    """Load and check every YAML file in the queries folder; print what is watched."""
+    cfg = obj.config()
+    click.echo(f"{len(cfg.queries)} queries in {len(cfg.files)} file(s) from "
+               f"{obj.settings.queries}")
+    for query in cfg.queries:
+        sources = ", ".join(
+            LABELS[name] + ("" if name in REGISTRY else " (not polled yet)")
+            for name in query.sources) or "no source enabled"
+        routes = ", ".join(query.destinations) or "terminal only"
+        click.echo(f"- {query.id}: {query.condition}")
+        click.echo(f"    sources: {sources}; look-back {query.lookback_days} days")
+        click.echo(f"    destinations: {routes}")
+    click.echo("destinations:")
+    if not cfg.destinations:
+        click.echo("- none (digests are printed to the terminal)")
+    for name, dest in cfg.destinations.items():
+        target = dest.channel or ", ".join(dest.to or []) or dest.kind
+        when = (f"{dest.schedule.cron} ({dest.schedule.timezone})" if dest.schedule
+                else "with every run")
+        click.echo(f"- {name}: {dest.kind} {target}; schedule {when}")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Poll and send once, ignoring schedules.")
+@click.option("--dry-run", is_flag=True, help="Fetch and print, but store and send nothing.")
+@click.option("--query", "query_ids", multiple=True, metavar="ID", help="Poll only this query.")
+@click.pass_obj
+@friendly
+def run(obj: Context, once: bool, dry_run: bool, query_ids: tuple[str, ...]) -> None:
+    """Poll every source for every saved query, store what is new, send pending digests."""
+    if not once:
+        raise click.UsageError("use `watcher run --once` (or `watcher serve` for schedules)")
+    cfg = obj.config()
+    store = obj.store()
+    if dry_run:
+        store = store.copy_to_memory()
+        click.echo("dry run: nothing will be stored or sent", err=True)
+    settings = obj.settings.without_secrets() if dry_run else obj.settings
+    report = pipeline.run_once(cfg, store, settings, query_ids=list(query_ids) or None)
+    _report(report.poll, report.deliveries)
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command(name="poll")
+@click.option("--query", "query_ids", multiple=True, metavar="ID", help="Poll only this query.")
+@click.pass_obj
+@friendly
+def poll_command(obj: Context, query_ids: tuple[str, ...]) -> None:
+    """Poll only: fetch, store and queue for destinations; send nothing."""
+    cfg = obj.config()
+    store = obj.store()
+    run_id = store.start_run("poll", pipeline.stamp(pipeline.utc_now()))
+    report = pipeline.poll(cfg, store, obj.settings, query_ids=list(query_ids) or None,
+                           run_id=run_id)
+    store.finish_run(run_id, status="failed" if report.failures else "ok",
+                     now=pipeline.stamp(pipeline.utc_now()),
+                     summary={"polls": len(report.outcomes), "failed": len(report.failures)})
+    for outcome in report.outcomes:
+        if not outcome.error:
+            click.echo(f"{outcome.query_id} / {LABELS[outcome.source]} {outcome.window}: "
+                       f"{outcome.seen} seen, {outcome.new} new, {outcome.queued} queued")
+    _report(report, [])
+    sys.exit(1 if report.failures else 0)
+
+
+@main.command()
+@click.argument("destination", required=False)
+@click.option("--preview", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the rendering to FILE instead of sending.")
+@click.pass_obj
+@friendly
+def digest(obj: Context, destination: str | None, preview: Path | None) -> None:
+    """Send pending digests now (to DESTINATION only, if given)."""
+    cfg = obj.config()
+    store = obj.store()
+    if preview:
+        from .render import text
+
+        name = destination or "terminal"
+        if name not in pipeline.destinations_of(cfg):
+            raise WatcherError(f"unknown destination {name!r}")
+        built, _ = pipeline.build_digest(cfg, store, name, now=pipeline.utc_now())
+        preview.write_text(text.render(built), encoding="utf-8")
+        click.echo(f"wrote {built.total} pending item(s) for {name} to {preview}")
+        return
+    outcomes = pipeline.deliver(cfg, store, obj.settings,
+                                names=[destination] if destination else None)
+    _report(pipeline.PollReport(), outcomes)
+    sys.exit(1 if any(o.error for o in outcomes) else 0)
+
+
+@main.command()
+@click.pass_obj
+@friendly
+def status(obj: Context) -> None:
+    """Per query and source: last successful poll and last error; per destination: pending."""
+    cfg = obj.config()
+    store = obj.store()
+    positions = {(p["query_id"], p["source"]): p for p in store.positions()}
+    click.echo(f"database: {obj.settings.db} ({store.count('studies')} studies stored)")
+    for query in cfg.queries:
+        for name in query.sources:
+            if name not in REGISTRY:
+                click.echo(f"{query.id} / {LABELS[name]}: not polled (not supported yet)")
+                continue
+            p = positions.get((query.id, name))
+            if not p:
+                click.echo(f"{query.id} / {LABELS[name]}: never polled")
+                continue
+            line = (f"{query.id} / {LABELS[name]}: last success {p['last_success'] or 'never'}"
+                    f", window through {p['window_end'] or '-'}")
+            if p["last_error"]:
+                line += f"; LAST ERROR {p['last_error_at']}: {p['last_error']}"
+            click.echo(line)
+    pending = store.pending_counts()
+    for name, dest in pipeline.destinations_of(cfg).items():
+        sent, _ = store.last_digest(name)
+        click.echo(f"destination {name} ({dest.kind}): {pending.get(name, 0)} pending, "
+                   f"last sent {sent or 'never'}")
+
+
+@main.command()
+@click.pass_obj
+@friendly
+def serve(obj: Context) -> None:
+    """Run forever on the schedules in the YAML (the Procfile worker); SIGTERM stops it."""
+    from .scheduler import serve as run_scheduler
+
+    run_scheduler(obj.settings)
+
+
+@main.command()
+@click.option("--db", "db_path", type=click.Path(dir_okay=False),
+              help="Keep the demo database here (default: a temporary file).")
+@click.pass_obj
+@friendly
+def demo(obj: Context, db_path: str | None) -> None:
+    """The whole pipeline offline: local servers replay recorded responses."""
+    from .demo import run_demo
+
+    sys.exit(run_demo(obj.settings, db_path=db_path))
+
+
+def _report(poll_report: pipeline.PollReport, deliveries: list[pipeline.DeliveryOutcome]) -> None:
+    for line in poll_report.error_lines():
+        click.echo(f"error: {line}", err=True)
+    for outcome in deliveries:
+        if outcome.error:
+            click.echo(f"error: {outcome.destination}: {outcome.error} ({outcome.items} item(s) "
+                       "kept pending)", err=True)
+        elif outcome.skipped and outcome.items:
+            click.echo(f"note: {outcome.destination}: not sent, {outcome.skipped} "
+                       f"({outcome.items} item(s) pending)", err=True)

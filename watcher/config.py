@@ -1,0 +1,413 @@
+"""Saved queries and destinations: load every YAML file in the queries folder and check it.
+
+The YAML is the team's interface, so every problem is reported as ``path:line: message`` and all
+problems are collected before giving up. Parsing uses ruamel.yaml (it keeps line numbers);
+checking uses pydantic models with unknown keys forbidden.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from .errors import ConfigError
+
+#: Sources the YAML may configure. A source without a fetcher yet is validated but not polled.
+SOURCE_NAMES = ("pubmed", "clinicaltrials", "europepmc")
+DESTINATION_KINDS = ("slack", "slack_webhook", "email", "terminal")
+SLUG = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Schedule(Strict):
+    """When a destination gets its digest: a 5-field cron with weekday names, in a time zone."""
+
+    cron: str
+    timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        fields = value.split()
+        if len(fields) != 5:
+            raise ValueError(
+                f"cron {value!r} needs 5 fields (minute hour day-of-month month weekday)"
+            )
+        weekday = re.sub(r"/\d+", "", fields[4])
+        if re.search(r"\d", weekday):
+            raise ValueError(
+                f"cron {value!r}: write weekdays as names (mon, tue, ... sun), not numbers; "
+                "the scheduler counts 0 as Monday, unlike cron"
+            )
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"cron {value!r} is not valid: {exc}") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/London)"
+            ) from None
+        return value
+
+    def trigger(self):
+        """The APScheduler trigger for this schedule."""
+        from apscheduler.triggers.cron import CronTrigger
+
+        return CronTrigger.from_crontab(self.cron, timezone=ZoneInfo(self.timezone))
+
+
+class Destination(Strict):
+    """Where digests go. Secrets (tokens, passwords) never live here: only in the environment."""
+
+    kind: Literal["slack", "slack_webhook", "email", "terminal"]
+    channel: str | None = None
+    to: list[str] | None = None
+    subject: str | None = None
+    schedule: Schedule | None = None
+    name: str = ""  # filled from the mapping key
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Destination:
+        if self.kind == "slack" and not self.channel:
+            raise ValueError("a slack destination needs 'channel' (for example '#ketamine-watch')")
+        if self.kind == "email" and not self.to:
+            raise ValueError("an email destination needs 'to' (a list of addresses)")
+        if self.kind != "slack" and self.channel:
+            raise ValueError(f"'channel' only applies to kind slack, not {self.kind}")
+        if self.kind != "email" and self.to:
+            raise ValueError(f"'to' only applies to kind email, not {self.kind}")
+        for address in self.to or []:
+            if not re.fullmatch(r"[^@\s,<>]+@[^@\s,<>]+\.[^@\s,<>]+", address):
+                raise ValueError(f"{address!r} is not an email address")
+        return self
+
+
+class Intervention(Strict):
+    """Shared intervention terms (ketamine and synonyms), written once per source."""
+
+    pubmed: str | None = None
+    clinicaltrials: str | None = None
+    europepmc: str | None = None
+
+
+class PubMedOptions(Strict):
+    enabled: bool = True
+    terms: str = Field(min_length=1)
+    exclude: str | None = None  # appended as NOT (...): noise PubMed itself can drop
+
+
+class ClinicalTrialsOptions(Strict):
+    enabled: bool = True
+    condition: str = Field(min_length=1)
+    intervention: str | None = None  # defaults to the shared intervention's clinicaltrials terms
+    terms: str | None = None
+
+
+class EuropePMCOptions(Strict):
+    enabled: bool = True
+    terms: str = Field(min_length=1)
+
+
+class Sources(Strict):
+    pubmed: PubMedOptions | None = None
+    clinicaltrials: ClinicalTrialsOptions | None = None
+    europepmc: EuropePMCOptions | None = None
+
+
+class Filters(Strict):
+    """Noise handling: drop or label publication types; keep, label or drop non-human studies."""
+
+    exclude_publication_types: list[str] = []
+    label_publication_types: list[str] = []
+    non_human: Literal["keep", "label", "exclude"] = "keep"
+
+
+class Defaults(Strict):
+    intervention: str | None = None
+    destinations: list[str] | None = None
+    lookback_days: int = Field(default=30, ge=1, le=3650)
+    filters: Filters | None = None
+
+
+class QueryModel(Strict):
+    id: str = Field(pattern=SLUG)
+    condition: str = Field(min_length=1)
+    enabled: bool = True
+    intervention: str | None = None
+    sources: Sources
+    destinations: list[str] | None = None
+    lookback_days: int | None = Field(default=None, ge=1, le=3650)
+    filters: Filters | None = None
+    notes: str | None = None
+
+
+class FileModel(Strict):
+    interventions: dict[str, Intervention] = {}
+    defaults: Defaults = Defaults()
+    destinations: dict[str, Destination] = {}
+    queries: list[QueryModel] = []
+
+
+@dataclass(frozen=True)
+class Query:
+    """One saved query with the file defaults and the shared intervention terms applied."""
+
+    id: str
+    condition: str
+    path: str
+    sources: dict[str, Any]  # source name -> options model, enabled ones only
+    destinations: tuple[str, ...]
+    lookback_days: int
+    filters: Filters
+    intervention: Intervention | None
+
+    def pubmed_term(self) -> str | None:
+        """The full PubMed term: (shared intervention) AND (condition terms) NOT (exclude)."""
+        options = self.sources.get("pubmed")
+        if options is None:
+            return None
+        parts = [self.intervention.pubmed if self.intervention else None, options.terms]
+        term = " AND ".join(f"({part})" for part in parts if part)
+        return f"{term} NOT ({options.exclude})" if options.exclude else term
+
+
+@dataclass
+class Config:
+    queries: list[Query] = field(default_factory=list)
+    destinations: dict[str, Destination] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def query(self, query_id: str) -> Query:
+        for query in self.queries:
+            if query.id == query_id:
+                return query
+        known = ", ".join(q.id for q in self.queries)
+        raise ConfigError([f"unknown query {query_id!r} (known: {known})"])
+
+    def conditions(self) -> dict[str, str]:
+        return {q.id: q.condition for q in self.queries}
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+_yaml = YAML(typ="rt")
+
+
+def load(folder: str | Path) -> Config:
+    """Load and check every ``*.yaml`` in *folder*; raise ConfigError listing every problem."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError([f"{folder}: queries folder not found (set WATCHER_QUERIES)"])
+    paths = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
+    if not paths:
+        raise ConfigError([f"{folder}: no *.yaml files with saved queries"])
+    problems: list[str] = []
+    parsed: list[tuple[str, Any, FileModel]] = []
+    for path in paths:
+        result = _load_file(path, problems)
+        if result is not None:
+            parsed.append((str(path), *result))
+    config = _combine(parsed, problems)
+    if problems:
+        raise ConfigError(problems)
+    config.files = [str(p) for p in paths]
+    return config
+
+
+def _load_file(path: Path, problems: list[str]) -> tuple[Any, FileModel] | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{path}:1: cannot read file: {exc}")
+        return None
+    try:
+        data = _yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        what = " ".join(filter(None, [exc.context, exc.problem])) or "invalid YAML"
+        problems.append(f"{path}:{line}: YAML syntax error: {_one_line(what)}")
+        return None
+    except YAMLError as exc:
+        problems.append(f"{path}:1: YAML syntax error: {_one_line(str(exc))}")
+        return None
+    if data is None:
+        problems.append(f"{path}:1: file is empty (expected 'queries:' and optionally "
+                        "'interventions:', 'defaults:', 'destinations:')")
+        return None
+    if not isinstance(data, dict):
+        problems.append(f"{path}:1: expected a mapping at the top level "
+                        f"('queries:', 'destinations:', ...), found {_type_name(data)}")
+        return None
+    try:
+        model = FileModel.model_validate(_plain(data))
+    except ValidationError as exc:
+        for error in exc.errors():
+            line = _line_of(data, error["loc"])
+            problems.append(f"{path}:{line}: {_describe(error)}")
+        return None
+    return data, model
+
+
+def _combine(parsed: list[tuple[str, Any, FileModel]], problems: list[str]) -> Config:
+    """Merge files: destinations and interventions are shared by name; query ids are unique."""
+    config = Config()
+    interventions: dict[str, Intervention] = {}
+    seen_ids: dict[str, str] = {}
+    for path, raw, model in parsed:
+        for kind, table, target in (
+            ("destination", model.destinations, config.destinations),
+            ("intervention", model.interventions, interventions),
+        ):
+            for name, item in table.items():
+                line = _line_of(raw, (kind + "s", name))
+                if not re.match(SLUG, name):
+                    problems.append(f"{path}:{line}: {kind} name {name!r} must be lower-case "
+                                    "letters, digits, '-' or '_'")
+                if name in target:
+                    problems.append(f"{path}:{line}: {kind} {name!r} is defined twice")
+                target[name] = item
+                if kind == "destination":
+                    item.name = name
+    for path, raw, model in parsed:
+        defaults = model.defaults
+        for index, q in enumerate(model.queries):
+            loc: tuple[Any, ...] = ("queries", index)
+            if q.id in seen_ids:
+                problems.append(f"{path}:{_line_of(raw, (*loc, 'id'))}: duplicate query id "
+                                f"{q.id!r} (first defined in {seen_ids[q.id]})")
+                continue
+            seen_ids[q.id] = path
+            intervention_name = q.intervention or defaults.intervention
+            intervention = None
+            if intervention_name:
+                intervention = interventions.get(intervention_name)
+                if intervention is None:
+                    where = (*loc, "intervention") if q.intervention else ("defaults",
+                                                                            "intervention")
+                    problems.append(f"{path}:{_line_of(raw, where)}: query {q.id!r} uses unknown "
+                                    f"intervention {intervention_name!r} (defined: "
+                                    f"{', '.join(sorted(interventions)) or 'none'})")
+            routes = q.destinations if q.destinations is not None else defaults.destinations
+            for i, dest in enumerate(routes or []):
+                if dest not in config.destinations:
+                    where = (*loc, "destinations", i) if q.destinations is not None else (
+                        "defaults", "destinations", i)
+                    problems.append(f"{path}:{_line_of(raw, where)}: query {q.id!r} routes to "
+                                    f"unknown destination {dest!r} (defined: "
+                                    f"{', '.join(sorted(config.destinations)) or 'none'})")
+            sources = {
+                name: options
+                for name in SOURCE_NAMES
+                if (options := getattr(q.sources, name)) is not None and options.enabled
+            }
+            if "clinicaltrials" in sources and intervention and not (
+                sources["clinicaltrials"].intervention or intervention.clinicaltrials
+            ):
+                problems.append(f"{path}:{_line_of(raw, (*loc, 'sources', 'clinicaltrials'))}: "
+                                f"query {q.id!r} has no ClinicalTrials.gov intervention terms "
+                                f"(set 'intervention' here or in intervention "
+                                f"{intervention_name!r})")
+            if not q.enabled:
+                continue
+            config.queries.append(Query(
+                id=q.id,
+                condition=q.condition,
+                path=path,
+                sources=sources,
+                destinations=tuple(routes or ()),
+                lookback_days=q.lookback_days or defaults.lookback_days,
+                filters=q.filters or defaults.filters or Filters(),
+                intervention=intervention,
+            ))
+    return config
+
+
+# --- error reporting helpers -------------------------------------------------------------------
+
+def _plain(node: Any) -> Any:
+    """ruamel containers -> plain dict/list so pydantic sees ordinary types."""
+    if isinstance(node, dict):
+        return {str(k) if k is not None else "": _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _line_of(node: Any, loc: Iterable[Any]) -> int:
+    """1-based line of the deepest YAML node on *loc* that exists (a missing key -> its parent)."""
+    line = 1
+    for key in loc:
+        if isinstance(node, CommentedMap) and key in node:
+            position = node.lc.data.get(key)
+            if position:
+                line = position[0] + 1
+            node = node[key]
+        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
+            with contextlib.suppress(KeyError, TypeError):
+                line = node.lc.item(key)[0] + 1
+            node = node[key]
+        else:
+            if isinstance(node, (CommentedMap, CommentedSeq)) and line == 1:
+                line = node.lc.line + 1
+            break
+    return line
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = [part for part in error["loc"] if not isinstance(part, int)]
+    where = ".".join(str(part) for part in loc) or "file"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent = ".".join(str(p) for p in loc[:-1]) or "top level"
+        return f"unknown key {str(loc[-1])!r} in {parent}"
+    if kind == "missing":
+        return f"missing required field {str(loc[-1])!r}" + (
+            f" in {'.'.join(str(p) for p in loc[:-1])}" if len(loc) > 1 else "")
+    if kind == "literal_error":
+        return f"{where}: {error['msg'].lower()}, got {error.get('input')!r}"
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+        return f"{where}: {message}"
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"{where}: wrong type: {message.lower()}, got {_type_name(error.get('input'))}"
+    return f"{where}: {message}"
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if value is None:
+        return "nothing"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,43 @@
+"""`watcher demo`: the production pipeline against a local E-utilities server that replays the
+recorded PubMed responses shipped in watcher/demo_data. Only the base URL differs from a real
+run; secrets are dropped so the demo can never post to a real channel."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+
+from . import config, pipeline
+from .db import Store
+from .fakes.eutils import EutilsServer
+from .settings import Settings
+
+
+def demo_corpus() -> list[Path]:
+    folder = resources.files("watcher") / "demo_data" / "pubmed"
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".xml"))
+
+
+def run_demo(settings: Settings, *, db_path: str | None = None) -> int:
+    cfg = config.load(settings.queries)
+    today = pipeline.utc_now().date()
+    with EutilsServer() as server, tempfile.TemporaryDirectory() as tmp:
+        for days_ago, path in enumerate(demo_corpus(), start=1):
+            server.add_files([path], entry_date=today - timedelta(days=days_ago))
+        demo_settings = settings.without_secrets().with_(
+            eutils_url=server.url, db=db_path or str(Path(tmp) / "demo.db"))
+        store = Store(demo_settings.db)
+        say = sys.stderr.write
+        say(f"demo: local E-utilities at {server.url} serving {len(server.records)} recorded "
+            f"PubMed records; database {demo_settings.db}\n")
+        say(f"demo: first run of {len(cfg.queries)} saved queries from {settings.queries}\n\n")
+        first = pipeline.run_once(cfg, store, demo_settings, command="demo")
+        say("\ndemo: second run, nothing new upstream, so nothing is repeated\n\n")
+        second = pipeline.run_once(cfg, store, demo_settings, command="demo")
+        store.close()
+        for line in first.poll.error_lines() + second.poll.error_lines():
+            say(f"error: {line}\n")
+        return 0 if first.ok and second.ok else 1

@@ -1,0 +1,34 @@
+"""Exceptions that carry a one-line, user-facing message and an exit status.
+
+The CLI prints ``str(error)`` and exits with ``error.exit_code``; no traceback unless --debug.
+"""
+
+from __future__ import annotations
+
+
+class WatcherError(Exception):
+    """Base for errors that are reported to the user as one clear line."""
+
+    exit_code = 1
+
+
+class ConfigError(WatcherError):
+    """The saved queries could not be loaded; holds every problem found, one line each."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class SourceError(WatcherError):
+    """A source could not be polled (network, HTTP status, malformed response)."""
+
+
+class ParseError(SourceError):
+    """A response arrived but could not be understood (malformed, truncated, error body)."""
+
+
+class DeliveryError(WatcherError):
+    """A destination did not accept a digest."""

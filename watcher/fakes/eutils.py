@@ -1,0 +1,299 @@
+"""A local E-utilities server on 127.0.0.1 for tests, benchmarks and ``watcher demo``.
+
+It serves a corpus of real PubMed records: esearch honours the term (see pubmed_query), the
+entry-date window (datetype edat/crdt, mindate/maxdate), retstart/retmax and the 9,999 paging
+limit; efetch returns the records asked for by id. Tests can add a record, make the next calls
+fail (status, headers, body), truncate the next answer, or enforce NCBI's requests-per-second
+limit with NCBI's real 429 body.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+from xml.sax.saxutils import escape
+
+from .pubmed_query import Document, matches
+
+ESEARCH_DOCTYPE = ('<!DOCTYPE eSearchResult PUBLIC "-//NLM//DTD esearch 20060628//EN" '
+                   '"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20060628/esearch.dtd">')
+PUBMED_DOCTYPE = ('<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January '
+                  '2025//EN" "https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">')
+RATE_LIMIT_BODY = ('{"error":"API rate limit exceeded","api-key":"127.0.0.1",'
+                   '"count":"%d","limit":"%d"}')
+
+
+@dataclass
+class Record:
+    pmid: str
+    entry_date: date
+    element: ET.Element
+    document: Document
+
+    def xml(self) -> str:
+        return ET.tostring(self.element, encoding="unicode")
+
+
+@dataclass
+class Failure:
+    status: int
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    endpoint: str | None = None  # "esearch", "efetch" or None for any
+    truncate: bool = False  # serve a real answer cut in half instead of an error
+
+
+def records_from_xml(xml: bytes | str) -> list[tuple[str, ET.Element]]:
+    """Split an efetch PubmedArticleSet into (pmid, PubmedArticle element) pairs."""
+    root = ET.fromstring(xml)
+    return [(article.findtext("MedlineCitation/PMID", "").strip(), article)
+            for article in root.findall("PubmedArticle")]
+
+
+def set_entry_date(article: ET.Element, when: date) -> None:
+    """Make the record's History say it entered PubMed on *when* (entrez and pubmed dates)."""
+    data = article.find("PubmedData")
+    if data is None:
+        data = ET.SubElement(article, "PubmedData")
+    history = data.find("History")
+    if history is None:
+        history = ET.Element("History")
+        data.insert(0, history)
+    for status in ("entrez", "pubmed"):
+        node = history.find(f"PubMedPubDate[@PubStatus='{status}']")
+        if node is None:
+            node = ET.SubElement(history, "PubMedPubDate", {"PubStatus": status})
+        for child in list(node):
+            node.remove(child)
+        for tag, value in (("Year", when.year), ("Month", when.month), ("Day", when.day)):
+            ET.SubElement(node, tag).text = str(value)
+
+
+def _entry_date(article: ET.Element) -> date:
+    for status in ("entrez", "pubmed"):
+        node = article.find(f"PubmedData/History/PubMedPubDate[@PubStatus='{status}']")
+        if node is not None:
+            return date(int(node.findtext("Year")), int(node.findtext("Month")),
+                        int(node.findtext("Day")))
+    return date(1900, 1, 1)
+
+
+def _document(article: ET.Element) -> Document:
+    def text(node: ET.Element | None) -> str:
+        return "".join(node.itertext()) if node is not None else ""
+
+    citation = article.find("MedlineCitation")
+    headings = citation.findall("MeshHeadingList/MeshHeading") if citation is not None else []
+    major = [text(h.find("DescriptorName")) for h in headings
+             if h.find("DescriptorName") is not None and (
+                 h.find("DescriptorName").get("MajorTopicYN") == "Y"
+                 or any(q.get("MajorTopicYN") == "Y" for q in h.findall("QualifierName")))]
+    return Document(
+        title=text(article.find("MedlineCitation/Article/ArticleTitle")),
+        abstract=" ".join(text(a) for a in article.findall(
+            "MedlineCitation/Article/Abstract/AbstractText")),
+        mesh=[text(h.find("DescriptorName")) for h in headings],
+        major_mesh=major,
+        substances=[text(c) for c in article.findall(
+            "MedlineCitation/ChemicalList/Chemical/NameOfSubstance")],
+        publication_types=[text(p) for p in article.findall(
+            "MedlineCitation/Article/PublicationTypeList/PublicationType")],
+        keywords=[text(k) for k in article.findall("MedlineCitation/KeywordList/Keyword")],
+        language=article.findtext("MedlineCitation/Article/Language", "eng"),
+    )
+
+
+class EutilsServer:
+    """Start with ``with EutilsServer() as server:``; point WATCHER_EUTILS_URL at server.url."""
+
+    def __init__(self, *, rate_limit: int | None = None, keyed_rate_limit: int = 10):
+        self.records: dict[str, Record] = {}
+        self.failures: deque[Failure] = deque()
+        self.requests: list[tuple[float, str, dict[str, str]]] = []
+        self.rate_limit = rate_limit  # requests/s allowed without api_key (NCBI: 3)
+        self.keyed_rate_limit = keyed_rate_limit
+        self.throttled = 0
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+
+    # -- corpus -----------------------------------------------------------------------------
+
+    def add_xml(self, xml: bytes | str, entry_date: date | None = None) -> list[str]:
+        """Add every PubmedArticle in an efetch document; optionally re-date their entry."""
+        added = []
+        for pmid, article in records_from_xml(xml):
+            self.add_article(article, entry_date)
+            added.append(pmid)
+        return added
+
+    def add_article(self, article: ET.Element, entry_date: date | None = None) -> str:
+        if entry_date is not None:
+            set_entry_date(article, entry_date)
+        pmid = article.findtext("MedlineCitation/PMID", "").strip()
+        with self._lock:
+            self.records[pmid] = Record(pmid, _entry_date(article), article, _document(article))
+        return pmid
+
+    def add_files(self, paths: Iterable[str | Path], entry_date: date | None = None) -> list[str]:
+        return [pmid for path in paths for pmid in self.add_xml(Path(path).read_bytes(),
+                                                                 entry_date)]
+
+    def fail_next(self, status: int, *, times: int = 1, body: str = "",
+                  headers: dict[str, str] | None = None, endpoint: str | None = None) -> None:
+        for _ in range(times):
+            self.failures.append(Failure(status, body, headers or {}, endpoint))
+
+    def truncate_next(self, endpoint: str = "efetch") -> None:
+        self.failures.append(Failure(200, endpoint=endpoint, truncate=True))
+
+    def calls(self, endpoint: str) -> list[dict[str, str]]:
+        return [params for _, path, params in self.requests if path.endswith(endpoint + ".fcgi")]
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None, "server not started"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/entrez/eutils/"
+
+    def start(self) -> EutilsServer:
+        handler = type("Handler", (_Handler,), {"app": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> EutilsServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- protocol ---------------------------------------------------------------------------
+
+    def handle(self, path: str, params: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        now = time.monotonic()
+        with self._lock:
+            self.requests.append((now, path, params))
+            limit = self.keyed_rate_limit if params.get("api_key") else self.rate_limit
+            if limit:
+                recent = [t for t, _, _ in self.requests if now - t < 1.0]
+                if len(recent) > limit:
+                    self.throttled += 1
+                    body = RATE_LIMIT_BODY % (len(recent), limit)
+                    return 429, {"Content-Type": "application/json"}, body.encode()
+            endpoint = path.rsplit("/", 1)[-1].removesuffix(".fcgi")
+            failure = None
+            if self.failures and self.failures[0].endpoint in (None, endpoint):
+                failure = self.failures.popleft()
+        if failure and not failure.truncate:
+            return failure.status, failure.headers, failure.body.encode()
+        if endpoint == "esearch":
+            status, body = self._esearch(params)
+        elif endpoint == "efetch":
+            status, body = self._efetch(params)
+        else:
+            status, body = 404, f"<ERROR>Unknown utility {escape(endpoint)}</ERROR>"
+        data = body.encode("utf-8")
+        if failure and failure.truncate:
+            data = data[: len(data) // 2]
+        return status, {"Content-Type": "text/xml; charset=UTF-8"}, data
+
+    def _esearch(self, params: dict[str, str]) -> tuple[int, str]:
+        if params.get("db", "pubmed") != "pubmed":
+            return 200, _esearch_error("Invalid db name specified: " + params.get("db", ""))
+        term = params.get("term", "")
+        retstart = int(params.get("retstart", 0))
+        retmax = int(params.get("retmax", 20))
+        if retstart > 9998:
+            return 200, _esearch_error(
+                "Search Backend failed: Exception:\n'retstart' cannot be larger than 9998. For "
+                "PubMed, ESearch can only retrieve the first 9,999 records matching the query.")
+        try:
+            low = _parse_date(params.get("mindate"), date.min)
+            high = _parse_date(params.get("maxdate"), date.max)
+        except ValueError as exc:
+            return 200, _esearch_error(str(exc))
+        with self._lock:
+            records = list(self.records.values())
+        try:
+            found = [r for r in records
+                     if low <= r.entry_date <= high and matches(term, r.document)]
+        except ValueError as exc:
+            return 200, _esearch_error(f"Invalid query: {exc}")
+        found.sort(key=lambda r: (r.entry_date, int(r.pmid)), reverse=True)
+        page = found[retstart:retstart + min(retmax, 10000)]
+        ids = "".join(f"<Id>{r.pmid}</Id>" for r in page)
+        return 200, (f'<?xml version="1.0" encoding="UTF-8" ?>\n{ESEARCH_DOCTYPE}\n'
+                     f"<eSearchResult><Count>{len(found)}</Count><RetMax>{len(page)}</RetMax>"
+                     f"<RetStart>{retstart}</RetStart><IdList>{ids}</IdList><TranslationSet/>"
+                     f"<QueryTranslation>{escape(term)}</QueryTranslation></eSearchResult>\n")
+
+    def _efetch(self, params: dict[str, str]) -> tuple[int, str]:
+        if params.get("db", "pubmed") != "pubmed":
+            return 400, "<ERROR>Invalid db name specified</ERROR>"
+        ids = [i.strip() for i in params.get("id", "").split(",") if i.strip()]
+        with self._lock:
+            articles = [self.records[i].xml() for i in ids if i in self.records]
+        return 200, ('<?xml version="1.0" ?>\n' + PUBMED_DOCTYPE + "\n<PubmedArticleSet>\n"
+                     + "\n".join(articles) + "\n</PubmedArticleSet>\n")
+
+
+def _esearch_error(message: str) -> str:
+    return (f'<?xml version="1.0" encoding="UTF-8" ?>\n{ESEARCH_DOCTYPE}\n'
+            f"<eSearchResult><ERROR>{escape(message)}</ERROR></eSearchResult>\n")
+
+
+def _parse_date(value: str | None, default: date) -> date:
+    if not value:
+        return default
+    parts = [int(p) for p in value.replace("-", "/").split("/")]
+    if len(parts) == 1:
+        parts += [1 if default == date.min else 12]
+    if len(parts) == 2:
+        parts += [1 if default == date.min else 28]
+    return date(*parts[:3])
+
+
+class _Handler(BaseHTTPRequestHandler):
+    app: EutilsServer
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        url = urlsplit(self.path)
+        self._answer(url.path, parse_qs(url.query))
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length", 0))
+        body = self.rfile.read(length).decode("utf-8")
+        url = urlsplit(self.path)
+        params = parse_qs(url.query)
+        params.update(parse_qs(body))
+        self._answer(url.path, params)
+
+    def _answer(self, path: str, raw: dict[str, list[str]]) -> None:
+        params = {k: v[-1] for k, v in raw.items()}
+        status, headers, body = self.app.handle(path, params)
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        pass

@@ -1,0 +1,139 @@
+"""A small evaluator of PubMed search syntax for the local E-utilities server.
+
+It understands what saved queries use: quoted phrases, trailing-* wildcards, field tags
+([tiab], [ti], [ab], [Mesh], [Majr], [pt], [nm], [sb], [la]), AND/OR/NOT evaluated left to right
+as PubMed does, parentheses and implicit AND between adjacent terms. MeSH matching is by words
+(no tree explosion beyond "heading starts with or contains the phrase").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_TOKEN = re.compile(r'\s*(?:(?P<open>\()|(?P<close>\))|"(?P<phrase>[^"]*)"(?:\[(?P<ptag>[^\]]*)\])?'
+                    r'|(?P<word>[^\s()"\[\]]+)(?:\[(?P<wtag>[^\]]*)\])?)')
+_OPERATORS = {"AND", "OR", "NOT"}
+
+
+@dataclass
+class Document:
+    """The searchable fields of one PubMed record."""
+
+    title: str = ""
+    abstract: str = ""
+    mesh: list[str] = field(default_factory=list)
+    major_mesh: list[str] = field(default_factory=list)
+    substances: list[str] = field(default_factory=list)
+    publication_types: list[str] = field(default_factory=list)
+    keywords: list[str] = field(default_factory=list)
+    language: str = "eng"
+
+    def field_text(self, tag: str | None) -> str:
+        tag = (tag or "").strip().lower()
+        if tag in ("ti", "title"):
+            parts = [self.title]
+        elif tag in ("ab", "abstract"):
+            parts = [self.abstract]
+        elif tag in ("tiab", "title/abstract"):
+            parts = [self.title, self.abstract, *self.keywords]
+        elif tag in ("mh", "mesh", "mesh terms", "mh:noexp", "mesh:noexp"):
+            parts = self.mesh
+        elif tag in ("majr", "mesh major topic"):
+            parts = self.major_mesh
+        elif tag in ("nm", "supplementary concept", "substance name"):
+            parts = self.substances + self.mesh
+        elif tag in ("pt", "publication type"):
+            parts = self.publication_types
+        elif tag in ("la", "language"):
+            parts = [self.language]
+        else:
+            parts = [self.title, self.abstract, *self.mesh, *self.substances,
+                     *self.publication_types, *self.keywords]
+        return " | ".join(_normalize(p) for p in parts)
+
+
+def matches(term: str, doc: Document) -> bool:
+    """Whether *doc* is found by the PubMed search *term*."""
+    tokens = _tokenize(term)
+    if not tokens:
+        return False
+    result, position = _expression(tokens, 0, doc)
+    return result
+
+
+def _tokenize(term: str) -> list[tuple[str, str, str | None]]:
+    tokens: list[tuple[str, str, str | None]] = []
+    position = 0
+    while position < len(term):
+        match = _TOKEN.match(term, position)
+        if not match or match.end() == position:
+            if term[position:].strip() == "":
+                break
+            raise ValueError(f"cannot parse search term near {term[position:position + 20]!r}")
+        position = match.end()
+        if match.group("open"):
+            tokens.append(("(", "(", None))
+        elif match.group("close"):
+            tokens.append((")", ")", None))
+        elif match.group("phrase") is not None:
+            tokens.append(("atom", match.group("phrase"), match.group("ptag")))
+        elif match.group("word"):
+            word = match.group("word")
+            if word in _OPERATORS and not match.group("wtag"):
+                tokens.append(("op", word, None))
+            else:
+                tokens.append(("atom", word, match.group("wtag")))
+    return tokens
+
+
+def _expression(tokens: list, position: int, doc: Document) -> tuple[bool, int]:
+    """PubMed combines terms strictly left to right: a OR b AND c == (a OR b) AND c."""
+    value, position = _operand(tokens, position, doc)
+    while position < len(tokens) and tokens[position][0] != ")":
+        kind, text, _ = tokens[position]
+        operator = text if kind == "op" else "AND"  # adjacency is an implicit AND
+        if kind == "op":
+            position += 1
+        right, position = _operand(tokens, position, doc)
+        if operator == "AND":
+            value = value and right
+        elif operator == "OR":
+            value = value or right
+        else:
+            value = value and not right
+    return value, position
+
+
+def _operand(tokens: list, position: int, doc: Document) -> tuple[bool, int]:
+    if position >= len(tokens):
+        raise ValueError("search term ends where a term was expected")
+    kind, text, tag = tokens[position]
+    if kind == "(":
+        value, position = _expression(tokens, position + 1, doc)
+        if position >= len(tokens) or tokens[position][0] != ")":
+            raise ValueError("unbalanced parentheses in search term")
+        return value, position + 1
+    if kind != "atom":
+        raise ValueError(f"unexpected {text!r} in search term")
+    return _atom(text, tag, doc), position + 1
+
+
+def _atom(text: str, tag: str | None, doc: Document) -> bool:
+    lowered_tag = (tag or "").strip().lower()
+    if lowered_tag in ("sb", "filter", "subset"):
+        return text.lower() == "all"
+    if lowered_tag in ("dp", "edat", "crdt", "pdat", "mhda", "date - publication"):
+        return True  # date limits are applied through mindate/maxdate here
+    words = _normalize(text).split()
+    if not words:
+        return False
+    pattern = r"\s+".join(
+        re.escape(w[:-1]) + r"\w*" if w.endswith("*") else re.escape(w) for w in
+        (word.replace("\\*", "*") for word in words)
+    )
+    return re.search(rf"(?<!\w){pattern}(?!\w)", doc.field_text(tag)) is not None
+
+
+def _normalize(text: str) -> str:
+    return " ".join(re.sub(r"[^\w*]+", " ", text.lower()).split())

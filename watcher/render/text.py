@@ -1,0 +1,45 @@
+"""Plain-text digest for the terminal and logs (and, later, the text part of emails)."""
+
+from __future__ import annotations
+
+import textwrap
+
+from ..digest import Digest, DigestItem
+from .common import citation, headline, id_line, receipt_line, short_date
+
+WIDTH = 100
+
+
+def render(digest: Digest) -> str:
+    since = f"since {short_date(digest.since)}" if digest.since else "(first digest)"
+    lines = [f"watcher: {headline(digest)} {since}"
+             f" · digest for {digest.destination} · {short_date(digest.generated)}", ""]
+    for section in digest.sections:
+        lines.append(f"== {section.condition} ({len(section.items)}) ==")
+        for item in section.items:
+            lines += _item(item)
+        lines.append("")
+    if not digest.sections:
+        lines += ["No new studies matched any saved query.", ""]
+    lines += textwrap.wrap(receipt_line(digest), WIDTH, subsequent_indent="  ")
+    return "\n".join(lines) + "\n"
+
+
+def _item(item: DigestItem) -> list[str]:
+    study = item.study
+    lines = textwrap.wrap(study.title, WIDTH, initial_indent="* ", subsequent_indent="  ")
+    details = [citation(study)]
+    tags = list(item.labels)
+    if study.kind != "publication":
+        tags.insert(0, study.kind)
+    if tags:
+        details.append("[" + ", ".join(tags) + "]")
+    lines += textwrap.wrap(" ".join(d for d in details if d), WIDTH, initial_indent="  ",
+                           subsequent_indent="  ")
+    if len(item.conditions) > 1:
+        lines += textwrap.wrap("also: " + "; ".join(item.conditions[1:]), WIDTH,
+                               initial_indent="  ", subsequent_indent="  ")
+    link = " · ".join(part for part in (study.url, id_line(study)) if part)
+    if link:
+        lines.append("  " + link)
+    return lines
