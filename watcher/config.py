@@ -8,6 +8,7 @@ checking uses pydantic models with unknown keys forbidden.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -245,10 +246,7 @@ def _load_file(path: Path, problems: list[str]) -> tuple[Any, FileModel] | None:
     try:
         data = _yaml.load(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        what = " ".join(filter(None, [exc.context, exc.problem])) or "invalid YAML"
-        problems.append(f"{path}:{line}: YAML syntax error: {_one_line(what)}")
+        problems.append(f"{path}:{_syntax_error(exc, text)}")
         return None
     except YAMLError as exc:
         problems.append(f"{path}:1: YAML syntax error: {_one_line(str(exc))}")
@@ -264,9 +262,9 @@ def _load_file(path: Path, problems: list[str]) -> tuple[Any, FileModel] | None:
     try:
         model = FileModel.model_validate(_plain(data))
     except ValidationError as exc:
-        for error in exc.errors():
-            line = _line_of(data, error["loc"])
-            problems.append(f"{path}:{line}: {_describe(error)}")
+        found = sorted((_line_of(data, error["loc"]), _describe(error))
+                       for error in exc.errors())
+        problems.extend(f"{path}:{line}: {message}" for line, message in found)
         return None
     return data, model
 
@@ -347,6 +345,20 @@ def _combine(parsed: list[tuple[str, Any, FileModel]], problems: list[str]) -> C
 
 # --- error reporting helpers -------------------------------------------------------------------
 
+def _syntax_error(exc: MarkedYAMLError, text: str) -> str:
+    """'LINE: YAML syntax error: ...' pointing at the problem, or at the construct left open
+    when the problem is only noticed at the end of the file."""
+    problem, context = exc.problem_mark, exc.context_mark
+    mark = problem or context
+    at_end = problem is not None and problem.line >= len(text.rstrip("\n").splitlines())
+    if at_end and context is not None:
+        mark = context
+    what = _one_line(exc.problem or "invalid YAML")
+    if exc.context and context is not None:
+        what += f" ({_one_line(exc.context)} started on line {context.line + 1})"
+    return f"{mark.line + 1 if mark else 1}: YAML syntax error: {what}"
+
+
 def _plain(node: Any) -> Any:
     """ruamel containers -> plain dict/list so pydantic sees ordinary types."""
     if isinstance(node, dict):
@@ -377,12 +389,15 @@ def _line_of(node: Any, loc: Iterable[Any]) -> int:
 
 
 def _describe(error: dict[str, Any]) -> str:
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+    where = where.lstrip(".") or "file"
     loc = [part for part in error["loc"] if not isinstance(part, int)]
-    where = ".".join(str(part) for part in loc) or "file"
     kind = error["type"]
     if kind == "extra_forbidden":
         parent = ".".join(str(p) for p in loc[:-1]) or "top level"
-        return f"unknown key {str(loc[-1])!r} in {parent}"
+        close = difflib.get_close_matches(str(loc[-1]), _known_keys(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown key {str(loc[-1])!r} in {parent}{hint}"
     if kind == "missing":
         return f"missing required field {str(loc[-1])!r}" + (
             f" in {'.'.join(str(p) for p in loc[:-1])}" if len(loc) > 1 else "")
@@ -395,6 +410,12 @@ def _describe(error: dict[str, Any]) -> str:
     if kind.endswith("_type") or kind.endswith("_parsing"):
         return f"{where}: wrong type: {message.lower()}, got {_type_name(error.get('input'))}"
     return f"{where}: {message}"
+
+
+def _known_keys() -> list[str]:
+    models = [Schedule, Destination, Intervention, PubMedOptions, ClinicalTrialsOptions,
+              EuropePMCOptions, Sources, Filters, Defaults, QueryModel, FileModel]
+    return sorted({name for model in models for name in model.model_fields})
 
 
 def _type_name(value: Any) -> str:

@@ -80,8 +80,10 @@ def stamp(now: datetime) -> str:
     return now.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def make_http(settings: Settings, retry: RetryPolicy | None = None) -> HttpClient:
-    return HttpClient(timeout=settings.http_timeout, retry=retry, secrets=settings.secrets())
+def make_http(settings: Settings) -> HttpClient:
+    return HttpClient(timeout=settings.http_timeout,
+                      retry=RetryPolicy(backoff=settings.retry_backoff),
+                      secrets=settings.secrets())
 
 
 # --- polling ---------------------------------------------------------------------------------
@@ -135,7 +137,7 @@ def poll_one(query: Query, source: Source, store: Store, settings: Settings, *,
         with store.transaction():
             store.record_failure(query.id, source.name, error=outcome.error, now=stamp_now)
             _log_poll(store, outcome, run_id, stamp_now)
-        log.warning("%s / %s: %s", query.id, source.label, exc)
+        log.info("%s / %s failed: %s", query.id, source.label, exc)  # summarized by the caller
         return outcome
     outcome.seen = len(result.matched)
     outcome.warnings = result.warnings

@@ -31,6 +31,7 @@ class Settings:
     smtp_tls: str = "starttls"
     email_from: str | None = None
     http_timeout: float = 30.0
+    retry_backoff: float = 2.0  # first retry wait in seconds (doubles); Retry-After wins
     overlap_days: int = 2  # each poll re-reads this many days before its last window's end
 
     @classmethod
@@ -42,6 +43,8 @@ class Settings:
             return value or None
 
         port = get("SMTP_PORT")
+        timeout = get("WATCHER_HTTP_TIMEOUT")
+        backoff = get("WATCHER_RETRY_BACKOFF")
         return cls(
             queries=get("WATCHER_QUERIES") or cls.queries,
             db=get("WATCHER_DB") or cls.db,
@@ -59,6 +62,8 @@ class Settings:
             smtp_password=get("SMTP_PASSWORD"),
             smtp_tls=(get("SMTP_TLS") or "starttls").lower(),
             email_from=get("WATCHER_EMAIL_FROM"),
+            http_timeout=float(timeout) if timeout else cls.http_timeout,
+            retry_backoff=float(backoff) if backoff else cls.retry_backoff,
         )
 
     def secrets(self) -> tuple[str, ...]:

@@ -27,6 +27,9 @@ ESEARCH_DOCTYPE = ('<!DOCTYPE eSearchResult PUBLIC "-//NLM//DTD esearch 20060628
                    '"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20060628/esearch.dtd">')
 PUBMED_DOCTYPE = ('<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January '
                   '2025//EN" "https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">')
+# PubMed writes MathML with the mml: prefix; keep it when records are re-serialized.
+ET.register_namespace("mml", "http://www.w3.org/1998/Math/MathML")
+
 RATE_LIMIT_BODY = ('{"error":"API rate limit exceeded","api-key":"127.0.0.1",'
                    '"count":"%d","limit":"%d"}')
 
@@ -49,6 +52,7 @@ class Failure:
     headers: dict[str, str] = field(default_factory=dict)
     endpoint: str | None = None  # "esearch", "efetch" or None for any
     truncate: bool = False  # serve a real answer cut in half instead of an error
+    delay: float = 0.0  # seconds to wait before a real answer
 
 
 def records_from_xml(xml: bytes | str) -> list[tuple[str, ET.Element]]:
@@ -114,13 +118,15 @@ def _document(article: ET.Element) -> Document:
 class EutilsServer:
     """Start with ``with EutilsServer() as server:``; point WATCHER_EUTILS_URL at server.url."""
 
-    def __init__(self, *, rate_limit: int | None = None, keyed_rate_limit: int = 10):
+    def __init__(self, *, rate_limit: int | None = None, keyed_rate_limit: int = 10,
+                 max_results: int = 9999):
         self.records: dict[str, Record] = {}
         self.failures: deque[Failure] = deque()
         self.requests: list[tuple[float, str, dict[str, str]]] = []
         self.rate_limit = rate_limit  # requests/s allowed without api_key (NCBI: 3)
         self.keyed_rate_limit = keyed_rate_limit
         self.throttled = 0
+        self.max_results = max_results  # esearch cannot page past this many ids
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -153,6 +159,9 @@ class EutilsServer:
 
     def truncate_next(self, endpoint: str = "efetch") -> None:
         self.failures.append(Failure(200, endpoint=endpoint, truncate=True))
+
+    def slow_next(self, seconds: float, endpoint: str = "efetch") -> None:
+        self.failures.append(Failure(200, endpoint=endpoint, delay=seconds))
 
     def calls(self, endpoint: str) -> list[dict[str, str]]:
         return [params for _, path, params in self.requests if path.endswith(endpoint + ".fcgi")]
@@ -200,7 +209,9 @@ class EutilsServer:
             failure = None
             if self.failures and self.failures[0].endpoint in (None, endpoint):
                 failure = self.failures.popleft()
-        if failure and not failure.truncate:
+        if failure and failure.delay:
+            time.sleep(failure.delay)
+        elif failure and not failure.truncate:
             return failure.status, failure.headers, failure.body.encode()
         if endpoint == "esearch":
             status, body = self._esearch(params)
@@ -219,10 +230,11 @@ class EutilsServer:
         term = params.get("term", "")
         retstart = int(params.get("retstart", 0))
         retmax = int(params.get("retmax", 20))
-        if retstart > 9998:
+        if retstart > self.max_results - 1:
             return 200, _esearch_error(
-                "Search Backend failed: Exception:\n'retstart' cannot be larger than 9998. For "
-                "PubMed, ESearch can only retrieve the first 9,999 records matching the query.")
+                f"Search Backend failed: Exception:\n'retstart' cannot be larger than "
+                f"{self.max_results - 1}. For PubMed, ESearch can only retrieve the first "
+                f"{self.max_results:,} records matching the query.")
         try:
             low = _parse_date(params.get("mindate"), date.min)
             high = _parse_date(params.get("maxdate"), date.max)
@@ -236,7 +248,7 @@ class EutilsServer:
         except ValueError as exc:
             return 200, _esearch_error(f"Invalid query: {exc}")
         found.sort(key=lambda r: (r.entry_date, int(r.pmid)), reverse=True)
-        page = found[retstart:retstart + min(retmax, 10000)]
+        page = found[retstart:min(retstart + min(retmax, 10000), self.max_results)]
         ids = "".join(f"<Id>{r.pmid}</Id>" for r in page)
         return 200, (f'<?xml version="1.0" encoding="UTF-8" ?>\n{ESEARCH_DOCTYPE}\n'
                      f"<eSearchResult><Count>{len(found)}</Count><RetMax>{len(page)}</RetMax>"

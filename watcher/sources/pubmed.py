@@ -20,11 +20,12 @@ class PubMedSource:
     label = "PubMed"
 
     def __init__(self, settings: Settings, http: HttpClient, *, page_size: int = 5000,
-                 fetch_batch: int = 200):
+                 fetch_batch: int = 200, search_limit: int = ESEARCH_LIMIT):
         self.base = settings.eutils_url.rstrip("/") + "/"
         self.http = http
         self.page_size = page_size
         self.fetch_batch = fetch_batch
+        self.search_limit = search_limit
         self.common = {"tool": "watcher"}
         if settings.ncbi_email:
             self.common["email"] = settings.ncbi_email
@@ -61,11 +62,11 @@ class PubMedSource:
         for warning in page.warnings:
             if warning not in warnings:
                 warnings.append(warning)
-        if page.count > ESEARCH_LIMIT:
+        if page.count > self.search_limit:
             if start >= end:
                 raise SourceError(
                     f"PubMed: {page.count} records were entered on {start} for one query, more "
-                    f"than esearch can list ({ESEARCH_LIMIT}); narrow the query's terms")
+                    f"than esearch can list ({self.search_limit}); narrow the query's terms")
             middle = start + timedelta(days=(end - start).days // 2)
             return _unique(self._search(term, start, middle, warnings)
                            + self._search(term, middle + timedelta(days=1), end, warnings))

