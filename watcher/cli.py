@@ -49,6 +49,8 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
             for line in str(exc).splitlines():
                 click.echo(f"error: {line}" if not _has_location(line) else line, err=True)
             sys.exit(exc.exit_code)
+        except click.ClickException:
+            raise  # usage errors: click prints them and exits 2
         except KeyboardInterrupt:
             click.echo("interrupted; anything not finished stays pending", err=True)
             sys.exit(1)

@@ -33,8 +33,10 @@ class RateLimiter:
     """At most *rate* calls per second, shared by every thread that holds this limiter."""
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
-        self.interval = 1.0 / rate
+                 sleep: Callable[[float], None] = time.sleep, margin: float = 0.1):
+        # A small margin: requests spaced exactly 1/rate apart still land `rate + 1` in one
+        # second on the server's clock once network jitter is added.
+        self.interval = (1.0 + margin) / rate
         self._next = 0.0
         self._lock = threading.Lock()
         self._clock = clock

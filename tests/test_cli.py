@@ -1,0 +1,90 @@
+"""Commands other than the main job: status, poll, digest, help; destinations that cannot send
+keep their items pending and say so."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import QUERIES_YAML, ROOT, run_watcher
+from watcher.cli import main
+
+WITH_DESTINATIONS = QUERIES_YAML.replace("defaults:\n", """destinations:
+  team:
+    kind: slack
+    channel: "#watch"
+    schedule: {cron: "0 9 * * mon-fri", timezone: Europe/London}
+defaults:
+  destinations: [team]
+""")
+
+
+def test_destination_without_secret_keeps_items_pending_and_terminal_prints(env,
+                                                                          corpus_server):
+    env.write_queries(WITH_DESTINATIONS)
+    result = env.cli("run", "--once")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 19
+    assert "note: team: not sent, SLACK_BOT_TOKEN not set (19 item(s) pending)" in result.stderr
+    status = env.cli("status")
+    assert "destination team (slack): 19 pending, last sent never" in status.stdout
+    assert "destination terminal (terminal): 0 pending" in status.stdout
+
+
+def test_status_shows_last_success_and_last_error(env, corpus_server, unused_port):
+    env.write_queries(QUERIES_YAML)
+    before = env.cli("status")
+    assert "everything / PubMed: never polled" in before.stdout
+    env.cli("run", "--once")
+    env.cli("run", "--once", WATCHER_EUTILS_URL=f"http://127.0.0.1:{unused_port}/")
+    status = env.cli("status")
+    assert status.exit_code == 0
+    line = next(x for x in status.stdout.splitlines() if x.startswith("everything / PubMed"))
+    assert "last success 20" in line and "LAST ERROR" in line and "could not reach" in line
+    assert "19 studies stored" in status.stdout
+
+
+def test_poll_queues_without_sending_and_digest_sends_later(env, corpus_server, tmp_path):
+    env.write_queries(QUERIES_YAML)
+    polled = env.cli("poll")
+    assert polled.exit_code == 0
+    assert "everything / PubMed" in polled.stdout and "19 new" in polled.stdout
+    assert "https://" not in polled.stdout
+    preview = tmp_path / "preview.txt"
+    shown = env.cli("digest", "--preview", str(preview))
+    assert shown.exit_code == 0 and "wrote 19 pending item(s)" in shown.stdout
+    assert preview.read_text().count("pubmed.ncbi.nlm.nih.gov/") == 19
+    sent = env.cli("digest", "terminal")
+    assert sent.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 19
+    again = env.cli("digest")
+    assert "Nothing new" in again.stdout
+    unknown = env.cli("digest", "nowhere")
+    assert unknown.exit_code == 1 and "unknown destination 'nowhere'" in unknown.stderr
+
+
+@pytest.mark.parametrize("command", ["validate", "run", "poll", "digest", "serve", "status",
+                                     "demo"])
+def test_every_command_has_help(env, command):
+    result = env.cli(command, "--help")
+    assert result.exit_code == 0 and "Usage:" in result.stdout
+
+
+def test_run_without_once_is_a_usage_error(env):
+    env.write_queries(QUERIES_YAML)
+    result = env.cli("run")
+    assert result.exit_code == 2 and "--once" in result.stderr
+
+
+def test_console_script_runs_as_a_module():
+    result = run_watcher("--version", env={})
+    assert result.returncode == 0 and "watcher, version" in result.stdout
+    assert main.name == "main"
+
+
+def test_demo_runs_offline_and_shows_found_once(tmp_path):
+    result = run_watcher("demo", env={"WATCHER_QUERIES": str(ROOT / "queries"),
+                                      "WATCHER_EUTILS_URL": "http://127.0.0.1:9/"})
+    assert result.returncode == 0, result.stderr
+    assert "Ketamine and the neurobiology of depression" in result.stdout
+    assert result.stdout.count("https://pubmed.ncbi.nlm.nih.gov/38011560/") == 1
+    assert "Nothing new" in result.stdout
+    assert "Receipt: PubMed" in result.stdout

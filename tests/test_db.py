@@ -1,0 +1,67 @@
+"""The state database: migrations, WAL, one study per set of ids, one alert per destination."""
+
+from __future__ import annotations
+
+from watcher.db import MIGRATIONS, Store
+from watcher.models import Study
+
+
+def study(**ids) -> Study:
+    return Study(source="pubmed", kind="publication", ids=ids, title="A title")
+
+
+def test_migrations_run_once_and_wal_is_on(tmp_path):
+    path = tmp_path / "state" / "w.db"
+    store = Store(path)
+    assert store.version == len(MIGRATIONS)
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.save_study(study(pmid="1"), "2026-01-01T00:00:00+00:00")
+    store.close()
+    reopened = Store(path)  # a second open must not re-run or fail
+    assert reopened.version == len(MIGRATIONS)
+    assert reopened.count("studies") == 1
+
+
+def test_ids_link_one_study_across_sources(tmp_path):
+    store = Store(tmp_path / "w.db")
+    with store.transaction():
+        first, new = store.save_study(study(pmid="38011560", doi="10.1073/PNAS.2305772120"), "t")
+        assert new
+        # Europe PMC (later) reports the same paper by DOI, differently cased, plus its PMCID.
+        second, new = store.save_study(
+            Study(source="europepmc", kind="publication", title="Same",
+                  ids={"doi": "https://doi.org/10.1073/pnas.2305772120", "pmcid": "pmc10710048"}),
+            "t")
+    assert (second, new) == (first, False)
+    assert store.get_study(first).ids == {"pmid": "38011560", "doi": "10.1073/pnas.2305772120",
+                                          "pmcid": "PMC10710048"}
+    assert store.known_ids("pmcid", ["PMC10710048", "PMC1"]) == {"PMC10710048"}
+
+
+def test_a_study_is_queued_once_per_destination_ever(tmp_path):
+    store = Store(tmp_path / "w.db")
+    with store.transaction():
+        study_id, _ = store.save_study(study(pmid="1"), "t")
+        assert store.queue("slack", study_id, "t")
+        assert not store.queue("slack", study_id, "t")
+        assert store.queue("email", study_id, "t")
+    pending = store.pending("slack")
+    store.mark_sent("slack", [p.outbox_id for p in pending], now="t2", through_poll=0,
+                    receipt="r")
+    with store.transaction():
+        assert not store.queue("slack", study_id, "t3"), "sent once, never again"
+    assert store.pending("slack") == [] and len(store.pending("email")) == 1
+    assert store.last_digest("slack") == ("t2", 0)
+
+
+def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
+    store = Store(tmp_path / "w.db")
+    try:
+        with store.transaction():
+            store.save_study(study(pmid="1"), "t")
+            store.advance("q", "pubmed", window_end="2026-01-01", terms_hash="h", now="t")
+            raise RuntimeError("killed mid-way")
+    except RuntimeError:
+        pass
+    assert store.count("studies") == 0
+    assert store.positions() == []

@@ -1,0 +1,125 @@
+"""The HTTP layer: backoff and Retry-After (seconds and HTTP dates), dead hosts remembered,
+timeouts, secrets kept out of error text."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from watcher.errors import SourceError
+from watcher.http import HttpClient, RateLimiter, RetryPolicy
+
+
+class Scripted:
+    """A tiny HTTP server answering from a script of (status, headers, body, delay)."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.hits = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                outer.hits += 1
+                status, headers, body, delay = outer.script.pop(0) if outer.script else (
+                    200, {}, b"ok", 0)
+                time.sleep(delay)
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/x"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def scripted():
+    servers = []
+
+    def make(script):
+        servers.append(Scripted(script))
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.close()
+
+
+def test_backoff_doubles_and_retry_after_wins(scripted):
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    server = scripted([(503, {}, b"", 0), (502, {}, b"", 0), (429, {"Retry-After": "7"}, b"", 0),
+                       (429, {"Retry-After": when}, b"", 0), (200, {}, b"fine", 0)])
+    waits = []
+    client = HttpClient(retry=RetryPolicy(attempts=5, backoff=1.5), sleep=waits.append)
+    assert client.get(server.url).text == "fine"
+    assert waits[:3] == [1.5, 3.0, 7.0]
+    assert 27 <= waits[3] <= 30
+
+
+def test_retry_after_longer_than_we_wait_fails_now(scripted):
+    server = scripted([(429, {"Retry-After": "3600"}, b"", 0)])
+    client = HttpClient(retry=RetryPolicy(max_wait=60), sleep=lambda s: None)
+    with pytest.raises(SourceError, match="asked us to wait 3600s"):
+        client.get(server.url, service="PubMed")
+
+
+def test_client_errors_are_not_retried(scripted):
+    server = scripted([(404, {}, b"<html>not here</html>", 0)])
+    client = HttpClient(sleep=lambda s: None)
+    with pytest.raises(SourceError, match=r"answered HTTP 404$"):
+        client.get(server.url)
+    assert server.hits == 1
+
+
+def test_a_dead_host_is_tried_twice_then_remembered(unused_port):
+    waits = []
+    client = HttpClient(retry=RetryPolicy(backoff=0.01), sleep=waits.append)
+    url = f"http://127.0.0.1:{unused_port}/"
+    with pytest.raises(SourceError, match="connection refused"):
+        client.get(url, service="PubMed")
+    assert client.requests == 2
+    with pytest.raises(SourceError, match=f"could not reach PubMed \\(127.0.0.1:{unused_port}\\)"):
+        client.get(url, service="PubMed")
+    assert client.requests == 2, "no new connection attempts to a host known to be down"
+
+
+def test_timeout_is_reported_with_the_host(scripted):
+    server = scripted([(200, {}, b"late", 2)] * 2)
+    client = HttpClient(timeout=0.3, retry=RetryPolicy(attempts=2, backoff=0.01),
+                        sleep=lambda s: None)
+    with pytest.raises(SourceError, match=r"no answer from .*127\.0\.0\.1.* within 0\.3s"):
+        client.get(server.url)
+
+
+def test_secrets_never_appear_in_error_text(scripted):
+    server = scripted([(403, {}, b'{"error":"denied for token xoxb-secret-1","api-key":"k"}', 0)])
+    client = HttpClient(sleep=lambda s: None, secrets=("xoxb-secret-1",))
+    with pytest.raises(SourceError) as caught:
+        client.get(server.url)
+    assert "xoxb-secret-1" not in str(caught.value)
+    assert '"api-key":"***"' in str(caught.value)
+
+
+def test_rate_limiter_spaces_calls_from_many_threads():
+    clock = [0.0]
+    waits = []
+    limiter = RateLimiter(4, clock=lambda: clock[0], sleep=waits.append, margin=0)
+    for _ in range(5):
+        limiter.acquire()
+    assert waits == pytest.approx([0.25, 0.5, 0.75, 1.0])

@@ -1,0 +1,76 @@
+"""The PubMed source against the local E-utilities server: paging, windows past the 9,999-id
+limit, and NCBI's request rate held across every query of a run."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from tests.conftest import QUERIES_YAML, days_ago
+from watcher import pipeline
+from watcher.errors import SourceError
+from watcher.sources.base import Window
+from watcher.sources.pubmed import PubMedSource
+
+
+def source_for(env, **kwargs) -> tuple[PubMedSource, object]:
+    settings = env.settings(NCBI_API_KEY="test-key")
+    http = pipeline.make_http(settings)
+    return PubMedSource(settings, http, **kwargs), http
+
+
+def everything(env):
+    env.write_queries(QUERIES_YAML)
+    return env.config().query("everything")
+
+
+def test_pages_through_esearch_with_retstart(env, corpus_server):
+    source, http = source_for(env, page_size=5)
+    result = source.fetch(everything(env), Window(days_ago(30), days_ago(0)),
+                          lambda scheme, ids: set())
+    http.close()
+    assert len(result.matched) == len(set(result.matched)) == 19
+    starts = [int(c["retstart"]) for c in corpus_server.calls("esearch")]
+    assert starts == [0, 5, 10, 15]
+    assert {s.ids["pmid"] for s in result.studies} == set(result.matched)
+
+
+def test_windows_over_the_esearch_limit_are_split_by_date(env, corpus_server):
+    corpus_server.max_results = 8  # the server refuses to page past 8 ids, like 9,999 upstream
+    source, http = source_for(env, search_limit=8)
+    result = source.fetch(everything(env), Window(days_ago(30), days_ago(0)),
+                          lambda scheme, ids: set())
+    http.close()
+    assert len(set(result.matched)) == 19, "nothing lost beyond the limit"
+    windows = [(c["mindate"], c["maxdate"]) for c in corpus_server.calls("esearch")]
+    assert len(windows) > 3 and all(int(c.get("retstart", 0)) < 8
+                                    for c in corpus_server.calls("esearch"))
+
+
+def test_a_single_day_over_the_limit_fails_loudly(env, server):
+    for n in range(3):
+        from tests.conftest import PUBMED_FILES
+
+        server.add_files([PUBMED_FILES[n]], entry_date=date(2026, 1, 5))
+    source, http = source_for(env, search_limit=2)
+    with pytest.raises(SourceError, match="were entered on 2026-01-05 for one query"):
+        source.fetch(everything(env), Window(date(2026, 1, 5), date(2026, 1, 5)),
+                     lambda scheme, ids: set())
+    http.close()
+
+
+@pytest.mark.parametrize("key, limit", [("", 3), ("test-key", 10)])
+def test_ncbi_rate_limit_holds_across_all_queries_of_a_run(env, corpus_server, key, limit):
+    corpus_server.rate_limit = 3  # the server answers NCBI's real 429 body beyond the limit
+    corpus_server.keyed_rate_limit = 10
+    env.write_queries(QUERIES_YAML)
+    settings = env.settings(NCBI_API_KEY=key)
+    store = env.store()
+    report = pipeline.poll(env.config(), store, settings)
+    assert not report.failures
+    assert corpus_server.throttled == 0, "never over NCBI's limit"
+    times = [t for t, _, _ in corpus_server.requests]
+    assert len(times) >= 4
+    for i in range(len(times) - limit):
+        assert times[i + limit] - times[i] >= 0.95, "no more than `limit` requests per second"
