@@ -23,8 +23,9 @@ from .destinations import TERMINAL, Disabled, build_sender
 from .errors import WatcherError
 from .filters import judge
 from .http import HttpClient, RetryPolicy
+from .render.common import receipt_line
 from .settings import Settings
-from .sources import LABELS, Source, Window, build_sources, terms_hash
+from .sources import LABELS, REGISTRY, Source, Window, build_sources, terms_hash
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ class PollOutcome:
 @dataclass
 class PollReport:
     outcomes: list[PollOutcome] = field(default_factory=list)
-    not_polled: Counter = field(default_factory=Counter)  # source -> queries asking for it
 
     @property
     def failures(self) -> list[PollOutcome]:
@@ -58,8 +58,9 @@ class PollReport:
         lines = []
         for (source, error), queries in grouped.items():
             which = queries[0] if len(queries) == 1 else f"{len(queries)} queries"
-            lines.append(f"{LABELS.get(source, source)}: {error} ({which} not polled; "
-                         "window kept for the next run)")
+            label = LABELS.get(source, source)
+            prefix = "" if label in error else f"{label}: "
+            lines.append(f"{prefix}{error} ({which} not polled; window kept for the next run)")
         return lines
 
 
@@ -102,8 +103,7 @@ def poll(config: Config, store: Store, settings: Settings, *, now: datetime | No
         for query in queries:
             for name in query.sources:
                 source = sources.get(name)
-                if source is None:
-                    report.not_polled[name] += 1
+                if source is None:  # configured, no fetcher yet: the receipt says so
                     continue
                 report.outcomes.append(
                     poll_one(query, source, store, settings, now=now, run_id=run_id))
@@ -197,8 +197,6 @@ def not_polled(config: Config, sources: dict[str, type] | dict[str, Source],
 def build_digest(config: Config, store: Store, destination: str, *,
                  now: datetime) -> tuple[digest_module.Digest, int]:
     """The pending digest for *destination* and the last poll id its receipt covers."""
-    from .sources import REGISTRY
-
     since, after_poll = store.last_digest(destination)
     conditions = routed_conditions(config, destination)
     through = store.last_poll_id()
@@ -243,15 +241,9 @@ def deliver(config: Config, store: Store, settings: Settings, *, now: datetime |
             log.warning("%s: %s", name, exc)
             continue
         store.mark_sent(name, [item.outbox_id for item in digest.items], now=stamp(now),
-                        through_poll=through, receipt=_receipt_text(digest))
+                        through_poll=through, receipt=receipt_line(digest))
         outcome.sent = True
     return outcomes
-
-
-def _receipt_text(digest: digest_module.Digest) -> str:
-    from .render.common import receipt_line
-
-    return receipt_line(digest)
 
 
 # --- the main job ------------------------------------------------------------------------------
@@ -268,14 +260,14 @@ class RunReport:
 
 def run_once(config: Config, store: Store, settings: Settings, *, now: datetime | None = None,
              query_ids: list[str] | None = None, stream: TextIO | None = None,
-             sources: dict[str, Source] | None = None, command: str = "run --once"
-             ) -> RunReport:
-    """Poll, store, queue, then deliver every destination's pending digest."""
+             sources: dict[str, Source] | None = None, command: str = "run --once",
+             destinations: list[str] | None = None) -> RunReport:
+    """Poll, store, queue, then deliver pending digests (to *destinations*, default all)."""
     now = now or utc_now()
     run_id = store.start_run(command, stamp(now))
     poll_report = poll(config, store, settings, now=now, query_ids=query_ids, sources=sources,
                        run_id=run_id)
-    deliveries = deliver(config, store, settings, now=now, stream=stream)
+    deliveries = deliver(config, store, settings, now=now, stream=stream, names=destinations)
     report = RunReport(poll_report, deliveries)
     store.finish_run(run_id, status="ok" if report.ok else "failed", now=stamp(utc_now()),
                      summary={

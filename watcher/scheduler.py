@@ -14,6 +14,7 @@ import sys
 from . import config as config_module
 from . import pipeline
 from .db import Store
+from .destinations import TERMINAL
 from .errors import ConfigError, WatcherError
 from .settings import Settings
 
@@ -27,8 +28,12 @@ def scheduled_job(settings: Settings, destination: str) -> None:
         store = Store(settings.db)
         try:
             queries = [q.id for q in cfg.queries if destination in q.destinations]
-            report = pipeline.run_once(cfg, store, settings, query_ids=queries or None,
-                                       stream=sys.stdout, command=f"serve {destination}")
+            if not queries:
+                log.warning("%s: no query routes to it; nothing to poll", destination)
+                return
+            report = pipeline.run_once(cfg, store, settings, query_ids=queries,
+                                       stream=sys.stdout, command=f"serve {destination}",
+                                       destinations=[destination, TERMINAL.name])
         finally:
             store.close()
         for line in report.poll.error_lines():
