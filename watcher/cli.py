@@ -67,6 +67,14 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class _LowercaseLevel(logging.Formatter):
+    """'warning: ...' lines, matching the CLI's own 'error: ...' and 'note: ...' lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.levelname = record.levelname.lower()
+        return super().format(record)
+
+
 def _has_location(line: str) -> bool:
     head = line.split(": ", 1)[0]
     return ".yaml:" in head or ".yml:" in head or head.endswith(("/", ".yaml", ".yml"))
@@ -79,8 +87,10 @@ def _has_location(line: str) -> bool:
 def main(ctx: click.Context, debug: bool) -> None:
     """Watch PubMed (and, later, trial registries and preprints) for new ketamine studies in
     each condition the team follows, and send digests of what is new."""
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LowercaseLevel("%(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler],
+                        force=True)
     ctx.obj = Context(debug)
 
 

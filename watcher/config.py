@@ -401,6 +401,9 @@ def _describe(error: dict[str, Any]) -> str:
     if kind == "missing":
         return f"missing required field {str(loc[-1])!r}" + (
             f" in {'.'.join(str(p) for p in loc[:-1])}" if len(loc) > 1 else "")
+    if kind == "string_pattern_mismatch":
+        return (f"{where}: {error.get('input')!r} must start with a lower-case letter or digit "
+                "and use only a-z, 0-9, '-' and '_'")
     if kind == "literal_error":
         return f"{where}: {error['msg'].lower()}, got {error.get('input')!r}"
     message = error["msg"]
