@@ -88,3 +88,10 @@ def test_demo_runs_offline_and_shows_found_once(tmp_path):
     assert result.stdout.count("https://pubmed.ncbi.nlm.nih.gov/38011560/") == 1
     assert "Nothing new" in result.stdout
     assert "Receipt: PubMed" in result.stdout
+
+
+def test_bad_numeric_environment_is_a_one_line_configuration_error(env):
+    result = env.cli("status", WATCHER_HTTP_TIMEOUT="soon")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "error: WATCHER_HTTP_TIMEOUT='soon' is not a non-negative number")

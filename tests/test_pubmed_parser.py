@@ -184,3 +184,10 @@ def test_clean_text_keeps_comparison_signs_and_converts_scripts():
     assert pubmed.clean_text("p < 0.05 and n > 3") == "p < 0.05 and n > 3"
     assert pubmed.clean_text("CO<sub>2</sub> and m<sup>2</sup>") == "CO₂ and m²"
     assert pubmed.clean_text("<i>In vivo</i>  effects\n of <b>X</b>") == "In vivo effects of X"
+
+
+def test_a_record_missing_its_article_is_a_parse_error_naming_the_pmid():
+    xml = (FIXTURES / "biopython/pubmed1.xml").read_bytes()
+    start, end = xml.index(b"<Article "), xml.index(b"</Article>") + len(b"</Article>")
+    with pytest.raises(ParseError, match="record 12091962 has an unexpected shape"):
+        pubmed.parse_efetch(xml[:start] + xml[end:])

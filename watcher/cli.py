@@ -91,7 +91,11 @@ def main(ctx: click.Context, debug: bool) -> None:
     handler.setFormatter(_LowercaseLevel("%(levelname)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler],
                         force=True)
-    ctx.obj = Context(debug)
+    try:
+        ctx.obj = Context(debug)
+    except WatcherError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
 
 
 @main.command()

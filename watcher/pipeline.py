@@ -132,8 +132,11 @@ def poll_one(query: Query, source: Source, store: Store, settings: Settings, *,
     outcome = PollOutcome(query.id, source.name, window)
     try:
         result = source.fetch(query, window, store.known_ids)
-    except WatcherError as exc:
-        outcome.error = str(exc)
+    except Exception as exc:  # a bug in one source must not stop the other polls
+        outcome.error = str(exc) if isinstance(exc, WatcherError) else (
+            f"{source.label}: unexpected {type(exc).__name__}: {exc}")
+        if not isinstance(exc, WatcherError):
+            log.debug("%s / %s", query.id, source.label, exc_info=True)
         with store.transaction():
             store.record_failure(query.id, source.name, error=outcome.error, now=stamp_now)
             _log_poll(store, outcome, run_id, stamp_now)
@@ -236,8 +239,9 @@ def deliver(config: Config, store: Store, settings: Settings, *, now: datetime |
         outcome.items = digest.total
         try:
             sender.send(digest)
-        except WatcherError as exc:
-            outcome.error = str(exc)
+        except Exception as exc:  # not accepted: the items stay pending for the next run
+            outcome.error = str(exc) if isinstance(exc, WatcherError) else (
+                f"unexpected {type(exc).__name__}: {exc}")
             log.warning("%s: %s", name, exc)
             continue
         store.mark_sent(name, [item.outbox_id for item in digest.items], now=stamp(now),

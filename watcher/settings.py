@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 
+from .errors import ConfigError
+
 DEFAULT_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 DEFAULT_CTGOV_URL = "https://clinicaltrials.gov/api/v2/"
 DEFAULT_EUROPEPMC_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
@@ -42,9 +44,18 @@ class Settings:
             value = env.get(name, "").strip()
             return value or None
 
-        port = get("SMTP_PORT")
-        timeout = get("WATCHER_HTTP_TIMEOUT")
-        backoff = get("WATCHER_RETRY_BACKOFF")
+        def number(name: str, default: float) -> float:
+            value = get(name)
+            if value is None:
+                return default
+            try:
+                parsed = float(value)
+            except ValueError:
+                parsed = -1.0
+            if parsed < 0:
+                raise ConfigError([f"{name}={value!r} is not a non-negative number"])
+            return parsed
+
         return cls(
             queries=get("WATCHER_QUERIES") or cls.queries,
             db=get("WATCHER_DB") or cls.db,
@@ -57,13 +68,13 @@ class Settings:
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_webhook_url=get("SLACK_WEBHOOK_URL"),
             smtp_host=get("SMTP_HOST"),
-            smtp_port=int(port) if port and port.isdigit() else 587,
+            smtp_port=int(number("SMTP_PORT", 587)),
             smtp_user=get("SMTP_USER"),
             smtp_password=get("SMTP_PASSWORD"),
             smtp_tls=(get("SMTP_TLS") or "starttls").lower(),
             email_from=get("WATCHER_EMAIL_FROM"),
-            http_timeout=float(timeout) if timeout else cls.http_timeout,
-            retry_backoff=float(backoff) if backoff else cls.retry_backoff,
+            http_timeout=number("WATCHER_HTTP_TIMEOUT", cls.http_timeout),
+            retry_backoff=number("WATCHER_RETRY_BACKOFF", cls.retry_backoff),
         )
 
     def secrets(self) -> tuple[str, ...]:

@@ -106,9 +106,24 @@ def parse_efetch(xml: bytes) -> list[Study]:
     data = _read(xml, "PubMed efetch")
     if not isinstance(data, dict) or not ({"PubmedArticle", "PubmedBookArticle"} & set(data)):
         raise ParseError("PubMed efetch: answer is not a PubmedArticleSet")
-    studies = [parse_article(article) for article in data.get("PubmedArticle", [])]
-    studies += [parse_book(book) for book in data.get("PubmedBookArticle", [])]
+    studies = []
+    for parse, records in ((parse_article, data.get("PubmedArticle", [])),
+                           (parse_book, data.get("PubmedBookArticle", []))):
+        for record in records:
+            try:
+                studies.append(parse(record))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise ParseError(f"PubMed efetch: record {_pmid_of(record)} has an unexpected "
+                                 f"shape ({type(exc).__name__}: {exc})") from None
     return studies
+
+
+def _pmid_of(record: Any) -> str:
+    try:
+        citation = record.get("MedlineCitation") or record.get("BookDocument") or {}
+        return str(citation.get("PMID", "?"))
+    except AttributeError:
+        return "?"
 
 
 def parse_article(article: dict[str, Any]) -> Study:
