@@ -58,7 +58,7 @@ def test_poll_queues_without_sending_and_digest_sends_later(env, corpus_server, 
     again = env.cli("digest")
     assert "Nothing new" in again.stdout
     unknown = env.cli("digest", "nowhere")
-    assert unknown.exit_code == 1 and "unknown destination 'nowhere'" in unknown.stderr
+    assert unknown.exit_code == 2 and "unknown destination 'nowhere'" in unknown.stderr
 
 
 @pytest.mark.parametrize("command", ["validate", "run", "poll", "digest", "serve", "status",

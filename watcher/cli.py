@@ -17,7 +17,7 @@ import click
 
 from . import __version__, config, pipeline
 from .db import Store
-from .errors import WatcherError
+from .errors import UsageError, WatcherError
 from .settings import Settings
 from .sources import LABELS, REGISTRY
 
@@ -120,7 +120,7 @@ def validate(obj: Context) -> None:
     for name, dest in cfg.destinations.items():
         target = dest.channel or ", ".join(dest.to or []) or dest.kind
         when = (f"{dest.schedule.cron} ({dest.schedule.timezone})" if dest.schedule
-                else "with every run")
+                else "none (sent by `run --once` and `digest` only, never by `serve`)")
         click.echo(f"- {name}: {dest.kind} {target}; schedule {when}")
 
 
@@ -135,10 +135,14 @@ def run(obj: Context, once: bool, dry_run: bool, query_ids: tuple[str, ...]) -> 
     if not once:
         raise click.UsageError("use `watcher run --once` (or `watcher serve` for schedules)")
     cfg = obj.config()
-    store = obj.store()
     if dry_run:
-        store = store.copy_to_memory()
+        # Work on an in-memory copy (or a fresh in-memory database): same code, nothing kept.
+        store = Store(":memory:")
+        if Path(obj.settings.db).exists():
+            store = Store(obj.settings.db).copy_to_memory()
         click.echo("dry run: nothing will be stored or sent", err=True)
+    else:
+        store = obj.store()
     settings = obj.settings.without_secrets() if dry_run else obj.settings
     report = pipeline.run_once(cfg, store, settings, query_ids=list(query_ids) or None)
     _report(report.poll, report.deliveries)
@@ -152,6 +156,8 @@ def run(obj: Context, once: bool, dry_run: bool, query_ids: tuple[str, ...]) -> 
 def poll_command(obj: Context, query_ids: tuple[str, ...]) -> None:
     """Poll only: fetch, store and queue for destinations; send nothing."""
     cfg = obj.config()
+    for query_id in query_ids:
+        cfg.query(query_id)
     store = obj.store()
     run_id = store.start_run("poll", pipeline.stamp(pipeline.utc_now()))
     report = pipeline.poll(cfg, store, obj.settings, query_ids=list(query_ids) or None,
@@ -182,7 +188,8 @@ def digest(obj: Context, destination: str | None, preview: Path | None) -> None:
 
         name = destination or "terminal"
         if name not in pipeline.destinations_of(cfg):
-            raise WatcherError(f"unknown destination {name!r}")
+            raise UsageError(f"unknown destination {name!r} (configured: "
+                             f"{', '.join(pipeline.destinations_of(cfg))})")
         built, _ = pipeline.build_digest(cfg, store, name, now=pipeline.utc_now())
         preview.write_text(text.render(built), encoding="utf-8")
         click.echo(f"wrote {built.total} pending item(s) for {name} to {preview}")

@@ -286,6 +286,9 @@ def _combine(parsed: list[tuple[str, Any, FileModel]], problems: list[str]) -> C
                                     "letters, digits, '-' or '_'")
                 if name in target:
                     problems.append(f"{path}:{line}: {kind} {name!r} is defined twice")
+                if kind == "destination" and name == "terminal":
+                    problems.append(f"{path}:{line}: the destination name 'terminal' is "
+                                    "reserved for the built-in terminal digest")
                 target[name] = item
                 if kind == "destination":
                     item.name = name

@@ -10,8 +10,10 @@ Design rules the rest of the code relies on:
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
+from .errors import WatcherError
 from .models import Study, normalize_id
 
 
@@ -92,6 +95,7 @@ class Store:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock_depth = 0
         self.db = sqlite_utils.Database(self.path)
         self.conn: sqlite3.Connection = self.db.conn
         # Autocommit outside explicit transactions: a stray implicit BEGIN would otherwise turn
@@ -113,14 +117,63 @@ class Store:
         for number, migration in enumerate(MIGRATIONS, start=1):
             if self.version < number:
                 with self.transaction():
-                    migration(self.db)
-                    self.conn.execute(f"PRAGMA user_version = {number}")
+                    if self.version < number:  # re-checked under the write lock
+                        migration(self.db)
+                        self.conn.execute(f"PRAGMA user_version = {number}")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """All-or-nothing block: a crash or error inside leaves the database as before."""
-        with self.db.atomic():
+        """All-or-nothing block: a crash or error inside leaves the database as before.
+
+        BEGIN IMMEDIATE takes the write lock up front, so a second process waits (busy_timeout)
+        instead of failing with "database is locked" between its first read and first write.
+        Nested blocks (ours or sqlite-utils' own) become savepoints inside it.
+        """
+        if self.conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
             yield
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    @contextmanager
+    def exclusive(self, wait: float = 600.0) -> Iterator[None]:
+        """Hold the run lock: one poll or delivery at a time per database, across processes
+        (serve and a hand-run `run --once` must not send the same digest twice)."""
+        if self.path == ":memory:" or self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
+        handle = open(self.path + ".lock", "a+")  # noqa: SIM115 (held for the block)
+        try:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise WatcherError(f"another watcher process has held {self.path} for "
+                                           f"{wait:.0f}s; try again when it has finished"
+                                           ) from None
+                    time.sleep(0.2)
+            self._lock_depth = 1
+            try:
+                yield
+            finally:
+                self._lock_depth = 0
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        finally:
+            handle.close()
 
     def copy_to_memory(self) -> Store:
         """An in-memory copy, so --dry-run runs the real code and throws the result away."""
@@ -134,14 +187,24 @@ class Store:
     # --- studies ---------------------------------------------------------------------------
 
     def find_study(self, ids: dict[str, str]) -> int | None:
+        """The stored study these ids belong to. A study sharing one id (a DOI, say) but
+        holding a different id of the same scheme (another PMID) is a different study."""
         for scheme, value in ids.items():
             row = self.conn.execute(
                 "SELECT study_id FROM study_ids WHERE scheme = ? AND value = ?",
                 (scheme, normalize_id(scheme, value)),
             ).fetchone()
-            if row:
+            if row and not self._conflicts(row[0], ids):
                 return row[0]
         return None
+
+    def _conflicts(self, study_id: int, ids: dict[str, str]) -> bool:
+        stored: dict[str, set[str]] = {}
+        for scheme, value in self.conn.execute(
+                "SELECT scheme, value FROM study_ids WHERE study_id = ?", (study_id,)):
+            stored.setdefault(scheme, set()).add(value)
+        return any(scheme in stored and normalize_id(scheme, value) not in stored[scheme]
+                   for scheme, value in ids.items() if scheme in ("pmid", "nct"))
 
     def known_ids(self, scheme: str, values: Iterable[str]) -> set[str]:
         values = [normalize_id(scheme, v) for v in values]
@@ -186,12 +249,18 @@ class Store:
 
     def add_match(self, study_id: int, query_id: str, source: str, *, run_id: int, now: str,
                   excluded: str | None, labels: list[str]) -> bool:
-        """Record that a query found a study; False if it had already found it."""
+        """Record that a query found a study (or refresh the verdict of the query's current
+        filters); False if it had already found it."""
         cursor = self.conn.execute(
             "INSERT OR IGNORE INTO matches (study_id, query_id, source, first_matched, run_id,"
             " excluded, labels) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (study_id, query_id, source, now, run_id, excluded, json.dumps(labels)))
-        return cursor.rowcount == 1
+        if cursor.rowcount == 1:
+            return True
+        self.conn.execute(
+            "UPDATE matches SET excluded = ?, labels = ? WHERE study_id = ? AND query_id = ?"
+            " AND source = ?", (excluded, json.dumps(labels), study_id, query_id, source))
+        return False
 
     # --- positions -------------------------------------------------------------------------
 
@@ -286,7 +355,8 @@ class Store:
                 chunk = outbox_ids[start:start + 500]
                 marks = ",".join("?" * len(chunk))
                 self.conn.execute(
-                    f"UPDATE outbox SET sent_at = ?, digest_id = ? WHERE id IN ({marks})",
+                    f"UPDATE outbox SET sent_at = ?, digest_id = ? WHERE sent_at IS NULL"
+                    f" AND id IN ({marks})",
                     (now, digest_id, *chunk))
         return digest_id
 

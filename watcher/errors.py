@@ -22,6 +22,12 @@ class ConfigError(WatcherError):
         super().__init__("\n".join(problems))
 
 
+class UsageError(WatcherError):
+    """The command was asked for something that does not exist (a query id, a destination)."""
+
+    exit_code = 2
+
+
 class SourceError(WatcherError):
     """A source could not be polled (network, HTTP status, malformed response)."""
 

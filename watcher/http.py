@@ -102,12 +102,15 @@ class HttpClient:
             except httpx.TimeoutException:
                 last_problem = f"no answer from {label} within {self._timeout():g}s"
                 wait = self._backoff(attempt)
-            except httpx.TransportError as exc:
+            except httpx.ConnectError as exc:  # refused, no route, DNS: the host is down
                 last_problem = f"could not reach {label}: {_reason(exc)}"
                 wait = self._backoff(attempt)
                 if attempt >= min(2, self.retry.attempts):
                     self._unreachable[host] = last_problem
                     raise SourceError(last_problem) from None
+            except httpx.TransportError as exc:  # dropped mid-answer: retry like a 5xx
+                last_problem = f"connection to {label} failed: {_reason(exc)}"
+                wait = self._backoff(attempt)
             else:
                 if response.is_success:
                     return response

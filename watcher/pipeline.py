@@ -20,12 +20,12 @@ from . import digest as digest_module
 from .config import Config, Destination, Query
 from .db import Store
 from .destinations import TERMINAL, Disabled, build_sender
-from .errors import WatcherError
+from .errors import UsageError, WatcherError
 from .filters import judge
 from .http import HttpClient, RetryPolicy
 from .render.common import receipt_line
 from .settings import Settings
-from .sources import LABELS, REGISTRY, Source, Window, build_sources, terms_hash
+from .sources import LABELS, REGISTRY, FetchResult, Source, Window, build_sources, terms_hash
 
 log = logging.getLogger(__name__)
 
@@ -94,19 +94,20 @@ def poll(config: Config, store: Store, settings: Settings, *, now: datetime | No
          http: HttpClient | None = None, run_id: int = 0) -> PollReport:
     """Poll each enabled (query, source) over its window since the last successful poll."""
     now = now or utc_now()
+    queries = [config.query(q) for q in query_ids] if query_ids else config.queries
     own_http = http is None and sources is None
     http = http or make_http(settings)
     try:
         sources = sources if sources is not None else build_sources(settings, http)
-        queries = [config.query(q) for q in query_ids] if query_ids else config.queries
         report = PollReport()
-        for query in queries:
-            for name in query.sources:
-                source = sources.get(name)
-                if source is None:  # configured, no fetcher yet: the receipt says so
-                    continue
-                report.outcomes.append(
-                    poll_one(query, source, store, settings, now=now, run_id=run_id))
+        with store.exclusive():
+            for query in queries:
+                for name in query.sources:
+                    source = sources.get(name)
+                    if source is None:  # configured, no fetcher yet: the receipt says so
+                        continue
+                    report.outcomes.append(
+                        poll_one(query, source, store, settings, now=now, run_id=run_id))
         return report
     finally:
         if own_http:
@@ -115,56 +116,76 @@ def poll(config: Config, store: Store, settings: Settings, *, now: datetime | No
 
 def window_for(query: Query, source: Source, store: Store, settings: Settings,
                today: date) -> Window:
-    """Since the last successful window (minus an overlap), or the look-back for a new or
-    edited query; never later than today."""
+    """From the last successful window's end minus an overlap. A new query looks back
+    `lookback_days`; an edited one looks back that far too, but never leaves a gap after its
+    last successful window."""
     position = store.position(query.id, source.name)
-    if position.window_end and position.terms_hash == terms_hash(source.terms(query)):
+    lookback = today - timedelta(days=query.lookback_days)
+    if position.window_end:
         start = date.fromisoformat(position.window_end) - timedelta(days=settings.overlap_days)
+        if position.terms_hash != terms_hash(source.terms(query)):
+            start = min(start, lookback)
     else:
-        start = today - timedelta(days=query.lookback_days)
+        start = lookback
     return Window(min(start, today), today)
 
 
 def poll_one(query: Query, source: Source, store: Store, settings: Settings, *,
              now: datetime, run_id: int) -> PollOutcome:
+    """Fetch, then store in one transaction; any failure is recorded and the window kept."""
     stamp_now = stamp(now)
     window = window_for(query, source, store, settings, now.date())
     outcome = PollOutcome(query.id, source.name, window)
     try:
         result = source.fetch(query, window, store.known_ids)
-    except Exception as exc:  # a bug in one source must not stop the other polls
-        outcome.error = str(exc) if isinstance(exc, WatcherError) else (
-            f"{source.label}: unexpected {type(exc).__name__}: {exc}")
-        if not isinstance(exc, WatcherError):
-            log.debug("%s / %s", query.id, source.label, exc_info=True)
+        with store.transaction():
+            _store_result(query, source, result, store, outcome, run_id, stamp_now)
+    except Exception as exc:  # one failing poll must not stop the others
+        outcome.error = _one_line(exc, source.label)
+        outcome.seen = outcome.new = outcome.queued = 0
         with store.transaction():
             store.record_failure(query.id, source.name, error=outcome.error, now=stamp_now)
             _log_poll(store, outcome, run_id, stamp_now)
-        log.info("%s / %s failed: %s", query.id, source.label, exc)  # summarized by the caller
+        log.info("%s / %s failed: %s", query.id, source.label, outcome.error,
+                 exc_info=not isinstance(exc, WatcherError))
         return outcome
-    outcome.seen = len(result.matched)
-    outcome.warnings = result.warnings
-    with store.transaction():
-        for study in result.studies:
-            _, is_new = store.save_study(study, stamp_now)
-            outcome.new += is_new
-        for value in result.matched:
-            study_id = store.find_study({result.scheme: value})
-            if study_id is None:  # listed by search but not returned by fetch: noted in warnings
-                continue
-            verdict = judge(store.get_study(study_id), query.filters)
-            store.add_match(study_id, query.id, source.name, run_id=run_id, now=stamp_now,
-                            excluded=verdict.excluded, labels=verdict.labels)
-            if verdict.excluded:
-                continue
-            for destination in (*query.destinations, TERMINAL.name):
-                outcome.queued += store.queue(destination, study_id, stamp_now)
-        store.advance(query.id, source.name, window_end=window.end.isoformat(),
-                      terms_hash=terms_hash(source.terms(query)), now=stamp_now)
-        _log_poll(store, outcome, run_id, stamp_now)
     for warning in result.warnings:
         log.warning("%s / %s: %s", query.id, source.label, warning)
     return outcome
+
+
+def _store_result(query: Query, source: Source, result: FetchResult, store: Store,
+                  outcome: PollOutcome, run_id: int, now: str) -> None:
+    outcome.seen = len(result.matched)
+    outcome.warnings = result.warnings
+    for study in result.studies:
+        _, is_new = store.save_study(study, now)
+        outcome.new += is_new
+    for value in result.matched:
+        study_id = store.find_study({result.scheme: value})
+        if study_id is None:  # listed by the search, not returned by the fetch: incomplete
+            continue
+        verdict = judge(store.get_study(study_id), query.filters)
+        store.add_match(study_id, query.id, source.name, run_id=run_id, now=now,
+                        excluded=verdict.excluded, labels=verdict.labels)
+        if verdict.excluded:
+            continue
+        for destination in (*query.destinations, TERMINAL.name):
+            outcome.queued += store.queue(destination, study_id, now)
+    if result.incomplete:
+        # What was fetched is kept and queued; the window stays so the rest is asked again.
+        outcome.error = result.incomplete
+        store.record_failure(query.id, source.name, error=result.incomplete, now=now)
+    else:
+        store.advance(query.id, source.name, window_end=outcome.window.end.isoformat(),
+                      terms_hash=terms_hash(source.terms(query)), now=now)
+    _log_poll(store, outcome, run_id, now)
+
+
+def _one_line(exc: Exception, label: str) -> str:
+    if isinstance(exc, WatcherError):
+        return str(exc)
+    return " ".join(f"{label}: unexpected {type(exc).__name__}: {exc}".split())
 
 
 def _log_poll(store: Store, outcome: PollOutcome, run_id: int, now: str) -> None:
@@ -218,36 +239,45 @@ def deliver(config: Config, store: Store, settings: Settings, *, now: datetime |
     now = now or utc_now()
     stream = stream or sys.stdout
     all_destinations = destinations_of(config)
-    if names:
-        unknown = [n for n in names if n not in all_destinations]
-        if unknown:
-            raise WatcherError(f"unknown destination {unknown[0]!r} (configured: "
-                               f"{', '.join(all_destinations)})")
+    unknown = [n for n in names or [] if n not in all_destinations]
+    if unknown:
+        raise UsageError(f"unknown destination {unknown[0]!r} (configured: "
+                         f"{', '.join(all_destinations)})")
     outcomes = []
-    for name, destination in all_destinations.items():
-        if names and name not in names:
-            continue
-        outcome = DeliveryOutcome(name)
-        outcomes.append(outcome)
-        try:
-            sender = build_sender(destination, settings, stream)
-        except Disabled as reason:
-            outcome.skipped = str(reason)
-            outcome.items = len(store.pending(name))
-            continue
+    with store.exclusive():
+        for name, destination in all_destinations.items():
+            if not names or name in names:
+                outcomes.append(_deliver_one(config, store, settings, name, destination,
+                                             now=now, stream=stream))
+    return outcomes
+
+
+def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
+                 destination: Destination, *, now: datetime, stream: TextIO) -> DeliveryOutcome:
+    outcome = DeliveryOutcome(name)
+    try:
+        sender = build_sender(destination, settings, stream)
+    except Disabled as reason:
+        outcome.skipped = str(reason)
+        outcome.items = store.pending_counts().get(name, 0)
+        return outcome
+    try:
         digest, through = build_digest(config, store, name, now=now)
         outcome.items = digest.total
-        try:
-            sender.send(digest)
-        except Exception as exc:  # not accepted: the items stay pending for the next run
-            outcome.error = str(exc) if isinstance(exc, WatcherError) else (
-                f"unexpected {type(exc).__name__}: {exc}")
-            log.warning("%s: %s", name, exc)
-            continue
+        sender.send(digest)
+    except Exception as exc:  # not accepted: the items stay pending for the next run
+        outcome.error = _one_line(exc, name)
+        log.info("%s: %s", name, outcome.error, exc_info=not isinstance(exc, WatcherError))
+        return outcome
+    try:
         store.mark_sent(name, [item.outbox_id for item in digest.items], now=stamp(now),
                         through_poll=through, receipt=receipt_line(digest))
-        outcome.sent = True
-    return outcomes
+    except Exception as exc:  # sent but not recorded: say so loudly, it may repeat
+        outcome.error = (f"digest was sent but could not be recorded, so it may be sent again: "
+                         f"{_one_line(exc, name)}")
+        return outcome
+    outcome.sent = True
+    return outcome
 
 
 # --- the main job ------------------------------------------------------------------------------
@@ -268,10 +298,14 @@ def run_once(config: Config, store: Store, settings: Settings, *, now: datetime 
              destinations: list[str] | None = None) -> RunReport:
     """Poll, store, queue, then deliver pending digests (to *destinations*, default all)."""
     now = now or utc_now()
-    run_id = store.start_run(command, stamp(now))
-    poll_report = poll(config, store, settings, now=now, query_ids=query_ids, sources=sources,
-                       run_id=run_id)
-    deliveries = deliver(config, store, settings, now=now, stream=stream, names=destinations)
+    for query_id in query_ids or []:
+        config.query(query_id)  # unknown ids are a usage error before anything is recorded
+    with store.exclusive():
+        run_id = store.start_run(command, stamp(now))
+        poll_report = poll(config, store, settings, now=now, query_ids=query_ids,
+                           sources=sources, run_id=run_id)
+        deliveries = deliver(config, store, settings, now=now, stream=stream,
+                             names=destinations)
     report = RunReport(poll_report, deliveries)
     store.finish_run(run_id, status="ok" if report.ok else "failed", now=stamp(utc_now()),
                      summary={

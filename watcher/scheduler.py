@@ -67,6 +67,11 @@ def serve(settings: Settings) -> None:
                           id=f"digest:{name}", name=f"poll and send {name}")
         log.info("scheduled %s: %s (%s)", name, destination.schedule.cron,
                  destination.schedule.timezone)
+    scheduled = {name for name, d in cfg.destinations.items() if d.schedule is not None}
+    for query in cfg.queries:
+        if not scheduled & set(query.destinations):
+            log.warning("query %s routes to no scheduled destination: `serve` never polls it",
+                        query.id)
     if not scheduler.get_jobs():
         raise WatcherError("no destination has a schedule; nothing to serve "
                            "(use `watcher run --once` from cron instead)")

@@ -34,6 +34,9 @@ class FetchResult:
     matched: list[str]
     studies: list[Study]
     warnings: list[str] = field(default_factory=list)
+    # Set when some matched records could not be fetched: what was fetched is stored, but the
+    # window is not advanced, so the next run asks again for exactly the missing ones.
+    incomplete: str | None = None
 
 
 class Source(Protocol):

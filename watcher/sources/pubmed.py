@@ -49,11 +49,13 @@ class PubMedSource:
             studies += self._fetch(batch)
         returned = {s.ids.get("pmid") for s in studies}
         missing = [p for p in wanted if p not in returned]
+        incomplete = None
         if missing:  # never advance past a record we were told exists but could not read
-            raise SourceError(
-                f"PubMed efetch returned no record for {len(missing)} of {len(wanted)} PMIDs "
-                f"({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''})")
-        return FetchResult(scheme="pmid", matched=pmids, studies=studies, warnings=warnings)
+            incomplete = (f"PubMed efetch returned no record for {len(missing)} of "
+                          f"{len(wanted)} PMIDs ({', '.join(missing[:5])}"
+                          f"{' ...' if len(missing) > 5 else ''})")
+        return FetchResult(scheme="pmid", matched=pmids, studies=studies, warnings=warnings,
+                           incomplete=incomplete)
 
     # -- E-utilities calls ------------------------------------------------------------------
 
