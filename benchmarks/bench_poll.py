@@ -61,7 +61,7 @@ def main(count: int) -> None:
             print(f"{label}: {elapsed:.2f}s, {outcome.seen} seen, {outcome.new} new, "
                   f"{len(server.requests)} requests, {outcome.seen / elapsed:,.0f} records/s")
         started = time.perf_counter()
-        digest, _ = pipeline.build_digest(cfg, store, "terminal", now=datetime.now(UTC))
+        digest, _, _ = pipeline.build_digest(cfg, store, "terminal", now=datetime.now(UTC))
         print(f"build digest of {digest.total} pending: {time.perf_counter() - started:.2f}s")
         store.close()
         print(f"database: {Path(settings.db).stat().st_size / 1e6:.1f} MB for {count} studies")

@@ -27,7 +27,8 @@ def test_destination_without_secret_keeps_items_pending_and_terminal_prints(env,
     assert "note: team: not sent, SLACK_BOT_TOKEN not set (19 item(s) pending)" in result.stderr
     status = env.cli("status")
     assert "destination team (slack): 19 pending, last sent never" in status.stdout
-    assert "destination terminal (terminal): 0 pending" in status.stdout
+    assert "destination terminal" not in status.stdout, "no phantom terminal destination"
+    assert "-- not sent to team (SLACK_BOT_TOKEN not set); pending:" in result.stdout
 
 
 def test_status_shows_last_success_and_last_error(env, corpus_server, unused_port):
@@ -85,8 +86,11 @@ def test_demo_runs_offline_and_shows_found_once(tmp_path):
                                       "WATCHER_EUTILS_URL": "http://127.0.0.1:9/"})
     assert result.returncode == 0, result.stderr
     assert "Ketamine and the neurobiology of depression" in result.stdout
-    assert result.stdout.count("https://pubmed.ncbi.nlm.nih.gov/38011560/") == 1
-    assert "Nothing new" in result.stdout
+    first, second = result.stdout.split("Nothing new", 1)
+    destinations = first.count("· digest for ")
+    assert destinations == 2, "the shipped Slack channel and weekly email, printed locally"
+    assert first.count("https://pubmed.ncbi.nlm.nih.gov/38011560/") == destinations
+    assert "38011560" not in second, "the second run repeats nothing"
     assert "Receipt: PubMed" in result.stdout
 
 

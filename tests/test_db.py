@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from watcher.db import MIGRATIONS, Store
-from watcher.models import Study
+from watcher.models import Event, Study
 
 
 def study(**ids) -> Study:
@@ -38,18 +38,27 @@ def test_ids_link_one_study_across_sources(tmp_path):
     assert store.known_ids("pmcid", ["PMC10710048", "PMC1"]) == {"PMC10710048"}
 
 
-def test_a_study_is_queued_once_per_destination_ever(tmp_path):
+def send_all(store: Store, destination: str, now: str) -> None:
+    pending = [p.outbox_id for p in store.pending(destination)]
+    digest_id = store.begin_digest(destination, pending, now=now, through_poll=0, receipt="r")
+    store.record_message(digest_id, destination, part=0, outbox_ids=pending, external_id=None,
+                         now=now)
+    assert store.finish_digest(digest_id, now=now) == "sent"
+
+
+def test_an_event_is_queued_once_per_destination_ever(tmp_path):
     store = Store(tmp_path / "w.db")
     with store.transaction():
         study_id, _ = store.save_study(study(pmid="1"), "t")
-        assert store.queue("slack", study_id, "t")
-        assert not store.queue("slack", study_id, "t")
-        assert store.queue("email", study_id, "t")
-    pending = store.pending("slack")
-    store.mark_sent("slack", [p.outbox_id for p in pending], now="t2", through_poll=0,
-                    receipt="r")
+        event_id, new = store.add_event(Event(f"new:{study_id}", "new", study_id), "t")
+        assert new and store.add_event(Event(f"new:{study_id}", "new", study_id), "t") == (
+            event_id, False), "the same fact found again is one event"
+        assert store.queue("slack", event_id, "t")
+        assert not store.queue("slack", event_id, "t")
+        assert store.queue("email", event_id, "t")
+    send_all(store, "slack", "t2")
     with store.transaction():
-        assert not store.queue("slack", study_id, "t3"), "sent once, never again"
+        assert not store.queue("slack", event_id, "t3"), "sent once, never again"
     assert store.pending("slack") == [] and len(store.pending("email")) == 1
     assert store.last_digest("slack") == ("t2", 0)
 

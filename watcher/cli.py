@@ -19,7 +19,7 @@ from . import __version__, config, pipeline
 from .db import Store
 from .errors import UsageError, WatcherError
 from .settings import Settings
-from .sources import LABELS, REGISTRY
+from .sources import label, polled
 
 
 class Context:
@@ -108,7 +108,7 @@ def validate(obj: Context) -> None:
                f"{obj.settings.queries}")
     for query in cfg.queries:
         sources = ", ".join(
-            LABELS[name] + ("" if name in REGISTRY else " (not polled yet)")
+            label(name) + ("" if polled(name) else " (not polled yet)")
             for name in query.sources) or "no source enabled"
         routes = ", ".join(query.destinations) or "terminal only"
         click.echo(f"- {query.id}: {query.condition}")
@@ -167,7 +167,7 @@ def poll_command(obj: Context, query_ids: tuple[str, ...]) -> None:
                      summary={"polls": len(report.outcomes), "failed": len(report.failures)})
     for outcome in report.outcomes:
         if not outcome.error:
-            click.echo(f"{outcome.query_id} / {LABELS[outcome.source]} {outcome.window}: "
+            click.echo(f"{outcome.query_id} / {label(outcome.source)} {outcome.window}: "
                        f"{outcome.seen} seen, {outcome.new} new, {outcome.queued} queued")
     _report(report, [])
     sys.exit(1 if report.failures else 0)
@@ -186,11 +186,12 @@ def digest(obj: Context, destination: str | None, preview: Path | None) -> None:
     if preview:
         from .render import text
 
-        name = destination or "terminal"
-        if name not in pipeline.destinations_of(cfg):
+        known = cfg.all_destinations()
+        name = destination or next(iter(known), "terminal")
+        if name not in known:
             raise UsageError(f"unknown destination {name!r} (configured: "
-                             f"{', '.join(pipeline.destinations_of(cfg))})")
-        built, _ = pipeline.build_digest(cfg, store, name, now=pipeline.utc_now())
+                             f"{', '.join(known) or 'none'})")
+        built, _, _ = pipeline.build_digest(cfg, store, name, now=pipeline.utc_now())
         preview.write_text(text.render(built), encoding="utf-8")
         click.echo(f"wrote {built.total} pending item(s) for {name} to {preview}")
         return
@@ -209,25 +210,40 @@ def status(obj: Context) -> None:
     store = obj.store()
     positions = {(p["query_id"], p["source"]): p for p in store.positions()}
     click.echo(f"database: {obj.settings.db} ({store.count('studies')} studies stored)")
+    quarantined = store.quarantined(states=("watching", "quarantined"))
     for query in cfg.queries:
         for name in query.sources:
-            if name not in REGISTRY:
-                click.echo(f"{query.id} / {LABELS[name]}: not polled (not supported yet)")
+            if not polled(name):
+                click.echo(f"{query.id} / {label(name)}: not polled (not supported yet)")
                 continue
             p = positions.get((query.id, name))
             if not p:
-                click.echo(f"{query.id} / {LABELS[name]}: never polled")
+                click.echo(f"{query.id} / {label(name)}: never polled")
                 continue
-            line = (f"{query.id} / {LABELS[name]}: last success {p['last_success'] or 'never'}"
+            line = (f"{query.id} / {label(name)}: last success {p['last_success'] or 'never'}"
                     f", window through {p['window_end'] or '-'}")
             if p["last_error"]:
                 line += f"; LAST ERROR {p['last_error_at']}: {p['last_error']}"
             click.echo(line)
+            for row in quarantined:
+                if row["query_id"] == query.id and row["source"] == name:
+                    what = "QUARANTINED" if row["state"] == "quarantined" else "awaited"
+                    click.echo(f"    {what} {row['source_id']}: {row['reason']} (since "
+                               f"{row['first_seen']}, last tried {row['last_seen']})")
+    for conflict in store.id_conflicts():
+        click.echo(f"id conflict: {conflict['scheme']}:{conflict['value']} belongs to study "
+                   f"{conflict['owner_study']} but {label(conflict['source'])} record "
+                   f"{conflict['source_id']} (study {conflict['claimed_by_study']}) also "
+                   "claims it")
     pending = store.pending_counts()
-    for name, dest in pipeline.destinations_of(cfg).items():
+    for name, dest in cfg.all_destinations().items():
         sent, _ = store.last_digest(name)
-        click.echo(f"destination {name} ({dest.kind}): {pending.get(name, 0)} pending, "
-                   f"last sent {sent or 'never'}")
+        line = (f"destination {name} ({dest.kind}): {pending.get(name, 0)} pending, "
+                f"last sent {sent or 'never'}")
+        error = store.last_delivery_error(name)
+        if error:
+            line += f"; LAST ERROR: {error}"
+        click.echo(line)
 
 
 @main.command()

@@ -16,21 +16,24 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import ConfigError
+from .sources import REGISTRY
+from .sources.base import Strict, checked_terms
 
-#: Sources the YAML may configure. A source without a fetcher yet is validated but not polled.
-SOURCE_NAMES = ("pubmed", "clinicaltrials", "europepmc")
 DESTINATION_KINDS = ("slack", "slack_webhook", "email", "terminal")
 SLUG = r"^[a-z0-9][a-z0-9_-]*$"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class Schedule(Strict):
@@ -82,7 +85,7 @@ class Schedule(Strict):
 class Destination(Strict):
     """Where digests go. Secrets (tokens, passwords) never live here: only in the environment."""
 
-    kind: Literal["slack", "slack_webhook", "email", "terminal"]
+    kind: Literal["slack", "slack_webhook", "email", "terminal"]  # see destinations.KINDS
     channel: str | None = None
     to: list[str] | None = None
     subject: str | None = None
@@ -105,36 +108,23 @@ class Destination(Strict):
         return self
 
 
-class Intervention(Strict):
-    """Shared intervention terms (ketamine and synonyms), written once per source."""
-
-    pubmed: str | None = None
-    clinicaltrials: str | None = None
-    europepmc: str | None = None
-
-
-class PubMedOptions(Strict):
-    enabled: bool = True
-    terms: str = Field(min_length=1)
-    exclude: str | None = None  # appended as NOT (...): noise PubMed itself can drop
+def _intervention_model() -> type[BaseModel]:
+    """Shared intervention terms (ketamine and synonyms), one optional field per source."""
+    fields: dict[str, Any] = {name: (str | None, None) for name in REGISTRY}
+    # Every source's terms are checked like the query's own.
+    checks = {"_check_terms": field_validator(*REGISTRY)(checked_terms)}
+    return create_model("Intervention", __base__=Strict, __validators__=checks, **fields)
 
 
-class ClinicalTrialsOptions(Strict):
-    enabled: bool = True
-    condition: str = Field(min_length=1)
-    intervention: str | None = None  # defaults to the shared intervention's clinicaltrials terms
-    terms: str | None = None
+def _sources_model() -> type[BaseModel]:
+    """A query's 'sources:' mapping: one optional block per registered source."""
+    fields: dict[str, Any] = {name: (spec.options | None, None)
+                              for name, spec in REGISTRY.items()}
+    return create_model("Sources", __base__=Strict, **fields)
 
 
-class EuropePMCOptions(Strict):
-    enabled: bool = True
-    terms: str = Field(min_length=1)
-
-
-class Sources(Strict):
-    pubmed: PubMedOptions | None = None
-    clinicaltrials: ClinicalTrialsOptions | None = None
-    europepmc: EuropePMCOptions | None = None
+Intervention = _intervention_model()
+Sources = _sources_model()
 
 
 class Filters(Strict):
@@ -182,16 +172,21 @@ class Query:
     destinations: tuple[str, ...]
     lookback_days: int
     filters: Filters
-    intervention: Intervention | None
+    intervention: Any | None  # the shared Intervention model: terms per source name
+
+    def intervention_terms(self, source: str) -> str | None:
+        return getattr(self.intervention, source, None) if self.intervention else None
+
+    def terms_for(self, source: str) -> str:
+        """The exact search this query sends to *source* (built by the source's options)."""
+        options = self.sources.get(source)
+        if options is None:
+            return ""
+        return options.search_terms(self.intervention_terms(source))
 
     def pubmed_term(self) -> str | None:
         """The full PubMed term: (shared intervention) AND (condition terms) NOT (exclude)."""
-        options = self.sources.get("pubmed")
-        if options is None:
-            return None
-        parts = [self.intervention.pubmed if self.intervention else None, options.terms]
-        term = " AND ".join(f"({part})" for part in parts if part)
-        return f"{term} NOT ({options.exclude})" if options.exclude else term
+        return self.terms_for("pubmed") if "pubmed" in self.sources else None
 
 
 @dataclass
@@ -209,6 +204,21 @@ class Config:
 
     def conditions(self) -> dict[str, str]:
         return {q.id: q.condition for q in self.queries}
+
+    def routes(self, query: Query) -> tuple[str, ...]:
+        """Where a query's events go: its destinations, or the terminal when it has none."""
+        return query.destinations or (TERMINAL.name,)
+
+    def all_destinations(self) -> dict[str, Destination]:
+        """Configured destinations, plus the terminal when some query routes to nothing."""
+        found = dict(self.destinations)
+        if any(not q.destinations for q in self.queries):
+            found[TERMINAL.name] = TERMINAL
+        return found
+
+
+#: The built-in destination of queries routed nowhere: `run --once` prints their digest.
+TERMINAL = Destination(kind="terminal", name="terminal")
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -321,16 +331,14 @@ def _combine(parsed: list[tuple[str, Any, FileModel]], problems: list[str]) -> C
                                     f"{', '.join(sorted(config.destinations)) or 'none'})")
             sources = {
                 name: options
-                for name in SOURCE_NAMES
+                for name in REGISTRY
                 if (options := getattr(q.sources, name)) is not None and options.enabled
             }
-            if "clinicaltrials" in sources and intervention and not (
-                sources["clinicaltrials"].intervention or intervention.clinicaltrials
-            ):
-                problems.append(f"{path}:{_line_of(raw, (*loc, 'sources', 'clinicaltrials'))}: "
-                                f"query {q.id!r} has no ClinicalTrials.gov intervention terms "
-                                f"(set 'intervention' here or in intervention "
-                                f"{intervention_name!r})")
+            for name, options in sources.items():
+                terms = getattr(intervention, name, None) if intervention else None
+                for problem in options.problems(terms):
+                    problems.append(f"{path}:{_line_of(raw, (*loc, 'sources', name))}: "
+                                    f"query {q.id!r} {problem}")
             if not q.enabled:
                 continue
             config.queries.append(Query(
@@ -419,8 +427,8 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def _known_keys() -> list[str]:
-    models = [Schedule, Destination, Intervention, PubMedOptions, ClinicalTrialsOptions,
-              EuropePMCOptions, Sources, Filters, Defaults, QueryModel, FileModel]
+    models = [Schedule, Destination, Intervention, Sources, Filters, Defaults, QueryModel,
+              FileModel, *(spec.options for spec in REGISTRY.values())]
     return sorted({name for model in models for name in model.model_fields})
 
 

@@ -23,6 +23,9 @@ def demo_corpus() -> list[Path]:
 
 def run_demo(settings: Settings, *, db_path: str | None = None) -> int:
     cfg = config.load(settings.queries)
+    # Every configured destination prints here instead: the real outbox and digests, no post.
+    cfg.destinations = {name: config.Destination(kind="terminal", name=name)
+                        for name in cfg.destinations}
     today = pipeline.utc_now().date()
     with EutilsServer() as server, tempfile.TemporaryDirectory() as tmp:
         for days_ago, path in enumerate(demo_corpus(), start=1):

@@ -1,6 +1,9 @@
-"""Build the digest a destination receives: pending studies grouped by condition, plus a receipt.
+"""Build the digest a destination receives: pending events grouped by condition, plus a receipt.
 
-Pure data in, pure data out; renderers turn a :class:`Digest` into text, Slack blocks or email.
+Pure data in, pure data out: the pipeline hands in pending items (events with their studies and
+matches) and poll receipts; renderers turn the :class:`Digest` into text, Slack blocks or email.
+Filters are re-judged here with the queries' current settings, so an item queued before a
+filter changed is withheld rather than sent under a wrong heading.
 """
 
 from __future__ import annotations
@@ -9,14 +12,24 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .db import PendingItem
-from .models import Study
-from .sources import LABELS
+from .config import Filters
+from .filters import judge
+from .models import Event, PendingItem, Study
+from .sources import label
+
+
+@dataclass(frozen=True)
+class RoutedQuery:
+    """A query whose events go to the destination: its heading and its current filters."""
+
+    condition: str
+    filters: Filters
 
 
 @dataclass
 class DigestItem:
-    study: Study
+    event: Event
+    study: Study | None  # None for events about a query rather than a study
     conditions: list[str]  # every condition it matched, the section's own first
     labels: list[str]
     outbox_id: int
@@ -43,6 +56,7 @@ class SourceReceipt:
     last_error: str | None = None
     warnings: list[str] = field(default_factory=list)
     not_polled: int = 0  # queries that ask for this source, which has no fetcher yet
+    quarantined: list[str] = field(default_factory=list)  # source ids set aside
 
 
 @dataclass
@@ -52,64 +66,117 @@ class Digest:
     since: str | None  # previous digest to this destination
     sections: list[Section]
     receipts: list[SourceReceipt]
+    notices: list[DigestItem] = field(default_factory=list)  # query health and the like
 
     @property
     def items(self) -> list[DigestItem]:
-        return [item for section in self.sections for item in section.items]
+        return [item for section in self.sections for item in section.items] + self.notices
 
     @property
     def total(self) -> int:
         return sum(len(section.items) for section in self.sections)
 
+    @property
+    def failed_polls(self) -> int:
+        return sum(r.failed for r in self.receipts)
+
+
+def select(pending: list[PendingItem], routed: dict[str, RoutedQuery]
+           ) -> tuple[list[PendingItem], list[tuple[int, str]]]:
+    """Re-judge each pending study against the current filters of the routed queries that
+    matched it. Returns the items to send (their matches narrowed to those still valid, with
+    fresh labels) and (outbox id, reason) for items every such query now excludes."""
+    kept: list[PendingItem] = []
+    withheld: list[tuple[int, str]] = []
+    for item in pending:
+        if item.study is None:
+            kept.append(item)
+            continue
+        valid, reasons = [], []
+        for match in item.matches:
+            query = routed.get(match.query_id)
+            if query is None:
+                continue
+            verdict = judge(item.study, query.filters)
+            if verdict.excluded:
+                reasons.append(verdict.excluded)
+            else:
+                valid.append(type(match)(match.query_id, match.source, verdict.labels))
+        if valid:
+            kept.append(PendingItem(item.outbox_id, item.event, item.study, valid,
+                                    item.queued_at, item.attempts))
+        elif reasons:
+            withheld.append((item.outbox_id, f"excluded by the current filters: {reasons[0]}"))
+        else:  # its queries were removed from the YAML: still owed, shown under "Other"
+            kept.append(item)
+    return kept, withheld
+
 
 def build(destination: str, pending: list[PendingItem], conditions: dict[str, str],
           polls: list[dict[str, Any]], *, generated: str, since: str | None,
-          not_polled: dict[str, int] | None = None) -> Digest:
+          not_polled: dict[str, int] | None = None,
+          quarantined: list[dict[str, Any]] | None = None) -> Digest:
     """Group *pending* by the first condition (in YAML order) among *conditions* it matched.
 
     *conditions* maps the query ids routed to this destination to their condition names.
     """
     order = list(conditions)
     sections: dict[str, Section] = {}
+    notices: list[DigestItem] = []
     for entry in pending:
-        query_ids = list(dict.fromkeys(m["query_id"] for m in entry.matches))
+        query_ids = list(dict.fromkeys(m.query_id for m in entry.matches))
+        if entry.event.query_id and entry.event.query_id not in query_ids:
+            query_ids.append(entry.event.query_id)
         routed = sorted((q for q in query_ids if q in conditions), key=order.index)
         names = [conditions[q] for q in routed] or ["Other"]
-        labels = list(dict.fromkeys(label for m in entry.matches for label in m["labels"]))
-        section = sections.setdefault(names[0], Section(names[0]))
-        section.items.append(DigestItem(entry.study, names, labels, entry.outbox_id))
+        labels = list(dict.fromkeys(label for m in entry.matches for label in m.labels))
+        item = DigestItem(entry.event, entry.study, names, labels, entry.outbox_id)
+        if entry.study is None:
+            notices.append(item)
+            continue
+        sections.setdefault(names[0], Section(names[0])).items.append(item)
     names_in_order = list(dict.fromkeys([conditions[q] for q in order] + ["Other"]))
     ordered = [sections[name] for name in names_in_order if name in sections]
     return Digest(destination, generated, since, ordered,
-                  receipts(polls, set(conditions), not_polled or {}))
+                  receipts(polls, set(conditions), not_polled or {}, quarantined or []),
+                  notices)
 
 
-def receipts(polls: list[dict[str, Any]], query_ids: set[str],
-             not_polled: dict[str, int]) -> list[SourceReceipt]:
-    """Per source: window covered, polls, records seen, new, failures since the last digest."""
+def receipts(polls: list[dict[str, Any]], query_ids: set[str], not_polled: dict[str, int],
+             quarantined: list[dict[str, Any]]) -> list[SourceReceipt]:
+    """Per source: window covered, polls, records seen, new, failures and quarantined records
+    since the last digest. A failed poll's partial work still counts, so the headline and the
+    receipt never disagree."""
     by_source: dict[str, SourceReceipt] = {}
+
+    def receipt_for(source: str) -> SourceReceipt:
+        return by_source.setdefault(source, SourceReceipt(source, label(source)))
+
     for poll in polls:
         if poll["query_id"] not in query_ids:
             continue
-        source = poll["source"]
-        receipt = by_source.setdefault(source, SourceReceipt(source, LABELS.get(source, source)))
+        receipt = receipt_for(poll["source"])
         receipt.polls += 1
+        receipt.seen += poll["seen"] or 0
+        receipt.new += poll["new"] or 0
+        for warning in json.loads(poll["warnings"] or "[]"):
+            if warning not in receipt.warnings:
+                receipt.warnings.append(warning)
         if poll["error"]:
             receipt.failed += 1
             receipt.last_error = poll["error"]
             continue
-        receipt.seen += poll["seen"] or 0
-        receipt.new += poll["new"] or 0
         if poll["window_start"] and (receipt.window_start is None
                                      or poll["window_start"] < receipt.window_start):
             receipt.window_start = poll["window_start"]
         if poll["window_end"] and (receipt.window_end is None
                                    or poll["window_end"] > receipt.window_end):
             receipt.window_end = poll["window_end"]
-        for warning in json.loads(poll["warnings"] or "[]"):
-            if warning not in receipt.warnings:
-                receipt.warnings.append(warning)
+    for row in quarantined:
+        if row["query_id"] in query_ids:
+            ids = receipt_for(row["source"]).quarantined
+            if row["source_id"] not in ids:
+                ids.append(row["source_id"])
     for source, count in not_polled.items():
-        receipt = by_source.setdefault(source, SourceReceipt(source, LABELS.get(source, source)))
-        receipt.not_polled = count
+        receipt_for(source).not_polled = count
     return list(by_source.values())

@@ -8,6 +8,9 @@ from typing import Any
 #: Identifier schemes that link one study across sources, in display order.
 ID_SCHEMES = ("pmid", "pmcid", "doi", "nct")
 
+#: Whose description of a study wins when several sources hold it, most trusted first.
+SOURCE_PRIORITY = ("pubmed", "clinicaltrials", "europepmc")
+
 
 def normalize_id(scheme: str, value: str) -> str:
     """Canonical form of an id so that the same study matches across sources."""
@@ -52,3 +55,69 @@ class Study:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Study:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+# --- events: everything the team is told ---------------------------------------------------
+
+#: Event kinds, in the order a digest presents them.
+EVENT_KINDS = ("new", "trial_changed", "correction", "published", "query_health")
+
+
+@dataclass
+class Event:
+    """Something the team is told about a study (or, for query health, about a query).
+
+    ``key`` is stable: the same fact found again (another query, another run, another source)
+    has the same key, so it is stored and delivered once.
+    """
+
+    key: str
+    kind: str
+    study_id: int | None = None
+    query_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    id: int = 0
+
+
+@dataclass
+class Match:
+    """A saved query found a study through a source."""
+
+    query_id: str
+    source: str
+    labels: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PendingItem:
+    """One outbox row waiting for a destination: the event, its study and what matched it."""
+
+    outbox_id: int
+    event: Event
+    study: Study | None
+    matches: list[Match]
+    queued_at: str = ""
+    attempts: int = 0
+
+
+def merge_studies(records: list[Study], priority: tuple[str, ...]) -> Study:
+    """The study as the team sees it: the record of the most trusted source, its empty fields
+    filled from the others. *priority* lists source names, most trusted first."""
+    if not records:
+        raise ValueError("a study needs at least one record")
+    ranked = sorted(records, key=lambda s: priority.index(s.source)
+                    if s.source in priority else len(priority))
+    merged = Study.from_dict(ranked[0].to_dict())
+    for other in ranked[1:]:
+        for name in Study.__dataclass_fields__:
+            if name in ("source", "kind", "ids", "linked_ids"):
+                continue
+            if not getattr(merged, name) and getattr(other, name):
+                setattr(merged, name, getattr(other, name))
+        for scheme, value in other.ids.items():
+            merged.ids.setdefault(scheme, value)
+        for scheme, values in other.linked_ids.items():
+            known = merged.linked_ids.setdefault(scheme, [])
+            known.extend(v for v in values if v not in known)
+    return merged

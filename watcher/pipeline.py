@@ -1,33 +1,51 @@
 """The library core: poll every source for every saved query, then deliver pending digests.
 
 The CLI, the scheduler, the demo and the tests all call these functions. The guarantees:
-- a (query, source) poll either stores everything it fetched and advances its window in one
-  transaction, or stores nothing and leaves the window where it was;
+- a (query, source) poll either stores everything it fetched and moves its position in one
+  transaction, or stores nothing and leaves the position where it was;
+- a record that cannot be had (listed but never returned, or unparseable) is retried, then
+  quarantined with its reason, so it never holds its query back for ever;
+- everything the team is told is an event, queued once per destination in the outbox;
 - one failing query, source or destination never stops the others;
-- a digest is marked sent only after its sender returned.
+- a digest's items are marked sent message by message, only once the destination accepted it.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from . import digest as digest_module
 from .config import Config, Destination, Query
 from .db import Store
-from .destinations import TERMINAL, Disabled, build_sender
+from .destinations import Disabled, Sender, build_sender
 from .errors import UsageError, WatcherError
 from .filters import judge
 from .http import HttpClient, RetryPolicy
+from .models import Event
 from .render.common import receipt_line
 from .settings import Settings
-from .sources import LABELS, REGISTRY, FetchResult, Source, Window, build_sources, terms_hash
+from .sources import (
+    REGISTRY,
+    FetchContext,
+    FetchResult,
+    Source,
+    Window,
+    build_sources,
+    date_window,
+    label,
+    terms_hash,
+)
 
 log = logging.getLogger(__name__)
+
+#: Runs in which a listed record may fail to arrive before it is quarantined.
+QUARANTINE_AFTER = 3
+#: How long a quarantined record is asked for again, in case it reappears upstream.
+RETRY_QUARANTINED_DAYS = 30
 
 
 @dataclass
@@ -38,6 +56,8 @@ class PollOutcome:
     seen: int = 0
     new: int = 0  # studies first stored by this poll
     queued: int = 0  # outbox rows added
+    quarantined: list[str] = field(default_factory=list)
+    held: bool = False  # stored, but the position kept for records still awaited
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -58,8 +78,8 @@ class PollReport:
         lines = []
         for (source, error), queries in grouped.items():
             which = queries[0] if len(queries) == 1 else f"{len(queries)} queries"
-            label = LABELS.get(source, source)
-            prefix = "" if label in error else f"{label}: "
+            name = label(source)
+            prefix = "" if name in error else f"{name}: "
             lines.append(f"{prefix}{error} ({which} not polled; window kept for the next run)")
         return lines
 
@@ -69,8 +89,10 @@ class DeliveryOutcome:
     destination: str
     items: int = 0
     sent: bool = False
+    parts: int = 0  # messages accepted
     skipped: str | None = None  # why the destination did not send (items stay pending)
     error: str | None = None
+    withheld: int = 0  # items the current filters exclude
 
 
 def utc_now() -> datetime:
@@ -107,7 +129,8 @@ def poll(config: Config, store: Store, settings: Settings, *, now: datetime | No
                     if source is None:  # configured, no fetcher yet: the receipt says so
                         continue
                     report.outcomes.append(
-                        poll_one(query, source, store, settings, now=now, run_id=run_id))
+                        poll_one(config, query, source, store, settings, now=now,
+                                 run_id=run_id))
         return report
     finally:
         if own_http:
@@ -115,77 +138,139 @@ def poll(config: Config, store: Store, settings: Settings, *, now: datetime | No
 
 
 def window_for(query: Query, source: Source, store: Store, settings: Settings,
-               today: date) -> Window:
-    """From the last successful window's end minus an overlap. A new query looks back
-    `lookback_days`; an edited one looks back that far too, but never leaves a gap after its
-    last successful window."""
-    position = store.position(query.id, source.name)
-    lookback = today - timedelta(days=query.lookback_days)
-    if position.window_end:
-        start = date.fromisoformat(position.window_end) - timedelta(days=settings.overlap_days)
-        if position.terms_hash != terms_hash(source.terms(query)):
-            start = min(start, lookback)
-    else:
-        start = lookback
-    return Window(min(start, today), today)
+               now: datetime) -> Window:
+    return date_window(store.position(query.id, source.name), terms=query.terms_for(source.name),
+                       lookback_days=query.lookback_days, overlap_days=settings.overlap_days,
+                       today=now.date())
 
 
-def poll_one(query: Query, source: Source, store: Store, settings: Settings, *,
-             now: datetime, run_id: int) -> PollOutcome:
+def poll_one(config: Config, query: Query, source: Source, store: Store, settings: Settings,
+             *, now: datetime, run_id: int) -> PollOutcome:
     """Fetch, then store in one transaction; any failure is recorded and the window kept."""
     stamp_now = stamp(now)
-    window = window_for(query, source, store, settings, now.date())
+    window = window_for(query, source, store, settings, now)
     outcome = PollOutcome(query.id, source.name, window)
+    retry_since = stamp(now - timedelta(days=RETRY_QUARANTINED_DAYS))
+    retry = [row["source_id"] for row in store.quarantined(
+        source=source.name, query_id=query.id, states=("watching", "quarantined"))
+        if row["first_seen"] >= retry_since]
+    position = store.position(query.id, source.name)
     try:
-        result = source.fetch(query, window, store.known_ids)
+        result = source.fetch(query, window, FetchContext(store.known_ids, retry,
+                                                          position.cursor))
         with store.transaction():
-            _store_result(query, source, result, store, outcome, run_id, stamp_now)
+            _store_result(config, query, source, result, store, outcome, run_id, stamp_now)
     except Exception as exc:  # one failing poll must not stop the others
-        outcome.error = _one_line(exc, source.label)
+        outcome.error = _one_line(exc, label(source.name))
         outcome.seen = outcome.new = outcome.queued = 0
+        outcome.quarantined = []
         with store.transaction():
             store.record_failure(query.id, source.name, error=outcome.error, now=stamp_now)
             _log_poll(store, outcome, run_id, stamp_now)
-        log.info("%s / %s failed: %s", query.id, source.label, outcome.error,
+        log.info("%s / %s failed: %s", query.id, label(source.name), outcome.error,
                  exc_info=not isinstance(exc, WatcherError))
         return outcome
-    for warning in result.warnings:
-        log.warning("%s / %s: %s", query.id, source.label, warning)
+    for warning in outcome.warnings:
+        log.warning("%s / %s: %s", query.id, label(source.name), warning)
     return outcome
 
 
-def _store_result(query: Query, source: Source, result: FetchResult, store: Store,
-                  outcome: PollOutcome, run_id: int, now: str) -> None:
+def _store_result(config: Config, query: Query, source: Source, result: FetchResult,
+                  store: Store, outcome: PollOutcome, run_id: int, now: str) -> None:
+    name = source.name
+    outcome.warnings = list(result.warnings)
+    record_study: dict[str, int] = {}
+    for record in result.records:
+        if record.study is None:  # kept raw, set aside with its reason
+            store.save_record(name, record.source_id, record.raw, None, now,
+                              modified=record.modified, parse_error=record.error)
+            _quarantine(config, query, source, store, outcome, record.source_id,
+                        kind="unparseable", reason=f"could not be parsed: {record.error}",
+                        now=now)
+            continue
+        saved = store.save_record(name, record.source_id, record.raw, record.study, now,
+                                  modified=record.modified)
+        outcome.new += saved.new_study
+        if saved.study_id is not None:
+            record_study[record.source_id] = saved.study_id
+        for conflict in saved.conflicts:
+            outcome.warnings.append(f"{record.source_id}: id {conflict} already belongs to "
+                                    "another study (kept there; see `watcher status`)")
+    store.release(name, list(record_study))
+
+    awaited: dict[int, list[str]] = {}  # try number -> ids still awaited
+    for source_id in result.missing:
+        already = store.quarantined(source=name, query_id=query.id)
+        if any(row["source_id"] == source_id for row in already):
+            continue  # asked again and still absent: stays quarantined, holds nothing
+        reason = f"listed by the search but not returned by {label(name)}"
+        attempts = store.note_missing(name, source_id, query.id, reason=reason, now=now)
+        if attempts >= QUARANTINE_AFTER:
+            _quarantine(config, query, source, store, outcome, source_id, kind="missing",
+                        reason=f"{reason} in {attempts} runs", now=now)
+        else:
+            awaited.setdefault(attempts, []).append(source_id)
+    for attempts, ids in sorted(awaited.items()):
+        outcome.held = True
+        shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        outcome.warnings.append(
+            f"{len(ids)} record(s) listed by the search but not returned by {label(name)} "
+            f"({shown}), try {attempts} of {QUARANTINE_AFTER}: asked again next run, then set "
+            "aside")
+
+    if outcome.quarantined:
+        ids = outcome.quarantined
+        shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        outcome.warnings.append(f"{len(ids)} record(s) quarantined ({shown}); see "
+                                "`watcher status`")
+
     outcome.seen = len(result.matched)
-    outcome.warnings = result.warnings
-    for study in result.studies:
-        _, is_new = store.save_study(study, now)
-        outcome.new += is_new
+    routes = config.routes(query)
     for value in result.matched:
-        study_id = store.find_study({result.scheme: value})
-        if study_id is None:  # listed by the search, not returned by the fetch: incomplete
+        study_id = record_study.get(value) or store.find_study({result.scheme: value})
+        if study_id is None:  # missing or unparseable: handled above
             continue
         verdict = judge(store.get_study(study_id), query.filters)
-        store.add_match(study_id, query.id, source.name, run_id=run_id, now=now,
+        store.add_match(study_id, query.id, name, run_id=run_id, now=now,
                         excluded=verdict.excluded, labels=verdict.labels)
         if verdict.excluded:
             continue
-        for destination in (*query.destinations, TERMINAL.name):
-            outcome.queued += store.queue(destination, study_id, now)
-    if result.incomplete:
-        # What was fetched is kept and queued; the window stays so the rest is asked again.
-        outcome.error = result.incomplete
-        store.record_failure(query.id, source.name, error=result.incomplete, now=now)
+        event_id, _ = store.add_event(Event(f"new:{study_id}", "new", study_id), now)
+        for destination in routes:
+            outcome.queued += store.queue(destination, event_id, now)
+
+    position = store.position(query.id, name)
+    if outcome.held:  # what arrived is kept; the window stays so the rest is asked again
+        store.advance(query.id, name, window_end=position.window_end,
+                      terms_hash=position.terms_hash or "", now=now, cursor=position.cursor)
     else:
-        store.advance(query.id, source.name, window_end=outcome.window.end.isoformat(),
-                      terms_hash=terms_hash(source.terms(query)), now=now)
+        assert outcome.window is not None
+        store.advance(query.id, name, window_end=outcome.window.end.isoformat(),
+                      terms_hash=terms_hash(query.terms_for(name)), now=now,
+                      cursor=result.cursor)
     _log_poll(store, outcome, run_id, now)
 
 
-def _one_line(exc: Exception, label: str) -> str:
+def _quarantine(config: Config, query: Query, source: Source, store: Store,
+                outcome: PollOutcome, source_id: str, *, kind: str, reason: str,
+                now: str) -> None:
+    """Set a record aside and tell the team once, as a query-health event."""
+    store.quarantine(source.name, source_id, query.id, kind=kind, reason=reason, now=now)
+    outcome.quarantined.append(source_id)
+    message = (f"{label(source.name)} record {source_id} was set aside for query {query.id}: "
+               f"{reason}. The query moves on; `watcher status` lists quarantined records.")
+    event_id, new = store.add_event(Event(
+        f"quarantine:{source.name}:{source_id}:{query.id}", "query_health", None, query.id,
+        {"message": message, "source": source.name, "source_id": source_id}), now)
+    if new:
+        for destination in config.routes(query):
+            store.queue(destination, event_id, now)
+
+
+def _one_line(exc: Exception, name: str) -> str:
     if isinstance(exc, WatcherError):
         return str(exc)
-    return " ".join(f"{label}: unexpected {type(exc).__name__}: {exc}".split())
+    return " ".join(f"{name}: unexpected {type(exc).__name__}: {exc}".split())
 
 
 def _log_poll(store: Store, outcome: PollOutcome, run_id: int, now: str) -> None:
@@ -197,86 +282,147 @@ def _log_poll(store: Store, outcome: PollOutcome, run_id: int, now: str) -> None
                    error=outcome.error, now=now)
 
 
+# --- re-parsing kept records -----------------------------------------------------------------
+
+def reparse(store: Store, *, now: datetime | None = None) -> dict[str, int]:
+    """Re-parse every kept raw record with today's parsers, no network: refreshes the merged
+    studies and releases records that were quarantined as unparseable. Returns counts."""
+    when = stamp(now or utc_now())
+    counts = {"records": 0, "fixed": 0, "failed": 0}
+    with store.exclusive(), store.transaction():
+        for row in store.records():
+            spec = REGISTRY.get(row["source"])
+            if spec is None or spec.parse_record is None:
+                continue
+            counts["records"] += 1
+            try:
+                study = spec.parse_record(row["payload"])
+            except Exception as exc:  # still unparseable: keep the new reason
+                counts["failed"] += 1
+                store.save_record(row["source"], row["source_id"], row["payload"], None, when,
+                                  parse_error=_one_line(exc, spec.label))
+                continue
+            store.save_record(row["source"], row["source_id"], row["payload"], study, when,
+                              modified=row["modified"])
+            if row["parse_error"]:
+                counts["fixed"] += 1
+                store.release(row["source"], [row["source_id"]])
+    return counts
+
+
 # --- delivery --------------------------------------------------------------------------------
 
-def destinations_of(config: Config) -> dict[str, Destination]:
-    return {**config.destinations, TERMINAL.name: TERMINAL}
+def routed_queries(config: Config, destination: str) -> dict[str, digest_module.RoutedQuery]:
+    """The queries whose events go to *destination*, in YAML order."""
+    return {q.id: digest_module.RoutedQuery(q.condition, q.filters) for q in config.queries
+            if destination in config.routes(q)}
 
 
-def routed_conditions(config: Config, destination: str) -> dict[str, str]:
-    """query id -> condition for the queries whose studies go to *destination*, in YAML order."""
-    return {q.id: q.condition for q in config.queries
-            if destination == TERMINAL.name or destination in q.destinations}
-
-
-def not_polled(config: Config, sources: dict[str, type] | dict[str, Source],
-               query_ids: set[str]) -> dict[str, int]:
-    counts: Counter = Counter()
+def not_polled(config: Config, query_ids: set[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
     for query in config.queries:
         if query.id in query_ids:
-            counts.update(name for name in query.sources if name not in sources)
-    return dict(counts)
+            for name in query.sources:
+                if not REGISTRY[name].factory:
+                    counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
-def build_digest(config: Config, store: Store, destination: str, *,
-                 now: datetime) -> tuple[digest_module.Digest, int]:
-    """The pending digest for *destination* and the last poll id its receipt covers."""
+def build_digest(config: Config, store: Store, destination: str, *, now: datetime
+                 ) -> tuple[digest_module.Digest, int, list[tuple[int, str]]]:
+    """The pending digest for *destination*, the last poll id its receipt covers, and the
+    (outbox id, reason) of items the current filters now exclude."""
     since, after_poll = store.last_digest(destination)
-    conditions = routed_conditions(config, destination)
+    routed = routed_queries(config, destination)
     through = store.last_poll_id()
+    items, withheld = digest_module.select(store.pending(destination), routed)
+    quarantined = [row for row in store.quarantined()
+                   if since is None or row["last_seen"] > since]
     digest = digest_module.build(
-        destination, store.pending(destination), conditions, store.polls_after(after_poll),
-        generated=stamp(now), since=since,
-        not_polled=not_polled(config, REGISTRY, set(conditions)))
-    return digest, through
+        destination, items, {q: r.condition for q, r in routed.items()},
+        store.polls_after(after_poll), generated=stamp(now), since=since,
+        not_polled=not_polled(config, set(routed)), quarantined=quarantined)
+    return digest, through, withheld
 
 
 def deliver(config: Config, store: Store, settings: Settings, *, now: datetime | None = None,
-            names: list[str] | None = None, stream: TextIO | None = None
+            names: list[str] | None = None, stream: TextIO | None = None,
+            senders: dict[str, Sender] | None = None, preview_unsendable: bool = False
             ) -> list[DeliveryOutcome]:
-    """Send each destination its pending digest; the terminal always gets one (with its
-    receipt) so a run that found nothing still says what it checked."""
+    """Send each destination its pending digest. With *preview_unsendable*, when no configured
+    destination can send, their digests are printed to *stream* instead (nothing is marked)."""
     now = now or utc_now()
     stream = stream or sys.stdout
-    all_destinations = destinations_of(config)
+    all_destinations = config.all_destinations()
     unknown = [n for n in names or [] if n not in all_destinations]
     if unknown:
         raise UsageError(f"unknown destination {unknown[0]!r} (configured: "
-                         f"{', '.join(all_destinations)})")
+                         f"{', '.join(all_destinations) or 'none'})")
     outcomes = []
     with store.exclusive():
         for name, destination in all_destinations.items():
             if not names or name in names:
+                sender = (senders or {}).get(name)
                 outcomes.append(_deliver_one(config, store, settings, name, destination,
-                                             now=now, stream=stream))
+                                             sender, now=now, stream=stream))
+        if preview_unsendable and outcomes and all(o.skipped for o in outcomes):
+            for outcome in outcomes:
+                if outcome.items:
+                    built, _, _ = build_digest(config, store, outcome.destination, now=now)
+                    from .render import text
+
+                    stream.write(f"-- not sent to {outcome.destination} ({outcome.skipped});"
+                                 " pending:\n")
+                    stream.write(text.render(built))
     return outcomes
 
 
 def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
-                 destination: Destination, *, now: datetime, stream: TextIO) -> DeliveryOutcome:
+                 destination: Destination, sender: Sender | None, *, now: datetime,
+                 stream: TextIO) -> DeliveryOutcome:
     outcome = DeliveryOutcome(name)
+    if sender is None:
+        try:
+            sender = build_sender(destination, settings, stream)
+        except Disabled as reason:
+            outcome.skipped = str(reason)
+            outcome.items = store.pending_counts().get(name, 0)
+            return outcome
+    when = stamp(now)
     try:
-        sender = build_sender(destination, settings, stream)
-    except Disabled as reason:
-        outcome.skipped = str(reason)
-        outcome.items = store.pending_counts().get(name, 0)
-        return outcome
-    try:
-        digest, through = build_digest(config, store, name, now=now)
-        outcome.items = digest.total
-        sender.send(digest)
-    except Exception as exc:  # not accepted: the items stay pending for the next run
+        digest, through, withheld = build_digest(config, store, name, now=now)
+        if withheld:
+            with store.transaction():
+                for outbox_id, reason in withheld:
+                    store.withhold([outbox_id], reason)
+            outcome.withheld = len(withheld)
+        outcome.items = digest.total + len(digest.notices)
+        if not digest.items and not digest.failed_polls and not sender.send_empty:
+            return outcome
+        parts = sender.prepare(digest)
+    except Exception as exc:  # could not even be built: everything stays pending
         outcome.error = _one_line(exc, name)
         log.info("%s: %s", name, outcome.error, exc_info=not isinstance(exc, WatcherError))
         return outcome
+    digest_id = store.begin_digest(name, [item.outbox_id for item in digest.items], now=when,
+                                   through_poll=through, receipt=receipt_line(digest))
+    error = None
     try:
-        store.mark_sent(name, [item.outbox_id for item in digest.items], now=stamp(now),
-                        through_poll=through, receipt=receipt_line(digest))
-    except Exception as exc:  # sent but not recorded: say so loudly, it may repeat
-        outcome.error = (f"digest was sent but could not be recorded, so it may be sent again: "
-                         f"{_one_line(exc, name)}")
-        return outcome
-    outcome.sent = True
+        for index, part in enumerate(parts):
+            external_id = sender.send(part)
+            store.record_message(digest_id, name, part=index, outbox_ids=part.outbox_ids,
+                                 external_id=external_id, now=stamp(utc_now()))
+            outcome.parts += 1
+    except Exception as exc:  # not accepted: the unsent rest stays pending for the next run
+        error = _one_line(exc, name)
+        log.info("%s: %s", name, error, exc_info=not isinstance(exc, WatcherError))
+    finally:
+        state = store.finish_digest(digest_id, now=stamp(utc_now()), error=error)
+    if error:
+        sent_note = f" ({outcome.parts} of {len(parts)} messages were sent)" if outcome.parts \
+            else ""
+        outcome.error = error + sent_note
+    outcome.sent = state == "sent"
     return outcome
 
 
@@ -295,17 +441,26 @@ class RunReport:
 def run_once(config: Config, store: Store, settings: Settings, *, now: datetime | None = None,
              query_ids: list[str] | None = None, stream: TextIO | None = None,
              sources: dict[str, Source] | None = None, command: str = "run --once",
-             destinations: list[str] | None = None) -> RunReport:
+             destinations: list[str] | None = None, senders: dict[str, Sender] | None = None,
+             preview_unsendable: bool = True) -> RunReport:
     """Poll, store, queue, then deliver pending digests (to *destinations*, default all)."""
     now = now or utc_now()
     for query_id in query_ids or []:
         config.query(query_id)  # unknown ids are a usage error before anything is recorded
     with store.exclusive():
         run_id = store.start_run(command, stamp(now))
-        poll_report = poll(config, store, settings, now=now, query_ids=query_ids,
-                           sources=sources, run_id=run_id)
-        deliveries = deliver(config, store, settings, now=now, stream=stream,
-                             names=destinations)
+        try:
+            poll_report = poll(config, store, settings, now=now, query_ids=query_ids,
+                               sources=sources, run_id=run_id)
+            deliveries = deliver(config, store, settings, now=now, stream=stream,
+                                 names=destinations, senders=senders,
+                                 preview_unsendable=preview_unsendable)
+        except BaseException as exc:  # Ctrl-C, SIGTERM or a bug: the run is not left running
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt | SystemExit) \
+                else "failed"
+            store.finish_run(run_id, status=status, now=stamp(utc_now()),
+                             summary={"error": type(exc).__name__})
+            raise
     report = RunReport(poll_report, deliveries)
     store.finish_run(run_id, status="ok" if report.ok else "failed", now=stamp(utc_now()),
                      summary={

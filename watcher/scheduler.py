@@ -14,7 +14,6 @@ import sys
 from . import config as config_module
 from . import pipeline
 from .db import Store
-from .destinations import TERMINAL
 from .errors import ConfigError, WatcherError
 from .settings import Settings
 
@@ -33,7 +32,7 @@ def scheduled_job(settings: Settings, destination: str) -> None:
                 return
             report = pipeline.run_once(cfg, store, settings, query_ids=queries,
                                        stream=sys.stdout, command=f"serve {destination}",
-                                       destinations=[destination, TERMINAL.name])
+                                       destinations=[destination], preview_unsendable=False)
         finally:
             store.close()
         for line in report.poll.error_lines():

@@ -1,39 +1,80 @@
 """Destination registry: the one place a new destination kind is plugged in.
 
-A sender takes a rendered-ready Digest and either delivers it or raises DeliveryError; only after
-it returns is the digest marked sent.
+A sender turns a Digest into one or more message parts (each naming the outbox items it
+carries) and sends them one at a time; the core records each accepted part before sending the
+next, so a failure part-way leaves only the unsent rest pending.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, TextIO
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from ..config import Destination
 from ..digest import Digest
 from ..settings import Settings
 from .terminal import TerminalSender
 
-TERMINAL = Destination(kind="terminal", name="terminal")
+if TYPE_CHECKING:
+    from ..config import Destination
+
+
+@dataclass
+class Part:
+    """One message of a digest: the outbox items it carries and what is sent."""
+
+    outbox_ids: list[int]
+    body: Any
+    text: str = ""  # plain-text rendering (the fallback, and what a preview shows)
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 class Sender(Protocol):
-    def send(self, digest: Digest) -> None: ...
+    #: Send a digest with no item (a heartbeat) rather than nothing.
+    send_empty: bool
+
+    def prepare(self, digest: Digest) -> list[Part]:
+        """Render the digest into the parts it is sent as (pure: nothing leaves yet)."""
+
+    def send(self, part: Part) -> str | None:
+        """Deliver one part; return its id at the destination (Slack ts, Message-ID) or None.
+        Raise DeliveryError when the destination did not accept it."""
 
 
 class Disabled(Exception):
     """The destination cannot send in this environment; its items stay pending."""
 
 
+@dataclass(frozen=True)
+class DestinationSpec:
+    kind: str
+    #: What the environment lacks for this kind to send (None when it can).
+    missing: Callable[[Settings], str | None]
+    factory: Callable[[Destination, Settings, TextIO], Sender] | None = None
+
+
+def _needs(what: str, *values: Callable[[Settings], Any]) -> Callable[[Settings], str | None]:
+    return lambda settings: None if all(v(settings) for v in values) else f"{what} not set"
+
+
+#: YAML destination kind -> spec.
+KINDS: dict[str, DestinationSpec] = {
+    "terminal": DestinationSpec("terminal", lambda settings: None,
+                                lambda destination, settings, stream: TerminalSender(stream)),
+    "slack": DestinationSpec("slack", _needs("SLACK_BOT_TOKEN", lambda s: s.slack_bot_token)),
+    "slack_webhook": DestinationSpec("slack_webhook", _needs(
+        "SLACK_WEBHOOK_URL", lambda s: s.slack_webhook_url)),
+    "email": DestinationSpec("email", _needs(
+        "SMTP_HOST and WATCHER_EMAIL_FROM", lambda s: s.smtp_host, lambda s: s.email_from)),
+}
+
+
 def build_sender(destination: Destination, settings: Settings, stream: TextIO) -> Sender:
     """Return a sender for *destination*, or raise Disabled saying what is missing."""
-    if destination.kind == "terminal":
-        return TerminalSender(stream)
-    needs = {
-        "slack": ("SLACK_BOT_TOKEN", settings.slack_bot_token),
-        "slack_webhook": ("SLACK_WEBHOOK_URL", settings.slack_webhook_url),
-        "email": ("SMTP_HOST and WATCHER_EMAIL_FROM",
-                  settings.smtp_host and settings.email_from),
-    }[destination.kind]
-    if not needs[1]:
-        raise Disabled(f"{needs[0]} not set")
-    raise Disabled(f"{destination.kind} delivery is not available in this version yet")
+    spec = KINDS[destination.kind]
+    missing = spec.missing(settings)
+    if missing:
+        raise Disabled(missing)
+    if spec.factory is None:
+        raise Disabled(f"{destination.kind} delivery is not available in this version yet")
+    return spec.factory(destination, settings, stream)

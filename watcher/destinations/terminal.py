@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ..digest import Digest
 from ..render import text
 
+if TYPE_CHECKING:
+    from . import Part
+
 
 class TerminalSender:
+    send_empty = True  # a run that found nothing still says what it checked
+
     def __init__(self, stream: TextIO):
         self.stream = stream
 
-    def send(self, digest: Digest) -> None:
-        self.stream.write(text.render(digest))
+    def prepare(self, digest: Digest) -> list[Part]:
+        from . import Part
+
+        rendered = text.render(digest)
+        return [Part([item.outbox_id for item in digest.items], rendered, rendered)]
+
+    def send(self, part: Part) -> str | None:
+        self.stream.write(part.body)
         self.stream.flush()
+        return None

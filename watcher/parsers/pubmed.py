@@ -274,3 +274,33 @@ def _one_line(text: str) -> str:
 
 def _snippet(xml: bytes) -> str:
     return _one_line(xml[:80].decode("utf-8", "replace"))
+
+
+# --- per-record parsing (interim; replaced by the robust version) ---------------------------
+
+@dataclass
+class ParsedRecord:
+    source_id: str
+    raw: str
+    study: Study | None
+    error: str | None = None
+
+
+def parse_efetch_records(xml: bytes) -> list[ParsedRecord]:
+    import xml.etree.ElementTree as ET
+
+    studies = {s.ids.get("pmid"): s for s in parse_efetch(xml)}
+    root = ET.fromstring(xml)
+    out = []
+    for article in root.findall("PubmedArticle"):
+        pmid = article.findtext("MedlineCitation/PMID", "").strip()
+        out.append(ParsedRecord(pmid, ET.tostring(article, encoding="unicode"),
+                                studies.get(pmid)))
+    return out
+
+
+def parse_record(raw: str) -> Study:
+    doc = ('<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle,'
+           ' 1st January 2025//EN" "https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">'
+           f"\n<PubmedArticleSet>{raw}</PubmedArticleSet>")
+    return parse_efetch(doc.encode("utf-8"))[0]

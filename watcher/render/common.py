@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..digest import Digest, SourceReceipt
+from ..digest import Digest, DigestItem, SourceReceipt
 from ..models import Study
 
 ID_LABELS = {"pmid": "PMID", "pmcid": "PMCID", "doi": "doi", "nct": "NCT"}
@@ -34,9 +34,22 @@ def id_line(study: Study) -> str:
 
 
 def headline(digest: Digest) -> str:
+    """'3 new studies', and what failed, so a quiet digest never hides a broken source."""
     count = digest.total
     noun = "study" if count == 1 else "studies"
-    return f"{count} new {noun}" if count else "Nothing new"
+    text = f"{count} new {noun}" if count else "Nothing new"
+    if digest.notices:
+        text += f", {_plural(len(digest.notices), 'notice')}"
+    failures = [r for r in digest.receipts if r.failed]
+    if failures:
+        text += " · " + "; ".join(
+            f"{r.label} FAILED in {r.failed} of {_plural(r.polls, 'poll')}" for r in failures)
+    return text
+
+
+def notice_text(item: DigestItem) -> str:
+    """One line for an event about a query rather than a study (query health)."""
+    return str(item.event.details.get("message") or item.event.kind.replace("_", " "))
 
 
 def short_date(iso: str | None) -> str:
@@ -67,6 +80,11 @@ def receipt_sentence(receipt: SourceReceipt) -> str:
         text += f", {receipt.failed} FAILED (last: {receipt.last_error})"
     if receipt.warnings:
         text += f", {len(receipt.warnings)} warning(s): {receipt.warnings[0]}"
+    if receipt.quarantined:
+        shown = ", ".join(receipt.quarantined[:5])
+        more = f" and {len(receipt.quarantined) - 5} more" if len(receipt.quarantined) > 5 else ""
+        text += (f", {len(receipt.quarantined)} quarantined ({shown}{more}; see "
+                 "`watcher status`)")
     return text
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from ..digest import Digest, DigestItem
-from .common import citation, headline, id_line, receipt_line, short_date
+from .common import citation, headline, id_line, notice_text, receipt_line, short_date
 
 WIDTH = 100
 
@@ -18,6 +18,12 @@ def render(digest: Digest) -> str:
         lines.append(f"== {section.condition} ({len(section.items)}) ==")
         for item in section.items:
             lines += _item(item)
+        lines.append("")
+    if digest.notices:
+        lines.append(f"== Notices ({len(digest.notices)}) ==")
+        for item in digest.notices:
+            lines += textwrap.wrap(notice_text(item), WIDTH, initial_indent="! ",
+                                   subsequent_indent="  ")
         lines.append("")
     if not digest.sections:
         lines += ["No new studies matched any saved query.", ""]

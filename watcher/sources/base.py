@@ -1,23 +1,57 @@
-"""What every source provides: fetch a query's matches in an entry-date window."""
+"""What every source provides, and what it hands back to the core.
+
+A source is one module: its YAML options model (with the term builder), its fetcher and its
+parser, registered once in ``sources/__init__.py``. The core stores what it returns, decides
+what is new, and moves its position on.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Protocol
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..config import Query
+from pydantic import BaseModel, ConfigDict
+
 from ..models import Study
+from ..terms import check_terms
+
+if TYPE_CHECKING:
+    from ..config import Query
+    from ..db import Position
+    from ..http import HttpClient
+    from ..settings import Settings
 
 #: known(scheme, ids) -> the subset already stored, so a source fetches only what is new.
 KnownIds = Callable[[str, Iterable[str]], set[str]]
 
 
+class Strict(BaseModel):
+    """YAML models: unknown keys are errors (a typo must not silently switch something off)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SourceOptions(Strict):
+    """A source's options in a saved query. Subclasses add their terms and build the search."""
+
+    enabled: bool = True
+
+    def search_terms(self, intervention: str | None) -> str:
+        """The exact search this query sends, given the shared intervention's terms for this
+        source; a change restarts the query's look-back."""
+        raise NotImplementedError
+
+    def problems(self, intervention: str | None) -> list[str]:
+        """What makes this query unusable for the source (beyond the model's own checks)."""
+        return []
+
+
 @dataclass(frozen=True)
 class Window:
-    """Inclusive range of entry dates asked of the source."""
+    """Inclusive range of entry (or update) dates asked of the source."""
 
     start: date
     end: date
@@ -27,27 +61,91 @@ class Window:
 
 
 @dataclass
+class FetchedRecord:
+    """One record as the source returned it: the raw payload is always kept; *study* is None
+    when it could not be parsed (*error* says why)."""
+
+    source_id: str
+    raw: str
+    study: Study | None
+    error: str | None = None
+    modified: str | None = None  # upstream modification date, when the source gives one
+
+
+@dataclass
+class FetchContext:
+    """What the core tells a fetch: which ids are stored, which quarantined ids to try again,
+    and the source's opaque cursor from the last successful poll."""
+
+    known: KnownIds
+    retry_ids: list[str] = field(default_factory=list)
+    cursor: str | None = None
+
+
+@dataclass
 class FetchResult:
-    """What one query matched in one window: every matching id, and full records for new ones."""
+    """What one query matched in one window: every matching id, and records for those the
+    core did not hold (or asked to retry)."""
 
     scheme: str  # id scheme of ``matched`` (pmid, nct, ...)
     matched: list[str]
-    studies: list[Study]
+    records: list[FetchedRecord]
+    # Listed by the search but not returned by the fetch: retried, then quarantined.
+    missing: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    # Set when some matched records could not be fetched: what was fetched is stored, but the
-    # window is not advanced, so the next run asks again for exactly the missing ones.
-    incomplete: str | None = None
+    cursor: str | None = None  # the next opaque cursor, for sources that are not date windows
 
 
 class Source(Protocol):
     name: str  # key in the YAML 'sources:' mapping
     label: str  # shown to users
 
-    def terms(self, query: Query) -> str:
-        """The exact search this query sends; a change restarts the query's look-back."""
+    def fetch(self, query: Query, window: Window, context: FetchContext) -> FetchResult: ...
 
-    def fetch(self, query: Query, window: Window, known: KnownIds) -> FetchResult: ...
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A source's entry in the registry. *factory* is None for a source the YAML may already
+    configure but that is not polled yet (it is validated and reported as not polled)."""
+
+    name: str
+    label: str
+    options: type[SourceOptions]
+    factory: Callable[[Settings, HttpClient], Source] | None = None
+    parse_record: Callable[[str], Study] | None = None  # re-parse a kept raw record
+    scheme: str = ""  # the id scheme of the source's own ids
 
 
 def terms_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def date_window(position: Position, *, terms: str, lookback_days: int, overlap_days: int,
+                today: date) -> Window:
+    """From the last successful window's end minus an overlap. A new query looks back
+    `lookback_days`; an edited one looks back that far too, but never leaves a gap after its
+    last successful window."""
+    lookback = today - timedelta(days=lookback_days)
+    if position.window_end:
+        start = date.fromisoformat(position.window_end) - timedelta(days=overlap_days)
+        if position.terms_hash != terms_hash(terms):
+            start = min(start, lookback)
+    else:
+        start = lookback
+    return Window(min(start, today), today)
+
+
+def join_terms(*parts: Any, exclude: str | None = None) -> str:
+    """'(a) AND (b) NOT (c)': every part in its own group, so no part can change another."""
+    term = " AND ".join(f"({part})" for part in parts if part)
+    return f"{term} NOT ({exclude})" if exclude else term
+
+
+def checked_terms(cls: type, value: str | None) -> str | None:
+    """Pydantic validator for every field holding search terms: a term must stay inside the
+    group it is placed in (see watcher.terms)."""
+    if value is not None:
+        problem = check_terms(value)
+        if problem:
+            raise ValueError(problem)
+    return value

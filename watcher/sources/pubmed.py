@@ -1,18 +1,47 @@
-"""PubMed through E-utilities: esearch over an entry-date window, efetch of unseen PMIDs only."""
+"""PubMed through E-utilities: esearch over an entry-date window, efetch of unseen PMIDs only.
+
+The YAML options (full PubMed syntax) and the search they build live here too, so PubMed is one
+module registered in one place.
+"""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-from ..config import Query
+from pydantic import Field, field_validator
+
 from ..errors import SourceError
 from ..http import HttpClient, RateLimiter
-from ..models import Study
-from ..parsers.pubmed import SearchPage, parse_efetch, parse_esearch
+from ..parsers.pubmed import SearchPage, parse_efetch_records, parse_esearch, parse_record
 from ..settings import Settings
-from .base import FetchResult, KnownIds, Window
+from .base import (
+    FetchContext,
+    FetchedRecord,
+    FetchResult,
+    SourceOptions,
+    SourceSpec,
+    Window,
+    checked_terms,
+    join_terms,
+)
+
+if TYPE_CHECKING:
+    from ..config import Query
 
 ESEARCH_LIMIT = 9999  # esearch will not page past this many ids for one search
+
+
+class PubMedOptions(SourceOptions):
+    """A query's PubMed search: `(intervention) AND (terms) NOT (exclude)`."""
+
+    terms: str = Field(min_length=1)
+    exclude: str | None = None  # appended as NOT (...): noise PubMed itself can drop
+
+    _check = field_validator("terms", "exclude")(checked_terms)
+
+    def search_terms(self, intervention: str | None) -> str:
+        return join_terms(intervention, self.terms, exclude=self.exclude)
 
 
 class PubMedSource:
@@ -34,28 +63,23 @@ class PubMedSource:
         # NCBI allows 3 requests/s per client, 10 with an API key; shared by every query.
         self.limiter = RateLimiter(10 if settings.ncbi_api_key else 3)
 
-    def terms(self, query: Query) -> str:
-        return query.pubmed_term() or ""
-
-    def fetch(self, query: Query, window: Window, known: KnownIds) -> FetchResult:
-        term = self.terms(query)
+    def fetch(self, query: Query, window: Window, context: FetchContext) -> FetchResult:
+        term = query.terms_for(self.name)
         warnings: list[str] = []
         pmids = self._search(term, window.start, window.end, warnings)
-        stored = known("pmid", pmids)
+        stored = context.known("pmid", pmids)
         wanted = [p for p in pmids if p not in stored]
-        studies: list[Study] = []
-        for start in range(0, len(wanted), self.fetch_batch):
-            batch = wanted[start:start + self.fetch_batch]
-            studies += self._fetch(batch)
-        returned = {s.ids.get("pmid") for s in studies}
-        missing = [p for p in wanted if p not in returned]
-        incomplete = None
-        if missing:  # never advance past a record we were told exists but could not read
-            incomplete = (f"PubMed efetch returned no record for {len(missing)} of "
-                          f"{len(wanted)} PMIDs ({', '.join(missing[:5])}"
-                          f"{' ...' if len(missing) > 5 else ''})")
-        return FetchResult(scheme="pmid", matched=pmids, studies=studies, warnings=warnings,
-                           incomplete=incomplete)
+        retry = [p for p in context.retry_ids if p not in stored and p not in wanted]
+        records: list[FetchedRecord] = []
+        asked = wanted + retry
+        for start in range(0, len(asked), self.fetch_batch):
+            records += self._fetch(asked[start:start + self.fetch_batch])
+        returned = {r.source_id for r in records}
+        # A quarantined PMID that came back after all is a match again.
+        matched = pmids + [p for p in retry if p in returned]
+        missing = [p for p in asked if p not in returned]
+        return FetchResult(scheme="pmid", matched=matched, records=records, missing=missing,
+                           warnings=warnings)
 
     # -- E-utilities calls ------------------------------------------------------------------
 
@@ -90,12 +114,17 @@ class PubMedSource:
         }, limiter=self.limiter, service="PubMed")
         return parse_esearch(response.content)
 
-    def _fetch(self, pmids: list[str]) -> list[Study]:
+    def _fetch(self, pmids: list[str]) -> list[FetchedRecord]:
         response = self.http.post(self.base + "efetch.fcgi", data={
             **self.common, "db": "pubmed", "id": ",".join(pmids), "retmode": "xml",
         }, limiter=self.limiter, service="PubMed")
-        return parse_efetch(response.content)
+        return [FetchedRecord(r.source_id, r.raw, r.study, r.error)
+                for r in parse_efetch_records(response.content)]
 
 
 def _unique(ids: list[str]) -> list[str]:
     return list(dict.fromkeys(ids))
+
+
+SPEC = SourceSpec(name="pubmed", label="PubMed", options=PubMedOptions, factory=PubMedSource,
+                  parse_record=parse_record, scheme="pmid")

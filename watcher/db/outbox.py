@@ -1,0 +1,185 @@
+"""Events and the outbox of events: what each destination has been told, and what it has not.
+
+An event has a stable key, so the same fact found again is stored once. The outbox holds one
+row per (destination, event) with a state:
+
+    pending  -> sending  (a digest carrying it has started)
+    sending  -> sent     (the message that carried it was accepted; its id is recorded)
+    sending  -> pending  (the digest failed part-way: only the unsent rest goes back)
+    pending  -> withheld (the query's filters now exclude it)
+
+A row still 'sending' when a process died is offered again by the next digest, which the
+destination may first check against what it already holds (a Slack digest id, say).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ..models import Event, PendingItem
+
+OPEN_STATES = ("pending", "sending")
+
+
+def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
+class OutboxMixin:
+    conn: Any
+    db: Any
+
+    # transaction() comes from StoreBase; get_study() and matches_of() from StudiesMixin.
+    transaction: Any
+    get_study: Any
+    matches_of: Any
+
+    # --- events ----------------------------------------------------------------------------
+
+    def add_event(self, event: Event, now: str) -> tuple[int, bool]:
+        """Store *event* unless one with its key exists; (event id, whether it is new)."""
+        cursor = self.conn.execute(
+            "INSERT OR IGNORE INTO events (key, kind, study_id, query_id, details, created)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (event.key, event.kind, event.study_id, event.query_id,
+             json.dumps(event.details, sort_keys=True), now))
+        event_id = self.conn.execute("SELECT id FROM events WHERE key = ?",
+                                     (event.key,)).fetchone()[0]
+        return event_id, cursor.rowcount == 1
+
+    def events_of(self, study_id: int) -> list[Event]:
+        return [_event(row) for row in self.db.query(
+            "SELECT * FROM events WHERE study_id = ? ORDER BY id", [study_id])]
+
+    def queue(self, destination: str, event_id: int, now: str) -> bool:
+        """Queue an event for a destination unless it was ever queued there before."""
+        cursor = self.conn.execute(
+            "INSERT OR IGNORE INTO outbox (destination, event_id, state, attempts, queued_at)"
+            " VALUES (?, ?, 'pending', 0, ?)", (destination, event_id, now))
+        return cursor.rowcount == 1
+
+    # --- what a destination has not been told yet -------------------------------------------
+
+    def pending(self, destination: str) -> list[PendingItem]:
+        """Open items for *destination* (pending, or left 'sending' by a dead process), oldest
+        first, with their events, studies and matches."""
+        rows = self.conn.execute(
+            "SELECT o.id, o.queued_at, o.attempts, e.id, e.key, e.kind, e.study_id, e.query_id,"
+            " e.details, e.created FROM outbox o JOIN events e ON e.id = o.event_id"
+            " WHERE o.destination = ? AND o.state IN ('pending', 'sending') ORDER BY o.id",
+            (destination,)).fetchall()
+        items = []
+        studies: dict[int, Any] = {}
+        for (outbox_id, queued_at, attempts, event_id, key, kind, study_id, query_id, details,
+             created) in rows:
+            event = Event(key, kind, study_id, query_id, json.loads(details or "{}"), created,
+                          event_id)
+            study = None
+            if study_id is not None:
+                if study_id not in studies:
+                    studies[study_id] = (self.get_study(study_id), self.matches_of(study_id))
+                study = studies[study_id][0]
+            matches = studies[study_id][1] if study_id is not None else []
+            items.append(PendingItem(outbox_id, event, study, matches, queued_at, attempts))
+        return items
+
+    def interrupted(self, destination: str) -> list[dict[str, Any]]:
+        """Items a dead process left 'sending', with the digest that carried them: the
+        destination may already hold them."""
+        return list(self.db.query(
+            "SELECT id, digest_id FROM outbox WHERE destination = ? AND state = 'sending'"
+            " ORDER BY id", [destination]))
+
+    def pending_counts(self) -> dict[str, int]:
+        return dict(self.conn.execute(
+            "SELECT destination, COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')"
+            " GROUP BY destination"))
+
+    def withhold(self, outbox_ids: Iterable[int], reason: str) -> None:
+        """Keep items that the query's filters now exclude out of every digest, with why."""
+        for chunk in _chunks(list(outbox_ids)):
+            marks = ",".join("?" * len(chunk))
+            self.conn.execute(f"UPDATE outbox SET state = 'withheld', last_error = ?"
+                              f" WHERE state IN ('pending', 'sending') AND id IN ({marks})",
+                              (reason, *chunk))
+
+    # --- digests and the messages that carry them --------------------------------------------
+
+    def begin_digest(self, destination: str, outbox_ids: list[int], *, now: str,
+                     through_poll: int, receipt: str) -> int:
+        """Record that a digest is being sent and mark its items 'sending', before anything
+        leaves: a crash from here on leaves a trace the next run can check."""
+        with self.transaction():
+            digest_id = self.db["digests"].insert({
+                "destination": destination, "started": now, "sent_at": None,
+                "items": len(outbox_ids), "through_poll": through_poll, "receipt": receipt,
+                "state": "sending", "parts": 0}).last_pk
+            for chunk in _chunks(outbox_ids):
+                marks = ",".join("?" * len(chunk))
+                self.conn.execute(
+                    f"UPDATE outbox SET state = 'sending', digest_id = ? WHERE id IN ({marks})"
+                    f" AND state IN ('pending', 'sending')", (digest_id, *chunk))
+        return digest_id
+
+    def record_message(self, digest_id: int, destination: str, *, part: int,
+                       outbox_ids: list[int], external_id: str | None, now: str) -> int:
+        """One message of a digest was accepted: its items are sent, whatever happens next."""
+        with self.transaction():
+            message_id = self.db["messages"].insert({
+                "digest_id": digest_id, "destination": destination, "part": part,
+                "external_id": external_id, "items": len(outbox_ids), "sent_at": now}).last_pk
+            for chunk in _chunks(outbox_ids):
+                marks = ",".join("?" * len(chunk))
+                self.conn.execute(
+                    f"UPDATE outbox SET state = 'sent', sent_at = ?, message_id = ?,"
+                    f" digest_id = ?, last_error = NULL WHERE id IN ({marks})"
+                    f" AND state IN ('pending', 'sending')", (now, message_id, digest_id, *chunk))
+            self.conn.execute("UPDATE digests SET parts = parts + 1, sent_at = COALESCE(sent_at,"
+                              " ?) WHERE id = ?", (now, digest_id))
+        return message_id
+
+    def finish_digest(self, digest_id: int, *, now: str, error: str | None = None) -> str:
+        """Close a digest: items not carried by an accepted message go back to pending with
+        the error; returns the digest's final state (sent, partial or failed)."""
+        with self.transaction():
+            left = self.conn.execute(
+                "UPDATE outbox SET state = 'pending', attempts = attempts + 1, last_error = ?"
+                " WHERE digest_id = ? AND state = 'sending'",
+                (error or "digest ended before this item was sent", digest_id)).rowcount
+            parts = self.conn.execute("SELECT parts FROM digests WHERE id = ?",
+                                      (digest_id,)).fetchone()[0]
+            state = "sent" if not left and not error else ("partial" if parts else "failed")
+            self.conn.execute("UPDATE digests SET state = ?, sent_at = CASE WHEN ? = 'failed'"
+                              " THEN NULL ELSE COALESCE(sent_at, ?) END WHERE id = ?",
+                              (state, state, now, digest_id))
+        return state
+
+    def messages_of(self, digest_id: int) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM messages WHERE digest_id = ? ORDER BY part",
+                                  [digest_id]))
+
+    def last_digest(self, destination: str) -> tuple[str | None, int]:
+        """(when, last poll id covered) of the destination's previous digest that reached it."""
+        row = self.conn.execute(
+            "SELECT sent_at, through_poll FROM digests WHERE destination = ? AND sent_at IS NOT"
+            " NULL ORDER BY id DESC LIMIT 1", (destination,)).fetchone()
+        return (row[0], row[1] or 0) if row else (None, 0)
+
+    def outbox_states(self, destination: str) -> dict[str, int]:
+        return dict(self.conn.execute(
+            "SELECT state, COUNT(*) FROM outbox WHERE destination = ? GROUP BY state",
+            (destination,)))
+
+    def last_delivery_error(self, destination: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT last_error FROM outbox WHERE destination = ? AND state = 'pending' AND"
+            " attempts > 0 ORDER BY id DESC LIMIT 1", (destination,)).fetchone()
+        return row[0] if row else None
+
+
+def _event(row: dict[str, Any]) -> Event:
+    return Event(row["key"], row["kind"], row["study_id"], row["query_id"],
+                 json.loads(row["details"] or "{}"), row["created"], row["id"])

@@ -1,0 +1,128 @@
+"""Where each (query, source) stands, what was quarantined on the way, and the run log.
+
+A position moves forward only in the transaction that stores what was fetched. A record that
+keeps failing (listed by a search but never returned, or unparseable) is quarantined with its
+reason instead of holding its query's position back for ever.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Position:
+    window_end: str | None
+    terms_hash: str | None
+    last_success: str | None
+    last_error: str | None
+    last_error_at: str | None
+    cursor: str | None = None  # opaque, source-defined (ETag, Last-Modified, seen ids ...)
+
+
+class PositionsMixin:
+    conn: Any
+    db: Any
+    transaction: Any  # from StoreBase
+
+    # --- positions -------------------------------------------------------------------------
+
+    def position(self, query_id: str, source: str) -> Position:
+        row = self.conn.execute(
+            "SELECT window_end, terms_hash, last_success, last_error, last_error_at, cursor"
+            " FROM positions WHERE query_id = ? AND source = ?", (query_id, source)).fetchone()
+        return Position(*row) if row else Position(None, None, None, None, None)
+
+    def advance(self, query_id: str, source: str, *, window_end: str | None, terms_hash: str,
+                now: str, cursor: str | None = None) -> None:
+        self.db["positions"].upsert({
+            "query_id": query_id, "source": source, "window_end": window_end,
+            "terms_hash": terms_hash, "cursor": cursor, "last_success": now,
+            "last_attempt": now, "last_error": None, "last_error_at": None,
+        }, pk=("query_id", "source"))
+
+    def record_failure(self, query_id: str, source: str, *, error: str, now: str) -> None:
+        """Note the error for `watcher status`; the window is deliberately left where it was."""
+        self.db["positions"].upsert({
+            "query_id": query_id, "source": source, "last_attempt": now,
+            "last_error": error, "last_error_at": now,
+        }, pk=("query_id", "source"))
+
+    def positions(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM positions ORDER BY query_id, source"))
+
+    # --- quarantine --------------------------------------------------------------------------
+
+    def note_missing(self, source: str, source_id: str, query_id: str, *, reason: str,
+                     now: str) -> int:
+        """Count another run in which a listed record could not be had; returns the count."""
+        self.conn.execute(
+            "INSERT INTO quarantine (source, source_id, query_id, kind, reason, attempts,"
+            " first_seen, last_seen, state) VALUES (?, ?, ?, 'missing', ?, 1, ?, ?, 'watching')"
+            " ON CONFLICT (source, source_id, query_id) DO UPDATE SET attempts = attempts + 1,"
+            " reason = excluded.reason, last_seen = excluded.last_seen,"
+            " state = CASE WHEN state = 'released' THEN 'watching' ELSE state END,"
+            " attempts = CASE WHEN state = 'released' THEN 1 ELSE attempts + 1 END",
+            (source, source_id, query_id, reason, now, now))
+        return self.conn.execute(
+            "SELECT attempts FROM quarantine WHERE source = ? AND source_id = ? AND"
+            " query_id = ?", (source, source_id, query_id)).fetchone()[0]
+
+    def quarantine(self, source: str, source_id: str, query_id: str, *, kind: str,
+                   reason: str, now: str) -> None:
+        """Set a record aside with its reason: its query's position may move on."""
+        self.conn.execute(
+            "INSERT INTO quarantine (source, source_id, query_id, kind, reason, attempts,"
+            " first_seen, last_seen, state) VALUES (?, ?, ?, ?, ?, 1, ?, ?, 'quarantined')"
+            " ON CONFLICT (source, source_id, query_id) DO UPDATE SET kind = excluded.kind,"
+            " reason = excluded.reason, last_seen = excluded.last_seen, state = 'quarantined'",
+            (source, source_id, query_id, kind, reason, now, now))
+
+    def release(self, source: str, source_ids: list[str]) -> None:
+        """Records that arrived after all: they leave the quarantine."""
+        for value in source_ids:
+            self.conn.execute("UPDATE quarantine SET state = 'released' WHERE source = ? AND"
+                              " source_id = ? AND state != 'released'", (source, value))
+
+    def quarantined(self, *, source: str | None = None, query_id: str | None = None,
+                    states: tuple[str, ...] = ("quarantined",)) -> list[dict[str, Any]]:
+        where = [f"state IN ({','.join('?' * len(states))})"]
+        args: list[Any] = list(states)
+        if source:
+            where.append("source = ?")
+            args.append(source)
+        if query_id:
+            where.append("query_id = ?")
+            args.append(query_id)
+        return list(self.db.query(
+            f"SELECT * FROM quarantine WHERE {' AND '.join(where)} ORDER BY id", args))
+
+    # --- runs and poll receipts -------------------------------------------------------------
+
+    def start_run(self, command: str, now: str) -> int:
+        with self.transaction():
+            return self.db["runs"].insert(
+                {"command": command, "started": now, "status": "running"}).last_pk
+
+    def finish_run(self, run_id: int, *, status: str, now: str, summary: dict[str, Any]) -> None:
+        with self.transaction():
+            self.db["runs"].update(run_id, {"finished": now, "status": status,
+                                            "summary": json.dumps(summary)})
+
+    def log_poll(self, *, run_id: int, query_id: str, source: str, window_start: str | None,
+                 window_end: str | None, seen: int, new: int, warnings: list[str],
+                 error: str | None, now: str) -> int:
+        return self.db["polls"].insert({
+            "run_id": run_id, "query_id": query_id, "source": source,
+            "window_start": window_start, "window_end": window_end, "seen": seen, "new": new,
+            "warnings": json.dumps(warnings), "error": error, "finished": now,
+        }).last_pk
+
+    def polls_after(self, poll_id: int) -> list[dict[str, Any]]:
+        """Poll receipts logged after *poll_id*: what a destination's next receipt covers."""
+        return list(self.db.query("SELECT * FROM polls WHERE id > ? ORDER BY id", [poll_id]))
+
+    def last_poll_id(self) -> int:
+        return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM polls").fetchone()[0]

@@ -1,0 +1,146 @@
+"""Schema migrations, in order. ``PRAGMA user_version`` is how many have run.
+
+A migration only ever adds: a database written by an older watcher is upgraded in place, in one
+transaction, the first time a newer watcher opens it. A database whose version is newer than
+this list is refused (see connection.py), never used as is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import sqlite_utils
+
+#: Stamped into ``meta`` so that a foreign SQLite file is never mistaken for a watcher database.
+APPLICATION = "watcher"
+
+
+def _migration_1(db: sqlite_utils.Database) -> None:
+    """The walking skeleton: studies, their ids, matches, positions, a per-study outbox."""
+    db["studies"].create({
+        "id": int, "kind": str, "source": str, "title": str, "abstract": str, "authors": str,
+        "journal": str, "published": str, "year": int, "entry_date": str,
+        "publication_types": str, "mesh_terms": str, "linked_ids": str, "url": str,
+        "first_seen": str, "updated": str,
+    }, pk="id", not_null={"title", "first_seen"})
+    db["study_ids"].create({"scheme": str, "value": str, "study_id": int},
+                           pk=("scheme", "value"), foreign_keys=[("study_id", "studies", "id")])
+    db["study_ids"].create_index(["study_id"])
+    db["matches"].create({
+        "study_id": int, "query_id": str, "source": str, "first_matched": str, "run_id": int,
+        "excluded": str, "labels": str,
+    }, pk=("study_id", "query_id", "source"), foreign_keys=[("study_id", "studies", "id")])
+    db["positions"].create({
+        "query_id": str, "source": str, "terms_hash": str, "window_end": str,
+        "last_success": str, "last_attempt": str, "last_error": str, "last_error_at": str,
+    }, pk=("query_id", "source"))
+    db["outbox"].create({
+        "id": int, "destination": str, "study_id": int, "queued_at": str, "sent_at": str,
+        "digest_id": int,
+    }, pk="id", foreign_keys=[("study_id", "studies", "id")])
+    db["outbox"].create_index(["destination", "study_id"], unique=True)
+    db["outbox"].create_index(["destination", "sent_at"])
+    db["runs"].create({
+        "id": int, "command": str, "started": str, "finished": str, "status": str,
+        "summary": str,
+    }, pk="id")
+    db["polls"].create({
+        "id": int, "run_id": int, "query_id": str, "source": str, "window_start": str,
+        "window_end": str, "seen": int, "new": int, "warnings": str, "error": str,
+        "finished": str,
+    }, pk="id")
+    db["polls"].create_index(["finished"])
+    db["digests"].create({
+        "id": int, "destination": str, "sent_at": str, "items": int, "through_poll": int,
+        "receipt": str,
+    }, pk="id")
+    db["digests"].create_index(["destination"])
+
+
+def _migration_2(db: sqlite_utils.Database) -> None:
+    """Events and an outbox of events; kept source records; quarantine; id conflicts.
+
+    The old outbox held (destination, study): each row becomes a 'new' event for its study,
+    queued (or already sent) to the same destination, so nothing is lost or re-sent.
+    """
+    conn = db.conn
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["meta"].insert({"key": "application", "value": APPLICATION})
+
+    db["source_records"].create({
+        "id": int, "source": str, "source_id": str, "study_id": int, "content_hash": str,
+        "payload": str, "parsed": str, "fetched": str, "updated": str, "modified": str,
+        "parse_error": str,
+    }, pk="id", foreign_keys=[("study_id", "studies", "id")])
+    db["source_records"].create_index(["source", "source_id"], unique=True)
+    db["source_records"].create_index(["study_id"])
+    db["record_versions"].create({
+        "id": int, "record_id": int, "content_hash": str, "payload": str, "fetched": str,
+    }, pk="id", foreign_keys=[("record_id", "source_records", "id")])
+    db["record_versions"].create_index(["record_id"])
+
+    db["id_conflicts"].create({
+        "id": int, "scheme": str, "value": str, "owner_study": int, "claimed_by_study": int,
+        "source": str, "source_id": str, "detected": str,
+    }, pk="id")
+    db["id_conflicts"].create_index(["scheme", "value", "claimed_by_study"], unique=True)
+
+    db["quarantine"].create({
+        "id": int, "source": str, "source_id": str, "query_id": str, "kind": str,
+        "reason": str, "attempts": int, "first_seen": str, "last_seen": str, "state": str,
+    }, pk="id")
+    db["quarantine"].create_index(["source", "source_id", "query_id"], unique=True)
+    db["quarantine"].create_index(["state"])
+
+    db["events"].create({
+        "id": int, "key": str, "kind": str, "study_id": int, "query_id": str,
+        "details": str, "created": str,
+    }, pk="id", not_null={"key", "kind", "created"})
+    db["events"].create_index(["key"], unique=True)
+    db["events"].create_index(["study_id"])
+
+    db["messages"].create({
+        "id": int, "digest_id": int, "destination": str, "part": int, "external_id": str,
+        "items": int, "sent_at": str,
+    }, pk="id")
+    db["messages"].create_index(["digest_id"])
+
+    db["events_outbox"].create({
+        "id": int, "destination": str, "event_id": int, "state": str, "attempts": int,
+        "last_error": str, "queued_at": str, "sent_at": str, "digest_id": int,
+        "message_id": int,
+    }, pk="id", foreign_keys=[("event_id", "events", "id")], not_null={"state"},
+        defaults={"attempts": 0})
+    for old in conn.execute(
+            "SELECT destination, study_id, queued_at, sent_at, digest_id FROM outbox ORDER BY id"
+    ).fetchall():
+        destination, study_id, queued_at, sent_at, digest_id = old
+        key = f"new:{study_id}"
+        conn.execute("INSERT OR IGNORE INTO events (key, kind, study_id, details, created)"
+                     " VALUES (?, 'new', ?, ?, ?)", (key, study_id, json.dumps({}), queued_at))
+        event_id = conn.execute("SELECT id FROM events WHERE key = ?", (key,)).fetchone()[0]
+        conn.execute(
+            "INSERT INTO events_outbox (destination, event_id, state, attempts, queued_at,"
+            " sent_at, digest_id) VALUES (?, ?, ?, 0, ?, ?, ?)",
+            (destination, event_id, "sent" if sent_at else "pending", queued_at, sent_at,
+             digest_id))
+    db["outbox"].drop()
+    conn.execute("ALTER TABLE events_outbox RENAME TO outbox")
+    conn.execute("CREATE UNIQUE INDEX idx_outbox_destination_event ON outbox"
+                 " (destination, event_id)")
+    conn.execute("CREATE INDEX idx_outbox_destination_state ON outbox (destination, state)")
+
+    db["positions"].add_column("cursor", str)
+    db["digests"].add_column("state", str)
+    db["digests"].add_column("started", str)
+    db["digests"].add_column("parts", int)
+    conn.execute("UPDATE digests SET state = 'sent', started = sent_at")
+
+
+#: Ordered schema migrations; the database's ``PRAGMA user_version`` is how many have run.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2]
+
+#: Tables a watcher database has once migrated: how a foreign SQLite file is recognised.
+CORE_TABLES = {"studies", "study_ids", "matches", "positions", "outbox", "runs", "polls",
+               "digests"}

@@ -1,0 +1,237 @@
+"""Studies, the ids that link them across sources, the source records they are merged from,
+and the queries that matched them.
+
+A study is the merged view over its records: each source's raw payload is kept (every version),
+with the parsed record beside it, so a parser fix can be re-applied without the network and a
+trial change can be detected by comparing versions. An id that already belongs to another study
+is recorded as a conflict, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models import SOURCE_PRIORITY, Match, Study, merge_studies, normalize_id
+
+log = logging.getLogger(__name__)
+
+#: Schemes that identify one study only: a record holding a different value of one of these is
+#: a different study, even when it shares a DOI (errata and their articles do).
+UNIQUE_SCHEMES = ("pmid", "nct")
+
+
+@dataclass
+class SavedRecord:
+    """What storing one source record did."""
+
+    study_id: int | None
+    new_study: bool = False
+    new_record: bool = False
+    changed: bool = False  # an already kept record came back with different content
+    previous: Study | None = None  # the parsed record before this change
+    conflicts: list[str] = field(default_factory=list)
+
+
+def content_hash(payload: str) -> str:
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class StudiesMixin:
+    conn: Any
+    db: Any
+
+    # --- ids -------------------------------------------------------------------------------
+
+    def find_study(self, ids: dict[str, str]) -> int | None:
+        """The stored study these ids belong to. A study sharing one id (a DOI, say) but
+        holding a different id of a unique scheme (another PMID) is a different study."""
+        for scheme, value in ids.items():
+            row = self.conn.execute(
+                "SELECT study_id FROM study_ids WHERE scheme = ? AND value = ?",
+                (scheme, normalize_id(scheme, value)),
+            ).fetchone()
+            if row and not self._conflicts(row[0], ids):
+                return row[0]
+        return None
+
+    def _ids_of(self, study_id: int) -> dict[str, set[str]]:
+        stored: dict[str, set[str]] = {}
+        for scheme, value in self.conn.execute(
+                "SELECT scheme, value FROM study_ids WHERE study_id = ?", (study_id,)):
+            stored.setdefault(scheme, set()).add(value)
+        return stored
+
+    def _conflicts(self, study_id: int, ids: dict[str, str]) -> bool:
+        stored = self._ids_of(study_id)
+        return any(scheme in stored and normalize_id(scheme, value) not in stored[scheme]
+                   for scheme, value in ids.items() if scheme in UNIQUE_SCHEMES)
+
+    def known_ids(self, scheme: str, values: Iterable[str]) -> set[str]:
+        values = [normalize_id(scheme, v) for v in values]
+        known: set[str] = set()
+        for start in range(0, len(values), 500):
+            chunk = values[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            known.update(row[0] for row in self.conn.execute(
+                f"SELECT value FROM study_ids WHERE scheme = ? AND value IN ({marks})",
+                (scheme, *chunk)))
+        return known
+
+    def _claim_ids(self, study_id: int, ids: dict[str, str], *, source: str, source_id: str,
+                   now: str) -> list[str]:
+        """Attach *ids* to the study; an id owned by another study is a logged conflict."""
+        conflicts = []
+        for scheme, raw in ids.items():
+            value = normalize_id(scheme, raw)
+            row = self.conn.execute("SELECT study_id FROM study_ids WHERE scheme = ? AND"
+                                    " value = ?", (scheme, value)).fetchone()
+            if row is None:
+                self.conn.execute("INSERT INTO study_ids (scheme, value, study_id)"
+                                  " VALUES (?, ?, ?)", (scheme, value, study_id))
+            elif row[0] != study_id:
+                conflicts.append(f"{scheme}:{value}")
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO id_conflicts (scheme, value, owner_study,"
+                    " claimed_by_study, source, source_id, detected) VALUES (?,?,?,?,?,?,?)",
+                    (scheme, value, row[0], study_id, source, source_id, now))
+                log.info("%s %s: %s:%s already belongs to study %s; kept there", source,
+                         source_id, scheme, value, row[0])
+        return conflicts
+
+    def id_conflicts(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM id_conflicts ORDER BY id"))
+
+    # --- source records --------------------------------------------------------------------
+
+    def save_record(self, source: str, source_id: str, payload: str, study: Study | None,
+                    now: str, *, modified: str | None = None,
+                    parse_error: str | None = None) -> SavedRecord:
+        """Keep what a source returned, link it to its study (creating one if none holds its
+        ids) and refresh the study's merged view. An unparseable record (*study* None) is kept
+        with its error and no study, so it can be re-parsed later without the network."""
+        digest = content_hash(payload)
+        row = self.conn.execute(
+            "SELECT id, study_id, content_hash, parsed FROM source_records WHERE source = ?"
+            " AND source_id = ?", (source, source_id)).fetchone()
+        saved = SavedRecord(study_id=row[1] if row else None)
+        parsed = json.dumps(study.to_dict()) if study else None
+        if row is None:
+            saved.new_record = True
+        elif row[2] == digest and (row[1] is not None or study is None):
+            self.conn.execute("UPDATE source_records SET fetched = ? WHERE id = ?", (now, row[0]))
+            return saved
+        else:
+            saved.changed = row[2] != digest
+            if row[3]:
+                saved.previous = Study.from_dict(json.loads(row[3]))
+        if study is not None and saved.study_id is None:
+            saved.study_id = self.find_study(study.ids)
+            if saved.study_id is None:
+                saved.study_id = self.db["studies"].insert(
+                    {**_study_row(study, now), "first_seen": now}).last_pk
+                saved.new_study = True
+        values = {"source": source, "source_id": source_id, "study_id": saved.study_id,
+                  "content_hash": digest, "payload": payload, "parsed": parsed, "fetched": now,
+                  "updated": now, "modified": modified, "parse_error": parse_error}
+        if row is None:
+            record_id = self.db["source_records"].insert(values).last_pk
+        else:
+            record_id = row[0]
+            self.db["source_records"].update(record_id, values)
+        if row is None or saved.changed:
+            self.db["record_versions"].insert({"record_id": record_id, "content_hash": digest,
+                                               "payload": payload, "fetched": now})
+        if study is not None and saved.study_id is not None:
+            saved.conflicts = self._claim_ids(saved.study_id, study.ids, source=source,
+                                              source_id=source_id, now=now)
+            self._refresh_study(saved.study_id, now)
+        return saved
+
+    def save_study(self, study: Study, now: str) -> tuple[int, bool]:
+        """Store a study that has no raw payload of its own (tests, imports): its record is
+        its JSON form. Returns (study id, whether the study is new)."""
+        scheme = {"pubmed": "pmid", "clinicaltrials": "nct"}.get(study.source)
+        source_id = study.ids.get(scheme or "") or next(iter(study.ids.values()), study.title)
+        saved = self.save_record(study.source, source_id, json.dumps(study.to_dict()), study,
+                                 now)
+        assert saved.study_id is not None
+        return saved.study_id, saved.new_study
+
+    def _refresh_study(self, study_id: int, now: str) -> None:
+        records = [Study.from_dict(json.loads(parsed)) for (parsed,) in self.conn.execute(
+            "SELECT parsed FROM source_records WHERE study_id = ? AND parsed IS NOT NULL"
+            " ORDER BY id", (study_id,))]
+        if records:
+            merged = merge_studies(records, SOURCE_PRIORITY)
+            self.db["studies"].update(study_id, _study_row(merged, now))
+
+    def records(self, source: str | None = None) -> list[dict[str, Any]]:
+        """Kept source records (the current version of each), for re-parsing and exports."""
+        where, args = ("WHERE source = ?", [source]) if source else ("", [])
+        return list(self.db.query(f"SELECT * FROM source_records {where} ORDER BY id", args))
+
+    def record_history(self, study_id: int) -> list[dict[str, Any]]:
+        """Every kept version of every record of a study, oldest first."""
+        return list(self.db.query(
+            "SELECT r.source, r.source_id, v.content_hash, v.fetched, v.payload"
+            " FROM record_versions v JOIN source_records r ON r.id = v.record_id"
+            " WHERE r.study_id = ? ORDER BY v.id", [study_id]))
+
+    # --- the merged view -------------------------------------------------------------------
+
+    def get_study(self, study_id: int) -> Study:
+        row = self.db["studies"].get(study_id)
+        ids = dict(self.conn.execute(
+            "SELECT scheme, value FROM study_ids WHERE study_id = ? ORDER BY rowid",
+            (study_id,)).fetchall())
+        return _study_from_row(row, ids)
+
+    def add_match(self, study_id: int, query_id: str, source: str, *, run_id: int, now: str,
+                  excluded: str | None, labels: list[str]) -> bool:
+        """Record that a query found a study (or refresh the verdict of the query's current
+        filters); False if it had already found it."""
+        cursor = self.conn.execute(
+            "INSERT OR IGNORE INTO matches (study_id, query_id, source, first_matched, run_id,"
+            " excluded, labels) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (study_id, query_id, source, now, run_id, excluded, json.dumps(labels)))
+        if cursor.rowcount == 1:
+            return True
+        self.conn.execute(
+            "UPDATE matches SET excluded = ?, labels = ? WHERE study_id = ? AND query_id = ?"
+            " AND source = ?", (excluded, json.dumps(labels), study_id, query_id, source))
+        return False
+
+    def matches_of(self, study_id: int) -> list[Match]:
+        """Every query that found the study, earliest first (filters are re-judged later)."""
+        return [Match(q, s, json.loads(labels or "[]")) for q, s, labels in self.conn.execute(
+            "SELECT query_id, source, labels FROM matches WHERE study_id = ?"
+            " ORDER BY first_matched, query_id", (study_id,))]
+
+
+def _study_row(study: Study, now: str) -> dict[str, Any]:
+    return {
+        "kind": study.kind, "source": study.source, "title": study.title,
+        "abstract": study.abstract, "authors": json.dumps(study.authors),
+        "journal": study.journal, "published": study.published, "year": study.year,
+        "entry_date": study.entry_date,
+        "publication_types": json.dumps(study.publication_types),
+        "mesh_terms": json.dumps(study.mesh_terms),
+        "linked_ids": json.dumps(study.linked_ids), "url": study.url, "updated": now,
+    }
+
+
+def _study_from_row(row: dict[str, Any], ids: dict[str, str]) -> Study:
+    return Study(
+        source=row["source"], kind=row["kind"], ids=ids, title=row["title"],
+        abstract=row["abstract"] or "", authors=json.loads(row["authors"] or "[]"),
+        journal=row["journal"] or "", published=row["published"] or "", year=row["year"],
+        entry_date=row["entry_date"],
+        publication_types=json.loads(row["publication_types"] or "[]"),
+        mesh_terms=json.loads(row["mesh_terms"] or "[]"),
+        linked_ids=json.loads(row["linked_ids"] or "{}"), url=row["url"] or "",
+    )

@@ -1,0 +1,24 @@
+"""Europe PMC (preprints and more): the YAML options a query may already set. The fetcher
+arrives with the preprints work; until then the source is validated and reported as not polled.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from .base import SourceOptions, SourceSpec, checked_terms, join_terms
+
+
+class EuropePMCOptions(SourceOptions):
+    """A query's Europe PMC search: `(intervention) AND (terms)` in Europe PMC syntax."""
+
+    terms: str = Field(min_length=1)
+
+    _check = field_validator("terms")(checked_terms)
+
+    def search_terms(self, intervention: str | None) -> str:
+        return join_terms(intervention, self.terms)
+
+
+SPEC = SourceSpec(name="europepmc", label="Europe PMC", options=EuropePMCOptions,
+                  scheme="doi")
