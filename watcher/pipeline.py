@@ -221,8 +221,9 @@ def _store_result(config: Config, query: Query, source: Source, result: FetchRes
     if outcome.quarantined:
         ids = outcome.quarantined
         shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-        outcome.warnings.append(f"{len(ids)} record(s) quarantined ({shown}); see "
-                                "`watcher status`")
+        # The receipt lists them itself; the log line is for whoever watches the run.
+        log.warning("%s / %s: %d record(s) quarantined (%s); see `watcher status`", query.id,
+                    label(name), len(ids), shown)
 
     outcome.seen = len(result.matched)
     routes = config.routes(query)
@@ -337,7 +338,7 @@ def build_digest(config: Config, store: Store, destination: str, *, now: datetim
     through = store.last_poll_id()
     items, withheld = digest_module.select(store.pending(destination), routed)
     quarantined = [row for row in store.quarantined()
-                   if since is None or row["last_seen"] > since]
+                   if since is None or row["last_seen"] >= since]
     digest = digest_module.build(
         destination, items, {q: r.condition for q, r in routed.items()},
         store.polls_after(after_poll), generated=stamp(now), since=since,

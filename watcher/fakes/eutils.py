@@ -127,6 +127,7 @@ class EutilsServer:
         self.keyed_rate_limit = keyed_rate_limit
         self.throttled = 0
         self.max_results = max_results  # esearch cannot page past this many ids
+        self.never_return: set[str] = set()  # PMIDs esearch lists but efetch leaves out
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -261,7 +262,8 @@ class EutilsServer:
             return 400, "<ERROR>Invalid db name specified</ERROR>"
         ids = [i.strip() for i in params.get("id", "").split(",") if i.strip()]
         with self._lock:
-            articles = [self.records[i].xml() for i in ids if i in self.records]
+            articles = [self.records[i].xml() for i in ids
+                        if i in self.records and i not in self.never_return]
         return 200, ('<?xml version="1.0" ?>\n' + PUBMED_DOCTYPE + "\n<PubmedArticleSet>\n"
                      + "\n".join(articles) + "\n</PubmedArticleSet>\n")
 

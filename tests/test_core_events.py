@@ -1,0 +1,255 @@
+"""The core under the next capabilities: events and the outbox of events, kept source records,
+quarantine instead of a stuck window, filters re-judged before a digest."""
+
+from __future__ import annotations
+
+import io
+
+import sqlite_utils
+
+from tests.conftest import FIXTURES, QUERIES_YAML, days_ago, renumbered
+from watcher import pipeline
+from watcher.db import MIGRATIONS, Store
+from watcher.destinations import Part
+from watcher.digest import Digest
+from watcher.errors import DeliveryError
+from watcher.models import Event, Study
+
+EVERYTHING = QUERIES_YAML.split("  - id: depression")[0]
+
+WITH_TEAM = QUERIES_YAML.replace("defaults:\n", """destinations:
+  team:
+    kind: terminal
+defaults:
+  destinations: [team]
+""")
+
+
+class SplitSender:
+    """A destination that sends a digest as three messages and can refuse one of them once:
+    what a Slack thread or a long webhook digest does."""
+
+    send_empty = False
+
+    def __init__(self, fail_on: int | None = None):
+        self.fail_on = fail_on
+        self.delivered: list[list[int]] = []  # outbox ids carried by each accepted message
+        self.titles: list[str] = []
+        self.calls = 0
+
+    def prepare(self, digest: Digest) -> list[Part]:
+        items = digest.items
+        third = max(1, -(-len(items) // 3))
+        return [Part([i.outbox_id for i in chunk], [i.study.title if i.study else i.event.key
+                                                    for i in chunk])
+                for chunk in (items[n:n + third] for n in range(0, len(items), third))]
+
+    def send(self, part: Part) -> str | None:
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise DeliveryError("team: the destination refused message 2 (HTTP 500)")
+        self.delivered.append(part.outbox_ids)
+        self.titles += part.body
+        return f"msg-{self.calls}"
+
+
+# --- quarantine instead of a stuck window -----------------------------------------------------
+
+def test_a_pmid_efetch_never_returns_is_quarantined_and_the_window_moves_on(env, corpus_server):
+    env.write_queries(EVERYTHING)
+    lost = "38011560"
+    corpus_server.never_return.add(lost)
+
+    for attempt in (1, 2):
+        result = env.cli("run", "--once")
+        assert result.exit_code == 0, result.stderr
+        assert f"({lost}), try {attempt} of 3" in result.stderr
+        assert env.store().positions()[0]["window_end"] is None, "held while it may arrive"
+    third = env.cli("run", "--once")
+    assert third.exit_code == 0, third.stderr
+    assert f"1 record(s) quarantined ({lost})" in third.stderr
+    assert env.store().positions()[0]["window_end"] == days_ago(0).isoformat(), "moved on"
+    assert f"PubMed record {lost} was set aside for query everything" in third.stdout
+    assert "1 quarantined (38011560;" in " ".join(third.stdout.split())  # the receipt
+
+    status = env.cli("status")
+    assert f"QUARANTINED {lost}: listed by the search but not returned by PubMed in 3 runs" \
+        in status.stdout
+
+    corpus_server.add_article(renumbered(FIXTURES / "pubmed_metapub/36318760.xml", "99000010"),
+                              entry_date=days_ago(0))
+    fourth = env.cli("run", "--once")
+    assert fourth.exit_code == 0, fourth.stderr
+    assert fourth.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 1
+    assert "pubmed.ncbi.nlm.nih.gov/99000010/" in fourth.stdout
+    assert "set aside" not in fourth.stdout, "the quarantine notice is told once"
+
+    corpus_server.never_return.clear()  # it reappears upstream after all
+    fifth = env.cli("run", "--once")
+    assert fifth.exit_code == 0, fifth.stderr
+    assert fifth.stdout.count(f"pubmed.ncbi.nlm.nih.gov/{lost}/") == 1
+    assert "QUARANTINED" not in env.cli("status").stdout
+    assert "pubmed.ncbi.nlm.nih.gov" not in env.cli("run", "--once").stdout
+
+
+def test_source_records_are_kept_raw_and_reparse_needs_no_network(env, corpus_server):
+    env.write_queries(EVERYTHING)
+    assert env.cli("run", "--once").exit_code == 0
+    store = env.store()
+    records = store.records("pubmed")
+    assert len(records) == 19
+    assert all(r["payload"].startswith("<PubmedArticle") and r["content_hash"] for r in records)
+    corpus_server.stop()  # no network from here on
+    counts = pipeline.reparse(store)
+    assert counts == {"records": 19, "fixed": 0, "failed": 0}
+    review = store.get_study(store.find_study({"pmid": "38011560"}))
+    assert review.title.startswith("Ketamine and the neurobiology of depression")
+    assert store.count("record_versions") == 19, "an unchanged record adds no version"
+
+
+# --- events and the outbox --------------------------------------------------------------------
+
+def test_one_study_carries_several_events_and_each_reaches_a_destination_once(tmp_path):
+    store = Store(tmp_path / "w.db")
+    with store.transaction():
+        study_id, _ = store.save_study(Study("pubmed", "publication", {"pmid": "1"}, "A trial"),
+                                       "t1")
+        new, _ = store.add_event(Event(f"new:{study_id}", "new", study_id), "t1")
+        store.queue("team", new, "t1")
+    sender = SplitSender()
+    cfg = _config(tmp_path, "team")
+    pipeline.deliver(cfg, store, _settings(tmp_path), senders={"team": sender})
+    with store.transaction():
+        fix, created = store.add_event(Event(f"correction:{study_id}:retraction", "correction",
+                                             study_id, details={"what": "retracted"}), "t2")
+        assert created and store.queue("team", fix, "t2")
+        again, created = store.add_event(Event(f"new:{study_id}", "new", study_id), "t2")
+        assert (again, created) == (new, False)
+        assert not store.queue("team", again, "t2"), "the new-study event was already sent"
+    pipeline.deliver(cfg, store, _settings(tmp_path), senders={"team": sender})
+    pipeline.deliver(cfg, store, _settings(tmp_path), senders={"team": sender})
+    carried = [i for part in sender.delivered for i in part]
+    assert len(carried) == len(set(carried)) == 2, "new, then the correction, each once"
+    assert [e.kind for e in store.events_of(study_id)] == ["new", "correction"]
+
+
+def test_a_digest_split_over_three_messages_that_fails_on_the_second_resends_only_the_rest(
+        env, corpus_server):
+    env.write_queries(WITH_TEAM)
+    cfg, store, settings = env.config(), env.store(), env.settings()
+    pipeline.poll(cfg, store, settings)
+    flaky = SplitSender(fail_on=2)
+    first = pipeline.deliver(cfg, store, settings, senders={"team": flaky})[0]
+    assert first.error and "(1 of 3 messages were sent)" in first.error
+    assert first.parts == 1 and not first.sent
+    sent_first = set(flaky.delivered[0])
+    assert store.pending_counts()["team"] == 19 - len(sent_first)
+    assert env.cli("status").stdout.count("LAST ERROR: team: the destination refused") == 1
+
+    second = pipeline.deliver(cfg, store, settings, senders={"team": flaky})[0]
+    assert second.sent and second.error is None
+    carried = [i for part in flaky.delivered for i in part]
+    assert len(carried) == len(set(carried)) == 19, "every item once, none twice"
+    assert not sent_first & {i for part in flaky.delivered[1:] for i in part}
+    assert len(flaky.titles) == len(set(flaky.titles)) == 19
+    assert store.pending_counts().get("team", 0) == 0
+    messages = store.conn.execute("SELECT external_id FROM messages ORDER BY id").fetchall()
+    assert [m[0] for m in messages][:1] == ["msg-1"], "each accepted message's id is kept"
+
+
+def test_items_left_sending_by_a_dead_process_are_offered_again(env, corpus_server):
+    env.write_queries(WITH_TEAM)
+    cfg, store, settings = env.config(), env.store(), env.settings()
+    pipeline.poll(cfg, store, settings)
+    ids = [item.outbox_id for item in store.pending("team")]
+    store.begin_digest("team", ids, now="t", through_poll=0, receipt="r")  # then killed
+    assert len(store.interrupted("team")) == 19
+    out = io.StringIO()
+    outcome = pipeline.deliver(cfg, store, settings, stream=out)[0]
+    assert outcome.sent and out.getvalue().count("pubmed.ncbi.nlm.nih.gov/") == 19
+    assert store.pending_counts().get("team", 0) == 0
+
+
+def test_a_queued_study_that_a_new_filter_excludes_is_withheld_not_sent_under_other(
+        env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    assert env.cli("poll").exit_code == 0
+    env.write_queries(QUERIES_YAML.replace("defaults:\n", "defaults:\n  filters:\n"
+                                           "    exclude_publication_types: [Review]\n"))
+    result = env.cli("run", "--once", "--query", "depression")
+    assert "38011560" not in result.stdout
+    assert "== Other" not in result.stdout
+    state = env.store().conn.execute(
+        "SELECT o.state, o.last_error FROM outbox o JOIN events e ON e.id = o.event_id"
+        " JOIN study_ids i ON i.study_id = e.study_id WHERE i.value = '38011560'").fetchone()
+    assert state == ("withheld", "excluded by the current filters: publication type Review")
+
+
+def test_the_headline_says_a_poll_failed_and_agrees_with_the_receipt(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    corpus_server.truncate_next("efetch")  # the first query's fetch fails
+    result = env.cli("run", "--once")
+    assert result.exit_code == 1
+    head = result.stdout.splitlines()[0]
+    assert "PubMed FAILED in 1 of 3 polls" in head
+    assert "1 FAILED" in result.stdout.split("Receipt:")[1]
+    shown = result.stdout.count("pubmed.ncbi.nlm.nih.gov/")
+    assert f"{shown} new stud" in head
+
+
+def test_an_id_claimed_by_two_studies_is_a_logged_conflict(tmp_path):
+    store = Store(tmp_path / "w.db")
+    with store.transaction():
+        a, _ = store.save_study(Study("pubmed", "publication",
+                                      {"pmid": "1", "doi": "10.1/x", "pmcid": "PMC9"}, "A"), "t")
+        b, new = store.save_study(Study("pubmed", "publication",
+                                        {"pmid": "2", "doi": "10.1/x", "pmcid": "PMC9"}, "B"),
+                                  "t")
+    assert new and a != b
+    conflicts = {(c["scheme"], c["value"], c["owner_study"], c["claimed_by_study"])
+                 for c in store.id_conflicts()}
+    assert conflicts == {("doi", "10.1/x", a, b), ("pmcid", "PMC9", a, b)}
+
+
+# --- upgrading a skeleton database ------------------------------------------------------------
+
+def test_a_skeleton_database_is_upgraded_without_losing_or_repeating_an_alert(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(path)
+    MIGRATIONS[0](db)
+    db.conn.execute("PRAGMA user_version = 1")
+    for n in (1, 2):
+        db["studies"].insert({"id": n, "kind": "publication", "source": "pubmed",
+                              "title": f"T{n}", "first_seen": "t"})
+        db["study_ids"].insert({"scheme": "pmid", "value": str(n), "study_id": n})
+    db["outbox"].insert_all([
+        {"destination": "team", "study_id": 1, "queued_at": "t", "sent_at": "t2",
+         "digest_id": 1},
+        {"destination": "team", "study_id": 2, "queued_at": "t"}])
+    db.conn.commit()
+    db.close()
+
+    store = Store(path)
+    assert store.version == len(MIGRATIONS)
+    pending = store.pending("team")
+    assert [p.study.title for p in pending] == ["T2"]
+    event_id, created = store.add_event(Event("new:1", "new", 1), "t3")
+    assert not created and not store.queue("team", event_id, "t3"), "T1 was already sent"
+
+
+def _config(tmp_path, destination: str):
+    from watcher import config
+
+    folder = tmp_path / "queries"
+    folder.mkdir(exist_ok=True)
+    (folder / "q.yaml").write_text(
+        f"destinations:\n  {destination}:\n    kind: terminal\n"
+        f"queries:\n  - id: q\n    condition: Q\n    destinations: [{destination}]\n"
+        "    sources:\n      pubmed:\n        terms: x\n")
+    return config.load(folder)
+
+
+def _settings(tmp_path):
+    from watcher.settings import Settings
+
+    return Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db")})
