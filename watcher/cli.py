@@ -17,7 +17,7 @@ import click
 
 from . import __version__, config, pipeline
 from .db import Store
-from .errors import UsageError, WatcherError
+from .errors import WatcherError
 from .settings import Settings
 from .sources import label, polled
 
@@ -158,13 +158,8 @@ def poll_command(obj: Context, query_ids: tuple[str, ...]) -> None:
     cfg = obj.config()
     for query_id in query_ids:
         cfg.query(query_id)
-    store = obj.store()
-    run_id = store.start_run("poll", pipeline.stamp(pipeline.utc_now()))
-    report = pipeline.poll(cfg, store, obj.settings, query_ids=list(query_ids) or None,
-                           run_id=run_id)
-    store.finish_run(run_id, status="failed" if report.failures else "ok",
-                     now=pipeline.stamp(pipeline.utc_now()),
-                     summary={"polls": len(report.outcomes), "failed": len(report.failures)})
+    report = pipeline.poll_run(cfg, obj.store(), obj.settings,
+                               query_ids=list(query_ids) or None)
     for outcome in report.outcomes:
         if not outcome.error:
             click.echo(f"{outcome.query_id} / {label(outcome.source)} {outcome.window}: "
@@ -184,16 +179,9 @@ def digest(obj: Context, destination: str | None, preview: Path | None) -> None:
     cfg = obj.config()
     store = obj.store()
     if preview:
-        from .render import text
-
-        known = cfg.all_destinations()
-        name = destination or next(iter(known), "terminal")
-        if name not in known:
-            raise UsageError(f"unknown destination {name!r} (configured: "
-                             f"{', '.join(known) or 'none'})")
-        built, _, _ = pipeline.build_digest(cfg, store, name, now=pipeline.utc_now())
-        preview.write_text(text.render(built), encoding="utf-8")
-        click.echo(f"wrote {built.total} pending item(s) for {name} to {preview}")
+        name, count, rendered = pipeline.preview(cfg, store, destination)
+        preview.write_text(rendered, encoding="utf-8")
+        click.echo(f"wrote {count} pending item(s) for {name} to {preview}")
         return
     outcomes = pipeline.deliver(cfg, store, obj.settings,
                                 names=[destination] if destination else None)

@@ -1,433 +1,28 @@
-"""The library core: poll every source for every saved query, then deliver pending digests.
+"""The library core's front door: the CLI, the scheduler, the demo and the tests call these.
 
-The CLI, the scheduler, the demo and the tests all call these functions. The guarantees:
-- a (query, source) poll either stores everything it fetched and moves its position in one
-  transaction, or stores nothing and leaves the position where it was;
-- a record that cannot be had (listed but never returned, or unparseable) is retried, then
-  quarantined with its reason, so it never holds its query back for ever;
-- everything the team is told is an event, queued once per destination in the outbox;
-- one failing query, source or destination never stops the others;
-- a digest's items are marked sent message by message, only once the destination accepted it.
+Polling lives in :mod:`watcher.polling`, delivery in :mod:`watcher.delivery`; this module runs
+them together as the main job and keeps the run log honest (a run is never left "running").
 """
 
 from __future__ import annotations
 
-import logging
-import sys
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TextIO
 
-from . import digest as digest_module
-from .config import Config, Destination, Query
+from .config import Config
 from .db import Store
-from .destinations import Disabled, Sender, build_sender
-from .errors import UsageError, WatcherError
-from .filters import judge
-from .http import HttpClient, RetryPolicy
-from .models import Event
-from .render.common import receipt_line
+from .delivery import DeliveryOutcome, build_digest, deliver, preview
+from .destinations import Sender
+from .polling import PollOutcome, PollReport, poll, poll_one, reparse
+from .runtime import make_http, stamp, utc_now
 from .settings import Settings
-from .sources import (
-    REGISTRY,
-    FetchContext,
-    FetchResult,
-    Source,
-    Window,
-    build_sources,
-    date_window,
-    label,
-    terms_hash,
-)
+from .sources import Source
 
-log = logging.getLogger(__name__)
+__all__ = ["DeliveryOutcome", "PollOutcome", "PollReport", "RunReport", "build_digest",
+           "deliver", "make_http", "poll", "poll_one", "poll_run", "preview", "reparse",
+           "run_once", "stamp", "utc_now"]
 
-#: Runs in which a listed record may fail to arrive before it is quarantined.
-QUARANTINE_AFTER = 3
-#: How long a quarantined record is asked for again, in case it reappears upstream.
-RETRY_QUARANTINED_DAYS = 30
-
-
-@dataclass
-class PollOutcome:
-    query_id: str
-    source: str
-    window: Window | None
-    seen: int = 0
-    new: int = 0  # studies first stored by this poll
-    queued: int = 0  # outbox rows added
-    quarantined: list[str] = field(default_factory=list)
-    held: bool = False  # stored, but the position kept for records still awaited
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None
-
-
-@dataclass
-class PollReport:
-    outcomes: list[PollOutcome] = field(default_factory=list)
-
-    @property
-    def failures(self) -> list[PollOutcome]:
-        return [o for o in self.outcomes if o.error]
-
-    def error_lines(self) -> list[str]:
-        """One line per distinct failure, not one per query: a dead host is one problem."""
-        grouped: dict[tuple[str, str], list[str]] = {}
-        for outcome in self.failures:
-            grouped.setdefault((outcome.source, outcome.error or ""), []).append(outcome.query_id)
-        lines = []
-        for (source, error), queries in grouped.items():
-            which = queries[0] if len(queries) == 1 else f"{len(queries)} queries"
-            name = label(source)
-            prefix = "" if name in error else f"{name}: "
-            lines.append(f"{prefix}{error} ({which} not polled; window kept for the next run)")
-        return lines
-
-
-@dataclass
-class DeliveryOutcome:
-    destination: str
-    items: int = 0
-    sent: bool = False
-    parts: int = 0  # messages accepted
-    skipped: str | None = None  # why the destination did not send (items stay pending)
-    error: str | None = None
-    withheld: int = 0  # items the current filters exclude
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def stamp(now: datetime) -> str:
-    return now.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def make_http(settings: Settings) -> HttpClient:
-    return HttpClient(timeout=settings.http_timeout,
-                      retry=RetryPolicy(backoff=settings.retry_backoff),
-                      secrets=settings.secrets())
-
-
-# --- polling ---------------------------------------------------------------------------------
-
-def poll(config: Config, store: Store, settings: Settings, *, now: datetime | None = None,
-         query_ids: list[str] | None = None, sources: dict[str, Source] | None = None,
-         http: HttpClient | None = None, run_id: int = 0) -> PollReport:
-    """Poll each enabled (query, source) over its window since the last successful poll."""
-    now = now or utc_now()
-    queries = [config.query(q) for q in query_ids] if query_ids else config.queries
-    own_http = http is None and sources is None
-    http = http or make_http(settings)
-    try:
-        sources = sources if sources is not None else build_sources(settings, http)
-        report = PollReport()
-        with store.exclusive():
-            for query in queries:
-                for name in query.sources:
-                    source = sources.get(name)
-                    if source is None:  # configured, no fetcher yet: the receipt says so
-                        continue
-                    report.outcomes.append(
-                        poll_one(config, query, source, store, settings, now=now,
-                                 run_id=run_id))
-        return report
-    finally:
-        if own_http:
-            http.close()
-
-
-def window_for(query: Query, source: Source, store: Store, settings: Settings,
-               now: datetime) -> Window:
-    return date_window(store.position(query.id, source.name), terms=query.terms_for(source.name),
-                       lookback_days=query.lookback_days, overlap_days=settings.overlap_days,
-                       today=now.date())
-
-
-def poll_one(config: Config, query: Query, source: Source, store: Store, settings: Settings,
-             *, now: datetime, run_id: int) -> PollOutcome:
-    """Fetch, then store in one transaction; any failure is recorded and the window kept."""
-    stamp_now = stamp(now)
-    window = window_for(query, source, store, settings, now)
-    outcome = PollOutcome(query.id, source.name, window)
-    retry_since = stamp(now - timedelta(days=RETRY_QUARANTINED_DAYS))
-    retry = [row["source_id"] for row in store.quarantined(
-        source=source.name, query_id=query.id, states=("watching", "quarantined"))
-        if row["first_seen"] >= retry_since]
-    position = store.position(query.id, source.name)
-    try:
-        result = source.fetch(query, window, FetchContext(store.known_ids, retry,
-                                                          position.cursor))
-        with store.transaction():
-            _store_result(config, query, source, result, store, outcome, run_id, stamp_now)
-    except Exception as exc:  # one failing poll must not stop the others
-        outcome.error = _one_line(exc, label(source.name))
-        outcome.seen = outcome.new = outcome.queued = 0
-        outcome.quarantined = []
-        with store.transaction():
-            store.record_failure(query.id, source.name, error=outcome.error, now=stamp_now)
-            _log_poll(store, outcome, run_id, stamp_now)
-        log.info("%s / %s failed: %s", query.id, label(source.name), outcome.error,
-                 exc_info=not isinstance(exc, WatcherError))
-        return outcome
-    for warning in outcome.warnings:
-        log.warning("%s / %s: %s", query.id, label(source.name), warning)
-    return outcome
-
-
-def _store_result(config: Config, query: Query, source: Source, result: FetchResult,
-                  store: Store, outcome: PollOutcome, run_id: int, now: str) -> None:
-    name = source.name
-    outcome.warnings = list(result.warnings)
-    record_study: dict[str, int] = {}
-    for record in result.records:
-        if record.study is None:  # kept raw, set aside with its reason
-            store.save_record(name, record.source_id, record.raw, None, now,
-                              modified=record.modified, parse_error=record.error)
-            _quarantine(config, query, source, store, outcome, record.source_id,
-                        kind="unparseable", reason=f"could not be parsed: {record.error}",
-                        now=now)
-            continue
-        saved = store.save_record(name, record.source_id, record.raw, record.study, now,
-                                  modified=record.modified)
-        outcome.new += saved.new_study
-        if saved.study_id is not None:
-            record_study[record.source_id] = saved.study_id
-        for conflict in saved.conflicts:
-            outcome.warnings.append(f"{record.source_id}: id {conflict} already belongs to "
-                                    "another study (kept there; see `watcher status`)")
-    store.release(name, list(record_study))
-
-    awaited: dict[int, list[str]] = {}  # try number -> ids still awaited
-    for source_id in result.missing:
-        already = store.quarantined(source=name, query_id=query.id)
-        if any(row["source_id"] == source_id for row in already):
-            continue  # asked again and still absent: stays quarantined, holds nothing
-        reason = f"listed by the search but not returned by {label(name)}"
-        attempts = store.note_missing(name, source_id, query.id, reason=reason, now=now)
-        if attempts >= QUARANTINE_AFTER:
-            _quarantine(config, query, source, store, outcome, source_id, kind="missing",
-                        reason=f"{reason} in {attempts} runs", now=now)
-        else:
-            awaited.setdefault(attempts, []).append(source_id)
-    for attempts, ids in sorted(awaited.items()):
-        outcome.held = True
-        shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-        outcome.warnings.append(
-            f"{len(ids)} record(s) listed by the search but not returned by {label(name)} "
-            f"({shown}), try {attempts} of {QUARANTINE_AFTER}: asked again next run, then set "
-            "aside")
-
-    if outcome.quarantined:
-        ids = outcome.quarantined
-        shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-        # The receipt lists them itself; the log line is for whoever watches the run.
-        log.warning("%s / %s: %d record(s) quarantined (%s); see `watcher status`", query.id,
-                    label(name), len(ids), shown)
-
-    outcome.seen = len(result.matched)
-    routes = config.routes(query)
-    for value in result.matched:
-        study_id = record_study.get(value) or store.find_study({result.scheme: value})
-        if study_id is None:  # missing or unparseable: handled above
-            continue
-        verdict = judge(store.get_study(study_id), query.filters)
-        store.add_match(study_id, query.id, name, run_id=run_id, now=now,
-                        excluded=verdict.excluded, labels=verdict.labels)
-        if verdict.excluded:
-            continue
-        event_id, _ = store.add_event(Event(f"new:{study_id}", "new", study_id), now)
-        for destination in routes:
-            outcome.queued += store.queue(destination, event_id, now)
-
-    position = store.position(query.id, name)
-    if outcome.held:  # what arrived is kept; the window stays so the rest is asked again
-        store.advance(query.id, name, window_end=position.window_end,
-                      terms_hash=position.terms_hash or "", now=now, cursor=position.cursor)
-    else:
-        assert outcome.window is not None
-        store.advance(query.id, name, window_end=outcome.window.end.isoformat(),
-                      terms_hash=terms_hash(query.terms_for(name)), now=now,
-                      cursor=result.cursor)
-    _log_poll(store, outcome, run_id, now)
-
-
-def _quarantine(config: Config, query: Query, source: Source, store: Store,
-                outcome: PollOutcome, source_id: str, *, kind: str, reason: str,
-                now: str) -> None:
-    """Set a record aside and tell the team once, as a query-health event."""
-    store.quarantine(source.name, source_id, query.id, kind=kind, reason=reason, now=now)
-    outcome.quarantined.append(source_id)
-    message = (f"{label(source.name)} record {source_id} was set aside for query {query.id}: "
-               f"{reason}. The query moves on; `watcher status` lists quarantined records.")
-    event_id, new = store.add_event(Event(
-        f"quarantine:{source.name}:{source_id}:{query.id}", "query_health", None, query.id,
-        {"message": message, "source": source.name, "source_id": source_id}), now)
-    if new:
-        for destination in config.routes(query):
-            store.queue(destination, event_id, now)
-
-
-def _one_line(exc: Exception, name: str) -> str:
-    if isinstance(exc, WatcherError):
-        return str(exc)
-    return " ".join(f"{name}: unexpected {type(exc).__name__}: {exc}".split())
-
-
-def _log_poll(store: Store, outcome: PollOutcome, run_id: int, now: str) -> None:
-    window = outcome.window
-    store.log_poll(run_id=run_id, query_id=outcome.query_id, source=outcome.source,
-                   window_start=window.start.isoformat() if window else None,
-                   window_end=window.end.isoformat() if window else None,
-                   seen=outcome.seen, new=outcome.new, warnings=outcome.warnings,
-                   error=outcome.error, now=now)
-
-
-# --- re-parsing kept records -----------------------------------------------------------------
-
-def reparse(store: Store, *, now: datetime | None = None) -> dict[str, int]:
-    """Re-parse every kept raw record with today's parsers, no network: refreshes the merged
-    studies and releases records that were quarantined as unparseable. Returns counts."""
-    when = stamp(now or utc_now())
-    counts = {"records": 0, "fixed": 0, "failed": 0}
-    with store.exclusive(), store.transaction():
-        for row in store.records():
-            spec = REGISTRY.get(row["source"])
-            if spec is None or spec.parse_record is None:
-                continue
-            counts["records"] += 1
-            try:
-                study = spec.parse_record(row["payload"])
-            except Exception as exc:  # still unparseable: keep the new reason
-                counts["failed"] += 1
-                store.save_record(row["source"], row["source_id"], row["payload"], None, when,
-                                  parse_error=_one_line(exc, spec.label))
-                continue
-            store.save_record(row["source"], row["source_id"], row["payload"], study, when,
-                              modified=row["modified"])
-            if row["parse_error"]:
-                counts["fixed"] += 1
-                store.release(row["source"], [row["source_id"]])
-    return counts
-
-
-# --- delivery --------------------------------------------------------------------------------
-
-def routed_queries(config: Config, destination: str) -> dict[str, digest_module.RoutedQuery]:
-    """The queries whose events go to *destination*, in YAML order."""
-    return {q.id: digest_module.RoutedQuery(q.condition, q.filters) for q in config.queries
-            if destination in config.routes(q)}
-
-
-def not_polled(config: Config, query_ids: set[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for query in config.queries:
-        if query.id in query_ids:
-            for name in query.sources:
-                if not REGISTRY[name].factory:
-                    counts[name] = counts.get(name, 0) + 1
-    return counts
-
-
-def build_digest(config: Config, store: Store, destination: str, *, now: datetime
-                 ) -> tuple[digest_module.Digest, int, list[tuple[int, str]]]:
-    """The pending digest for *destination*, the last poll id its receipt covers, and the
-    (outbox id, reason) of items the current filters now exclude."""
-    since, after_poll = store.last_digest(destination)
-    routed = routed_queries(config, destination)
-    through = store.last_poll_id()
-    items, withheld = digest_module.select(store.pending(destination), routed)
-    quarantined = [row for row in store.quarantined()
-                   if since is None or row["last_seen"] >= since]
-    digest = digest_module.build(
-        destination, items, {q: r.condition for q, r in routed.items()},
-        store.polls_after(after_poll), generated=stamp(now), since=since,
-        not_polled=not_polled(config, set(routed)), quarantined=quarantined)
-    return digest, through, withheld
-
-
-def deliver(config: Config, store: Store, settings: Settings, *, now: datetime | None = None,
-            names: list[str] | None = None, stream: TextIO | None = None,
-            senders: dict[str, Sender] | None = None, preview_unsendable: bool = False
-            ) -> list[DeliveryOutcome]:
-    """Send each destination its pending digest. With *preview_unsendable*, when no configured
-    destination can send, their digests are printed to *stream* instead (nothing is marked)."""
-    now = now or utc_now()
-    stream = stream or sys.stdout
-    all_destinations = config.all_destinations()
-    unknown = [n for n in names or [] if n not in all_destinations]
-    if unknown:
-        raise UsageError(f"unknown destination {unknown[0]!r} (configured: "
-                         f"{', '.join(all_destinations) or 'none'})")
-    outcomes = []
-    with store.exclusive():
-        for name, destination in all_destinations.items():
-            if not names or name in names:
-                sender = (senders or {}).get(name)
-                outcomes.append(_deliver_one(config, store, settings, name, destination,
-                                             sender, now=now, stream=stream))
-        if preview_unsendable and outcomes and all(o.skipped for o in outcomes):
-            for outcome in outcomes:
-                if outcome.items:
-                    built, _, _ = build_digest(config, store, outcome.destination, now=now)
-                    from .render import text
-
-                    stream.write(f"-- not sent to {outcome.destination} ({outcome.skipped});"
-                                 " pending:\n")
-                    stream.write(text.render(built))
-    return outcomes
-
-
-def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
-                 destination: Destination, sender: Sender | None, *, now: datetime,
-                 stream: TextIO) -> DeliveryOutcome:
-    outcome = DeliveryOutcome(name)
-    if sender is None:
-        try:
-            sender = build_sender(destination, settings, stream)
-        except Disabled as reason:
-            outcome.skipped = str(reason)
-            outcome.items = store.pending_counts().get(name, 0)
-            return outcome
-    when = stamp(now)
-    try:
-        digest, through, withheld = build_digest(config, store, name, now=now)
-        if withheld:
-            with store.transaction():
-                for outbox_id, reason in withheld:
-                    store.withhold([outbox_id], reason)
-            outcome.withheld = len(withheld)
-        outcome.items = digest.total + len(digest.notices)
-        if not digest.items and not digest.failed_polls and not sender.send_empty:
-            return outcome
-        parts = sender.prepare(digest)
-    except Exception as exc:  # could not even be built: everything stays pending
-        outcome.error = _one_line(exc, name)
-        log.info("%s: %s", name, outcome.error, exc_info=not isinstance(exc, WatcherError))
-        return outcome
-    digest_id = store.begin_digest(name, [item.outbox_id for item in digest.items], now=when,
-                                   through_poll=through, receipt=receipt_line(digest))
-    error = None
-    try:
-        for index, part in enumerate(parts):
-            external_id = sender.send(part)
-            store.record_message(digest_id, name, part=index, outbox_ids=part.outbox_ids,
-                                 external_id=external_id, now=stamp(utc_now()))
-            outcome.parts += 1
-    except Exception as exc:  # not accepted: the unsent rest stays pending for the next run
-        error = _one_line(exc, name)
-        log.info("%s: %s", name, error, exc_info=not isinstance(exc, WatcherError))
-    finally:
-        state = store.finish_digest(digest_id, now=stamp(utc_now()), error=error)
-    if error:
-        sent_note = f" ({outcome.parts} of {len(parts)} messages were sent)" if outcome.parts \
-            else ""
-        outcome.error = error + sent_note
-    outcome.sent = state == "sent"
-    return outcome
-
-
-# --- the main job ------------------------------------------------------------------------------
 
 @dataclass
 class RunReport:
@@ -456,11 +51,8 @@ def run_once(config: Config, store: Store, settings: Settings, *, now: datetime 
             deliveries = deliver(config, store, settings, now=now, stream=stream,
                                  names=destinations, senders=senders,
                                  preview_unsendable=preview_unsendable)
-        except BaseException as exc:  # Ctrl-C, SIGTERM or a bug: the run is not left running
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt | SystemExit) \
-                else "failed"
-            store.finish_run(run_id, status=status, now=stamp(utc_now()),
-                             summary={"error": type(exc).__name__})
+        except BaseException as exc:
+            _abandon(store, run_id, exc)
             raise
     report = RunReport(poll_report, deliveries)
     store.finish_run(run_id, status="ok" if report.ok else "failed", now=stamp(utc_now()),
@@ -471,3 +63,29 @@ def run_once(config: Config, store: Store, settings: Settings, *, now: datetime 
                          "sent": {d.destination: d.items for d in deliveries if d.sent},
                      })
     return report
+
+
+def poll_run(config: Config, store: Store, settings: Settings, *,
+             query_ids: list[str] | None = None, now: datetime | None = None) -> PollReport:
+    """`watcher poll`: poll and queue only, as one logged run."""
+    now = now or utc_now()
+    for query_id in query_ids or []:
+        config.query(query_id)
+    with store.exclusive():
+        run_id = store.start_run("poll", stamp(now))
+        try:
+            report = poll(config, store, settings, now=now, query_ids=query_ids, run_id=run_id)
+        except BaseException as exc:
+            _abandon(store, run_id, exc)
+            raise
+    store.finish_run(run_id, status="failed" if report.failures else "ok",
+                     now=stamp(utc_now()),
+                     summary={"polls": len(report.outcomes), "failed": len(report.failures)})
+    return report
+
+
+def _abandon(store: Store, run_id: int, exc: BaseException) -> None:
+    """Ctrl-C, SIGTERM or a bug: mark the run so it is never left 'running'."""
+    status = "interrupted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "failed"
+    store.finish_run(run_id, status=status, now=stamp(utc_now()),
+                     summary={"error": type(exc).__name__})

@@ -1,0 +1,160 @@
+"""Delivery: build each destination's digest from its pending events and send it, recording
+every accepted message before the next, so a failure part-way leaves only the unsent rest
+pending and nothing is ever marked sent that the destination did not accept."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TextIO
+
+from . import digest as digest_module
+from .config import Config, Destination
+from .db import Store
+from .destinations import Disabled, Sender, build_sender
+from .errors import UsageError, WatcherError
+from .render import text
+from .render.common import receipt_line
+from .runtime import one_line, stamp, utc_now
+from .settings import Settings
+from .sources import REGISTRY
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DeliveryOutcome:
+    destination: str
+    items: int = 0
+    sent: bool = False
+    parts: int = 0  # messages accepted
+    skipped: str | None = None  # why the destination did not send (items stay pending)
+    error: str | None = None
+    withheld: int = 0  # items the current filters exclude
+
+
+def routed_queries(config: Config, destination: str) -> dict[str, digest_module.RoutedQuery]:
+    """The queries whose events go to *destination*, in YAML order."""
+    return {q.id: digest_module.RoutedQuery(q.condition, q.filters) for q in config.queries
+            if destination in config.routes(q)}
+
+
+def not_polled(config: Config, query_ids: set[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for query in config.queries:
+        if query.id in query_ids:
+            for name in query.sources:
+                if not REGISTRY[name].factory:
+                    counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def build_digest(config: Config, store: Store, destination: str, *, now: datetime
+                 ) -> tuple[digest_module.Digest, int, list[tuple[int, str]]]:
+    """The pending digest for *destination*, the last poll id its receipt covers, and the
+    (outbox id, reason) of items the current filters now exclude."""
+    since, after_poll = store.last_digest(destination)
+    routed = routed_queries(config, destination)
+    through = store.last_poll_id()
+    items, withheld = digest_module.select(store.pending(destination), routed)
+    quarantined = [row for row in store.quarantined()
+                   if since is None or row["last_seen"] >= since]
+    digest = digest_module.build(
+        destination, items, {q: r.condition for q, r in routed.items()},
+        store.polls_after(after_poll), generated=stamp(now), since=since,
+        not_polled=not_polled(config, set(routed)), quarantined=quarantined)
+    return digest, through, withheld
+
+
+def deliver(config: Config, store: Store, settings: Settings, *, now: datetime | None = None,
+            names: list[str] | None = None, stream: TextIO | None = None,
+            senders: dict[str, Sender] | None = None, preview_unsendable: bool = False
+            ) -> list[DeliveryOutcome]:
+    """Send each destination its pending digest. With *preview_unsendable*, when no configured
+    destination can send, their digests are printed to *stream* instead (nothing is marked)."""
+    now = now or utc_now()
+    stream = stream or sys.stdout
+    all_destinations = config.all_destinations()
+    unknown = [n for n in names or [] if n not in all_destinations]
+    if unknown:
+        raise UsageError(f"unknown destination {unknown[0]!r} (configured: "
+                         f"{', '.join(all_destinations) or 'none'})")
+    outcomes = []
+    with store.exclusive():
+        for name, destination in all_destinations.items():
+            if not names or name in names:
+                sender = (senders or {}).get(name)
+                outcomes.append(_deliver_one(config, store, settings, name, destination,
+                                             sender, now=now, stream=stream))
+        if preview_unsendable and outcomes and all(o.skipped for o in outcomes):
+            for outcome in outcomes:
+                if outcome.items:
+                    built, _, _ = build_digest(config, store, outcome.destination, now=now)
+                    stream.write(f"-- not sent to {outcome.destination} ({outcome.skipped});"
+                                 " pending:\n")
+                    stream.write(text.render(built))
+    return outcomes
+
+
+def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
+                 destination: Destination, sender: Sender | None, *, now: datetime,
+                 stream: TextIO) -> DeliveryOutcome:
+    outcome = DeliveryOutcome(name)
+    if sender is None:
+        try:
+            sender = build_sender(destination, settings, stream)
+        except Disabled as reason:
+            outcome.skipped = str(reason)
+            outcome.items = store.pending_counts().get(name, 0)
+            return outcome
+    when = stamp(now)
+    try:
+        digest, through, withheld = build_digest(config, store, name, now=now)
+        if withheld:
+            with store.transaction():
+                for outbox_id, reason in withheld:
+                    store.withhold([outbox_id], reason)
+            outcome.withheld = len(withheld)
+        outcome.items = digest.total + len(digest.notices)
+        if not digest.items and not digest.failed_polls and not sender.send_empty:
+            return outcome
+        parts = sender.prepare(digest)
+    except Exception as exc:  # could not even be built: everything stays pending
+        outcome.error = one_line(exc, name)
+        log.info("%s: %s", name, outcome.error, exc_info=not isinstance(exc, WatcherError))
+        return outcome
+    digest_id = store.begin_digest(name, [item.outbox_id for item in digest.items], now=when,
+                                   through_poll=through, receipt=receipt_line(digest))
+    error = None
+    try:
+        for index, part in enumerate(parts):
+            external_id = sender.send(part)
+            store.record_message(digest_id, name, part=index, outbox_ids=part.outbox_ids,
+                                 external_id=external_id, now=stamp(utc_now()))
+            outcome.parts += 1
+    except Exception as exc:  # not accepted: the unsent rest stays pending for the next run
+        error = one_line(exc, name)
+        log.info("%s: %s", name, error, exc_info=not isinstance(exc, WatcherError))
+    finally:
+        state = store.finish_digest(digest_id, now=stamp(utc_now()), error=error)
+    if error:
+        sent_note = f" ({outcome.parts} of {len(parts)} messages were sent)" if outcome.parts \
+            else ""
+        outcome.error = error + sent_note
+    outcome.sent = state == "sent"
+    return outcome
+
+
+def preview(config: Config, store: Store, destination: str | None, *,
+            now: datetime | None = None) -> tuple[str, int, str]:
+    """What *destination* would be sent now, rendered, without sending or marking anything:
+    (destination name, items, text)."""
+    known = config.all_destinations()
+    name = destination or next(iter(known), "terminal")
+    if name not in known:
+        raise UsageError(f"unknown destination {name!r} (configured: "
+                         f"{', '.join(known) or 'none'})")
+    built, _, _ = build_digest(config, store, name, now=now or utc_now())
+    return name, len(built.items), text.render(built)
