@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from .errors import WatcherError
 from .http import HttpClient, RetryPolicy
+from .redact import scrub
 from .settings import Settings
 
 
@@ -25,7 +26,10 @@ def make_http(settings: Settings) -> HttpClient:
 
 
 def one_line(exc: Exception, name: str) -> str:
-    """A failure as one line: our own errors as they are, anything else named as unexpected."""
+    """A failure as one line, secrets scrubbed: our own errors as they are, anything else
+    named as unexpected. Every failure the core reports, logs or stores passes through here."""
     if isinstance(exc, WatcherError):
-        return str(exc)
-    return " ".join(f"{name}: unexpected {type(exc).__name__}: {exc}".split())
+        text = str(exc)
+    else:
+        text = f"{name}: unexpected {type(exc).__name__}: {exc}"
+    return scrub(" ".join(text.split()))

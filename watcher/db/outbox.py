@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..models import Event, PendingItem
+from ..redact import scrub
 
 OPEN_STATES = ("pending", "sending")
 
@@ -104,7 +105,7 @@ class OutboxMixin:
             marks = ",".join("?" * len(chunk))
             self.conn.execute(f"UPDATE outbox SET state = 'withheld', last_error = ?"
                               f" WHERE state IN ('pending', 'sending') AND id IN ({marks})",
-                              (reason, *chunk))
+                              (scrub(reason), *chunk))
 
     # --- digests and the messages that carry them --------------------------------------------
 
@@ -148,7 +149,7 @@ class OutboxMixin:
             left = self.conn.execute(
                 "UPDATE outbox SET state = 'pending', attempts = attempts + 1, last_error = ?"
                 " WHERE digest_id = ? AND state = 'sending'",
-                (error or "digest ended before this item was sent", digest_id)).rowcount
+                (scrub(error or "digest ended before this item was sent"), digest_id)).rowcount
             parts = self.conn.execute("SELECT parts FROM digests WHERE id = ?",
                                       (digest_id,)).fetchone()[0]
             state = "sent" if not left and not error else ("partial" if parts else "failed")

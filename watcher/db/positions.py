@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ..redact import scrub
+
 
 @dataclass
 class Position:
@@ -47,7 +49,7 @@ class PositionsMixin:
         """Note the error for `watcher status`; the window is deliberately left where it was."""
         self.db["positions"].upsert({
             "query_id": query_id, "source": source, "last_attempt": now,
-            "last_error": error, "last_error_at": now,
+            "last_error": scrub(error), "last_error_at": now,
         }, pk=("query_id", "source"))
 
     def positions(self) -> list[dict[str, Any]]:
@@ -65,7 +67,7 @@ class PositionsMixin:
             " reason = excluded.reason, last_seen = excluded.last_seen,"
             " state = CASE WHEN state = 'released' THEN 'watching' ELSE state END,"
             " attempts = CASE WHEN state = 'released' THEN 1 ELSE attempts + 1 END",
-            (source, source_id, query_id, reason, now, now))
+            (source, source_id, query_id, scrub(reason), now, now))
         return self.conn.execute(
             "SELECT attempts FROM quarantine WHERE source = ? AND source_id = ? AND"
             " query_id = ?", (source, source_id, query_id)).fetchone()[0]
@@ -78,7 +80,7 @@ class PositionsMixin:
             " first_seen, last_seen, state) VALUES (?, ?, ?, ?, ?, 1, ?, ?, 'quarantined')"
             " ON CONFLICT (source, source_id, query_id) DO UPDATE SET kind = excluded.kind,"
             " reason = excluded.reason, last_seen = excluded.last_seen, state = 'quarantined'",
-            (source, source_id, query_id, kind, reason, now, now))
+            (source, source_id, query_id, kind, scrub(reason), now, now))
 
     def release(self, source: str, source_ids: list[str]) -> None:
         """Records that arrived after all: they leave the quarantine."""
@@ -109,7 +111,7 @@ class PositionsMixin:
     def finish_run(self, run_id: int, *, status: str, now: str, summary: dict[str, Any]) -> None:
         with self.transaction():
             self.db["runs"].update(run_id, {"finished": now, "status": status,
-                                            "summary": json.dumps(summary)})
+                                            "summary": scrub(json.dumps(summary))})
 
     def log_poll(self, *, run_id: int, query_id: str, source: str, window_start: str | None,
                  window_end: str | None, seen: int, new: int, warnings: list[str],
@@ -117,7 +119,8 @@ class PositionsMixin:
         return self.db["polls"].insert({
             "run_id": run_id, "query_id": query_id, "source": source,
             "window_start": window_start, "window_end": window_end, "seen": seen, "new": new,
-            "warnings": json.dumps(warnings), "error": error, "finished": now,
+            "warnings": json.dumps([scrub(w) for w in warnings]),
+            "error": scrub(error) if error else None, "finished": now,
         }).last_pk
 
     def polls_after(self, poll_id: int) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models import SOURCE_PRIORITY, Match, Study, merge_studies, normalize_id
+from ..redact import scrub
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,8 @@ class StudiesMixin:
                 saved.new_study = True
         values = {"source": source, "source_id": source_id, "study_id": saved.study_id,
                   "content_hash": digest, "payload": payload, "parsed": parsed, "fetched": now,
-                  "updated": now, "modified": modified, "parse_error": parse_error}
+                  "updated": now, "modified": modified,
+                  "parse_error": scrub(parse_error) if parse_error else None}
         if row is None:
             record_id = self.db["source_records"].insert(values).last_pk
         else:
