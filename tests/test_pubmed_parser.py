@@ -195,3 +195,15 @@ def test_a_record_missing_its_article_is_left_out_and_named_not_fatal():
     bad = pubmed.parse_efetch_records(broken)[0]
     assert bad.source_id == "12091962" and bad.study is None
     assert bad.error.startswith("PubMed record 12091962: unexpected shape")
+
+
+def test_mathml_formulas_become_their_text_not_markup():
+    studies = all_fixture_studies()
+    lactate = studies["30108519"].abstract  # pubmed6.xml: maximal oxygen uptake as MathML
+    assert "maximal oxygen uptake ( V.O2max ) 67.6" in lactate
+    assert "predictor of VMLSS (r = 0.91" in lactate  # a non-digit subscript keeps its space
+    imaging = studies["29963580"].abstract  # pubmed7.xml: isotopes as MathML multiscripts
+    assert "inhaled He3/Xe129MRI ventilation" in imaging
+    for abstract in (lactate, imaging):
+        assert "<m" not in abstract and "</" not in abstract
+    assert pubmed.clean_text("<math><mi>p</mi> <mo><</mo> <mn>0.05</mn></math>") == "p<0.05"

@@ -29,7 +29,9 @@ _DOCTYPE = re.compile(rb'<!DOCTYPE\s+(\w+)\s+PUBLIC\s+"([^"]*)"\s+"([^"]*)"\s*>'
 _INLINE_TAG = re.compile(
     r"</?(?:i|b|u|em|strong|sc|sub|sup|mml:[a-z]+|math)(?:\s[^<>]*)?/?>", re.IGNORECASE
 )
-_SUB_SUP = re.compile(r"\s*<(sub|sup)>([^<]*)</\1>", re.IGNORECASE)
+# Biopython hands MathML over as markup without its mml: prefix (<math xmlns=...><mi>V</mi>...).
+_MATH = re.compile(r"<(?:mml:)?math\b[^>]*>(.*?)</(?:mml:)?math>", re.IGNORECASE | re.DOTALL)
+_SUB_SUP = re.compile(r"(\s*)<(sub|sup)>([^<]*)</\2>", re.IGNORECASE)
 _SUBSCRIPT = str.maketrans("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎")
 _SUPERSCRIPT = str.maketrans("0123456789+-=()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾")
 _NCT = re.compile(r"\bNCT\d{8}\b")
@@ -402,18 +404,26 @@ def parse_book(book: dict[str, Any]) -> Study:
 def clean_text(value: Any) -> str:
     """Inline markup (<i>, <sub>, MathML) to plain text; never truncates at the first tag."""
     text = str(value or "")
+    text = _MATH.sub(_math_text, text)
     text = _SUB_SUP.sub(_script, text)
     text = _INLINE_TAG.sub("", text)
     return " ".join(html.unescape(text).split())
 
 
+def _math_text(match: re.Match[str]) -> str:
+    """A formula's token text run together (the whitespace between MathML tags is layout)."""
+    return re.sub(r"<[^<>]*>", "", re.sub(r">\s+<", "><", match.group(1)))
+
+
 def _script(match: re.Match[str]) -> str:
-    tag, inner = match.group(1).lower(), match.group(2).strip()
+    """Digits and signs become Unicode scripts glued to their base (CO₂, m²); any other text
+    keeps the space before it ("of <sub>V</sub>MLSS" stays "of VMLSS")."""
+    space, tag, inner = match.group(1), match.group(2).lower(), match.group(3).strip()
     table = _SUBSCRIPT if tag == "sub" else _SUPERSCRIPT
     converted = inner.translate(table)
     if all(ch != orig or ch.isspace() for ch, orig in zip(converted, inner, strict=True)):
         return converted
-    return inner if tag == "sub" else "^" + inner
+    return space + (inner if tag == "sub" else "^" + inner)
 
 
 def format_pub_date(pub_date: dict[str, Any]) -> tuple[str, int | None]:
