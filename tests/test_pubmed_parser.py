@@ -1,6 +1,7 @@
 """Every real PubMed record in the fixtures parses into the right PMID, full title text (inline
 markup never truncates it), DOI and publication types; E-utilities error bodies and broken XML
-become one-line ParseErrors; no DTD is ever downloaded."""
+become one-line ParseErrors; no DTD is ever downloaded. Per-record behaviour (raw XML, one bad
+record failing alone) is in test_pubmed_records.py."""
 
 from __future__ import annotations
 
@@ -186,8 +187,23 @@ def test_clean_text_keeps_comparison_signs_and_converts_scripts():
     assert pubmed.clean_text("<i>In vivo</i>  effects\n of <b>X</b>") == "In vivo effects of X"
 
 
-def test_a_record_missing_its_article_is_a_parse_error_naming_the_pmid():
+def test_a_record_missing_its_article_is_left_out_and_named_not_fatal():
     xml = (FIXTURES / "biopython/pubmed1.xml").read_bytes()
     start, end = xml.index(b"<Article "), xml.index(b"</Article>") + len(b"</Article>")
-    with pytest.raises(ParseError, match="record 12091962 has an unexpected shape"):
-        pubmed.parse_efetch(xml[:start] + xml[end:])
+    broken = xml[:start] + xml[end:]
+    assert [s.ids["pmid"] for s in pubmed.parse_efetch(broken)] == ["9997"]
+    bad = pubmed.parse_efetch_records(broken)[0]
+    assert bad.source_id == "12091962" and bad.study is None
+    assert bad.error.startswith("PubMed record 12091962: unexpected shape")
+
+
+def test_mathml_formulas_become_their_text_not_markup():
+    studies = all_fixture_studies()
+    lactate = studies["30108519"].abstract  # pubmed6.xml: maximal oxygen uptake as MathML
+    assert "maximal oxygen uptake ( V.O2max ) 67.6" in lactate
+    assert "predictor of VMLSS (r = 0.91" in lactate  # a non-digit subscript keeps its space
+    imaging = studies["29963580"].abstract  # pubmed7.xml: isotopes as MathML multiscripts
+    assert "inhaled He3/Xe129MRI ventilation" in imaging
+    for abstract in (lactate, imaging):
+        assert "<m" not in abstract and "</" not in abstract
+    assert pubmed.clean_text("<math><mi>p</mi> <mo><</mo> <mn>0.05</mn></math>") == "p<0.05"

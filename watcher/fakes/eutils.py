@@ -4,7 +4,8 @@ It serves a corpus of real PubMed records: esearch honours the term (see pubmed_
 entry-date window (datetype edat/crdt, mindate/maxdate), retstart/retmax and the 9,999 paging
 limit; efetch returns the records asked for by id. Tests can add a record, make the next calls
 fail (status, headers, body), truncate the next answer, or enforce NCBI's requests-per-second
-limit with NCBI's real 429 body.
+limit with NCBI's real 429 body. ``with_unknown_element`` and ``without_article`` turn a record
+into one PubMed could send tomorrow (an element newer than Biopython's DTD) or a broken one.
 """
 
 from __future__ import annotations
@@ -79,6 +80,26 @@ def set_entry_date(article: ET.Element, when: date) -> None:
             node.remove(child)
         for tag, value in (("Year", when.year), ("Month", when.month), ("Day", when.day)):
             ET.SubElement(node, tag).text = str(value)
+
+
+def with_unknown_element(article: ET.Element, tag: str = "FutureElement",
+                         text: str = "x") -> ET.Element:
+    """Add an element no bundled DTD declares inside MedlineCitation/Article (a "{uri}name" tag
+    is written with a namespace prefix Biopython does not know). Returns the same element."""
+    parent = article.find("MedlineCitation/Article")
+    if parent is None:
+        raise ValueError("record has no MedlineCitation/Article")
+    ET.SubElement(parent, tag).text = text
+    return article
+
+
+def without_article(article: ET.Element) -> ET.Element:
+    """Remove MedlineCitation/Article: a record with a broken shape. Returns the same element."""
+    citation = article.find("MedlineCitation")
+    if citation is not None:
+        for node in citation.findall("Article"):
+            citation.remove(node)
+    return article
 
 
 def _entry_date(article: ET.Element) -> date:
@@ -261,11 +282,15 @@ class EutilsServer:
         if params.get("db", "pubmed") != "pubmed":
             return 400, "<ERROR>Invalid db name specified</ERROR>"
         ids = [i.strip() for i in params.get("id", "").split(",") if i.strip()]
+        return 200, self.efetch_xml(ids).decode("utf-8")
+
+    def efetch_xml(self, ids: Iterable[str]) -> bytes:
+        """The efetch answer body for *ids* (unknown ids left out), without going over HTTP."""
         with self._lock:
             articles = [self.records[i].xml() for i in ids
                         if i in self.records and i not in self.never_return]
-        return 200, ('<?xml version="1.0" ?>\n' + PUBMED_DOCTYPE + "\n<PubmedArticleSet>\n"
-                     + "\n".join(articles) + "\n</PubmedArticleSet>\n")
+        return ('<?xml version="1.0" ?>\n' + PUBMED_DOCTYPE + "\n<PubmedArticleSet>\n"
+                + "\n".join(articles) + "\n</PubmedArticleSet>\n").encode("utf-8")
 
 
 def _esearch_error(message: str) -> str:

@@ -2,6 +2,10 @@
 
 No network here: ``pin_dtd`` rewrites an unknown PubMed DTD to the newest one Biopython bundles,
 because Biopython would otherwise try to download it.
+
+An efetch answer is parsed record by record (``parse_efetch_records``): each record keeps its own
+XML verbatim so it can be re-parsed later without the network (``parse_record``), an element the
+bundled DTD does not know is skipped, and one record that cannot be read fails alone.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from xml.parsers import expat
 from xml.parsers.expat import ExpatError
 
 from Bio import Entrez
@@ -24,13 +29,29 @@ _DOCTYPE = re.compile(rb'<!DOCTYPE\s+(\w+)\s+PUBLIC\s+"([^"]*)"\s+"([^"]*)"\s*>'
 _INLINE_TAG = re.compile(
     r"</?(?:i|b|u|em|strong|sc|sub|sup|mml:[a-z]+|math)(?:\s[^<>]*)?/?>", re.IGNORECASE
 )
-_SUB_SUP = re.compile(r"\s*<(sub|sup)>([^<]*)</\1>", re.IGNORECASE)
+# Biopython hands MathML over as markup without its mml: prefix (<math xmlns=...><mi>V</mi>...).
+_MATH = re.compile(r"<(?:mml:)?math\b[^>]*>(.*?)</(?:mml:)?math>", re.IGNORECASE | re.DOTALL)
+_SUB_SUP = re.compile(r"(\s*)<(sub|sup)>([^<]*)</\2>", re.IGNORECASE)
 _SUBSCRIPT = str.maketrans("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎")
 _SUPERSCRIPT = str.maketrans("0123456789+-=()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾")
 _NCT = re.compile(r"\bNCT\d{8}\b")
+_RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle")
+_CITATION_TAGS = ("MedlineCitation", "BookDocument")
+_START_TAG = re.compile(rb"""<[^\s/>]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
     start=1)}
+
+
+@dataclass
+class ParsedRecord:
+    """One record of an efetch answer: its PMID, its own XML kept verbatim (so it can be re-parsed
+    later with no network, see parse_record), and either its study or why it could not be read."""
+
+    source_id: str  # MedlineCitation/PMID (BookDocument/PMID for books); "" if it has none
+    raw: str  # the <PubmedArticle> or <PubmedBookArticle> element exactly as it arrived
+    study: Study | None
+    error: str | None = None  # one line, naming the PMID
 
 
 @dataclass
@@ -53,27 +74,37 @@ _BUNDLED = _bundled_dtds()
 _NEWEST_PUBMED = max(n for n in _BUNDLED if re.fullmatch(r"pubmed_\d{6}\.dtd", n))
 
 
-def pin_dtd(xml: bytes) -> bytes:
-    """Point the DOCTYPE at a bundled DTD so Biopython never downloads one."""
+def pin_dtd(xml: bytes, *, latest_pubmed: bool = False) -> bytes:
+    """Point the DOCTYPE at a bundled DTD so Biopython never downloads one.
+
+    With ``latest_pubmed`` every PubMed DTD becomes the newest bundled one, so a record is read
+    against the same DTD in its efetch answer and when its raw XML is re-parsed alone later.
+    """
     head = xml[:2048]
     match = _DOCTYPE.search(head)
     if not match:
         return xml
     system_id = match.group(3).decode("ascii", "replace")
     filename = system_id.rsplit("/", 1)[-1]
-    if filename in _BUNDLED:
+    is_pubmed = re.fullmatch(r"pubmed_\d{6}\.dtd", filename) is not None
+    if filename in _BUNDLED and not (latest_pubmed and is_pubmed and filename != _NEWEST_PUBMED):
         return xml
-    if re.fullmatch(r"pubmed_\d{6}\.dtd", filename):
+    if is_pubmed:
         new = system_id.rsplit("/", 1)[0] + "/" + _NEWEST_PUBMED
         return xml.replace(match.group(3), new.encode("ascii"), 1)
     raise ParseError(f"response declares DTD {filename!r}, which this Biopython does not bundle")
 
 
-def _read(xml: bytes, what: str) -> Any:
+def _read(xml: bytes, what: str, *, validate: bool = True) -> Any:
+    """Entrez.read with a pinned DTD; every failure becomes a one-line ParseError.
+
+    ``validate=False`` makes Biopython skip (not store) elements its DTD does not declare instead
+    of raising ValidationError: PubMed adds elements before Biopython bundles the new DTD.
+    """
     if not xml.strip():
         raise ParseError(f"{what}: empty response body")
     try:
-        return Entrez.read(io.BytesIO(pin_dtd(xml)))
+        return Entrez.read(io.BytesIO(pin_dtd(xml)), validate=validate)
     except RuntimeError as exc:  # <ERROR> elements from E-utilities
         raise ParseError(f"{what}: E-utilities error: {_one_line(str(exc))}") from None
     except NotXMLError:
@@ -102,28 +133,212 @@ def parse_esearch(xml: bytes) -> SearchPage:
 
 
 def parse_efetch(xml: bytes) -> list[Study]:
-    """Parse a PubmedArticleSet into normalized studies (book records included)."""
-    data = _read(xml, "PubMed efetch")
-    if not isinstance(data, dict) or not ({"PubmedArticle", "PubmedBookArticle"} & set(data)):
-        raise ParseError("PubMed efetch: answer is not a PubmedArticleSet")
-    studies = []
-    for parse, records in ((parse_article, data.get("PubmedArticle", [])),
-                           (parse_book, data.get("PubmedBookArticle", []))):
-        for record in records:
-            try:
-                studies.append(parse(record))
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise ParseError(f"PubMed efetch: record {_pmid_of(record)} has an unexpected "
-                                 f"shape ({type(exc).__name__}: {exc})") from None
-    return studies
+    """The studies of every readable record of a PubmedArticleSet (book records included).
+
+    Records that cannot be read are left out (see parse_efetch_records for why); a response that
+    is unusable as a whole raises ParseError.
+    """
+    return [r.study for r in parse_efetch_records(xml) if r.study is not None]
 
 
-def _pmid_of(record: Any) -> str:
+def parse_efetch_records(xml: bytes) -> list[ParsedRecord]:
+    """One ParsedRecord per <PubmedArticle>/<PubmedBookArticle>, in document order.
+
+    Raises ParseError only when the response as a whole is unusable (empty, not XML, truncated,
+    an E-utilities <ERROR>, not a PubmedArticleSet); a record that cannot be read only gets an
+    ``error``. The whole answer is read once (one DTD load); only if Biopython rejects a
+    well-formed answer are its records read again, in halves, to find the culprit.
+    """
+    return _records(xml, "PubMed efetch")
+
+
+def parse_records(raws: list[str]) -> list[ParsedRecord]:
+    """Re-parse many stored raw records at once (one DTD load instead of one per record)."""
+    return _records(_article_set(raws), "PubMed records")
+
+
+def parse_record(raw: str) -> Study:
+    """Re-parse ONE stored raw record (ParsedRecord.raw) offline into the same Study."""
+    records = _records(_article_set([raw]), "PubMed record")
+    if len(records) != 1:
+        raise ParseError(f"PubMed record: expected one <PubmedArticle> or <PubmedBookArticle>, "
+                         f"found {len(records)}")
+    if records[0].study is None:
+        raise ParseError(records[0].error or "PubMed record: unreadable")
+    return records[0].study
+
+
+def _records(xml: bytes, what: str) -> list[ParsedRecord]:
+    if not xml.strip():
+        raise ParseError(f"{what}: empty response body")
+    pinned = pin_dtd(xml, latest_pubmed=True)
     try:
-        citation = record.get("MedlineCitation") or record.get("BookDocument") or {}
-        return str(citation.get("PMID", "?"))
-    except AttributeError:
-        return "?"
+        data = _read(pinned, what, validate=False)
+    except ParseError as exc:
+        try:
+            records = _split(pinned, what)
+        except ParseError:
+            raise exc from None
+        # Well-formed, yet Biopython rejects something inside: find which record(s) it is.
+        return _read_group(records)
+    records = _split(pinned, what)
+    paired = _paired(records, data)
+    return paired if paired is not None else _read_group(records)
+
+
+def _paired(records: list[_RawRecord], data: Any) -> list[ParsedRecord] | None:
+    """Match Biopython's per-type lists with the records in document order (None if they
+    do not line up, which a well-formed answer read without error should never do)."""
+    if not isinstance(data, dict):
+        return None
+    parsed = {tag: list(data.get(tag, [])) for tag in _RECORD_TAGS}
+    if any(len(parsed[tag]) != sum(r.tag == tag for r in records) for tag in _RECORD_TAGS):
+        return None
+    return [_parsed_record(record, parsed[record.tag].pop(0)) for record in records]
+
+
+def _read_group(records: list[_RawRecord]) -> list[ParsedRecord]:
+    """Read records in their own PubmedArticleSet, halving the group until each failure is
+    one record's own (a DTD load costs ~10 ms, so not one read per record)."""
+    if not records:
+        return []
+    what = "PubMed record"
+    try:
+        data = _read(_article_set([r.raw for r in records]), what, validate=False)
+        paired = _paired(records, data)
+        if paired is None:
+            raise ParseError(f"{what}: Biopython did not return it")
+        return paired
+    except ParseError as exc:
+        if len(records) == 1:
+            reason = str(exc).removeprefix(what + ": ")
+            return [ParsedRecord(records[0].pmid, records[0].raw, None,
+                                 _record_error(records[0], reason))]
+    middle = len(records) // 2
+    return _read_group(records[:middle]) + _read_group(records[middle:])
+
+
+@dataclass
+class _RawRecord:
+    tag: str
+    raw: str
+    pmid: str
+    position: int  # 1-based, to name a record that has no PMID
+
+
+def _article_set(raws: list[str]) -> bytes:
+    """Stored raw records wrapped in a PubmedArticleSet that declares the newest bundled DTD."""
+    system_id = "https://dtd.nlm.nih.gov/ncbi/pubmed/out/" + _NEWEST_PUBMED
+    head = ('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE PubmedArticleSet PUBLIC '
+            f'"-//NLM//DTD PubMedArticle//EN" "{system_id}">\n<PubmedArticleSet>\n')
+    return (head + "\n".join(raws) + "\n</PubmedArticleSet>\n").encode("utf-8")
+
+
+def _parsed_record(record: _RawRecord, data: Any) -> ParsedRecord:
+    parse = parse_article if record.tag == "PubmedArticle" else parse_book
+    try:
+        study = parse(data)
+    except Exception as exc:  # any shape we did not expect fails this record only
+        return ParsedRecord(record.pmid, record.raw, None, _record_error(
+            record, f"unexpected shape ({type(exc).__name__}: {exc})"))
+    return ParsedRecord(record.pmid, record.raw, study)
+
+
+def _record_error(record: _RawRecord, reason: str) -> str:
+    name = record.pmid or f"#{record.position} (no PMID)"
+    return _one_line(f"PubMed record {name}: {reason}")[:300]
+
+
+class _Splitter:
+    """One expat pass over an efetch answer: the root element, each top-level record's exact
+    bytes and PMID, and any top-level <ERROR>. No DTD is read: this pass only needs structure."""
+
+    def __init__(self, xml: bytes):
+        self.xml = xml
+        self.parser = expat.ParserCreate()
+        self.parser.buffer_text = True
+        self.parser.XmlDeclHandler = self._declaration
+        self.parser.StartElementHandler = self._start
+        self.parser.EndElementHandler = self._end
+        self.encoding = "utf-8"
+        self.root = ""
+        self.depth = 0
+        self.records: list[_RawRecord] = []
+        self.errors: list[str] = []
+        self._start_at = 0
+        self._start_end: int | None = None  # end of a self-closing record's only tag
+        self._capture_depth = 0
+        self._in_record = False
+        self._in_citation = False
+        self._text: list[str] = []
+
+    def run(self) -> _Splitter:
+        self.parser.Parse(self.xml, True)
+        return self
+
+    def _declaration(self, version: str, encoding: str | None, standalone: int) -> None:
+        self.encoding = encoding or "utf-8"
+
+    def _start(self, tag: str, attrs: dict[str, str]) -> None:
+        self.depth += 1
+        depth = self.depth
+        if depth > 4:
+            return
+        if depth == 1:
+            self.root = tag
+        elif depth == 2:
+            self._in_record = tag in _RECORD_TAGS
+            if self._in_record:
+                self._start_at = self.parser.CurrentByteIndex
+                tag_match = _START_TAG.match(self.xml, self._start_at)
+                closed = tag_match is not None and tag_match.group(1)
+                self._start_end = tag_match.end() if closed else None
+                self.records.append(_RawRecord(tag, "", "", len(self.records) + 1))
+            elif tag == "ERROR":
+                self._capture(depth)
+        elif depth == 3:
+            self._in_citation = self._in_record and tag in _CITATION_TAGS
+        elif self._in_citation and tag == "PMID" and not self.records[-1].pmid:
+            self._capture(depth)
+
+    def _end(self, tag: str) -> None:
+        depth = self.depth
+        self.depth -= 1
+        if depth > 4:
+            return
+        if depth == self._capture_depth:
+            text = "".join(self._text).strip()
+            self.parser.CharacterDataHandler = None
+            self._capture_depth = 0
+            if depth == 2:
+                self.errors.append(text)
+            else:
+                self.records[-1].pmid = text
+        if depth == 2 and self._in_record:
+            end = self._start_end
+            if end is None:  # expat points at the start of this end tag
+                end = self.xml.index(b">", self.parser.CurrentByteIndex) + 1
+            self.records[-1].raw = self.xml[self._start_at:end].decode(self.encoding)
+            self._in_record = False
+
+    def _capture(self, depth: int) -> None:
+        """Collect this element's text (the handler is only set while needed: it is hot)."""
+        self._text = []
+        self._capture_depth = depth
+        self.parser.CharacterDataHandler = self._text.append
+
+
+def _split(xml: bytes, what: str) -> list[_RawRecord]:
+    """The records of a well-formed PubmedArticleSet, each as its exact original text."""
+    try:
+        split = _Splitter(xml).run()
+    except (ExpatError, LookupError, UnicodeDecodeError) as exc:
+        raise ParseError(f"{what}: malformed or truncated XML ({_one_line(str(exc))})") from None
+    if split.errors:
+        raise ParseError(f"{what}: E-utilities error: {_one_line('; '.join(split.errors))}")
+    if split.root != "PubmedArticleSet":
+        raise ParseError(f"{what}: answer is not a PubmedArticleSet")
+    return split.records
 
 
 def parse_article(article: dict[str, Any]) -> Study:
@@ -189,18 +404,26 @@ def parse_book(book: dict[str, Any]) -> Study:
 def clean_text(value: Any) -> str:
     """Inline markup (<i>, <sub>, MathML) to plain text; never truncates at the first tag."""
     text = str(value or "")
+    text = _MATH.sub(_math_text, text)
     text = _SUB_SUP.sub(_script, text)
     text = _INLINE_TAG.sub("", text)
     return " ".join(html.unescape(text).split())
 
 
+def _math_text(match: re.Match[str]) -> str:
+    """A formula's token text run together (the whitespace between MathML tags is layout)."""
+    return re.sub(r"<[^<>]*>", "", re.sub(r">\s+<", "><", match.group(1)))
+
+
 def _script(match: re.Match[str]) -> str:
-    tag, inner = match.group(1).lower(), match.group(2).strip()
+    """Digits and signs become Unicode scripts glued to their base (CO₂, m²); any other text
+    keeps the space before it ("of <sub>V</sub>MLSS" stays "of VMLSS")."""
+    space, tag, inner = match.group(1), match.group(2).lower(), match.group(3).strip()
     table = _SUBSCRIPT if tag == "sub" else _SUPERSCRIPT
     converted = inner.translate(table)
     if all(ch != orig or ch.isspace() for ch, orig in zip(converted, inner, strict=True)):
         return converted
-    return inner if tag == "sub" else "^" + inner
+    return space + (inner if tag == "sub" else "^" + inner)
 
 
 def format_pub_date(pub_date: dict[str, Any]) -> tuple[str, int | None]:
@@ -274,33 +497,3 @@ def _one_line(text: str) -> str:
 
 def _snippet(xml: bytes) -> str:
     return _one_line(xml[:80].decode("utf-8", "replace"))
-
-
-# --- per-record parsing (interim; replaced by the robust version) ---------------------------
-
-@dataclass
-class ParsedRecord:
-    source_id: str
-    raw: str
-    study: Study | None
-    error: str | None = None
-
-
-def parse_efetch_records(xml: bytes) -> list[ParsedRecord]:
-    import xml.etree.ElementTree as ET
-
-    studies = {s.ids.get("pmid"): s for s in parse_efetch(xml)}
-    root = ET.fromstring(xml)
-    out = []
-    for article in root.findall("PubmedArticle"):
-        pmid = article.findtext("MedlineCitation/PMID", "").strip()
-        out.append(ParsedRecord(pmid, ET.tostring(article, encoding="unicode"),
-                                studies.get(pmid)))
-    return out
-
-
-def parse_record(raw: str) -> Study:
-    doc = ('<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle,'
-           ' 1st January 2025//EN" "https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">'
-           f"\n<PubmedArticleSet>{raw}</PubmedArticleSet>")
-    return parse_efetch(doc.encode("utf-8"))[0]
