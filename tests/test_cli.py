@@ -98,4 +98,4 @@ def test_bad_numeric_environment_is_a_one_line_configuration_error(env):
     result = env.cli("status", WATCHER_HTTP_TIMEOUT="soon")
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        "error: WATCHER_HTTP_TIMEOUT='soon' is not a non-negative number")
+        "error: WATCHER_HTTP_TIMEOUT='soon' is not a number of seconds (more than 0)")

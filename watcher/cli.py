@@ -6,26 +6,43 @@ configuration error. Errors are one line each; --debug shows tracebacks.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from . import __version__, config, pipeline
 from .db import Store
 from .errors import WatcherError
-from .settings import Settings
+from .redact import install_log_scrubbing, register_secrets, scrub
+from .settings import Settings, secrets_in_env
 from .sources import label, polled
 
 
 class Context:
+    """Per-invocation state. The environment is read on first use, inside a command, so that
+    `--help` and `--version` work whatever it holds and its errors get the usual handling."""
+
     def __init__(self, debug: bool):
         self.debug = debug
-        self.settings = Settings.from_env()
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.from_env()
+            register_secrets(self._settings.secrets())
+        return self._settings
+
+    def secrets(self) -> tuple[str, ...]:
+        """What to hide from an error message, even when the settings could not be built."""
+        return self._settings.secrets() if self._settings else secrets_in_env()
 
     def config(self) -> config.Config:
         return config.load(self.settings.queries)
@@ -42,29 +59,41 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
         ctx = click.get_current_context()
         debug = bool(ctx.obj and ctx.obj.debug)
         try:
-            return func(*args, **kwargs)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                sys.stdout.flush()  # a reader that went away shows up here, not at exit
+        except BrokenPipeError:
+            _reader_gone()
         except WatcherError as exc:
             if debug:
                 raise
-            for line in str(exc).splitlines():
+            for line in scrub(str(exc)).splitlines():
                 click.echo(f"error: {line}" if not _has_location(line) else line, err=True)
             sys.exit(exc.exit_code)
         except click.ClickException:
             raise  # usage errors: click prints them and exits 2
         except KeyboardInterrupt:
             click.echo("interrupted; anything not finished stays pending", err=True)
-            sys.exit(1)
+            sys.exit(130)  # 128 + SIGINT, as shells report it
         except Exception as exc:  # a bug: still one line unless --debug
             if debug:
                 raise
-            secrets = ctx.obj.settings.secrets() if ctx.obj else ()
-            message = " ".join(f"{type(exc).__name__}: {exc}".split())
-            for secret in secrets:
-                message = message.replace(secret, "***")
+            secrets = ctx.obj.secrets() if ctx.obj else secrets_in_env()
+            message = scrub(" ".join(f"{type(exc).__name__}: {exc}".split()), secrets)
             click.echo(f"internal error: {message} (run with --debug for details)", err=True)
             sys.exit(1)
 
     return wrapper
+
+
+def _reader_gone() -> NoReturn:
+    """stdout's reader closed the pipe (`watcher validate | head -1`): stop quietly, like cat.
+    Later writes, including Python's own flush at exit, go to /dev/null instead of failing."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(1)
 
 
 class _LowercaseLevel(logging.Formatter):
@@ -91,11 +120,10 @@ def main(ctx: click.Context, debug: bool) -> None:
     handler.setFormatter(_LowercaseLevel("%(levelname)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler],
                         force=True)
-    try:
-        ctx.obj = Context(debug)
-    except WatcherError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+    # Secrets are known before anything can print: logs and errors never carry them.
+    register_secrets(secrets_in_env())
+    install_log_scrubbing()
+    ctx.obj = Context(debug)
 
 
 @main.command()

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as datetime_time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,14 +33,17 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import ConfigError
 from .sources import REGISTRY
-from .sources.base import Strict, checked_terms
+from .sources.base import Strict, Terms
 
 DESTINATION_KINDS = ("slack", "slack_webhook", "email", "terminal")
 SLUG = r"^[a-z0-9][a-z0-9_-]*$"
 
 
 class Schedule(Strict):
-    """When a destination gets its digest: a 5-field cron with weekday names, in a time zone."""
+    """When a destination gets its digest: a 5-field cron with weekday names, in a time zone.
+
+    The scheduler (APScheduler 3) reads some cron strings differently from cron itself; those
+    are rejected here rather than silently sent on other days or twice."""
 
     cron: str
     timezone: str = "UTC"
@@ -46,22 +52,35 @@ class Schedule(Strict):
     @classmethod
     def _cron(cls, value: str) -> str:
         fields = value.split()
+        shown = _shown(value)
         if len(fields) != 5:
             raise ValueError(
-                f"cron {value!r} needs 5 fields (minute hour day-of-month month weekday)"
+                f"cron {shown} needs 5 fields (minute hour day-of-month month weekday)"
             )
-        weekday = re.sub(r"/\d+", "", fields[4])
+        day, weekday = fields[2], fields[4]
+        if "/" in weekday:
+            raise ValueError(
+                f"cron {shown}: a step ('/') in the weekday field counts from Monday in the "
+                "scheduler but from Sunday in cron; list the days instead (for example "
+                "mon,wed,fri)"
+            )
         if re.search(r"\d", weekday):
             raise ValueError(
-                f"cron {value!r}: write weekdays as names (mon, tue, ... sun), not numbers; "
+                f"cron {shown}: write weekdays as names (mon, tue, ... sun), not numbers; "
                 "the scheduler counts 0 as Monday, unlike cron"
+            )
+        if not day.startswith("*") and not weekday.startswith("*"):
+            raise ValueError(
+                f"cron {shown} sets both a day of the month ({day}) and a weekday ({weekday}): "
+                "cron runs on either, but the scheduler only on days matching both; keep one "
+                "of them (or use two destinations)"
             )
         from apscheduler.triggers.cron import CronTrigger
 
         try:
             CronTrigger.from_crontab(value, timezone="UTC")
         except ValueError as exc:
-            raise ValueError(f"cron {value!r} is not valid: {exc}") from None
+            raise ValueError(f"cron {shown} is not valid: {exc}") from None
         return value
 
     @field_validator("timezone")
@@ -71,15 +90,81 @@ class Schedule(Strict):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(
-                f"unknown time zone {value!r} (use an IANA name such as Europe/London)"
+                f"unknown time zone {_shown(value)} (use an IANA name such as Europe/London)"
             ) from None
         return value
+
+    @model_validator(mode="after")
+    def _clock_changes(self) -> Schedule:
+        problem = clock_change_problem(self.cron, self.timezone, datetime.now(UTC).date())
+        if problem:
+            raise ValueError(problem)
+        return self
 
     def trigger(self):
         """The APScheduler trigger for this schedule."""
         from apscheduler.triggers.cron import CronTrigger
 
         return CronTrigger.from_crontab(self.cron, timezone=ZoneInfo(self.timezone))
+
+
+def clock_change_problem(cron: str, zone: str, start: date, days: int = 731) -> str | None:
+    """Why *cron* is unsafe in *zone* around a daylight-saving change within *days* of *start*,
+    or None.
+
+    On the night the clocks go back, APScheduler 3 fires a fixed time inside the repeated hour
+    twice (once per UTC offset); on the night they go forward it fires a time inside the skipped
+    hour an hour late, or not at all when the skipped hour starts at midnight. Cron fires such a
+    job once in both cases. So a fixed time that falls in a repeated or skipped interval is
+    refused. A schedule with ``*`` in the hour field (every hour, every n hours) follows the
+    clock as it runs, as cron does, and is allowed.
+    """
+    if cron.split()[1].startswith("*"):
+        return None
+    from apscheduler.triggers.cron import CronTrigger
+
+    wall_clock = CronTrigger.from_crontab(cron, timezone=UTC)  # matches local times as such
+    for instant, before, after in _clock_changes(zone, start, days):
+        old, new = instant + before, instant + after  # the local time read just before / after
+        first, last = min(old, new), max(old, new)
+        fire = wall_clock.get_next_fire_time(None, first)
+        if fire is None or fire >= last:
+            continue
+        span = f"{first:%H:%M}-{last:%H:%M}"
+        if new < old:
+            what = (f"{fire:%H:%M} happens twice on {fire:%Y-%m-%d} when the clocks go back "
+                    f"({span} repeats), so the scheduler would send twice")
+        else:
+            what = (f"{fire:%H:%M} does not exist on {fire:%Y-%m-%d} when the clocks go forward "
+                    f"({span} is skipped), so the scheduler would send late or not at all")
+        return f"cron {_shown(cron)} in {zone}: {what}; pick a time outside {span}"
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _clock_changes(zone: str, start: date, days: int) -> tuple[tuple[datetime, timedelta,
+                                                                     timedelta], ...]:
+    """(instant in UTC, UTC offset before, UTC offset after) for each change of *zone*'s UTC
+    offset in the *days* from *start*: daily probes, then halving down to the microsecond."""
+    tz = ZoneInfo(zone)
+
+    def offset(moment: datetime) -> timedelta:
+        return moment.astimezone(tz).utcoffset() or timedelta(0)
+
+    changes = []
+    day = datetime.combine(start, datetime_time(), UTC)
+    before = offset(day)
+    for _ in range(days):
+        following = day + timedelta(days=1)
+        after = offset(following)
+        if after != before:
+            low, high = day, following
+            while high - low > timedelta(microseconds=1):
+                middle = low + (high - low) / 2
+                low, high = (middle, high) if offset(middle) == before else (low, middle)
+            changes.append((high, before, after))
+        day, before = following, after
+    return tuple(changes)
 
 
 class Destination(Strict):
@@ -110,10 +195,9 @@ class Destination(Strict):
 
 def _intervention_model() -> type[BaseModel]:
     """Shared intervention terms (ketamine and synonyms), one optional field per source."""
-    fields: dict[str, Any] = {name: (str | None, None) for name in REGISTRY}
     # Every source's terms are checked like the query's own.
-    checks = {"_check_terms": field_validator(*REGISTRY)(checked_terms)}
-    return create_model("Intervention", __base__=Strict, __validators__=checks, **fields)
+    fields: dict[str, Any] = {name: (Terms | None, None) for name in REGISTRY}
+    return create_model("Intervention", __base__=Strict, **fields)
 
 
 def _sources_model() -> type[BaseModel]:
@@ -408,21 +492,25 @@ def _describe(error: dict[str, Any]) -> str:
         parent = ".".join(str(p) for p in loc[:-1]) or "top level"
         close = difflib.get_close_matches(str(loc[-1]), _known_keys(), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"unknown key {str(loc[-1])!r} in {parent}{hint}"
+        return f"unknown key {_shown(str(loc[-1]))} in {parent}{hint}"
     if kind == "missing":
         return f"missing required field {str(loc[-1])!r}" + (
             f" in {'.'.join(str(p) for p in loc[:-1])}" if len(loc) > 1 else "")
     if kind == "string_pattern_mismatch":
-        return (f"{where}: {error.get('input')!r} must start with a lower-case letter or digit "
-                "and use only a-z, 0-9, '-' and '_'")
+        return (f"{where}: {_shown(error.get('input'))} must start with a lower-case letter or "
+                "digit and use only a-z, 0-9, '-' and '_'")
     if kind == "literal_error":
-        return f"{where}: {error['msg'].lower()}, got {error.get('input')!r}"
+        return f"{where}: {error['msg'].lower()}, got {_shown(error.get('input'))}"
     message = error["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, "):]
         return f"{where}: {message}"
     if kind.endswith("_type") or kind.endswith("_parsing"):
-        return f"{where}: wrong type: {message.lower()}, got {_type_name(error.get('input'))}"
+        value = error.get("input")
+        found = _type_name(value)
+        if isinstance(value, (str, int, float)) and len(repr(value)) <= SHOWN_CHARS:
+            found += f" {value!r}"  # short scalars help; long ones may be a pasted document
+        return f"{where}: wrong type: {message.lower()}, got {found}"
     return f"{where}: {message}"
 
 
@@ -433,15 +521,39 @@ def _known_keys() -> list[str]:
 
 
 def _type_name(value: Any) -> str:
+    """What kind of value this is, never the value itself: a file can hold anything, even a
+    pasted secret or a whole document."""
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, str):
-        return f"the text {value!r}"
+        return "a text value"
+    if isinstance(value, bool):
+        return "a true/false value"
+    if isinstance(value, (int, float)):
+        return "a number"
     if value is None:
         return "nothing"
-    return f"{type(value).__name__} {value!r}"
+    if isinstance(value, (date, datetime)):
+        return "a date"
+    return f"a {type(value).__name__} value"
+
+
+#: Values up to this many characters are quoted in messages; longer ones are only described.
+SHOWN_CHARS = 40
+
+
+def _shown(value: Any) -> str:
+    """The value quoted for a message when short; a long one only as <its size>, never its text
+    (it may be a pasted token, or a whole document)."""
+    if isinstance(value, (dict, list)):
+        return _type_name(value)
+    text = repr(value)
+    if len(text) <= SHOWN_CHARS:
+        return text
+    return f"<{len(value)} characters of text>" if isinstance(value, str) else (
+        f"<{_type_name(value)}>")
 
 
 def _one_line(text: str) -> str:

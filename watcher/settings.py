@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -12,6 +15,9 @@ DEFAULT_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 DEFAULT_CTGOV_URL = "https://clinicaltrials.gov/api/v2/"
 DEFAULT_EUROPEPMC_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+SMTP_TLS_MODES = ("starttls", "ssl", "none")
+#: Variables whose values are secrets: never echoed, even in an error about the value.
+SECRET_VARIABLES = ("NCBI_API_KEY", "SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL", "SMTP_PASSWORD")
 
 
 @dataclass(frozen=True)
@@ -38,49 +44,79 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and check the environment; raise ConfigError listing every bad variable."""
         env = os.environ if env is None else env
+        problems: list[str] = []
 
         def get(name: str) -> str | None:
             value = env.get(name, "").strip()
             return value or None
 
-        def number(name: str, default: float) -> float:
+        def seconds(name: str, default: float, *, zero_ok: bool) -> float:
             value = get(name)
             if value is None:
                 return default
             try:
                 parsed = float(value)
             except ValueError:
-                parsed = -1.0
-            if parsed < 0:
-                raise ConfigError([f"{name}={value!r} is not a non-negative number"])
+                parsed = math.nan
+            if not math.isfinite(parsed) or parsed < 0 or (parsed == 0 and not zero_ok):
+                wanted = "0 or more" if zero_ok else "more than 0"
+                problems.append(f"{name}={value!r} is not a number of seconds ({wanted})")
+                return default
             return parsed
 
-        return cls(
+        def port(name: str, default: int) -> int:
+            value = get(name)
+            if value is None:
+                return default
+            if not re.fullmatch(r"[0-9]{1,5}", value) or not 1 <= int(value) <= 65535:
+                problems.append(f"{name}={value!r} is not a port number (1-65535)")
+                return default
+            return int(value)
+
+        def url(name: str) -> str | None:
+            value = get(name)
+            if value is not None and not _is_http_url(value):
+                shown = "" if name in SECRET_VARIABLES else f"={_without_user_info(value)!r}"
+                problems.append(f"{name}{shown} is not an http(s) URL with a host")
+                return None
+            return value
+
+        tls = (get("SMTP_TLS") or "starttls").lower()
+        if tls not in SMTP_TLS_MODES:
+            problems.append(f"SMTP_TLS={get('SMTP_TLS')!r} must be one of "
+                            f"{', '.join(SMTP_TLS_MODES)}")
+        settings = cls(
             queries=get("WATCHER_QUERIES") or cls.queries,
             db=get("WATCHER_DB") or cls.db,
-            eutils_url=get("WATCHER_EUTILS_URL") or DEFAULT_EUTILS_URL,
-            ctgov_url=get("WATCHER_CTGOV_URL") or DEFAULT_CTGOV_URL,
-            europepmc_url=get("WATCHER_EUROPEPMC_URL") or DEFAULT_EUROPEPMC_URL,
-            slack_api_url=get("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
+            eutils_url=url("WATCHER_EUTILS_URL") or DEFAULT_EUTILS_URL,
+            ctgov_url=url("WATCHER_CTGOV_URL") or DEFAULT_CTGOV_URL,
+            europepmc_url=url("WATCHER_EUROPEPMC_URL") or DEFAULT_EUROPEPMC_URL,
+            slack_api_url=url("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
             ncbi_email=get("NCBI_EMAIL"),
             ncbi_api_key=get("NCBI_API_KEY"),
             slack_bot_token=get("SLACK_BOT_TOKEN"),
-            slack_webhook_url=get("SLACK_WEBHOOK_URL"),
+            slack_webhook_url=url("SLACK_WEBHOOK_URL"),
             smtp_host=get("SMTP_HOST"),
-            smtp_port=int(number("SMTP_PORT", 587)),
+            smtp_port=port("SMTP_PORT", cls.smtp_port),
             smtp_user=get("SMTP_USER"),
             smtp_password=get("SMTP_PASSWORD"),
-            smtp_tls=(get("SMTP_TLS") or "starttls").lower(),
+            smtp_tls=tls,
             email_from=get("WATCHER_EMAIL_FROM"),
-            http_timeout=number("WATCHER_HTTP_TIMEOUT", cls.http_timeout),
-            retry_backoff=number("WATCHER_RETRY_BACKOFF", cls.retry_backoff),
+            http_timeout=seconds("WATCHER_HTTP_TIMEOUT", cls.http_timeout, zero_ok=False),
+            retry_backoff=seconds("WATCHER_RETRY_BACKOFF", cls.retry_backoff, zero_ok=True),
         )
+        if problems:
+            raise ConfigError(problems)
+        return settings
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never be printed, logged or stored."""
-        return tuple(v for v in (self.ncbi_api_key, self.slack_bot_token,
-                                 self.slack_webhook_url, self.smtp_password) if v)
+        passwords = (_password(u) for u in (self.eutils_url, self.ctgov_url,
+                                             self.europepmc_url, self.slack_api_url))
+        return tuple(v for v in (self.ncbi_api_key, self.slack_bot_token, self.slack_webhook_url,
+                                 self.smtp_password, *passwords) if v)
 
     def without_secrets(self) -> Settings:
         """The demo uses this so it can never post to a real team channel."""
@@ -93,3 +129,40 @@ class Settings:
         if unknown:
             raise TypeError(f"unknown settings: {sorted(unknown)}")
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def secrets_in_env(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The secret values in the environment, read without checking anything else: used to hide
+    them from an error message when the settings themselves could not be built."""
+    env = os.environ if env is None else env
+    urls = [env.get(name, "") for name in ("WATCHER_EUTILS_URL", "WATCHER_CTGOV_URL",
+                                           "WATCHER_EUROPEPMC_URL", "SLACK_API_URL")]
+    values = [env.get(name, "").strip() for name in SECRET_VARIABLES]
+    return tuple(v for v in (*values, *(_password(u.strip()) for u in urls)) if v)
+
+
+def _is_http_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number or too big)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def _password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def _without_user_info(value: str) -> str:
+    """The URL with anything before the last '@' of its address replaced, so a malformed URL
+    can be echoed without its user name or password."""
+    scheme, sep, rest = value.partition("://")
+    if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+        scheme, sep, rest = "", "", value
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{rest}"

@@ -11,9 +11,9 @@ import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from ..models import Study
 from ..terms import check_terms
@@ -26,6 +26,19 @@ if TYPE_CHECKING:
 
 #: known(scheme, ids) -> the subset already stored, so a source fetches only what is new.
 KnownIds = Callable[[str, Iterable[str]], set[str]]
+
+
+def _checked_terms(value: str) -> str:
+    """Refuse a search term whose structure is broken before anything is sent (see terms.py)."""
+    problem = check_terms(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+#: A search term for any source, checked for balanced structure: it can never close the group
+#: it is placed in.
+Terms = Annotated[str, AfterValidator(_checked_terms)]
 
 
 class Strict(BaseModel):
@@ -139,13 +152,3 @@ def join_terms(*parts: Any, exclude: str | None = None) -> str:
     """'(a) AND (b) NOT (c)': every part in its own group, so no part can change another."""
     term = " AND ".join(f"({part})" for part in parts if part)
     return f"{term} NOT ({exclude})" if exclude else term
-
-
-def checked_terms(cls: type, value: str | None) -> str | None:
-    """Pydantic validator for every field holding search terms: a term must stay inside the
-    group it is placed in (see watcher.terms)."""
-    if value is not None:
-        problem = check_terms(value)
-        if problem:
-            raise ValueError(problem)
-    return value

@@ -4,20 +4,19 @@ with the trial-registries work; until then the source is validated and reported 
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from .base import SourceOptions, SourceSpec, checked_terms
+from .base import SourceOptions, SourceSpec, Terms
 
 
 class ClinicalTrialsOptions(SourceOptions):
     """Condition terms (`query.cond`), intervention terms (`query.intr`, defaulting to the
     shared intervention's) and optional free terms (`query.term`)."""
 
-    condition: str = Field(min_length=1)
-    intervention: str | None = None
-    terms: str | None = None
+    condition: Terms = Field(min_length=1)
+    intervention: Terms | None = None
+    terms: Terms | None = None
 
-    _check = field_validator("condition", "intervention", "terms")(checked_terms)
 
     def search_terms(self, intervention: str | None) -> str:
         parts = [f"cond={self.condition}", f"intr={self.intervention or intervention or ''}"]

@@ -4,17 +4,16 @@ arrives with the preprints work; until then the source is validated and reported
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from .base import SourceOptions, SourceSpec, checked_terms, join_terms
+from .base import SourceOptions, SourceSpec, Terms, join_terms
 
 
 class EuropePMCOptions(SourceOptions):
     """A query's Europe PMC search: `(intervention) AND (terms)` in Europe PMC syntax."""
 
-    terms: str = Field(min_length=1)
+    terms: Terms = Field(min_length=1)
 
-    _check = field_validator("terms")(checked_terms)
 
     def search_terms(self, intervention: str | None) -> str:
         return join_terms(intervention, self.terms)

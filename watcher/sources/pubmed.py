@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from ..errors import SourceError
 from ..http import HttpClient, RateLimiter
@@ -21,9 +21,9 @@ from .base import (
     FetchResult,
     SourceOptions,
     SourceSpec,
+    Terms,
     Window,
-    checked_terms,
-    join_terms,
+        join_terms,
 )
 
 if TYPE_CHECKING:
@@ -35,10 +35,9 @@ ESEARCH_LIMIT = 9999  # esearch will not page past this many ids for one search
 class PubMedOptions(SourceOptions):
     """A query's PubMed search: `(intervention) AND (terms) NOT (exclude)`."""
 
-    terms: str = Field(min_length=1)
-    exclude: str | None = None  # appended as NOT (...): noise PubMed itself can drop
+    terms: Terms = Field(min_length=1)
+    exclude: Terms | None = None  # appended as NOT (...): noise PubMed itself can drop
 
-    _check = field_validator("terms", "exclude")(checked_terms)
 
     def search_terms(self, intervention: str | None) -> str:
         return join_terms(intervention, self.terms, exclude=self.exclude)
