@@ -4,10 +4,11 @@ quarantine instead of a stuck window, filters re-judged before a digest."""
 from __future__ import annotations
 
 import io
+import xml.etree.ElementTree as ET
 
 import sqlite_utils
 
-from tests.conftest import FIXTURES, QUERIES_YAML, days_ago, renumbered
+from tests.conftest import FIXTURES, PUBMED_FILES, QUERIES_YAML, days_ago, renumbered
 from watcher import pipeline
 from watcher.db import MIGRATIONS, Store
 from watcher.destinations import Part
@@ -100,7 +101,7 @@ def test_source_records_are_kept_raw_and_reparse_needs_no_network(env, corpus_se
     assert len(records) == 19
     assert all(r["payload"].startswith("<PubmedArticle") and r["content_hash"] for r in records)
     corpus_server.stop()  # no network from here on
-    counts = pipeline.reparse(store)
+    counts = pipeline.reparse(env.config(), store)
     assert counts == {"records": 19, "fixed": 0, "failed": 0}
     review = store.get_study(store.find_study({"pmid": "38011560"}))
     assert review.title.startswith("Ketamine and the neurobiology of depression")
@@ -253,3 +254,80 @@ def _settings(tmp_path):
     from watcher.settings import Settings
 
     return Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db")})
+
+
+# --- records no parser or upstream can make stop a query -------------------------------------
+
+def _batch_of_200(server, *, tweak=None) -> list[str]:
+    """200 real records entered yesterday, renumbered from the fixtures; *tweak* may alter
+    the first one."""
+    sources = [p for p in PUBMED_FILES if "37909814" not in p.name]
+    pmids = []
+    for n in range(200):
+        article = renumbered(sources[n % len(sources)], str(98000000 + n))
+        if n == 0 and tweak:
+            tweak(article)
+        pmids.append(server.add_article(article, entry_date=days_ago(1)))
+    return pmids
+
+
+def test_a_record_with_an_element_newer_than_the_dtd_does_not_stop_its_batch(env, server):
+    from watcher.fakes.eutils import with_unknown_element
+
+    env.write_queries(EVERYTHING)
+    pmids = _batch_of_200(server, tweak=with_unknown_element)
+    result = env.cli("run", "--once")
+    assert result.exit_code == 0, result.stderr
+    assert len(server.calls("efetch")) == 1, "one batch of 200"
+    store = env.store()
+    assert store.known_ids("pmid", pmids) == set(pmids), "all 200 stored in that run"
+    kept = next(r for r in store.records("pubmed") if r["source_id"] == pmids[0])
+    assert "<FutureElement>x</FutureElement>" in kept["payload"], "kept as it came"
+
+
+def test_an_unparseable_record_is_quarantined_kept_raw_and_recovered_by_reparse(env, server):
+    from watcher.fakes.eutils import without_article
+
+    env.write_queries(EVERYTHING)
+    pmids = _batch_of_200(server, tweak=without_article)
+    broken = pmids[0]
+    result = env.cli("run", "--once")
+    assert result.exit_code == 0, result.stderr
+    store = env.store()
+    assert len(store.known_ids("pmid", pmids)) == 199
+    assert store.positions()[0]["window_end"] == days_ago(0).isoformat(), "the window moved on"
+    held = store.quarantined()
+    assert [(h["source_id"], h["kind"]) for h in held] == [(broken, "unparseable")]
+    record = next(r for r in store.records("pubmed") if r["source_id"] == broken)
+    assert record["parse_error"] and record["study_id"] is None and record["payload"]
+    assert f"PubMed record {broken} was set aside" in result.stdout
+    assert f"QUARANTINED {broken}: could not be parsed" in env.cli("status").stdout
+
+    # A later parser reads it (here: the kept payload is what a fixed upstream record holds).
+    intact = renumbered(PUBMED_FILES[0], broken)
+    settings = env.settings()
+    with store.transaction():
+        store.conn.execute("UPDATE source_records SET payload = ? WHERE id = ?",
+                           (ET.tostring(intact, encoding="unicode"), record["id"]))
+    server.stop()  # re-parsing needs no network
+    counts = pipeline.reparse(env.config(), store)
+    assert counts["fixed"] == 1 and counts["failed"] == 0
+    assert store.quarantined() == []
+    out = io.StringIO()
+    pipeline.deliver(env.config(), store, settings, stream=out)
+    assert out.getvalue().count("pubmed.ncbi.nlm.nih.gov/") == 1
+    assert f"pubmed.ncbi.nlm.nih.gov/{broken}/" in out.getvalue()
+
+
+def test_an_error_body_echoing_the_api_key_in_any_form_leaves_no_trace(env, corpus_server):
+    env.write_queries(EVERYTHING)
+    key = "c0ffee-ncbi-key-4242"
+    corpus_server.fail_next(400, body=f"Invalid API key {key} for this tool (api_key={key})")
+    result = env.cli("run", "--once", NCBI_API_KEY=key)
+    assert result.exit_code == 1 and "answered HTTP 400" in result.stderr
+    status = env.cli("status", NCBI_API_KEY=key)
+    assert "LAST ERROR" in status.stdout
+    for text in (result.stdout, result.stderr, status.stdout, status.stderr):
+        assert key not in text
+    for path in env.db.parent.iterdir():
+        assert key.encode() not in path.read_bytes(), path.name

@@ -305,6 +305,9 @@ def test_ctrl_c_exits_130_with_one_line(env, corpus_server):
     out, err = process.communicate(timeout=30)
     assert process.returncode == 130
     assert err.strip().splitlines() == ["interrupted; anything not finished stays pending"]
+    runs = env.store().conn.execute("SELECT status, finished FROM runs").fetchall()
+    assert len(runs) == 1 and runs[0][0] == "interrupted" and runs[0][1], \
+        "the run is marked interrupted, never left 'running'"
 
 
 # --- 5. no error echoes a file's contents ------------------------------------------------------

@@ -192,19 +192,11 @@ def _store_result(config: Config, query: Query, source: Source, result: FetchRes
                     label(name), len(ids), shown)
 
     outcome.seen = len(result.matched)
-    routes = config.routes(query)
     for value in result.matched:
         study_id = record_study.get(value) or store.find_study({result.scheme: value})
-        if study_id is None:  # missing or unparseable: handled above
-            continue
-        verdict = judge(store.get_study(study_id), query.filters)
-        store.add_match(study_id, query.id, name, run_id=run_id, now=now,
-                        excluded=verdict.excluded, labels=verdict.labels)
-        if verdict.excluded:
-            continue
-        event_id, _ = store.add_event(Event(f"new:{study_id}", "new", study_id), now)
-        for destination in routes:
-            outcome.queued += store.queue(destination, event_id, now)
+        if study_id is not None:  # else missing or unparseable: handled above
+            outcome.queued += _match(config, query, name, study_id, store, run_id=run_id,
+                                     now=now)
 
     position = store.position(query.id, name)
     if outcome.held:  # what arrived is kept; the window stays so the rest is asked again
@@ -216,6 +208,19 @@ def _store_result(config: Config, query: Query, source: Source, result: FetchRes
                       terms_hash=terms_hash(query.terms_for(name)), now=now,
                       cursor=result.cursor)
     _log_poll(store, outcome, run_id, now)
+
+
+def _match(config: Config, query: Query, source: str, study_id: int, store: Store, *,
+           run_id: int, now: str) -> int:
+    """Record that *query* found the study; unless its filters exclude it, the study's
+    new-study event is queued to the query's destinations. Returns the outbox rows added."""
+    verdict = judge(store.get_study(study_id), query.filters)
+    store.add_match(study_id, query.id, source, run_id=run_id, now=now,
+                    excluded=verdict.excluded, labels=verdict.labels)
+    if verdict.excluded:
+        return 0
+    event_id, _ = store.add_event(Event(f"new:{study_id}", "new", study_id), now)
+    return sum(store.queue(destination, event_id, now) for destination in config.routes(query))
 
 
 def _quarantine(config: Config, query: Query, source: Source, store: Store,
@@ -245,11 +250,13 @@ def _log_poll(store: Store, outcome: PollOutcome, run_id: int, now: str) -> None
 
 # --- re-parsing kept records -----------------------------------------------------------------
 
-def reparse(store: Store, *, now: datetime | None = None) -> dict[str, int]:
+def reparse(config: Config, store: Store, *, now: datetime | None = None) -> dict[str, int]:
     """Re-parse every kept raw record with today's parsers, no network: refreshes the merged
-    studies and releases records that were quarantined as unparseable. Returns counts."""
+    studies, and a record quarantined as unparseable that now parses leaves the quarantine and
+    is matched (and alerted) for the queries that found it. Returns counts."""
     when = stamp(now or utc_now())
     counts = {"records": 0, "fixed": 0, "failed": 0}
+    queries = {q.id: q for q in config.queries}
     with store.exclusive(), store.transaction():
         for row in store.records():
             spec = REGISTRY.get(row["source"])
@@ -263,9 +270,15 @@ def reparse(store: Store, *, now: datetime | None = None) -> dict[str, int]:
                 store.save_record(row["source"], row["source_id"], row["payload"], None, when,
                                   parse_error=one_line(exc, spec.label))
                 continue
-            store.save_record(row["source"], row["source_id"], row["payload"], study, when,
-                              modified=row["modified"])
-            if row["parse_error"]:
-                counts["fixed"] += 1
-                store.release(row["source"], [row["source_id"]])
+            saved = store.save_record(row["source"], row["source_id"], row["payload"], study,
+                                      when, modified=row["modified"])
+            if not row["parse_error"] or saved.study_id is None:
+                continue
+            counts["fixed"] += 1
+            for held in store.quarantined(source=row["source"]):
+                query = queries.get(held["query_id"])
+                if held["source_id"] == row["source_id"] and query is not None:
+                    _match(config, query, row["source"], saved.study_id, store, run_id=0,
+                           now=when)
+            store.release(row["source"], [row["source_id"]])
     return counts
