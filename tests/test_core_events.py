@@ -331,3 +331,69 @@ def test_an_error_body_echoing_the_api_key_in_any_form_leaves_no_trace(env, corp
         assert key not in text
     for path in env.db.parent.iterdir():
         assert key.encode() not in path.read_bytes(), path.name
+
+
+# --- one study, many records; sources with a cursor of their own ------------------------------
+
+def test_a_study_is_the_merged_view_of_its_records_not_the_last_writer(tmp_path):
+    store = Store(tmp_path / "w.db")
+    with store.transaction():
+        first = store.save_record("pubmed", "1", "<raw pubmed/>", Study(
+            "pubmed", "publication", {"pmid": "1", "doi": "10.1/x"}, "The journal's title",
+            journal="Lancet"), "t1")
+        later = store.save_record("europepmc", "10.1/x", "{raw epmc}", Study(
+            "europepmc", "preprint", {"doi": "10.1/X", "pmcid": "PMC7"}, "A preprint title",
+            abstract="Only Europe PMC has the abstract."), "t2")
+    assert later.study_id == first.study_id and not later.new_study
+    merged = store.get_study(first.study_id)
+    assert merged.title == "The journal's title", "PubMed's description wins"
+    assert merged.abstract == "Only Europe PMC has the abstract.", "gaps filled from others"
+    assert merged.ids == {"pmid": "1", "doi": "10.1/x", "pmcid": "PMC7"}
+    assert {r["source"] for r in store.records()} == {"pubmed", "europepmc"}
+
+
+class CursorSource:
+    """A source that pages by an opaque cursor (a feed's ETag, say) instead of dates."""
+
+    name = "pubmed"
+    label = "PubMed"
+
+    def __init__(self):
+        self.seen_cursors: list[str | None] = []
+        self.fail = False
+
+    def fetch(self, query, window, context):
+        from watcher.errors import SourceError
+        from watcher.sources import FetchedRecord, FetchResult
+
+        self.seen_cursors.append(context.cursor)
+        if self.fail:
+            raise SourceError("PubMed (feed): HTTP 503")
+        n = len(self.seen_cursors)
+        study = Study("pubmed", "publication", {"pmid": f"5{n}"}, f"Item {n}")
+        return FetchResult("pmid", [f"5{n}"], [FetchedRecord(f"5{n}", f"<item {n}/>", study)],
+                           cursor=f'W/"etag-{n}"')
+
+
+def test_an_opaque_cursor_is_kept_handed_back_and_not_moved_by_a_failure(env):
+    env.write_queries(EVERYTHING)
+    cfg, store, settings = env.config(), env.store(), env.settings()
+    source = CursorSource()
+    pipeline.poll(cfg, store, settings, sources={"pubmed": source})
+    pipeline.poll(cfg, store, settings, sources={"pubmed": source})
+    source.fail = True
+    report = pipeline.poll(cfg, store, settings, sources={"pubmed": source})
+    assert report.failures
+    source.fail = False
+    pipeline.poll(cfg, store, settings, sources={"pubmed": source})
+    assert source.seen_cursors == [None, 'W/"etag-1"', 'W/"etag-2"', 'W/"etag-2"']
+    assert store.position("everything", "pubmed").cursor == 'W/"etag-4"'
+
+
+def test_a_destination_that_can_send_is_not_also_printed_by_run_once(env, corpus_server):
+    env.write_queries(WITH_TEAM)
+    result = env.cli("run", "--once")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.count("· digest for ") == 1 and "digest for team" in result.stdout
+    assert result.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 19
+    assert env.store().pending_counts() == {}
