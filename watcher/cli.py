@@ -265,6 +265,17 @@ def status(obj: Context) -> None:
 @main.command()
 @click.pass_obj
 @friendly
+def reparse(obj: Context) -> None:
+    """Re-read every kept source record with this version's parsers (no network): refreshes
+    stored studies and recovers records quarantined as unparseable."""
+    counts = pipeline.reparse(obj.config(), obj.store())
+    click.echo(f"re-parsed {counts['records']} kept record(s): {counts['fixed']} recovered, "
+               f"{counts['failed']} still unparseable")
+
+
+@main.command()
+@click.pass_obj
+@friendly
 def serve(obj: Context) -> None:
     """Run forever on the schedules in the YAML (the Procfile worker); SIGTERM stops it."""
     from .scheduler import serve as run_scheduler
