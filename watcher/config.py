@@ -175,7 +175,18 @@ class Destination(Strict):
     to: list[str] | None = None
     subject: str | None = None
     schedule: Schedule | None = None
+    #: Send a digest with nothing new (a heartbeat). Default: on for email (the weekly email is
+    #: also proof of life), off for Slack. A digest reporting a failure is always sent.
+    send_empty: bool | None = None
+    #: Items listed in one digest; the rest are summarised per condition and stay pending.
+    max_items: int = Field(default=50, ge=1, le=5000)
     name: str = ""  # filled from the mapping key
+
+    @property
+    def sends_empty(self) -> bool:
+        if self.send_empty is not None:
+            return self.send_empty
+        return self.kind in ("email", "terminal")
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Destination:

@@ -13,7 +13,7 @@ from typing import TextIO
 from . import digest as digest_module
 from .config import Config, Destination
 from .db import Store
-from .destinations import Disabled, Sender, build_sender
+from .destinations import KINDS, Disabled, Sender, build_sender
 from .errors import UsageError, WatcherError
 from .render import text
 from .render.common import receipt_line
@@ -117,8 +117,9 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
                 for outbox_id, reason in withheld:
                     store.withhold([outbox_id], reason)
             outcome.withheld = len(withheld)
+        digest = digest_module.limit(digest, destination.max_items)
         outcome.items = digest.total + len(digest.notices)
-        if not digest.items and not digest.failed_polls and not sender.send_empty:
+        if not digest.items and not digest.failed_polls and not destination.sends_empty:
             return outcome
         parts = sender.prepare(digest)
     except Exception as exc:  # could not even be built: everything stays pending
@@ -157,4 +158,7 @@ def preview(config: Config, store: Store, destination: str | None, *,
         raise UsageError(f"unknown destination {name!r} (configured: "
                          f"{', '.join(known) or 'none'})")
     built, _, _ = build_digest(config, store, name, now=now or utc_now())
-    return name, len(built.items), text.render(built)
+    built = digest_module.limit(built, known[name].max_items)
+    spec = KINDS[known[name].kind]
+    rendered = spec.preview(built, known[name]) if spec.preview else text.render(built)
+    return name, len(built.items), rendered

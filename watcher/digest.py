@@ -67,6 +67,9 @@ class Digest:
     sections: list[Section]
     receipts: list[SourceReceipt]
     notices: list[DigestItem] = field(default_factory=list)  # query health and the like
+    #: condition -> items held back by the destination's max_items (still pending: they lead
+    #: the next digest)
+    overflow: dict[str, int] = field(default_factory=dict)
 
     @property
     def items(self) -> list[DigestItem]:
@@ -79,6 +82,28 @@ class Digest:
     @property
     def failed_polls(self) -> int:
         return sum(r.failed for r in self.receipts)
+
+    @property
+    def held_back(self) -> int:
+        return sum(self.overflow.values())
+
+
+def limit(digest: Digest, max_items: int) -> Digest:
+    """Keep at most *max_items* study items (in condition order, oldest first within each);
+    the rest are counted per condition in ``overflow`` and stay pending, so a backlog after an
+    outage is one readable digest, never a flood and never a silent drop. Notices always go."""
+    room = max_items
+    sections: list[Section] = []
+    overflow: dict[str, int] = {}
+    for section in digest.sections:
+        kept = section.items[:max(room, 0)]
+        room -= len(kept)
+        if kept:
+            sections.append(Section(section.condition, kept))
+        if len(section.items) > len(kept):
+            overflow[section.condition] = len(section.items) - len(kept)
+    return Digest(digest.destination, digest.generated, digest.since, sections,
+                  digest.receipts, digest.notices, overflow)
 
 
 def select(pending: list[PendingItem], routed: dict[str, RoutedQuery]

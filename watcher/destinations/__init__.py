@@ -30,9 +30,6 @@ class Part:
 
 
 class Sender(Protocol):
-    #: Send a digest with no item (a heartbeat) rather than nothing.
-    send_empty: bool
-
     def prepare(self, digest: Digest) -> list[Part]:
         """Render the digest into the parts it is sent as (pure: nothing leaves yet)."""
 
@@ -51,6 +48,8 @@ class DestinationSpec:
     #: What the environment lacks for this kind to send (None when it can).
     missing: Callable[[Settings], str | None]
     factory: Callable[[Destination, Settings, TextIO], Sender] | None = None
+    #: What `watcher digest DEST --preview FILE` writes: the rendering, nothing sent.
+    preview: Callable[[Digest, Destination], str] | None = None
 
 
 def _needs(what: str, *values: Callable[[Settings], Any]) -> Callable[[Settings], str | None]:

@@ -12,8 +12,6 @@ if TYPE_CHECKING:
 
 
 class TerminalSender:
-    send_empty = True  # a run that found nothing still says what it checked
-
     def __init__(self, stream: TextIO):
         self.stream = stream
 

@@ -1,7 +1,10 @@
-"""Formatting shared by every renderer: author lists, id links, receipt sentences."""
+"""Formatting shared by every renderer: links, labels, author lists, the conclusion a clinician
+decides on, headlines and receipt sentences. Pure functions of the digest model, so Slack,
+email, text and the terminal say the same thing."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from ..digest import Digest, DigestItem, SourceReceipt
@@ -33,9 +36,95 @@ def id_line(study: Study) -> str:
     return " · ".join(parts)
 
 
+#: MEDLINE publication types -> the short labels the team scans for, in display order.
+TYPE_LABELS = {
+    "Randomized Controlled Trial": "RCT",
+    "Meta-Analysis": "meta-analysis",
+    "Systematic Review": "systematic review",
+    "Review": "review",
+    "Case Reports": "case report",
+    "Clinical Trial Protocol": "protocol",
+    "Retracted Publication": "RETRACTED",
+}
+
+
+def item_url(study: Study) -> str:
+    """The page a reader opens: PubMed, else the DOI, else the source's own page."""
+    if study.ids.get("pmid"):
+        return f"https://pubmed.ncbi.nlm.nih.gov/{study.ids['pmid']}/"
+    if study.ids.get("doi"):
+        return f"https://doi.org/{study.ids['doi']}"
+    return study.url
+
+
+def item_labels(item: DigestItem) -> list[str]:
+    """Everything worth a tag: study design (from the record's publication types), preprint,
+    animal, the query filters' own labels, and what the event is when it is not 'new'."""
+    labels: list[str] = []
+    study = item.study
+    if study is not None:
+        types = set(study.publication_types)
+        labels += [label for kind, label in TYPE_LABELS.items() if kind in types]
+        if "systematic review" in labels and "review" in labels:
+            labels.remove("review")
+        if study.kind == "preprint" or "Preprint" in types:
+            labels.append("preprint")
+        if study.non_human:
+            labels.append("animal")
+    for label in item.labels:
+        short = TYPE_LABELS.get(label, label)
+        if short == "non-human":
+            short = "animal"
+        if short not in labels:
+            labels.append(short)
+    if item.event.kind != "new":
+        labels.insert(0, str(item.event.details.get("label") or item.event.kind.replace("_", " ")))
+    return labels
+
+
+def first_author(study: Study) -> str:
+    """'Krystal JH et al.' (or the only author, or nothing)."""
+    if not study.authors:
+        return ""
+    return study.authors[0] + (" et al." if len(study.authors) > 1 else "")
+
+
+_CONCLUSION_LABEL = re.compile(r"^(CONCLUSIONS?|INTERPRETATION|CONCLUSIONS? AND RELEVANCE|"
+                               r"SIGNIFICANCE|DISCUSSION)\s*:\s*", re.IGNORECASE)
+_CONCLUDING = re.compile(r"(?:^|(?<=[.!?]\s))((?:In conclusion|In summary|Overall|Taken together|"
+                         r"These (?:findings|results|data) (?:suggest|indicate|show))[^.!?]*[.!?])")
+
+
+def conclusion(study: Study, limit: int = 300) -> str:
+    """The abstract's conclusion (its labelled section, else a concluding sentence), cut at a
+    word boundary to *limit* characters; empty when the abstract has none."""
+    found = ""
+    for line in study.abstract.splitlines():
+        match = _CONCLUSION_LABEL.match(line.strip())
+        if match:
+            found = line.strip()[match.end():]
+    if not found:
+        sentences = _CONCLUDING.findall(" ".join(study.abstract.split()))
+        found = sentences[-1] if sentences else ""
+    found = " ".join(found.split())
+    if len(found) <= limit:
+        return found
+    cut = found[:limit - 1].rsplit(" ", 1)[0].rstrip(",;:")
+    return cut + "…"
+
+
+def overflow_line(digest: Digest) -> str:
+    """What max_items held back, per condition: it stays pending and leads the next digest."""
+    if not digest.overflow:
+        return ""
+    parts = "; ".join(f"{condition}: {count}" for condition, count in digest.overflow.items())
+    return (f"{digest.held_back} more not listed here ({parts}). They stay pending and lead "
+            "the next digest; `watcher status` counts them.")
+
+
 def headline(digest: Digest) -> str:
     """'3 new studies', and what failed, so a quiet digest never hides a broken source."""
-    count = digest.total
+    count = digest.total + digest.held_back
     noun = "study" if count == 1 else "studies"
     text = f"{count} new {noun}" if count else "Nothing new"
     if digest.notices:

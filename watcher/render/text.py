@@ -5,7 +5,15 @@ from __future__ import annotations
 import textwrap
 
 from ..digest import Digest, DigestItem
-from .common import citation, headline, id_line, notice_text, receipt_line, short_date
+from .common import (
+    citation,
+    headline,
+    id_line,
+    notice_text,
+    overflow_line,
+    receipt_line,
+    short_date,
+)
 
 WIDTH = 100
 
@@ -25,6 +33,8 @@ def render(digest: Digest) -> str:
             lines += textwrap.wrap(notice_text(item), WIDTH, initial_indent="! ",
                                    subsequent_indent="  ")
         lines.append("")
+    if digest.overflow:
+        lines += textwrap.wrap(overflow_line(digest), WIDTH) + [""]
     if not digest.sections:
         lines += ["No new studies matched any saved query.", ""]
     lines += textwrap.wrap(receipt_line(digest), WIDTH, subsequent_indent="  ")
