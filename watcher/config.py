@@ -313,7 +313,7 @@ class Config:
 
 
 #: The built-in destination of queries routed nowhere: `run --once` prints their digest.
-TERMINAL = Destination(kind="terminal", name="terminal")
+TERMINAL = Destination(kind="terminal", name="terminal", max_items=5000)
 
 
 # --- loading -----------------------------------------------------------------------------------
