@@ -192,7 +192,7 @@ def test_the_headline_says_a_poll_failed_and_agrees_with_the_receipt(env, corpus
     result = env.cli("run", "--once")
     assert result.exit_code == 1
     head = result.stdout.splitlines()[0]
-    assert "PubMed FAILED in 1 of 3 polls" in head
+    assert "PubMed: 1 of 3 polls FAILED" in head
     assert "1 FAILED" in result.stdout.split("Receipt:")[1]
     shown = result.stdout.count("pubmed.ncbi.nlm.nih.gov/")
     assert f"{shown} new stud" in head
@@ -397,3 +397,12 @@ def test_a_destination_that_can_send_is_not_also_printed_by_run_once(env, corpus
     assert result.stdout.count("· digest for ") == 1 and "digest for team" in result.stdout
     assert result.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 19
     assert env.store().pending_counts() == {}
+
+
+def test_a_source_that_failed_everywhere_leads_the_headline_not_nothing_new(env, unused_port):
+    env.write_queries(QUERIES_YAML)
+    result = env.cli("run", "--once",
+                     WATCHER_EUTILS_URL=f"http://127.0.0.1:{unused_port}/entrez/eutils/")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0].startswith(
+        "watcher: PubMed could not be polled: 0 of 3 queries polled · Nothing new")

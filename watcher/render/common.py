@@ -131,9 +131,17 @@ def headline(digest: Digest) -> str:
         text += f", {_plural(len(digest.notices), 'notice')}"
     failures = [r for r in digest.receipts if r.failed]
     if failures:
-        text += " · " + "; ".join(
-            f"{r.label} FAILED in {r.failed} of {_plural(r.polls, 'poll')}" for r in failures)
+        text = "; ".join(failure_phrase(r) for r in failures) + " · " + text
     return text
+
+
+def failure_phrase(receipt: SourceReceipt) -> str:
+    """'PubMed could not be reached: 0 of 10 queries polled' (or '3 of 10 polls failed')."""
+    ok = receipt.polls - receipt.failed
+    if ok == 0:
+        return (f"{receipt.label} could not be polled: 0 of {receipt.polls} "
+                f"{'query' if receipt.polls == 1 else 'queries'} polled")
+    return f"{receipt.label}: {receipt.failed} of {receipt.polls} polls FAILED"
 
 
 def notice_text(item: DigestItem) -> str:
