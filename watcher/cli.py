@@ -165,9 +165,8 @@ def run(obj: Context, once: bool, dry_run: bool, query_ids: tuple[str, ...]) -> 
     cfg = obj.config()
     if dry_run:
         # Work on an in-memory copy (or a fresh in-memory database): same code, nothing kept.
-        store = Store(":memory:")
-        if Path(obj.settings.db).exists():
-            store = Store(obj.settings.db).copy_to_memory()
+        # The real file is only read: never migrated, no -wal or -shm file left beside it.
+        store = Store.memory_copy(obj.settings.db)
         click.echo("dry run: nothing will be stored or sent", err=True)
     else:
         store = obj.store()

@@ -38,3 +38,10 @@ class ParseError(SourceError):
 
 class DeliveryError(WatcherError):
     """A destination did not accept a digest."""
+
+
+class DatabaseError(WatcherError):
+    """WATCHER_DB points at something watcher must not or cannot use as its database (another
+    program's file, a newer watcher's, a folder, a read-only file); nothing was written."""
+
+    exit_code = 2

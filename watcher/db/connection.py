@@ -1,28 +1,154 @@
-"""Opening the database: connection settings, migrations, transactions and the run lock."""
+"""Opening the database: checks before any write, connection settings, migrations,
+transactions and the run lock."""
 
 from __future__ import annotations
 
 import fcntl
+import logging
+import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Self
 
 import sqlite_utils
 
-from ..errors import WatcherError
-from .schema import MIGRATIONS
+from ..errors import DatabaseError, WatcherError
+from .schema import MIGRATIONS, foreign_reason
+
+log = logging.getLogger(__name__)
+
+_HEADER = b"SQLite format 3\x00"
+
+
+def read_only(path: str | Path) -> sqlite3.Connection:
+    """A connection that can neither change the database at *path* nor leave files beside it.
+
+    SQLite's plain read-only mode creates (and leaves) -wal and -shm files next to a WAL
+    database that has none, so such a database is opened ``immutable``: with no -wal file, the
+    main file holds everything. A non-empty -wal file (a running or crashed writer) has to be
+    read through SQLite's locks, so it is opened ``mode=ro``, using the files already there.
+    """
+    path = Path(path).absolute()
+    with open(path, "rb") as handle:
+        header = handle.read(20)
+    wal = Path(f"{path}-wal")
+    in_wal_mode = header[:16] == _HEADER and header[18:20] == b"\x02\x02"
+    immutable = in_wal_mode and not (wal.exists() and wal.stat().st_size > 0)
+    uri = f"file:{urllib.parse.quote(str(path))}?mode=ro" + ("&immutable=1" if immutable else "")
+    return sqlite3.connect(uri, uri=True, timeout=10)
+
+
+def check_contents(path: Path, setting: str = "WATCHER_DB") -> bool:
+    """Refuse, reading only, what is not a watcher database this watcher can use (a folder,
+    another program's file, a newer watcher's database). False if it is empty (a new one)."""
+    if path.is_dir():
+        raise _refusal(setting, path, "is a folder, not a database file",
+                       f"point {setting} at a file, such as {path / 'watcher.db'}")
+    if not path.is_file():
+        raise _refusal(setting, path, "is not a regular file")
+    if not os.access(path, os.R_OK):
+        raise _refusal(setting, path, "cannot be read (permission denied)")
+    wal = Path(f"{path}-wal")
+    if path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size):
+        return False
+    with open(path, "rb") as handle:
+        if handle.read(len(_HEADER)) not in (_HEADER, b""):
+            raise _refusal(setting, path, "is not an SQLite database")
+    try:
+        with closing(read_only(path)) as conn:
+            foreign = foreign_reason(conn)
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise _refusal(setting, path, f"is not a usable SQLite database ({exc})") from None
+    if foreign:
+        raise _refusal(setting, path, f"is not a watcher database ({foreign})")
+    if version > len(MIGRATIONS):
+        raise _refusal(setting, path, f"was written by a newer watcher (schema version "
+                       f"{version}; this watcher knows up to {len(MIGRATIONS)})",
+                       f"upgrade watcher, or point {setting} at another file")
+    return True
+
+
+def _check_before_writing(path: Path, setting: str) -> None:
+    """Everything check_contents checks, and that the file (or its folder) can be written."""
+    if not path.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _refusal(setting, path, f"cannot be created: its folder {path.parent} cannot "
+                           f"be made ({exc.strerror})") from None
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise _refusal(setting, path,
+                           f"cannot be created: its folder {path.parent} is read-only")
+        return
+    check_contents(path, setting)
+    if not os.access(path, os.W_OK):
+        raise _refusal(setting, path, "is read-only",
+                       f"make it writable, or point {setting} at another file")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise _refusal(setting, path, f"is in a read-only folder ({path.parent}), where SQLite "
+                       "cannot keep its -wal and -shm files")
+
+
+def _refusal(setting: str, path: str | Path, problem: str, advice: str = "") -> DatabaseError:
+    advice = advice or f"point {setting} at another file"
+    return DatabaseError(f"{setting}={path} {problem}; {advice}")
 
 
 class StoreBase:
-    """Open (creating and migrating as needed) the watcher database at *path*."""
+    """Open (creating and migrating as needed) the watcher database at *path*.
 
-    def __init__(self, path: str | Path):
+    The file is inspected read-only first: a folder, another program's file, a newer
+    watcher's database or a read-only file is refused with a DatabaseError naming *setting*
+    (the variable the path came from), and is left exactly as it was.
+    """
+
+    def __init__(self, path: str | Path, *, setting: str = "WATCHER_DB"):
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock_depth = 0
+        if self.path == ":memory:":
+            self._connect()
+            self.migrate()
+            return
+        _check_before_writing(Path(self.path), setting)
+        self._connect()
+        try:
+            self.db.enable_wal()
+            self._probe_write()
+            self.migrate()
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            if "readonly" in str(exc):
+                raise _refusal(setting, self.path, f"cannot be written ({exc})",
+                               "check the permissions of it, its -wal and -shm files and its "
+                               f"folder, or point {setting} at another file") from None
+            if type(exc) not in (sqlite3.DatabaseError, sqlite3.OperationalError):
+                raise  # an integrity or programming error is a bug, not a bad file
+            raise _refusal(setting, self.path, f"cannot be used ({exc})") from None
+
+    @classmethod
+    def memory_copy(cls, path: str | Path, *, setting: str = "WATCHER_DB") -> Self:
+        """An in-memory copy of the database at *path*, migrated in memory, for --dry-run: the
+        real file is only read (see read_only), never migrated; no file, a fresh database."""
+        store = cls.__new__(cls)
+        store.path = ":memory:"
+        store._lock_depth = 0
+        store._connect()
+        source = Path(path)
+        if source.exists() and check_contents(source, setting):
+            try:
+                with closing(read_only(source)) as conn:
+                    conn.backup(store.conn)
+            except sqlite3.DatabaseError as exc:
+                raise _refusal(setting, path, f"cannot be read ({exc})") from None
+        store.migrate()
+        return store
+
+    def _connect(self) -> None:
         self.db = sqlite_utils.Database(self.path)
         self.conn: sqlite3.Connection = self.db.conn
         # Autocommit outside explicit transactions: a stray implicit BEGIN would otherwise turn
@@ -30,9 +156,19 @@ class StoreBase:
         self.conn.isolation_level = None
         self.conn.execute("PRAGMA foreign_keys = ON")
         self.conn.execute("PRAGMA busy_timeout = 10000")
-        if self.path != ":memory:":
-            self.db.enable_wal()
-        self.migrate()
+        # One lock per database file, however it is reached (a symlink, "..").
+        self._lock_path = "" if self.path == ":memory:" else os.path.realpath(self.path) + ".lock"
+
+    def _probe_write(self) -> None:
+        """Fail now, not mid-run, if SQLite can only read (a read-only -shm file, say): a write
+        that is rolled back changes nothing."""
+        version = self.version
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute(f"PRAGMA user_version = {version}")
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
 
     # --- schema ----------------------------------------------------------------------------
 
@@ -72,27 +208,31 @@ class StoreBase:
     @contextmanager
     def exclusive(self, wait: float = 600.0) -> Iterator[None]:
         """Hold the run lock: one poll or delivery at a time per database, across processes
-        (serve and a hand-run `run --once` must not send the same digest twice)."""
-        if self.path == ":memory:" or self._lock_depth:
+        (serve and a hand-run `run --once` must not send the same digest twice).
+
+        The lock file sits beside the database's real path, so every way of naming the same
+        file (a symlink, "..") shares one lock. A run that has to wait says so, and for how long.
+        """
+        if not self._lock_path or self._lock_depth:
             self._lock_depth += 1
             try:
                 yield
             finally:
                 self._lock_depth -= 1
             return
-        handle = open(self.path + ".lock", "a+")  # noqa: SIM115 (held for the block)
+        handle = open(self._lock_path, "a+")  # noqa: SIM115 (held for the block)
         try:
-            deadline = time.monotonic() + wait
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
+            if not _try_lock(handle):
+                log.warning("waiting for another watcher process using %s (up to %gs)",
+                            self.path, wait)
+                started = time.monotonic()
+                while not _try_lock(handle):
+                    if time.monotonic() - started >= wait:
                         raise WatcherError(f"another watcher process has held {self.path} for "
-                                           f"{wait:.0f}s; try again when it has finished"
-                                           ) from None
+                                           f"{wait:g}s; try again when it has finished")
                     time.sleep(0.2)
+                log.warning("waited %.1fs for another watcher process",
+                            time.monotonic() - started)
             self._lock_depth = 1
             try:
                 yield
@@ -102,14 +242,16 @@ class StoreBase:
         finally:
             handle.close()
 
-    def copy_to_memory(self) -> StoreBase:
-        """An in-memory copy, so --dry-run runs the real code and throws the result away."""
-        memory = type(self)(":memory:")
-        self.conn.backup(memory.conn)
-        return memory
-
     def close(self) -> None:
         self.conn.close()
 
     def count(self, table: str) -> int:
         return self.db[table].count
+
+
+def _try_lock(handle: object) -> bool:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # type: ignore[arg-type]
+    except BlockingIOError:
+        return False
+    return True

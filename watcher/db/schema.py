@@ -8,6 +8,7 @@ this list is refused (see connection.py), never used as is.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 
 import sqlite_utils
@@ -144,3 +145,29 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migr
 #: Tables a watcher database has once migrated: how a foreign SQLite file is recognised.
 CORE_TABLES = {"studies", "study_ids", "matches", "positions", "outbox", "runs", "polls",
                "digests"}
+
+
+def foreign_reason(conn: sqlite3.Connection) -> str | None:
+    """Why the SQLite database on *conn* is not watcher's, or None if it is (or is empty).
+
+    Read-only, so it can run before anything is written. A watcher database has the ``meta``
+    row written by migration 2, or (version 1, from before ``meta``) every core table.
+    """
+    tables = sorted(name for (name,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if not tables:
+        return None if version == 0 else f"it has no tables but is marked version {version}"
+    application = None
+    if "meta" in tables:
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'application'").fetchone()
+            application = row[0] if row else None
+        except sqlite3.OperationalError:  # another program's meta table, other columns
+            pass
+    elif set(tables) >= CORE_TABLES:
+        application = APPLICATION
+    if application == APPLICATION:
+        return None
+    shown = ", ".join(tables[:8]) + (f" and {len(tables) - 8} more" if len(tables) > 8 else "")
+    return f"it has tables: {shown}"

@@ -1,0 +1,333 @@
+"""The database file WATCHER_DB points at: one run lock per file however it is named, a run
+that waits says so, --dry-run only reads, and a file that is not watcher's is refused untouched.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import logging
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from tests.conftest import QUERIES_YAML, ROOT
+from watcher.db import MIGRATIONS, Store
+from watcher.errors import WatcherError
+
+
+def snapshot(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple[bytes, int]]:
+    """Every file and folder under *folder*: its bytes and modification time."""
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else b"<dir>",
+                                         p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if not p.name.endswith(skip)}
+
+
+def make_version_1(path: Path) -> None:
+    """A database as the walking skeleton left it: only the first migration, in WAL mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_utils.Database(path)
+    db.enable_wal()
+    MIGRATIONS[0](db)
+    db["studies"].insert({
+        "id": 1, "kind": "publication", "source": "pubmed", "title": "Kept", "abstract": "",
+        "authors": '["Doe J"]', "journal": "J", "published": "2025", "year": 2025,
+        "publication_types": "[]", "mesh_terms": "[]", "linked_ids": "{}",
+        "url": "https://pubmed.ncbi.nlm.nih.gov/1/", "first_seen": "2025-01-01",
+        "updated": "2025-01-01"})
+    db["study_ids"].insert({"scheme": "pmid", "value": "1", "study_id": 1})
+    db["outbox"].insert({"destination": "terminal", "study_id": 1, "queued_at": "2025-01-01"})
+    db.conn.execute("PRAGMA user_version = 1")
+    db.conn.commit()
+    db.conn.close()
+
+
+def make_foreign(path: Path, *tables: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = wal")
+    for table in tables:
+        conn.execute(f"CREATE TABLE {table} (key TEXT, value TEXT)")
+    if "meta" in tables:
+        conn.execute("INSERT INTO meta VALUES ('application', 'someone-else')")
+    conn.commit()
+    conn.close()
+
+
+class _Seen(logging.Handler):
+    """Sets an event when a log line containing *text* is emitted (from any thread)."""
+
+    def __init__(self, text: str):
+        super().__init__(logging.WARNING)
+        self.text = text
+        self.event = threading.Event()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+        if self.text in record.getMessage():
+            self.event.set()
+
+
+@pytest.fixture
+def seen():
+    handler = _Seen("waiting for another watcher process")
+    logger = logging.getLogger("watcher.db.connection")
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+
+
+# --- the run lock ------------------------------------------------------------------------------
+
+def test_the_run_lock_holds_through_a_symlink_to_the_database(tmp_path, seen):
+    real = Store(tmp_path / "state" / "watcher.db")
+    link = tmp_path / "link.db"
+    link.symlink_to(tmp_path / "state" / "watcher.db")
+    other = Store(link)
+    entered = threading.Event()
+
+    def second() -> None:
+        with other.exclusive(wait=30):
+            entered.set()
+
+    with real.exclusive():
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert seen.event.wait(10), "the second store took the lock while the first held it"
+        assert not entered.is_set()
+    thread.join(10)
+    assert entered.is_set(), "released: the second store goes ahead"
+    assert seen.lines[0] == f"waiting for another watcher process using {link} (up to 30s)"
+    assert re.fullmatch(r"waited \d+\.\ds for another watcher process", seen.lines[1])
+
+
+def test_giving_up_on_the_lock_is_one_line_after_saying_it_waits(tmp_path, seen):
+    path = tmp_path / "watcher.db"
+    holder, other = Store(path), Store(path)
+    with holder.exclusive(), pytest.raises(WatcherError) as caught, other.exclusive(wait=0.3):
+        pass  # pragma: no cover - never entered
+    assert str(caught.value) == (f"another watcher process has held {path} for 0.3s; "
+                                 "try again when it has finished")
+    assert seen.lines == [f"waiting for another watcher process using {path} (up to 0.3s)"]
+
+
+def test_a_run_that_waits_for_another_says_so_on_stderr(env, corpus_server, seen):
+    env.write_queries(QUERIES_YAML)
+    holder = Store(env.db)
+    held = threading.Event()
+
+    def hold() -> None:
+        with holder.exclusive():
+            held.set()
+            seen.event.wait(30)  # until the CLI says it is waiting
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(10)
+    result = env.cli("run", "--once")
+    thread.join(10)
+    assert result.exit_code == 0
+    lines = result.stderr.splitlines()
+    assert f"warning: waiting for another watcher process using {env.db} (up to 600s)" in lines
+    assert any(re.fullmatch(r"warning: waited \d+\.\ds for another watcher process", line)
+               for line in lines)
+
+
+# --- --dry-run only reads ----------------------------------------------------------------------
+
+def test_dry_run_leaves_a_current_database_untouched(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    assert env.cli("run", "--once").exit_code == 0
+    gc.collect()  # that run's database connection is closed, as when its process ends
+    before = snapshot(env.db.parent)
+    result = env.cli("run", "--once", "--dry-run")
+    assert result.exit_code == 0
+    assert "pubmed.ncbi.nlm.nih.gov/" not in result.stdout, "it worked on a copy of the data"
+    assert snapshot(env.db.parent) == before
+
+
+def test_dry_run_leaves_a_version_1_database_untouched(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    make_version_1(env.db)
+    before = snapshot(env.db.parent)
+    result = env.cli("run", "--once", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert snapshot(env.db.parent) == before
+    assert Store(env.db).version == len(MIGRATIONS), "a real run still migrates it"
+
+
+def test_dry_run_beside_a_running_watcher_reads_its_latest_writes(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    running = Store(env.db)  # kept open: the run's writes stay in the -wal file
+    assert env.cli("run", "--once").exit_code == 0
+    assert Path(f"{env.db}-wal").stat().st_size > 0
+    before = snapshot(env.db.parent, skip=("-shm",))
+    result = env.cli("run", "--once", "--dry-run")
+    assert result.exit_code == 0
+    assert "pubmed.ncbi.nlm.nih.gov/" not in result.stdout, "what the -wal holds was seen"
+    assert snapshot(env.db.parent, skip=("-shm",)) == before
+    running.close()
+
+
+# --- a file that is not a watcher database -----------------------------------------------------
+
+def _foreign(path: Path) -> None:
+    make_foreign(path, "foo", "bar")
+
+
+def _foreign_meta(path: Path) -> None:
+    make_foreign(path, "meta", "studies")
+
+
+def _newer(path: Path) -> None:
+    store = Store(path)
+    store.conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    store.close()
+
+
+def _folder(path: Path) -> None:
+    path.mkdir(parents=True)
+    (path / "notes.txt").write_text("mine\n")
+
+
+def _text(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_text("id,title\n1,not a database\n")
+
+
+REFUSED = {
+    "foreign": (_foreign, "is not a watcher database (it has tables: bar, foo); "
+                          "point WATCHER_DB at another file"),
+    "foreign meta": (_foreign_meta, "is not a watcher database (it has tables: meta, studies); "
+                                    "point WATCHER_DB at another file"),
+    "newer": (_newer, f"was written by a newer watcher (schema version {len(MIGRATIONS) + 1}; "
+                      f"this watcher knows up to {len(MIGRATIONS)}); upgrade watcher, or point "
+                      "WATCHER_DB at another file"),
+    "folder": (_folder, "is a folder, not a database file; point WATCHER_DB at a file, such as "),
+    "text": (_text, "is not an SQLite database; point WATCHER_DB at another file"),
+}
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_a_file_that_is_not_a_watcher_database_is_refused_untouched(env, case, dry_run):
+    env.write_queries(QUERIES_YAML)
+    make, message = REFUSED[case]
+    make(env.db)
+    before = snapshot(env.db.parent)
+    result = env.cli("run", "--once", *(["--dry-run"] if dry_run else []))
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: WATCHER_DB={env.db} {message}")
+    assert snapshot(env.db.parent) == before
+
+
+def test_a_database_whose_folder_cannot_be_made_is_refused(env, tmp_path):
+    env.write_queries(QUERIES_YAML)
+    box = tmp_path / "box"
+    box.mkdir()
+    (box / "state").write_text("a file where the folder should be\n")
+    path = box / "state" / "sub" / "watcher.db"
+    before = snapshot(box)
+    result = env.cli("run", "--once", WATCHER_DB=str(path))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: WATCHER_DB={path} cannot be created: its folder {path.parent} cannot be made "
+        "(Not a directory); point WATCHER_DB at another file"]
+    assert snapshot(box) == before
+
+
+def test_an_empty_file_or_empty_sqlite_database_is_initialised(tmp_path):
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    blank = tmp_path / "blank.db"
+    conn = sqlite3.connect(blank)
+    conn.executescript("CREATE TABLE scratch (x); DROP TABLE scratch;")
+    conn.close()
+    assert blank.read_bytes().startswith(b"SQLite format 3")
+    assert Store(empty).version == Store(blank).version == len(MIGRATIONS)
+
+
+def test_a_version_1_database_is_migrated_with_what_it_held(tmp_path):
+    path = tmp_path / "old.db"
+    make_version_1(path)
+    store = Store(path)
+    assert store.version == len(MIGRATIONS)
+    assert [p.study.title for p in store.pending("terminal")] == ["Kept"]
+
+
+# --- read-only files: root ignores file modes, so the CLI runs without that privilege ----------
+
+def _without_permission_override() -> None:
+    """In the child, before exec: drop CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and CAP_FOWNER
+    from the bounding set, so even root obeys file modes (PR_CAPBSET_DROP)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2, 3):
+        if libc.prctl(24, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def run_unprivileged(env, *args: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "watcher", *args], cwd=ROOT,
+            env={**os.environ, **env.vars()}, capture_output=True, text=True, timeout=60,
+            preexec_fn=_without_permission_override if os.geteuid() == 0 else None)
+    except subprocess.SubprocessError as exc:  # pragma: no cover - depends on the sandbox
+        pytest.skip(f"running as root and cannot drop CAP_DAC_OVERRIDE ({exc})")
+
+
+def _read_only_file(env) -> None:
+    env.db.chmod(0o444)
+
+
+def _read_only_folder(env) -> None:
+    env.db.parent.chmod(0o555)
+
+
+def _read_only_wal_files(env) -> None:
+    """A writer that died (as another user, say) left -wal and -shm files this one cannot
+    write: the file itself looks writable, SQLite can only read."""
+    code = ("import os, sqlite3, sys\n"
+            "conn = sqlite3.connect(sys.argv[1])\n"
+            "conn.execute(\"INSERT INTO runs (command, started) VALUES ('poll', 't')\")\n"
+            "conn.commit()\n"
+            "os._exit(0)\n")
+    subprocess.run([sys.executable, "-c", code, str(env.db)], check=True)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{env.db}{suffix}").chmod(0o444)
+
+
+READ_ONLY = {
+    "file": (_read_only_file, "is read-only; make it writable, or point WATCHER_DB at another "
+                              "file"),
+    "folder": (_read_only_folder, "is in a read-only folder"),
+    "wal files": (_read_only_wal_files, "cannot be written (attempt to write a readonly "
+                                        "database); check the permissions of it, its -wal and "
+                                        "-shm files and its folder"),
+}
+
+
+@pytest.mark.parametrize("case", list(READ_ONLY))
+def test_a_read_only_database_is_refused_untouched(env, case):
+    env.write_queries(QUERIES_YAML)
+    Store(env.db).close()
+    make, message = READ_ONLY[case]
+    make(env)
+    before = snapshot(env.db.parent)
+    try:
+        result = run_unprivileged(env, "run", "--once")
+    finally:
+        env.db.parent.chmod(0o755)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(f"error: WATCHER_DB={env.db} {message}")
+    assert snapshot(env.db.parent) == before
