@@ -32,7 +32,7 @@ def run_demo(settings: Settings, *, db_path: str | None = None) -> int:
             server.add_files([path], entry_date=today - timedelta(days=days_ago))
         demo_settings = settings.without_secrets().with_(
             eutils_url=server.url, db=db_path or str(Path(tmp) / "demo.db"))
-        store = Store(demo_settings.db)
+        store = Store(demo_settings.db, setting="--db" if db_path else "WATCHER_DB")
         say = sys.stderr.write
         say(f"demo: local E-utilities at {server.url} serving {len(server.records)} recorded "
             f"PubMed records; database {demo_settings.db}\n")
