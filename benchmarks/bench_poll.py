@@ -9,6 +9,7 @@ requests sent, and the database size. Figures are recorded in benchmarks/README.
 
 from __future__ import annotations
 
+import io
 import sys
 import tempfile
 import time
@@ -63,6 +64,16 @@ def main(count: int) -> None:
         started = time.perf_counter()
         digest, _, _ = pipeline.build_digest(cfg, store, "terminal", now=datetime.now(UTC))
         print(f"build digest of {digest.total} pending: {time.perf_counter() - started:.2f}s")
+        started = time.perf_counter()
+        out = io.StringIO()
+        outcome = pipeline.deliver(cfg, store, settings, stream=out)[0]
+        assert outcome.sent, outcome.error
+        print(f"deliver {outcome.items} items to the terminal (outbox states recorded): "
+              f"{time.perf_counter() - started:.2f}s")
+        started = time.perf_counter()
+        counts = pipeline.reparse(cfg, store)
+        print(f"reparse {counts['records']} kept raw records offline: "
+              f"{time.perf_counter() - started:.2f}s")
         store.close()
         print(f"database: {Path(settings.db).stat().st_size / 1e6:.1f} MB for {count} studies")
 

@@ -74,3 +74,19 @@ def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
         pass
     assert store.count("studies") == 0
     assert store.positions() == []
+
+
+def test_a_changed_record_keeps_the_version_it_replaces_compressed(tmp_path):
+    store = Store(tmp_path / "w.db")
+    first = Study("pubmed", "publication", {"pmid": "7"}, "Old title")
+    second = Study("pubmed", "publication", {"pmid": "7"}, "Corrected title")
+    with store.transaction():
+        a = store.save_record("pubmed", "7", "<v1>" + "x" * 5000 + "</v1>", first, "t1")
+        same = store.save_record("pubmed", "7", "<v1>" + "x" * 5000 + "</v1>", first, "t2")
+        b = store.save_record("pubmed", "7", "<v2/>", second, "t3")
+    assert a.new_record and not same.changed and b.changed and b.previous.title == "Old title"
+    history = store.record_history(a.study_id)
+    assert [h["payload"][:4] for h in history] == ["<v1>", "<v2/"]
+    assert store.get_study(a.study_id).title == "Corrected title"
+    stored = store.conn.execute("SELECT length(payload) FROM record_versions").fetchone()[0]
+    assert stored < 200, "raw payloads are kept compressed"

@@ -250,7 +250,8 @@ def _log_poll(store: Store, outcome: PollOutcome, run_id: int, now: str) -> None
 
 # --- re-parsing kept records -----------------------------------------------------------------
 
-def reparse(config: Config, store: Store, *, now: datetime | None = None) -> dict[str, int]:
+def reparse(config: Config, store: Store, *, now: datetime | None = None,
+            batch: int = 200) -> dict[str, int]:
     """Re-parse every kept raw record with today's parsers, no network: refreshes the merged
     studies, and a record quarantined as unparseable that now parses leaves the quarantine and
     is matched (and alerted) for the queries that found it. Returns counts."""
@@ -258,27 +259,36 @@ def reparse(config: Config, store: Store, *, now: datetime | None = None) -> dic
     counts = {"records": 0, "fixed": 0, "failed": 0}
     queries = {q.id: q for q in config.queries}
     with store.exclusive(), store.transaction():
-        for row in store.records():
-            spec = REGISTRY.get(row["source"])
-            if spec is None or spec.parse_record is None:
+        for name, spec in REGISTRY.items():
+            if spec.parse_records is None:
                 continue
-            counts["records"] += 1
-            try:
-                study = spec.parse_record(row["payload"])
-            except Exception as exc:  # still unparseable: keep the new reason
-                counts["failed"] += 1
-                store.save_record(row["source"], row["source_id"], row["payload"], None, when,
-                                  parse_error=one_line(exc, spec.label))
-                continue
-            saved = store.save_record(row["source"], row["source_id"], row["payload"], study,
-                                      when, modified=row["modified"])
-            if not row["parse_error"] or saved.study_id is None:
-                continue
-            counts["fixed"] += 1
-            for held in store.quarantined(source=row["source"]):
-                query = queries.get(held["query_id"])
-                if held["source_id"] == row["source_id"] and query is not None:
-                    _match(config, query, row["source"], saved.study_id, store, run_id=0,
-                           now=when)
-            store.release(row["source"], [row["source_id"]])
+            after = 0
+            while rows := store.records(name, after_id=after, limit=batch):
+                after = rows[-1]["id"]
+                results = spec.parse_records([row["payload"] for row in rows])
+                for row, result in zip(rows, results, strict=True):
+                    counts["records"] += 1
+                    fixed = _reparsed(store, row, result, when)
+                    if fixed is None:
+                        counts["failed"] += 1
+                    elif fixed:
+                        counts["fixed"] += 1
+                        for held in store.quarantined(source=name):
+                            query = queries.get(held["query_id"])
+                            if held["source_id"] == row["source_id"] and query is not None:
+                                _match(config, query, name, fixed, store, run_id=0, now=when)
+                        store.release(name, [row["source_id"]])
     return counts
+
+
+def _reparsed(store: Store, row: dict, result: object, now: str) -> int | None:
+    """Store one re-parse result: None if still unparseable, the study id if the record was
+    unparseable before and now reads, 0 otherwise."""
+    study, error = getattr(result, "study", None), getattr(result, "error", None)
+    if study is None:
+        store.save_record(row["source"], row["source_id"], row["payload"], None, now,
+                          parse_error=error or "unreadable")
+        return None
+    saved = store.save_record(row["source"], row["source_id"], row["payload"], study, now,
+                              modified=row["modified"])
+    return saved.study_id if row["parse_error"] and saved.study_id else 0

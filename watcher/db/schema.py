@@ -71,13 +71,13 @@ def _migration_2(db: sqlite_utils.Database) -> None:
 
     db["source_records"].create({
         "id": int, "source": str, "source_id": str, "study_id": int, "content_hash": str,
-        "payload": str, "parsed": str, "fetched": str, "updated": str, "modified": str,
+        "payload": bytes, "parsed": str, "fetched": str, "updated": str, "modified": str,
         "parse_error": str,
     }, pk="id", foreign_keys=[("study_id", "studies", "id")])
     db["source_records"].create_index(["source", "source_id"], unique=True)
     db["source_records"].create_index(["study_id"])
     db["record_versions"].create({
-        "id": int, "record_id": int, "content_hash": str, "payload": str, "fetched": str,
+        "id": int, "record_id": int, "content_hash": str, "payload": bytes, "fetched": str,
     }, pk="id", foreign_keys=[("record_id", "source_records", "id")])
     db["record_versions"].create_index(["record_id"])
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,17 @@ class SavedRecord:
 
 def content_hash(payload: str) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def pack(payload: str) -> bytes:
+    """Raw payloads are kept compressed: PubMed XML with reference lists shrinks about 8x."""
+    return zlib.compress(payload.encode("utf-8"), 6)
+
+
+def unpack(blob: bytes | str | None) -> str:
+    if blob is None:
+        return ""
+    return blob if isinstance(blob, str) else zlib.decompress(blob).decode("utf-8")
 
 
 class StudiesMixin:
@@ -114,20 +126,22 @@ class StudiesMixin:
                     parse_error: str | None = None) -> SavedRecord:
         """Keep what a source returned, link it to its study (creating one if none holds its
         ids) and refresh the study's merged view. An unparseable record (*study* None) is kept
-        with its error and no study, so it can be re-parsed later without the network."""
+        with its error and no study, so it can be re-parsed later without the network. When a
+        record's content changes, the version it replaces is kept in ``record_versions``."""
         digest = content_hash(payload)
         row = self.conn.execute(
-            "SELECT id, study_id, content_hash, parsed FROM source_records WHERE source = ?"
-            " AND source_id = ?", (source, source_id)).fetchone()
+            "SELECT id, study_id, content_hash, parsed, payload, fetched FROM source_records"
+            " WHERE source = ? AND source_id = ?", (source, source_id)).fetchone()
         saved = SavedRecord(study_id=row[1] if row else None)
         parsed = json.dumps(study.to_dict()) if study else None
         if row is None:
             saved.new_record = True
-        elif row[2] == digest and (row[1] is not None or study is None):
-            self.conn.execute("UPDATE source_records SET fetched = ? WHERE id = ?", (now, row[0]))
-            return saved
         else:
             saved.changed = row[2] != digest
+            if not saved.changed and row[3] == parsed and (row[1] is not None or study is None):
+                self.conn.execute("UPDATE source_records SET fetched = ? WHERE id = ?",
+                                  (now, row[0]))
+                return saved
             if row[3]:
                 saved.previous = Study.from_dict(json.loads(row[3]))
         if study is not None and saved.study_id is None:
@@ -137,17 +151,16 @@ class StudiesMixin:
                     {**_study_row(study, now), "first_seen": now}).last_pk
                 saved.new_study = True
         values = {"source": source, "source_id": source_id, "study_id": saved.study_id,
-                  "content_hash": digest, "payload": payload, "parsed": parsed, "fetched": now,
-                  "updated": now, "modified": modified,
+                  "content_hash": digest, "payload": pack(payload), "parsed": parsed,
+                  "fetched": now, "updated": now, "modified": modified,
                   "parse_error": scrub(parse_error) if parse_error else None}
         if row is None:
-            record_id = self.db["source_records"].insert(values).last_pk
+            self.db["source_records"].insert(values)
         else:
-            record_id = row[0]
-            self.db["source_records"].update(record_id, values)
-        if row is None or saved.changed:
-            self.db["record_versions"].insert({"record_id": record_id, "content_hash": digest,
-                                               "payload": payload, "fetched": now})
+            if saved.changed:  # keep the version this one replaces
+                self.db["record_versions"].insert({"record_id": row[0], "content_hash": row[2],
+                                                   "payload": row[4], "fetched": row[5]})
+            self.db["source_records"].update(row[0], values)
         if study is not None and saved.study_id is not None:
             saved.conflicts = self._claim_ids(saved.study_id, study.ids, source=source,
                                               source_id=source_id, now=now)
@@ -172,17 +185,27 @@ class StudiesMixin:
             merged = merge_studies(records, SOURCE_PRIORITY)
             self.db["studies"].update(study_id, _study_row(merged, now))
 
-    def records(self, source: str | None = None) -> list[dict[str, Any]]:
-        """Kept source records (the current version of each), for re-parsing and exports."""
-        where, args = ("WHERE source = ?", [source]) if source else ("", [])
-        return list(self.db.query(f"SELECT * FROM source_records {where} ORDER BY id", args))
+    def records(self, source: str | None = None, *, after_id: int = 0,
+                limit: int = -1) -> list[dict[str, Any]]:
+        """Kept source records (the current version of each, payload unpacked), in id order:
+        a page of *limit* after *after_id*, so a large store is never read at once."""
+        where, args = "WHERE id > ?", [after_id]
+        if source:
+            where += " AND source = ?"
+            args.append(source)
+        rows = self.db.query(f"SELECT * FROM source_records {where} ORDER BY id LIMIT ?",
+                             [*args, limit])
+        return [{**row, "payload": unpack(row["payload"])} for row in rows]
 
     def record_history(self, study_id: int) -> list[dict[str, Any]]:
-        """Every kept version of every record of a study, oldest first."""
-        return list(self.db.query(
+        """Every kept version of every record of a study, oldest first, the current last."""
+        rows = list(self.db.query(
             "SELECT r.source, r.source_id, v.content_hash, v.fetched, v.payload"
             " FROM record_versions v JOIN source_records r ON r.id = v.record_id"
-            " WHERE r.study_id = ? ORDER BY v.id", [study_id]))
+            " WHERE r.study_id = ? UNION ALL SELECT source, source_id, content_hash, fetched,"
+            " payload FROM source_records WHERE study_id = ? ORDER BY source, source_id, fetched",
+            [study_id, study_id]))
+        return [{**row, "payload": unpack(row["payload"])} for row in rows]
 
     # --- the merged view -------------------------------------------------------------------
 

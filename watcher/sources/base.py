@@ -125,7 +125,8 @@ class SourceSpec:
     label: str
     options: type[SourceOptions]
     factory: Callable[[Settings, HttpClient], Source] | None = None
-    parse_record: Callable[[str], Study] | None = None  # re-parse a kept raw record
+    #: Re-parse kept raw records offline: one result (with .study or .error) per raw record.
+    parse_records: Callable[[list[str]], list[Any]] | None = None
     scheme: str = ""  # the id scheme of the source's own ids
 
 

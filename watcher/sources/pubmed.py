@@ -13,7 +13,7 @@ from pydantic import Field
 
 from ..errors import SourceError
 from ..http import HttpClient, RateLimiter
-from ..parsers.pubmed import SearchPage, parse_efetch_records, parse_esearch, parse_record
+from ..parsers.pubmed import SearchPage, parse_efetch_records, parse_esearch, parse_records
 from ..settings import Settings
 from .base import (
     FetchContext,
@@ -126,4 +126,4 @@ def _unique(ids: list[str]) -> list[str]:
 
 
 SPEC = SourceSpec(name="pubmed", label="PubMed", options=PubMedOptions, factory=PubMedSource,
-                  parse_record=parse_record, scheme="pmid")
+                  parse_records=parse_records, scheme="pmid")
