@@ -43,6 +43,8 @@ class Study:
     mesh_terms: list[str] = field(default_factory=list)
     linked_ids: dict[str, list[str]] = field(default_factory=dict)  # e.g. trials it reports
     url: str = ""
+    #: Source-specific normalized fields (a trial's status, phases, enrollment, dates ...).
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def non_human(self) -> bool:
@@ -111,12 +113,14 @@ def merge_studies(records: list[Study], priority: tuple[str, ...]) -> Study:
     merged = Study.from_dict(ranked[0].to_dict())
     for other in ranked[1:]:
         for name in Study.__dataclass_fields__:
-            if name in ("source", "kind", "ids", "linked_ids"):
+            if name in ("source", "kind", "ids", "linked_ids", "details"):
                 continue
             if not getattr(merged, name) and getattr(other, name):
                 setattr(merged, name, getattr(other, name))
         for scheme, value in other.ids.items():
             merged.ids.setdefault(scheme, value)
+        for key, value in other.details.items():
+            merged.details.setdefault(key, value)
         for scheme, values in other.linked_ids.items():
             known = merged.linked_ids.setdefault(scheme, [])
             known.extend(v for v in values if v not in known)

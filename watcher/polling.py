@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .config import Config, Query
-from .db import Store
+from .db import Store, content_hash
 from .errors import WatcherError
 from .filters import judge
 from .http import HttpClient
-from .models import Event
+from .models import Event, Study
 from .runtime import make_http, one_line, stamp, utc_now
 from .settings import Settings
 from .sources import (
@@ -159,6 +159,9 @@ def _store_result(config: Config, query: Query, source: Source, result: FetchRes
         outcome.new += saved.new_study
         if saved.study_id is not None:
             record_study[record.source_id] = saved.study_id
+            if saved.changed and saved.previous is not None:
+                outcome.queued += _changed(config, query, name, saved.study_id, saved.previous,
+                                           record.study, record.raw, store, now)
         for conflict in saved.conflicts:
             outcome.warnings.append(f"{record.source_id}: id {conflict} already belongs to "
                                     "another study (kept there; see `watcher status`)")
@@ -221,6 +224,28 @@ def _match(config: Config, query: Query, source: str, study_id: int, store: Stor
         return 0
     event_id, _ = store.add_event(Event(f"new:{study_id}", "new", study_id), now)
     return sum(store.queue(destination, event_id, now) for destination in config.routes(query))
+
+
+def _changed(config: Config, query: Query, source: str, study_id: int, previous: Study,
+             current: Study, raw: str, store: Store, now: str) -> int:
+    """A kept record came back different: if a tracked field changed, one change event (keyed
+    by the new content, so another query seeing the same change adds nothing) goes to the
+    destinations that were told about the study. Untracked edits only update the record."""
+    spec = REGISTRY.get(source)
+    if spec is None or spec.changes is None:
+        return 0
+    options = query.sources.get(source)
+    tracked = list(getattr(options, "track", None) or [])
+    what = spec.changes(previous, current, tracked)
+    if not what:
+        return 0
+    event_id, new = store.add_event(Event(
+        f"change:{source}:{content_hash(raw)[:20]}", "trial_changed", study_id, query.id,
+        {"changes": what, "label": "changed"}), now)
+    if not new:
+        return 0
+    return sum(store.queue(destination, event_id, now)
+               for destination in store.destinations_told(study_id))
 
 
 def _quarantine(config: Config, query: Query, source: Source, store: Store,

@@ -133,6 +133,7 @@ def _migration_2(db: sqlite_utils.Database) -> None:
     conn.execute("CREATE INDEX idx_outbox_destination_state ON outbox (destination, state)")
 
     db["positions"].add_column("cursor", str)
+    db["studies"].add_column("details", str)
     db["digests"].add_column("state", str)
     db["digests"].add_column("started", str)
     db["digests"].add_column("parts", int)

@@ -231,6 +231,14 @@ class StudiesMixin:
             " AND source = ?", (excluded, json.dumps(labels), study_id, query_id, source))
         return False
 
+    def destinations_told(self, study_id: int) -> list[str]:
+        """Destinations that hold (or are owed) the study's new-study event: the only ones a
+        later change to it concerns."""
+        return [row[0] for row in self.conn.execute(
+            "SELECT DISTINCT o.destination FROM outbox o JOIN events e ON e.id = o.event_id"
+            " WHERE e.study_id = ? AND e.kind = 'new' AND o.state != 'withheld'"
+            " ORDER BY o.destination", (study_id,))]
+
     def matches_of(self, study_id: int) -> list[Match]:
         """Every query that found the study, earliest first (filters are re-judged later)."""
         return [Match(q, s, json.loads(labels or "[]")) for q, s, labels in self.conn.execute(
@@ -247,6 +255,7 @@ def _study_row(study: Study, now: str) -> dict[str, Any]:
         "publication_types": json.dumps(study.publication_types),
         "mesh_terms": json.dumps(study.mesh_terms),
         "linked_ids": json.dumps(study.linked_ids), "url": study.url, "updated": now,
+        "details": json.dumps(study.details),
     }
 
 
@@ -259,4 +268,5 @@ def _study_from_row(row: dict[str, Any], ids: dict[str, str]) -> Study:
         publication_types=json.loads(row["publication_types"] or "[]"),
         mesh_terms=json.loads(row["mesh_terms"] or "[]"),
         linked_ids=json.loads(row["linked_ids"] or "{}"), url=row["url"] or "",
+        details=json.loads(row.get("details") or "{}"),
     )

@@ -82,6 +82,11 @@ def item_labels(item: DigestItem) -> list[str]:
     return labels
 
 
+def changes_text(item: DigestItem) -> str:
+    """What changed, for a change event: 'status RECRUITING → COMPLETED; enrollment 60 → 120'."""
+    return "; ".join(str(change) for change in item.event.details.get("changes", []))
+
+
 def first_author(study: Study) -> str:
     """'Krystal JH et al.' (or the only author, or nothing)."""
     if not study.authors:

@@ -6,6 +6,7 @@ import textwrap
 
 from ..digest import Digest, DigestItem
 from .common import (
+    changes_text,
     citation,
     headline,
     id_line,
@@ -52,6 +53,9 @@ def _item(item: DigestItem) -> list[str]:
         details.append("[" + ", ".join(tags) + "]")
     lines += textwrap.wrap(" ".join(d for d in details if d), WIDTH, initial_indent="  ",
                            subsequent_indent="  ")
+    if changes_text(item):
+        lines += textwrap.wrap("changed: " + changes_text(item), WIDTH, initial_indent="  ",
+                               subsequent_indent="    ")
     if len(item.conditions) > 1:
         lines += textwrap.wrap("also: " + "; ".join(item.conditions[1:]), WIDTH,
                                initial_indent="  ", subsequent_indent="  ")

@@ -128,6 +128,9 @@ class SourceSpec:
     #: Re-parse kept raw records offline: one result (with .study or .error) per raw record.
     parse_records: Callable[[list[str]], list[Any]] | None = None
     scheme: str = ""  # the id scheme of the source's own ids
+    #: (previous, current, tracked fields) -> what changed that the team cares about, one
+    #: phrase each ("status RECRUITING → COMPLETED"); empty when nothing tracked changed.
+    changes: Callable[[Study, Study, list[str]], list[str]] | None = None
 
 
 def terms_hash(text: str) -> str:
