@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 DEFAULT_SUBJECT = "watcher digest"
 WIDTH = 76  # plain-text wrap (RFC 5322 recommends lines under 78 characters)
-TITLE_LIMIT = 400  # a title longer than this is cut: the link carries the rest
+TITLE_LIMIT = 300  # a title longer than this is cut: the link carries the rest
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
