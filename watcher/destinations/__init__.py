@@ -56,6 +56,18 @@ def _needs(what: str, *values: Callable[[Settings], Any]) -> Callable[[Settings]
     return lambda settings: None if all(v(settings) for v in values) else f"{what} not set"
 
 
+def _email_sender(destination: Destination, settings: Settings, stream: TextIO) -> Sender:
+    from .email import EmailSender  # jinja2 and css-inline load only when email is used
+
+    return EmailSender(destination, settings)
+
+
+def _email_preview(digest: Digest, destination: Destination) -> str:
+    from ..render.email import preview
+
+    return preview(digest, destination)
+
+
 #: YAML destination kind -> spec.
 KINDS: dict[str, DestinationSpec] = {
     "terminal": DestinationSpec("terminal", lambda settings: None,
@@ -64,7 +76,8 @@ KINDS: dict[str, DestinationSpec] = {
     "slack_webhook": DestinationSpec("slack_webhook", _needs(
         "SLACK_WEBHOOK_URL", lambda s: s.slack_webhook_url)),
     "email": DestinationSpec("email", _needs(
-        "SMTP_HOST and WATCHER_EMAIL_FROM", lambda s: s.smtp_host, lambda s: s.email_from)),
+        "SMTP_HOST and WATCHER_EMAIL_FROM", lambda s: s.smtp_host, lambda s: s.email_from),
+        _email_sender, _email_preview),
 }
 
 

@@ -1,0 +1,193 @@
+"""The email digest: a subject, a plain-text part and an HTML part, from jinja2 templates.
+
+Pure (nothing is sent here): :mod:`watcher.destinations.email` wraps the result in a MIME
+message. Every string from a source is untrusted: the HTML template is autoescaped, links are
+only ever http(s), and anything that reaches a header is folded to one line first. The HTML is
+a ~600 px table layout with its CSS inlined (css-inline), so it reads the same in webmail,
+desktop clients and on a phone.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import textwrap
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, NamedTuple
+
+import css_inline
+import jinja2
+
+from ..digest import Digest, DigestItem
+from .common import (
+    conclusion,
+    failure_phrase,
+    first_author,
+    headline,
+    item_labels,
+    item_url,
+    notice_text,
+    overflow_line,
+    receipt_line,
+    receipt_sentence,
+)
+
+if TYPE_CHECKING:
+    from ..config import Destination
+
+DEFAULT_SUBJECT = "watcher digest"
+WIDTH = 76  # plain-text wrap (RFC 5322 recommends lines under 78 characters)
+TITLE_LIMIT = 300  # a title longer than this is cut: the link carries the rest
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+
+
+class EmailRendering(NamedTuple):
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass
+class ItemView:
+    """One study as the templates show it (already plain strings: the template escapes)."""
+
+    title: str
+    url: str  # "" when the study has no http(s) address
+    labels: list[str]
+    byline: str  # 'Krystal JH et al. · Proc Natl Acad Sci U S A · 2023 Dec 5'
+    also: list[str] = field(default_factory=list)
+    conclusion: str = ""
+
+
+@dataclass
+class SectionView:
+    condition: str
+    items: list[ItemView]
+
+
+def render(digest: Digest, destination: Destination | None = None) -> EmailRendering:
+    """The digest as (subject, plain text, HTML with inlined CSS)."""
+    prefix = destination.subject if destination else None
+    subject = subject_line(digest, prefix)
+    context = _context(digest, subject, one_line(prefix or "") or DEFAULT_SUBJECT)
+    text = _environment().get_template("email/digest.txt").render(context)
+    html = _environment().get_template("email/digest.html").render(context)
+    return EmailRendering(subject, text, _inliner().inline(html))
+
+
+def preview(digest: Digest, destination: Destination) -> str:
+    """What `watcher digest DEST --preview FILE` writes for an email destination: the HTML."""
+    return render(digest, destination).html
+
+
+def subject_line(digest: Digest, prefix: str | None = None) -> str:
+    """'Ketamine watch: PubMed could not be polled: ... · 3 new studies · 24–31 Oct 2026'.
+    Built from counts, source names and dates; the YAML prefix is folded to one line."""
+    lead = one_line(prefix or "") or DEFAULT_SUBJECT
+    return one_line(f"{lead}: {headline(digest)} · {date_range(digest)}")
+
+
+def one_line(value: str) -> str:
+    """*value* with every CR, LF and other control character folded into single spaces: what
+    may go into a header without starting a new one."""
+    return " ".join(_CONTROL.sub(" ", value).split())
+
+
+def date_range(digest: Digest) -> str:
+    """'24–31 Oct 2026': from the previous digest (or, for the first, the earliest window a
+    source covered) to when this one was built."""
+    end = _day(digest.generated)
+    starts = [digest.since] if digest.since else [r.window_start for r in digest.receipts
+                                                  if r.window_start]
+    start = min((d for d in map(_day, starts) if d), default=None)
+    if end is None:
+        return ""
+    if start is None or start >= end:
+        return _format(end)
+    if (start.year, start.month) == (end.year, end.month):
+        return f"{start.day}–{_format(end)}"
+    if start.year == end.year:
+        return f"{start.day} {start:%b} – {_format(end)}"
+    return f"{_format(start)} – {_format(end)}"
+
+
+def safe_href(url: str) -> str:
+    """The URL when it is http(s) (no javascript:, data: or mailto: from a source), else ''."""
+    url = url.strip()
+    return url if re.match(r"https?://[^\s\"'<>]+$", url, re.IGNORECASE) else ""
+
+
+def item_view(item: DigestItem) -> ItemView:
+    study = item.study
+    assert study is not None
+    labels = item_labels(item)
+    if study.kind == "trial" and "trial" not in labels:
+        labels.insert(0, "trial")
+    byline = " · ".join(p for p in (first_author(study), study.journal, study.published) if p)
+    return ItemView(title=_clip(one_line(study.title) or "(untitled)"),
+                    url=safe_href(item_url(study) or ""), labels=labels, byline=one_line(byline),
+                    also=item.conditions[1:], conclusion=conclusion(study))
+
+
+def _context(digest: Digest, subject: str, brand: str) -> dict[str, object]:
+    failures = [r for r in digest.receipts if r.failed]
+    return {
+        "subject": subject,
+        "brand": brand,
+        "headline": headline(digest),
+        "range": date_range(digest),
+        "destination": digest.destination,
+        "failures": [{"phrase": failure_phrase(r), "error": one_line(r.last_error or "")}
+                     for r in failures],
+        "sections": [SectionView(s.condition, [item_view(i) for i in s.items])
+                     for s in digest.sections],
+        "notices": [one_line(notice_text(n)) for n in digest.notices],
+        "overflow": overflow_line(digest),
+        "receipt": receipt_line(digest),
+        "receipt_sentences": [receipt_sentence(r) for r in digest.receipts],
+    }
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("watcher", "templates"),
+        autoescape=jinja2.select_autoescape(["html"], default_for_string=True),
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True)
+    env.filters["wrap"] = _wrap
+    return env
+
+
+@functools.cache
+def _inliner() -> css_inline.CSSInliner:
+    # Nothing is fetched: the template has no <link>, and remote loading is off regardless.
+    return css_inline.CSSInliner(load_remote_stylesheets=False)
+
+
+def _wrap(value: str, first: str = "", rest: str | None = None) -> str:
+    """Plain-text paragraph wrapped to WIDTH, *first* before its first line and *rest* (default:
+    as many spaces) before the others. Long words (URLs) are left whole."""
+    rest = " " * len(first) if rest is None else rest
+    return "\n".join(textwrap.wrap(value, WIDTH, initial_indent=first, subsequent_indent=rest,
+                                   break_long_words=False, break_on_hyphens=False)) or first
+
+
+def _clip(title: str) -> str:
+    if len(title) <= TITLE_LIMIT:
+        return title
+    return title[:TITLE_LIMIT - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _day(iso: str | None) -> date | None:
+    if not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso).date()
+    except ValueError:
+        return None
+
+
+def _format(day: date) -> str:
+    return f"{day.day} {day:%b %Y}"
