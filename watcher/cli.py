@@ -299,8 +299,9 @@ def _report(poll_report: pipeline.PollReport, deliveries: list[pipeline.Delivery
         click.echo(f"error: {line}", err=True)
     for outcome in deliveries:
         if outcome.error:
-            click.echo(f"error: {outcome.destination}: {outcome.error} ({outcome.items} item(s) "
-                       "kept pending)", err=True)
+            name = f"{outcome.destination}: "
+            error = outcome.error if outcome.error.startswith(name) else name + outcome.error
+            click.echo(f"error: {error} ({outcome.items} item(s) kept pending)", err=True)
         elif outcome.skipped and outcome.items:
             click.echo(f"note: {outcome.destination}: not sent, {outcome.skipped} "
                        f"({outcome.items} item(s) pending)", err=True)
