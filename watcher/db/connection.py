@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ import sqlite_utils
 
 from ..errors import WatcherError
 from .schema import MIGRATIONS
+
+log = logging.getLogger(__name__)
 
 
 class StoreBase:
@@ -83,11 +86,16 @@ class StoreBase:
         handle = open(self.path + ".lock", "a+")  # noqa: SIM115 (held for the block)
         try:
             deadline = time.monotonic() + wait
+            waited = False
             while True:
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
+                    if not waited:
+                        waited = True
+                        log.warning("another watcher process is using %s; waiting up to %.0f"
+                                    " minutes for it to finish", self.path, wait / 60)
                     if time.monotonic() >= deadline:
                         raise WatcherError(f"another watcher process has held {self.path} for "
                                            f"{wait:.0f}s; try again when it has finished"
