@@ -421,3 +421,17 @@ def test_an_upgraded_skeleton_database_prints_no_old_terminal_item_of_another_de
     assert "Old study 3" not in printed and "Old study 1" not in printed, "sent before"
     assert "Old study 2" not in printed, "y's study, not the terminal's"
     assert "== Other" not in printed
+
+
+def test_a_sender_whose_parts_leave_items_out_is_a_reported_failure_not_a_silent_one(
+        env, corpus_server):
+    class Forgetful(Recorder):
+        def prepare(self, digest):
+            return super().prepare(digest)[:-1]  # drops the last item on the floor
+
+    env.write_queries(TWO_ROUTES)
+    pipeline.poll(env.config(), env.store(), env.settings())
+    outcome = _deliver(env, x=Forgetful())[0]
+    assert not outcome.sent
+    assert outcome.error and "not carried" in outcome.error, "exit 1, and the user is told"
+    assert env.store().pending_counts().get("x") == 1

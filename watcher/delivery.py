@@ -142,6 +142,9 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
         _close(store, digest_id, name, None)
         raise
     state, error = _close(store, digest_id, name, error)
+    if state in ("partial", "failed") and not error:  # a sender whose parts left items out
+        error = (f"{name}: {store.pending_counts().get(name, 0)} item(s) were not carried by"
+                 " any message; they stay pending")
     if error:
         sent_note = f" ({outcome.parts} of {len(parts)} messages were sent)" if outcome.parts \
             else ""
