@@ -58,7 +58,8 @@ def build_digest(config: Config, store: Store, destination: str, *, now: datetim
     since, after_poll = store.last_digest(destination)
     routed = routed_queries(config, destination)
     through = store.last_poll_id()
-    items, withheld = digest_module.select(store.pending(destination), routed)
+    items, withheld = digest_module.select(store.pending(destination, withheld=True),
+                                           routed)
     quarantined = [row for row in store.quarantined()
                    if since is None or row["last_seen"] >= since]
     digest = digest_module.build(
@@ -138,14 +139,32 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
     except Exception as exc:  # not accepted: the unsent rest stays pending for the next run
         error = one_line(exc, name)
         log.info("%s: %s", name, error, exc_info=not isinstance(exc, WatcherError))
-    finally:
-        state = store.finish_digest(digest_id, now=stamp(utc_now()), error=error)
+    except BaseException:  # Ctrl-C, SIGTERM: close the digest, then stop
+        _close(store, digest_id, name, None)
+        raise
+    state, error = _close(store, digest_id, name, error)
+    if state in ("partial", "failed") and not error:  # a sender whose parts left items out
+        error = (f"{name}: {store.pending_counts().get(name, 0)} item(s) were not carried by"
+                 " any message; they stay pending")
     if error:
         sent_note = f" ({outcome.parts} of {len(parts)} messages were sent)" if outcome.parts \
             else ""
         outcome.error = error + sent_note
     outcome.sent = state == "sent"
     return outcome
+
+
+def _close(store: Store, digest_id: int, name: str, error: str | None
+           ) -> tuple[str, str | None]:
+    """Close the digest: (its state, the error to report). If even that fails, accepted
+    messages stay recorded and the rest stays 'sending', which the next digest offers again;
+    the next destination is still served."""
+    try:
+        return store.finish_digest(digest_id, now=stamp(utc_now()), error=error), error
+    except Exception as exc:
+        problem = one_line(exc, name)
+        log.info("%s: %s", name, problem, exc_info=not isinstance(exc, WatcherError))
+        return "sending", error or problem
 
 
 def preview(config: Config, store: Store, destination: str | None, *,

@@ -127,9 +127,11 @@ def select(pending: list[PendingItem], routed: dict[str, RoutedQuery]
                 reasons.append(verdict.excluded)
             else:
                 valid.append(type(match)(match.query_id, match.source, verdict.labels))
-        if valid:
+        if valid:  # (a withheld item whose filter was undone is owed again)
             kept.append(PendingItem(item.outbox_id, item.event, item.study, valid,
-                                    item.queued_at, item.attempts))
+                                    item.queued_at, item.attempts, item.state))
+        elif item.state == "withheld":
+            continue  # still excluded (or its queries are gone): stays withheld
         elif reasons:
             withheld.append((item.outbox_id, f"excluded by the current filters: {reasons[0]}"))
         else:  # its queries were removed from the YAML: still owed, shown under "Other"

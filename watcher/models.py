@@ -101,6 +101,7 @@ class PendingItem:
     matches: list[Match]
     queued_at: str = ""
     attempts: int = 0
+    state: str = "pending"  # or 'sending' (left by a dead process), 'withheld' (by filters)
 
 
 def merge_studies(records: list[Study], priority: tuple[str, ...]) -> Study:

@@ -165,10 +165,24 @@ def _store_result(config: Config, query: Query, source: Source, result: FetchRes
         for conflict in saved.conflicts:
             outcome.warnings.append(f"{record.source_id}: id {conflict} already belongs to "
                                     "another study (kept there; see `watcher status`)")
-    store.release(name, list(record_study))
+    # Records this query set aside that are now stored (fetched here, by another query, or
+    # under another id) are this query's matches after all: each query that held one is told
+    # of it, then lets it go. Another query's hold is left for that query's own poll.
+    recovered = []
+    for row in store.quarantined(source=name, query_id=query.id,
+                                 states=("watching", "quarantined")):
+        study_id = (record_study.get(row["source_id"])
+                    or store.find_study({result.scheme: row["source_id"]}))
+        if study_id is not None:
+            outcome.queued += _match(config, query, name, study_id, store, run_id=run_id,
+                                     now=now)
+            recovered.append(row["source_id"])
+    store.release(name, recovered, query_id=query.id)
 
     awaited: dict[int, list[str]] = {}  # try number -> ids still awaited
     for source_id in result.missing:
+        if store.find_study({result.scheme: source_id}) is not None:
+            continue  # another record returned carries this id: nothing is missing
         already = store.quarantined(source=name, query_id=query.id)
         if any(row["source_id"] == source_id for row in already):
             continue  # asked again and still absent: stays quarantined, holds nothing

@@ -64,18 +64,20 @@ class OutboxMixin:
 
     # --- what a destination has not been told yet -------------------------------------------
 
-    def pending(self, destination: str) -> list[PendingItem]:
+    def pending(self, destination: str, *, withheld: bool = False) -> list[PendingItem]:
         """Open items for *destination* (pending, or left 'sending' by a dead process), oldest
-        first, with their events, studies and matches."""
+        first, with their events, studies and matches; with *withheld*, also the items filters
+        held back, to be judged again (a filter undone makes them owed again)."""
+        states = (*OPEN_STATES, "withheld") if withheld else OPEN_STATES
         rows = self.conn.execute(
             "SELECT o.id, o.queued_at, o.attempts, e.id, e.key, e.kind, e.study_id, e.query_id,"
-            " e.details, e.created FROM outbox o JOIN events e ON e.id = o.event_id"
-            " WHERE o.destination = ? AND o.state IN ('pending', 'sending') ORDER BY o.id",
-            (destination,)).fetchall()
+            " e.details, e.created, o.state FROM outbox o JOIN events e ON e.id = o.event_id"
+            f" WHERE o.destination = ? AND o.state IN ({','.join('?' * len(states))})"
+            " ORDER BY o.id", (destination, *states)).fetchall()
         items = []
         studies: dict[int, Any] = {}
         for (outbox_id, queued_at, attempts, event_id, key, kind, study_id, query_id, details,
-             created) in rows:
+             created, state) in rows:
             event = Event(key, kind, study_id, query_id, json.loads(details or "{}"), created,
                           event_id)
             study = None
@@ -84,7 +86,8 @@ class OutboxMixin:
                     studies[study_id] = (self.get_study(study_id), self.matches_of(study_id))
                 study = studies[study_id][0]
             matches = studies[study_id][1] if study_id is not None else []
-            items.append(PendingItem(outbox_id, event, study, matches, queued_at, attempts))
+            items.append(PendingItem(outbox_id, event, study, matches, queued_at, attempts,
+                                     state))
         return items
 
     def interrupted(self, destination: str) -> list[dict[str, Any]]:
@@ -122,7 +125,7 @@ class OutboxMixin:
                 marks = ",".join("?" * len(chunk))
                 self.conn.execute(
                     f"UPDATE outbox SET state = 'sending', digest_id = ? WHERE id IN ({marks})"
-                    f" AND state IN ('pending', 'sending')", (digest_id, *chunk))
+                    f" AND state IN ('pending', 'sending', 'withheld')", (digest_id, *chunk))
         return digest_id
 
     def record_message(self, digest_id: int, destination: str, *, part: int,

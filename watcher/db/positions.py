@@ -82,11 +82,15 @@ class PositionsMixin:
             " reason = excluded.reason, last_seen = excluded.last_seen, state = 'quarantined'",
             (source, source_id, query_id, kind, scrub(reason), now, now))
 
-    def release(self, source: str, source_ids: list[str]) -> None:
-        """Records that arrived after all: they leave the quarantine."""
+    def release(self, source: str, source_ids: list[str], *,
+                query_id: str | None = None) -> None:
+        """Records that arrived after all leave the quarantine (of *query_id* only, if given:
+        another query that held one must still match it when it next polls)."""
+        only = " AND query_id = ?" if query_id else ""
         for value in source_ids:
             self.conn.execute("UPDATE quarantine SET state = 'released' WHERE source = ? AND"
-                              " source_id = ? AND state != 'released'", (source, value))
+                              f" source_id = ? AND state != 'released'{only}",
+                              (source, value, *([query_id] if query_id else [])))
 
     def quarantined(self, *, source: str | None = None, query_id: str | None = None,
                     states: tuple[str, ...] = ("quarantined",)) -> list[dict[str, Any]]:

@@ -63,7 +63,10 @@ def _migration_2(db: sqlite_utils.Database) -> None:
     """Events and an outbox of events; kept source records; quarantine; id conflicts.
 
     The old outbox held (destination, study): each row becomes a 'new' event for its study,
-    queued (or already sent) to the same destination, so nothing is lost or re-sent.
+    queued (or already sent) to the same destination, so nothing is lost or re-sent. The
+    skeleton also queued every study to the terminal as a copy of its destinations' (which
+    `serve` never printed): an unsent copy of a study another destination holds is withheld,
+    or the first `run --once` would print the whole backlog under "Other".
     """
     conn = db.conn
     db["meta"].create({"key": str, "value": str}, pk="key")
@@ -113,6 +116,8 @@ def _migration_2(db: sqlite_utils.Database) -> None:
         "message_id": int,
     }, pk="id", foreign_keys=[("event_id", "events", "id")], not_null={"state"},
         defaults={"attempts": 0})
+    elsewhere = {row[0] for row in conn.execute(
+        "SELECT study_id FROM outbox WHERE destination != 'terminal'")}
     for old in conn.execute(
             "SELECT destination, study_id, queued_at, sent_at, digest_id FROM outbox ORDER BY id"
     ).fetchall():
@@ -121,11 +126,13 @@ def _migration_2(db: sqlite_utils.Database) -> None:
         conn.execute("INSERT OR IGNORE INTO events (key, kind, study_id, details, created)"
                      " VALUES (?, 'new', ?, ?, ?)", (key, study_id, json.dumps({}), queued_at))
         event_id = conn.execute("SELECT id FROM events WHERE key = ?", (key,)).fetchone()[0]
+        state, note = ("sent" if sent_at else "pending"), None
+        if state == "pending" and destination == "terminal" and study_id in elsewhere:
+            state, note = "withheld", "the skeleton's terminal copy of another destination's item"
         conn.execute(
             "INSERT INTO events_outbox (destination, event_id, state, attempts, queued_at,"
-            " sent_at, digest_id) VALUES (?, ?, ?, 0, ?, ?, ?)",
-            (destination, event_id, "sent" if sent_at else "pending", queued_at, sent_at,
-             digest_id))
+            " sent_at, digest_id, last_error) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
+            (destination, event_id, state, queued_at, sent_at, digest_id, note))
     db["outbox"].drop()
     conn.execute("ALTER TABLE events_outbox RENAME TO outbox")
     conn.execute("CREATE UNIQUE INDEX idx_outbox_destination_event ON outbox"
