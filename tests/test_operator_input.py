@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.conftest import QUERIES_YAML, ROOT
-from watcher import config
+from watcher import schedules
 from watcher.config import Schedule
 
 ONE_QUERY = """\
@@ -127,16 +127,17 @@ def test_the_scheduler_itself_fires_twice_when_the_clocks_go_back():
 
 
 def test_a_time_that_happens_twice_or_never_is_refused():
-    fall_back = config.clock_change_problem("30 1 * * sun", "America/New_York", date(2026, 10, 1))
+    fall_back = schedules.clock_change_problem("30 1 * * sun", "America/New_York",
+                                               date(2026, 10, 1))
     assert fall_back == (
         "cron '30 1 * * sun' in America/New_York: 01:30 happens twice on 2026-11-01 when the "
         "clocks go back (01:00-02:00 repeats), so the scheduler would send twice; pick a time "
         "outside 01:00-02:00")
-    spring = config.clock_change_problem("30 2 * * *", "America/New_York", date(2026, 1, 1))
+    spring = schedules.clock_change_problem("30 2 * * *", "America/New_York", date(2026, 1, 1))
     assert spring is not None and "02:30 does not exist on 2026-03-08" in spring
-    midnight = config.clock_change_problem("30 0 * * *", "America/Havana", date(2026, 1, 1))
+    midnight = schedules.clock_change_problem("30 0 * * *", "America/Havana", date(2026, 1, 1))
     assert midnight is not None and "00:30 does not exist on 2026-03-08" in midnight
-    london = config.clock_change_problem("15 1 * * *", "Europe/London", date(2026, 1, 1))
+    london = schedules.clock_change_problem("15 1 * * *", "Europe/London", date(2026, 1, 1))
     assert london is not None and "01:15 does not exist on 2026-03-29" in london
     # and through the YAML: the model checks the coming two years
     assert "happens twice on" in schedule_error("30 1 * * sun", "America/New_York")
@@ -151,7 +152,7 @@ def test_a_time_that_happens_twice_or_never_is_refused():
     ("30 1 * * *", "UTC"),
 ])
 def test_schedules_clear_of_clock_changes_are_accepted(cron, zone):
-    assert config.clock_change_problem(cron, zone, date(2026, 1, 1)) is None
+    assert schedules.clock_change_problem(cron, zone, date(2026, 1, 1)) is None
     Schedule(cron=cron, timezone=zone)
 
 
