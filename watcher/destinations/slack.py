@@ -133,7 +133,7 @@ class SlackSender:
             raise DeliveryError(f"{self.name}: no top-level message to reply under")
         kwargs: dict[str, Any] = {
             "channel": self.channel, "text": part.body["text"], "blocks": part.body["blocks"],
-            "unfurl_links": False, "unfurl_media": False}
+            "unfurl_links": False, "unfurl_media": False, "parse": "none"}
         if reply:
             kwargs["thread_ts"] = self._thread_ts
         if part.meta.get("digest_id") is not None:

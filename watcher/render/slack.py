@@ -151,15 +151,19 @@ def header_block(value: str) -> dict[str, Any]:
                      "emoji": True}}
 
 
-def section_block(mrkdwn: str) -> dict[str, Any]:
-    return {"type": "section",
-            "text": {"type": "mrkdwn", "text": cut_escaped_text(mrkdwn, MAX_SECTION)}}
+def mrkdwn(text: str) -> dict[str, Any]:
+    """A mrkdwn text object; verbatim, so Slack does not turn a bare '#name' or '@here' in a
+    title into a link or a mention of its own accord."""
+    return {"type": "mrkdwn", "text": cut_escaped_text(text, MAX_SECTION), "verbatim": True}
+
+
+def section_block(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": mrkdwn(text)}
 
 
 def context_block(parts: list[str]) -> dict[str, Any]:
-    return {"type": "context", "elements": [
-        {"type": "mrkdwn", "text": cut_escaped_text(part, MAX_SECTION)}
-        for part in parts[:MAX_CONTEXT_ELEMENTS]]}
+    return {"type": "context", "elements": [mrkdwn(part)
+                                            for part in parts[:MAX_CONTEXT_ELEMENTS]]}
 
 
 def block_text_size(block: dict[str, Any]) -> int:
@@ -173,14 +177,15 @@ def block_text_size(block: dict[str, Any]) -> int:
 # --- the digest -----------------------------------------------------------------------------
 
 def date_range(digest: Digest) -> str:
-    start = short_date(digest.since)[:11] if digest.since else "first digest"
-    return f"{start} to {short_date(digest.generated)[:11]}"
+    end = short_date(digest.generated)[:11]
+    return f"{short_date(digest.since)[:11]} to {end}" if digest.since else \
+        f"first digest, {end}"
 
 
 def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
     """The top-level message: header (date range), headline (failures first), counts per
     condition and per kind of event, what max_items held back, and the receipt."""
-    blocks = [header_block(f"Ketamine watch · {date_range(digest)}"),
+    blocks = [header_block(f"Literature watch · {date_range(digest)}"),
               section_block(f"*{escape(headline(digest))}*")]
     counts = [f"{text_field(s.condition, 200)}: {len(s.items)}"
               + (f" (+{digest.overflow[s.condition]} held)"
@@ -344,7 +349,7 @@ def readable(message: SlackMessage) -> str:
             lines.append(unescape(text))
         elif block["type"] == "context":
             lines.append("  ".join(unescape(e["text"]) for e in block["elements"]))
-    return "\n".join(lines)
+    return "\n\n".join(lines)
 
 
 def preview(digest: Digest, *, threaded: bool) -> str:
