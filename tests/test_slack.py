@@ -347,6 +347,17 @@ def test_each_slack_error_is_one_line_naming_the_destination_and_keeps_items_pen
         assert token.encode() not in path.read_bytes(), path.name
 
 
+def test_an_unreachable_slack_is_one_line_and_keeps_items_pending(env, corpus_server, slack,
+                                                                  unused_port):
+    env.write_queries(WITH_SLACK)
+    result = env.cli("run", "--once", **slack_vars(
+        slack, SLACK_API_URL=f"http://127.0.0.1:{unused_port}/api/"))
+    assert result.exit_code == 1
+    [line] = [line for line in result.stderr.splitlines() if "Slack could not be reached" in line]
+    assert line.startswith("error: team: ") and "Connection refused" in line
+    assert slack.token not in result.stderr and env.store().pending_counts() == {"team": 19}
+
+
 def test_a_webhook_error_is_one_line_without_the_url(env, corpus_server, slack):
     env.write_queries(WITH_WEBHOOK)
     slack.fail_next("channel_not_found", method="webhook")
@@ -355,6 +366,7 @@ def test_a_webhook_error_is_one_line_without_the_url(env, corpus_server, slack):
     assert result.exit_code == 1
     lines = [line for line in result.stderr.splitlines() if "channel_not_found" in line]
     assert len(lines) == 1 and lines[0].startswith("error: team: ")
+    assert "the webhook's channel no longer exists" in lines[0]
     assert "webhooksecret" not in result.stderr + result.stdout
     assert env.store().pending_counts() == {"team": 19}
 

@@ -59,6 +59,14 @@ ADVICE = {
     "no_service": "the webhook URL is no longer valid: check SLACK_WEBHOOK_URL",
 }
 
+#: What differs for an incoming webhook, which is tied to one channel by its URL.
+WEBHOOK_ADVICE = {
+    "channel_not_found": "the webhook's channel no longer exists: create a new webhook and "
+                         "set SLACK_WEBHOOK_URL",
+    "channel_is_archived": "the webhook's channel is archived",
+    "invalid_token": "the webhook URL was refused: check SLACK_WEBHOOK_URL",
+}
+
 _pace_lock = threading.Lock()
 _last_post: dict[str, float] = {}
 
@@ -92,14 +100,16 @@ def _code(value: object) -> str:
 
 
 def explain(destination: str, channel: str | None, code: str) -> str:
-    """One line naming the destination, what Slack said and what to do."""
-    advice = ADVICE.get(code, "Slack refused the message").format(channel=channel or "")
+    """One line naming the destination, what Slack said and what to do (*channel* None: an
+    incoming webhook)."""
+    advice = (WEBHOOK_ADVICE.get(code) if channel is None else None) or ADVICE.get(
+        code, "Slack refused the message").format(channel=channel or "the webhook's channel")
     return f"{destination}: {advice} ({code})"
 
 
 def _unreachable(destination: str, exc: Exception) -> str:
-    reason = getattr(exc, "reason", None) or type(exc).__name__
-    return f"{destination}: Slack could not be reached ({_code(reason)})"
+    reason = " ".join(str(getattr(exc, "reason", None) or exc or type(exc).__name__).split())
+    return f"{destination}: Slack could not be reached ({reason[:120]})"
 
 
 def _parts(digest: Digest, *, threaded: bool) -> list[Part]:
@@ -270,5 +280,5 @@ class SlackWebhookSender:
             _posted(self._pace_key)
         if response.status_code != 200 or (response.body or "").strip() != "ok":
             code = _code(response.body) if response.body else f"HTTP_{response.status_code}"
-            raise SlackError(explain(self.name, "the webhook's channel", code), code)
+            raise SlackError(explain(self.name, None, code), code)
         return None
