@@ -112,6 +112,7 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
             return outcome
     when = stamp(now)
     try:
+        _recover_interrupted(store, name, sender)
         digest, through, withheld = build_digest(config, store, name, now=now)
         if withheld:
             with store.transaction():
@@ -132,6 +133,7 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
     error = None
     try:
         for index, part in enumerate(parts):
+            part.meta.update(digest_id=digest_id, part=index)  # lets a sender tag the message
             external_id = sender.send(part)
             store.record_message(digest_id, name, part=index, outbox_ids=part.outbox_ids,
                                  external_id=external_id, now=stamp(utc_now()))
@@ -165,6 +167,33 @@ def _close(store: Store, digest_id: int, name: str, error: str | None
         problem = one_line(exc, name)
         log.info("%s: %s", name, problem, exc_info=not isinstance(exc, WatcherError))
         return "sending", error or problem
+
+
+def _recover_interrupted(store: Store, name: str, sender: Sender) -> None:
+    """Before a new digest: when a dead process left items 'sending', ask a sender that can
+    look (Slack, by its messages' metadata) which of those messages the destination already
+    holds, and record them as sent so they are not posted twice."""
+    recover = getattr(sender, "recover", None)
+    if recover is None:
+        return
+    interrupted = store.interrupted(name)
+    if not interrupted:
+        return
+    carried = {(row["digest_id"], row["id"]) for row in interrupted}
+    digests = sorted({row["digest_id"] for row in interrupted if row["digest_id"]})
+    recorded = {(d, m["part"]) for d in digests for m in store.messages_of(d)}
+    when = stamp(utc_now())
+    for digest_id, part, outbox_ids, external_id in recover(interrupted):
+        if (digest_id, part) in recorded:
+            continue
+        recorded.add((digest_id, part))
+        ids = [i for i in outbox_ids if (digest_id, i) in carried]
+        store.record_message(digest_id, name, part=part, outbox_ids=ids,
+                             external_id=external_id, now=when)
+        log.info("%s: message %s of digest %s was already posted; %d item(s) marked sent",
+                 name, part, digest_id, len(ids))
+    for digest_id in digests:
+        store.finish_digest(digest_id, now=when, error="interrupted before this item was sent")
 
 
 def preview(config: Config, store: Store, destination: str | None, *,

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from ..digest import Digest
+from ..render import slack as slack_render
 from ..settings import Settings
+from .slack import SlackSender, SlackWebhookSender
 from .terminal import TerminalSender
 
 if TYPE_CHECKING:
@@ -72,9 +74,14 @@ def _email_preview(digest: Digest, destination: Destination) -> str:
 KINDS: dict[str, DestinationSpec] = {
     "terminal": DestinationSpec("terminal", lambda settings: None,
                                 lambda destination, settings, stream: TerminalSender(stream)),
-    "slack": DestinationSpec("slack", _needs("SLACK_BOT_TOKEN", lambda s: s.slack_bot_token)),
-    "slack_webhook": DestinationSpec("slack_webhook", _needs(
-        "SLACK_WEBHOOK_URL", lambda s: s.slack_webhook_url)),
+    "slack": DestinationSpec(
+        "slack", _needs("SLACK_BOT_TOKEN", lambda s: s.slack_bot_token),
+        lambda destination, settings, stream: SlackSender(destination, settings),
+        lambda digest, destination: slack_render.preview(digest, threaded=True)),
+    "slack_webhook": DestinationSpec(
+        "slack_webhook", _needs("SLACK_WEBHOOK_URL", lambda s: s.slack_webhook_url),
+        lambda destination, settings, stream: SlackWebhookSender(destination, settings),
+        lambda digest, destination: slack_render.preview(digest, threaded=False)),
     "email": DestinationSpec("email", _needs(
         "SMTP_HOST and WATCHER_EMAIL_FROM", lambda s: s.smtp_host, lambda s: s.email_from),
         _email_sender, _email_preview),

@@ -1,0 +1,402 @@
+"""Slack delivery through the real slack_sdk client against a local Slack: a bot digest is one
+top-level message with its items in the thread, a webhook digest several plain messages; every
+message within Block Kit's limits; untrusted text never notifies anyone; a crash never makes a
+message appear twice; each Slack error is one line and loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import PUBMED_FILES, QUERIES_YAML, ROOT, days_ago, renumbered
+from watcher import pipeline
+from watcher.config import load
+from watcher.db import Store
+from watcher.destinations import Part
+from watcher.destinations.slack import SlackSender
+from watcher.fakes.slack import SlackServer, check_message
+from watcher.models import Event, Study
+from watcher.render.slack import MAX_HEADER, MAX_SECTION, unescape
+from watcher.settings import Settings
+
+TEAM = """destinations:
+  team:
+    kind: slack
+    channel: "#ketamine-watch"
+defaults:
+  destinations: [team]
+"""
+WITH_SLACK = QUERIES_YAML.replace("defaults:\n", TEAM)
+WITH_WEBHOOK = QUERIES_YAML.replace("defaults:\n", TEAM.replace(
+    'kind: slack\n    channel: "#ketamine-watch"', "kind: slack_webhook"))
+#: What could notify people or tag a channel if Slack read it as markup.
+TRIGGERS = ("<!channel>", "<!here>", "<!everyone>", "<@U", "<#C", "<!subteam^")
+#: A Slack link `<https://...|label>`; anything else starting with '<' would be markup.
+LINK = re.compile(r"<https?://[^|<>\s]+\|[^<>]*>")
+QUOTE = re.compile(r"(?:^|\n)> ")  # mrkdwn's quote marker at the start of a line
+
+
+@pytest.fixture
+def slack():
+    with SlackServer(interval=0.05) as running:
+        yield running
+
+
+def slack_vars(slack: SlackServer, **extra: str) -> dict[str, str]:
+    return {"SLACK_API_URL": slack.url, "SLACK_BOT_TOKEN": slack.token,
+            "WATCHER_SLACK_INTERVAL": "0.05", **extra}
+
+
+def texts(message) -> list[str]:
+    """Every text field of a posted message, fallback included."""
+    found = [message.text]
+    for block in message.blocks:
+        found += [block.get("text", {}).get("text", "")]
+        found += [e.get("text", "") for e in block.get("elements", [])]
+    return found
+
+
+def assert_inert(message) -> None:
+    for text in texts(message):
+        assert not any(t in text for t in TRIGGERS), text[:200]
+        bare = QUOTE.sub("\n", LINK.sub("", text))
+        assert "<" not in bare and ">" not in bare, text[:200]
+    for block in message.blocks:
+        for obj in [block.get("text") or {}, *block.get("elements", [])]:
+            assert obj.get("type") != "mrkdwn" or obj.get("verbatim") is True, "no auto-parsing"
+        if block["type"] == "header":
+            assert "\n" not in block["text"]["text"] and len(block["text"]["text"]) <= MAX_HEADER
+    assert message.payload["unfurl_links"] is False and message.payload["unfurl_media"] is False
+    assert "link_names" not in message.payload and message.text.strip()
+    assert check_message(message.payload) is None
+
+
+def item_ids(slack: SlackServer) -> list[int]:
+    return [i for m in slack.messages for i in (m.metadata or {}).get("event_payload", {})
+            .get("outbox_ids", [])]
+
+
+# --- building a store directly ---------------------------------------------------------------
+
+def conditions_yaml(n: int, destination: str) -> str:
+    queries = "".join(f"  - id: q{k}\n    condition: Condition {k}\n    sources:\n"
+                      f"      pubmed:\n        terms: c{k}[tiab]\n" for k in range(n))
+    return f"{destination}queries:\n{queries}"
+
+
+def queue_studies(store: Store, studies: list[tuple[Study, list[str]]]) -> None:
+    with store.transaction():
+        for study, query_ids in studies:
+            study_id, _ = store.save_study(study, "t1")
+            for query_id in query_ids:
+                store.add_match(study_id, query_id, "pubmed", run_id=0, now="t1", excluded=None,
+                                labels=[])
+            event_id, _ = store.add_event(Event(f"new:{study_id}", "new", study_id), "t1")
+            store.queue("team", event_id, "t1")
+
+
+def write(tmp_path, text: str):
+    folder = tmp_path / "queries"
+    folder.mkdir(exist_ok=True)
+    (folder / "q.yaml").write_text(text)
+    return load(folder)
+
+
+HOSTILE = [
+    "<!channel> wins", "@here please read", "<script>alert(1)</script>", "Fish & Chips <b>",
+    "K" * 5000, "קטמין לדיכאון עמיד \u202eטיפול", "Ketamine 💊🧠 and mood", "Line one\r\nLine two",
+    "<@U024BE7LH> look", "<!subteam^S123|team> and <#C0123|general> and <!everyone>",
+]
+
+
+def test_hostile_titles_stay_readable_text_and_never_mention_anyone(tmp_path, slack):
+    cfg = write(tmp_path, conditions_yaml(2, TEAM).replace(
+        "Condition 1", '"<!here> Condition\\nbreak"'))
+    store = Store(tmp_path / "w.db")
+    studies = [(Study("pubmed", "publication", {"pmid": str(100 + n)}, title,
+                      authors=["<!here>", "B"], journal="J & <J>",
+                      abstract=f"CONCLUSIONS: <!channel> {title[:50]} works."), ["q0", "q1"])
+               for n, title in enumerate(HOSTILE)]
+    studies.append((Study("pubmed", "publication",
+                          {"doi": "10.1002/(sici)1097-4636(199706)35:4<461::aid-jbm7>3.0.co;2-m|x"},
+                          "A DOI link with markup in it"), ["q0"]))
+    queue_studies(store, studies)
+    settings = Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db"), **slack_vars(slack)})
+    outcome = pipeline.deliver(cfg, store, settings)[0]
+    assert outcome.sent, outcome.error
+    assert slack.rejected == [] and slack.messages
+    for message in slack.messages:
+        assert_inert(message)
+    shown = unescape(" ".join(t for m in slack.messages for t in texts(m)))
+    for readable in ("<!channel> wins", "@here please read", "<script>alert(1)</script>",
+                     "Fish & Chips <b>", "קטמין לדיכאון עמיד", "💊🧠", "Line one Line two",
+                     "<@U024BE7LH> look", "J & <J>", "<!here> Condition break"):
+        assert readable in shown, readable
+    assert "\u202e" not in shown, "no right-to-left override reorders what follows"
+    long = [t for m in slack.messages for t in texts(m) if "KKKK" in t]
+    assert long and all(len(t) <= MAX_SECTION for t in long) and "K" * 5000 not in shown
+    doi = next(t for m in slack.messages for t in texts(m)[1:] if "A DOI link" in t)
+    assert "https://doi.org/10.1002/(sici)1097-4636(199706)35:4%3C461::aid-jbm7%3E3.0.co;2-m%7Cx|" \
+        in doi
+
+
+def _queries_of(n: int, n_conditions: int = 10) -> list[int]:
+    """Study n matches condition n % 10, and every seventh study the next one too."""
+    return [n % n_conditions] + ([(n + 1) % n_conditions] if n % 7 == 0 else [])
+
+
+def _in_condition_order(order: list[int]) -> bool:
+    sections = [min(_queries_of(n)) for n in order]  # listed under the first in YAML order
+    return sections == sorted(sections)
+
+
+def _many(n_items: int, n_conditions: int) -> list[tuple[Study, list[str]]]:
+    return [(Study("pubmed", "publication", {"pmid": str(500000 + n)},
+                   f"Study {n:03d} of ketamine in condition {n % n_conditions}",
+                   abstract="BACKGROUND: x.\nCONCLUSIONS: " + "Ketamine helped. " * 30,
+                   authors=["Author A", "Author B"], journal="Journal", published="2025 Jan"),
+             [f"q{k}" for k in _queries_of(n, n_conditions)])
+            for n in range(n_items)]
+
+
+def _order(slack: SlackServer) -> list[int]:
+    shown = " ".join(t for m in slack.messages for t in texts(m)[1:])
+    return [int(n) for n in re.findall(r"\|Study (\d{3}) of", shown)]
+
+
+def test_400_items_over_10_conditions_are_one_message_and_a_thread_each_item_once(
+        tmp_path, slack):
+    cfg = write(tmp_path, conditions_yaml(10, TEAM.replace("    channel:",
+                                                           "    max_items: 500\n    channel:")))
+    store = Store(tmp_path / "w.db")
+    queue_studies(store, _many(400, 10))
+    settings = Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db"), **slack_vars(slack)})
+    outcome = pipeline.deliver(cfg, store, settings)[0]
+    assert outcome.sent and outcome.error is None
+    top = slack.top_level("#ketamine-watch")
+    assert len(top) == 1, "one top-level message per digest"
+    replies = slack.replies(top[0].ts)
+    assert len(replies) == len(slack.messages) - 1 >= 9, "the items are thread replies"
+    assert slack.rejected == [] and slack.throttled == 0, "valid, and paced per channel"
+    for message in slack.messages:
+        assert_inert(message)
+        assert message.metadata["event_payload"]["digest_id"] == 1
+    ids = item_ids(slack)
+    assert len(ids) == len(set(ids)) == 400
+    order = _order(slack)
+    assert sorted(order) == list(range(400)), "each item exactly once"
+    assert _in_condition_order(order), "grouped by condition in the YAML's order"
+    assert "400 new studies" in top[0].text and "Condition 3: 40" in texts(top[0])[3]
+    assert "also: Condition 1" in " ".join(texts(replies[0]))
+    quoted = [line for t in texts(replies[0]) for line in t.splitlines() if line[:2] == "> "]
+    assert quoted and all(line.startswith("> Ketamine helped.") and len(line) <= 302
+                          for line in quoted), "the conclusion, in at most 300 characters"
+    assert store.pending_counts() == {}
+
+
+def test_400_items_through_a_webhook_are_several_valid_messages_each_item_once(
+        tmp_path, slack):
+    cfg = write(tmp_path, conditions_yaml(10, TEAM.replace(
+        'kind: slack\n    channel: "#ketamine-watch"', "kind: slack_webhook\n    max_items: 500")))
+    store = Store(tmp_path / "w.db")
+    queue_studies(store, _many(400, 10))
+    settings = Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db"),
+                                  "SLACK_WEBHOOK_URL": slack.webhook_url,
+                                  "WATCHER_SLACK_INTERVAL": "0.05"})
+    outcome = pipeline.deliver(cfg, store, settings)[0]
+    assert outcome.sent and outcome.error is None
+    posts = slack.webhook_posts()
+    assert len(posts) == len(slack.messages) >= 9 and slack.rejected == []
+    for message in posts:
+        assert_inert(message)
+    order = _order(slack)
+    assert sorted(order) == list(range(400))
+    assert _in_condition_order(order)
+    assert "400 new studies" in posts[0].text and store.pending_counts() == {}
+
+
+# --- a kill at any step of a digest ----------------------------------------------------------
+
+def _killed_run(env, slack: SlackServer, nth: int) -> None:
+    process = subprocess.Popen([sys.executable, "-m", "watcher", "run", "--once"], cwd=ROOT,
+                               env={**os.environ, **env.vars(**slack_vars(slack))},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    slack.kill_after = (process.pid, nth)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == -9, err
+    assert len(slack.messages) == nth
+
+
+def _delivered_pmids(slack: SlackServer) -> list[str]:
+    return re.findall(r"pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/",
+                      " ".join(t for m in slack.messages for t in texts(m)[1:]))
+
+
+def _more_records(server, count: int = 30) -> None:
+    """Enough records for a digest of a top message and three thread replies."""
+    files = [p for p in PUBMED_FILES if "37909814" not in p.name]  # that one has no article
+    for n in range(count):
+        server.add_article(renumbered(files[n % len(files)], str(97000000 + n)),
+                           entry_date=days_ago(1))
+
+
+@pytest.mark.parametrize("nth", [1, 2, 3])  # the top message, a middle reply, the last one
+def test_a_kill_after_any_post_then_the_next_run_delivers_each_item_once(
+        env, corpus_server, slack, nth):
+    env.write_queries(WITH_SLACK)
+    _more_records(corpus_server)
+    _killed_run(env, slack, nth)
+
+    after = env.cli("run", "--once", **slack_vars(slack))
+    assert after.exit_code == 0, after.stderr
+    pmids = _delivered_pmids(slack)
+    assert len(pmids) == len(set(pmids)) == 49, "every item, none twice"
+    ids = item_ids(slack)
+    assert len(ids) == len(set(ids)) == 49
+    first = [m for m in slack.messages if m.metadata["event_payload"]["digest_id"] == 1]
+    assert len(first) == nth and len(slack.top_level()) == (1 if nth == 3 else 2), \
+        "the killed digest had three messages; only the rest went in a new one"
+    store = env.store()
+    assert len(store.messages_of(1)) == nth, "every accepted message is on record"
+    assert store.pending_counts() == {}
+    posted = len(slack.messages)
+    again = env.cli("run", "--once", **slack_vars(slack))
+    assert again.exit_code == 0 and len(slack.messages) == posted, "nothing new is quiet"
+
+
+def test_messages_posted_before_a_crash_are_found_in_history_and_threads(tmp_path, slack):
+    cfg = write(tmp_path, conditions_yaml(3, TEAM))
+    store = Store(tmp_path / "w.db")
+    queue_studies(store, _many(60, 3))
+    settings = Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db"), **slack_vars(slack)})
+    # What a process killed after Slack accepted two messages leaves behind: a digest begun,
+    # its items 'sending', two messages in the channel and none recorded.
+    built, through, _ = pipeline.build_digest(cfg, store, "team", now=pipeline.utc_now())
+    sender = SlackSender(cfg.all_destinations()["team"], settings)
+    parts = sender.prepare(built)
+    assert len(parts) >= 3
+    digest_id = store.begin_digest("team", [i.outbox_id for i in built.items], now="t",
+                                   through_poll=through, receipt="r")
+    for index, part in enumerate(parts[:2]):
+        part.meta.update(digest_id=digest_id, part=index)
+        sender.send(part)
+    posted_before = len(slack.messages)
+
+    outcome = pipeline.deliver(cfg, store, settings)[0]
+    assert outcome.sent, outcome.error
+    assert [m["part"] for m in store.messages_of(digest_id)] == [0, 1]
+    ids = item_ids(slack)
+    assert len(ids) == len(set(ids)) == 60, "the first reply's items were not posted again"
+    assert len(slack.messages) == posted_before + 1 + len(parts) - 2
+    assert store.pending_counts() == {}
+
+
+def test_without_the_history_scope_a_killed_digest_is_resent_with_one_warning(
+        env, corpus_server, slack):
+    env.write_queries(WITH_SLACK)
+    _killed_run(env, slack, 2)
+    slack.scopes = {"chat:write"}
+    after = env.cli("run", "--once", **slack_vars(slack))
+    assert after.exit_code == 0, after.stderr
+    warnings = [line for line in after.stderr.splitlines() if "missing_scope" in line]
+    assert len(warnings) == 1 and "sent again" in warnings[0]
+    assert len(set(_delivered_pmids(slack))) == 19, "every item, some of them twice"
+    assert env.store().pending_counts() == {}
+
+
+# --- failures ------------------------------------------------------------------------------
+
+def test_a_failed_source_leads_the_slack_headline(env, slack, unused_port):
+    env.write_queries(WITH_SLACK)
+    result = env.cli("run", "--once", WATCHER_EUTILS_URL=f"http://127.0.0.1:{unused_port}/",
+                     **slack_vars(slack))
+    assert result.exit_code == 1
+    [top] = slack.top_level()
+    assert top.text.startswith("watcher: PubMed could not be polled: 0 of 3 queries polled")
+    assert "PubMed could not be polled" in texts(top)[2]
+    assert "FAILED" in " ".join(texts(top)), "the receipt says so too"
+
+
+@pytest.mark.parametrize("error", ["channel_not_found", "not_in_channel", "invalid_auth",
+                                   "invalid_blocks", "msg_too_long"])
+def test_each_slack_error_is_one_line_naming_the_destination_and_keeps_items_pending(
+        env, corpus_server, slack, error):
+    env.write_queries(WITH_SLACK)
+    token = slack.token
+    if error == "invalid_auth":
+        token = "xoxb-revoked-4242-secret"
+    else:
+        slack.fail_next(error)
+    result = env.cli("run", "--once", **slack_vars(slack, SLACK_BOT_TOKEN=token))
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if error in line]
+    assert len(lines) == 1 and lines[0].startswith("error: team: ")
+    assert "19 item(s) kept pending" in lines[0]
+    assert slack.messages == [], "ok: false is never a success"
+    assert env.store().pending_counts() == {"team": 19}
+    status = env.cli("status", **slack_vars(slack, SLACK_BOT_TOKEN=token))
+    for text in (result.stdout, result.stderr, status.stdout, status.stderr):
+        assert token not in text
+    for path in env.db.parent.iterdir():
+        assert token.encode() not in path.read_bytes(), path.name
+
+
+def test_an_unreachable_slack_is_one_line_and_keeps_items_pending(env, corpus_server, slack,
+                                                                  unused_port):
+    env.write_queries(WITH_SLACK)
+    result = env.cli("run", "--once", **slack_vars(
+        slack, SLACK_API_URL=f"http://127.0.0.1:{unused_port}/api/"))
+    assert result.exit_code == 1
+    [line] = [line for line in result.stderr.splitlines() if "Slack could not be reached" in line]
+    assert line.startswith("error: team: ") and "Connection refused" in line
+    assert slack.token not in result.stderr and env.store().pending_counts() == {"team": 19}
+
+
+def test_a_webhook_error_is_one_line_without_the_url(env, corpus_server, slack):
+    env.write_queries(WITH_WEBHOOK)
+    slack.fail_next("channel_not_found", method="webhook")
+    result = env.cli("run", "--once", SLACK_WEBHOOK_URL=slack.webhook_url,
+                     WATCHER_SLACK_INTERVAL="0.05")
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if "channel_not_found" in line]
+    assert len(lines) == 1 and lines[0].startswith("error: team: ")
+    assert "the webhook's channel no longer exists" in lines[0]
+    assert "webhooksecret" not in result.stderr + result.stdout
+    assert env.store().pending_counts() == {"team": 19}
+
+
+def test_a_429_is_retried_after_its_retry_after(tmp_path):
+    with SlackServer(interval=1.0, retry_after=1) as strict:
+        cfg = write(tmp_path, conditions_yaml(1, TEAM))
+        settings = Settings.from_env({"SLACK_API_URL": strict.url,
+                                      "SLACK_BOT_TOKEN": strict.token})
+        sender = SlackSender(cfg.all_destinations()["team"], settings, interval=0)
+        body = {"text": "x", "blocks": [{"type": "section",
+                                         "text": {"type": "mrkdwn", "text": "x"}}]}
+        started = time.monotonic()
+        first = sender.send(Part([], body))
+        second = sender.send(Part([1], body, meta={"reply": True}))
+        assert time.monotonic() - started >= 1.0, "waited at least Retry-After"
+    assert strict.throttled == 1 and first and second
+    assert [m.ts for m in strict.messages] == [first, second]
+
+
+def test_preview_writes_block_kit_json_and_text_and_sends_nothing(env, corpus_server, slack):
+    env.write_queries(WITH_SLACK)
+    assert env.cli("poll").exit_code == 0
+    out = env.tmp / "preview.txt"
+    result = env.cli("digest", "team", "--preview", str(out), **slack_vars(slack))
+    assert result.exit_code == 0, result.stderr
+    written = out.read_text(encoding="utf-8")
+    readable, _, raw = written.partition("--- Block Kit JSON ---\n")
+    messages = json.loads(raw)
+    assert messages[0]["thread_reply"] is False and all(m["thread_reply"] for m in messages[1:])
+    assert all(check_message(m) is None for m in messages)
+    assert readable.count("pubmed.ncbi.nlm.nih.gov/") == 19
+    assert slack.messages == [] and env.store().pending_counts() == {"team": 19}

@@ -1,0 +1,284 @@
+"""Slack senders: a bot token (one top-level message per digest, the items in its thread) and
+an incoming webhook (several plain messages: a webhook cannot thread).
+
+Both go through slack_sdk, paced to about one message per second per channel, with a 429
+retried after its Retry-After. ``ok: false`` is an error: the part is not accepted, so its
+items stay pending. Error lines name the destination and Slack's error code, never the token or
+the webhook URL. Each bot message carries the digest id and its outbox ids in its metadata, so
+after a crash :meth:`SlackSender.recover` can find in the channel's history what was already
+posted, and the core marks it sent instead of posting it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.webhook import WebhookClient
+
+from ..digest import Digest
+from ..errors import DeliveryError
+from ..render import slack as render
+
+if TYPE_CHECKING:
+    from ..config import Destination
+    from ..settings import Settings
+    from . import Part
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPE = "watcher_digest"
+RATE_LIMIT_RETRIES = 5
+#: How far back recovery looks for messages of an interrupted digest.
+RECOVERY_WINDOW_DAYS = 7
+RECOVERY_PAGES = 5
+PAGE_SIZE = 200
+
+#: Slack error code -> what the operator should do (the items stay pending either way).
+ADVICE = {
+    "channel_not_found": "the channel {channel} was not found: check 'channel' in the YAML",
+    "not_in_channel": "the bot is not a member of {channel}: invite it (/invite @your-bot)",
+    "is_archived": "the channel {channel} is archived",
+    "invalid_auth": "SLACK_BOT_TOKEN was refused: check the token",
+    "not_authed": "no SLACK_BOT_TOKEN was accepted: check the token",
+    "token_revoked": "SLACK_BOT_TOKEN was revoked: install the app again",
+    "account_inactive": "the bot's account is inactive: check the Slack app",
+    "invalid_blocks": "Slack rejected the message layout",
+    "msg_too_long": "Slack said the message is too long",
+    "no_text": "Slack said the message has no text",
+    "ratelimited": "Slack kept rate-limiting the channel",
+    "missing_scope": "the token lacks a scope: give the app chat:write",
+    "invalid_payload": "Slack could not read the message",
+    "action_prohibited": "the workspace does not allow this webhook to post",
+    "no_service": "the webhook URL is no longer valid: check SLACK_WEBHOOK_URL",
+}
+
+#: What differs for an incoming webhook, which is tied to one channel by its URL.
+WEBHOOK_ADVICE = {
+    "channel_not_found": "the webhook's channel no longer exists: create a new webhook and "
+                         "set SLACK_WEBHOOK_URL",
+    "channel_is_archived": "the webhook's channel is archived",
+    "invalid_token": "the webhook URL was refused: check SLACK_WEBHOOK_URL",
+}
+
+_pace_lock = threading.Lock()
+_last_post: dict[str, float] = {}
+
+
+def _pace(key: str, interval: float) -> None:
+    """Wait until *interval* seconds have passed since the last post to the same channel
+    answered (any sender in this process)."""
+    with _pace_lock:
+        wait = _last_post.get(key, -interval) + interval - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+
+
+def _posted(key: str) -> None:
+    with _pace_lock:
+        _last_post[key] = time.monotonic()
+
+
+class SlackError(DeliveryError):
+    """Slack answered ``ok: false`` (or a webhook error): *code* is Slack's error code."""
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.code = code
+
+
+def _code(value: object) -> str:
+    """Slack's error code as a short safe word (an error body is not trusted)."""
+    found = re.match(r"[A-Za-z0-9_.:-]{1,60}", str(value or "").strip())
+    return found.group(0) if found else "unknown_error"
+
+
+def explain(destination: str, channel: str | None, code: str) -> str:
+    """One line naming the destination, what Slack said and what to do (*channel* None: an
+    incoming webhook)."""
+    advice = (WEBHOOK_ADVICE.get(code) if channel is None else None) or ADVICE.get(
+        code, "Slack refused the message").format(channel=channel or "the webhook's channel")
+    return f"{destination}: {advice} ({code})"
+
+
+def _unreachable(destination: str, exc: Exception) -> str:
+    reason = " ".join(str(getattr(exc, "reason", None) or exc or type(exc).__name__).split())
+    return f"{destination}: Slack could not be reached ({reason[:120]})"
+
+
+def _parts(digest: Digest, *, threaded: bool) -> list[Part]:
+    from . import Part
+
+    return [Part(list(m.outbox_ids), m.payload(), render.readable(m), {"reply": m.reply})
+            for m in render.render(digest, threaded=threaded)]
+
+
+class SlackSender:
+    """Posts with a bot token: one top-level message per digest, its items as thread replies."""
+
+    def __init__(self, destination: Destination, settings: Settings, *,
+                 interval: float | None = None):
+        self.name = destination.name
+        self.channel = destination.channel or ""
+        self.interval = settings.slack_interval if interval is None else interval
+        base_url = settings.slack_api_url.rstrip("/") + "/"
+        self.client = WebClient(
+            token=settings.slack_bot_token, base_url=base_url, timeout=settings.http_timeout,
+            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)])
+        self._pace_key = f"{base_url} {self.channel}"
+        self._thread_ts: str | None = None
+
+    def prepare(self, digest: Digest) -> list[Part]:
+        return _parts(digest, threaded=True)
+
+    def send(self, part: Part) -> str | None:
+        reply = bool(part.meta.get("reply"))
+        if reply and not self._thread_ts:
+            raise DeliveryError(f"{self.name}: no top-level message to reply under")
+        kwargs: dict[str, Any] = {
+            "channel": self.channel, "text": part.body["text"], "blocks": part.body["blocks"],
+            "unfurl_links": False, "unfurl_media": False, "parse": "none"}
+        if reply:
+            kwargs["thread_ts"] = self._thread_ts
+        if part.meta.get("digest_id") is not None:
+            kwargs["metadata"] = {"event_type": EVENT_TYPE, "event_payload": {
+                "digest_id": part.meta["digest_id"], "part": part.meta.get("part", 0),
+                "outbox_ids": list(part.outbox_ids), "destination": self.name}}
+        response = self._call("chat_postMessage", **kwargs)
+        ts = str(response.get("ts") or "")
+        if not reply:
+            self._thread_ts = ts
+        return ts or None
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        paced = method == "chat_postMessage"
+        if paced:
+            _pace(self._pace_key, self.interval)
+        try:
+            return getattr(self.client, method)(**kwargs)
+        except SlackApiError as exc:
+            code = _code(exc.response.get("error"))
+            raise SlackError(explain(self.name, self.channel, code), code) from None
+        except (SlackClientError, OSError) as exc:
+            raise DeliveryError(_unreachable(self.name, exc)) from None
+        finally:
+            if paced:
+                _posted(self._pace_key)
+
+    # --- after a crash -------------------------------------------------------------------
+
+    def recover(self, interrupted: list[dict[str, Any]]) -> list[tuple[int, int, list[int], str]]:
+        """Messages of interrupted digests that Slack already holds, found by their metadata
+        in the channel's recent history (and their threads): (digest id, part, outbox ids,
+        ts). Without the history scope it warns once and finds nothing (they are re-sent)."""
+        wanted: dict[int, set[int]] = {}
+        for row in interrupted:
+            if row.get("digest_id") is not None:
+                wanted.setdefault(int(row["digest_id"]), set()).add(int(row["id"]))
+        if not wanted:
+            return []
+        try:
+            channel = self._channel_id()
+            found: list[tuple[int, int, list[int], str]] = []
+            oldest = f"{time.time() - RECOVERY_WINDOW_DAYS * 86400:.6f}"
+            for message in self._pages("conversations_history", channel=channel,
+                                       oldest=oldest):
+                hit = _ours(message, wanted, self.name)
+                if hit is None:
+                    continue
+                found.append(hit)
+                if message.get("reply_count") or message.get("thread_ts"):
+                    for reply in self._pages("conversations_replies", channel=channel,
+                                             ts=message["ts"]):
+                        if reply.get("ts") != message["ts"]:
+                            hit = _ours(reply, wanted, self.name)
+                            if hit is not None:
+                                found.append(hit)
+        except SlackError as exc:
+            if exc.code != "missing_scope":
+                raise
+            log.warning("%s: cannot read %s's history to check an interrupted digest "
+                        "(missing_scope: add channels:history, groups:history and "
+                        "channels:read); its items will be sent again", self.name, self.channel)
+            return []
+        return found
+
+    def _channel_id(self) -> str:
+        """conversations.history needs the channel's id; the YAML may give its name."""
+        if re.fullmatch(r"[CGD][A-Z0-9]{6,}", self.channel):
+            return self.channel
+        name = self.channel.lstrip("#")
+        for channel in self._pages("conversations_list", key="channels",
+                                   types="public_channel,private_channel",
+                                   exclude_archived=True):
+            if channel.get("name") == name:
+                return str(channel["id"])
+        raise DeliveryError(explain(self.name, self.channel, "channel_not_found"))
+
+    def _pages(self, method: str, *, key: str = "messages", **kwargs: Any) -> list[Any]:
+        extra = {} if method == "conversations_list" else {"include_all_metadata": True}
+        items: list[Any] = []
+        cursor = None
+        for _ in range(RECOVERY_PAGES):
+            response = self._call(method, limit=PAGE_SIZE, cursor=cursor, **extra, **kwargs)
+            items += response.get(key) or []
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return items
+
+
+def _ours(message: dict[str, Any], wanted: dict[int, set[int]], destination: str
+          ) -> tuple[int, int, list[int], str] | None:
+    """(digest id, part, outbox ids, ts) when *message* is one of ours for a wanted digest."""
+    metadata = message.get("metadata") or {}
+    if metadata.get("event_type") != EVENT_TYPE:
+        return None
+    payload = metadata.get("event_payload") or {}
+    try:
+        digest_id = int(payload.get("digest_id"))
+        part = int(payload.get("part", 0))
+        ids = [int(i) for i in payload.get("outbox_ids") or []]
+    except (TypeError, ValueError):
+        return None
+    if digest_id not in wanted or payload.get("destination") not in (None, destination):
+        return None
+    if not set(ids) <= wanted[digest_id]:  # another install's digest with the same number
+        return None
+    return digest_id, part, ids, str(message.get("ts") or "")
+
+
+class SlackWebhookSender:
+    """Posts through an incoming webhook: the top message with what fits, then follow-ups."""
+
+    def __init__(self, destination: Destination, settings: Settings, *,
+                 interval: float | None = None):
+        self.name = destination.name
+        self.interval = settings.slack_interval if interval is None else interval
+        self.client = WebhookClient(
+            settings.slack_webhook_url or "", timeout=settings.http_timeout,  # type: ignore[arg-type]
+            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)])
+        self._pace_key = f"webhook {hash(settings.slack_webhook_url)}"
+
+    def prepare(self, digest: Digest) -> list[Part]:
+        return _parts(digest, threaded=False)
+
+    def send(self, part: Part) -> str | None:
+        _pace(self._pace_key, self.interval)
+        try:
+            response = self.client.send(text=part.body["text"], blocks=part.body["blocks"],
+                                        unfurl_links=False, unfurl_media=False)
+        except (SlackClientError, OSError) as exc:
+            raise DeliveryError(_unreachable(self.name, exc)) from None
+        finally:
+            _posted(self._pace_key)
+        if response.status_code != 200 or (response.body or "").strip() != "ok":
+            code = _code(response.body) if response.body else f"HTTP_{response.status_code}"
+            raise SlackError(explain(self.name, None, code), code)
+        return None
