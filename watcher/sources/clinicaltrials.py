@@ -1,28 +1,100 @@
-"""ClinicalTrials.gov (API v2): the YAML options a query may already set. The fetcher arrives
-with the trial-registries work; until then the source is validated and reported as not polled.
+"""ClinicalTrials.gov through API v2: the YAML options, the fetcher and the registry entry.
+
+A poll asks ``/studies`` for the query's condition, intervention and free terms, restricted to
+studies whose last update was posted in the window (a new study's first posting is its first
+update), follows every page and checks the total. The registry refreshes its data once a day, so
+the range never runs past ``/version``'s data timestamp, and the day last covered is kept as the
+source's cursor: a registry that was late is caught up by the next poll. Every study returned is
+kept raw; one whose tracked fields changed becomes a trial-change event (see ``changes``).
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+import hashlib
+import ipaddress
+import time
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from .base import SourceOptions, SourceSpec, Terms
+from pydantic import Field, field_validator
+
+from ..errors import ParseError, SourceError
+from ..http import HttpClient, RateLimiter
+from ..parsers.clinicaltrials import (
+    DEFAULT_TRACK,
+    TRACKABLE,
+    ParsedRecord,
+    SearchPage,
+    changes,
+    nct_of,
+    parse_records,
+    parse_search_page,
+    parse_version,
+    study_records,
+)
+from ..settings import Settings
+from .base import (
+    FetchContext,
+    FetchedRecord,
+    FetchResult,
+    SourceOptions,
+    SourceSpec,
+    Terms,
+    Window,
+)
+
+if TYPE_CHECKING:
+    from ..config import Query
+
+PAGE_SIZE = 1000  # the API's largest page
+#: ClinicalTrials.gov asks for about one request per second; shared by every query of a run.
+POLITE_RATE = 1.0
+#: A server on this machine (tests, the demo) is not the registry: no need to wait for it.
+LOOPBACK_RATE = 50.0
+#: How long a /version answer is trusted within one long-lived process.
+VERSION_TTL = 600.0
+#: A data timestamp older than this is reported: the registry has not refreshed for days.
+STALE_DAYS = 4
+ID_BATCH = 100  # quarantined NCT ids asked again per request
 
 
 class ClinicalTrialsOptions(SourceOptions):
     """Condition terms (`query.cond`), intervention terms (`query.intr`, defaulting to the
-    shared intervention's) and optional free terms (`query.term`)."""
+    shared intervention's), optional free terms (`query.term`), and which fields of a trial
+    already seen raise a change alert (`track`)."""
 
     condition: Terms = Field(min_length=1)
     intervention: Terms | None = None
     terms: Terms | None = None
+    track: list[str] = Field(default_factory=lambda: list(DEFAULT_TRACK))
 
+    @field_validator("track")
+    @classmethod
+    def _known_fields(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("track must name at least one field (set 'enabled: false' to "
+                             "stop polling the registry)")
+        unknown = [name for name in value if name not in TRACKABLE]
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))} in track "
+                             f"(one of: {', '.join(TRACKABLE)})")
+        return list(dict.fromkeys(value))
 
     def search_terms(self, intervention: str | None) -> str:
         parts = [f"cond={self.condition}", f"intr={self.intervention or intervention or ''}"]
         if self.terms:
             parts.append(f"term={self.terms}")
         return " | ".join(parts)
+
+    def search_params(self, intervention: str | None) -> dict[str, str]:
+        """The query.* parameters of the search this query sends."""
+        params = {"query.cond": self.condition}
+        if self.intervention or intervention:
+            params["query.intr"] = self.intervention or intervention or ""
+        if self.terms:
+            params["query.term"] = self.terms
+        return params
 
     def problems(self, intervention: str | None) -> list[str]:
         if not (self.intervention or intervention):
@@ -31,5 +103,133 @@ class ClinicalTrialsOptions(SourceOptions):
         return []
 
 
+class ClinicalTrialsSource:
+    name = "clinicaltrials"
+    label = "ClinicalTrials.gov"
+
+    def __init__(self, settings: Settings, http: HttpClient, *, page_size: int = PAGE_SIZE,
+                 rate: float | None = None):
+        self.base = settings.ctgov_url.rstrip("/") + "/"
+        self.http = http
+        self.page_size = page_size
+        self.overlap = timedelta(days=settings.overlap_days)
+        self.limiter = RateLimiter(rate or polite_rate(self.base))
+        self._version: tuple[float, date] | None = None
+
+    def fetch(self, query: Query, window: Window, context: FetchContext) -> FetchResult:
+        options = query.sources[self.name]
+        data_day = self.data_date()
+        start = window.start
+        covered = _day(context.cursor)
+        if covered is not None:  # the registry's last day we saw, which may precede our end
+            start = min(start, covered - self.overlap)
+        end = max(start, min(window.end, data_day))
+        warnings = []
+        if (window.end - data_day).days >= STALE_DAYS:
+            warnings.append(f"ClinicalTrials.gov data was last refreshed on {data_day}; "
+                            "studies posted since are asked for again next run")
+        params = {**options.search_params(query.intervention_terms(self.name)),
+                  "filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{start},{end}]"}
+        studies = self._search(params)
+        records = [_fetched(r) for r in study_records(studies)]
+        found = [r.source_id for r in records]
+        retry = [i for i in context.retry_ids if i not in found and i.startswith("NCT")]
+        again = self._by_ids(retry) if retry else []
+        returned = {r.source_id for r in again}
+        return FetchResult(scheme="nct", matched=found + [i for i in retry if i in returned],
+                           records=records + again,
+                           missing=[i for i in retry if i not in returned],
+                           warnings=warnings, cursor=min(end, data_day).isoformat())
+
+    # -- API calls ----------------------------------------------------------------------------
+
+    def data_date(self) -> date:
+        """The day of the registry's data timestamp (/version), asked once per run."""
+        now = time.monotonic()
+        if self._version is None or now - self._version[0] > VERSION_TTL:
+            response = self.http.get(self.base + "version", limiter=self.limiter,
+                                     service=self.label)
+            self._version = (now, parse_version(response.content).date())
+        return self._version[1]
+
+    def _search(self, params: dict[str, str]) -> list[dict]:
+        """Every study of the search, page after page; the first page's totalCount must match
+        what was collected, or the poll fails (nothing of it is stored)."""
+        first = self._page({**params, "countTotal": "true"}, 1)
+        if first.total is None:
+            raise ParseError("ClinicalTrials.gov search: no totalCount on the first page "
+                             "although countTotal=true was asked")
+        total = first.total
+        studies = list(first.studies)
+        token, tokens, number = first.next_token, set(), 1
+        while token:
+            if token in tokens:
+                raise SourceError(f"ClinicalTrials.gov search: page {number} gave the same "
+                                  "nextPageToken again; stopped rather than loop")
+            tokens.add(token)
+            number += 1
+            page = self._page({**params, "pageToken": token}, number)
+            if not page.studies:
+                raise SourceError(f"ClinicalTrials.gov search: page {number} was empty after "
+                                  f"{len(studies)} of {total} studies")
+            studies += page.studies
+            token = page.next_token
+        unique = {_key(s): s for s in studies}
+        if not studies and total:
+            raise SourceError(f"ClinicalTrials.gov search: the first page was empty although "
+                              f"totalCount is {total}")
+        if len(unique) < total:
+            raise SourceError(f"ClinicalTrials.gov search: the pages ended (no nextPageToken) "
+                              f"after {len(unique)} of {total} studies")
+        return list(unique.values())
+
+    def _page(self, params: dict[str, str], number: int) -> SearchPage:
+        try:
+            response = self.http.get(self.base + "studies", params={
+                **params, "pageSize": str(self.page_size), "format": "json"},
+                limiter=self.limiter, service=self.label)
+            return parse_search_page(response.content)
+        except SourceError as exc:  # ParseError included: say which page
+            raise type(exc)(f"{exc} (page {number})") from None
+
+    def _by_ids(self, ncts: list[str]) -> list[FetchedRecord]:
+        """Quarantined studies asked for again by id (filter.ids), outside any date range."""
+        records: list[FetchedRecord] = []
+        for at in range(0, len(ncts), ID_BATCH):
+            batch = ncts[at:at + ID_BATCH]
+            page = self._page({"filter.ids": ",".join(batch)}, 1)
+            records += [_fetched(r) for r in study_records(page.studies)]
+        return records
+
+
+def polite_rate(base: str) -> float:
+    """About one request per second for the registry; a local server (tests, `watcher demo`)
+    is not the registry and is not made to wait."""
+    host = urlsplit(base).hostname or ""
+    try:
+        local = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = False
+    return LOOPBACK_RATE if local else POLITE_RATE
+
+
+def _fetched(record: ParsedRecord) -> FetchedRecord:
+    source_id = record.source_id or "unidentified-" + hashlib.sha256(
+        record.raw.encode("utf-8")).hexdigest()[:12]
+    return FetchedRecord(source_id, record.raw, record.study, record.error, record.modified)
+
+
+def _key(study: dict) -> str:
+    return nct_of(study) or hashlib.sha256(repr(study).encode("utf-8")).hexdigest()
+
+
+def _day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
 SPEC = SourceSpec(name="clinicaltrials", label="ClinicalTrials.gov",
-                  options=ClinicalTrialsOptions, scheme="nct")
+                  options=ClinicalTrialsOptions, factory=ClinicalTrialsSource,
+                  parse_records=parse_records, scheme="nct", changes=changes)
