@@ -41,6 +41,7 @@ class Settings:
     http_timeout: float = 30.0
     retry_backoff: float = 2.0  # first retry wait in seconds (doubles); Retry-After wins
     slack_interval: float = 1.0  # seconds between two Slack posts to one channel
+    ctgov_rate: float = 1.0  # requests per second to ClinicalTrials.gov
     overlap_days: int = 2  # each poll re-reads this many days before its last window's end
 
     @classmethod
@@ -108,6 +109,7 @@ class Settings:
             http_timeout=seconds("WATCHER_HTTP_TIMEOUT", cls.http_timeout, zero_ok=False),
             retry_backoff=seconds("WATCHER_RETRY_BACKOFF", cls.retry_backoff, zero_ok=True),
             slack_interval=seconds("WATCHER_SLACK_INTERVAL", cls.slack_interval, zero_ok=True),
+            ctgov_rate=seconds("WATCHER_CTGOV_RATE", cls.ctgov_rate, zero_ok=False),
         )
         if problems:
             raise ConfigError(problems)

@@ -11,11 +11,9 @@ kept raw; one whose tracked fields changed becomes a trial-change event (see ``c
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import time
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
@@ -48,10 +46,6 @@ if TYPE_CHECKING:
     from ..config import Query
 
 PAGE_SIZE = 1000  # the API's largest page
-#: ClinicalTrials.gov asks for about one request per second; shared by every query of a run.
-POLITE_RATE = 1.0
-#: A server on this machine (tests, the demo) is not the registry: no need to wait for it.
-LOOPBACK_RATE = 50.0
 #: How long a /version answer is trusted within one long-lived process.
 VERSION_TTL = 600.0
 #: A data timestamp older than this is reported: the registry has not refreshed for days.
@@ -113,7 +107,8 @@ class ClinicalTrialsSource:
         self.http = http
         self.page_size = page_size
         self.overlap = timedelta(days=settings.overlap_days)
-        self.limiter = RateLimiter(rate or polite_rate(self.base))
+        # About one request per second (WATCHER_CTGOV_RATE), shared by every query of a run.
+        self.limiter = RateLimiter(rate or settings.ctgov_rate)
         self._version: tuple[float, date] | None = None
 
     def fetch(self, query: Query, window: Window, context: FetchContext) -> FetchResult:
@@ -200,17 +195,6 @@ class ClinicalTrialsSource:
             page = self._page({"filter.ids": ",".join(batch)}, 1)
             records += [_fetched(r) for r in study_records(page.studies)]
         return records
-
-
-def polite_rate(base: str) -> float:
-    """About one request per second for the registry; a local server (tests, `watcher demo`)
-    is not the registry and is not made to wait."""
-    host = urlsplit(base).hostname or ""
-    try:
-        local = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        local = False
-    return LOOPBACK_RATE if local else POLITE_RATE
 
 
 def _fetched(record: ParsedRecord) -> FetchedRecord:
