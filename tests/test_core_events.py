@@ -406,3 +406,29 @@ def test_a_source_that_failed_everywhere_leads_the_headline_not_nothing_new(env,
     assert result.exit_code == 1
     assert result.stdout.splitlines()[0].startswith(
         "watcher: PubMed could not be polled: 0 of 3 queries polled · Nothing new")
+
+
+def test_a_trial_item_shows_its_facts_and_a_change_says_what_changed_in_every_medium():
+    import json as json_module
+
+    from watcher import digest as digest_module
+    from watcher.parsers.clinicaltrials import parse_study
+    from watcher.render import email, slack, text
+
+    trial = parse_study(json_module.loads(
+        (FIXTURES / "ctgov_aact/NCT00973089.json").read_text()))
+    change = Event("change:x", "trial_changed", 1, "q",
+                   {"changes": ["status RECRUITING → WITHDRAWN"], "label": "changed"})
+    item = digest_module.DigestItem(change, trial, ["Q"], [], 1)
+    built = digest_module.Digest("d", "2026-11-24T00:00:00+00:00", None,
+                                 [digest_module.Section("Q", [item])], [])
+    rendered = {
+        "text": text.render(built),
+        "slack": json_module.dumps([m.payload() for m in slack.render(built, threaded=True)],
+                                   ensure_ascii=False),
+        "email": email.render(built).html,
+    }
+    for medium, out in rendered.items():
+        assert "WITHDRAWN" in out and "Hadassah Medical Organization" in out, medium
+        assert "0 participants (actual)" in out and "Israel" in out, medium
+        assert "status RECRUITING → WITHDRAWN" in out, medium

@@ -87,6 +87,26 @@ def changes_text(item: DigestItem) -> str:
     return "; ".join(str(change) for change in item.event.details.get("changes", []))
 
 
+def trial_facts(study: Study) -> str:
+    """'Phase 2 · RECRUITING · 60 participants (estimated) · Sponsor · Israel, United States':
+    what a clinician scans a trial for. Empty for publications."""
+    if study.kind != "trial":
+        return ""
+    d = study.details
+    phases = [p.replace("EARLY_PHASE", "Early phase ").replace("PHASE", "Phase ")
+              for p in d.get("phases") or [] if p and p != "NA"]
+    parts = ["/".join(phases), str(d.get("overall_status") or "")]
+    if d.get("enrollment") not in (None, ""):
+        kind = str(d.get("enrollment_type") or "").lower()
+        parts.append(f"{d['enrollment']} participants" + (f" ({kind})" if kind else ""))
+    parts.append(str(d.get("lead_sponsor") or ""))
+    countries = [str(c) for c in d.get("countries") or []]
+    if countries:
+        more = f" and {len(countries) - 3} more" if len(countries) > 3 else ""
+        parts.append(", ".join(countries[:3]) + more)
+    return " · ".join(part for part in parts if part)
+
+
 def first_author(study: Study) -> str:
     """'Krystal JH et al.' (or the only author, or nothing)."""
     if not study.authors:

@@ -21,6 +21,7 @@ import jinja2
 
 from ..digest import Digest, DigestItem
 from .common import (
+    changes_text,
     conclusion,
     failure_phrase,
     first_author,
@@ -31,6 +32,7 @@ from .common import (
     overflow_line,
     receipt_line,
     receipt_sentence,
+    trial_facts,
 )
 
 if TYPE_CHECKING:
@@ -58,6 +60,8 @@ class ItemView:
     byline: str  # 'Krystal JH et al. · Proc Natl Acad Sci U S A · 2023 Dec 5'
     also: list[str] = field(default_factory=list)
     conclusion: str = ""
+    facts: str = ""  # a trial's phase, status, enrollment, sponsor, countries
+    changed: str = ""  # what changed, for a change event
 
 
 @dataclass
@@ -127,7 +131,8 @@ def item_view(item: DigestItem) -> ItemView:
     byline = " · ".join(p for p in (first_author(study), study.journal, study.published) if p)
     return ItemView(title=_clip(one_line(study.title) or "(untitled)"),
                     url=safe_href(item_url(study) or ""), labels=labels, byline=one_line(byline),
-                    also=item.conditions[1:], conclusion=conclusion(study))
+                    also=item.conditions[1:], conclusion=conclusion(study),
+                    facts=one_line(trial_facts(study)), changed=one_line(changes_text(item)))
 
 
 def _context(digest: Digest, subject: str, brand: str) -> dict[str, object]:

@@ -33,6 +33,7 @@ from .common import (
     overflow_line,
     receipt_sentence,
     short_date,
+    trial_facts,
 )
 
 MAX_BLOCKS = 50
@@ -237,6 +238,8 @@ def item_mrkdwn(item: DigestItem) -> str:
     details = " · ".join(f for f in facts if f)
     if details:
         lines.append(details)
+    if trial_facts(study):
+        lines.append(text_field(trial_facts(study), 400))
     note = _event_note(item)
     if note:
         lines.append(f"_{text_field(note, 500)}_")

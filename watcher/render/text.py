@@ -14,6 +14,7 @@ from .common import (
     overflow_line,
     receipt_line,
     short_date,
+    trial_facts,
 )
 
 WIDTH = 100
@@ -53,6 +54,9 @@ def _item(item: DigestItem) -> list[str]:
         details.append("[" + ", ".join(tags) + "]")
     lines += textwrap.wrap(" ".join(d for d in details if d), WIDTH, initial_indent="  ",
                            subsequent_indent="  ")
+    if trial_facts(study):
+        lines += textwrap.wrap(trial_facts(study), WIDTH, initial_indent="  ",
+                               subsequent_indent="  ")
     if changes_text(item):
         lines += textwrap.wrap("changed: " + changes_text(item), WIDTH, initial_indent="  ",
                                subsequent_indent="    ")
