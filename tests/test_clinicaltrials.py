@@ -401,6 +401,16 @@ def test_a_status_change_upstream_is_told_once_and_untracked_edits_not_at_all(en
     assert [e.kind for e in store.events_of(study_id)] == ["new", "trial_changed"]
     assert store.get_study(study_id).details["overall_status"] == "COMPLETED"
 
+    history = env.cli("status", "--study", "nct09000001")
+    assert history.exit_code == 0, history.stderr
+    lines = history.stdout.splitlines()
+    versions = [x for x in lines if x.startswith("  ClinicalTrials.gov NCT09000001: fetched")]
+    assert len(versions) == 3, "first, completed, reworded: every version kept"
+    assert any("trial_changed: status RECRUITING → COMPLETED" in x for x in lines)
+    assert sum(x.strip().startswith("to team: sent") for x in lines) == 2
+    unknown = env.cli("status", "--study", "NCT00000000")
+    assert unknown.exit_code == 2 and "no stored study has nct NCT00000000" in unknown.stderr
+
 
 def test_kept_trial_records_reparse_without_the_network(env, ctgov):
     ctgov.add_study(ketamine_trial("NCT09000001"), updated=days_ago(1))

@@ -217,10 +217,19 @@ def digest(obj: Context, destination: str | None, preview: Path | None) -> None:
 
 
 @main.command()
+@click.option("--study", "study_id", metavar="ID",
+              help="Show one study (PMID, PMCID, DOI, NCT or ISRCTN id): its records, every "
+                   "kept version, and what the team was told.")
 @click.pass_obj
 @friendly
-def status(obj: Context) -> None:
+def status(obj: Context, study_id: str | None) -> None:
     """Per query and source: last successful poll and last error; per destination: pending."""
+    if study_id:
+        from .history import study_history
+
+        for line in study_history(obj.store(), study_id):
+            click.echo(line)
+        return
     cfg = obj.config()
     store = obj.store()
     positions = {(p["query_id"], p["source"]): p for p in store.positions()}
