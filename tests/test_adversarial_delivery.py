@@ -125,3 +125,45 @@ def test_a_title_with_nothing_visible_is_shown_as_untitled(title):
     be listed but nobody could see or click it."""
     shown = slack_render.item_mrkdwn(study_item(1, title, ["Depression"]))
     assert shown.startswith("<https://pubmed.ncbi.nlm.nih.gov/2001/|(untitled)>"), shown
+
+
+# --- crash recovery with a second install in the same channel --------------------------------
+
+def _interrupted_digest(cfg, store: Store, settings: Settings) -> int:
+    """What a process killed right after beginning a digest leaves: items 'sending', nothing
+    posted."""
+    built, through, _ = pipeline.build_digest(cfg, store, "team", now=pipeline.utc_now())
+    return store.begin_digest("team", [i.outbox_id for i in built.items],
+                              now="2026-11-20T09:00:00+00:00", through_poll=through,
+                              receipt="r")
+
+
+@pytest.mark.parametrize("case", ["another install", "database rebuilt"])
+def test_recovery_never_takes_another_databases_digest_with_the_same_number_for_ours(
+        tmp_path, slack, case):
+    """Digest and outbox ids are small integers that restart at 1 in every database. A staging
+    install posting to the same channel (or this install before its database was rebuilt)
+    leaves messages for 'digest 1, items 1-60' in the history; after a crash, this install's
+    digest 1 must not count them as its own, or its items are marked sent and never posted."""
+    cfg = write(tmp_path, conditions_yaml(3, TEAM.replace("    channel:",
+                                                          "    max_items: 100\n    channel:")))
+    settings = Settings.from_env({**slack_vars(slack)})
+    other = Store(tmp_path / "other.db")
+    queue_studies(other, _many(60, 3))
+    assert pipeline.deliver(cfg, other, settings)[0].sent
+    before = len(slack.messages)
+    if case == "database rebuilt":
+        other.close()
+        (tmp_path / "other.db").unlink()
+        ours = Store(tmp_path / "other.db")
+    else:
+        ours = Store(tmp_path / "ours.db")
+    queue_studies(ours, _many(60, 3))
+    assert _interrupted_digest(cfg, ours, settings) == 1
+
+    outcome = pipeline.deliver(cfg, ours, settings)[0]
+    assert outcome.sent, outcome.error
+    posted = sorted(i for m in slack.messages[before:]
+                    for i in m.metadata["event_payload"]["outbox_ids"])
+    assert posted == list(range(1, 61)), "every item of this install's digest was posted"
+    assert ours.pending_counts() == {}

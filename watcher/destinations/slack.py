@@ -149,7 +149,8 @@ class SlackSender:
         if part.meta.get("digest_id") is not None:
             kwargs["metadata"] = {"event_type": EVENT_TYPE, "event_payload": {
                 "digest_id": part.meta["digest_id"], "part": part.meta.get("part", 0),
-                "outbox_ids": list(part.outbox_ids), "destination": self.name}}
+                "outbox_ids": list(part.outbox_ids), "destination": self.name,
+                "started": part.meta.get("started")}}
         response = self._call("chat_postMessage", **kwargs)
         ts = str(response.get("ts") or "")
         if not reply:
@@ -178,9 +179,11 @@ class SlackSender:
         in the channel's recent history (and their threads): (digest id, part, outbox ids,
         ts). Without the history scope it warns once and finds nothing (they are re-sent)."""
         wanted: dict[int, set[int]] = {}
+        started: dict[int, str | None] = {}
         for row in interrupted:
             if row.get("digest_id") is not None:
                 wanted.setdefault(int(row["digest_id"]), set()).add(int(row["id"]))
+                started[int(row["digest_id"])] = row.get("started")
         if not wanted:
             return []
         try:
@@ -189,7 +192,7 @@ class SlackSender:
             oldest = f"{time.time() - RECOVERY_WINDOW_DAYS * 86400:.6f}"
             for message in self._pages("conversations_history", channel=channel,
                                        oldest=oldest):
-                hit = _ours(message, wanted, self.name)
+                hit = _ours(message, wanted, started, self.name)
                 if hit is None:
                     continue
                 found.append(hit)
@@ -197,7 +200,7 @@ class SlackSender:
                     for reply in self._pages("conversations_replies", channel=channel,
                                              ts=message["ts"]):
                         if reply.get("ts") != message["ts"]:
-                            hit = _ours(reply, wanted, self.name)
+                            hit = _ours(reply, wanted, started, self.name)
                             if hit is not None:
                                 found.append(hit)
         except SlackError as exc:
@@ -234,9 +237,12 @@ class SlackSender:
         return items
 
 
-def _ours(message: dict[str, Any], wanted: dict[int, set[int]], destination: str
+def _ours(message: dict[str, Any], wanted: dict[int, set[int]],
+          started: dict[int, str | None], destination: str
           ) -> tuple[int, int, list[int], str] | None:
-    """(digest id, part, outbox ids, ts) when *message* is one of ours for a wanted digest."""
+    """(digest id, part, outbox ids, ts) when *message* is one of ours for a wanted digest.
+    Digest ids restart at 1 in every database, so a message must also carry the same start
+    time as our digest (messages posted before watcher tagged it are judged by their ids)."""
     metadata = message.get("metadata") or {}
     if metadata.get("event_type") != EVENT_TYPE:
         return None
@@ -250,6 +256,10 @@ def _ours(message: dict[str, Any], wanted: dict[int, set[int]], destination: str
     if digest_id not in wanted or payload.get("destination") not in (None, destination):
         return None
     if not set(ids) <= wanted[digest_id]:  # another install's digest with the same number
+        return None
+    tagged = payload.get("started")
+    if tagged is not None and started.get(digest_id) is not None \
+            and tagged != started[digest_id]:
         return None
     return digest_id, part, ids, str(message.get("ts") or "")
 
