@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 EVENT_TYPE = "watcher_digest"
 RATE_LIMIT_RETRIES = 5
+#: Longest Retry-After waited for; a longer (or unreadable) one fails the part, which stays
+#: pending, rather than putting the run and every later destination to sleep.
+MAX_RETRY_AFTER = 60.0
 #: How far back recovery looks for messages of an interrupted digest.
 RECOVERY_WINDOW_DAYS = 7
 RECOVERY_PAGES = 5
@@ -66,6 +69,36 @@ WEBHOOK_ADVICE = {
     "channel_is_archived": "the webhook's channel is archived",
     "invalid_token": "the webhook URL was refused: check SLACK_WEBHOOK_URL",
 }
+
+def _retry_after(response: Any) -> float | None:
+    """Seconds a 429 asks to wait (1 when it does not say), or None when unreadable."""
+    for name, values in (response.headers or {}).items():
+        if name.lower() == "retry-after":
+            value = values[0] if isinstance(values, list) else values
+            try:
+                seconds = float(value)
+            except (TypeError, ValueError):
+                return None
+            return seconds if 0 <= seconds < float("inf") else None
+    return 1.0
+
+
+class _RateLimitRetry(RateLimitErrorRetryHandler):
+    """Retries a 429 after its Retry-After, but only a short wait that can be read."""
+
+    def _can_retry(self, *, state: Any, request: Any, response: Any = None,
+                   error: Exception | None = None) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        wait = _retry_after(response)
+        return wait is not None and wait <= MAX_RETRY_AFTER
+
+    def prepare_for_next_attempt(self, *, state: Any, request: Any, response: Any = None,
+                                 error: Exception | None = None) -> None:
+        state.next_attempt_requested = True
+        time.sleep(_retry_after(response) or 1.0)
+        state.increment_current_attempt()
+
 
 _pace_lock = threading.Lock()
 _last_post: dict[str, float] = {}
@@ -130,7 +163,7 @@ class SlackSender:
         base_url = settings.slack_api_url.rstrip("/") + "/"
         self.client = WebClient(
             token=settings.slack_bot_token, base_url=base_url, timeout=settings.http_timeout,
-            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)])
+            retry_handlers=[_RateLimitRetry(max_retry_count=RATE_LIMIT_RETRIES)])
         self._pace_key = f"{base_url} {self.channel}"
         self._thread_ts: str | None = None
 
@@ -273,7 +306,7 @@ class SlackWebhookSender:
         self.interval = settings.slack_interval if interval is None else interval
         self.client = WebhookClient(
             settings.slack_webhook_url or "", timeout=settings.http_timeout,  # type: ignore[arg-type]
-            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)])
+            retry_handlers=[_RateLimitRetry(max_retry_count=RATE_LIMIT_RETRIES)])
         self._pace_key = f"webhook {hash(settings.slack_webhook_url)}"
 
     def prepare(self, digest: Digest) -> list[Part]:
