@@ -13,6 +13,8 @@ import pytest
 from tests.test_email import Inbox, parts_of, smtp_vars
 from tests.test_slack import (
     TEAM,
+    WITH_SLACK,
+    WITH_WEBHOOK,
     _many,
     assert_inert,
     conditions_yaml,
@@ -257,8 +259,6 @@ def test_a_server_that_hangs_up_after_accepting_the_message_counts_it_sent_once(
 def test_fifty_recipients_and_a_non_ascii_sender_name_arrive_as_one_message(unused_port):
     from aiosmtpd.controller import Controller
 
-    from tests.test_email import Inbox
-
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=unused_port)
     controller.start()
@@ -318,3 +318,154 @@ def test_a_429_asking_for_an_hour_or_nonsense_fails_the_part_instead_of_sleeping
     [error] = outcome
     assert isinstance(error, DeliveryError)
     assert str(error) == "team: Slack kept rate-limiting the channel (ratelimited)"
+
+
+def _store_with(tmp_path, slack: SlackServer, n_items: int, n_conditions: int = 3,
+                extra: str = "", **env: str):
+    cfg = write(tmp_path, conditions_yaml(n_conditions, TEAM.replace(
+        "    channel:", f"{extra}    channel:")))
+    store = Store(tmp_path / "w.db")
+    queue_studies(store, _many(n_items, n_conditions))
+    settings = Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db"), **slack_vars(slack),
+                                  **env})
+    return cfg, store, settings
+
+
+def _posted_ids(slack: SlackServer) -> list[int]:
+    return [i for m in slack.messages if m.metadata
+            for i in m.metadata["event_payload"]["outbox_ids"]]
+
+
+@pytest.mark.xfail(strict=True, reason="a part whose answer timed out after Slack kept it is "
+                   "put back to pending, and recovery only checks items a dead process left "
+                   "'sending': the next run posts those items again. Needs the core to keep "
+                   "an ambiguous part 'sending' (or ask recover() about it) - not local.")
+def test_a_reply_slack_kept_but_answered_too_late_is_not_posted_again(tmp_path, slack):
+    cfg, store, settings = _store_with(tmp_path, slack, 60, WATCHER_HTTP_TIMEOUT="0.3")
+    slack.slow_seconds = 1.0
+    slack.quirk_next("as usual")  # the top message
+    slack.quirk_next("slow")  # the first reply: kept by Slack, answered after the timeout
+    first = pipeline.deliver(cfg, store, settings)[0]
+    assert first.error and "Slack could not be reached" in first.error
+    second = pipeline.deliver(cfg, store, settings)[0]
+    assert second.sent, second.error
+    ids = _posted_ids(slack)
+    assert sorted(ids) == sorted(set(ids)), "an item was posted twice"
+
+
+def test_ok_true_without_a_ts_is_an_error_and_every_item_still_arrives_once(tmp_path, slack):
+    cfg, store, settings = _store_with(tmp_path, slack, 30)
+    slack.quirk_next("no_ts")
+    first = pipeline.deliver(cfg, store, settings)[0]
+    assert first.error and "no top-level message to reply under" in first.error
+    assert store.pending_counts() == {"team": 30}
+    second = pipeline.deliver(cfg, store, settings)[0]
+    assert second.sent, second.error
+    ids = _posted_ids(slack)
+    assert sorted(ids) == list(range(1, 31)), "each item once"
+
+
+@pytest.mark.parametrize("where", ["chat.postMessage", "webhook"])
+def test_a_500_from_slack_is_one_line_and_keeps_every_item_pending(tmp_path, slack, where):
+    cfg, store, settings = _store_with(tmp_path, slack, 10)
+    if where == "webhook":
+        cfg = write(tmp_path, conditions_yaml(3, TEAM.replace(
+            'kind: slack\n    channel: "#ketamine-watch"', "kind: slack_webhook")))
+        settings = Settings.from_env({"SLACK_WEBHOOK_URL": slack.webhook_url,
+                                      "WATCHER_SLACK_INTERVAL": "0.05"})
+    slack.quirk_next("http_500", method=where)
+    outcome = pipeline.deliver(cfg, store, settings)[0]
+    assert outcome.error and outcome.error.startswith("team: ") and "\n" not in outcome.error
+    assert "unexpected" not in outcome.error and "webhooksecret" not in outcome.error
+    assert slack.messages == [] and store.pending_counts() == {"team": 10}
+
+
+def test_a_webhook_answering_200_with_a_page_instead_of_ok_keeps_items_pending(
+        tmp_path, slack):
+    """A proxy or captive portal answering 200 with an HTML page: nothing proves Slack posted
+    it, so the items stay pending and the error says what came back."""
+    cfg = write(tmp_path, conditions_yaml(3, TEAM.replace(
+        'kind: slack\n    channel: "#ketamine-watch"', "kind: slack_webhook")))
+    store = Store(tmp_path / "w.db")
+    queue_studies(store, _many(10, 3))
+    settings = Settings.from_env({"SLACK_WEBHOOK_URL": slack.webhook_url,
+                                  "WATCHER_SLACK_INTERVAL": "0.05"})
+    slack.quirk_next("text:<html><body>Please log in</body></html>", method="webhook")
+    outcome = pipeline.deliver(cfg, store, settings)[0]
+    assert outcome.error and outcome.error.startswith("team: ")
+    assert "webhooksecret" not in outcome.error and store.pending_counts() == {"team": 10}
+
+
+# --- max_items and send_empty ------------------------------------------------------------------
+
+def test_max_items_1_with_five_pending_over_three_conditions_sends_one_at_a_time(
+        tmp_path, slack):
+    cfg, store, settings = _store_with(tmp_path, slack, 5, extra="    max_items: 1\n")
+    seen: list[int] = []
+    for round_ in range(5):
+        before = len(slack.messages)
+        outcome = pipeline.deliver(cfg, store, settings)[0]
+        assert outcome.sent, outcome.error
+        posted = [i for m in slack.messages[before:] if m.metadata
+                  for i in m.metadata["event_payload"]["outbox_ids"]]
+        assert len(posted) == 1, "one item listed per digest"
+        seen += posted
+        top = slack.messages[before]
+        held = 4 - round_
+        if held:
+            assert f"{held} more not listed here" in top.text, top.text
+            assert f"{held + 1} new studies" in top.text, "the headline counts what waits"
+        else:
+            assert "more not listed" not in top.text
+    assert sorted(seen) == [1, 2, 3, 4, 5] and store.pending_counts() == {}
+    before = len(slack.messages)
+    assert not pipeline.deliver(cfg, store, settings)[0].sent
+    assert len(slack.messages) == before, "send_empty is off for Slack: a quiet digest is quiet"
+
+
+# --- preview never sends or marks anything -------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["slack", "slack_webhook", "email"])
+def test_preview_sends_nothing_and_leaves_every_outbox_state_as_it_was(tmp_path, slack, kind):
+    cfg, store, settings = _store_with(tmp_path, slack, 20)
+    yaml = conditions_yaml(3, TEAM)
+    if kind == "slack_webhook":
+        yaml = yaml.replace('kind: slack\n    channel: "#ketamine-watch"', "kind: slack_webhook")
+    elif kind == "email":
+        yaml = yaml.replace('kind: slack\n    channel: "#ketamine-watch"',
+                            "kind: email\n    to: [a@example.org]")
+    cfg = write(tmp_path, yaml)
+    _interrupted_digest(cfg, store, settings)  # some items 'sending' from a dead process
+    with store.transaction():
+        store.withhold([20], "filtered")
+    states = store.outbox_states("team")
+    digests = store.conn.execute("SELECT * FROM digests").fetchall()
+    name, items, text = pipeline.preview(cfg, store, "team")
+    assert name == "team" and items and text
+    assert store.outbox_states("team") == states and slack.messages == []
+    assert store.conn.execute("SELECT * FROM digests").fetchall() == digests
+    assert store.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+
+
+# --- what the operator sees ----------------------------------------------------------------------
+
+def test_an_unreachable_slack_is_exactly_one_line_on_stderr(env, corpus_server, slack,
+                                                            unused_port):
+    """slack_sdk logs its own 'Failed to send a request' ERROR: a second line that names no
+    destination. The operator gets the sender's one line only."""
+    env.write_queries(WITH_SLACK)
+    result = env.cli("run", "--once", **slack_vars(
+        slack, SLACK_API_URL=f"http://127.0.0.1:{unused_port}/api/"))
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: team: Slack could not be reached"), \
+        result.stderr
+
+
+def test_a_failing_webhook_under_debug_never_shows_its_url(env, corpus_server, slack):
+    env.write_queries(WITH_WEBHOOK)
+    slack.quirk_next("http_500", method="webhook")
+    result = env.cli("--debug", "run", "--once", SLACK_WEBHOOK_URL=slack.webhook_url,
+                     WATCHER_SLACK_INTERVAL="0.05")
+    assert result.exit_code == 1 and "team:" in result.stderr
+    assert "webhooksecret" not in result.stdout + result.stderr

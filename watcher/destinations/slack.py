@@ -100,6 +100,18 @@ class _RateLimitRetry(RateLimitErrorRetryHandler):
         state.increment_current_attempt()
 
 
+class _Silent(logging.Filter):
+    """slack_sdk logs each failed request as an ERROR of its own (a second, unattributed line
+    beside the sender's) and, at debug level, the URL it calls, which for a webhook is the
+    secret: the sender reports every failure itself, so nothing of the SDK's is shown."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+_sdk_log = logging.getLogger(__name__ + ".sdk")
+_sdk_log.addFilter(_Silent())
+
 _pace_lock = threading.Lock()
 _last_post: dict[str, float] = {}
 
@@ -163,6 +175,7 @@ class SlackSender:
         base_url = settings.slack_api_url.rstrip("/") + "/"
         self.client = WebClient(
             token=settings.slack_bot_token, base_url=base_url, timeout=settings.http_timeout,
+            logger=_sdk_log,
             retry_handlers=[_RateLimitRetry(max_retry_count=RATE_LIMIT_RETRIES)])
         self._pace_key = f"{base_url} {self.channel}"
         self._thread_ts: str | None = None
@@ -306,6 +319,7 @@ class SlackWebhookSender:
         self.interval = settings.slack_interval if interval is None else interval
         self.client = WebhookClient(
             settings.slack_webhook_url or "", timeout=settings.http_timeout,  # type: ignore[arg-type]
+            logger=_sdk_log,
             retry_handlers=[_RateLimitRetry(max_retry_count=RATE_LIMIT_RETRIES)])
         self._pace_key = f"webhook {hash(settings.slack_webhook_url)}"
 
