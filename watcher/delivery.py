@@ -133,7 +133,9 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
     error = None
     try:
         for index, part in enumerate(parts):
-            part.meta.update(digest_id=digest_id, part=index)  # lets a sender tag the message
+            # lets a sender tag the message; 'started' tells this database's digest 1 from
+            # another install's (or a rebuilt database's) digest 1 in the same channel
+            part.meta.update(digest_id=digest_id, part=index, started=when)
             external_id = sender.send(part)
             store.record_message(digest_id, name, part=index, outbox_ids=part.outbox_ids,
                                  external_id=external_id, now=stamp(utc_now()))
@@ -181,6 +183,8 @@ def _recover_interrupted(store: Store, name: str, sender: Sender) -> None:
         return
     carried = {(row["digest_id"], row["id"]) for row in interrupted}
     digests = sorted({row["digest_id"] for row in interrupted if row["digest_id"]})
+    started = {d: store.db["digests"].get(d)["started"] for d in digests}
+    interrupted = [{**row, "started": started.get(row["digest_id"])} for row in interrupted]
     recorded = {(d, m["part"]) for d in digests for m in store.messages_of(d)}
     when = stamp(utc_now())
     for digest_id, part, outbox_ids, external_id in recover(interrupted):

@@ -138,6 +138,11 @@ class EmailSender:
                     f" ({_reply(exc.smtp_code, exc.smtp_error)})")
         elif isinstance(exc, smtplib.SMTPNotSupportedError):
             what = f"the SMTP server {server}: {exc}"
+        elif isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(
+                exc.__context__, socket.timeout | TimeoutError):
+            # smtplib reports a reply that never came as a hang-up: say what happened
+            what = (f"the SMTP server {server} did not answer within "
+                    f"{self.settings.http_timeout:g} s")
         elif isinstance(exc, smtplib.SMTPServerDisconnected):
             what = f"the SMTP server {server} closed the connection ({exc or 'no reason given'})"
         elif isinstance(exc, smtplib.SMTPResponseException):

@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 EVENT_TYPE = "watcher_digest"
 RATE_LIMIT_RETRIES = 5
+#: Longest Retry-After waited for; a longer (or unreadable) one fails the part, which stays
+#: pending, rather than putting the run and every later destination to sleep.
+MAX_RETRY_AFTER = 60.0
 #: How far back recovery looks for messages of an interrupted digest.
 RECOVERY_WINDOW_DAYS = 7
 RECOVERY_PAGES = 5
@@ -66,6 +69,48 @@ WEBHOOK_ADVICE = {
     "channel_is_archived": "the webhook's channel is archived",
     "invalid_token": "the webhook URL was refused: check SLACK_WEBHOOK_URL",
 }
+
+def _retry_after(response: Any) -> float | None:
+    """Seconds a 429 asks to wait (1 when it does not say), or None when unreadable."""
+    for name, values in (response.headers or {}).items():
+        if name.lower() == "retry-after":
+            value = values[0] if isinstance(values, list) else values
+            try:
+                seconds = float(value)
+            except (TypeError, ValueError):
+                return None
+            return seconds if 0 <= seconds < float("inf") else None
+    return 1.0
+
+
+class _RateLimitRetry(RateLimitErrorRetryHandler):
+    """Retries a 429 after its Retry-After, but only a short wait that can be read."""
+
+    def _can_retry(self, *, state: Any, request: Any, response: Any = None,
+                   error: Exception | None = None) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        wait = _retry_after(response)
+        return wait is not None and wait <= MAX_RETRY_AFTER
+
+    def prepare_for_next_attempt(self, *, state: Any, request: Any, response: Any = None,
+                                 error: Exception | None = None) -> None:
+        state.next_attempt_requested = True
+        time.sleep(_retry_after(response) or 1.0)
+        state.increment_current_attempt()
+
+
+class _Silent(logging.Filter):
+    """slack_sdk logs each failed request as an ERROR of its own (a second, unattributed line
+    beside the sender's) and, at debug level, the URL it calls, which for a webhook is the
+    secret: the sender reports every failure itself, so nothing of the SDK's is shown."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+_sdk_log = logging.getLogger(__name__ + ".sdk")
+_sdk_log.addFilter(_Silent())
 
 _pace_lock = threading.Lock()
 _last_post: dict[str, float] = {}
@@ -130,7 +175,8 @@ class SlackSender:
         base_url = settings.slack_api_url.rstrip("/") + "/"
         self.client = WebClient(
             token=settings.slack_bot_token, base_url=base_url, timeout=settings.http_timeout,
-            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)])
+            logger=_sdk_log,
+            retry_handlers=[_RateLimitRetry(max_retry_count=RATE_LIMIT_RETRIES)])
         self._pace_key = f"{base_url} {self.channel}"
         self._thread_ts: str | None = None
 
@@ -149,7 +195,8 @@ class SlackSender:
         if part.meta.get("digest_id") is not None:
             kwargs["metadata"] = {"event_type": EVENT_TYPE, "event_payload": {
                 "digest_id": part.meta["digest_id"], "part": part.meta.get("part", 0),
-                "outbox_ids": list(part.outbox_ids), "destination": self.name}}
+                "outbox_ids": list(part.outbox_ids), "destination": self.name,
+                "started": part.meta.get("started")}}
         response = self._call("chat_postMessage", **kwargs)
         ts = str(response.get("ts") or "")
         if not reply:
@@ -178,9 +225,11 @@ class SlackSender:
         in the channel's recent history (and their threads): (digest id, part, outbox ids,
         ts). Without the history scope it warns once and finds nothing (they are re-sent)."""
         wanted: dict[int, set[int]] = {}
+        started: dict[int, str | None] = {}
         for row in interrupted:
             if row.get("digest_id") is not None:
                 wanted.setdefault(int(row["digest_id"]), set()).add(int(row["id"]))
+                started[int(row["digest_id"])] = row.get("started")
         if not wanted:
             return []
         try:
@@ -189,7 +238,7 @@ class SlackSender:
             oldest = f"{time.time() - RECOVERY_WINDOW_DAYS * 86400:.6f}"
             for message in self._pages("conversations_history", channel=channel,
                                        oldest=oldest):
-                hit = _ours(message, wanted, self.name)
+                hit = _ours(message, wanted, started, self.name)
                 if hit is None:
                     continue
                 found.append(hit)
@@ -197,7 +246,7 @@ class SlackSender:
                     for reply in self._pages("conversations_replies", channel=channel,
                                              ts=message["ts"]):
                         if reply.get("ts") != message["ts"]:
-                            hit = _ours(reply, wanted, self.name)
+                            hit = _ours(reply, wanted, started, self.name)
                             if hit is not None:
                                 found.append(hit)
         except SlackError as exc:
@@ -234,9 +283,12 @@ class SlackSender:
         return items
 
 
-def _ours(message: dict[str, Any], wanted: dict[int, set[int]], destination: str
+def _ours(message: dict[str, Any], wanted: dict[int, set[int]],
+          started: dict[int, str | None], destination: str
           ) -> tuple[int, int, list[int], str] | None:
-    """(digest id, part, outbox ids, ts) when *message* is one of ours for a wanted digest."""
+    """(digest id, part, outbox ids, ts) when *message* is one of ours for a wanted digest.
+    Digest ids restart at 1 in every database, so a message must also carry the same start
+    time as our digest (messages posted before watcher tagged it are judged by their ids)."""
     metadata = message.get("metadata") or {}
     if metadata.get("event_type") != EVENT_TYPE:
         return None
@@ -251,6 +303,10 @@ def _ours(message: dict[str, Any], wanted: dict[int, set[int]], destination: str
         return None
     if not set(ids) <= wanted[digest_id]:  # another install's digest with the same number
         return None
+    tagged = payload.get("started")
+    if tagged is not None and started.get(digest_id) is not None \
+            and tagged != started[digest_id]:
+        return None
     return digest_id, part, ids, str(message.get("ts") or "")
 
 
@@ -263,7 +319,8 @@ class SlackWebhookSender:
         self.interval = settings.slack_interval if interval is None else interval
         self.client = WebhookClient(
             settings.slack_webhook_url or "", timeout=settings.http_timeout,  # type: ignore[arg-type]
-            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)])
+            logger=_sdk_log,
+            retry_handlers=[_RateLimitRetry(max_retry_count=RATE_LIMIT_RETRIES)])
         self._pace_key = f"webhook {hash(settings.slack_webhook_url)}"
 
     def prepare(self, digest: Digest) -> list[Part]:

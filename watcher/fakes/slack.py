@@ -62,6 +62,8 @@ class SlackServer:
         self.rejected: list[tuple[str, dict[str, Any]]] = []  # (error, payload)
         self.throttled = 0
         self.errors: deque[tuple[str, str]] = deque()  # (method, error) answered next
+        self.quirks: deque[tuple[str, str]] = deque()  # (method, quirk) for the next call
+        self.slow_seconds = 1.0  # how late a "slow" answer comes
         self.kill_after: tuple[int, int] | None = None  # (pid, Nth postMessage)
         self._posts_answered = 0
         self._last_post: dict[str, float] = {}
@@ -76,6 +78,19 @@ class SlackServer:
         method is "webhook": it answers the error as its text body)."""
         for _ in range(times):
             self.errors.append((method, error))
+
+    def quirk_next(self, quirk: str, method: str = "chat.postMessage", times: int = 1) -> None:
+        """Misbehave on the next *times* calls of *method* ("webhook" for the webhook):
+        ``http_500`` answers 500 and keeps nothing; ``slow`` accepts the message but answers
+        only after ``slow_seconds``; ``no_ts`` accepts it and answers ``ok: true`` without a
+        ts; ``text:BODY`` (webhook) accepts it and answers 200 with BODY instead of ``ok``."""
+        for _ in range(times):
+            self.quirks.append((method, quirk))
+
+    def _quirk(self, method: str) -> str | None:
+        if self.quirks and self.quirks[0][0] == method:
+            return self.quirks.popleft()[1]
+        return None
 
     def channel_id(self, name: str) -> str:
         name = name.lstrip("#")
@@ -149,7 +164,17 @@ class SlackServer:
                 self.rejected.append((error, params))
                 return _error(error)
             if method == "chat.postMessage":
-                return self._post(params)
+                quirk = self._quirk(method)
+                if quirk == "http_500":
+                    return _text(500, "internal error")
+                status, headers, body = self._post(params)
+                if quirk == "no_ts" and status == 200:
+                    answer = json.loads(body)
+                    answer.pop("ts", None)
+                    body = json.dumps(answer).encode()
+                if quirk == "slow":
+                    headers = {**headers, "X-Fake-Delay": str(self.slow_seconds)}
+                return status, headers, body
             if method == "conversations.history":
                 return self._history(params)
             if method == "conversations.replies":
@@ -271,6 +296,9 @@ class SlackServer:
 
     def _webhook(self, params: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
+            quirk = self._quirk("webhook")
+            if quirk == "http_500":
+                return _text(500, "internal error")
             if self.errors and self.errors[0][0] == "webhook":
                 error = self.errors.popleft()[1]
                 self.rejected.append((error, params))
@@ -283,6 +311,8 @@ class SlackServer:
                 return 429, {"Retry-After": str(self.retry_after)}, b"rate_limited"
             self.messages.append(Posted("webhook", self._next_ts(), params.get("text") or "",
                                         _blocks(params), params))
+        if quirk and quirk.startswith("text:"):
+            return _text(200, quirk.removeprefix("text:"))
         return _text(200, "ok")
 
 
@@ -367,6 +397,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, path: str, params: dict[str, Any]) -> None:
         status, headers, body = self.app.handle(path, self.headers.get("Authorization", ""),
                                                 params)
+        delay = float(headers.pop("X-Fake-Delay", 0) or 0)
+        if delay:  # a "slow" answer: the message is kept, the client waits
+            time.sleep(delay)
         self._send(status, headers, body)
         self.app.after_answer(path)
 

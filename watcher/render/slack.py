@@ -139,7 +139,9 @@ def link_target(url: str) -> str | None:
 
 def link(url: str, label: str, limit: int = TITLE_LIMIT) -> str:
     """``<url|label>`` with the label escaped and cut; the bare label when *url* is unusable."""
-    shown = text_field(label, limit) or "(untitled)"
+    shown = text_field(label, limit)
+    if not any(unicodedata.category(ch)[0] not in "CZ" for ch in shown):
+        shown = "(untitled)"  # only zero-width or format characters: an invisible link
     target = link_target(url) if url else None
     return f"<{target}|{shown}>" if target else shown
 
@@ -187,7 +189,7 @@ def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
     """The top-level message: header (date range), headline (failures first), counts per
     condition and per kind of event, what max_items held back, and the receipt."""
     blocks = [header_block(f"Literature watch · {date_range(digest)}"),
-              section_block(f"*{escape(headline(digest))}*")]
+              section_block(f"*{escape(clean(headline(digest)))}*")]
     counts = [f"{text_field(s.condition, 200)}: {len(s.items)}"
               + (f" (+{digest.overflow[s.condition]} held)"
                  if digest.overflow.get(s.condition) else "")
@@ -205,10 +207,10 @@ def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
         blocks.append(section_block("*What:* " + " · ".join(
             f"{count} {escape(name)}" for name, count in kinds.items())))
     if digest.overflow:
-        blocks.append(section_block(escape(overflow_line(digest))))
+        blocks.append(section_block(escape(clean(overflow_line(digest)))))
     if not digest.sections:
         blocks.append(section_block("No new studies matched any saved query."))
-    receipt = [escape(receipt_sentence(r)) for r in digest.receipts]
+    receipt = [escape(clean(receipt_sentence(r))) for r in digest.receipts]  # upstream errors
     if receipt:
         receipt[0] = "Receipt: " + receipt[0]
         if len(receipt) > MAX_CONTEXT_ELEMENTS:
@@ -216,9 +218,9 @@ def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
     else:
         receipt = [escape(f"Receipt: no source was polled since {short_date(digest.since)}.")]
     blocks.append(context_block([cut_escaped_text(r, 1500) for r in receipt]))
-    fallback = [escape(f"watcher: {headline(digest)} · {date_range(digest)}")]
+    fallback = [escape(clean(f"watcher: {headline(digest)} · {date_range(digest)}"))]
     if digest.overflow:
-        fallback.append(escape(overflow_line(digest)))
+        fallback.append(escape(clean(overflow_line(digest))))
     return blocks, fallback
 
 
