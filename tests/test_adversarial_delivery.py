@@ -336,10 +336,6 @@ def _posted_ids(slack: SlackServer) -> list[int]:
             for i in m.metadata["event_payload"]["outbox_ids"]]
 
 
-@pytest.mark.xfail(strict=True, reason="a part whose answer timed out after Slack kept it is "
-                   "put back to pending, and recovery only checks items a dead process left "
-                   "'sending': the next run posts those items again. Needs the core to keep "
-                   "an ambiguous part 'sending' (or ask recover() about it) - not local.")
 def test_a_reply_slack_kept_but_answered_too_late_is_not_posted_again(tmp_path, slack):
     cfg, store, settings = _store_with(tmp_path, slack, 60, WATCHER_HTTP_TIMEOUT="0.3")
     slack.slow_seconds = 1.0

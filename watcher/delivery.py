@@ -131,6 +131,7 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
     digest_id = store.begin_digest(name, [item.outbox_id for item in digest.items], now=when,
                                    through_poll=through, receipt=receipt_line(digest))
     error = None
+    uncertain: list[int] = []  # items of a message that may have arrived after all
     try:
         for index, part in enumerate(parts):
             # lets a sender tag the message; 'started' tells this database's digest 1 from
@@ -142,11 +143,13 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
             outcome.parts += 1
     except Exception as exc:  # not accepted: the unsent rest stays pending for the next run
         error = one_line(exc, name)
+        if getattr(exc, "uncertain", False):
+            uncertain = list(part.outbox_ids)
         log.info("%s: %s", name, error, exc_info=not isinstance(exc, WatcherError))
     except BaseException:  # Ctrl-C, SIGTERM: close the digest, then stop
         _close(store, digest_id, name, None)
         raise
-    state, error = _close(store, digest_id, name, error)
+    state, error = _close(store, digest_id, name, error, uncertain)
     if state in ("partial", "failed") and not error:  # a sender whose parts left items out
         error = (f"{name}: {store.pending_counts().get(name, 0)} item(s) were not carried by"
                  " any message; they stay pending")
@@ -158,13 +161,14 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
     return outcome
 
 
-def _close(store: Store, digest_id: int, name: str, error: str | None
-           ) -> tuple[str, str | None]:
+def _close(store: Store, digest_id: int, name: str, error: str | None,
+           uncertain: list[int] | None = None) -> tuple[str, str | None]:
     """Close the digest: (its state, the error to report). If even that fails, accepted
     messages stay recorded and the rest stays 'sending', which the next digest offers again;
     the next destination is still served."""
     try:
-        return store.finish_digest(digest_id, now=stamp(utc_now()), error=error), error
+        return store.finish_digest(digest_id, now=stamp(utc_now()), error=error,
+                                   uncertain=uncertain), error
     except Exception as exc:
         problem = one_line(exc, name)
         log.info("%s: %s", name, problem, exc_info=not isinstance(exc, WatcherError))

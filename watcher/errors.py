@@ -37,7 +37,14 @@ class ParseError(SourceError):
 
 
 class DeliveryError(WatcherError):
-    """A destination did not accept a digest."""
+    """A destination did not accept a digest.
+
+    *uncertain* means the destination may have kept the message anyway (its answer never
+    came): the items stay 'sending', so the next run asks the destination before re-sending."""
+
+    def __init__(self, message: str, *, uncertain: bool = False):
+        super().__init__(message)
+        self.uncertain = uncertain
 
 
 class DatabaseError(WatcherError):

@@ -151,14 +151,20 @@ class OutboxMixin:
                               " ?) WHERE id = ?", (now, digest_id))
         return message_id
 
-    def finish_digest(self, digest_id: int, *, now: str, error: str | None = None) -> str:
+    def finish_digest(self, digest_id: int, *, now: str, error: str | None = None,
+                      uncertain: list[int] | None = None) -> str:
         """Close a digest: items not carried by an accepted message go back to pending with
-        the error; returns the digest's final state (sent, partial or failed)."""
+        the error, except *uncertain* ones (their message may have arrived: they stay
+        'sending' so the next digest checks first); returns the digest's final state (sent,
+        partial or failed)."""
+        keep = list(uncertain or [])
         with self.transaction():
+            spare = f" AND id NOT IN ({','.join('?' * len(keep))})" if keep else ""
             left = self.conn.execute(
                 "UPDATE outbox SET state = 'pending', attempts = attempts + 1, last_error = ?"
-                " WHERE digest_id = ? AND state = 'sending'",
-                (scrub(error or "digest ended before this item was sent"), digest_id)).rowcount
+                f" WHERE digest_id = ? AND state = 'sending'{spare}",
+                (scrub(error or "digest ended before this item was sent"), digest_id, *keep)
+            ).rowcount + len(keep)
             parts = self.conn.execute("SELECT parts FROM digests WHERE id = ?",
                                       (digest_id,)).fetchone()[0]
             state = "sent" if not left and not error else ("partial" if parts else "failed")

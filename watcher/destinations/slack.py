@@ -213,7 +213,10 @@ class SlackSender:
             code = _code(exc.response.get("error"))
             raise SlackError(explain(self.name, self.channel, code), code) from None
         except (SlackClientError, OSError) as exc:
-            raise DeliveryError(_unreachable(self.name, exc)) from None
+            # A post whose answer timed out may have been kept: the core then asks recover().
+            uncertain = paced and ("timed out" in str(exc).lower()
+                                   or isinstance(exc, TimeoutError))
+            raise DeliveryError(_unreachable(self.name, exc), uncertain=uncertain) from None
         finally:
             if paced:
                 _posted(self._pace_key)
