@@ -14,6 +14,7 @@ from . import config, pipeline
 from .db import Store
 from .fakes.ctgov import CtgovServer
 from .fakes.eutils import EutilsServer
+from .fakes.isrctn import IsrctnServer
 from .settings import Settings
 
 
@@ -28,7 +29,7 @@ def run_demo(settings: Settings, *, db_path: str | None = None) -> int:
     cfg.destinations = {name: config.Destination(kind="terminal", name=name)
                         for name in cfg.destinations}
     today = pipeline.utc_now().date()
-    with EutilsServer() as server, CtgovServer() as trials, \
+    with EutilsServer() as server, CtgovServer() as trials, IsrctnServer() as isrctn, \
             tempfile.TemporaryDirectory() as tmp:
         for days_ago, path in enumerate(demo_corpus(), start=1):
             server.add_files([path], entry_date=today - timedelta(days=days_ago))
@@ -36,6 +37,7 @@ def run_demo(settings: Settings, *, db_path: str | None = None) -> int:
             trials.add_files([path], updated=today - timedelta(days=days_ago))
         demo_settings = settings.without_secrets().with_(
             eutils_url=server.url, ctgov_url=trials.url, ctgov_rate=50.0,  # a local replay
+            isrctn_url=isrctn.url, isrctn_rate=50.0,
             db=db_path or str(Path(tmp) / "demo.db"))
         store = Store(demo_settings.db, setting="--db" if db_path else "WATCHER_DB")
         say = sys.stderr.write

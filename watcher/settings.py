@@ -13,6 +13,7 @@ from .errors import ConfigError
 
 DEFAULT_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 DEFAULT_CTGOV_URL = "https://clinicaltrials.gov/api/v2/"
+DEFAULT_ISRCTN_URL = "https://www.isrctn.com/api/"
 DEFAULT_EUROPEPMC_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 SMTP_TLS_MODES = ("starttls", "ssl", "none")
@@ -26,6 +27,7 @@ class Settings:
     db: str = "state/watcher.db"
     eutils_url: str = DEFAULT_EUTILS_URL
     ctgov_url: str = DEFAULT_CTGOV_URL
+    isrctn_url: str = DEFAULT_ISRCTN_URL
     europepmc_url: str = DEFAULT_EUROPEPMC_URL
     slack_api_url: str = DEFAULT_SLACK_API_URL
     ncbi_email: str | None = None
@@ -42,6 +44,7 @@ class Settings:
     retry_backoff: float = 2.0  # first retry wait in seconds (doubles); Retry-After wins
     slack_interval: float = 1.0  # seconds between two Slack posts to one channel
     ctgov_rate: float = 1.0  # requests per second to ClinicalTrials.gov
+    isrctn_rate: float = 1.0  # requests per second to ISRCTN
     overlap_days: int = 2  # each poll re-reads this many days before its last window's end
 
     @classmethod
@@ -94,6 +97,7 @@ class Settings:
             db=get("WATCHER_DB") or cls.db,
             eutils_url=url("WATCHER_EUTILS_URL") or DEFAULT_EUTILS_URL,
             ctgov_url=url("WATCHER_CTGOV_URL") or DEFAULT_CTGOV_URL,
+            isrctn_url=url("WATCHER_ISRCTN_URL") or DEFAULT_ISRCTN_URL,
             europepmc_url=url("WATCHER_EUROPEPMC_URL") or DEFAULT_EUROPEPMC_URL,
             slack_api_url=url("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
             ncbi_email=get("NCBI_EMAIL"),
@@ -110,6 +114,7 @@ class Settings:
             retry_backoff=seconds("WATCHER_RETRY_BACKOFF", cls.retry_backoff, zero_ok=True),
             slack_interval=seconds("WATCHER_SLACK_INTERVAL", cls.slack_interval, zero_ok=True),
             ctgov_rate=seconds("WATCHER_CTGOV_RATE", cls.ctgov_rate, zero_ok=False),
+            isrctn_rate=seconds("WATCHER_ISRCTN_RATE", cls.isrctn_rate, zero_ok=False),
         )
         if problems:
             raise ConfigError(problems)
@@ -117,7 +122,7 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never be printed, logged or stored."""
-        passwords = (_password(u) for u in (self.eutils_url, self.ctgov_url,
+        passwords = (_password(u) for u in (self.eutils_url, self.ctgov_url, self.isrctn_url,
                                              self.europepmc_url, self.slack_api_url))
         return tuple(v for v in (self.ncbi_api_key, self.slack_bot_token, self.slack_webhook_url,
                                  self.smtp_password, *passwords) if v)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..http import HttpClient
 from ..settings import Settings
-from . import clinicaltrials, europepmc, pubmed
+from . import clinicaltrials, europepmc, isrctn, pubmed
 from .base import (
     FetchContext,
     FetchedRecord,
@@ -24,7 +24,8 @@ from .base import (
 
 #: YAML source name -> spec, in the order sources are polled and shown.
 REGISTRY: dict[str, SourceSpec] = {
-    spec.name: spec for spec in (pubmed.SPEC, clinicaltrials.SPEC, europepmc.SPEC)
+    spec.name: spec for spec in (pubmed.SPEC, clinicaltrials.SPEC, isrctn.SPEC,
+                                   europepmc.SPEC)
 }
 
 LABELS = {name: spec.label for name, spec in REGISTRY.items()}

@@ -1,0 +1,185 @@
+"""ISRCTN: the XML parser, the fetcher against the local query API server (date limit, the
+unpaged total, bad answers), and a trial registered in both registries told once."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import days_ago
+from watcher.errors import ParseError
+from watcher.fakes.ctgov import CtgovServer
+from watcher.fakes.isrctn import IsrctnServer, trial_xml
+from watcher.http import HttpClient, RetryPolicy
+from watcher.parsers.isrctn import parse_records, parse_search
+from watcher.sources import REGISTRY
+
+YAML = """\
+destinations:
+  team:
+    kind: terminal
+defaults:
+  destinations: [team]
+  lookback_days: 30
+queries:
+  - id: trials
+    condition: Depression trials
+    sources:
+      {sources}
+"""
+ISRCTN_ONLY = YAML.format(sources="isrctn:\n        condition: depression\n"
+                                  "        intervention: ketamine")
+BOTH = YAML.format(sources="clinicaltrials:\n        condition: depression\n"
+                           "        intervention: ketamine\n"
+                           "      isrctn:\n        condition: depression\n"
+                           "        intervention: ketamine")
+
+
+def add(server: IsrctnServer, isrctn="ISRCTN12345678", **kw) -> str:
+    fields = {"title": f"Ketamine trial {isrctn}", "condition": "Depression",
+              "drug": "Ketamine", "updated": days_ago(1), **kw}
+    return server.add(isrctn, **fields)
+
+
+@pytest.fixture
+def http():
+    with HttpClient(timeout=5, retry=RetryPolicy(attempts=3, backoff=0.01)) as client:
+        yield client
+
+
+@pytest.fixture
+def isrctn():
+    with IsrctnServer() as running:
+        yield running
+
+
+def test_a_trial_maps_its_ids_and_details_onto_the_shared_keys():
+    xml = trial_xml("ISRCTN12345678", title="K", condition="Depression", drug="Ketamine",
+                    updated=days_ago(1), nct="nct09000001", eudract="2023-000123-45")
+    answer = parse_search(f'<allTrials xmlns="urn:x" totalCount="1">{xml}</allTrials>')
+    [record] = parse_records(answer.trials)
+    study = record.study
+    assert study.ids == {"isrctn": "ISRCTN12345678", "nct": "NCT09000001",
+                         "eudract": "2023-000123-45"}
+    assert study.details["overall_status"] == "Recruiting"
+    assert (study.details["enrollment"], study.details["enrollment_type"]) == (60, "ESTIMATED")
+    assert study.details["phases"] == ["Phase II"] and study.details["countries"] == [
+        "United Kingdom"]
+    assert study.url == "https://www.isrctn.com/ISRCTN12345678"
+    assert record.modified == days_ago(1).isoformat()
+
+
+@pytest.mark.parametrize("body", ["<!DOCTYPE html><html><body>Oops</body></html>",
+                                  '<allTrials totalCount="2"><fullTrial><trial>', "",
+                                  "<error>busy</error>"])
+def test_answers_that_are_not_the_query_xml_are_refused(body):
+    with pytest.raises(ParseError, match="ISRCTN search"):
+        parse_search(body)
+
+
+def test_a_trial_without_its_number_fails_alone():
+    good = trial_xml("ISRCTN12345678", title="K", condition="D", drug="K", updated=days_ago(1))
+    records = parse_records(["<fullTrial><trial><isrctn/></trial></fullTrial>", good])
+    assert records[0].study is None and "no ISRCTN number" in records[0].error
+    assert records[1].study is not None
+
+
+def test_the_poll_asks_for_trials_edited_since_the_window_and_reports_them(env, isrctn):
+    add(isrctn)
+    add(isrctn, "ISRCTN00000002", updated=days_ago(60))  # edited before the look-back
+    add(isrctn, "ISRCTN00000003", drug="Placebo", title="Placebo trial")
+    env.write_queries(ISRCTN_ONLY)
+    result = env.cli("run", "--once", WATCHER_ISRCTN_URL=isrctn.url)
+    assert result.exit_code == 0, result.stderr
+    assert "ISRCTN12345678" in result.stdout
+    assert "ISRCTN00000002" not in result.stdout and "ISRCTN00000003" not in result.stdout
+    assert f"lastEdited GE {days_ago(30).isoformat()}" in isrctn.requests[0]["q"]
+    again = env.cli("run", "--once", WATCHER_ISRCTN_URL=isrctn.url)
+    assert "ISRCTN12345678" not in again.stdout
+    # the second poll starts an overlap before the first one's end, not 30 days back
+    assert f"lastEdited GE {days_ago(2).isoformat()}" in isrctn.requests[1]["q"]
+
+
+@pytest.mark.parametrize("status,body,content_type", [
+    (500, "Internal error", "text/plain"),
+    (200, "<!DOCTYPE html><html>maintenance</html>", "text/html"),
+    (200, '<allTrials totalCount="1"><fullTrial><trial>', "application/xml")])
+def test_a_bad_answer_fails_the_poll_and_the_window_is_kept(env, isrctn, status, body,
+                                                            content_type):
+    add(isrctn)
+    for _ in range(10):  # every retry included
+        isrctn.fail(status, body, content_type=content_type)
+    env.write_queries(ISRCTN_ONLY)
+    failed = env.cli("run", "--once", WATCHER_ISRCTN_URL=isrctn.url,
+                     WATCHER_RETRY_BACKOFF="0")
+    assert failed.exit_code != 0 and "ISRCTN" in failed.stderr + failed.stdout
+    assert "Traceback" not in failed.stderr
+    isrctn.scripted.clear()
+    later = env.cli("run", "--once", WATCHER_ISRCTN_URL=isrctn.url)
+    assert later.exit_code == 0, later.stderr
+    assert "ISRCTN12345678" in later.stdout
+    assert f"lastEdited GE {days_ago(30).isoformat()}" in isrctn.requests[-1]["q"]
+
+
+def test_more_trials_than_the_answer_holds_fails_rather_than_dropping_some(env, isrctn, http):
+    from watcher.sources import FetchContext, Window
+    from watcher.sources.isrctn import ISRCTNSource
+    for n in range(3):
+        add(isrctn, f"ISRCTN0000001{n}")
+    env.write_queries(ISRCTN_ONLY)
+    source = ISRCTNSource(env.settings(WATCHER_ISRCTN_URL=isrctn.url), http, limit=2)
+    with pytest.raises(Exception, match="3 trials match but the answer holds 2"):
+        source.fetch(env.config().query("trials"), Window(days_ago(30), days_ago(0)),
+                     FetchContext(lambda s, i: set()))
+
+
+def test_a_status_change_between_two_polls_is_one_change_item(env, isrctn):
+    add(isrctn)
+    env.write_queries(ISRCTN_ONLY)
+    assert env.cli("run", "--once", WATCHER_ISRCTN_URL=isrctn.url).exit_code == 0
+    add(isrctn, status="Completed", updated=days_ago(0))
+    second = env.cli("run", "--once", WATCHER_ISRCTN_URL=isrctn.url)
+    assert second.exit_code == 0, second.stderr
+    assert second.stdout.count("changed: status Recruiting → Completed") == 1
+    assert second.stdout.count("changed:") == 1
+
+
+def ctgov_trial(nct: str, isrctn: str) -> dict:
+    return {"protocolSection": {
+        "identificationModule": {"nctId": nct, "briefTitle": f"Ketamine trial {nct}",
+                                 "secondaryIdInfos": [{"id": isrctn, "type": "REGISTRY",
+                                                       "domain": "ISRCTN"}]},
+        "statusModule": {"overallStatus": "RECRUITING"},
+        "conditionsModule": {"conditions": ["Depression"]},
+        "armsInterventionsModule": {"interventions": [{"type": "DRUG", "name": "Ketamine"}]}}}
+
+
+@pytest.mark.parametrize("isrctn_first", [False, True])
+def test_a_trial_in_both_registries_is_one_study_with_both_ids_told_once(env, isrctn,
+                                                                        isrctn_first):
+    with CtgovServer() as ctgov:
+        urls = {"WATCHER_CTGOV_URL": ctgov.url, "WATCHER_ISRCTN_URL": isrctn.url}
+        env.write_queries(BOTH)
+        if isrctn_first:
+            add(isrctn, nct="NCT09000001")
+            first = env.cli("run", "--once", **urls)
+            ctgov.add_study(ctgov_trial("NCT09000001", "ISRCTN12345678"), updated=days_ago(0))
+            second = env.cli("run", "--once", **urls)
+            out = first.stdout + second.stdout
+            assert second.exit_code == 0, second.stderr
+        else:
+            ctgov.add_study(ctgov_trial("NCT09000001", "ISRCTN12345678"), updated=days_ago(1))
+            add(isrctn, nct="NCT09000001")
+            first = env.cli("run", "--once", **urls)
+            out = first.stdout
+        assert first.exit_code == 0, first.stderr
+        assert out.count("Ketamine trial") == 1, out
+    store = env.store()
+    study_id = store.find_study({"isrctn": "ISRCTN12345678"})
+    assert study_id is not None and study_id == store.find_study({"nct": "NCT09000001"})
+    assert [e.kind for e in store.events_of(study_id)] == ["new"]
+
+
+def test_the_source_is_registered_after_clinicaltrials():
+    names = list(REGISTRY)
+    assert names.index("isrctn") == names.index("clinicaltrials") + 1
+    assert REGISTRY["isrctn"].scheme == "isrctn"
