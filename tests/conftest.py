@@ -89,6 +89,13 @@ class Env:
             "WATCHER_HTTP_TIMEOUT": "5",
             "NCBI_API_KEY": "test-key",  # 10 requests/s instead of 3: a faster suite
             "WATCHER_CTGOV_RATE": "50",  # the local registry need not be spared
+            "WATCHER_ISRCTN_RATE": "50",
+            # No test reaches the internet: every other base is a closed local port unless
+            # the test starts a local server for it.
+            "WATCHER_CTGOV_URL": "http://127.0.0.1:9/api/v2/",
+            "WATCHER_ISRCTN_URL": "http://127.0.0.1:9/api/",
+            "WATCHER_EUROPEPMC_URL": "http://127.0.0.1:9/rest/",
+            "SLACK_API_URL": "http://127.0.0.1:9/api/",
             "SLACK_BOT_TOKEN": "",
             "SLACK_WEBHOOK_URL": "",
             "SMTP_HOST": "",
