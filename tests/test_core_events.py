@@ -432,3 +432,5 @@ def test_a_trial_item_shows_its_facts_and_a_change_says_what_changed_in_every_me
         assert "WITHDRAWN" in out and "Hadassah Medical Organization" in out, medium
         assert "0 participants (actual)" in out and "Israel" in out, medium
         assert "status RECRUITING → WITHDRAWN" in out, medium
+    assert "`trial`" in rendered["slack"] and ">trial</span>" in rendered["email"]
+    assert rendered["email"].count(">trial</span>") == 1, "labelled once"

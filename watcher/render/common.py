@@ -63,6 +63,8 @@ def item_labels(item: DigestItem) -> list[str]:
     labels: list[str] = []
     study = item.study
     if study is not None:
+        if study.kind == "trial":
+            labels.append("trial")
         types = set(study.publication_types)
         labels += [label for kind, label in TYPE_LABELS.items() if kind in types]
         if "systematic review" in labels and "review" in labels:
