@@ -59,3 +59,20 @@ def test_health_is_1_when_the_workers_lease_is_stale(env, corpus_server):
     assert stale.output.startswith("worker lease is stale: held by serve pid 4242 on box")
     store.take_lease("serve pid 4343 on box", host="box", pid=4343, now=utc_now(), ttl=120)
     assert env.cli("health").exit_code == 0
+
+
+def test_health_is_1_when_a_destination_cannot_send(env, corpus_server, unused_port):
+    env.write_queries("""\
+destinations:
+  team:
+    kind: email
+    to: [team@example.org]
+defaults:
+  destinations: [team]
+""" + QUERIES_YAML.split("\n", 2)[2])
+    smtp = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(unused_port),
+            "WATCHER_EMAIL_FROM": "watcher@example.org", "SMTP_TLS": "none"}
+    assert env.cli("run", "--once", **smtp).exit_code == 1
+    result = env.cli("health", **smtp)
+    assert result.exit_code == 1
+    assert result.output.startswith("destination team cannot send: "), result.output

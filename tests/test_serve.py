@@ -4,6 +4,7 @@ over after its holder was killed. Polls run every second or so (WATCHER_POLL_EVE
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -12,9 +13,11 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 
 from tests.conftest import ROOT, run_watcher
 from watcher.db import Store
+from watcher.runtime import stamp, utc_now
 
 ONE_QUERY = """\
 queries:
@@ -146,8 +149,6 @@ def test_logs_are_json_lines_without_secrets(env, corpus_server):
                                  "://", "://user:hunter2secret@")))
     worker.wait_for(r'"message": "polled 1 query/source')
     assert worker.stop() == 0
-    import json
-
     for line in worker.lines:
         entry = json.loads(line)
         assert {"time", "level", "logger", "message"} <= set(entry)
@@ -166,3 +167,31 @@ def test_run_once_waits_for_the_workers_current_step(env, corpus_server):
     assert "waiting for another watcher process" in result.stderr
     assert worker.stop() == 0
     assert Store(env.db).lease() is None
+
+
+def test_a_weekly_digest_missed_while_the_worker_was_down_is_sent_at_start_up(env,
+                                                                             corpus_server):
+    env.write_queries("""\
+destinations:
+  weekly:
+    kind: terminal
+    schedule: {cron: "30 8 * * mon", timezone: America/New_York}
+  later:
+    kind: terminal
+    schedule: {cron: "30 8 * * mon", timezone: America/New_York}
+""" + ONE_QUERY + "    destinations: [weekly, later]\n")
+    from watcher.scheduler import scheduled_job
+
+    scheduled_job(env.settings(), "weekly")
+    scheduled_job(env.settings(), "later")
+    conn = sqlite3.connect(env.db)
+    with conn:  # weekly's last digest: three weeks ago, so last Monday's was missed
+        conn.execute("UPDATE digests SET sent_at = ? WHERE destination = 'weekly'",
+                     (stamp(utc_now() - timedelta(days=21)),))
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="60"))
+    worker.wait_for(r"weekly: digest missed while the worker was down")
+    worker.wait_for(r"weekly: digest done")
+    assert worker.stop() == 0, worker.out
+    assert "later: digest missed" not in worker.out and "digest for later" not in worker.out
+    last, _ = env.store().last_digest("weekly")
+    assert last > stamp(utc_now() - timedelta(minutes=5)), "sent now"

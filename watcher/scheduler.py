@@ -84,6 +84,8 @@ def missed_digest(schedule: Schedule, last_sent: str | None, now: datetime) -> b
     if not last_sent:
         return False
     after = datetime.fromisoformat(last_sent)
+    if after.tzinfo is None:  # written by hand (sqlite's datetime()): UTC, as ours are
+        after = after.replace(tzinfo=UTC)
     fire = schedule.trigger().get_next_fire_time(None, after)
     return fire is not None and after < fire <= now
 
@@ -336,8 +338,12 @@ class Worker:
         signal.signal(signal.SIGINT, self._stop)
         signal.signal(signal.SIGHUP, self._hangup)
         try:
-            self.catch_up()
-            self.scheduler.start()  # returns once _stop has shut it down
+            try:
+                self.catch_up()
+            except Exception:  # the schedules still run; the traceback goes to the log
+                log.exception("could not check for missed digests")
+            if not self.stopping.is_set():
+                self.scheduler.start()  # returns once _stop has shut it down
             if not self.step.acquire(timeout=STOP_GRACE):
                 log.warning("the current step did not finish within %gs: abandoning it; what "
                             "it had not recorded stays pending", STOP_GRACE)
@@ -347,7 +353,7 @@ class Worker:
                 os._exit(0)  # the job thread cannot be interrupted; SQLite rolls it back
         finally:
             self.stopping.set()
-        self.release_lease()
+            self.release_lease()
         log.info("stopped")
 
     def _stop(self, signum: int, frame: object) -> None:
