@@ -142,12 +142,12 @@ def test_a_second_worker_is_refused_and_a_dead_holders_lease_is_taken_over(env, 
     assert third.stop() == 0, third.out
 
 
-def test_logs_are_json_lines_without_secrets(env, corpus_server):
+def test_logs_are_json_lines_without_secrets(env, unused_port):
     env.write_queries(ONE_QUERY)
+    down = f"http://user:hunter2secret@127.0.0.1:{unused_port}/eutils/?api_key=test-key"
     worker = Worker(env.vars(WATCHER_POLL_EVERY="60", WATCHER_LOG_FORMAT="json",
-                             WATCHER_EUTILS_URL=corpus_server.url.replace(
-                                 "://", "://user:hunter2secret@")))
-    worker.wait_for(r'"message": "polled 1 query/source')
+                             WATCHER_EUTILS_URL=down))
+    worker.wait_for(r'"level": "error".*127\.0\.0\.1')  # the failed poll, naming the server
     assert worker.stop() == 0
     for line in worker.lines:
         entry = json.loads(line)

@@ -2,7 +2,8 @@
 status), and the digest notice for a source that has been failing too long.
 
 A problem is: a (query, source) whose last error is later than its last success, with that last
-success older than WATCHER_HEALTH_FAILING_HOURS (or none at all); a destination whose last
+success older than WATCHER_HEALTH_FAILING_HOURS (a source that never succeeded has no such
+date and is left to `watcher status`); a destination whose last
 delivery attempt failed (items are pending with an error: a digest that reached it since would
 have carried them); a worker lease that has expired (only when a lease exists: a worker that
 stopped cleanly gives its lease up).
@@ -24,13 +25,13 @@ from .sources import label, polled
 class FailingSource:
     query_id: str
     source: str
-    last_success: str | None
+    last_success: str
     last_error_at: str
     last_error: str
 
     @property
     def message(self) -> str:
-        since = f"since {self.last_success}" if self.last_success else "and has never succeeded"
+        since = f"since {self.last_success}"
         return (f"{label(self.source)} for query {self.query_id} has failed {since} "
                 f"(last error {self.last_error_at}: {self.last_error})")
 
@@ -45,8 +46,8 @@ def failing_sources(config: Config, store: Store, *, now: datetime,
         if (row["query_id"], row["source"]) not in watched or not row["last_error_at"]:
             continue
         success = row["last_success"]  # (a success clears last_error_at: the error is later)
-        if success and datetime.fromisoformat(success) >= limit:
-            continue
+        if not success or datetime.fromisoformat(success) >= limit:
+            continue  # never succeeded: `status` shows it; no start date to measure from
         found.append(FailingSource(row["query_id"], row["source"], success,
                                    row["last_error_at"], row["last_error"] or "unknown error"))
     return found
