@@ -3,17 +3,12 @@ queries and sends only its own destination (plus the log), and SIGTERM stops it 
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from tests.conftest import QUERIES_YAML, ROOT
+from tests.conftest import QUERIES_YAML
 from watcher.config import Schedule
-from watcher.scheduler import scheduled_job
+from watcher.scheduler import missed_digest, scheduled_job
 
 TWO_DESTINATIONS = QUERIES_YAML.replace("defaults:\n", """destinations:
   daily:
@@ -50,14 +45,45 @@ def test_a_scheduled_job_polls_its_queries_and_sends_only_its_destination(
     assert "daily" not in env.store().pending_counts()
 
 
-def test_serve_stops_cleanly_on_sigterm(env):
-    env.write_queries(TWO_DESTINATIONS)
-    process = subprocess.Popen([sys.executable, "-m", "watcher", "serve"], cwd=ROOT,
-                               env={**os.environ, **env.vars()}, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    time.sleep(2)
-    assert process.poll() is None, process.stderr.read() if process.stderr else ""
-    process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=15)
-    assert process.returncode == 0, err
-    assert "scheduled daily: 0 9 * * mon-fri (Europe/London)" in err
+def _fire(schedule: Schedule, after: datetime) -> datetime:
+    return schedule.trigger().get_next_fire_time(None, after)
+
+
+def test_monday_0800_berlin_fires_at_0800_berlin_across_both_clock_changes():
+    email = Schedule(cron="0 8 * * mon", timezone="Europe/Berlin")
+    # Spring: clocks go forward on Sunday 29 March 2026 (CET +01:00 -> CEST +02:00).
+    before_spring = _fire(email, datetime(2026, 3, 17, 12, 0, tzinfo=UTC))
+    after_spring = _fire(email, datetime(2026, 3, 28, 12, 0, tzinfo=UTC))
+    assert before_spring.astimezone(UTC) == datetime(2026, 3, 23, 7, 0, tzinfo=UTC)
+    assert after_spring.astimezone(UTC) == datetime(2026, 3, 30, 6, 0, tzinfo=UTC)
+    # Autumn: clocks go back on Sunday 25 October 2026 (CEST -> CET).
+    before_autumn = _fire(email, datetime(2026, 10, 13, 12, 0, tzinfo=UTC))
+    after_autumn = _fire(email, datetime(2026, 10, 24, 12, 0, tzinfo=UTC))
+    assert before_autumn.astimezone(UTC) == datetime(2026, 10, 19, 6, 0, tzinfo=UTC)
+    assert after_autumn.astimezone(UTC) == datetime(2026, 10, 26, 7, 0, tzinfo=UTC)
+    for fire in (before_spring, after_spring, before_autumn, after_autumn):
+        local = fire.astimezone(ZoneInfo("Europe/Berlin"))
+        assert local.strftime("%A %H:%M") == "Monday 08:00"
+
+
+def test_weekday_lists_and_ranges_skip_the_other_days():
+    weekdays = Schedule(cron="0 9 * * mon-fri", timezone="Europe/London")
+    friday_evening = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
+    assert _fire(weekdays, friday_evening).strftime("%A %H:%M") == "Monday 09:00"
+    thrice = Schedule(cron="15 7 * * mon,wed,fri", timezone="Asia/Tokyo")
+    days = []
+    moment = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)  # a Sunday
+    for _ in range(3):
+        moment = _fire(thrice, moment + timedelta(minutes=1))
+        days.append(moment.strftime("%a %H:%M"))
+    assert days == ["Mon 07:15", "Wed 07:15", "Fri 07:15"]
+
+
+def test_a_weekly_digest_missed_while_down_is_recognised():
+    weekly = Schedule(cron="30 8 * * mon", timezone="America/New_York")
+    last_sent = "2026-11-16T13:31:00+00:00"  # Monday 16 Nov, 08:31 New York
+    tuesday_after_next = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    sunday = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    assert missed_digest(weekly, last_sent, tuesday_after_next), "Monday 23 Nov was missed"
+    assert not missed_digest(weekly, last_sent, sunday), "nothing due yet"
+    assert not missed_digest(weekly, None, tuesday_after_next), "never sent: wait for schedule"

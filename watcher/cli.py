@@ -285,10 +285,31 @@ def reparse(obj: Context) -> None:
 @click.pass_obj
 @friendly
 def serve(obj: Context) -> None:
-    """Run forever on the schedules in the YAML (the Procfile worker); SIGTERM stops it."""
+    """Run forever on the schedules in the YAML (the Procfile worker); SIGTERM stops it.
+
+    Logs go to stdout (WATCHER_LOG_FORMAT=json for JSON lines); SIGHUP reloads the queries."""
+    from .scheduler import configure_logging
     from .scheduler import serve as run_scheduler
 
+    configure_logging(obj.settings.log_format, obj.debug)
     run_scheduler(obj.settings)
+
+
+@main.command()
+@click.pass_obj
+@friendly
+def health(obj: Context) -> None:
+    """Exit 0 when healthy, 1 when a source has failed longer than WATCHER_HEALTH_FAILING_HOURS,
+    a destination cannot send, or the worker's lease is stale; one line per problem."""
+    from .health import problems
+
+    found = problems(obj.config(), obj.store(), now=pipeline.utc_now(),
+                     hours=obj.settings.health_failing_hours)
+    for line in found:
+        click.echo(line)
+    if not found:
+        click.echo("ok")
+    sys.exit(1 if found else 0)
 
 
 @main.command()

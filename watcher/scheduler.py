@@ -1,84 +1,382 @@
-"""`watcher serve`: a thin APScheduler loop over the library core.
+"""`watcher serve`: a thin APScheduler loop over the library core, built to run unattended.
 
-Each destination with a schedule gets one job: poll the queries routed to it, then send its
-digest (the terminal digest goes to the log). Jobs run one at a time, a missed firing within an
-hour still runs once, and SIGTERM stops the loop between jobs.
+Jobs, rebuilt from the YAML at start and whenever it changes:
+- ``poll``: every WATCHER_POLL_EVERY minutes (default 180, first run at start), poll every query,
+  so digests are never built from stale data and a missed run is caught up by the next one
+  (positions live in the database);
+- ``digest:NAME`` for each destination with a schedule: poll the queries routed to it, then send
+  its digest. A digest whose last firing was missed while the worker was down (the last digest
+  sent is older than the schedule's previous fire time) is sent at start-up.
+
+One job runs at a time (one executor thread), each job once at a time, late firings coalesce
+into one and run however late (misfire grace None: a weekly digest delayed by a long poll is
+still sent). One worker per database: a lease in the database, renewed in the background.
+SIGTERM/SIGINT let the current step finish (or abandon it after STOP_GRACE seconds: the core
+commits per item, so nothing is half-recorded) and exit 0; SIGHUP reloads the YAML. An invalid
+edit is logged once (and sent to a destination named ``ops``, if configured) while the last
+valid configuration keeps running.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import signal
+import socket
 import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from . import config as config_module
-from . import pipeline
+from . import health, pipeline
+from .config import Config
 from .db import Store
 from .errors import ConfigError, WatcherError
+from .models import Event
+from .redact import install_log_scrubbing
+from .runtime import stamp, utc_now
+from .schedules import Schedule
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: Seconds a stop waits for the current step before abandoning it (well inside 30 s).
+STOP_GRACE = 20.0
+OPS = "ops"
 
-def scheduled_job(settings: Settings, destination: str) -> None:
-    """Reload the YAML (edits apply without a restart), poll, deliver; never raise."""
-    try:
-        cfg = config_module.load(settings.queries)
-        store = Store(settings.db)
+
+# --- logging -------------------------------------------------------------------------------
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (WATCHER_LOG_FORMAT=json), for log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="seconds"),
+            "level": record.levelname.lower(), "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info or record.exc_text:
+            entry["traceback"] = record.exc_text or self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(log_format: str, debug: bool = False) -> None:
+    """serve logs to stdout, one line per event, scrubbed of secrets."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, handlers=[handler],
+                        force=True)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    install_log_scrubbing()
+
+
+# --- schedules -----------------------------------------------------------------------------
+
+def missed_digest(schedule: Schedule, last_sent: str | None, now: datetime) -> bool:
+    """Whether a firing of *schedule* fell between the last digest sent and *now* (the worker
+    was down). A destination never sent to has missed nothing: it waits for its schedule."""
+    if not last_sent:
+        return False
+    after = datetime.fromisoformat(last_sent)
+    if after.tzinfo is None:  # written by hand (sqlite's datetime()): UTC, as ours are
+        after = after.replace(tzinfo=UTC)
+    fire = schedule.trigger().get_next_fire_time(None, after)
+    return fire is not None and after < fire <= now
+
+
+def _snapshot(folder: str) -> dict[str, tuple[int, int]]:
+    """(mtime, size) of each YAML file: a change means reload."""
+    path = Path(folder)
+    files = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml")) if path.is_dir() else []
+    found = {}
+    for file in files:
         try:
-            queries = [q.id for q in cfg.queries if destination in q.destinations]
-            if not queries:
-                log.warning("%s: no query routes to it; nothing to poll", destination)
-                return
-            report = pipeline.run_once(cfg, store, settings, query_ids=queries,
-                                       stream=sys.stdout, command=f"serve {destination}",
-                                       destinations=[destination], preview_unsendable=False)
+            info = file.stat()
+        except OSError:
+            continue
+        found[str(file)] = (info.st_mtime_ns, info.st_size)
+    return found
+
+
+# --- the worker ----------------------------------------------------------------------------
+
+class Worker:
+    """One `watcher serve` process: its lease, its configuration and its scheduler."""
+
+    def __init__(self, settings: Settings):
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
+        self.settings = settings
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.holder = f"serve pid {self.pid} on {self.host}"
+        self.scheduler = BlockingScheduler(
+            executors={"default": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone="UTC")
+        self.config: Config | None = None
+        self.snapshot: dict[str, tuple[int, int]] = {}
+        self.bad_snapshot: dict[str, tuple[int, int]] | None = None
+        self.stopping = threading.Event()
+        self.step = threading.Lock()  # held while a job runs
+        self.reload_lock = threading.Lock()
+
+    # -- lease --------------------------------------------------------------------------
+
+    def take_lease(self) -> None:
+        store = Store(self.settings.db)
+        try:
+            previous = store.lease()
+            other = store.take_lease(self.holder, host=self.host, pid=self.pid, now=utc_now(),
+                                     ttl=self.settings.lease_seconds)
         finally:
             store.close()
-        for line in report.poll.error_lines():
+        if other:
+            raise WatcherError(f"another worker is running: {other['holder']} (since "
+                               f"{other['since']}, lease renewed {other['renewed']}, expires "
+                               f"{other['expires']})")
+        if previous and previous["holder"] != self.holder:
+            log.warning("took over the worker lease from %s (expired %s)", previous["holder"],
+                        previous["expires"])
+        log.info("worker lease taken: %s", self.holder)
+
+    def keep_lease(self) -> None:
+        """Renew the lease every quarter of its life until stopped (its own connection)."""
+        interval = self.settings.lease_seconds / 4
+        store = Store(self.settings.db)
+        try:
+            while not self.stopping.wait(interval):
+                try:
+                    if not store.renew_lease(self.holder, now=utc_now(),
+                                             ttl=self.settings.lease_seconds):
+                        log.error("worker lease lost to another worker; stopping")
+                        os.kill(self.pid, signal.SIGTERM)
+                        return
+                except Exception as exc:  # a busy database: try again next time
+                    log.warning("could not renew the worker lease: %s", exc)
+        finally:
+            store.close()
+
+    def release_lease(self) -> None:
+        store = Store(self.settings.db)
+        try:
+            store.release_lease(self.holder)
+        finally:
+            store.close()
+
+    # -- configuration ------------------------------------------------------------------
+
+    def reload(self, force: bool = False) -> None:
+        """Load the YAML if it changed (or *force*); keep the last valid one if it is invalid."""
+        with self.reload_lock:
+            snapshot = _snapshot(self.settings.queries)
+            if not force and self.config is not None and snapshot == self.snapshot:
+                return
+            if self.config is not None and snapshot == self.bad_snapshot:
+                return  # that invalid edit was reported already
+            try:
+                cfg = config_module.load(self.settings.queries)
+            except ConfigError as exc:
+                if self.config is None:
+                    raise
+                self.bad_snapshot = snapshot
+                message = ("queries not reloaded, the last valid configuration keeps running: "
+                           + str(exc).replace("\n", "; "))
+                log.error("%s", message)
+                self.notify_ops(message)
+                return
+            first = self.config is None
+            self.config, self.snapshot, self.bad_snapshot = cfg, snapshot, None
+            self.schedule_jobs(cfg)
+            if not first:
+                log.info("queries reloaded: %d queries, %d destinations", len(cfg.queries),
+                         len(cfg.destinations))
+
+    def notify_ops(self, message: str) -> None:
+        """Tell the `ops` destination (if configured) about an invalid edit, once per edit."""
+        cfg = self.config
+        if cfg is None or OPS not in cfg.destinations:
+            return
+        now = utc_now()
+        store = Store(self.settings.db)
+        try:
+            with store.exclusive():
+                with store.transaction():
+                    digest = hashlib.sha256(message.encode()).hexdigest()[:16]
+                    event = Event(f"config_error:{digest}",
+                                  "query_health", None, None, {"message": message})
+                    event_id, created = store.add_event(event, stamp(now))
+                    if created:
+                        store.queue(OPS, event_id, stamp(now))
+                for outcome in pipeline.deliver(cfg, store, self.settings, names=[OPS],
+                                                stream=sys.stdout):
+                    if outcome.error:
+                        log.error("%s: %s", OPS, outcome.error)
+        except Exception as exc:
+            log.error("could not tell %s: %s", OPS, exc)
+        finally:
+            store.close()
+
+    def schedule_jobs(self, cfg: Config) -> None:
+        """(Re)build the jobs from *cfg*: the poll job and one digest job per schedule."""
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        if self.scheduler.get_job("poll") is None:
+            self.scheduler.add_job(self.run_job, IntervalTrigger(
+                seconds=self.settings.poll_every * 60), args=("poll",), id="poll",
+                name="poll every query", next_run_time=utc_now())
+            log.info("scheduled poll: every %g minutes", self.settings.poll_every)
+        wanted = {name: d.schedule for name, d in cfg.destinations.items() if d.schedule}
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("digest:") and job.id[7:] not in wanted:
+                job.remove()
+                log.info("unscheduled %s", job.id[7:])
+        for name, schedule in wanted.items():
+            job = self.scheduler.get_job(f"digest:{name}")
+            if job is not None and job.kwargs.get("schedule") == schedule:
+                continue
+            self.scheduler.add_job(self.run_job, schedule.trigger(), args=(f"digest:{name}",),
+                                   kwargs={"schedule": schedule}, id=f"digest:{name}",
+                                   name=f"poll and send {name}", replace_existing=True)
+            log.info("scheduled %s: %s (%s)", name, schedule.cron, schedule.timezone)
+        for query in cfg.queries:
+            if not set(wanted) & set(query.destinations):
+                log.info("query %s routes to no scheduled destination: polled by the poll job"
+                         " only, its digest is sent by `watcher digest`", query.id)
+
+    def catch_up(self) -> None:
+        """Send now each digest whose firing was missed while no worker ran."""
+        assert self.config is not None
+        store = Store(self.settings.db)
+        try:
+            now = utc_now()
+            for name, dest in self.config.destinations.items():
+                sent, _ = store.last_digest(name)
+                if dest.schedule and missed_digest(dest.schedule, sent, now):
+                    log.warning("%s: digest missed while the worker was down (last sent %s); "
+                                "sending it now", name, sent)
+                    self.scheduler.modify_job(f"digest:{name}", next_run_time=now)
+        finally:
+            store.close()
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    def run_job(self, what: str, schedule: Schedule | None = None) -> None:
+        """One step: reload the YAML if it changed, then poll (and send); never raise."""
+        if self.stopping.is_set():
+            return
+        with self.step:
+            try:
+                self.reload()
+                assert self.config is not None
+                if what == "poll":
+                    self.poll(self.config)
+                else:
+                    self.digest(self.config, what.split(":", 1)[1])
+            except WatcherError as exc:
+                log.error("%s: %s", what, exc)
+            except Exception:  # keep the scheduler alive; the traceback goes to the log
+                log.exception("job %s failed", what)
+
+    def poll(self, cfg: Config) -> None:
+        store = Store(self.settings.db)
+        try:
+            report = pipeline.poll_run(cfg, store, self.settings)
+            new = sum(o.new for o in report.outcomes)
+            log.info("polled %d query/source pair(s): %d new, %d failed",
+                     len(report.outcomes), new, len(report.failures))
+            for line in report.error_lines():
+                log.error("%s", line)
+            notices = health.report_failing_sources(
+                cfg, store, now=utc_now(), hours=self.settings.health_failing_hours)
+            if notices:
+                log.warning("%d source(s) failing longer than %g hours: noted for the next "
+                            "digest", notices, self.settings.health_failing_hours)
+        finally:
+            store.close()
+
+    def digest(self, cfg: Config, destination: str) -> None:
+        queries = [q.id for q in cfg.queries if destination in q.destinations]
+        store = Store(self.settings.db)
+        try:
+            if queries:
+                report = pipeline.run_once(cfg, store, self.settings, query_ids=queries,
+                                           stream=sys.stdout, command=f"serve {destination}",
+                                           destinations=[destination],
+                                           preview_unsendable=False)
+                failures, deliveries = report.poll.error_lines(), report.deliveries
+            else:
+                with store.exclusive():
+                    deliveries = pipeline.deliver(cfg, store, self.settings,
+                                                  names=[destination], stream=sys.stdout)
+                failures = []
+        finally:
+            store.close()
+        for line in failures:
             log.error("%s", line)
-        for outcome in report.deliveries:
+        for outcome in deliveries:
             if outcome.error:
                 log.error("%s: %s", outcome.destination, outcome.error)
-    except ConfigError as exc:
-        log.error("queries not loaded, nothing polled: %s", str(exc).replace("\n", "; "))
-    except WatcherError as exc:
-        log.error("%s", exc)
-    except Exception:  # keep the scheduler alive; the traceback goes to the log
-        log.exception("job for %s failed", destination)
+            else:
+                log.info("%s: digest done (%d item(s))", outcome.destination, outcome.items)
+
+    # -- running ------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.reload(force=True)  # an invalid configuration at start is an error (exit 2)
+        self.take_lease()
+        keeper = threading.Thread(target=self.keep_lease, name="lease", daemon=True)
+        keeper.start()
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGHUP, self._hangup)
+        try:
+            try:
+                self.catch_up()
+            except Exception:  # the schedules still run; the traceback goes to the log
+                log.exception("could not check for missed digests")
+            if not self.stopping.is_set():
+                self.scheduler.start()  # returns once _stop has shut it down
+            if not self.step.acquire(timeout=STOP_GRACE):
+                log.warning("the current step did not finish within %gs: abandoning it; what "
+                            "it had not recorded stays pending", STOP_GRACE)
+                self.release_lease()
+                logging.shutdown()
+                sys.stdout.flush()
+                os._exit(0)  # the job thread cannot be interrupted; SQLite rolls it back
+        finally:
+            self.stopping.set()
+            self.release_lease()
+        log.info("stopped")
+
+    def _stop(self, signum: int, frame: object) -> None:
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        log.info("signal %s: stopping after the current step", signal.Signals(signum).name)
+        threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": False},
+                         daemon=True).start()
+
+    def _hangup(self, signum: int, frame: object) -> None:
+        log.info("SIGHUP: reloading the queries")
+        threading.Thread(target=self.reload, kwargs={"force": True}, daemon=True).start()
 
 
 def serve(settings: Settings) -> None:
-    from apscheduler.executors.pool import ThreadPoolExecutor
-    from apscheduler.schedulers.blocking import BlockingScheduler
+    """Run the worker until SIGTERM or SIGINT."""
+    Worker(settings).run()
 
-    logging.getLogger().setLevel(logging.INFO)
-    cfg = config_module.load(settings.queries)
-    scheduler = BlockingScheduler(
-        executors={"default": ThreadPoolExecutor(1)},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
-        timezone="UTC",
-    )
-    for name, destination in cfg.destinations.items():
-        if destination.schedule is None:
-            continue
-        scheduler.add_job(scheduled_job, destination.schedule.trigger(), args=(settings, name),
-                          id=f"digest:{name}", name=f"poll and send {name}")
-        log.info("scheduled %s: %s (%s)", name, destination.schedule.cron,
-                 destination.schedule.timezone)
-    scheduled = {name for name, d in cfg.destinations.items() if d.schedule is not None}
-    for query in cfg.queries:
-        if not scheduled & set(query.destinations):
-            log.warning("query %s routes to no scheduled destination: `serve` never polls it",
-                        query.id)
-    if not scheduler.get_jobs():
-        raise WatcherError("no destination has a schedule; nothing to serve "
-                           "(use `watcher run --once` from cron instead)")
 
-    def stop(signum: int, frame: object) -> None:
-        log.info("signal %s: stopping after the current job", signum)
-        scheduler.shutdown(wait=True)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    scheduler.start()
+def scheduled_job(settings: Settings, destination: str) -> None:
+    """What a destination's scheduled firing does (poll its queries, send its digest), run once
+    outside the scheduler; never raises."""
+    worker = Worker(settings)
+    worker.reload(force=True)
+    worker.run_job(f"digest:{destination}")

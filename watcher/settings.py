@@ -17,6 +17,7 @@ DEFAULT_ISRCTN_URL = "https://www.isrctn.com/api/"
 DEFAULT_EUROPEPMC_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 SMTP_TLS_MODES = ("starttls", "ssl", "none")
+LOG_FORMATS = ("text", "json")
 #: Variables whose values are secrets: never echoed, even in an error about the value.
 SECRET_VARIABLES = ("NCBI_API_KEY", "SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL", "SMTP_PASSWORD")
 
@@ -46,6 +47,10 @@ class Settings:
     ctgov_rate: float = 1.0  # requests per second to ClinicalTrials.gov
     isrctn_rate: float = 1.0  # requests per second to ISRCTN
     overlap_days: int = 2  # each poll re-reads this many days before its last window's end
+    poll_every: float = 180.0  # `serve`: minutes between two polls of every query
+    lease_seconds: float = 120.0  # `serve`: a worker's lease expires this long after renewal
+    health_failing_hours: float = 24.0  # `health`: a source failing longer than this is a problem
+    log_format: str = "text"  # `serve`'s log lines: text or json
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,7 +62,8 @@ class Settings:
             value = env.get(name, "").strip()
             return value or None
 
-        def seconds(name: str, default: float, *, zero_ok: bool) -> float:
+        def seconds(name: str, default: float, *, zero_ok: bool, unit: str = "seconds"
+                    ) -> float:
             value = get(name)
             if value is None:
                 return default
@@ -67,7 +73,7 @@ class Settings:
                 parsed = math.nan
             if not math.isfinite(parsed) or parsed < 0 or (parsed == 0 and not zero_ok):
                 wanted = "0 or more" if zero_ok else "more than 0"
-                problems.append(f"{name}={value!r} is not a number of seconds ({wanted})")
+                problems.append(f"{name}={value!r} is not a number of {unit} ({wanted})")
                 return default
             return parsed
 
@@ -88,6 +94,10 @@ class Settings:
                 return None
             return value
 
+        log_format = (get("WATCHER_LOG_FORMAT") or "text").lower()
+        if log_format not in LOG_FORMATS:
+            problems.append(f"WATCHER_LOG_FORMAT={get('WATCHER_LOG_FORMAT')!r} must be one of "
+                            f"{', '.join(LOG_FORMATS)}")
         tls = (get("SMTP_TLS") or "starttls").lower()
         if tls not in SMTP_TLS_MODES:
             problems.append(f"SMTP_TLS={get('SMTP_TLS')!r} must be one of "
@@ -115,6 +125,12 @@ class Settings:
             slack_interval=seconds("WATCHER_SLACK_INTERVAL", cls.slack_interval, zero_ok=True),
             ctgov_rate=seconds("WATCHER_CTGOV_RATE", cls.ctgov_rate, zero_ok=False),
             isrctn_rate=seconds("WATCHER_ISRCTN_RATE", cls.isrctn_rate, zero_ok=False),
+            poll_every=seconds("WATCHER_POLL_EVERY", cls.poll_every, zero_ok=False,
+                               unit="minutes"),
+            lease_seconds=seconds("WATCHER_LEASE_SECONDS", cls.lease_seconds, zero_ok=False),
+            health_failing_hours=seconds("WATCHER_HEALTH_FAILING_HOURS",
+                                         cls.health_failing_hours, zero_ok=True, unit="hours"),
+            log_format=log_format,
         )
         if problems:
             raise ConfigError(problems)

@@ -1,5 +1,6 @@
 """The one package that owns the SQLite state: schema and migrations, studies and their source
-records, events and the outbox, positions and quarantine. Nothing else touches SQLite.
+records, events and the outbox, positions and quarantine, the worker lease. Nothing else
+touches SQLite.
 
 ``Store`` is the single entry point; each module adds one area's reads and writes.
 """
@@ -7,13 +8,14 @@ records, events and the outbox, positions and quarantine. Nothing else touches S
 from __future__ import annotations
 
 from .connection import StoreBase
+from .lease import LeaseMixin
 from .outbox import OutboxMixin
 from .positions import Position, PositionsMixin
 from .schema import MIGRATIONS
 from .studies import SavedRecord, StudiesMixin, content_hash
 
 
-class Store(StoreBase, StudiesMixin, OutboxMixin, PositionsMixin):
+class Store(StoreBase, StudiesMixin, OutboxMixin, PositionsMixin, LeaseMixin):
     """Open (creating and migrating as needed) the watcher database at *path*."""
 
 

@@ -147,8 +147,17 @@ def _migration_2(db: sqlite_utils.Database) -> None:
     conn.execute("UPDATE digests SET state = 'sent', started = sent_at")
 
 
+def _migration_3(db: sqlite_utils.Database) -> None:
+    """The worker lease: which `watcher serve` runs the schedules, and until when."""
+    db["leases"].create({
+        "name": str, "holder": str, "host": str, "pid": int, "since": str, "renewed": str,
+        "expires": str,
+    }, pk="name", not_null={"holder", "expires"})
+
+
 #: Ordered schema migrations; the database's ``PRAGMA user_version`` is how many have run.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2,
+                                                             _migration_3]
 
 #: Tables a watcher database has once migrated: how a foreign SQLite file is recognised.
 CORE_TABLES = {"studies", "study_ids", "matches", "positions", "outbox", "runs", "polls",

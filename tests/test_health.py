@@ -1,0 +1,78 @@
+"""`watcher health` for monitoring: exit 1 with one line per problem (a source failing longer
+than WATCHER_HEALTH_FAILING_HOURS, a stale worker lease), 0 and "ok" otherwise; a source failing
+too long is also noted once a day in its query's next digest."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.conftest import QUERIES_YAML
+from watcher.health import report_failing_sources
+from watcher.runtime import utc_now
+
+
+def _failing_poll(env, unused_port) -> None:
+    assert env.cli("poll").exit_code == 0
+    down = env.cli("poll", WATCHER_EUTILS_URL=f"http://127.0.0.1:{unused_port}/")
+    assert down.exit_code == 1
+
+
+def test_health_is_1_when_a_source_has_failed_longer_than_configured(env, corpus_server,
+                                                                    unused_port):
+    env.write_queries(QUERIES_YAML)
+    assert env.cli("health").output.strip() == "ok"
+    _failing_poll(env, unused_port)
+
+    recent = env.cli("health")  # failing for seconds: under the default 24 hours
+    assert recent.exit_code == 0 and recent.output.strip() == "ok"
+
+    long = env.cli("health", WATCHER_HEALTH_FAILING_HOURS="0")
+    assert long.exit_code == 1
+    lines = long.output.strip().splitlines()
+    assert len(lines) == 3, lines  # one per query polled from PubMed
+    assert all(line.startswith("source failing: PubMed for query ") for line in lines)
+    assert "everything" in long.output and "has failed since" in long.output
+
+    assert env.cli("poll").exit_code == 0  # the source recovers
+    assert env.cli("health", WATCHER_HEALTH_FAILING_HOURS="0").output.strip() == "ok"
+
+
+def test_a_source_failing_too_long_is_noted_once_a_day_in_the_digest(env, corpus_server,
+                                                                     unused_port):
+    env.write_queries(QUERIES_YAML)
+    _failing_poll(env, unused_port)
+    store, config = env.store(), env.config()
+    assert report_failing_sources(config, store, now=utc_now(), hours=0) == 3
+    assert report_failing_sources(config, store, now=utc_now(), hours=0) == 0, "once a day"
+    assert report_failing_sources(config, store, now=utc_now(), hours=24) == 0
+    shown = env.cli("digest")
+    assert shown.output.count("has failed since") == 3, shown.output
+
+
+def test_health_is_1_when_the_workers_lease_is_stale(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    store = env.store()
+    long_ago = utc_now() - timedelta(hours=1)
+    store.take_lease("serve pid 4242 on box", host="box", pid=4242, now=long_ago, ttl=120)
+    stale = env.cli("health")
+    assert stale.exit_code == 1
+    assert stale.output.startswith("worker lease is stale: held by serve pid 4242 on box")
+    store.take_lease("serve pid 4343 on box", host="box", pid=4343, now=utc_now(), ttl=120)
+    assert env.cli("health").exit_code == 0
+
+
+def test_health_is_1_when_a_destination_cannot_send(env, corpus_server, unused_port):
+    env.write_queries("""\
+destinations:
+  team:
+    kind: email
+    to: [team@example.org]
+defaults:
+  destinations: [team]
+""" + QUERIES_YAML.split("\n", 2)[2])
+    smtp = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(unused_port),
+            "WATCHER_EMAIL_FROM": "watcher@example.org", "SMTP_TLS": "none"}
+    assert env.cli("run", "--once", **smtp).exit_code == 1
+    result = env.cli("health", **smtp)
+    assert result.exit_code == 1
+    assert result.output.startswith("destination team cannot send: "), result.output

@@ -1,0 +1,197 @@
+"""`watcher serve` as a real process against the local E-utilities server: a clean stop on
+SIGTERM mid-poll, live YAML edits (and invalid ones), one worker at a time, and a lease taken
+over after its holder was killed. Polls run every second or so (WATCHER_POLL_EVERY in minutes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+
+from tests.conftest import ROOT, run_watcher
+from watcher.db import Store
+from watcher.runtime import stamp, utc_now
+
+ONE_QUERY = """\
+queries:
+  - id: depression
+    condition: Depression
+    sources:
+      pubmed:
+        terms: depressi*[tiab]
+"""
+
+WITH_OPS = """\
+destinations:
+  ops:
+    kind: terminal
+"""
+
+
+class Worker:
+    """A `python -m watcher serve` process whose stdout is collected line by line."""
+
+    def __init__(self, env_vars: dict[str, str]):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "watcher", "serve"], cwd=ROOT,
+            env={**os.environ, **env_vars}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def out(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, count: int = 1, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while sum(bool(re.search(pattern, line)) for line in self.lines) < count:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                err = self.process.stderr.read() if self.process.poll() is not None else ""
+                raise AssertionError(f"no {pattern!r} (x{count}) in:\n{self.out}\n{err}")
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 30) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return self.process.returncode
+
+
+def test_sigterm_mid_poll_exits_0_and_leaves_a_consistent_database(env, corpus_server):
+    env.write_queries(ONE_QUERY)
+    corpus_server.slow_next(2, endpoint="efetch")
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="60"))
+    deadline = time.monotonic() + 15
+    while not corpus_server.calls("efetch") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert corpus_server.calls("efetch"), worker.out  # the slow fetch is under way
+    assert worker.stop() == 0, worker.out
+    assert "stopping after the current step" in worker.out and "stopped" in worker.lines[-1]
+    conn = sqlite3.connect(env.db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    statuses = [row[0] for row in conn.execute("SELECT status FROM runs")]
+    assert statuses and "running" not in statuses, statuses
+    studies = conn.execute("SELECT COUNT(*) FROM studies").fetchone()[0]
+    queued = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    assert studies == queued > 0, "every stored study was queued in the same step"
+    assert env.store().lease() is None, "a clean stop gives the lease up"
+
+
+def test_yaml_edits_are_picked_up_and_an_invalid_edit_is_reported_once(env, corpus_server):
+    env.write_queries(WITH_OPS + ONE_QUERY)
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="0.015"))  # about a second
+    worker.wait_for(r"polled 1 query/source")
+    env.write_queries(WITH_OPS + ONE_QUERY + """\
+  - id: anxiety
+    condition: Anxiety
+    sources:
+      pubmed:
+        terms: '"social anxiety"[tiab]'
+""")
+    worker.wait_for(r"queries reloaded: 2 queries")
+    worker.wait_for(r"polled 2 query/source")
+    assert any("social anxiety" in c["term"] for c in corpus_server.calls("esearch"))
+
+    env.write_queries("queries: [\n")
+    worker.process.send_signal(signal.SIGHUP)
+    worker.wait_for(r"queries not reloaded, the last valid configuration keeps running")
+    before = len(corpus_server.calls("esearch"))
+    polls = sum("polled 2 query/source" in line for line in worker.lines)
+    worker.wait_for(r"polled 2 query/source", count=polls + 2)  # the old config keeps running
+    assert len(corpus_server.calls("esearch")) >= before + 4
+    assert worker.stop() == 0, worker.out
+    logged = [line for line in worker.lines if "ERROR" in line and "not reloaded" in line]
+    assert len(logged) == 1, "reported once, not at every job"
+    assert "queries.yaml" in logged[0]
+    ops = worker.out[worker.out.index("digest for ops"):]
+    assert "queries not reloaded" in ops, "the ops destination was told"
+
+
+def test_a_second_worker_is_refused_and_a_dead_holders_lease_is_taken_over(env, corpus_server):
+    env.write_queries(ONE_QUERY)
+    short = env.vars(WATCHER_POLL_EVERY="60", WATCHER_LEASE_SECONDS="1")
+    first = Worker(short)
+    first.wait_for(r"worker lease taken")
+
+    second = run_watcher("serve", env=short, timeout=20)
+    assert second.returncode == 1
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"serve pid {first.process.pid} on" in lines[0], second.stderr
+
+    first.process.kill()  # kill -9: no chance to give the lease up
+    first.process.wait(timeout=10)
+    assert env.store().lease()["pid"] == first.process.pid
+    time.sleep(1.2)  # the dead holder's lease expires
+    third = Worker(short)
+    third.wait_for(rf"took over the worker lease from serve pid {first.process.pid}")
+    assert env.store().lease()["pid"] == third.process.pid
+    assert third.stop() == 0, third.out
+
+
+def test_logs_are_json_lines_without_secrets(env, unused_port):
+    env.write_queries(ONE_QUERY)
+    down = f"http://user:hunter2secret@127.0.0.1:{unused_port}/eutils/?api_key=test-key"
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="60", WATCHER_LOG_FORMAT="json",
+                             WATCHER_EUTILS_URL=down))
+    worker.wait_for(r'"level": "error".*127\.0\.0\.1')  # the failed poll, naming the server
+    assert worker.stop() == 0
+    for line in worker.lines:
+        entry = json.loads(line)
+        assert {"time", "level", "logger", "message"} <= set(entry)
+    assert "hunter2secret" not in worker.out and "test-key" not in worker.out
+
+
+def test_run_once_waits_for_the_workers_current_step(env, corpus_server):
+    env.write_queries(ONE_QUERY)
+    corpus_server.slow_next(2, endpoint="efetch")
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="60"))
+    deadline = time.monotonic() + 15
+    while not corpus_server.calls("efetch") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    result = run_watcher("run", "--once", env=env.vars(), timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "waiting for another watcher process" in result.stderr
+    assert worker.stop() == 0
+    assert Store(env.db).lease() is None
+
+
+def test_a_weekly_digest_missed_while_the_worker_was_down_is_sent_at_start_up(env,
+                                                                             corpus_server):
+    env.write_queries("""\
+destinations:
+  weekly:
+    kind: terminal
+    schedule: {cron: "30 8 * * mon", timezone: America/New_York}
+  later:
+    kind: terminal
+    schedule: {cron: "30 8 * * mon", timezone: America/New_York}
+""" + ONE_QUERY + "    destinations: [weekly, later]\n")
+    from watcher.scheduler import scheduled_job
+
+    scheduled_job(env.settings(), "weekly")
+    scheduled_job(env.settings(), "later")
+    conn = sqlite3.connect(env.db)
+    with conn:  # weekly's last digest: three weeks ago, so last Monday's was missed
+        conn.execute("UPDATE digests SET sent_at = ? WHERE destination = 'weekly'",
+                     (stamp(utc_now() - timedelta(days=21)),))
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="60"))
+    worker.wait_for(r"weekly: digest missed while the worker was down")
+    worker.wait_for(r"weekly: digest done")
+    assert worker.stop() == 0, worker.out
+    assert "later: digest missed" not in worker.out and "digest for later" not in worker.out
+    last, _ = env.store().last_digest("weekly")
+    assert last > stamp(utc_now() - timedelta(minutes=5)), "sent now"

@@ -1,0 +1,89 @@
+"""Is the installation healthy? What `watcher health` prints (and monitoring reads from its exit
+status), and the digest notice for a source that has been failing too long.
+
+A problem is: a (query, source) whose last error is later than its last success, with that last
+success older than WATCHER_HEALTH_FAILING_HOURS (a source that never succeeded has no such
+date and is left to `watcher status`); a destination whose last
+delivery attempt failed (items are pending with an error: a digest that reached it since would
+have carried them); a worker lease that has expired (only when a lease exists: a worker that
+stopped cleanly gives its lease up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .config import Config
+from .db import Store
+from .models import Event
+from .runtime import stamp
+from .sources import label, polled
+
+
+@dataclass(frozen=True)
+class FailingSource:
+    query_id: str
+    source: str
+    last_success: str
+    last_error_at: str
+    last_error: str
+
+    @property
+    def message(self) -> str:
+        since = f"since {self.last_success}"
+        return (f"{label(self.source)} for query {self.query_id} has failed {since} "
+                f"(last error {self.last_error_at}: {self.last_error})")
+
+
+def failing_sources(config: Config, store: Store, *, now: datetime,
+                    hours: float) -> list[FailingSource]:
+    """The configured (query, source) pairs failing for longer than *hours*."""
+    limit = now - timedelta(hours=hours)
+    watched = {(q.id, s) for q in config.queries for s in q.sources if polled(s)}
+    found = []
+    for row in store.positions():
+        if (row["query_id"], row["source"]) not in watched or not row["last_error_at"]:
+            continue
+        success = row["last_success"]  # (a success clears last_error_at: the error is later)
+        if not success or datetime.fromisoformat(success) >= limit:
+            continue  # never succeeded: `status` shows it; no start date to measure from
+        found.append(FailingSource(row["query_id"], row["source"], success,
+                                   row["last_error_at"], row["last_error"] or "unknown error"))
+    return found
+
+
+def problems(config: Config, store: Store, *, now: datetime, hours: float) -> list[str]:
+    """One line per problem; empty when healthy."""
+    lines = [f"source failing: {f.message}" for f in failing_sources(config, store, now=now,
+                                                                       hours=hours)]
+    for name in config.all_destinations():
+        error = store.last_delivery_error(name)
+        if error:
+            lines.append(f"destination {name} cannot send: {error}")
+    lease = store.lease()
+    if lease and datetime.fromisoformat(lease["expires"]) <= now:
+        lines.append(f"worker lease is stale: held by {lease['holder']} (pid {lease['pid']} on "
+                     f"{lease['host']}), last renewed {lease['renewed']}, expired "
+                     f"{lease['expires']}; is the worker running?")
+    return lines
+
+
+def report_failing_sources(config: Config, store: Store, *, now: datetime,
+                           hours: float) -> int:
+    """Queue a query_health notice for each source failing too long to its query's
+    destinations; one per query, source and day, so a digest is not flooded. Returns how many
+    notices were new."""
+    new = 0
+    for failing in failing_sources(config, store, now=now, hours=hours):
+        query = config.query(failing.query_id)
+        event = Event(f"query_health:failing:{failing.query_id}:{failing.source}:"
+                      f"{now:%Y-%m-%d}", "query_health", None, failing.query_id,
+                      {"message": failing.message, "source": failing.source})
+        with store.transaction():
+            event_id, created = store.add_event(event, stamp(now))
+            if created:
+                new += 1
+                for destination in config.routes(query):
+                    store.queue(destination, event_id, stamp(now))
+    return new
