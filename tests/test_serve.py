@@ -15,6 +15,8 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
+
 from tests.conftest import ROOT, run_watcher
 from watcher.db import Store
 from watcher.runtime import stamp, utc_now
@@ -64,14 +66,16 @@ class Worker:
                 raise AssertionError(f"no {pattern!r} (x{count}) in:\n{self.out}\n{err}")
             time.sleep(0.05)
 
-    def stop(self, timeout: float = 30) -> int:
-        self.process.send_signal(signal.SIGTERM)
+    def stop(self, timeout: float = 30, sig: int = signal.SIGTERM) -> int:
+        self.process.send_signal(sig)
         self.process.wait(timeout=timeout)
         self._reader.join(timeout=5)
         return self.process.returncode
 
 
-def test_sigterm_mid_poll_exits_0_and_leaves_a_consistent_database(env, corpus_server):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_mid_poll_exits_0_and_leaves_a_consistent_database(env, corpus_server,
+                                                                        sig):
     env.write_queries(ONE_QUERY)
     corpus_server.slow_next(2, endpoint="efetch")
     worker = Worker(env.vars(WATCHER_POLL_EVERY="60"))
@@ -79,7 +83,7 @@ def test_sigterm_mid_poll_exits_0_and_leaves_a_consistent_database(env, corpus_s
     while not corpus_server.calls("efetch") and time.monotonic() < deadline:
         time.sleep(0.02)
     assert corpus_server.calls("efetch"), worker.out  # the slow fetch is under way
-    assert worker.stop() == 0, worker.out
+    assert worker.stop(sig=sig) == 0, worker.out
     assert "stopping after the current step" in worker.out and "stopped" in worker.lines[-1]
     conn = sqlite3.connect(env.db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
