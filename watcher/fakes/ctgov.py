@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .base import LocalServer
+
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 10
 API_VERSION = "2.0.5"
@@ -97,8 +99,9 @@ def renumbered(study: dict[str, Any], nct: str, title: str | None = None) -> dic
     return copied
 
 
-class CtgovServer:
+class CtgovServer(LocalServer):
     """Start with ``with CtgovServer() as server:``; point WATCHER_CTGOV_URL at server.url."""
+
 
     def __init__(self, *, data_timestamp: datetime | None = None):
         self.studies: dict[str, dict[str, Any]] = {}
@@ -162,28 +165,8 @@ class CtgovServer:
 
     @property
     def url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/api/v2/"
+        return f"http://127.0.0.1:{self.port}/api/v2/"
 
-    def start(self) -> CtgovServer:
-        handler = type("Handler", (_Handler,), {"app": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> CtgovServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- protocol -----------------------------------------------------------------------------
 
@@ -404,3 +387,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
+
+
+CtgovServer.handler = _Handler  # the server answers through this handler

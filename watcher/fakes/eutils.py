@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
+from .base import LocalServer
 from .pubmed_query import Document, matches
 
 ESEARCH_DOCTYPE = ('<!DOCTYPE eSearchResult PUBLIC "-//NLM//DTD esearch 20060628//EN" '
@@ -136,8 +137,9 @@ def _document(article: ET.Element) -> Document:
     )
 
 
-class EutilsServer:
+class EutilsServer(LocalServer):
     """Start with ``with EutilsServer() as server:``; point WATCHER_EUTILS_URL at server.url."""
+
 
     def __init__(self, *, rate_limit: int | None = None, keyed_rate_limit: int = 10,
                  max_results: int = 9999):
@@ -192,28 +194,8 @@ class EutilsServer:
 
     @property
     def url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/entrez/eutils/"
+        return f"http://127.0.0.1:{self.port}/entrez/eutils/"
 
-    def start(self) -> EutilsServer:
-        handler = type("Handler", (_Handler,), {"app": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> EutilsServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- protocol ---------------------------------------------------------------------------
 
@@ -337,3 +319,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
+
+
+EutilsServer.handler = _Handler  # the server answers through this handler

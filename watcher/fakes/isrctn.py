@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
+from .base import LocalServer
+
 NS = "http://www.67bricks.com/isrctn"
 _EDITED = re.compile(r"\s*AND\s+lastEdited\s+GE\s+(\d{4}-\d{2}-\d{2})\S*\s*$")
 _TOKEN = re.compile(r'"([^"]*)"|([^\s()]+)')
@@ -57,7 +59,7 @@ class Scripted:
     content_type: str = "text/plain"
 
 
-class IsrctnServer:
+class IsrctnServer(LocalServer):
     """Start with ``with IsrctnServer() as server:``; point WATCHER_ISRCTN_URL at server.url."""
 
     def __init__(self) -> None:
@@ -77,26 +79,7 @@ class IsrctnServer:
 
     @property
     def url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/api/"
-
-    def start(self) -> IsrctnServer:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._httpd.fake = self  # type: ignore[attr-defined]
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> IsrctnServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return f"http://127.0.0.1:{self.port}/api/"
 
     def handle(self, path: str, params: dict[str, str]) -> tuple[int, str, bytes]:
         with self._lock:
@@ -136,7 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
         parts = urlsplit(self.path)
         params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        status, content_type, body = self.server.fake.handle(parts.path, params)  # type: ignore
+        status, content_type, body = self.app.handle(parts.path, params)  # type: ignore[attr-defined]
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -145,3 +128,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
+
+
+IsrctnServer.handler = _Handler  # the server answers through this handler

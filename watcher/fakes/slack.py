@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .base import LocalServer
+
 TOKEN = "xoxb-test-0000-watcher-token"
 WEBHOOK_PATH = "/services/T0TEST/B0TEST/webhooksecret0000"
 MAX_BLOCKS = 50
@@ -46,9 +48,10 @@ class Posted:
     replies: list[str] = field(default_factory=list)
 
 
-class SlackServer:
+class SlackServer(LocalServer):
     """Start with ``with SlackServer() as slack:``; SLACK_API_URL=slack.url,
     SLACK_BOT_TOKEN=slack.token, SLACK_WEBHOOK_URL=slack.webhook_url."""
+
 
     def __init__(self, *, token: str = TOKEN, interval: float | None = 1.0,
                  retry_after: int = 1):
@@ -116,8 +119,7 @@ class SlackServer:
 
     @property
     def base(self) -> str:
-        assert self._httpd is not None, "server not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def url(self) -> str:
@@ -127,25 +129,6 @@ class SlackServer:
     def webhook_url(self) -> str:
         return self.base + WEBHOOK_PATH
 
-    def start(self) -> SlackServer:
-        handler = type("Handler", (_Handler,), {"app": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> SlackServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- protocol ---------------------------------------------------------------------------
 
@@ -414,3 +397,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
+
+
+SlackServer.handler = _Handler  # the server answers through this handler
