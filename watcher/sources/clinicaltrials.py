@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field, field_validator
 
@@ -53,10 +53,14 @@ STALE_DAYS = 4
 ID_BATCH = 100  # quarantined NCT ids asked again per request
 
 
-class ClinicalTrialsOptions(SourceOptions):
-    """Condition terms (`query.cond`), intervention terms (`query.intr`, defaulting to the
-    shared intervention's), optional free terms (`query.term`), and which fields of a trial
-    already seen raise a change alert (`track`)."""
+class TrialRegistryOptions(SourceOptions):
+    """What a query asks of a trial registry: condition terms, intervention terms (defaulting
+    to the shared intervention's), optional free terms, and which fields of a trial already
+    seen raise a change alert (`track`). Each registry builds its own search from them."""
+
+    #: How the registry is named in messages, and its key in the shared intervention.
+    registry: ClassVar[str] = "ClinicalTrials.gov"
+    key: ClassVar[str] = "clinicaltrials"
 
     condition: Terms = Field(min_length=1)
     intervention: Terms | None = None
@@ -75,6 +79,16 @@ class ClinicalTrialsOptions(SourceOptions):
                              f"(one of: {', '.join(TRACKABLE)})")
         return list(dict.fromkeys(value))
 
+    def problems(self, intervention: str | None) -> list[str]:
+        if not (self.intervention or intervention):
+            return [f"has no {self.registry} intervention terms (set 'intervention' here or "
+                    f"'{self.key}' in the shared intervention)"]
+        return []
+
+
+class ClinicalTrialsOptions(TrialRegistryOptions):
+    """Sent as `query.cond`, `query.intr` and `query.term`."""
+
     def search_terms(self, intervention: str | None) -> str:
         parts = [f"cond={self.condition}", f"intr={self.intervention or intervention or ''}"]
         if self.terms:
@@ -89,12 +103,6 @@ class ClinicalTrialsOptions(SourceOptions):
         if self.terms:
             params["query.term"] = self.terms
         return params
-
-    def problems(self, intervention: str | None) -> list[str]:
-        if not (self.intervention or intervention):
-            return ["has no ClinicalTrials.gov intervention terms (set 'intervention' here or "
-                    "'clinicaltrials' in the shared intervention)"]
-        return []
 
 
 class ClinicalTrialsSource:

@@ -12,15 +12,11 @@ trial registered in both registries is one study, told once.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
-
-from pydantic import Field, field_validator
+from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import SourceError
 from ..http import HttpClient, RateLimiter
 from ..parsers.isrctn import (
-    DEFAULT_TRACK,
-    TRACKABLE,
     ParsedRecord,
     changes,
     parse_records,
@@ -28,7 +24,8 @@ from ..parsers.isrctn import (
     trial_records,
 )
 from ..settings import Settings
-from .base import FetchContext, FetchedRecord, FetchResult, SourceOptions, SourceSpec, Terms, Window
+from .base import FetchContext, FetchedRecord, FetchResult, SourceSpec, Window
+from .clinicaltrials import TrialRegistryOptions
 
 if TYPE_CHECKING:
     from ..config import Query
@@ -37,37 +34,17 @@ if TYPE_CHECKING:
 LIMIT = 5000
 
 
-class ISRCTNOptions(SourceOptions):
-    """Condition terms, intervention terms (defaulting to the shared intervention's), optional
-    free terms, and which fields of a trial already seen raise a change alert (`track`)."""
+class ISRCTNOptions(TrialRegistryOptions):
+    """Sent as one free-text `q=` of groups (field filters such as `condition:` are reported
+    to be ignored by the API)."""
 
-    condition: Terms = Field(min_length=1)
-    intervention: Terms | None = None
-    terms: Terms | None = None
-    track: list[str] = Field(default_factory=lambda: list(DEFAULT_TRACK))
-
-    @field_validator("track")
-    @classmethod
-    def _known_fields(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("track must name at least one field (set 'enabled: false' to "
-                             "stop polling the registry)")
-        unknown = [name for name in value if name not in TRACKABLE]
-        if unknown:
-            raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))} in track "
-                             f"(one of: {', '.join(TRACKABLE)})")
-        return list(dict.fromkeys(value))
+    registry: ClassVar[str] = "ISRCTN"
+    key: ClassVar[str] = "isrctn"
 
     def search_terms(self, intervention: str | None) -> str:
         """The q= expression without its date limit: every part in its own group."""
         parts = [self.condition, self.intervention or intervention or "", self.terms or ""]
         return " AND ".join(f"({part})" for part in parts if part)
-
-    def problems(self, intervention: str | None) -> list[str]:
-        if not (self.intervention or intervention):
-            return ["has no ISRCTN intervention terms (set 'intervention' here or 'isrctn' in "
-                    "the shared intervention)"]
-        return []
 
 
 class ISRCTNSource:
