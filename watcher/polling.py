@@ -329,7 +329,7 @@ def _corrections(study_id: int, previous: Study | None, current: Study, store: S
             continue
         kind, label, what = CORRECTION_KINDS[stem]
         url = f"https://pubmed.ncbi.nlm.nih.gov/{notice_pmid}/" if notice_pmid else ""
-        text = what + (f": notice PMID {notice_pmid} {url}" if notice_pmid else "")
+        text = f"{label} ({what})" + (f": notice PMID {notice_pmid} {url}" if notice_pmid else "")
         event_id, new = store.add_event(Event(
             f"correction:{target}:{kind}:{notice_pmid}", "correction", target, None,
             {"label": label, "what": what, "notice": notice_pmid, "notice_url": url,
