@@ -6,7 +6,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from tests.conftest import FIXTURES, days_ago, renumbered
+from watcher.digest import DigestItem
 from watcher.parsers.pubmed import parse_efetch
+from watcher.render.common import item_labels
 
 EVERYTHING = """\
 defaults:
@@ -70,6 +72,10 @@ def test_a_delivered_study_retracted_upstream_is_told_once_with_its_notice(env, 
     events = store.events_of(store.find_study({"pmid": STUDY}))
     assert [e.kind for e in events] == ["new", "correction"]
     assert events[1].details["notice"] == NOTICE and events[1].details["label"] == "RETRACTED"
+    # Slack and email tag items with item_labels: the correction leads with RETRACTED.
+    study = store.get_study(events[1].study_id)
+    labels = item_labels(DigestItem(events[1], study, ["Everything"], [], 0))
+    assert labels[0] == "RETRACTED"
 
 
 def test_a_notice_for_a_delivered_study_is_a_correction_not_a_new_study(env, server):
