@@ -243,7 +243,8 @@ def test_query_option_limits_the_poll(env, corpus_server):
     env.write_queries(QUERIES_YAML)
     result = env.cli("run", "--once", "--query", "depression")
     assert result.exit_code == 0
-    assert len(corpus_server.calls("esearch")) == 1
+    searches = {c["term"] for c in corpus_server.calls("esearch")}  # by entry and by mdat
+    assert len(searches) == 1
     assert "depressi*" in corpus_server.calls("esearch")[0]["term"]
     unknown = env.cli("run", "--once", "--query", "nope")
     assert unknown.exit_code == 2 and "unknown query 'nope'" in unknown.stderr

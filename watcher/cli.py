@@ -127,9 +127,11 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 @main.command()
+@click.option("--online", is_flag=True,
+              help="Also run each query's PubMed search: count, translation, warnings.")
 @click.pass_obj
 @friendly
-def validate(obj: Context) -> None:
+def validate(obj: Context, online: bool) -> None:
     """Load and check every YAML file in the queries folder; print what is watched."""
     cfg = obj.config()
     click.echo(f"{len(cfg.queries)} queries in {len(cfg.files)} file(s) from "
@@ -150,6 +152,37 @@ def validate(obj: Context) -> None:
         when = (f"{dest.schedule.cron} ({dest.schedule.timezone})" if dest.schedule
                 else "none (sent by `run --once` and `digest` only, never by `serve`)")
         click.echo(f"- {name}: {dest.kind} {target}; schedule {when}")
+    if online:
+        _query_health(cfg, obj.settings)
+
+
+def _query_health(cfg: config.Config, settings: Settings) -> None:
+    """Each query's PubMed search over its look-back: how many records, how PubMed read the
+    term, and what it could not find (a phrase PubMed drops silently narrows the search)."""
+    from datetime import timedelta
+
+    from .runtime import make_http, one_line, utc_now
+    from .sources.base import Window
+    from .sources.pubmed import PubMedSource
+
+    click.echo("query health (PubMed):")
+    today = utc_now().date()
+    with contextlib.closing(make_http(settings)) as http:
+        source = PubMedSource(settings, http)
+        for query in cfg.queries:
+            if "pubmed" not in query.sources:
+                continue
+            window = Window(today - timedelta(days=query.lookback_days), today)
+            try:
+                page = source.check(query, window)
+            except Exception as exc:  # one query's failure is reported, the others checked
+                click.echo(f"- {query.id}: could not search: {one_line(exc, 'PubMed')}")
+                continue
+            click.echo(f"- {query.id}: {page.count} record(s) in the last "
+                       f"{query.lookback_days} days")
+            click.echo(f"    PubMed read it as: {page.translation or '(no translation)'}")
+            for warning in page.warnings:
+                click.echo(f"warning: query {query.id}: {warning}", err=True)
 
 
 @main.command()

@@ -1,11 +1,14 @@
 """A local E-utilities server on 127.0.0.1 for tests, benchmarks and ``watcher demo``.
 
 It serves a corpus of real PubMed records: esearch honours the term (see pubmed_query), the
-entry-date window (datetype edat/crdt, mindate/maxdate), retstart/retmax and the 9,999 paging
-limit; efetch returns the records asked for by id. Tests can add a record, make the next calls
-fail (status, headers, body), truncate the next answer, or enforce NCBI's requests-per-second
-limit with NCBI's real 429 body. ``with_unknown_element`` and ``without_article`` turn a record
-into one PubMed could send tomorrow (an element newer than Biopython's DTD) or a broken one.
+entry-date window (datetype edat/crdt, mindate/maxdate), the modification-date window (datetype
+mdat: each Record's ``modified``, which tests set when they revise a record), retstart/retmax
+and the 9,999 paging limit; efetch returns the records asked for by id. Tests can add a record,
+make the next calls fail (status, headers, body), truncate the next answer, or enforce NCBI's
+requests-per-second limit with NCBI's real 429 body. A phrase in ``phrases_not_found`` that a
+search uses is answered as PubMed does, with <ErrorList><PhraseNotFound>.
+``with_unknown_element`` and ``without_article`` turn a record into one PubMed could send
+tomorrow (an element newer than Biopython's DTD) or a broken one.
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ class Record:
     entry_date: date
     element: ET.Element
     document: Document
+    modified: date | None = None  # last modification (esearch datetype=mdat); None: entry date
+
+    @property
+    def modified_on(self) -> date:
+        return self.modified or self.entry_date
 
     def xml(self) -> str:
         return ET.tostring(self.element, encoding="unicode")
@@ -151,6 +159,8 @@ class EutilsServer(LocalServer):
         self.throttled = 0
         self.max_results = max_results  # esearch cannot page past this many ids
         self.never_return: set[str] = set()  # PMIDs esearch lists but efetch leaves out
+        #: Phrases PubMed would not find: a search using one gets <PhraseNotFound> for it.
+        self.phrases_not_found: set[str] = set()
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -164,12 +174,16 @@ class EutilsServer(LocalServer):
             added.append(pmid)
         return added
 
-    def add_article(self, article: ET.Element, entry_date: date | None = None) -> str:
+    def add_article(self, article: ET.Element, entry_date: date | None = None, *,
+                    modified: date | None = None) -> str:
+        """Add (or replace, as an upstream revision does) a record; *modified* is its new
+        modification date, so an mdat search lists it."""
         if entry_date is not None:
             set_entry_date(article, entry_date)
         pmid = article.findtext("MedlineCitation/PMID", "").strip()
         with self._lock:
-            self.records[pmid] = Record(pmid, _entry_date(article), article, _document(article))
+            self.records[pmid] = Record(pmid, _entry_date(article), article, _document(article),
+                                        modified)
         return pmid
 
     def add_files(self, paths: Iterable[str | Path], entry_date: date | None = None) -> list[str]:
@@ -247,18 +261,28 @@ class EutilsServer(LocalServer):
             return 200, _esearch_error(str(exc))
         with self._lock:
             records = list(self.records.values())
+            missing = sorted(p for p in self.phrases_not_found if p and p in term)
+        modified = params.get("datetype") == "mdat"
         try:
             found = [r for r in records
-                     if low <= r.entry_date <= high and matches(term, r.document)]
+                     if low <= (r.modified_on if modified else r.entry_date) <= high
+                     and matches(term, r.document)]
         except ValueError as exc:
             return 200, _esearch_error(f"Invalid query: {exc}")
         found.sort(key=lambda r: (r.entry_date, int(r.pmid)), reverse=True)
         page = found[retstart:min(retstart + min(retmax, 10000), self.max_results)]
         ids = "".join(f"<Id>{r.pmid}</Id>" for r in page)
+        errors = "".join(f"<PhraseNotFound>{escape(p)}</PhraseNotFound>" for p in missing)
+        if errors:
+            errors = f"<ErrorList>{errors}</ErrorList>"
+            if not found:
+                errors += ("<WarningList><OutputMessage>No items found.</OutputMessage>"
+                           "</WarningList>")
         return 200, (f'<?xml version="1.0" encoding="UTF-8" ?>\n{ESEARCH_DOCTYPE}\n'
                      f"<eSearchResult><Count>{len(found)}</Count><RetMax>{len(page)}</RetMax>"
                      f"<RetStart>{retstart}</RetStart><IdList>{ids}</IdList><TranslationSet/>"
-                     f"<QueryTranslation>{escape(term)}</QueryTranslation></eSearchResult>\n")
+                     f"<QueryTranslation>{escape(term)}</QueryTranslation>{errors}"
+                     "</eSearchResult>\n")
 
     def _efetch(self, params: dict[str, str]) -> tuple[int, str]:
         if params.get("db", "pubmed") != "pubmed":

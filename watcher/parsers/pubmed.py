@@ -38,6 +38,10 @@ _NCT = re.compile(r"\bNCT\d{8}\b")
 _RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle")
 _CITATION_TAGS = ("MedlineCitation", "BookDocument")
 _START_TAG = re.compile(rb"""<[^\s/>]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
+#: CommentsCorrections RefTypes that correct a record: "...In" on the corrected record names its
+#: notice, "...For" on the notice names the record it corrects.
+CORRECTION_REFTYPES = ("RetractionIn", "RetractionOf", "ErratumIn", "ErratumFor",
+                       "ExpressionOfConcernIn", "ExpressionOfConcernFor")
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
     start=1)}
@@ -61,6 +65,7 @@ class SearchPage:
     count: int
     ids: list[str]
     warnings: list[str] = field(default_factory=list)
+    translation: str = ""  # how PubMed read the term (QueryTranslation)
 
 
 def _bundled_dtds() -> set[str]:
@@ -129,7 +134,7 @@ def parse_esearch(xml: bytes) -> SearchPage:
     for phrase in (data.get("WarningList") or {}).get("PhraseIgnored", []):
         warnings.append(f"phrase ignored: {phrase}")
     return SearchPage(count=int(data["Count"]), ids=[str(i) for i in data["IdList"]],
-                      warnings=warnings)
+                      warnings=warnings, translation=str(data.get("QueryTranslation") or ""))
 
 
 def parse_efetch(xml: bytes) -> list[Study]:
@@ -362,6 +367,7 @@ def parse_article(article: dict[str, Any]) -> Study:
         if str(bank.get("DataBankName", "")).lower().startswith("clinicaltrials"):
             trials += [normalize_id("nct", str(a)) for a in bank.get("AccessionNumberList", [])]
     trials += [t for t in _NCT.findall(abstract) if t not in trials]
+    corrections = _corrections(citation.get("CommentsCorrectionsList", []))
     return Study(
         source="pubmed",
         kind="preprint" if "Preprint" in types else "publication",
@@ -377,7 +383,21 @@ def parse_article(article: dict[str, Any]) -> Study:
         mesh_terms=mesh,
         linked_ids={"nct": trials} if trials else {},
         url=f"https://pubmed.ncbi.nlm.nih.gov/{ids['pmid']}/",
+        details={"corrections": corrections} if corrections else {},
     )
+
+
+def _corrections(comments: list[Any]) -> list[dict[str, str]]:
+    """Retractions, errata and expressions of concern linked to (or from) this record, as
+    [{"type": "RetractionIn", "pmid": "...", "source": "citation text"}]: what a correction
+    alert is made of. Other comments (CommentIn, UpdateOf ...) are left out."""
+    found = []
+    for comment in comments:
+        kind = getattr(comment, "attributes", {}).get("RefType", "")
+        if kind in CORRECTION_REFTYPES:
+            found.append({"type": kind, "pmid": str(comment.get("PMID", "")).strip(),
+                          "source": clean_text(comment.get("RefSource", ""))})
+    return found
 
 
 def parse_book(book: dict[str, Any]) -> Study:

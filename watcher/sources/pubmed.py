@@ -1,5 +1,10 @@
 """PubMed through E-utilities: esearch over an entry-date window, efetch of unseen PMIDs only.
 
+Corrections: a second esearch of the same term over the same window by modification date
+(datetype=mdat) lists the records revised since the last poll; only those already stored are
+fetched again, so a retraction, erratum or expression of concern added to a delivered record
+reaches the core (which compares it with the kept version) at the cost of one search per poll.
+
 The YAML options (full PubMed syntax) and the search they build live here too, so PubMed is one
 module registered in one place.
 """
@@ -69,22 +74,30 @@ class PubMedSource:
         stored = context.known("pmid", pmids)
         wanted = [p for p in pmids if p not in stored]
         retry = [p for p in context.retry_ids if p not in stored and p not in wanted]
+        # Kept records entered before the window and revised in it: fetched again for their
+        # corrections. (One entered in the window is listed by both searches: only a record
+        # entered and corrected within the same overlap days is not looked at again.)
+        revised = self._search(term, window.start, window.end, warnings, datetype="mdat")
+        listed = set(pmids) | set(retry)
+        refresh = context.known("pmid", [p for p in revised if p not in listed])
         records: list[FetchedRecord] = []
-        asked = wanted + retry
+        asked = wanted + retry + sorted(refresh)
         for start in range(0, len(asked), self.fetch_batch):
             records += self._fetch(asked[start:start + self.fetch_batch])
         returned = {r.source_id for r in records}
         # A quarantined PMID that came back after all is a match again.
         matched = pmids + [p for p in retry if p in returned]
-        missing = [p for p in asked if p not in returned]
+        missing = [p for p in wanted + retry if p not in returned]
         return FetchResult(scheme="pmid", matched=matched, records=records, missing=missing,
                            warnings=warnings)
 
     # -- E-utilities calls ------------------------------------------------------------------
 
-    def _search(self, term: str, start: date, end: date, warnings: list[str]) -> list[str]:
-        """All PMIDs entered in [start, end]; halves the window while it holds > 9,999."""
-        page = self._esearch(term, start, end, retstart=0)
+    def _search(self, term: str, start: date, end: date, warnings: list[str], *,
+                datetype: str = "edat") -> list[str]:
+        """All PMIDs entered (or, with mdat, revised) in [start, end]; halves the window while
+        it holds > 9,999."""
+        page = self._esearch(term, start, end, retstart=0, datetype=datetype)
         for warning in page.warnings:
             if warning not in warnings:
                 warnings.append(warning)
@@ -94,24 +107,31 @@ class PubMedSource:
                     f"PubMed: {page.count} records were entered on {start} for one query, more "
                     f"than esearch can list ({self.search_limit}); narrow the query's terms")
             middle = start + timedelta(days=(end - start).days // 2)
-            return _unique(self._search(term, start, middle, warnings)
-                           + self._search(term, middle + timedelta(days=1), end, warnings))
+            return _unique(self._search(term, start, middle, warnings, datetype=datetype)
+                           + self._search(term, middle + timedelta(days=1), end, warnings,
+                                          datetype=datetype))
         ids = list(page.ids)
         while len(ids) < page.count:
-            more = self._esearch(term, start, end, retstart=len(ids))
+            more = self._esearch(term, start, end, retstart=len(ids), datetype=datetype)
             if not more.ids:
                 raise SourceError(f"PubMed esearch stopped at {len(ids)} of {page.count} ids "
                                   f"for {start} to {end}")
             ids += more.ids
         return _unique(ids)
 
-    def _esearch(self, term: str, start: date, end: date, *, retstart: int) -> SearchPage:
+    def _esearch(self, term: str, start: date, end: date, *, retstart: int,
+                 datetype: str = "edat") -> SearchPage:
         response = self.http.post(self.base + "esearch.fcgi", data={
-            **self.common, "db": "pubmed", "term": term, "datetype": "edat",
+            **self.common, "db": "pubmed", "term": term, "datetype": datetype,
             "mindate": start.strftime("%Y/%m/%d"), "maxdate": end.strftime("%Y/%m/%d"),
             "retstart": str(retstart), "retmax": str(self.page_size), "retmode": "xml",
         }, limiter=self.limiter, service="PubMed")
         return parse_esearch(response.content)
+
+    def check(self, query: Query, window: Window) -> SearchPage:
+        """One esearch of the query over its window, for `validate --online`: the count,
+        PubMed's translation of the term and its warnings (phrases not found ...)."""
+        return self._esearch(query.terms_for(self.name), window.start, window.end, retstart=0)
 
     def _fetch(self, pmids: list[str]) -> list[FetchedRecord]:
         response = self.http.post(self.base + "efetch.fcgi", data={
