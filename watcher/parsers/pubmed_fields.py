@@ -92,8 +92,8 @@ def databanks(article: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, 
                       if str(a).strip()]
         banks.append({"name": name, "accessions": accessions})
         reader = _databank_reader(name)
-        for accession in accessions if reader else []:
-            pair = reader(accession) if reader else None
+        pairs = [reader(accession) for accession in accessions] if reader else []
+        for pair in pairs:
             if pair and pair[1] not in trials.setdefault(pair[0], []):
                 trials[pair[0]].append(pair[1])
     return banks, {scheme: values for scheme, values in trials.items() if values}
