@@ -12,6 +12,10 @@ ID_SCHEMES = ("pmid", "pmcid", "doi", "nct")
 SOURCE_PRIORITY = ("pubmed", "clinicaltrials", "europepmc")
 
 
+#: Trial registries whose ids carry the registry's own prefix, written as the registry does.
+_REGISTRY_PREFIXES = {"isrctn": "ISRCTN", "drks": "DRKS", "actrn": "ACTRN", "chictr": "ChiCTR"}
+
+
 def normalize_id(scheme: str, value: str) -> str:
     """Canonical form of an id so that the same study matches across sources."""
     value = value.strip()
@@ -20,8 +24,15 @@ def normalize_id(scheme: str, value: str) -> str:
         for prefix in ("https://doi.org/", "http://dx.doi.org/", "doi:"):
             if value.startswith(prefix):
                 value = value[len(prefix):]
-    elif scheme in ("pmcid", "nct"):
+    elif scheme in ("pmcid", "nct", "eudract", "ctis"):
         value = value.upper()
+    elif scheme in _REGISTRY_PREFIXES:  # "isrctn 12345678" and "12345678" -> ISRCTN12345678
+        prefix = _REGISTRY_PREFIXES[scheme]
+        value = "".join(value.split())
+        if value.upper().startswith(prefix.upper()):
+            value = value[len(prefix):]
+        value = value.lstrip(":" if scheme == "chictr" else ":-")  # ChiCTR-IOR-17013377
+        value = prefix + value.upper() if value else ""
     return value
 
 

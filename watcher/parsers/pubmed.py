@@ -24,6 +24,7 @@ from Bio.Entrez.Parser import CorruptedXMLError, DataHandler, NotXMLError, Valid
 
 from ..errors import ParseError
 from ..models import Study, normalize_id
+from . import pubmed_fields as fields
 
 _DOCTYPE = re.compile(rb'<!DOCTYPE\s+(\w+)\s+PUBLIC\s+"([^"]*)"\s+"([^"]*)"\s*>')
 _INLINE_TAG = re.compile(
@@ -34,7 +35,6 @@ _MATH = re.compile(r"<(?:mml:)?math\b[^>]*>(.*?)</(?:mml:)?math>", re.IGNORECASE
 _SUB_SUP = re.compile(r"(\s*)<(sub|sup)>([^<]*)</\2>", re.IGNORECASE)
 _SUBSCRIPT = str.maketrans("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎")
 _SUPERSCRIPT = str.maketrans("0123456789+-=()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾")
-_NCT = re.compile(r"\bNCT\d{8}\b")
 _RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle")
 _CITATION_TAGS = ("MedlineCitation", "BookDocument")
 _START_TAG = re.compile(rb"""<[^\s/>]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
@@ -362,12 +362,19 @@ def parse_article(article: dict[str, Any]) -> Study:
     published, year = format_pub_date(pub_date)
     types = [str(t) for t in art.get("PublicationTypeList", [])]
     mesh = [str(h["DescriptorName"]) for h in citation.get("MeshHeadingList", [])]
-    trials = []
-    for bank in art.get("DataBankList", []):
-        if str(bank.get("DataBankName", "")).lower().startswith("clinicaltrials"):
-            trials += [normalize_id("nct", str(a)) for a in bank.get("AccessionNumberList", [])]
-    trials += [t for t in _NCT.findall(abstract) if t not in trials]
+    banks, banked = fields.databanks(art)
+    details: dict[str, Any] = {
+        "mesh": fields.mesh_headings(citation, clean_text),
+        "keywords": fields.keywords(citation.get("KeywordList", []), clean_text),
+        "substances": fields.substances(citation, clean_text),
+        "journal_info": fields.journal_info(art, citation, clean_text),
+        "author_list": fields.authors(art.get("AuthorList", []), clean_text),
+        "abstract_sections": fields.abstract_sections(art.get("Abstract", {}), clean_text),
+        "databanks": banks,
+    }
     corrections = _corrections(citation.get("CommentsCorrectionsList", []))
+    if corrections:
+        details["corrections"] = corrections
     return Study(
         source="pubmed",
         kind="preprint" if "Preprint" in types else "publication",
@@ -381,9 +388,9 @@ def parse_article(article: dict[str, Any]) -> Study:
         entry_date=_entry_date(pubmed_data.get("History", [])),
         publication_types=types,
         mesh_terms=mesh,
-        linked_ids={"nct": trials} if trials else {},
+        linked_ids=fields.merge_ids(banked, fields.registry_ids_in_text(abstract)),
         url=f"https://pubmed.ncbi.nlm.nih.gov/{ids['pmid']}/",
-        details={"corrections": corrections} if corrections else {},
+        details=details,
     )
 
 
@@ -408,16 +415,28 @@ def parse_book(book: dict[str, Any]) -> Study:
     title = clean_text(document.get("ArticleTitle", "")) or clean_text(
         document.get("Book", {}).get("BookTitle", ""))
     published, year = format_pub_date(document.get("Book", {}).get("PubDate", {}))
-    authors = []
-    for author_list in document.get("AuthorList", []):
-        authors += _authors(author_list)
+    authors, author_list = [], []
+    for group in document.get("AuthorList", []):
+        authors += _authors(group)
+        author_list += fields.authors(group, clean_text)
+    abstract = _abstract(document.get("Abstract", {}))
+    book_title = document.get("Book", {}).get("BookTitle", "")
     return Study(
         source="pubmed", kind="publication", ids=ids, title=title or "(no title)",
-        abstract=_abstract(document.get("Abstract", {})), authors=authors,
-        journal=clean_text(document.get("Book", {}).get("BookTitle", "")),
+        abstract=abstract, authors=authors,
+        journal=clean_text(book_title),
         published=published, year=year, entry_date=_entry_date(pubmed_data.get("History", [])),
         publication_types=[str(t) for t in document.get("PublicationType", [])],
+        linked_ids=fields.registry_ids_in_text(abstract),
         url=f"https://pubmed.ncbi.nlm.nih.gov/{ids['pmid']}/",
+        details={  # the same keys as an article's, so readers need not tell them apart
+            "mesh": [], "substances": [], "databanks": [],
+            "keywords": fields.keywords(document.get("KeywordList", []), clean_text),
+            "journal_info": fields.journal_info({"Journal": {"Title": book_title}}, {},
+                                                clean_text),
+            "author_list": author_list,
+            "abstract_sections": fields.abstract_sections(document.get("Abstract", {}),
+                                                          clean_text)},
     )
 
 

@@ -1,0 +1,242 @@
+"""The parts of a PubMed record the team reads beyond the simple Study fields: MeSH headings with
+their major-topic flags, author keywords, substances, journal issue data (volume, issue, pages,
+ISSNs), structured authors (affiliations, ORCID), labelled abstract sections, and trial-registry
+ids from the DataBankList and the abstract text.
+
+Input is Biopython's parsed record (Bio.Entrez.read); output is plain JSON-ready data kept in
+``Study.details`` and ``Study.linked_ids``, so a stored record can be re-parsed into it later.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from ..models import normalize_id
+
+#: Trial-registry id schemes kept in ``Study.linked_ids``, in display order.
+REGISTRY_SCHEMES = ("nct", "isrctn", "eudract", "ctis", "drks", "chictr", "actrn")
+
+# Each registry's id as written in an abstract or a DataBankList accession. EudraCT is
+# YYYY-NNNNNN-CC; a CTIS (EU CT) number adds a two-digit suffix (YYYY-5NNNNN-NN-NN); both are
+# only taken after a word that names the register, since bare digit groups are ambiguous.
+_NCT = re.compile(r"\bNCT\d{8}\b")
+_ISRCTN = re.compile(r"\bISRCTN[\s:]*(\d{8})\b", re.IGNORECASE)
+_DRKS = re.compile(r"\bDRKS[\s:]*(\d{8})\b", re.IGNORECASE)
+_ACTRN = re.compile(r"\bACTRN[\s:]*(\d{14})\b", re.IGNORECASE)
+_CHICTR = re.compile(r"\bChiCTR(-?(?:[A-Z]{3}-?)?\d{8,10})\b", re.IGNORECASE)
+_EU_NUMBER = r"((?:19|20)\d{2}-\d{6}-\d{2}(?:-\d{2})?)(?![\d-]\d)"
+_EU_REGISTER = re.compile(
+    r"\b(?:EudraCT|EUCTR|CTIS|EU[\s-]?CT|EU\s+Clinical\s+Trials?\s+(?:Register|Information"
+    r"\s+System))(?![a-z])[^\d;]{0,40}?" + _EU_NUMBER, re.IGNORECASE)
+_EU_BARE = re.compile(r"(?<![\d-])" + _EU_NUMBER)
+_ORCID = re.compile(r"(\d{4})-?(\d{4})-?(\d{4})-?(\d{3}[\dX])$", re.IGNORECASE)
+
+
+def _eu_scheme(number: str) -> str:
+    return "ctis" if number.count("-") == 3 else "eudract"
+
+
+def registry_ids_in_text(text: str) -> dict[str, list[str]]:
+    """Trial-registry ids named in free text (an abstract), normalized, in order of mention."""
+    found: dict[str, list[str]] = {}
+
+    def add(scheme: str, value: str) -> None:
+        value = normalize_id(scheme, value)
+        if value not in found.setdefault(scheme, []):
+            found[scheme].append(value)
+
+    for match in _NCT.finditer(text):
+        add("nct", match.group(0))
+    for scheme, pattern, prefix in (("isrctn", _ISRCTN, "ISRCTN"), ("drks", _DRKS, "DRKS"),
+                                    ("actrn", _ACTRN, "ACTRN"), ("chictr", _CHICTR, "ChiCTR")):
+        for match in pattern.finditer(text):
+            add(scheme, prefix + match.group(1))
+    for match in _EU_REGISTER.finditer(text):
+        add(_eu_scheme(match.group(1)), match.group(1))
+    return {scheme: values for scheme, values in found.items() if values}
+
+
+def _databank_reader(name: str) -> Callable[[str], tuple[str, str] | None] | None:
+    """How a trial registry's DataBankList accession becomes (scheme, id); None for a databank
+    that is not a trial registry this watcher links (GEO, PubChem ...)."""
+    name = name.strip().lower()
+    prefixed = {"isrctn": ("isrctn", _ISRCTN, "ISRCTN"), "drks": ("drks", _DRKS, "DRKS"),
+                "anzctr": ("actrn", _ACTRN, "ACTRN"), "chictr": ("chictr", _CHICTR, "ChiCTR")}
+    if name.startswith("clinicaltrials"):
+        return lambda value: ("nct", normalize_id("nct", value))
+    if name in prefixed:
+        scheme, pattern, prefix = prefixed[name]
+
+        def read(value: str) -> tuple[str, str]:
+            match = pattern.search(value)
+            return scheme, normalize_id(scheme, prefix + match.group(1) if match else value)
+        return read
+    if name in ("eudract", "ctis", "euctr"):
+        def read_eu(value: str) -> tuple[str, str] | None:
+            match = _EU_BARE.search(value)
+            return (_eu_scheme(match.group(1)), match.group(1)) if match else None
+        return read_eu
+    return None
+
+
+def databanks(article: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """Every DataBankList entry as [{"name", "accessions"}] (GEO and PubChem ones too), and the
+    trial-registry ids among them by scheme."""
+    banks: list[dict[str, Any]] = []
+    trials: dict[str, list[str]] = {}
+    for bank in article.get("DataBankList", []):
+        name = str(bank.get("DataBankName", "")).strip()
+        accessions = [str(a).strip() for a in bank.get("AccessionNumberList", [])
+                      if str(a).strip()]
+        banks.append({"name": name, "accessions": accessions})
+        reader = _databank_reader(name)
+        pairs = [reader(accession) for accession in accessions] if reader else []
+        for pair in pairs:
+            if pair and pair[1] not in trials.setdefault(pair[0], []):
+                trials[pair[0]].append(pair[1])
+    return banks, {scheme: values for scheme, values in trials.items() if values}
+
+
+def merge_ids(*groups: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Several {scheme: ids} into one, first seen first, schemes in REGISTRY_SCHEMES order."""
+    merged: dict[str, list[str]] = {}
+    for group in groups:
+        for scheme, values in group.items():
+            known = merged.setdefault(scheme, [])
+            known.extend(v for v in values if v not in known)
+    order = {scheme: i for i, scheme in enumerate(REGISTRY_SCHEMES)}
+    return {s: merged[s] for s in sorted(merged, key=lambda s: order.get(s, len(order)))
+            if merged[s]}
+
+
+def _yes(element: Any, attribute: str = "MajorTopicYN") -> bool:
+    return getattr(element, "attributes", {}).get(attribute, "N") == "Y"
+
+
+def _attr(element: Any, attribute: str) -> str:
+    return str(getattr(element, "attributes", {}).get(attribute, "") or "")
+
+
+def mesh_headings(citation: dict[str, Any], clean: Callable[[Any], str]) -> list[dict[str, Any]]:
+    """[{"descriptor", "ui", "major", "qualifiers": [{"name", "ui", "major"}], "major_topic"}]:
+    ``major`` is the descriptor's own MajorTopicYN; ``major_topic`` is what PubMed stars (the
+    descriptor or any of its qualifiers is major), i.e. what [majr] searches find."""
+    headings = []
+    for heading in citation.get("MeshHeadingList", []):
+        descriptor = heading.get("DescriptorName", "")
+        qualifiers = [{"name": clean(q), "ui": _attr(q, "UI"), "major": _yes(q)}
+                      for q in heading.get("QualifierName", [])]
+        major = _yes(descriptor)
+        headings.append({"descriptor": clean(descriptor), "ui": _attr(descriptor, "UI"),
+                         "major": major, "qualifiers": qualifiers,
+                         "major_topic": major or any(q["major"] for q in qualifiers)})
+    return headings
+
+
+def keywords(keyword_lists: list[Any], clean: Callable[[Any], str]) -> list[dict[str, Any]]:
+    """[{"keyword", "major", "owner"}]: author keywords are owner NOTNLM."""
+    found = []
+    for keyword_list in keyword_lists:
+        owner = _attr(keyword_list, "Owner")
+        for keyword in keyword_list:
+            text = clean(keyword)
+            if text:
+                found.append({"keyword": text, "major": _yes(keyword), "owner": owner})
+    return found
+
+
+def substances(citation: dict[str, Any], clean: Callable[[Any], str]) -> list[dict[str, str]]:
+    """[{"name", "registry_number", "ui"}]; registry number "0" (none assigned) becomes ""."""
+    found = []
+    for chemical in citation.get("ChemicalList", []):
+        name = chemical.get("NameOfSubstance", "")
+        number = str(chemical.get("RegistryNumber", "") or "").strip()
+        found.append({"name": clean(name), "registry_number": "" if number == "0" else number,
+                      "ui": _attr(name, "UI")})
+    return found
+
+
+def journal_info(article: dict[str, Any], citation: dict[str, Any],
+                 clean: Callable[[Any], str]) -> dict[str, Any]:
+    """{"title", "iso_abbreviation", "volume", "issue", "pages", "elocation_ids", "issn"}.
+
+    ``pages`` is MedlinePgn (else StartPage-EndPage); an online-only article with no pages gets
+    its ELocationID instead (a pii such as e0123 first, else its DOI). ``issn`` lists the
+    journal's ISSN with its IssnType (Print or Electronic) and the ISSN-L as type "Linking"."""
+    journal = article.get("Journal", {})
+    issue = journal.get("JournalIssue", {})
+    locations = [{"type": _attr(e, "EIdType"), "id": str(e).strip()}
+                 for e in article.get("ELocationID", []) if str(e).strip()]
+    pages = _pages(article.get("Pagination", {}))
+    if not pages and locations:
+        by_type = {loc["type"]: loc["id"] for loc in reversed(locations)}
+        pages = by_type.get("pii") or by_type.get("doi") or locations[0]["id"]
+    issns = []
+    if journal.get("ISSN"):
+        issns.append({"type": _attr(journal["ISSN"], "IssnType"),
+                      "value": str(journal["ISSN"]).strip()})
+    linking = str(citation.get("MedlineJournalInfo", {}).get("ISSNLinking", "") or "").strip()
+    if linking:
+        issns.append({"type": "Linking", "value": linking})
+    return {"title": clean(journal.get("Title", "")),
+            "iso_abbreviation": str(journal.get("ISOAbbreviation", "") or "").strip(),
+            "volume": str(issue.get("Volume", "") or "").strip(),
+            "issue": str(issue.get("Issue", "") or "").strip(),
+            "pages": pages, "elocation_ids": locations, "issn": issns}
+
+
+def _pages(pagination: Any) -> str:
+    if not isinstance(pagination, dict):
+        return ""
+    medline = str(pagination.get("MedlinePgn", "") or "").strip()
+    if medline:
+        return medline
+    start = str(pagination.get("StartPage", "") or "").strip()
+    end = str(pagination.get("EndPage", "") or "").strip()
+    return f"{start}-{end}" if start and end else start
+
+
+def normalize_orcid(value: str) -> str:
+    """'https://orcid.org/0000-0002-4590-7461' (or the bare 16 characters) -> the bare
+    0000-0000-0000-000X form; "" when it is not shaped like an ORCID iD."""
+    text = re.sub(r"^\s*(?:https?://)?(?:www\.)?orcid\.org/", "", value.strip(),
+                  flags=re.IGNORECASE).strip().strip("/")
+    match = _ORCID.match(text)
+    return "-".join(match.groups()).upper() if match else ""
+
+
+def authors(author_list: Any, clean: Callable[[Any], str]) -> list[dict[str, Any]]:
+    """[{"last_name", "fore_name", "initials", "suffix", "collective_name", "affiliations",
+    "orcid"}] in byline order; an absent part is ""."""
+    found = []
+    for author in author_list:
+        orcid = ""
+        for identifier in author.get("Identifier", []):
+            if _attr(identifier, "Source").upper() == "ORCID":
+                orcid = normalize_orcid(str(identifier))
+                if orcid:
+                    break
+        affiliations = [clean(info.get("Affiliation", ""))
+                        for info in author.get("AffiliationInfo", [])]
+        found.append({"last_name": clean(author.get("LastName", "")),
+                      "fore_name": clean(author.get("ForeName", "")),
+                      "initials": str(author.get("Initials", "") or "").strip(),
+                      "suffix": clean(author.get("Suffix", "")),
+                      "collective_name": clean(author.get("CollectiveName", "")),
+                      "affiliations": [a for a in affiliations if a], "orcid": orcid})
+    return found
+
+
+def abstract_sections(abstract: dict[str, Any],
+                      clean: Callable[[Any], str]) -> list[dict[str, str]]:
+    """[{"label", "category", "text"}] per AbstractText: a structured abstract's sections
+    (Label, NlmCategory) as given; an unstructured abstract is one section with no label."""
+    sections = []
+    for part in abstract.get("AbstractText", []):
+        text = clean(part)
+        if text:
+            sections.append({"label": _attr(part, "Label"), "category": _attr(part, "NlmCategory"),
+                             "text": text})
+    return sections
