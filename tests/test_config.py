@@ -149,3 +149,27 @@ def test_disabled_source_and_query_are_not_watched(env):
     cfg = env.config()
     assert [q.id for q in cfg.queries] == ["ptsd"]
     assert cfg.queries[0].sources == {}
+
+
+def test_queries_load_from_many_threads_at_once(tmp_path):
+    """serve's jobs and concurrent deliveries each load the YAML; a shared parser garbled it."""
+    import shutil
+    import threading
+
+    folder = tmp_path / "queries"
+    shutil.copytree(ROOT / "queries", folder)
+    errors: list[Exception] = []
+
+    def load() -> None:
+        for _ in range(5):
+            try:
+                config.load(folder)
+            except Exception as exc:  # collected and asserted below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

@@ -189,8 +189,6 @@ TERMINAL = Destination(kind="terminal", name="terminal", max_items=5000)
 
 # --- loading -----------------------------------------------------------------------------------
 
-_yaml = YAML(typ="rt")
-
 
 def load(folder: str | Path) -> Config:
     """Load and check every ``*.yaml`` in *folder*; raise ConfigError listing every problem."""
@@ -220,7 +218,9 @@ def _load_file(path: Path, problems: list[str]) -> tuple[Any, FileModel] | None:
         problems.append(f"{path}:1: cannot read file: {exc}")
         return None
     try:
-        data = _yaml.load(text)
+        # A fresh parser per file: a ruamel YAML object is not safe to share between threads
+        # (serve's jobs and two deliveries load the queries at the same time).
+        data = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
         problems.append(f"{path}:{_syntax_error(exc, text)}")
         return None
