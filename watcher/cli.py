@@ -149,7 +149,7 @@ def validate(obj: Context, online: bool) -> None:
         click.echo("- none (digests are printed to the terminal)")
     for name, dest in cfg.destinations.items():
         target = dest.channel or ", ".join(dest.to or []) or dest.kind
-        when = (f"{dest.schedule.cron} ({dest.schedule.timezone})" if dest.schedule
+        when = (dest.schedule.describe() if dest.schedule
                 else "none (sent by `run --once` and `digest` only, never by `serve`)")
         click.echo(f"- {name}: {dest.kind} {target}; schedule {when}")
     if online:

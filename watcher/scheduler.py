@@ -83,11 +83,16 @@ def missed_digest(schedule: Schedule, last_sent: str | None, now: datetime) -> b
     was down). A destination never sent to has missed nothing: it waits for its schedule."""
     if not last_sent:
         return False
-    after = datetime.fromisoformat(last_sent)
-    if after.tzinfo is None:  # written by hand (sqlite's datetime()): UTC, as ours are
-        after = after.replace(tzinfo=UTC)
-    fire = schedule.trigger().get_next_fire_time(None, after)
+    after = _utc(last_sent)
+    fire = schedule.next_fire(after)
     return fire is not None and after < fire <= now
+
+
+def _utc(stamped: str) -> datetime:
+    moment = datetime.fromisoformat(stamped)
+    if moment.tzinfo is None:  # written by hand (sqlite's datetime()): UTC, as ours are
+        moment = moment.replace(tzinfo=UTC)
+    return moment
 
 
 def _snapshot(folder: str) -> dict[str, tuple[int, int]]:
@@ -242,14 +247,25 @@ class Worker:
             job = self.scheduler.get_job(f"digest:{name}")
             if job is not None and job.kwargs.get("schedule") == schedule:
                 continue
-            self.scheduler.add_job(self.run_job, schedule.trigger(), args=(f"digest:{name}",),
-                                   kwargs={"schedule": schedule}, id=f"digest:{name}",
-                                   name=f"poll and send {name}", replace_existing=True)
-            log.info("scheduled %s: %s (%s)", name, schedule.cron, schedule.timezone)
+            anchor = self.last_sent(name) if schedule.every else None
+            self.scheduler.add_job(self.run_job, schedule.trigger(anchor),
+                                   args=(f"digest:{name}",), kwargs={"schedule": schedule},
+                                   id=f"digest:{name}", name=f"poll and send {name}",
+                                   replace_existing=True)
+            log.info("scheduled %s: %s", name, schedule.describe())
         for query in cfg.queries:
             if not set(wanted) & set(query.destinations):
                 log.info("query %s routes to no scheduled destination: polled by the poll job"
                          " only, its digest is sent by `watcher digest`", query.id)
+
+    def last_sent(self, destination: str) -> datetime | None:
+        """When *destination*'s last digest reached it (an interval counts from there)."""
+        store = Store(self.settings.db)
+        try:
+            sent, _ = store.last_digest(destination)
+        finally:
+            store.close()
+        return _utc(sent) if sent else None
 
     def catch_up(self) -> None:
         """Send now each digest whose firing was missed while no worker ran."""
