@@ -199,3 +199,40 @@ destinations:
     assert "later: digest missed" not in worker.out and "digest for later" not in worker.out
     last, _ = env.store().last_digest("weekly")
     assert last > stamp(utc_now() - timedelta(minutes=5)), "sent now"
+
+
+def test_a_step_outliving_the_stop_grace_is_abandoned_and_recorded_as_interrupted(
+        env, corpus_server):
+    """A digest stuck on a webhook that never answers: SIGTERM waits WATCHER_STOP_GRACE (1 s
+    here, 20 by default), then exits 0 with the run marked interrupted and the digest's items
+    pending again, so `status` shows why and the next digest carries them."""
+    from watcher.fakes.slowserver import SlowServer
+
+    env.write_queries("""\
+destinations:
+  hook:
+    kind: slack_webhook
+    schedule: {every: 1s}
+""" + ONE_QUERY + "    destinations: [hook]\n")
+    with SlowServer(["hang"]) as hook:
+        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", WATCHER_STOP_GRACE="1",
+                                 WATCHER_HTTP_TIMEOUT="60",
+                                 SLACK_WEBHOOK_URL=hook.url + "services/T0/B0/secret"))
+        deadline = time.monotonic() + 15
+        while not hook.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert hook.requests, worker.out  # the digest is being posted, and hangs
+        assert worker.stop(timeout=15) == 0, worker.out
+    assert "did not finish within 1s: abandoning it" in worker.out
+    assert "abandoned step recorded: 1 run(s) marked interrupted" in worker.out
+    conn = sqlite3.connect(env.db)
+    runs = dict(conn.execute("SELECT command, status FROM runs WHERE command = 'serve hook'"))
+    assert runs == {"serve hook": "interrupted"}
+    assert "running" not in {s for (s,) in conn.execute("SELECT status FROM runs")}
+    states = dict(conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"))
+    assert set(states) == {"pending"} and states["pending"] > 0, states
+    assert conn.execute("SELECT state FROM digests").fetchall() == [("failed",)]
+    assert env.store().lease() is None
+    status = env.cli("status").stdout
+    assert "destination hook (slack_webhook)" in status
+    assert "LAST ERROR: the worker stopped before this item was sent" in status

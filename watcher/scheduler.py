@@ -1,20 +1,22 @@
 """`watcher serve`: a thin APScheduler loop over the library core, built to run unattended.
 
 Jobs, rebuilt from the YAML at start and whenever it changes:
-- ``poll``: every WATCHER_POLL_EVERY minutes (default 180, first run at start), poll every query,
-  so digests are never built from stale data and a missed run is caught up by the next one
-  (positions live in the database);
-- ``digest:NAME`` for each destination with a schedule: poll the queries routed to it, then send
-  its digest. A digest whose last firing was missed while the worker was down (the last digest
-  sent is older than the schedule's previous fire time) is sent at start-up.
+- ``poll``: every WATCHER_POLL_EVERY minutes (default 180, first run at start; a fraction such
+  as 0.5 is 30 s), poll every query, so digests are never built from stale data and a missed
+  run is caught up by the next one (positions live in the database);
+- ``digest:NAME`` for each destination with a schedule (cron, or ``every: 6h`` counted from the
+  last digest sent): poll the queries routed to it, then send its digest. A digest whose last
+  firing was missed while the worker was down (the last digest sent is older than the schedule's
+  previous fire time) is sent at start-up.
 
 One job runs at a time (one executor thread), each job once at a time, late firings coalesce
 into one and run however late (misfire grace None: a weekly digest delayed by a long poll is
 still sent). One worker per database: a lease in the database, renewed in the background.
-SIGTERM/SIGINT let the current step finish (or abandon it after STOP_GRACE seconds: the core
-commits per item, so nothing is half-recorded) and exit 0; SIGHUP reloads the YAML. An invalid
-edit is logged once (and sent to a destination named ``ops``, if configured) while the last
-valid configuration keeps running.
+SIGTERM/SIGINT let the current step finish (or abandon it after WATCHER_STOP_GRACE seconds,
+default 20: the core commits per item, so nothing is half-recorded, and the abandoned run is
+marked interrupted, its digest's unsent items pending again) and exit 0; SIGHUP reloads the
+YAML. An invalid edit is logged once (and sent to a destination named ``ops``, if configured)
+while the last valid configuration keeps running.
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Seconds a stop waits for the current step before abandoning it (well inside 30 s).
-STOP_GRACE = 20.0
+#: Seconds a stop waits for the current step before abandoning it (well inside 30 s); the
+#: default of WATCHER_STOP_GRACE.
+STOP_GRACE = Settings.stop_grace
 OPS = "ops"
 
 
@@ -109,6 +112,14 @@ def _snapshot(folder: str) -> dict[str, tuple[int, int]]:
     return found
 
 
+def _left_open(store: Store, table: str, where: str, since: str, *columns: str) -> list[tuple]:
+    """Rows of *table* matching *where* that were started at or after *since* (by this worker:
+    it held the run lock since then, so no other process started any)."""
+    wanted = ", ".join(("id", *columns))
+    return store.conn.execute(f"SELECT {wanted} FROM {table} WHERE {where} AND started >= ?"
+                              " ORDER BY id", (since,)).fetchall()
+
+
 # --- the worker ----------------------------------------------------------------------------
 
 class Worker:
@@ -132,6 +143,7 @@ class Worker:
         self.stopping = threading.Event()
         self.step = threading.Lock()  # held while a job runs
         self.reload_lock = threading.Lock()
+        self.started = stamp(utc_now())
 
     # -- lease --------------------------------------------------------------------------
 
@@ -346,6 +358,7 @@ class Worker:
     # -- running ------------------------------------------------------------------------
 
     def run(self) -> None:
+        self.started = stamp(utc_now())  # what this worker began is what it may close
         self.reload(force=True)  # an invalid configuration at start is an error (exit 2)
         self.take_lease()
         keeper = threading.Thread(target=self.keep_lease, name="lease", daemon=True)
@@ -360,9 +373,10 @@ class Worker:
                 log.exception("could not check for missed digests")
             if not self.stopping.is_set():
                 self.scheduler.start()  # returns once _stop has shut it down
-            if not self.step.acquire(timeout=STOP_GRACE):
+            if not self.step.acquire(timeout=self.settings.stop_grace):
                 log.warning("the current step did not finish within %gs: abandoning it; what "
-                            "it had not recorded stays pending", STOP_GRACE)
+                            "it had not recorded stays pending", self.settings.stop_grace)
+                self.abandon()
                 self.release_lease()
                 logging.shutdown()
                 sys.stdout.flush()
@@ -371,6 +385,36 @@ class Worker:
             self.stopping.set()
             self.release_lease()
         log.info("stopped")
+
+    def abandon(self) -> None:
+        """Close what the abandoned step left open, so the database tells the truth: its run
+        ends 'interrupted' (as after Ctrl-C) and a digest it was sending is closed, its unsent
+        items back to pending. A Slack bot digest's items stay 'sending' instead: its message
+        may have been posted, and the next digest checks the channel for it before resending.
+        The step's thread is still running; the process exits right after this."""
+        note = f"abandoned: the step outlived the stop grace ({self.settings.stop_grace:g}s)"
+        destinations = self.config.destinations if self.config else {}
+        kinds = {name: destination.kind for name, destination in destinations.items()}
+        store = Store(self.settings.db)
+        try:
+            store.conn.execute("PRAGMA busy_timeout = 2000")  # stay inside the platform's wait
+            now = stamp(utc_now())
+            runs = _left_open(store, "runs", "status = 'running'", self.started)
+            for run_id, in runs:
+                store.finish_run(run_id, status="interrupted", now=now, summary={"error": note})
+            for digest_id, destination in _left_open(store, "digests", "state = 'sending'",
+                                                     self.started, "destination"):
+                if kinds.get(destination) == "slack":
+                    log.warning("%s: digest %d was being sent; the next digest checks the "
+                                "channel before sending its items again", destination, digest_id)
+                    continue
+                store.finish_digest(digest_id, now=now,
+                                    error="the worker stopped before this item was sent")
+            log.warning("abandoned step recorded: %d run(s) marked interrupted", len(runs))
+        except Exception as exc:  # the next start still finds and re-offers what is open
+            log.error("could not record the abandoned step: %s", exc)
+        finally:
+            store.close()
 
     def _stop(self, signum: int, frame: object) -> None:
         if self.stopping.is_set():
