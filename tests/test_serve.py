@@ -236,3 +236,33 @@ destinations:
     status = env.cli("status").stdout
     assert "destination hook (slack_webhook)" in status
     assert "LAST ERROR: the worker stopped before this item was sent" in status
+
+
+def test_status_shows_windows_schedules_what_cannot_send_and_the_worker(env, corpus_server,
+                                                                        unused_port):
+    env.write_queries("""\
+destinations:
+  team:
+    kind: slack
+    channel: "#ketamine-watch"
+    schedule: {every: 6h}
+""" + ONE_QUERY + "    destinations: [team]\n")
+    assert "worker: none running" in env.cli("status").stdout
+    env.cli("run", "--once")
+    env.cli("poll", WATCHER_EUTILS_URL=f"http://127.0.0.1:{unused_port}/")  # fails: kept
+    store = env.store()
+    store.take_lease("serve pid 4242 on elsewhere", host="elsewhere", pid=4242,
+                     now=utc_now() - timedelta(minutes=10), ttl=120)
+    status = env.cli("status").stdout
+    line = next(x for x in status.splitlines() if x.startswith("depression / PubMed"))
+    window = next(p for p in store.positions() if p["query_id"] == "depression")
+    start = (utc_now() - timedelta(days=30)).date().isoformat()  # the look-back (default 30)
+    assert f"window {start} to {window['window_end']}" in line, line
+    assert "LAST ERROR" in line and "could not reach" in line, line
+    team = next(x for x in status.splitlines() if x.startswith("destination team"))
+    assert "pending, last sent never; schedule every 6h" in team, team
+    assert "CANNOT SEND: SLACK_BOT_TOKEN not set" in team, team
+    assert "worker: serve pid 4242 on elsewhere since" in status
+    assert "STALE: expired" in status
+    store.release_lease("serve pid 4242 on elsewhere")
+    assert "worker: none running" in env.cli("status").stdout

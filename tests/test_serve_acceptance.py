@@ -124,3 +124,7 @@ def test_serve_polls_and_delivers_on_schedule_survives_a_flaky_source_and_stops_
     statuses = [s for (s,) in conn.execute("SELECT status FROM runs")]
     assert statuses and "running" not in statuses, statuses
     assert env.store().lease() is None, "a clean stop gives the lease up"
+    status = env.cli("status", WATCHER_CTGOV_URL=ctgov.url).stdout
+    assert "worker: none running" in status
+    assert "trials / ClinicalTrials.gov: last success 20" in status and ", window 20" in status
+    assert "destination team (slack): 0 pending, last sent 20" in status, status
