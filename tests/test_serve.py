@@ -266,3 +266,46 @@ destinations:
     assert "STALE: expired" in status
     store.release_lease("serve pid 4242 on elsewhere")
     assert "worker: none running" in env.cli("status").stdout
+
+
+def test_an_abandoned_slack_digest_stays_sending_and_the_next_digest_checks_the_channel(
+        env, corpus_server):
+    """A Slack bot post that never returns may still have been posted: its items are not put
+    back blindly (that could post them twice) but left for the next digest, which looks in
+    the channel first and then sends what is not there, each item once."""
+    from watcher.fakes.slack import SlackServer
+    from watcher.fakes.slowserver import SlowServer
+
+    env.write_queries("""\
+destinations:
+  team:
+    kind: slack
+    channel: "#ketamine-watch"
+    schedule: {every: 1s}
+""" + ONE_QUERY + "    destinations: [team]\n")
+    with SlowServer(["hang"]) as stuck:
+        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", WATCHER_STOP_GRACE="0.5",
+                                 WATCHER_HTTP_TIMEOUT="60", SLACK_API_URL=stuck.url,
+                                 SLACK_BOT_TOKEN="xoxb-test"))
+        deadline = time.monotonic() + 15
+        while not stuck.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stuck.requests, worker.out
+        assert worker.stop(timeout=15) == 0, worker.out
+    assert "team: digest 1 was being sent; the next digest checks the channel" in worker.out
+    conn = sqlite3.connect(env.db)
+    assert dict(conn.execute("SELECT command, status FROM runs WHERE command = 'serve team'")
+                ) == {"serve team": "interrupted"}
+    queued = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    assert dict(conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state")) == {
+        "sending": queued}
+    with SlackServer(interval=0.05) as slack:
+        slack.channel_id("#ketamine-watch")  # the channel exists (nothing posted to it yet)
+        sent = env.cli("digest", "team", SLACK_API_URL=slack.url, SLACK_BOT_TOKEN=slack.token,
+                       WATCHER_SLACK_INTERVAL="0.05")
+        assert sent.exit_code == 0, sent.stderr
+        carried = [i for m in slack.messages
+                   for i in (m.metadata or {}).get("event_payload", {}).get("outbox_ids", [])]
+    assert len(carried) == len(set(carried)) == queued > 0
+    assert dict(conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state")) == {
+        "sent": queued}
