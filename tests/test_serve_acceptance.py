@@ -99,7 +99,6 @@ def test_serve_polls_and_delivers_on_schedule_survives_a_flaky_source_and_stops_
     assert len(slack.top_level()) >= 2, worker.out
     assert slack.rejected == []
     # The flaky source failed, and a digest said so, naming it.
-    assert len([c for c in ctgov.calls() if c]) >= 2
     failing = [r for r in _receipts(slack) if "FAILED" in r]
     assert failing and all("ClinicalTrials.gov" in r for r in failing), _receipts(slack)
     assert "403" in failing[0]
