@@ -1,6 +1,8 @@
 """`watcher serve` as a real process against the local E-utilities server: a clean stop on
-SIGTERM mid-poll, live YAML edits (and invalid ones), one worker at a time, and a lease taken
-over after its holder was killed. Polls run every second or so (WATCHER_POLL_EVERY in minutes)."""
+SIGTERM mid-poll, a step outliving the stop grace abandoned and recorded, live YAML edits (and
+invalid ones), one worker at a time, a lease taken over after its holder was killed, and what
+`watcher status` says about it all. Polls run every second or so (WATCHER_POLL_EVERY in
+minutes)."""
 
 from __future__ import annotations
 
