@@ -1,10 +1,14 @@
 """`watcher serve`: weekday names fire on the named day, each scheduled job polls only its own
-queries and sends only its own destination (plus the log), and SIGTERM stops it cleanly."""
+queries and sends only its own destination (plus the log), and an interval schedule
+(``every: 6h``) keeps its cadence from the last digest sent and refuses nonsense."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+import pytest
+from pydantic import ValidationError
 
 from tests.conftest import QUERIES_YAML
 from watcher.config import Schedule
@@ -87,3 +91,54 @@ def test_a_weekly_digest_missed_while_down_is_recognised():
     assert missed_digest(weekly, last_sent, tuesday_after_next), "Monday 23 Nov was missed"
     assert not missed_digest(weekly, last_sent, sunday), "nothing due yet"
     assert not missed_digest(weekly, None, tuesday_after_next), "never sent: wait for schedule"
+
+
+def test_an_interval_schedule_counts_from_the_last_digest_sent():
+    every = Schedule(every="6h")
+    assert every.seconds == 6 * 3600 and every.cron is None
+    sent = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    trigger = every.trigger(sent)
+    assert trigger.get_next_fire_time(None, sent + timedelta(hours=1)) == sent + timedelta(hours=6)
+    late = trigger.get_next_fire_time(None, sent + timedelta(hours=7))
+    assert late == sent + timedelta(hours=12), "a restart keeps the cadence"
+    assert missed_digest(every, sent.isoformat(), sent + timedelta(hours=6, seconds=1))
+    assert not missed_digest(every, sent.isoformat(), sent + timedelta(hours=5))
+    assert Schedule(every="30s").seconds == 30 and Schedule(every="1d").seconds == 86400
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"every": "0s"}, "must be between 1s and 366d"),
+    ({"every": "400d"}, "must be between 1s and 366d"),
+    ({"every": 30}, "'30' is not an interval: write a whole number and a unit s, m, h or d"),
+    ({"every": "2w"}, "'2w' is not an interval"),
+    ({"every": "1.5h"}, "'1.5h' is not an interval"),
+    ({}, "a schedule needs 'cron'"),
+    ({"every": "1h", "cron": "0 9 * * mon"}, "either 'cron' or 'every', not both"),
+    ({"every": "1d", "timezone": "Europe/London"}, "'timezone' only applies to a cron schedule"),
+])
+def test_an_invalid_interval_schedule_is_refused_with_one_clear_reason(fields, message):
+    with pytest.raises(ValidationError) as caught:
+        Schedule(**fields)
+    assert message in str(caught.value)
+
+
+def test_validate_shows_an_interval_schedule_and_reports_a_bad_one_at_its_line(env):
+    env.write_queries(QUERIES_YAML.replace("defaults:\n", """destinations:
+  often:
+    kind: terminal
+    schedule: {every: 15m}
+defaults:
+"""))
+    shown = env.cli("validate")
+    assert shown.exit_code == 0 and "often: terminal terminal; schedule every 15m" in shown.stdout
+    path = env.write_queries(QUERIES_YAML.replace("defaults:\n", """destinations:
+  often:
+    kind: terminal
+    schedule:
+      every: 15 minutes
+defaults:
+"""))
+    result = env.cli("validate")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{path}:5: destinations.often.schedule.every: every "
+                                    "'15 minutes' is not an interval"), result.stderr

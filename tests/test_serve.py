@@ -1,6 +1,8 @@
 """`watcher serve` as a real process against the local E-utilities server: a clean stop on
-SIGTERM mid-poll, live YAML edits (and invalid ones), one worker at a time, and a lease taken
-over after its holder was killed. Polls run every second or so (WATCHER_POLL_EVERY in minutes)."""
+SIGTERM mid-poll, a step outliving the stop grace abandoned and recorded, live YAML edits (and
+invalid ones), one worker at a time, a lease taken over after its holder was killed, and what
+`watcher status` says about it all. Polls run every second or so (WATCHER_POLL_EVERY in
+minutes)."""
 
 from __future__ import annotations
 
@@ -199,3 +201,113 @@ destinations:
     assert "later: digest missed" not in worker.out and "digest for later" not in worker.out
     last, _ = env.store().last_digest("weekly")
     assert last > stamp(utc_now() - timedelta(minutes=5)), "sent now"
+
+
+def test_a_step_outliving_the_stop_grace_is_abandoned_and_recorded_as_interrupted(
+        env, corpus_server):
+    """A digest stuck on a webhook that never answers: SIGTERM waits WATCHER_STOP_GRACE (1 s
+    here, 20 by default), then exits 0 with the run marked interrupted and the digest's items
+    pending again, so `status` shows why and the next digest carries them."""
+    from watcher.fakes.slowserver import SlowServer
+
+    env.write_queries("""\
+destinations:
+  hook:
+    kind: slack_webhook
+    schedule: {every: 1s}
+""" + ONE_QUERY + "    destinations: [hook]\n")
+    with SlowServer(["hang"]) as hook:
+        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", WATCHER_STOP_GRACE="1",
+                                 WATCHER_HTTP_TIMEOUT="60",
+                                 SLACK_WEBHOOK_URL=hook.url + "services/T0/B0/secret"))
+        deadline = time.monotonic() + 15
+        while not hook.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert hook.requests, worker.out  # the digest is being posted, and hangs
+        assert worker.stop(timeout=15) == 0, worker.out
+    assert "did not finish within 1s: abandoning it" in worker.out
+    assert "abandoned step recorded: 1 run(s) marked interrupted" in worker.out
+    conn = sqlite3.connect(env.db)
+    runs = dict(conn.execute("SELECT command, status FROM runs WHERE command = 'serve hook'"))
+    assert runs == {"serve hook": "interrupted"}
+    assert "running" not in {s for (s,) in conn.execute("SELECT status FROM runs")}
+    states = dict(conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"))
+    assert set(states) == {"pending"} and states["pending"] > 0, states
+    assert conn.execute("SELECT state FROM digests").fetchall() == [("failed",)]
+    assert env.store().lease() is None
+    status = env.cli("status").stdout
+    assert "destination hook (slack_webhook)" in status
+    assert "LAST ERROR: the worker stopped before this item was sent" in status
+
+
+def test_status_shows_windows_schedules_what_cannot_send_and_the_worker(env, corpus_server,
+                                                                        unused_port):
+    env.write_queries("""\
+destinations:
+  team:
+    kind: slack
+    channel: "#ketamine-watch"
+    schedule: {every: 6h}
+""" + ONE_QUERY + "    destinations: [team]\n")
+    assert "worker: none running" in env.cli("status").stdout
+    env.cli("run", "--once")
+    env.cli("poll", WATCHER_EUTILS_URL=f"http://127.0.0.1:{unused_port}/")  # fails: kept
+    store = env.store()
+    store.take_lease("serve pid 4242 on elsewhere", host="elsewhere", pid=4242,
+                     now=utc_now() - timedelta(minutes=10), ttl=120)
+    status = env.cli("status").stdout
+    line = next(x for x in status.splitlines() if x.startswith("depression / PubMed"))
+    window = next(p for p in store.positions() if p["query_id"] == "depression")
+    start = (utc_now() - timedelta(days=30)).date().isoformat()  # the look-back (default 30)
+    assert f"window {start} to {window['window_end']}" in line, line
+    assert "LAST ERROR" in line and "could not reach" in line, line
+    team = next(x for x in status.splitlines() if x.startswith("destination team"))
+    assert "pending, last sent never; schedule every 6h" in team, team
+    assert "CANNOT SEND: SLACK_BOT_TOKEN not set" in team, team
+    assert "worker: serve pid 4242 on elsewhere since" in status
+    assert "STALE: expired" in status
+    store.release_lease("serve pid 4242 on elsewhere")
+    assert "worker: none running" in env.cli("status").stdout
+
+
+def test_an_abandoned_slack_digest_stays_sending_and_the_next_digest_checks_the_channel(
+        env, corpus_server):
+    """A Slack bot post that never returns may still have been posted: its items are not put
+    back blindly (that could post them twice) but left for the next digest, which looks in
+    the channel first and then sends what is not there, each item once."""
+    from watcher.fakes.slack import SlackServer
+    from watcher.fakes.slowserver import SlowServer
+
+    env.write_queries("""\
+destinations:
+  team:
+    kind: slack
+    channel: "#ketamine-watch"
+    schedule: {every: 1s}
+""" + ONE_QUERY + "    destinations: [team]\n")
+    with SlowServer(["hang"]) as stuck:
+        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", WATCHER_STOP_GRACE="0.5",
+                                 WATCHER_HTTP_TIMEOUT="60", SLACK_API_URL=stuck.url,
+                                 SLACK_BOT_TOKEN="xoxb-test"))
+        deadline = time.monotonic() + 15
+        while not stuck.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stuck.requests, worker.out
+        assert worker.stop(timeout=15) == 0, worker.out
+    assert "team: digest 1 was being sent; the next digest checks the channel" in worker.out
+    conn = sqlite3.connect(env.db)
+    assert dict(conn.execute("SELECT command, status FROM runs WHERE command = 'serve team'")
+                ) == {"serve team": "interrupted"}
+    queued = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    assert dict(conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state")) == {
+        "sending": queued}
+    with SlackServer(interval=0.05) as slack:
+        slack.channel_id("#ketamine-watch")  # the channel exists (nothing posted to it yet)
+        sent = env.cli("digest", "team", SLACK_API_URL=slack.url, SLACK_BOT_TOKEN=slack.token,
+                       WATCHER_SLACK_INTERVAL="0.05")
+        assert sent.exit_code == 0, sent.stderr
+        carried = [i for m in slack.messages
+                   for i in (m.metadata or {}).get("event_payload", {}).get("outbox_ids", [])]
+    assert len(carried) == len(set(carried)) == queued > 0
+    assert dict(conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state")) == {
+        "sent": queued}

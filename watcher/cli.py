@@ -149,7 +149,7 @@ def validate(obj: Context, online: bool) -> None:
         click.echo("- none (digests are printed to the terminal)")
     for name, dest in cfg.destinations.items():
         target = dest.channel or ", ".join(dest.to or []) or dest.kind
-        when = (f"{dest.schedule.cron} ({dest.schedule.timezone})" if dest.schedule
+        when = (dest.schedule.describe() if dest.schedule
                 else "none (sent by `run --once` and `digest` only, never by `serve`)")
         click.echo(f"- {name}: {dest.kind} {target}; schedule {when}")
     if online:
@@ -256,7 +256,11 @@ def digest(obj: Context, destination: str | None, preview: Path | None) -> None:
 @click.pass_obj
 @friendly
 def status(obj: Context, study_id: str | None) -> None:
-    """Per query and source: last successful poll and last error; per destination: pending."""
+    """Per query and source: last successful poll, its window, last error and quarantined
+    records; per destination: pending items, schedule, last digest sent and last error."""
+    from .destinations import KINDS
+    from .history import last_windows, worker_line
+
     if study_id:
         from .history import study_history
 
@@ -266,7 +270,9 @@ def status(obj: Context, study_id: str | None) -> None:
     cfg = obj.config()
     store = obj.store()
     positions = {(p["query_id"], p["source"]): p for p in store.positions()}
+    windows = last_windows(store)
     click.echo(f"database: {obj.settings.db} ({store.count('studies')} studies stored)")
+    click.echo(worker_line(store))
     quarantined = store.quarantined(states=("watching", "quarantined"))
     for query in cfg.queries:
         for name in query.sources:
@@ -277,8 +283,10 @@ def status(obj: Context, study_id: str | None) -> None:
             if not p:
                 click.echo(f"{query.id} / {label(name)}: never polled")
                 continue
+            start, end = windows.get((query.id, name), (None, p["window_end"]))
+            window = f"window {start} to {end}" if start else f"window through {end or '-'}"
             line = (f"{query.id} / {label(name)}: last success {p['last_success'] or 'never'}"
-                    f", window through {p['window_end'] or '-'}")
+                    f", {window}")
             if p["last_error"]:
                 line += f"; LAST ERROR {p['last_error_at']}: {p['last_error']}"
             click.echo(line)
@@ -296,7 +304,11 @@ def status(obj: Context, study_id: str | None) -> None:
     for name, dest in cfg.all_destinations().items():
         sent, _ = store.last_digest(name)
         line = (f"destination {name} ({dest.kind}): {pending.get(name, 0)} pending, "
-                f"last sent {sent or 'never'}")
+                f"last sent {sent or 'never'}; schedule "
+                + (dest.schedule.describe() if dest.schedule else "none (`digest` sends it)"))
+        missing = KINDS[dest.kind].missing(obj.settings)
+        if missing:
+            line += f"; CANNOT SEND: {missing}"
         error = store.last_delivery_error(name)
         if error:
             line += f"; LAST ERROR: {error}"

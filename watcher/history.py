@@ -1,13 +1,16 @@
-"""One study's story for `watcher status --study ID`: its ids, the records it is merged from
-(with every kept version), the queries that found it, what the team was told and when."""
+"""What `watcher status` reads from the history: one study's story (`--study ID`: its ids, the
+records it is merged from with every kept version, the queries that found it, what the team was
+told and when), the window each query and source last covered, and the worker's lease."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from .db import Store
 from .errors import UsageError
 from .models import normalize_id
+from .runtime import utc_now
 from .sources import label
 
 
@@ -56,3 +59,24 @@ def study_history(store: Store, ident: str) -> list[str]:
                          f"study {conflict['owner_study']}, also claimed by "
                          f"study {conflict['claimed_by_study']}")
     return lines
+
+
+def last_windows(store: Store) -> dict[tuple[str, str], tuple[str, str]]:
+    """(query, source) -> (start, end) of the window its last successful poll covered."""
+    rows = store.conn.execute(
+        "SELECT query_id, source, window_start, window_end FROM polls WHERE id IN"
+        " (SELECT MAX(id) FROM polls WHERE error IS NULL AND window_start IS NOT NULL"
+        " GROUP BY query_id, source)")
+    return {(query, source): (start, end) for query, source, start, end in rows}
+
+
+def worker_line(store: Store) -> str:
+    """Whether a `watcher serve` holds the database, and since when."""
+    lease = store.lease()
+    if lease is None:
+        return "worker: none running (`watcher serve` gives its lease up when it stops)"
+    line = (f"worker: {lease['holder']} since {lease['since']}, lease renewed "
+            f"{lease['renewed']}")
+    if datetime.fromisoformat(lease["expires"]) <= utc_now():
+        line += f"; STALE: expired {lease['expires']}, is the worker running?"
+    return line

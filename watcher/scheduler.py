@@ -1,20 +1,22 @@
 """`watcher serve`: a thin APScheduler loop over the library core, built to run unattended.
 
 Jobs, rebuilt from the YAML at start and whenever it changes:
-- ``poll``: every WATCHER_POLL_EVERY minutes (default 180, first run at start), poll every query,
-  so digests are never built from stale data and a missed run is caught up by the next one
-  (positions live in the database);
-- ``digest:NAME`` for each destination with a schedule: poll the queries routed to it, then send
-  its digest. A digest whose last firing was missed while the worker was down (the last digest
-  sent is older than the schedule's previous fire time) is sent at start-up.
+- ``poll``: every WATCHER_POLL_EVERY minutes (default 180, first run at start; a fraction such
+  as 0.5 is 30 s), poll every query, so digests are never built from stale data and a missed
+  run is caught up by the next one (positions live in the database);
+- ``digest:NAME`` for each destination with a schedule (cron, or ``every: 6h`` counted from the
+  last digest sent): poll the queries routed to it, then send its digest. A digest whose last
+  firing was missed while the worker was down (the last digest sent is older than the schedule's
+  previous fire time) is sent at start-up.
 
 One job runs at a time (one executor thread), each job once at a time, late firings coalesce
 into one and run however late (misfire grace None: a weekly digest delayed by a long poll is
 still sent). One worker per database: a lease in the database, renewed in the background.
-SIGTERM/SIGINT let the current step finish (or abandon it after STOP_GRACE seconds: the core
-commits per item, so nothing is half-recorded) and exit 0; SIGHUP reloads the YAML. An invalid
-edit is logged once (and sent to a destination named ``ops``, if configured) while the last
-valid configuration keeps running.
+SIGTERM/SIGINT let the current step finish (or abandon it after WATCHER_STOP_GRACE seconds,
+default 20: the core commits per item, so nothing is half-recorded, and the abandoned run is
+marked interrupted, its digest's unsent items pending again) and exit 0; SIGHUP reloads the
+YAML. An invalid edit is logged once (and sent to a destination named ``ops``, if configured)
+while the last valid configuration keeps running.
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Seconds a stop waits for the current step before abandoning it (well inside 30 s).
-STOP_GRACE = 20.0
+#: Seconds a stop waits for the current step before abandoning it (well inside 30 s); the
+#: default of WATCHER_STOP_GRACE.
+STOP_GRACE = Settings.stop_grace
 OPS = "ops"
 
 
@@ -83,11 +86,16 @@ def missed_digest(schedule: Schedule, last_sent: str | None, now: datetime) -> b
     was down). A destination never sent to has missed nothing: it waits for its schedule."""
     if not last_sent:
         return False
-    after = datetime.fromisoformat(last_sent)
-    if after.tzinfo is None:  # written by hand (sqlite's datetime()): UTC, as ours are
-        after = after.replace(tzinfo=UTC)
-    fire = schedule.trigger().get_next_fire_time(None, after)
+    after = _utc(last_sent)
+    fire = schedule.next_fire(after)
     return fire is not None and after < fire <= now
+
+
+def _utc(stamped: str) -> datetime:
+    moment = datetime.fromisoformat(stamped)
+    if moment.tzinfo is None:  # written by hand (sqlite's datetime()): UTC, as ours are
+        moment = moment.replace(tzinfo=UTC)
+    return moment
 
 
 def _snapshot(folder: str) -> dict[str, tuple[int, int]]:
@@ -102,6 +110,14 @@ def _snapshot(folder: str) -> dict[str, tuple[int, int]]:
             continue
         found[str(file)] = (info.st_mtime_ns, info.st_size)
     return found
+
+
+def _left_open(store: Store, table: str, where: str, since: str, *columns: str) -> list[tuple]:
+    """Rows of *table* matching *where* that were started at or after *since* (by this worker:
+    it held the run lock since then, so no other process started any)."""
+    wanted = ", ".join(("id", *columns))
+    return store.conn.execute(f"SELECT {wanted} FROM {table} WHERE {where} AND started >= ?"
+                              " ORDER BY id", (since,)).fetchall()
 
 
 # --- the worker ----------------------------------------------------------------------------
@@ -127,6 +143,7 @@ class Worker:
         self.stopping = threading.Event()
         self.step = threading.Lock()  # held while a job runs
         self.reload_lock = threading.Lock()
+        self.started = stamp(utc_now())
 
     # -- lease --------------------------------------------------------------------------
 
@@ -242,14 +259,25 @@ class Worker:
             job = self.scheduler.get_job(f"digest:{name}")
             if job is not None and job.kwargs.get("schedule") == schedule:
                 continue
-            self.scheduler.add_job(self.run_job, schedule.trigger(), args=(f"digest:{name}",),
-                                   kwargs={"schedule": schedule}, id=f"digest:{name}",
-                                   name=f"poll and send {name}", replace_existing=True)
-            log.info("scheduled %s: %s (%s)", name, schedule.cron, schedule.timezone)
+            anchor = self.last_sent(name) if schedule.every else None
+            self.scheduler.add_job(self.run_job, schedule.trigger(anchor),
+                                   args=(f"digest:{name}",), kwargs={"schedule": schedule},
+                                   id=f"digest:{name}", name=f"poll and send {name}",
+                                   replace_existing=True)
+            log.info("scheduled %s: %s", name, schedule.describe())
         for query in cfg.queries:
             if not set(wanted) & set(query.destinations):
                 log.info("query %s routes to no scheduled destination: polled by the poll job"
                          " only, its digest is sent by `watcher digest`", query.id)
+
+    def last_sent(self, destination: str) -> datetime | None:
+        """When *destination*'s last digest reached it (an interval counts from there)."""
+        store = Store(self.settings.db)
+        try:
+            sent, _ = store.last_digest(destination)
+        finally:
+            store.close()
+        return _utc(sent) if sent else None
 
     def catch_up(self) -> None:
         """Send now each digest whose firing was missed while no worker ran."""
@@ -330,6 +358,7 @@ class Worker:
     # -- running ------------------------------------------------------------------------
 
     def run(self) -> None:
+        self.started = stamp(utc_now())  # what this worker began is what it may close
         self.reload(force=True)  # an invalid configuration at start is an error (exit 2)
         self.take_lease()
         keeper = threading.Thread(target=self.keep_lease, name="lease", daemon=True)
@@ -344,9 +373,10 @@ class Worker:
                 log.exception("could not check for missed digests")
             if not self.stopping.is_set():
                 self.scheduler.start()  # returns once _stop has shut it down
-            if not self.step.acquire(timeout=STOP_GRACE):
+            if not self.step.acquire(timeout=self.settings.stop_grace):
                 log.warning("the current step did not finish within %gs: abandoning it; what "
-                            "it had not recorded stays pending", STOP_GRACE)
+                            "it had not recorded stays pending", self.settings.stop_grace)
+                self.abandon()
                 self.release_lease()
                 logging.shutdown()
                 sys.stdout.flush()
@@ -355,6 +385,36 @@ class Worker:
             self.stopping.set()
             self.release_lease()
         log.info("stopped")
+
+    def abandon(self) -> None:
+        """Close what the abandoned step left open, so the database tells the truth: its run
+        ends 'interrupted' (as after Ctrl-C) and a digest it was sending is closed, its unsent
+        items back to pending. A Slack bot digest's items stay 'sending' instead: its message
+        may have been posted, and the next digest checks the channel for it before resending.
+        The step's thread is still running; the process exits right after this."""
+        note = f"abandoned: the step outlived the stop grace ({self.settings.stop_grace:g}s)"
+        destinations = self.config.destinations if self.config else {}
+        kinds = {name: destination.kind for name, destination in destinations.items()}
+        store = Store(self.settings.db)
+        try:
+            store.conn.execute("PRAGMA busy_timeout = 2000")  # stay inside the platform's wait
+            now = stamp(utc_now())
+            runs = _left_open(store, "runs", "status = 'running'", self.started)
+            for run_id, in runs:
+                store.finish_run(run_id, status="interrupted", now=now, summary={"error": note})
+            for digest_id, destination in _left_open(store, "digests", "state = 'sending'",
+                                                     self.started, "destination"):
+                if kinds.get(destination) == "slack":
+                    log.warning("%s: digest %d was being sent; the next digest checks the "
+                                "channel before sending its items again", destination, digest_id)
+                    continue
+                store.finish_digest(digest_id, now=now,
+                                    error="the worker stopped before this item was sent")
+            log.warning("abandoned step recorded: %d run(s) marked interrupted", len(runs))
+        except Exception as exc:  # the next start still finds and re-offers what is open
+            log.error("could not record the abandoned step: %s", exc)
+        finally:
+            store.close()
 
     def _stop(self, signum: int, frame: object) -> None:
         if self.stopping.is_set():

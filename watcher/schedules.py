@@ -1,5 +1,6 @@
 """Destination schedules: five cron fields with weekday names, in a time zone, checked so that
-the scheduler (APScheduler 3) fires exactly when cron would. Cron strings it would read
+the scheduler (APScheduler 3) fires exactly when cron would; or a fixed interval (``every: 6h``)
+for a cadence that need not follow the clock. Cron strings the scheduler would read
 differently, and fixed times that a clock change repeats or skips, are refused."""
 
 from __future__ import annotations
@@ -15,19 +16,50 @@ from pydantic import field_validator, model_validator
 from .described import shown as _shown
 from .sources.base import Strict
 
+#: ``every`` units, in seconds.
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MIN_EVERY = 1  # seconds: a digest cannot fire more often than this
+MAX_EVERY = 366 * 86400
+EVERY_FORMAT = "a whole number and a unit s, m, h or d (for example 30s, 15m, 6h, 1d)"
+
+
+def parse_every(value: str) -> int:
+    """Seconds in an interval such as ``6h``; ValueError with one line otherwise."""
+    match = re.fullmatch(r"(\d+)\s*([smhd])", value.strip().lower())
+    if not match:
+        raise ValueError(f"every {_shown(value)} is not an interval: write {EVERY_FORMAT}")
+    seconds = int(match[1]) * UNITS[match[2]]
+    if not MIN_EVERY <= seconds <= MAX_EVERY:
+        raise ValueError(f"every {_shown(value)} must be between {MIN_EVERY}s and 366d")
+    return seconds
+
 
 class Schedule(Strict):
-    """When a destination gets its digest: a 5-field cron with weekday names, in a time zone.
+    """When a destination gets its digest: either a 5-field cron with weekday names, in a time
+    zone (``cron``, ``timezone``), or a fixed interval (``every: 6h``) counted from the last
+    digest sent, so a restart neither skips nor repeats one.
 
     The scheduler (APScheduler 3) reads some cron strings differently from cron itself; those
     are rejected here rather than silently sent on other days or twice."""
 
-    cron: str
+    cron: str | None = None
+    every: str | None = None
     timezone: str = "UTC"
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _every(cls, value: object) -> object:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)  # `every: 30` in YAML: say which unit is missing, not "type"
+        if isinstance(value, str):
+            parse_every(value)
+        return value
 
     @field_validator("cron")
     @classmethod
-    def _cron(cls, value: str) -> str:
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         fields = value.split()
         shown = _shown(value)
         if len(fields) != 5:
@@ -72,17 +104,55 @@ class Schedule(Strict):
         return value
 
     @model_validator(mode="after")
+    def _one_kind(self) -> Schedule:
+        if self.cron is None and self.every is None:
+            raise ValueError("a schedule needs 'cron' (for example cron: \"0 9 * * mon\") or "
+                             "'every' (for example every: 6h)")
+        if self.cron is not None and self.every is not None:
+            raise ValueError("a schedule has either 'cron' or 'every', not both")
+        if self.every is not None and "timezone" in self.model_fields_set:
+            raise ValueError("'timezone' only applies to a cron schedule; 'every' counts from "
+                             "the last digest sent (use cron for a time of day)")
+        return self
+
+    @model_validator(mode="after")
     def _clock_changes(self) -> Schedule:
+        if self.cron is None:
+            return self
         problem = clock_change_problem(self.cron, self.timezone, datetime.now(UTC).date())
         if problem:
             raise ValueError(problem)
         return self
 
-    def trigger(self):
-        """The APScheduler trigger for this schedule."""
+    @property
+    def seconds(self) -> int | None:
+        """An interval schedule's length in seconds (None for cron)."""
+        return parse_every(self.every) if self.every is not None else None
+
+    def describe(self) -> str:
+        """How logs and `validate` show it."""
+        if self.every is not None:
+            return f"every {self.every} (counted from the last digest sent)"
+        return f"{self.cron} ({self.timezone})"
+
+    def trigger(self, anchor: datetime | None = None):
+        """The APScheduler trigger for this schedule. An interval fires at *anchor* (the last
+        digest sent) plus whole intervals; without one, an interval from now."""
+        if self.every is not None:
+            from apscheduler.triggers.interval import IntervalTrigger
+
+            step = timedelta(seconds=self.seconds or 0)
+            start = anchor + step if anchor is not None else None
+            return IntervalTrigger(seconds=step.total_seconds(), start_date=start, timezone=UTC)
         from apscheduler.triggers.cron import CronTrigger
 
         return CronTrigger.from_crontab(self.cron, timezone=ZoneInfo(self.timezone))
+
+    def next_fire(self, after: datetime) -> datetime | None:
+        """The first firing at or after *after* counted from a digest sent at *after*."""
+        if self.every is not None:
+            return after + timedelta(seconds=self.seconds or 0)
+        return self.trigger().get_next_fire_time(None, after)
 
 
 def clock_change_problem(cron: str, zone: str, start: date, days: int = 731) -> str | None:

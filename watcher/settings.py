@@ -49,6 +49,7 @@ class Settings:
     overlap_days: int = 2  # each poll re-reads this many days before its last window's end
     poll_every: float = 180.0  # `serve`: minutes between two polls of every query
     lease_seconds: float = 120.0  # `serve`: a worker's lease expires this long after renewal
+    stop_grace: float = 20.0  # `serve`: seconds a stop waits for the current step, then abandons it
     health_failing_hours: float = 24.0  # `health`: a source failing longer than this is a problem
     log_format: str = "text"  # `serve`'s log lines: text or json
 
@@ -128,6 +129,7 @@ class Settings:
             poll_every=seconds("WATCHER_POLL_EVERY", cls.poll_every, zero_ok=False,
                                unit="minutes"),
             lease_seconds=seconds("WATCHER_LEASE_SECONDS", cls.lease_seconds, zero_ok=False),
+            stop_grace=seconds("WATCHER_STOP_GRACE", cls.stop_grace, zero_ok=True),
             health_failing_hours=seconds("WATCHER_HEALTH_FAILING_HOURS",
                                          cls.health_failing_hours, zero_ok=True, unit="hours"),
             log_format=log_format,
