@@ -5,7 +5,12 @@ and the run's request count in the debug log."""
 
 from __future__ import annotations
 
-from tests.conftest import days_ago
+import os
+import pty
+import subprocess
+import sys
+
+from tests.conftest import ROOT, days_ago
 from watcher import pipeline
 from watcher.sources.base import FetchContext, Window
 from watcher.sources.pubmed import EFETCH_BATCH, ESEARCH_LIMIT, PubMedSource
@@ -80,3 +85,39 @@ def test_twelve_queries_in_one_run_stay_under_ncbis_rate(env, server):
     times = sorted(t for t, _, _ in server.requests)
     assert all(times[i + 3] - times[i] >= 0.95 for i in range(len(times) - 3)), \
         "never more than 3 requests in any second"
+
+
+def run_on_a_terminal(env, *args: str, **extra: str) -> tuple[int, str, str]:
+    """The real CLI in a subprocess whose stderr is a pseudo-terminal (stdout a pipe)."""
+    master, slave = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "watcher", *args], cwd=ROOT,
+                               env={**os.environ, **env.vars(**extra)}, stdout=subprocess.PIPE,
+                               stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    terminal = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        terminal += chunk
+    stdout = process.stdout.read().decode()
+    process.wait(timeout=60)
+    os.close(master)
+    return process.returncode, stdout, terminal.decode(errors="replace")
+
+
+def test_a_long_back_fill_shows_a_progress_bar_on_a_terminal_only(env, server):
+    server.add_synthetic(1_100, first_pmid=33_000_000, newest=days_ago(0), days=20)
+    env.write_queries(queries_yaml(1))
+    piped = env.cli("poll")  # stderr is not a terminal: nothing but the usual output
+    assert piped.exit_code == 0 and "1100 seen, 1100 new" in piped.stdout
+    assert piped.stderr == "" and "fetching" not in piped.stdout
+
+    # The same back-fill into a fresh database, on a terminal.
+    code, stdout, terminal = run_on_a_terminal(env, "poll", WATCHER_DB=str(env.tmp / "tty.db"))
+    assert code == 0 and "1100 seen, 1100 new" in stdout, terminal
+    assert "q0 / PubMed: fetching" in terminal and "1100/1100" in terminal
+    assert "#" in terminal and "fetching" not in stdout
