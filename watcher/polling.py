@@ -130,10 +130,10 @@ def poll_one(config: Config, query: Query, source: Source, store: Store, setting
         if row["first_seen"] >= retry_since]
     position = store.position(query.id, source.name)
     try:
-        report = (functools.partial(progress, f"{query.id} / {label(source.name)}")
-                  if progress else None)
+        on_progress = (functools.partial(progress, f"{query.id} / {label(source.name)}")
+                       if progress else None)
         result = source.fetch(query, window, FetchContext(store.known_ids, retry,
-                                                          position.cursor, report))
+                                                          position.cursor, on_progress))
         with store.transaction():
             _store_result(config, query, source, result, store, outcome, run_id, stamp_now)
     except Exception as exc:  # one failing poll must not stop the others
