@@ -11,7 +11,7 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -102,6 +102,46 @@ class _LowercaseLevel(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         record.levelname = record.levelname.lower()
         return super().format(record)
+
+
+class _ProgressBars:
+    """Fetch progress drawn on stderr, one bar per long fetch (one that needs more than one
+    request), only when stderr is a terminal: click's bar still prints its label when it is
+    not, so a log or a pipe gets nothing extra because no bar is made at all."""
+
+    def __init__(self) -> None:
+        self._what: str | None = None
+        self._bar: Any = None
+
+    @classmethod
+    @contextlib.contextmanager
+    def on_terminal(cls) -> Iterator[pipeline.PollProgress | None]:
+        if not sys.stderr.isatty():
+            yield None
+            return
+        bars = cls()
+        try:
+            yield bars
+        finally:
+            bars.finish()
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        if what != self._what:
+            self.finish()
+            self._what = what
+            if done >= total:  # done in one request: nothing worth a bar
+                return
+            self._bar = click.progressbar(length=total, label=f"{what}: fetching",
+                                          file=sys.stderr, show_pos=True)
+        if self._bar is not None:
+            self._bar.update(done - self._bar.pos)
+            if done >= total:
+                self.finish()
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.render_finish()
+            self._bar = None
 
 
 def _has_location(line: str) -> bool:
@@ -204,7 +244,9 @@ def run(obj: Context, once: bool, dry_run: bool, query_ids: tuple[str, ...]) -> 
     else:
         store = obj.store()
     settings = obj.settings.without_secrets() if dry_run else obj.settings
-    report = pipeline.run_once(cfg, store, settings, query_ids=list(query_ids) or None)
+    with _ProgressBars.on_terminal() as progress:
+        report = pipeline.run_once(cfg, store, settings, query_ids=list(query_ids) or None,
+                                   progress=progress)
     _report(report.poll, report.deliveries)
     sys.exit(0 if report.ok else 1)
 
@@ -218,8 +260,9 @@ def poll_command(obj: Context, query_ids: tuple[str, ...]) -> None:
     cfg = obj.config()
     for query_id in query_ids:
         cfg.query(query_id)
-    report = pipeline.poll_run(cfg, obj.store(), obj.settings,
-                               query_ids=list(query_ids) or None)
+    with _ProgressBars.on_terminal() as progress:
+        report = pipeline.poll_run(cfg, obj.store(), obj.settings,
+                                   query_ids=list(query_ids) or None, progress=progress)
     for outcome in report.outcomes:
         if not outcome.error:
             click.echo(f"{outcome.query_id} / {label(outcome.source)} {outcome.window}: "

@@ -106,8 +106,14 @@ class HttpClient:
         self._unreachable: dict[str, str] = {}
         self._timeouts: dict[str, int] = {}  # consecutive timeouts per host
         self.requests = 0
+        self.counts: dict[str, int] = {}  # requests (retries included) per service or host
 
     def close(self) -> None:
+        """Close the connections; the run's request count per service goes to the debug log
+        (`watcher --debug run --once`), since NCBI's limits are counted in requests."""
+        if self.counts and not self._client.is_closed:
+            log.debug("HTTP requests this run: %s",
+                      ", ".join(f"{name} {count}" for name, count in self.counts.items()))
         self._client.close()
 
     def __enter__(self) -> HttpClient:
@@ -130,6 +136,8 @@ class HttpClient:
                 limiter.acquire()
             with self._lock:
                 self.requests += 1
+                key = service or host
+                self.counts[key] = self.counts.get(key, 0) + 1
             try:
                 response = self._send(method, url, params=params, data=data)
             except (httpx.TimeoutException, _DeadlineExceeded):

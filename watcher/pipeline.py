@@ -14,7 +14,7 @@ from .config import Config
 from .db import Store
 from .delivery import DeliveryOutcome, build_digest, deliver, preview
 from .destinations import Sender
-from .polling import PollOutcome, PollReport, poll, poll_one, reparse
+from .polling import PollOutcome, PollProgress, PollReport, poll, poll_one, reparse
 from .runtime import make_http, stamp, utc_now
 from .settings import Settings
 from .sources import Source
@@ -38,7 +38,8 @@ def run_once(config: Config, store: Store, settings: Settings, *, now: datetime 
              query_ids: list[str] | None = None, stream: TextIO | None = None,
              sources: dict[str, Source] | None = None, command: str = "run --once",
              destinations: list[str] | None = None, senders: dict[str, Sender] | None = None,
-             preview_unsendable: bool = True) -> RunReport:
+             preview_unsendable: bool = True,
+             progress: PollProgress | None = None) -> RunReport:
     """Poll, store, queue, then deliver pending digests (to *destinations*, default all)."""
     now = now or utc_now()
     for query_id in query_ids or []:
@@ -47,7 +48,7 @@ def run_once(config: Config, store: Store, settings: Settings, *, now: datetime 
         run_id = store.start_run(command, stamp(now))
         try:
             poll_report = poll(config, store, settings, now=now, query_ids=query_ids,
-                               sources=sources, run_id=run_id)
+                               sources=sources, run_id=run_id, progress=progress)
             deliveries = deliver(config, store, settings, now=now, stream=stream,
                                  names=destinations, senders=senders,
                                  preview_unsendable=preview_unsendable)
@@ -66,7 +67,8 @@ def run_once(config: Config, store: Store, settings: Settings, *, now: datetime 
 
 
 def poll_run(config: Config, store: Store, settings: Settings, *,
-             query_ids: list[str] | None = None, now: datetime | None = None) -> PollReport:
+             query_ids: list[str] | None = None, now: datetime | None = None,
+             progress: PollProgress | None = None) -> PollReport:
     """`watcher poll`: poll and queue only, as one logged run."""
     now = now or utc_now()
     for query_id in query_ids or []:
@@ -74,7 +76,8 @@ def poll_run(config: Config, store: Store, settings: Settings, *,
     with store.exclusive():
         run_id = store.start_run("poll", stamp(now))
         try:
-            report = poll(config, store, settings, now=now, query_ids=query_ids, run_id=run_id)
+            report = poll(config, store, settings, now=now, query_ids=query_ids, run_id=run_id,
+                          progress=progress)
         except BaseException as exc:
             _abandon(store, run_id, exc)
             raise

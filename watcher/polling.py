@@ -9,7 +9,9 @@ it into events, and move the query's position on, one (query, source) per transa
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -77,9 +79,14 @@ class PollReport:
         return lines
 
 
+#: progress(what, done, total): a poll's fetch progress, *what* naming it ("query / PubMed").
+PollProgress = Callable[[str, int, int], None]
+
+
 def poll(config: Config, store: Store, settings: Settings, *, now: datetime | None = None,
          query_ids: list[str] | None = None, sources: dict[str, Source] | None = None,
-         http: HttpClient | None = None, run_id: int = 0) -> PollReport:
+         http: HttpClient | None = None, run_id: int = 0,
+         progress: PollProgress | None = None) -> PollReport:
     """Poll each enabled (query, source) over its window since the last successful poll."""
     now = now or utc_now()
     queries = [config.query(q) for q in query_ids] if query_ids else config.queries
@@ -96,7 +103,7 @@ def poll(config: Config, store: Store, settings: Settings, *, now: datetime | No
                         continue
                     report.outcomes.append(
                         poll_one(config, query, source, store, settings, now=now,
-                                 run_id=run_id))
+                                 run_id=run_id, progress=progress))
         return report
     finally:
         if own_http:
@@ -111,7 +118,8 @@ def window_for(query: Query, source: Source, store: Store, settings: Settings,
 
 
 def poll_one(config: Config, query: Query, source: Source, store: Store, settings: Settings,
-             *, now: datetime, run_id: int) -> PollOutcome:
+             *, now: datetime, run_id: int,
+             progress: PollProgress | None = None) -> PollOutcome:
     """Fetch, then store in one transaction; any failure is recorded and the window kept."""
     stamp_now = stamp(now)
     window = window_for(query, source, store, settings, now)
@@ -122,8 +130,10 @@ def poll_one(config: Config, query: Query, source: Source, store: Store, setting
         if row["first_seen"] >= retry_since]
     position = store.position(query.id, source.name)
     try:
+        on_progress = (functools.partial(progress, f"{query.id} / {label(source.name)}")
+                       if progress else None)
         result = source.fetch(query, window, FetchContext(store.known_ids, retry,
-                                                          position.cursor))
+                                                          position.cursor, on_progress))
         with store.transaction():
             _store_result(config, query, source, result, store, outcome, run_id, stamp_now)
     except Exception as exc:  # one failing poll must not stop the others

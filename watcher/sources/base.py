@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 #: known(scheme, ids) -> the subset already stored, so a source fetches only what is new.
 KnownIds = Callable[[str, Iterable[str]], set[str]]
+#: progress(done, total): records a fetch has asked for so far out of all it must ask for,
+#: reported after each request, so a front end can show a long back-fill (the core draws nothing).
+Progress = Callable[[int, int], None]
 
 
 def _checked_terms(value: str) -> str:
@@ -88,11 +91,12 @@ class FetchedRecord:
 @dataclass
 class FetchContext:
     """What the core tells a fetch: which ids are stored, which quarantined ids to try again,
-    and the source's opaque cursor from the last successful poll."""
+    the source's opaque cursor from the last successful poll, and where to report progress."""
 
     known: KnownIds
     retry_ids: list[str] = field(default_factory=list)
     cursor: str | None = None
+    progress: Progress | None = None
 
 
 @dataclass

@@ -11,6 +11,7 @@ module registered in one place.
 
 from __future__ import annotations
 
+import threading
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -28,13 +29,22 @@ from .base import (
     SourceSpec,
     Terms,
     Window,
-        join_terms,
+    join_terms,
 )
 
 if TYPE_CHECKING:
     from ..config import Query
 
 ESEARCH_LIMIT = 9999  # esearch will not page past this many ids for one search
+# esearch's retmax is capped at 10,000 ids, so a (sub-)window below ESEARCH_LIMIT is listed in
+# one request.
+ESEARCH_PAGE = 10_000
+# PMIDs per efetch. NCBI asks for POST above ~200 ids (we always POST) and caps an efetch at
+# 10,000 records, but each answer must arrive whole within one request deadline
+# (WATCHER_HTTP_TIMEOUT, 30 s by default): PubMed XML runs ~20 KB per record (4.3 MB per 200
+# of our fixtures), so 500 is ~10 MB, a few seconds from NCBI, and a retried batch repeats
+# little. 2.5x fewer requests than 200 for a back-fill; larger batches gain little more.
+EFETCH_BATCH = 500
 
 
 class PubMedOptions(SourceOptions):
@@ -52,8 +62,8 @@ class PubMedSource:
     name = "pubmed"
     label = "PubMed"
 
-    def __init__(self, settings: Settings, http: HttpClient, *, page_size: int = 5000,
-                 fetch_batch: int = 200, search_limit: int = ESEARCH_LIMIT):
+    def __init__(self, settings: Settings, http: HttpClient, *, page_size: int = ESEARCH_PAGE,
+                 fetch_batch: int = EFETCH_BATCH, search_limit: int = ESEARCH_LIMIT):
         self.base = settings.eutils_url.rstrip("/") + "/"
         self.http = http
         self.page_size = page_size
@@ -65,7 +75,7 @@ class PubMedSource:
         if settings.ncbi_api_key:
             self.common["api_key"] = settings.ncbi_api_key
         # NCBI allows 3 requests/s per client, 10 with an API key; shared by every query.
-        self.limiter = RateLimiter(10 if settings.ncbi_api_key else 3)
+        self.limiter = _ncbi_limiter(10 if settings.ncbi_api_key else 3)
 
     def fetch(self, query: Query, window: Window, context: FetchContext) -> FetchResult:
         term = query.terms_for(self.name)
@@ -84,6 +94,8 @@ class PubMedSource:
         asked = wanted + retry + sorted(refresh)
         for start in range(0, len(asked), self.fetch_batch):
             records += self._fetch(asked[start:start + self.fetch_batch])
+            if context.progress:
+                context.progress(min(start + self.fetch_batch, len(asked)), len(asked))
         returned = {r.source_id for r in records}
         # A quarantined PMID that came back after all is a match again.
         matched = pmids + [p for p in retry if p in returned]
@@ -139,6 +151,20 @@ class PubMedSource:
         }, limiter=self.limiter, service="PubMed")
         return [FetchedRecord(r.source_id, r.raw, r.study, r.error)
                 for r in parse_efetch_records(response.content)]
+
+
+#: NCBI counts a client's requests, not a run's: one limiter per rate for the whole process, so
+#: the first requests of a run (or of `serve`'s next job) cannot crowd the last ones of the
+#: previous run into one second.
+_LIMITERS: dict[int, RateLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def _ncbi_limiter(rate: int) -> RateLimiter:
+    with _LIMITERS_LOCK:
+        if rate not in _LIMITERS:
+            _LIMITERS[rate] = RateLimiter(rate)
+        return _LIMITERS[rate]
 
 
 def _unique(ids: list[str]) -> list[str]:
