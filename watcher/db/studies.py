@@ -164,7 +164,8 @@ class StudiesMixin:
         if study is not None and saved.study_id is not None:
             saved.conflicts = self._claim_ids(saved.study_id, study.ids, source=source,
                                               source_id=source_id, now=now)
-            self._refresh_study(saved.study_id, now)
+            if not saved.new_study:  # a new study's row was just written from this record
+                self._refresh_study(saved.study_id, now)
         return saved
 
     def save_study(self, study: Study, now: str) -> tuple[int, bool]:
