@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from . import query_health
 from .config import Config, Query
 from .corrections import corrects_a_kept_study, queue_corrections
 from .db import Store, content_hash
@@ -227,7 +228,9 @@ def _store_result(config: Config, query: Query, source: Source, result: FetchRes
         store.advance(query.id, name, window_end=outcome.window.end.isoformat(),
                       terms_hash=terms_hash(query.terms_for(name)), now=now,
                       cursor=result.cursor)
-    _log_poll(store, outcome, run_id, now)
+    _log_poll(store, outcome, run_id, now, result=result,
+              terms=terms_hash(query.terms_for(name)))
+    outcome.queued += query_health.check(config, query, name, store, now)
 
 
 def _match(config: Config, query: Query, source: str, study_id: int, store: Store, *,
@@ -285,13 +288,15 @@ def _quarantine(config: Config, query: Query, source: Source, store: Store,
             store.queue(destination, event_id, now)
 
 
-def _log_poll(store: Store, outcome: PollOutcome, run_id: int, now: str) -> None:
+def _log_poll(store: Store, outcome: PollOutcome, run_id: int, now: str, *,
+              result: FetchResult | None = None, terms: str | None = None) -> None:
     window = outcome.window
     store.log_poll(run_id=run_id, query_id=outcome.query_id, source=outcome.source,
                    window_start=window.start.isoformat() if window else None,
                    window_end=window.end.isoformat() if window else None,
                    seen=outcome.seen, new=outcome.new, warnings=outcome.warnings,
-                   error=outcome.error, now=now)
+                   error=outcome.error, now=now, count=result.count if result else None,
+                   translation=result.translation if result else None, terms_hash=terms)
 
 
 # --- re-parsing kept records -----------------------------------------------------------------

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 #: Seconds a stop waits for the current step before abandoning it (well inside 30 s).
 STOP_GRACE = 20.0
-OPS = "ops"
+OPS = health.OPS
 
 
 # --- logging -------------------------------------------------------------------------------

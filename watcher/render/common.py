@@ -252,7 +252,9 @@ def receipt_sentence(receipt: SourceReceipt) -> str:
     if receipt.failed:
         text += f", {receipt.failed} FAILED (last: {receipt.last_error})"
     if receipt.warnings:
-        text += f", {len(receipt.warnings)} warning(s): {receipt.warnings[0]}"
+        shown = "; ".join(receipt.warnings[:3])
+        more = f" and {len(receipt.warnings) - 3} more" if len(receipt.warnings) > 3 else ""
+        text += f", {len(receipt.warnings)} warning(s): {shown}{more}"
     if receipt.quarantined:
         shown = ", ".join(receipt.quarantined[:5])
         more = f" and {len(receipt.quarantined) - 5} more" if len(receipt.quarantined) > 5 else ""
