@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from . import query_health
+from . import health, query_health
 from .config import Config, Query
 from .corrections import corrects_a_kept_study, queue_corrections
 from .db import Store, content_hash
@@ -280,12 +280,9 @@ def _quarantine(config: Config, query: Query, source: Source, store: Store,
     outcome.quarantined.append(source_id)
     message = (f"{label(source.name)} record {source_id} was set aside for query {query.id}: "
                f"{reason}. The query moves on; `watcher status` lists quarantined records.")
-    event_id, new = store.add_event(Event(
+    health.tell(config, store, Event(
         f"quarantine:{source.name}:{source_id}:{query.id}", "query_health", None, query.id,
-        {"message": message, "source": source.name, "source_id": source_id}), now)
-    if new:
-        for destination in config.routes(query):
-            store.queue(destination, event_id, now)
+        {"message": message, "source": source.name, "source_id": source_id}), query, now)
 
 
 def _log_poll(store: Store, outcome: PollOutcome, run_id: int, now: str, *,

@@ -35,7 +35,7 @@ SILENT_POLLS = 3
 #: Polls read back: enough to find the start of a long silence.
 HISTORY = 100
 #: A translation is cut to this many characters in a message (PubMed's can run to pages).
-SHOWN = 600
+SHOWN = 380  # two of them and the sentence fit a Slack notice (1,000 characters)
 
 
 def check(config: Config, query: Query, source: str, store: Store, now: str) -> int:
