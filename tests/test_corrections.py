@@ -267,3 +267,23 @@ def test_a_study_the_filters_excluded_is_never_corrected(env, server):
     study_id = store.find_study({"pmid": "35649368"})
     assert study_id is not None and store.events_of(study_id) == [], "never told, never corrected"
     assert "/35649368/" not in second.stdout
+
+
+def test_a_retraction_seen_first_as_a_type_then_as_a_link_is_one_event(env, server):
+    env.write_queries(EVERYTHING)
+    source = FIXTURES / "pubmed_metapub/36318760.xml"
+    server.add_article(renumbered(source, STUDY), entry_date=days_ago(10))
+    assert env.cli("run", "--once").exit_code == 0
+    typed = renumbered(source, STUDY)  # PubMed marks it retracted before linking the notice
+    ET.SubElement(typed.find("MedlineCitation/Article/PublicationTypeList"), "PublicationType",
+                  {"UI": "D016441"}).text = "Retracted Publication"
+    server.add_article(typed, entry_date=days_ago(10), modified=days_ago(1))
+    second = env.cli("run", "--once")
+    assert "RETRACTED" in second.stdout and NOTICE not in second.stdout
+    server.add_article(_retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(0))
+    third = env.cli("run", "--once")
+    assert third.exit_code == 0 and f"/{STUDY}/" not in third.stdout, "told once already"
+    store = env.store()
+    assert [e.kind for e in store.events_of(store.find_study({"pmid": STUDY}))] == [
+        "new", "correction"]
