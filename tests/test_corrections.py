@@ -3,10 +3,16 @@ delivered study is told once, with its notice; the notice itself is not a new st
 
 from __future__ import annotations
 
+import email
 import xml.etree.ElementTree as ET
+from email import policy
+
+import pytest
+from aiosmtpd.controller import Controller
 
 from tests.conftest import FIXTURES, days_ago, renumbered
 from watcher.digest import DigestItem
+from watcher.fakes.slack import SlackServer
 from watcher.parsers.pubmed import parse_efetch
 from watcher.render.common import item_labels
 
@@ -91,3 +97,193 @@ def test_a_notice_for_a_delivered_study_is_a_correction_not_a_new_study(env, ser
     assert "Correction." not in second.stdout, "the notice is not alerted as a study"
     assert second.stdout.count("pubmed.ncbi.nlm.nih.gov/35649368/") == 1
     assert "erratum" not in env.cli("run", "--once").stdout
+
+
+# --- through the real destinations: a local Slack and a local SMTP server ---------------------
+
+TEAM_AND_MAIL = """\
+destinations:
+  team:
+    kind: slack
+    channel: "#ketamine-watch"
+  mail:
+    kind: email
+    to: [ana@example.org]
+defaults:
+  lookback_days: 30
+  destinations: [team, mail]
+queries:
+  - id: everything
+    condition: Everything in the corpus
+    sources:
+      pubmed:
+        terms: all[sb]
+"""
+
+
+class _Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def delivered(env, server, unused_port):
+    """Slack and email destinations on local servers; yields (slack, inbox, run)."""
+    inbox = _Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=unused_port)
+    smtp.start()
+    with SlackServer(interval=0.05) as slack:
+        extra = {"SLACK_API_URL": slack.url, "SLACK_BOT_TOKEN": slack.token,
+                 "WATCHER_SLACK_INTERVAL": "0.05", "SMTP_HOST": "127.0.0.1",
+                 "SMTP_PORT": str(unused_port), "SMTP_TLS": "none",
+                 "WATCHER_EMAIL_FROM": "watcher@lab.example.org"}
+        yield slack, inbox, lambda: env.cli("run", "--once", **extra)
+    smtp.stop()
+
+
+def _slack_texts(messages) -> list[str]:
+    return [" ".join([m.text] + [b.get("text", {}).get("text", "") for b in m.blocks])
+            for m in messages]
+
+
+def _email_parts(message) -> tuple[str, str]:
+    return (message.get_body(preferencelist=("plain",)).get_content(),
+            message.get_body(preferencelist=("html",)).get_content())
+
+
+def test_a_retraction_is_one_correction_item_in_slack_and_in_email_then_nothing(
+        env, server, delivered):
+    slack, inbox, run = delivered
+    env.write_queries(TEAM_AND_MAIL)
+    source = FIXTURES / "pubmed_metapub/36318760.xml"
+    server.add_article(renumbered(source, STUDY), entry_date=days_ago(10))
+    assert run().exit_code == 0
+    study_url = f"pubmed.ncbi.nlm.nih.gov/{STUDY}/"
+    notice_url = f"https://pubmed.ncbi.nlm.nih.gov/{NOTICE}/"
+    assert any(study_url in t for t in _slack_texts(slack.messages)) and len(inbox.messages) == 1
+    before = len(slack.messages)
+
+    server.add_article(_retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(0))
+    second = run()
+    assert second.exit_code == 0, second.stderr
+    posted = _slack_texts(slack.messages[before:])
+    items = [t for t in posted if study_url in t]
+    assert len(items) == 1, posted
+    assert "`RETRACTED`" in items[0] and f"<{notice_url}|notice PMID {NOTICE}>" in items[0]
+    assert "RETRACTED" not in items[0].split("`RETRACTED`", 1)[1].split("\n")[0], "once"
+    assert any("1 correction" in t and "new stud" not in t for t in posted), posted
+    assert len(inbox.messages) == 2
+    plain, html = _email_parts(inbox.messages[1])
+    assert inbox.messages[1]["Subject"].count("1 correction") == 1
+    assert plain.count(study_url) == 1 and plain.count("[RETRACTED]") == 1
+    assert f"correction: RETRACTED · notice PMID {NOTICE} {notice_url}" in " ".join(plain.split())
+    assert html.count(study_url) == 1 and f'href="{notice_url}"' in html
+    assert "label-alert" in html and ">RETRACTED<" in html
+
+    after = len(slack.messages)
+    third = run()
+    assert third.exit_code == 0, third.stderr
+    later = _slack_texts(slack.messages[after:]) + [
+        _email_parts(m)[0] for m in inbox.messages[2:]]
+    assert not any(study_url in t or "RETRACTED" in t for t in later), later
+
+
+def test_a_study_still_owed_to_a_destination_carries_the_label_instead(env, server, tmp_path):
+    """Sent to Slack, still pending for email: Slack gets a correction item, the email the
+    study itself, labelled RETRACTED (never the study twice in one digest)."""
+    env.write_queries(TEAM_AND_MAIL)
+    source = FIXTURES / "pubmed_metapub/36318760.xml"
+    server.add_article(renumbered(source, STUDY), entry_date=days_ago(10))
+    assert env.cli("poll").exit_code == 0
+    store = env.store()
+    with store.transaction():  # Slack's digest went out; email's has not yet
+        store.conn.execute("UPDATE outbox SET state = 'sent' WHERE destination = 'team'")
+    server.add_article(_retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(0))
+    assert env.cli("poll").exit_code == 0
+    study_id = store.find_study({"pmid": STUDY})
+    correction = [e for e in store.events_of(study_id) if e.kind == "correction"]
+    assert len(correction) == 1
+    queued = [row[0] for row in store.conn.execute(
+        "SELECT destination FROM outbox WHERE event_id = (SELECT id FROM events WHERE key = ?)",
+        (correction[0].key,))]
+    assert queued == ["team"], "email is owed the study itself, which now says RETRACTED"
+    preview = tmp_path / "mail.html"
+    assert env.cli("digest", "mail", "--preview", str(preview)).exit_code == 0
+    html = preview.read_text()
+    assert html.count(f"pubmed.ncbi.nlm.nih.gov/{STUDY}/") == 1 and ">RETRACTED<" in html
+    assert "1 new study" in html
+
+
+def test_an_erratum_and_a_retraction_are_two_events_each_told_once(env, server):
+    env.write_queries(EVERYTHING + """\
+  - id: again
+    condition: The same corpus again
+    sources:
+      pubmed:
+        terms: all[sb]
+""")
+    server.add_files([FIXTURES / "pubmed_metapub/35649368.xml"], entry_date=days_ago(5))
+    assert env.cli("run", "--once").exit_code == 0
+    for pmid, kind in (("99000201", "ErratumFor"), ("99000202", "RetractionOf")):
+        notice = renumbered(FIXTURES / "pubmed_metapub/38962805.xml", pmid)
+        link = notice.find(".//CommentsCorrections")
+        link.set("RefType", kind)
+        link.find("PMID").text = "35649368"
+        if kind == "RetractionOf":
+            types = notice.find("MedlineCitation/Article/PublicationTypeList")
+            for node in list(types):
+                types.remove(node)
+            ET.SubElement(types, "PublicationType").text = "Retraction of Publication"
+        server.add_article(notice, entry_date=days_ago(0))
+    second = env.cli("run", "--once")  # both queries see both notices
+    assert second.exit_code == 0, second.stderr
+    assert second.stdout.count("pubmed.ncbi.nlm.nih.gov/35649368/") == 2
+    assert "2 corrections" in second.stdout.splitlines()[0]
+    store = env.store()
+    kinds = sorted(e.key.split(":")[2] for e in store.events_of(
+        store.find_study({"pmid": "35649368"})) if e.kind == "correction")
+    assert kinds == ["erratum", "retraction"]
+    assert "/35649368/" not in env.cli("run", "--once").stdout
+
+
+def test_a_study_the_filters_excluded_is_never_corrected(env, server):
+    env.write_queries(EVERYTHING.replace("terms: all[sb]", """terms: all[sb]
+    filters:
+      exclude_publication_types: [Journal Article]"""))
+    server.add_files([FIXTURES / "pubmed_metapub/35649368.xml"], entry_date=days_ago(5))
+    assert env.cli("run", "--once").exit_code == 0
+    notice = renumbered(FIXTURES / "pubmed_metapub/38962805.xml", NOTICE)
+    notice.find(".//CommentsCorrections/PMID").text = "35649368"
+    server.add_article(notice, entry_date=days_ago(0))
+    second = env.cli("run", "--once")
+    assert second.exit_code == 0, second.stderr
+    store = env.store()
+    study_id = store.find_study({"pmid": "35649368"})
+    assert study_id is not None and store.events_of(study_id) == [], "never told, never corrected"
+    assert "/35649368/" not in second.stdout
+
+
+def test_a_retraction_seen_first_as_a_type_then_as_a_link_is_one_event(env, server):
+    env.write_queries(EVERYTHING)
+    source = FIXTURES / "pubmed_metapub/36318760.xml"
+    server.add_article(renumbered(source, STUDY), entry_date=days_ago(10))
+    assert env.cli("run", "--once").exit_code == 0
+    typed = renumbered(source, STUDY)  # PubMed marks it retracted before linking the notice
+    ET.SubElement(typed.find("MedlineCitation/Article/PublicationTypeList"), "PublicationType",
+                  {"UI": "D016441"}).text = "Retracted Publication"
+    server.add_article(typed, entry_date=days_ago(10), modified=days_ago(1))
+    second = env.cli("run", "--once")
+    assert "RETRACTED" in second.stdout and NOTICE not in second.stdout
+    server.add_article(_retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(0))
+    third = env.cli("run", "--once")
+    assert third.exit_code == 0 and f"/{STUDY}/" not in third.stdout, "told once already"
+    store = env.store()
+    assert [e.kind for e in store.events_of(store.find_study({"pmid": STUDY}))] == [
+        "new", "correction"]

@@ -192,13 +192,15 @@ def validate(obj: Context, online: bool) -> None:
         when = (dest.schedule.describe() if dest.schedule
                 else "none (sent by `run --once` and `digest` only, never by `serve`)")
         click.echo(f"- {name}: {dest.kind} {target}; schedule {when}")
-    if online:
-        _query_health(cfg, obj.settings)
+    if online and not _query_health(cfg, obj.settings):
+        sys.exit(1)
 
 
-def _query_health(cfg: config.Config, settings: Settings) -> None:
+def _query_health(cfg: config.Config, settings: Settings) -> bool:
     """Each query's PubMed search over its look-back: how many records, how PubMed read the
-    term, and what it could not find (a phrase PubMed drops silently narrows the search)."""
+    term, and what it could not find (a phrase PubMed drops silently narrows the search).
+    Warnings are one line each on stderr, naming the query; returns False if a search failed
+    (exit 1), True otherwise, warnings or not (exit 0)."""
     from datetime import timedelta
 
     from .runtime import make_http, one_line, utc_now
@@ -207,6 +209,7 @@ def _query_health(cfg: config.Config, settings: Settings) -> None:
 
     click.echo("query health (PubMed):")
     today = utc_now().date()
+    ok = True
     with contextlib.closing(make_http(settings)) as http:
         source = PubMedSource(settings, http)
         for query in cfg.queries:
@@ -217,12 +220,14 @@ def _query_health(cfg: config.Config, settings: Settings) -> None:
                 page = source.check(query, window)
             except Exception as exc:  # one query's failure is reported, the others checked
                 click.echo(f"- {query.id}: could not search: {one_line(exc, 'PubMed')}")
+                ok = False
                 continue
             click.echo(f"- {query.id}: {page.count} record(s) in the last "
                        f"{query.lookback_days} days")
             click.echo(f"    PubMed read it as: {page.translation or '(no translation)'}")
             for warning in page.warnings:
                 click.echo(f"warning: query {query.id}: {warning}", err=True)
+    return ok
 
 
 @main.command()

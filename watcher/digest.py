@@ -187,6 +187,7 @@ def receipts(polls: list[dict[str, Any]], query_ids: set[str], not_polled: dict[
         receipt.seen += poll["seen"] or 0
         receipt.new += poll["new"] or 0
         for warning in json.loads(poll["warnings"] or "[]"):
+            warning = f"query {poll['query_id']}: {warning}"  # whose search it was
             if warning not in receipt.warnings:
                 receipt.warnings.append(warning)
         if poll["error"]:

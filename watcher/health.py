@@ -14,11 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .config import Config
+from .config import Config, Query
 from .db import Store
 from .models import Event
 from .runtime import stamp
 from .sources import label, polled
+
+#: The optional destination for operators: told of every query_health event (and, by
+#: `watcher serve`, of an invalid edit of the queries).
+OPS = "ops"
 
 
 @dataclass(frozen=True)
@@ -69,11 +73,24 @@ def problems(config: Config, store: Store, *, now: datetime, hours: float) -> li
     return lines
 
 
+def tell(config: Config, store: Store, event: Event, query: Query, now: str) -> bool:
+    """Record a query_health event once (by its key) and queue it to the query's destinations
+    and to the ``ops`` destination, if one is configured. Returns whether it was new."""
+    event_id, created = store.add_event(event, now)
+    if created:
+        routes = dict.fromkeys(config.routes(query))
+        if OPS in config.destinations:
+            routes[OPS] = None
+        for destination in routes:
+            store.queue(destination, event_id, now)
+    return created
+
+
 def report_failing_sources(config: Config, store: Store, *, now: datetime,
                            hours: float) -> int:
     """Queue a query_health notice for each source failing too long to its query's
-    destinations; one per query, source and day, so a digest is not flooded. Returns how many
-    notices were new."""
+    destinations (and ops); one per query, source and day, so a digest is not flooded. Returns
+    how many notices were new."""
     new = 0
     for failing in failing_sources(config, store, now=now, hours=hours):
         query = config.query(failing.query_id)
@@ -81,9 +98,5 @@ def report_failing_sources(config: Config, store: Store, *, now: datetime,
                       f"{now:%Y-%m-%d}", "query_health", None, failing.query_id,
                       {"message": failing.message, "source": failing.source})
         with store.transaction():
-            event_id, created = store.add_event(event, stamp(now))
-            if created:
-                new += 1
-                for destination in config.routes(query):
-                    store.queue(destination, event_id, stamp(now))
+            new += tell(config, store, event, query, stamp(now))
     return new

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from . import health, query_health
 from .config import Config, Query
+from .corrections import corrects_a_kept_study, queue_corrections
 from .db import Store, content_hash
 from .errors import WatcherError
 from .filters import judge
@@ -169,8 +171,8 @@ def _store_result(config: Config, query: Query, source: Source, result: FetchRes
         outcome.new += saved.new_study
         if saved.study_id is not None:
             record_study[record.source_id] = saved.study_id
-            outcome.queued += _corrections(saved.study_id, saved.previous, record.study, store,
-                                           now)
+            outcome.queued += queue_corrections(saved.study_id, saved.previous, record.study,
+                                                store, now)
             if saved.changed and saved.previous is not None:
                 outcome.queued += _changed(config, query, name, saved.study_id, saved.previous,
                                            record.study, record.raw, store, now)
@@ -236,7 +238,9 @@ def _store_result(config: Config, query: Query, source: Source, result: FetchRes
         store.advance(query.id, name, window_end=outcome.window.end.isoformat(),
                       terms_hash=terms_hash(query.terms_for(name)), now=now,
                       cursor=result.cursor)
-    _log_poll(store, outcome, run_id, now)
+    _log_poll(store, outcome, run_id, now, result=result,
+              terms=terms_hash(query.terms_for(name)))
+    outcome.queued += query_health.check(config, query, name, store, now)
 
 
 def _match(config: Config, query: Query, source: str, study_id: int, store: Store, *,
@@ -247,7 +251,7 @@ def _match(config: Config, query: Query, source: str, study_id: int, store: Stor
     verdict = judge(study, query.filters)
     excluded = verdict.excluded or (
         "correction notice (told as a correction of the study it names)"
-        if _corrects_a_kept_study(study, store) else None)
+        if corrects_a_kept_study(study, store) else None)
     store.add_match(study_id, query.id, source, run_id=run_id, now=now,
                     excluded=excluded, labels=verdict.labels)
     if excluded:
@@ -278,77 +282,6 @@ def _changed(config: Config, query: Query, source: str, study_id: int, previous:
                for destination in store.destinations_told(study_id))
 
 
-# --- corrections of what was already sent ----------------------------------------------------
-
-#: Publication types of a notice: a record that corrects another, never alerted as a study.
-NOTICE_TYPES = ("Retraction of Publication", "Published Erratum", "Expression of Concern")
-#: CommentsCorrections RefType -> (kind in the event key, digest label, what happened).
-CORRECTION_KINDS = {
-    "Retraction": ("retraction", "RETRACTED", "retracted"),
-    "Erratum": ("erratum", "erratum", "an erratum was published"),
-    "ExpressionOfConcern": ("concern", "expression of concern",
-                            "an expression of concern was published"),
-}
-
-
-def is_correction_notice(study: Study) -> bool:
-    return any(kind in study.publication_types for kind in NOTICE_TYPES)
-
-
-def _corrects_a_kept_study(study: Study, store: Store) -> bool:
-    """A notice naming a study we hold is told as that study's correction, not as a study.
-    (A notice for a study we never had stays an ordinary record: the query's filters decide.)"""
-    return is_correction_notice(study) and any(
-        str(link.get("type", "")).endswith(("For", "Of")) and link.get("pmid")
-        and store.find_study({"pmid": str(link["pmid"])}) is not None
-        for link in study.details.get("corrections") or [])
-
-
-def _corrections(study_id: int, previous: Study | None, current: Study, store: Store,
-                 now: str) -> int:
-    """A delivered study that was retracted, or gained an erratum or an expression of concern,
-    is told once as a correction to the destinations that had it: from the study's own record
-    (a new "...In" link, or the Retracted Publication type) or from the notice ("...For"),
-    whichever arrives first; both make the same event key, so it is told once. Returns the
-    outbox rows added."""
-    found: list[tuple[int, str, str]] = []  # (corrected study, RefType stem, notice PMID)
-    links = current.details.get("corrections") or []
-    if previous is not None:  # a kept record came back: what it gained
-        before = {(c.get("type"), c.get("pmid")) for c in
-                  previous.details.get("corrections") or []}
-        for link in links:
-            stem = str(link.get("type", "")).removesuffix("In")
-            if link.get("type", "").endswith("In") and (link["type"], link.get("pmid")) \
-                    not in before and stem in CORRECTION_KINDS:
-                found.append((study_id, stem, str(link.get("pmid") or "")))
-        retracted = "Retracted Publication"
-        if (retracted in current.publication_types and retracted not in
-                previous.publication_types and not any(s == "Retraction" for _, s, _ in found)):
-            found.append((study_id, "Retraction", ""))
-    notice = current.ids.get("pmid", "")
-    for link in links:  # this record is a notice naming the study it corrects
-        stem = str(link.get("type", "")).removesuffix("For").removesuffix("Of")
-        if link.get("type", "").endswith(("For", "Of")) and stem in CORRECTION_KINDS:
-            target = store.find_study({"pmid": str(link.get("pmid") or "")})
-            if target is not None and target != study_id:
-                found.append((target, stem, notice))
-    queued = 0
-    for target, stem, notice_pmid in found:
-        told = store.destinations_told(target)
-        if not told:
-            continue
-        kind, label, what = CORRECTION_KINDS[stem]
-        url = f"https://pubmed.ncbi.nlm.nih.gov/{notice_pmid}/" if notice_pmid else ""
-        text = f"{label} ({what})" + (f": notice PMID {notice_pmid} {url}" if notice_pmid else "")
-        event_id, new = store.add_event(Event(
-            f"correction:{target}:{kind}:{notice_pmid}", "correction", target, None,
-            {"label": label, "what": what, "notice": notice_pmid, "notice_url": url,
-             "changes": [text]}), now)
-        if new:
-            queued += sum(store.queue(destination, event_id, now) for destination in told)
-    return queued
-
-
 def _quarantine(config: Config, query: Query, source: Source, store: Store,
                 outcome: PollOutcome, source_id: str, *, kind: str, reason: str,
                 now: str) -> None:
@@ -357,21 +290,20 @@ def _quarantine(config: Config, query: Query, source: Source, store: Store,
     outcome.quarantined.append(source_id)
     message = (f"{label(source.name)} record {source_id} was set aside for query {query.id}: "
                f"{reason}. The query moves on; `watcher status` lists quarantined records.")
-    event_id, new = store.add_event(Event(
+    health.tell(config, store, Event(
         f"quarantine:{source.name}:{source_id}:{query.id}", "query_health", None, query.id,
-        {"message": message, "source": source.name, "source_id": source_id}), now)
-    if new:
-        for destination in config.routes(query):
-            store.queue(destination, event_id, now)
+        {"message": message, "source": source.name, "source_id": source_id}), query, now)
 
 
-def _log_poll(store: Store, outcome: PollOutcome, run_id: int, now: str) -> None:
+def _log_poll(store: Store, outcome: PollOutcome, run_id: int, now: str, *,
+              result: FetchResult | None = None, terms: str | None = None) -> None:
     window = outcome.window
     store.log_poll(run_id=run_id, query_id=outcome.query_id, source=outcome.source,
                    window_start=window.start.isoformat() if window else None,
                    window_end=window.end.isoformat() if window else None,
                    seen=outcome.seen, new=outcome.new, warnings=outcome.warnings,
-                   error=outcome.error, now=now)
+                   error=outcome.error, now=now, count=result.count if result else None,
+                   translation=result.translation if result else None, terms_hash=terms)
 
 
 # --- re-parsing kept records -----------------------------------------------------------------

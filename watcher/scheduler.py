@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 #: Seconds a stop waits for the current step before abandoning it (well inside 30 s); the
 #: default of WATCHER_STOP_GRACE.
 STOP_GRACE = Settings.stop_grace
-OPS = "ops"
+OPS = health.OPS
 
 
 # --- logging -------------------------------------------------------------------------------

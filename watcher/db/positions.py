@@ -119,13 +119,24 @@ class PositionsMixin:
 
     def log_poll(self, *, run_id: int, query_id: str, source: str, window_start: str | None,
                  window_end: str | None, seen: int, new: int, warnings: list[str],
-                 error: str | None, now: str) -> int:
+                 error: str | None, now: str, count: int | None = None,
+                 translation: str | None = None, terms_hash: str | None = None) -> int:
         return self.db["polls"].insert({
             "run_id": run_id, "query_id": query_id, "source": source,
             "window_start": window_start, "window_end": window_end, "seen": seen, "new": new,
             "warnings": json.dumps([scrub(w) for w in warnings]),
             "error": scrub(error) if error else None, "finished": now,
+            "count": count, "translation": scrub(translation) if translation else translation,
+            "terms_hash": terms_hash,
         }).last_pk
+
+    def search_history(self, query_id: str, source: str, *, limit: int) -> list[dict[str, Any]]:
+        """The last *limit* successful polls of (query, source) that recorded a search count,
+        newest first: what the query-health checks read."""
+        return list(self.db.query(
+            "SELECT id, count, translation, terms_hash, finished FROM polls WHERE query_id = ?"
+            " AND source = ? AND error IS NULL AND count IS NOT NULL ORDER BY id DESC LIMIT ?",
+            [query_id, source, limit]))
 
     def polls_after(self, poll_id: int) -> list[dict[str, Any]]:
         """Poll receipts logged after *poll_id*: what a destination's next receipt covers."""

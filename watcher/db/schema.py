@@ -155,9 +155,20 @@ def _migration_3(db: sqlite_utils.Database) -> None:
     }, pk="name", not_null={"holder", "expires"})
 
 
+def _migration_4(db: sqlite_utils.Database) -> None:
+    """Query health: each poll's search count, the source's reading of the terms
+    (QueryTranslation) and the hash of the terms sent, so a query that falls silent, or that
+    PubMed starts reading differently while its terms are unchanged, can be told. Older polls
+    have none of these (NULL): the checks only read polls that have them."""
+    db["polls"].add_column("count", int)
+    db["polls"].add_column("translation", str)
+    db["polls"].add_column("terms_hash", str)
+    db["polls"].create_index(["query_id", "source", "id"])
+
+
 #: Ordered schema migrations; the database's ``PRAGMA user_version`` is how many have run.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2,
-                                                             _migration_3]
+                                                             _migration_3, _migration_4]
 
 #: Tables a watcher database has once migrated: how a foreign SQLite file is recognised.
 CORE_TABLES = {"studies", "study_ids", "matches", "positions", "outbox", "runs", "polls",

@@ -179,6 +179,8 @@ class EutilsServer(LocalServer):
         self.never_return: set[str] = set()  # PMIDs esearch lists but efetch leaves out
         #: Phrases PubMed would not find: a search using one gets <PhraseNotFound> for it.
         self.phrases_not_found: set[str] = set()
+        #: Search term -> the QueryTranslation to answer (default: the term itself).
+        self.translations: dict[str, str] = {}
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -298,6 +300,7 @@ class EutilsServer(LocalServer):
         with self._lock:
             records = list(self.records.values())
             missing = sorted(p for p in self.phrases_not_found if p and p in term)
+            translation = self.translations.get(term, term)
         modified = params.get("datetype") == "mdat"
         verdicts: dict[int, bool] = {}  # per search document: synthetic records share one
 
@@ -325,7 +328,7 @@ class EutilsServer(LocalServer):
         return 200, (f'<?xml version="1.0" encoding="UTF-8" ?>\n{ESEARCH_DOCTYPE}\n'
                      f"<eSearchResult><Count>{len(found)}</Count><RetMax>{len(page)}</RetMax>"
                      f"<RetStart>{retstart}</RetStart><IdList>{ids}</IdList><TranslationSet/>"
-                     f"<QueryTranslation>{escape(term)}</QueryTranslation>{errors}"
+                     f"<QueryTranslation>{escape(translation)}</QueryTranslation>{errors}"
                      "</eSearchResult>\n")
 
     def _efetch(self, params: dict[str, str]) -> tuple[int, str]:

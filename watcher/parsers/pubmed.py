@@ -131,8 +131,10 @@ def parse_esearch(xml: bytes) -> SearchPage:
                         ("FieldNotFound", "field not found")):
         for phrase in errors.get(kind, []):
             warnings.append(f"{label}: {phrase}")
-    for phrase in (data.get("WarningList") or {}).get("PhraseIgnored", []):
-        warnings.append(f"phrase ignored: {phrase}")
+    for kind, label in (("PhraseIgnored", "phrase ignored"),
+                        ("QuotedPhraseNotFound", "quoted phrase not found")):
+        for phrase in (data.get("WarningList") or {}).get(kind, []):
+            warnings.append(f"{label}: {phrase}")
     return SearchPage(count=int(data["Count"]), ids=[str(i) for i in data["IdList"]],
                       warnings=warnings, translation=str(data.get("QueryTranslation") or ""))
 

@@ -47,6 +47,10 @@ TYPE_LABELS = {
     "Retracted Publication": "RETRACTED",
 }
 
+#: A record's own correction links ("...In") -> the label its item carries.
+CORRECTION_LABELS = {"RetractionIn": "RETRACTED", "ErratumIn": "erratum",
+                     "ExpressionOfConcernIn": "expression of concern"}
+
 
 def item_url(study: Study) -> str:
     """The page a reader opens: PubMed, else the DOI, else the source's own page."""
@@ -73,6 +77,13 @@ def item_labels(item: DigestItem) -> list[str]:
             labels.append("preprint")
         if study.non_human:
             labels.append("animal")
+        # Corrections the record already carries (a study sent after it was corrected) lead.
+        found = [CORRECTION_LABELS.get(str(link.get("type", "")))
+                 for link in study.details.get("corrections") or []]
+        if "RETRACTED" in labels:
+            found.insert(0, "RETRACTED")
+        lead = list(dict.fromkeys(short for short in found if short))
+        labels = lead + [label for label in labels if label not in lead]
     for label in item.labels:
         short = TYPE_LABELS.get(label, label)
         if short == "non-human":
@@ -80,8 +91,33 @@ def item_labels(item: DigestItem) -> list[str]:
         if short not in labels:
             labels.append(short)
     if item.event.kind != "new":
-        labels.insert(0, str(item.event.details.get("label") or item.event.kind.replace("_", " ")))
+        lead = str(item.event.details.get("label") or item.event.kind.replace("_", " "))
+        labels = [lead] + [label for label in labels if label != lead]
     return labels
+
+
+def note_label(item: DigestItem) -> str:
+    """What the note under an item is: a correction, or a change to a trial."""
+    return "correction" if item.event.kind == "correction" else "changed"
+
+
+def notice_link(item: DigestItem) -> tuple[str, str]:
+    """(label, url) of a correction's notice, e.g. ('notice PMID 123', 'https://...'), or
+    ('', '') when the event has none."""
+    details = item.event.details
+    if item.event.kind != "correction" or not details.get("notice_url"):
+        return "", ""
+    return f"notice PMID {details.get('notice')}", str(details["notice_url"])
+
+
+def note_text(item: DigestItem) -> str:
+    """The note under an item, without a link (renderers add the notice their way): what a
+    correction is ('RETRACTED', 'an erratum was published') or what changed in a trial."""
+    details = item.event.details
+    if item.event.kind == "correction":
+        label = str(details.get("label") or "")
+        return label if label == "RETRACTED" else str(details.get("what") or label)
+    return changes_text(item)
 
 
 def changes_text(item: DigestItem) -> str:
@@ -149,11 +185,24 @@ def overflow_line(digest: Digest) -> str:
             "the next digest; `watcher status` counts them.")
 
 
+#: Event kinds other than 'new', as the headline counts them: (one, many).
+KIND_NOUNS = {"correction": ("correction", "corrections"),
+              "trial_changed": ("trial change", "trial changes"),
+              "published": ("preprint now published", "preprints now published")}
+
+
 def headline(digest: Digest) -> str:
     """'3 new studies', and what failed, so a quiet digest never hides a broken source."""
-    count = digest.total + digest.held_back
+    kinds: dict[str, int] = {}
+    for section in digest.sections:
+        for item in section.items:
+            kinds[item.event.kind] = kinds.get(item.event.kind, 0) + 1
+    count = kinds.pop("new", 0) + digest.held_back
     noun = "study" if count == 1 else "studies"
-    text = f"{count} new {noun}" if count else "Nothing new"
+    parts = [f"{count} new {noun}"] if count or not kinds else []
+    parts += [f"{n} {KIND_NOUNS.get(kind, (kind.replace('_', ' '),) * 2)[n != 1]}"
+              for kind, n in kinds.items()]
+    text = ", ".join(parts) if count or kinds else "Nothing new"
     if digest.notices:
         text += f", {_plural(len(digest.notices), 'notice')}"
     failures = [r for r in digest.receipts if r.failed]
@@ -203,7 +252,9 @@ def receipt_sentence(receipt: SourceReceipt) -> str:
     if receipt.failed:
         text += f", {receipt.failed} FAILED (last: {receipt.last_error})"
     if receipt.warnings:
-        text += f", {len(receipt.warnings)} warning(s): {receipt.warnings[0]}"
+        shown = "; ".join(receipt.warnings[:3])
+        more = f" and {len(receipt.warnings) - 3} more" if len(receipt.warnings) > 3 else ""
+        text += f", {len(receipt.warnings)} warning(s): {shown}{more}"
     if receipt.quarantined:
         shown = ", ".join(receipt.quarantined[:5])
         more = f" and {len(receipt.quarantined) - 5} more" if len(receipt.quarantined) > 5 else ""

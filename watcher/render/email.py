@@ -21,13 +21,15 @@ import jinja2
 
 from ..digest import Digest, DigestItem
 from .common import (
-    changes_text,
     conclusion,
     failure_phrase,
     first_author,
     headline,
     item_labels,
     item_url,
+    note_label,
+    note_text,
+    notice_link,
     notice_text,
     overflow_line,
     receipt_line,
@@ -61,7 +63,10 @@ class ItemView:
     also: list[str] = field(default_factory=list)
     conclusion: str = ""
     facts: str = ""  # a trial's phase, status, enrollment, sponsor, countries
-    changed: str = ""  # what changed, for a change event
+    changed: str = ""  # what changed, for a change event; what a correction is
+    note_label: str = "changed"  # "changed" or "correction"
+    notice_url: str = ""  # a correction's notice
+    notice: str = ""  # its link text ("notice PMID 123")
 
 
 @dataclass
@@ -126,13 +131,15 @@ def item_view(item: DigestItem) -> ItemView:
     study = item.study
     assert study is not None
     labels = item_labels(item)
+    notice, notice_url = notice_link(item)
     if study.kind == "trial" and "trial" not in labels:
         labels.insert(0, "trial")
     byline = " · ".join(p for p in (first_author(study), study.journal, study.published) if p)
     return ItemView(title=_clip(one_line(study.title) or "(untitled)"),
                     url=safe_href(item_url(study) or ""), labels=labels, byline=one_line(byline),
                     also=item.conditions[1:], conclusion=conclusion(study),
-                    facts=one_line(trial_facts(study)), changed=one_line(changes_text(item)))
+                    facts=one_line(trial_facts(study)), changed=one_line(note_text(item)),
+                    note_label=note_label(item), notice=notice, notice_url=safe_href(notice_url))
 
 
 def _context(digest: Digest, subject: str, brand: str) -> dict[str, object]:

@@ -29,6 +29,8 @@ from .common import (
     headline,
     item_labels,
     item_url,
+    note_text,
+    notice_link,
     notice_text,
     overflow_line,
     receipt_sentence,
@@ -243,8 +245,12 @@ def item_mrkdwn(item: DigestItem) -> str:
     if trial_facts(study):
         lines.append(text_field(trial_facts(study), 400))
     note = _event_note(item)
+    notice, notice_url = notice_link(item)
+    if item.event.kind == "correction":
+        note = "correction: " + note_text(item)
     if note:
-        lines.append(f"_{text_field(note, 500)}_")
+        lines.append(f"_{text_field(note, 500)}_"
+                     + (f" · {link(notice_url, notice, 80)}" if notice_url else ""))
     if len(item.conditions) > 1:
         lines.append("also: " + text_field("; ".join(item.conditions[1:]), 400))
     found = conclusion(study, CONCLUSION_LIMIT)

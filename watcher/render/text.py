@@ -10,6 +10,7 @@ from .common import (
     citation,
     headline,
     id_line,
+    note_label,
     notice_text,
     overflow_line,
     receipt_line,
@@ -58,8 +59,8 @@ def _item(item: DigestItem) -> list[str]:
         lines += textwrap.wrap(trial_facts(study), WIDTH, initial_indent="  ",
                                subsequent_indent="  ")
     if changes_text(item):
-        lines += textwrap.wrap("changed: " + changes_text(item), WIDTH, initial_indent="  ",
-                               subsequent_indent="    ")
+        lines += textwrap.wrap(f"{note_label(item)}: {changes_text(item)}", WIDTH,
+                               initial_indent="  ", subsequent_indent="    ")
     if len(item.conditions) > 1:
         lines += textwrap.wrap("also: " + "; ".join(item.conditions[1:]), WIDTH,
                                initial_indent="  ", subsequent_indent="  ")

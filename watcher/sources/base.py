@@ -111,6 +111,10 @@ class FetchResult:
     missing: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     cursor: str | None = None  # the next opaque cursor, for sources that are not date windows
+    #: How many records the search matched in the window, and how the source read the terms
+    #: (PubMed's QueryTranslation), when it says: kept per poll for query-health checks.
+    count: int | None = None
+    translation: str | None = None
 
 
 class Source(Protocol):

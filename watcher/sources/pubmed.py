@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -80,7 +80,8 @@ class PubMedSource:
     def fetch(self, query: Query, window: Window, context: FetchContext) -> FetchResult:
         term = query.terms_for(self.name)
         warnings: list[str] = []
-        pmids = self._search(term, window.start, window.end, warnings)
+        health: dict[str, Any] = {}
+        pmids = self._search(term, window.start, window.end, warnings, health=health)
         stored = context.known("pmid", pmids)
         wanted = [p for p in pmids if p not in stored]
         retry = [p for p in context.retry_ids if p not in stored and p not in wanted]
@@ -101,15 +102,18 @@ class PubMedSource:
         matched = pmids + [p for p in retry if p in returned]
         missing = [p for p in wanted + retry if p not in returned]
         return FetchResult(scheme="pmid", matched=matched, records=records, missing=missing,
-                           warnings=warnings)
+                           warnings=warnings, count=health.get("count"),
+                           translation=health.get("translation"))
 
     # -- E-utilities calls ------------------------------------------------------------------
 
     def _search(self, term: str, start: date, end: date, warnings: list[str], *,
-                datetype: str = "edat") -> list[str]:
+                datetype: str = "edat", health: dict[str, Any] | None = None) -> list[str]:
         """All PMIDs entered (or, with mdat, revised) in [start, end]; halves the window while
-        it holds > 9,999."""
+        it holds > 9,999. *health* gets the whole window's count and translation."""
         page = self._esearch(term, start, end, retstart=0, datetype=datetype)
+        if health is not None and not health:
+            health.update(count=page.count, translation=page.translation)
         for warning in page.warnings:
             if warning not in warnings:
                 warnings.append(warning)

@@ -1,0 +1,147 @@
+"""Query health from each poll's search: a query that falls silent, or that PubMed starts
+reading differently while its terms are unchanged, is told once; PubMed's warnings reach the
+digest receipt naming the query."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import FIXTURES, QUERIES_YAML, days_ago, renumbered
+from watcher.query_health import SILENT_POLLS
+
+ONE = """\
+defaults:
+  lookback_days: 30
+queries:
+  - id: everything
+    condition: Everything in the corpus
+    sources:
+      pubmed:
+        terms: all[sb]
+"""
+TERM = "(all[sb])"  # the search the query sends
+
+
+@pytest.fixture(autouse=True)
+def _unlimited(server):
+    """Many polls in quick succession, each a new process-wide limiter: not what is tested."""
+    server.keyed_rate_limit = 0
+
+
+def _add(server, count: int = 2) -> list[str]:
+    pmids = [f"9900{n:04d}" for n in range(count)]
+    for pmid in pmids:
+        server.add_article(renumbered(FIXTURES / "pubmed_metapub/38011560.xml", pmid),
+                           entry_date=days_ago(0))
+    return pmids
+
+
+def _poll(env, times: int = 1) -> None:
+    for _ in range(times):
+        result = env.cli("poll")
+        assert result.exit_code == 0, result.stderr
+
+
+def _health(env) -> list:
+    store = env.store()
+    rows = store.conn.execute(
+        "SELECT key, details FROM events WHERE kind = 'query_health' ORDER BY id").fetchall()
+    store.close()
+    return [(key, json.loads(details)["message"]) for key, details in rows]
+
+
+def test_each_poll_keeps_its_count_translation_and_terms(env, server):
+    env.write_queries(ONE)
+    _add(server, 2)
+    server.translations = {TERM: '"all"[Filter]'}
+    _poll(env)
+    store = env.store()
+    (poll,) = store.search_history("everything", "pubmed", limit=5)
+    assert (poll["count"], poll["translation"]) == (2, '"all"[Filter]') and poll["terms_hash"]
+
+
+def test_a_query_that_falls_silent_is_told_once_per_episode(env, server):
+    env.write_queries(ONE)
+    pmids = _add(server, 2)
+    _poll(env, 3)  # found records three times
+    for pmid in pmids:  # PubMed stops answering the query
+        del server.records[pmid]
+    _poll(env, SILENT_POLLS - 1)
+    assert _health(env) == [], "two empty polls are not yet a silence"
+    _poll(env)
+    (event,) = _health(env)
+    assert f"for {SILENT_POLLS} polls since {days_ago(0).isoformat()}" in event[1]
+    assert "query everything returned no PubMed records" in event[1]
+    assert "it found 2 per poll before" in event[1]
+    report = env.cli("run", "--once")
+    assert "returned no PubMed records" in report.stdout, "the digest tells it"
+    _poll(env, 2)
+    assert len(_health(env)) == 1, "the same silence is told once"
+    assert "returned no PubMed records" not in env.cli("run", "--once").stdout
+
+    _add(server, 2)  # it recovers, then falls silent again: a new episode
+    _poll(env, 3)
+    for pmid in pmids:
+        del server.records[pmid]
+    _poll(env, SILENT_POLLS)
+    assert len(_health(env)) == 2
+
+
+def test_a_query_that_is_often_empty_is_not_called_silent(env, server):
+    env.write_queries(ONE)
+    _poll(env, 2)  # nothing yet
+    pmids = _add(server, 1)
+    _poll(env, 2)  # found records in only two polls
+    del server.records[pmids[0]]
+    _poll(env, SILENT_POLLS + 1)
+    assert _health(env) == []
+
+
+def test_a_changed_translation_of_unchanged_terms_is_told_with_before_and_after(env, server):
+    env.write_queries(ONE.replace("lookback_days: 30", "lookback_days: 30\n  "
+                                  "destinations: [team]") + """\
+destinations:
+  team:
+    kind: slack
+    channel: "#watch"
+  ops:
+    kind: slack
+    channel: "#watcher-ops"
+""")
+    _add(server, 1)
+    server.translations = {TERM: '"all"[Filter]'}
+    _poll(env, 2)
+    assert _health(env) == []
+    server.translations = {TERM: '"all"[Filter] AND "humans"[MeSH Terms]'}
+    _poll(env)
+    (event,) = _health(env)
+    assert 'Before: "all"[Filter] Now: "all"[Filter] AND "humans"[MeSH Terms]' in event[1]
+    assert "though its terms are unchanged" in event[1]
+    _poll(env)
+    assert len(_health(env)) == 1, "told once"
+    store = env.store()
+    queued = sorted(row[0] for row in store.conn.execute(
+        "SELECT destination FROM outbox JOIN events e ON e.id = event_id"
+        " WHERE e.kind = 'query_health'"))
+    assert queued == ["ops", "team"], "the query's destinations and ops"
+
+
+def test_editing_the_terms_is_not_a_drift(env, server):
+    env.write_queries(ONE)
+    _add(server, 1)
+    _poll(env, 2)
+    env.write_queries(ONE.replace("all[sb]", "all[sb] OR ketamine[tiab]"))
+    _poll(env, 2)  # the fake reads the new term as itself: a new translation, by the edit
+    assert _health(env) == []
+
+
+def test_a_phrase_pubmed_did_not_find_is_in_the_receipt_naming_the_query(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    corpus_server.phrases_not_found = {"social anxiety"}
+    result = env.cli("run", "--once")
+    assert result.exit_code == 0, result.stderr
+    receipt = " ".join(result.stdout.split("Receipt:")[1].split())
+    assert "query anxiety: phrase not found: social anxiety" in receipt
+    assert "query everything:" not in receipt

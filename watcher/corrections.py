@@ -1,0 +1,134 @@
+"""Corrections of what was already sent: a retraction, erratum or expression of concern of a
+study the team was told about becomes one "correction" event, queued to the destinations that
+had the study.
+
+It is found from either side, whichever arrives first: the study's own record, fetched again
+because PubMed revised it (a new "...In" link, or the Retracted Publication type), or the notice
+record itself ("...For"/"...Of" naming the study). Both sides make the same event key, so a
+correction is told once however many queries, polls or sides find it; a study has at most one
+retraction event, and one erratum or expression-of-concern event per notice.
+
+Who is told: a destination that was sent the study gets the correction. A destination that is
+still owed the study gets it only when the study item it is about to receive would not show it
+(its record does not carry the correction yet): the pending item is then labelled from the
+record (see render.common.item_labels), so one digest never carries the study twice. A study no
+destination was owed (excluded by the filters) is never corrected: it was never told.
+"""
+
+from __future__ import annotations
+
+from .db import Store
+from .models import Event, Study
+
+#: Publication types of a notice: a record that corrects another, never alerted as a study.
+NOTICE_TYPES = ("Retraction of Publication", "Published Erratum", "Expression of Concern")
+#: CommentsCorrections RefType stem -> (kind in the event key, digest label, what happened).
+CORRECTION_KINDS = {
+    "Retraction": ("retraction", "RETRACTED", "retracted"),
+    "Erratum": ("erratum", "erratum", "an erratum was published"),
+    "ExpressionOfConcern": ("concern", "expression of concern",
+                            "an expression of concern was published"),
+}
+RETRACTED = "Retracted Publication"
+
+
+def is_correction_notice(study: Study) -> bool:
+    return any(kind in study.publication_types for kind in NOTICE_TYPES)
+
+
+def _links(study: Study) -> list[dict]:
+    return list(study.details.get("corrections") or [])
+
+
+def _notice_targets(study: Study) -> list[tuple[str, str]]:
+    """(RefType stem, PMID) of each study this record is a notice for."""
+    found = []
+    for link in _links(study):
+        kind = str(link.get("type", ""))
+        stem = kind.removesuffix("For").removesuffix("Of")
+        if kind.endswith(("For", "Of")) and stem in CORRECTION_KINDS and link.get("pmid"):
+            found.append((stem, str(link["pmid"])))
+    return found
+
+
+def corrects_a_kept_study(study: Study, store: Store) -> bool:
+    """A notice naming a study we hold is told as that study's correction, not as a study.
+    (A notice for a study we never had stays an ordinary record: the query's filters decide.)"""
+    return is_correction_notice(study) and any(
+        store.find_study({"pmid": pmid}) is not None for _, pmid in _notice_targets(study))
+
+
+def shows(study: Study, stem: str, notice: str) -> bool:
+    """Whether the study's own record already carries this correction (so an item about the
+    study, sent now, is labelled with it)."""
+    if stem == "Retraction" and RETRACTED in study.publication_types:
+        return True
+    return any(str(link.get("type", "")) == f"{stem}In"
+               and (not notice or str(link.get("pmid") or "") == notice)
+               for link in _links(study))
+
+
+def found_in(study_id: int, previous: Study | None, current: Study,
+             store: Store) -> list[tuple[int, str, str]]:
+    """(corrected study, RefType stem, notice PMID) for each correction this record reveals:
+    what a kept record gained since its last version, and the studies a notice names."""
+    found: list[tuple[int, str, str]] = []
+    if previous is not None:  # a kept record came back: what it gained
+        before = {(str(c.get("type")), str(c.get("pmid") or "")) for c in _links(previous)}
+        for link in _links(current):
+            kind, pmid = str(link.get("type", "")), str(link.get("pmid") or "")
+            stem = kind.removesuffix("In")
+            if kind.endswith("In") and stem in CORRECTION_KINDS and (kind, pmid) not in before:
+                found.append((study_id, stem, pmid))
+        if (RETRACTED in current.publication_types and RETRACTED not in
+                previous.publication_types and not any(s == "Retraction" for _, s, _ in found)):
+            found.append((study_id, "Retraction", ""))
+    notice = current.ids.get("pmid", "")
+    for stem, pmid in _notice_targets(current):
+        target = store.find_study({"pmid": pmid})
+        if target is not None and target != study_id:
+            found.append((target, stem, notice))
+    return found
+
+
+def queue_corrections(study_id: int, previous: Study | None, current: Study, store: Store,
+                      now: str) -> int:
+    """Tell each correction *current* reveals once, to the destinations that had (or are owed
+    and would not otherwise see) the corrected study. Returns the outbox rows added."""
+    queued = 0
+    for target, stem, notice in found_in(study_id, previous, current, store):
+        states = new_item_states(store, target)
+        if not states:
+            continue  # never told anyone (excluded by the filters): nothing to correct
+        study = store.get_study(target)
+        owed_sees_it = study is not None and shows(study, stem, notice)
+        to = [name for name, state in states.items()
+              if state in ("sent", "sending") or not owed_sees_it]
+        if not to:
+            continue  # the pending item will carry the label; an event later would repeat it
+        event_id, new = store.add_event(correction_event(target, stem, notice), now)
+        if new:
+            queued += sum(store.queue(destination, event_id, now) for destination in to)
+    return queued
+
+
+def correction_event(target: int, stem: str, notice: str) -> Event:
+    """The event: keyed by study and kind (and notice, for errata and concerns: each is its
+    own), so both sides of a correction, and every query seeing it, make one event."""
+    kind, label, what = CORRECTION_KINDS[stem]
+    url = f"https://pubmed.ncbi.nlm.nih.gov/{notice}/" if notice else ""
+    key = f"correction:{target}:{kind}" + ("" if kind == "retraction" else f":{notice}")
+    text = (label if kind == "retraction" else what) + (
+        f": notice PMID {notice} {url}" if notice else "")
+    return Event(key, "correction", target, None,
+                 {"label": label, "what": what, "notice": notice, "notice_url": url,
+                  "changes": [text]})
+
+
+def new_item_states(store: Store, study_id: int) -> dict[str, str]:
+    """Destination -> state of the study's new-study item there ('sent', 'pending' ...), for
+    every destination that was told or is owed it (filters' withheld items are not)."""
+    return {destination: state for destination, state in store.conn.execute(
+        "SELECT o.destination, o.state FROM outbox o JOIN events e ON e.id = o.event_id"
+        " WHERE e.study_id = ? AND e.kind = 'new' AND o.state != 'withheld'"
+        " ORDER BY o.destination", (study_id,))}

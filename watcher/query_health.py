@@ -1,0 +1,106 @@
+"""Query health from the search itself: a query PubMed quietly stops answering, or starts
+reading differently, is told to the team rather than left to look like a quiet week.
+
+Each poll keeps its search count, the source's translation of the terms and the hash of the
+terms sent (see polls in db/positions.py). After every successful poll:
+
+- **fell silent**: a query that found records in most of its recent polls (ACTIVE_POLLS of the
+  RECENT_POLLS before) and has now found none for SILENT_POLLS polls in a row. Told once per
+  episode (the event is keyed by the first silent poll), and again only after the query found
+  records and then fell silent again;
+- **read differently**: the translation changed between two polls that sent the same terms.
+  An edit of the terms (or of the shared intervention) changes the hash, so it never alerts.
+
+Only polls with the same terms as the latest are compared: an edited query starts afresh.
+Events are query_health events, told to the query's destinations and ``ops`` (health.tell).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from .config import Config, Query
+from .db import Store
+from .health import tell
+from .models import Event
+from .sources import label
+
+#: Polls before a silence that are looked at, and how many of them must have found records.
+RECENT_POLLS = 5
+ACTIVE_POLLS = 3
+#: Consecutive polls without a single record that make a silence.
+SILENT_POLLS = 3
+#: Polls read back: enough to find the start of a long silence.
+HISTORY = 100
+#: A translation is cut to this many characters in a message (PubMed's can run to pages).
+SHOWN = 380  # two of them and the sentence fit a Slack notice (1,000 characters)
+
+
+def check(config: Config, query: Query, source: str, store: Store, now: str) -> int:
+    """Run both checks on (query, source) after a poll was logged; returns events queued
+    (0 or 1 each)."""
+    history = store.search_history(query.id, source, limit=HISTORY)
+    if not history:
+        return 0
+    same = []
+    for poll in history:  # newest first; stop at the first poll of other terms
+        if poll["terms_hash"] != history[0]["terms_hash"]:
+            break
+        same.append(poll)
+    told = 0
+    for event in (fell_silent(query, source, same), read_differently(query, source, same)):
+        if event is not None:
+            told += tell(config, store, event, query, now)
+    return told
+
+
+def fell_silent(query: Query, source: str, polls: list[dict[str, Any]]) -> Event | None:
+    """The silence event when the newest polls (newest first, same terms) are a silence after
+    an active spell; None otherwise."""
+    streak = 0
+    while streak < len(polls) and polls[streak]["count"] == 0:
+        streak += 1
+    if streak < SILENT_POLLS:
+        return None
+    before = polls[streak:streak + RECENT_POLLS]
+    found = [p["count"] for p in before if p["count"]]
+    if len(found) < ACTIVE_POLLS:
+        return None  # a query that is often empty is not unwell when it is empty again
+    first = polls[streak - 1]
+    per_poll = round(sum(found) / len(found))
+    message = (f"query {query.id} returned no {label(source)} records for {streak} polls "
+               f"since {_day(first['finished'])}; it found {per_poll} per poll before. "
+               f"{label(source)} may have changed how it reads the query: check it with "
+               "`watcher validate --online`.")
+    return Event(f"query_health:silent:{query.id}:{source}:{first['id']}", "query_health",
+                 None, query.id, {"message": message, "source": source, "check": "silent"})
+
+
+def read_differently(query: Query, source: str, polls: list[dict[str, Any]]) -> Event | None:
+    """The drift event when the two newest polls (same terms) were translated differently."""
+    if len(polls) < 2:
+        return None
+    now, before = polls[0]["translation"], polls[1]["translation"]
+    if not now or not before or now == before:
+        return None
+    digest = hashlib.sha256(f"{before}\n{now}".encode()).hexdigest()[:12]
+    message = (f"{label(source)} now reads query {query.id} differently, though its terms are "
+               f"unchanged (since {_day(polls[0]['finished'])}). Before: {_cut(before)} "
+               f"Now: {_cut(now)} Check that it still finds what it should.")
+    return Event(f"query_health:translation:{query.id}:{source}:{polls[0]['id']}:{digest}",
+                 "query_health", None, query.id,
+                 {"message": message, "source": source, "check": "translation",
+                  "before": before, "after": now})
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SHOWN else text[:SHOWN - 1] + "…"
+
+
+def _day(iso: str) -> str:
+    try:
+        return datetime.fromisoformat(iso).date().isoformat()
+    except ValueError:
+        return iso
