@@ -101,8 +101,9 @@ def infer_design(title: str, abstract: str) -> list[str]:
 
     if not review and "case report" not in found:
         text = [s for s in own if not _NOT_RANDOMIZED.search(s)]
+        # "were randomized to ..." describes this study wherever it stands (reviews are out)
         randomized = (any(_RCT.search(s) for s in text)
-                      or any(_ASSIGNED.search(s) for s in design))
+                      or any(_ASSIGNED.search(s) for s in _sentences(abstract)))
         if randomized and not protocol:  # a protocol has no results yet: "protocol" says it
             found.add("RCT")
         if any(_PLACEBO.search(s) for s in own):
@@ -123,16 +124,17 @@ def inferred_labels(study: Study) -> list[str]:
     return [label + INFERRED for label in infer_design(study.title, study.abstract)]
 
 
+def _sentences(abstract: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(abstract) if s.strip()]
+
+
 def _design_sentences(abstract: str) -> list[str]:
     """Sentences of the abstract that describe this study: those in a labelled METHODS/DESIGN
     section, and any sentence that speaks of "we", "this study", "the present trial"..."""
     chosen: list[str] = []
     for line in abstract.splitlines():
         methods = bool(_METHODS_LABEL.match(line.strip()))
-        for sentence in _SENTENCE.split(line):
-            sentence = sentence.strip()
-            if sentence and (methods or _OWN_STUDY.search(sentence)):
-                chosen.append(sentence)
+        chosen += [s for s in _sentences(line) if methods or _OWN_STUDY.search(s)]
     return chosen
 
 
