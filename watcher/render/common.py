@@ -8,6 +8,7 @@ import re
 from datetime import datetime
 
 from ..digest import Digest, DigestItem, SourceReceipt
+from ..labels import INFERRED, inferred_labels
 from ..models import Study
 
 ID_LABELS = {"pmid": "PMID", "pmcid": "PMCID", "doi": "doi", "nct": "NCT"}
@@ -62,8 +63,12 @@ def item_url(study: Study) -> str:
 
 
 def item_labels(item: DigestItem) -> list[str]:
-    """Everything worth a tag: study design (from the record's publication types), preprint,
-    animal, the query filters' own labels, and what the event is when it is not 'new'."""
+    """Everything worth a tag: study design (from the record's publication types, or inferred
+    from its title and abstract, marked "(inferred)", until MEDLINE indexes it), preprint,
+    animal, the query filters' own labels, and what the event is when it is not 'new'.
+
+    Computed here, from the study as stored when the digest is rendered, so a record revised
+    upstream (MEDLINE types added) shows its real labels and drops the guesses at once."""
     labels: list[str] = []
     study = item.study
     if study is not None:
@@ -77,6 +82,9 @@ def item_labels(item: DigestItem) -> list[str]:
             labels.append("preprint")
         if study.non_human:
             labels.append("animal")
+        for guess in inferred_labels(study):
+            if guess.removesuffix(INFERRED) not in labels:
+                labels.append(guess)
         # Corrections the record already carries (a study sent after it was corrected) lead.
         found = [CORRECTION_LABELS.get(str(link.get("type", "")))
                  for link in study.details.get("corrections") or []]
