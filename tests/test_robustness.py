@@ -62,7 +62,7 @@ def test_a_changed_filter_updates_the_verdict_of_studies_seen_again(env, corpus_
             record.entry_date = days_ago(0)  # e.g. re-dated upstream: inside the overlap
     third = env.cli("run", "--once", "--query", "depression")
     block = third.stdout.split("Ketamine and the neurobiology of depression")[1].split("* ")[0]
-    assert "[Review]" in block and "also: Depression" in block
+    assert "[review" in block and "also: Depression" in block
 
 
 def test_edited_terms_after_an_outage_leave_no_gap(env, corpus_server):

@@ -10,6 +10,7 @@ from .common import (
     citation,
     headline,
     id_line,
+    item_labels,
     note_label,
     notice_text,
     overflow_line,
@@ -48,8 +49,8 @@ def _item(item: DigestItem) -> list[str]:
     study = item.study
     lines = textwrap.wrap(study.title, WIDTH, initial_indent="* ", subsequent_indent="  ")
     details = [citation(study)]
-    tags = list(item.labels)
-    if study.kind != "publication":
+    tags = item_labels(item)  # the same tags as Slack and email: design, inferred, event
+    if study.kind == "preprint" and "preprint" not in tags:
         tags.insert(0, study.kind)
     if tags:
         details.append("[" + ", ".join(tags) + "]")
