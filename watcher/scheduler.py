@@ -143,6 +143,7 @@ class Worker:
         self.stopping = threading.Event()
         self.step = threading.Lock()  # held while a job runs
         self.reload_lock = threading.Lock()
+        self.loop_over = threading.Event()  # run() has left (or skipped) the scheduler loop
         self.started = stamp(utc_now())
 
     # -- lease --------------------------------------------------------------------------
@@ -371,8 +372,11 @@ class Worker:
                 self.catch_up()
             except Exception:  # the schedules still run; the traceback goes to the log
                 log.exception("could not check for missed digests")
-            if not self.stopping.is_set():
-                self.scheduler.start()  # returns once _stop has shut it down
+            try:
+                if not self.stopping.is_set():
+                    self.scheduler.start()  # returns once _stop has shut it down
+            finally:
+                self.loop_over.set()
             if not self.step.acquire(timeout=self.settings.stop_grace):
                 log.warning("the current step did not finish within %gs: abandoning it; what "
                             "it had not recorded stays pending", self.settings.stop_grace)
@@ -421,8 +425,20 @@ class Worker:
             return
         self.stopping.set()
         log.info("signal %s: stopping after the current step", signal.Signals(signum).name)
-        threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": False},
-                         daemon=True).start()
+        threading.Thread(target=self._shut_down, daemon=True).start()
+
+    def _shut_down(self) -> None:
+        """Shut the scheduler down once it runs. A stop during start-up can come before the
+        scheduler started (shutting it down then raises) yet after run() checked for a stop
+        (it would then run forever): so retry until it runs or run() is past it."""
+        from apscheduler.schedulers import SchedulerNotRunningError
+
+        while not self.loop_over.is_set():
+            try:
+                self.scheduler.shutdown(wait=False)
+                return
+            except SchedulerNotRunningError:
+                self.loop_over.wait(0.05)
 
     def _hangup(self, signum: int, frame: object) -> None:
         log.info("SIGHUP: reloading the queries")
