@@ -36,7 +36,8 @@ def run_demo(settings: Settings, *, db_path: str | None = None) -> int:
         for days_ago, path in enumerate(demo_corpus("ctgov", ".json"), start=1):
             trials.add_files([path], updated=today - timedelta(days=days_ago))
         demo_settings = settings.without_secrets().with_(
-            eutils_url=server.url, ctgov_url=trials.url, ctgov_rate=50.0,  # a local replay
+            eutils_url=server.url, ncbi_rate=50.0,  # a local replay: no rate to respect
+            ctgov_url=trials.url, ctgov_rate=50.0,
             isrctn_url=isrctn.url, isrctn_rate=50.0,
             db=db_path or str(Path(tmp) / "demo.db"))
         store = Store(demo_settings.db, setting="--db" if db_path else "WATCHER_DB")

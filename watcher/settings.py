@@ -46,6 +46,7 @@ class Settings:
     slack_interval: float = 1.0  # seconds between two Slack posts to one channel
     ctgov_rate: float = 1.0  # requests per second to ClinicalTrials.gov
     isrctn_rate: float = 1.0  # requests per second to ISRCTN
+    ncbi_rate: float | None = None  # not from the environment: NCBI's own 3/s (10 with a key)
     overlap_days: int = 2  # each poll re-reads this many days before its last window's end
     poll_every: float = 180.0  # `serve`: minutes between two polls of every query
     lease_seconds: float = 120.0  # `serve`: a worker's lease expires this long after renewal

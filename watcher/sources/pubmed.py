@@ -74,8 +74,9 @@ class PubMedSource:
             self.common["email"] = settings.ncbi_email
         if settings.ncbi_api_key:
             self.common["api_key"] = settings.ncbi_api_key
-        # NCBI allows 3 requests/s per client, 10 with an API key; shared by every query.
-        self.limiter = _ncbi_limiter(10 if settings.ncbi_api_key else 3)
+        # NCBI allows 3 requests/s per client, 10 with an API key; shared by every query. Only
+        # the demo's local replay sets its own rate.
+        self.limiter = _ncbi_limiter(settings.ncbi_rate or (10 if settings.ncbi_api_key else 3))
 
     def fetch(self, query: Query, window: Window, context: FetchContext) -> FetchResult:
         term = query.terms_for(self.name)
@@ -160,11 +161,11 @@ class PubMedSource:
 #: NCBI counts a client's requests, not a run's: one limiter per rate for the whole process, so
 #: the first requests of a run (or of `serve`'s next job) cannot crowd the last ones of the
 #: previous run into one second.
-_LIMITERS: dict[int, RateLimiter] = {}
+_LIMITERS: dict[float, RateLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
 
 
-def _ncbi_limiter(rate: int) -> RateLimiter:
+def _ncbi_limiter(rate: float) -> RateLimiter:
     with _LIMITERS_LOCK:
         if rate not in _LIMITERS:
             _LIMITERS[rate] = RateLimiter(rate)
