@@ -290,3 +290,36 @@ def test_reparse_fills_the_new_fields_of_records_stored_before(env, corpus_serve
     erratum = store.get_study(store.find_study({"pmid": "35649368"}))
     assert erratum.details["corrections"][0]["pmid"] == "35767954", "existing keys stay"
     assert set(erratum.details) >= NEW_KEYS
+
+
+# --- shown to the team ---------------------------------------------------------------------
+
+def test_every_renderer_shows_the_trials_a_paper_reports_with_the_register_named():
+    """A clinician follows a paper to its registered trial: Slack, email and the terminal
+    name the registry ids kept from the DataBankList and the abstract, not only NCT ones."""
+    from watcher.digest import Digest, DigestItem, Section
+    from watcher.models import Event
+    from watcher.render import email as email_render
+    from watcher.render import slack as slack_render
+    from watcher.render import text as text_render
+
+    asthma = studies()["29768149"]
+    several = Study("pubmed", "publication", {"pmid": "1"}, "A ketamine trial", linked_ids={
+        "eudract": ["2017-001234-56"], "isrctn": ["ISRCTN12345678"], "nct": ["NCT01234567"],
+        "ctis": ["2023-500123-45-00"]})
+    trial = Study("clinicaltrials", "trial", {"nct": "NCT07654321"}, "A registered trial",
+                  linked_ids={"nct": ["NCT07654321"], "eudract": ["2019-000001-11"]})
+    items = [DigestItem(Event(f"new:{n}", "new", n), study, ["Depression"], [], n)
+             for n, study in enumerate((asthma, several, trial), start=1)]
+    digest = Digest("team", "2026-11-24T08:00:00+00:00", None, [Section("Depression", items)], [])
+
+    shown = {"slack": slack_render.preview(digest, threaded=False),
+             "email text": email_render.render(digest).text,
+             "email html": email_render.render(digest).html,
+             "terminal": text_render.render(digest)}
+    for name, text in shown.items():
+        text = " ".join(text.split())  # as read, across the plain text's wrapped lines
+        assert "reports trial NCT02149199" in text, name
+        assert ("reports trials NCT01234567, ISRCTN12345678, EudraCT 2017-001234-56 and 1 more"
+                in text), name
+        assert "2019-000001-11" not in text, f"{name}: a registry record shows its own id only"

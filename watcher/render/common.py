@@ -10,6 +10,7 @@ from datetime import datetime
 from ..digest import Digest, DigestItem, SourceReceipt
 from ..labels import INFERRED, inferred_labels
 from ..models import Study
+from ..parsers.pubmed_fields import REGISTRY_SCHEMES
 
 ID_LABELS = {"pmid": "PMID", "pmcid": "PMCID", "doi": "doi", "nct": "NCT"}
 
@@ -32,9 +33,28 @@ def id_line(study: Study) -> str:
         parts.append(f"doi:{study.ids['doi']}")
     if study.ids.get("pmcid"):
         parts.append(study.ids["pmcid"])
-    for nct in study.linked_ids.get("nct", []):
-        parts.append(f"reports trial {nct}")
+    registered = registrations(study)
+    if registered:
+        parts.append(registered)
     return " · ".join(parts)
+
+
+#: Registry ids that read as bare numbers get the register's name in front.
+_REGISTRY_NAMES = {"eudract": "EudraCT ", "ctis": "CTIS "}
+
+
+def registrations(study: Study, limit: int = 3) -> str:
+    """'reports trial NCT02149199, ISRCTN12345678': the trials a paper reports (from its
+    DataBankList and abstract), which a clinician follows to the registry. Empty for a
+    registry record, whose own id is already shown."""
+    if study.kind == "trial":
+        return ""
+    ids = [_REGISTRY_NAMES.get(scheme, "") + value for scheme in REGISTRY_SCHEMES
+           for value in study.linked_ids.get(scheme, [])]
+    if not ids:
+        return ""
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return f"reports trial{'s' if len(ids) > 1 else ''} " + ", ".join(ids[:limit]) + more
 
 
 #: MEDLINE publication types -> the short labels the team scans for, in display order.

@@ -34,6 +34,7 @@ from .common import (
     overflow_line,
     receipt_line,
     receipt_sentence,
+    registrations,
     trial_facts,
 )
 
@@ -134,7 +135,8 @@ def item_view(item: DigestItem) -> ItemView:
     notice, notice_url = notice_link(item)
     if study.kind == "trial" and "trial" not in labels:
         labels.insert(0, "trial")
-    byline = " · ".join(p for p in (first_author(study), study.journal, study.published) if p)
+    byline = " · ".join(p for p in (first_author(study), study.journal, study.published,
+                                    registrations(study)) if p)
     return ItemView(title=_clip(one_line(study.title) or "(untitled)"),
                     url=safe_href(item_url(study) or ""), labels=labels, byline=one_line(byline),
                     also=item.conditions[1:], conclusion=conclusion(study),

@@ -34,6 +34,7 @@ from .common import (
     notice_text,
     overflow_line,
     receipt_sentence,
+    registrations,
     short_date,
     trial_facts,
 )
@@ -238,7 +239,8 @@ def item_mrkdwn(item: DigestItem) -> str:
     where = study.journal or (source_label(study.source) if study.kind == "trial" else "")
     trial_id = study.ids.get("nct") if study.kind == "trial" else ""
     facts = [text_field(first_author(study), 120), text_field(where, 200),
-             text_field(trial_id, 40), text_field(study.published or study.entry_date or "", 40)]
+             text_field(trial_id, 40), text_field(study.published or study.entry_date or "", 40),
+             text_field(registrations(study), 200)]
     details = " · ".join(f for f in facts if f)
     if details:
         lines.append(details)
