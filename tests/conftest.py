@@ -87,8 +87,10 @@ class Env:
             "WATCHER_EUTILS_URL": self.server.url,
             "WATCHER_RETRY_BACKOFF": "0.05",
             "WATCHER_HTTP_TIMEOUT": "5",
-            "NCBI_API_KEY": "test-key",  # 10 requests/s instead of 3: a faster suite
+            "NCBI_API_KEY": "test-key",  # sent, and never shown
             "WATCHER_CTGOV_RATE": "50",  # the local registry need not be spared
+            # Nor the local E-utilities: tests of NCBI's own rate set this to "" again.
+            "WATCHER_NCBI_RATE": "50",
             "WATCHER_ISRCTN_RATE": "50",
             # No test reaches the internet: every other base is a closed local port unless
             # the test starts a local server for it.

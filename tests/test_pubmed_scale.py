@@ -78,7 +78,8 @@ def test_twelve_queries_in_one_run_stay_under_ncbis_rate(env, server):
     server.add_synthetic(40, first_pmid=32_000_000, newest=days_ago(0), days=10)
     server.rate_limit = 3  # NCBI's limit without a key, answered with NCBI's real 429 body
     env.write_queries(queries_yaml(12))
-    report = pipeline.poll(env.config(), env.store(), env.settings(NCBI_API_KEY=""))
+    report = pipeline.poll(env.config(), env.store(),
+                           env.settings(NCBI_API_KEY="", WATCHER_NCBI_RATE=""))
     assert not report.failures
     assert len(server.requests) == 12 * 2 + 1, "each query searches twice; one efetch"
     assert server.throttled == 0, "no 429 over the whole run"

@@ -9,9 +9,10 @@ import pytest
 
 from tests.conftest import QUERIES_YAML, days_ago
 from watcher import pipeline
-from watcher.errors import SourceError
+from watcher.errors import ConfigError, SourceError
+from watcher.settings import Settings
 from watcher.sources.base import FetchContext, Window
-from watcher.sources.pubmed import PubMedSource
+from watcher.sources.pubmed import PubMedSource, ncbi_rate
 
 
 def source_for(env, **kwargs) -> tuple[PubMedSource, object]:
@@ -66,7 +67,7 @@ def test_ncbi_rate_limit_holds_across_all_queries_of_a_run(env, corpus_server, k
     corpus_server.rate_limit = 3  # the server answers NCBI's real 429 body beyond the limit
     corpus_server.keyed_rate_limit = 10
     env.write_queries(QUERIES_YAML)
-    settings = env.settings(NCBI_API_KEY=key)
+    settings = env.settings(NCBI_API_KEY=key, WATCHER_NCBI_RATE="")
     store = env.store()
     report = pipeline.poll(env.config(), store, settings)
     assert not report.failures
@@ -75,3 +76,20 @@ def test_ncbi_rate_limit_holds_across_all_queries_of_a_run(env, corpus_server, k
     assert len(times) >= 4
     for i in range(len(times) - limit):
         assert times[i + limit] - times[i] >= 0.95, "no more than `limit` requests per second"
+
+
+def test_a_raised_ncbi_rate_applies_to_a_local_e_utilities_only():
+    """WATCHER_NCBI_RATE lets a local mirror (or the demo's replay) go faster, never NCBI's
+    own servers: a client above 3 requests/s (10 with a key) is blocked there."""
+    def rate(**env: str) -> float:
+        return ncbi_rate(Settings.from_env(env))
+
+    assert rate() == 3 and rate(NCBI_API_KEY="k") == 10
+    assert rate(WATCHER_NCBI_RATE="50") == 3, "NCBI's limit wins at NCBI"
+    assert rate(WATCHER_NCBI_RATE="50", NCBI_API_KEY="k") == 10
+    assert rate(WATCHER_NCBI_RATE="50",
+                WATCHER_EUTILS_URL="https://EUTILS.ncbi.nlm.nih.gov/entrez/eutils/") == 3
+    assert rate(WATCHER_NCBI_RATE="1") == 1, "gentler than NCBI asks is fine"
+    assert rate(WATCHER_NCBI_RATE="50", WATCHER_EUTILS_URL="http://127.0.0.1:8080/") == 50
+    with pytest.raises(ConfigError, match="WATCHER_NCBI_RATE='fast' is not a number"):
+        Settings.from_env({"WATCHER_NCBI_RATE": "fast"})

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.conftest import FIXTURES, QUERIES_YAML, days_ago, renumbered
 from watcher.query_health import SILENT_POLLS
 
@@ -22,12 +20,6 @@ queries:
         terms: all[sb]
 """
 TERM = "(all[sb])"  # the search the query sends
-
-
-@pytest.fixture(autouse=True)
-def _unlimited(server):
-    """Many polls in quick succession, each a new process-wide limiter: not what is tested."""
-    server.keyed_rate_limit = 0
 
 
 def _add(server, count: int = 2) -> list[str]:

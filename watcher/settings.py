@@ -46,7 +46,7 @@ class Settings:
     slack_interval: float = 1.0  # seconds between two Slack posts to one channel
     ctgov_rate: float = 1.0  # requests per second to ClinicalTrials.gov
     isrctn_rate: float = 1.0  # requests per second to ISRCTN
-    ncbi_rate: float | None = None  # not from the environment: NCBI's own 3/s (10 with a key)
+    ncbi_rate: float | None = None  # requests/s to a local E-utilities; NCBI's own is capped
     overlap_days: int = 2  # each poll re-reads this many days before its last window's end
     poll_every: float = 180.0  # `serve`: minutes between two polls of every query
     lease_seconds: float = 120.0  # `serve`: a worker's lease expires this long after renewal
@@ -127,6 +127,8 @@ class Settings:
             slack_interval=seconds("WATCHER_SLACK_INTERVAL", cls.slack_interval, zero_ok=True),
             ctgov_rate=seconds("WATCHER_CTGOV_RATE", cls.ctgov_rate, zero_ok=False),
             isrctn_rate=seconds("WATCHER_ISRCTN_RATE", cls.isrctn_rate, zero_ok=False),
+            ncbi_rate=seconds("WATCHER_NCBI_RATE", 0.0, zero_ok=False,
+                              unit="requests per second") or None,
             poll_every=seconds("WATCHER_POLL_EVERY", cls.poll_every, zero_ok=False,
                                unit="minutes"),
             lease_seconds=seconds("WATCHER_LEASE_SECONDS", cls.lease_seconds, zero_ok=False),

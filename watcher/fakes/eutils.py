@@ -167,12 +167,14 @@ class EutilsServer(LocalServer):
     """Start with ``with EutilsServer() as server:``; point WATCHER_EUTILS_URL at server.url."""
 
 
-    def __init__(self, *, rate_limit: int | None = None, keyed_rate_limit: int = 10,
+    def __init__(self, *, rate_limit: int | None = None, keyed_rate_limit: int | None = None,
                  max_results: int = 9999):
         self.records: dict[str, Record] = {}
         self.failures: deque[Failure] = deque()
         self.requests: list[tuple[float, str, dict[str, str]]] = []
-        self.rate_limit = rate_limit  # requests/s allowed without api_key (NCBI: 3)
+        # Requests/s answered before NCBI's 429 (NCBI: 3, and 10 with api_key); None: no limit,
+        # as a test of something else wants.
+        self.rate_limit = rate_limit
         self.keyed_rate_limit = keyed_rate_limit
         self.throttled = 0
         self.max_results = max_results  # esearch cannot page past this many ids

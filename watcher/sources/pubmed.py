@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
@@ -74,9 +75,7 @@ class PubMedSource:
             self.common["email"] = settings.ncbi_email
         if settings.ncbi_api_key:
             self.common["api_key"] = settings.ncbi_api_key
-        # NCBI allows 3 requests/s per client, 10 with an API key; shared by every query. Only
-        # the demo's local replay sets its own rate.
-        self.limiter = _ncbi_limiter(settings.ncbi_rate or (10 if settings.ncbi_api_key else 3))
+        self.limiter = _ncbi_limiter(ncbi_rate(settings))
 
     def fetch(self, query: Query, window: Window, context: FetchContext) -> FetchResult:
         term = query.terms_for(self.name)
@@ -163,6 +162,19 @@ class PubMedSource:
 #: previous run into one second.
 _LIMITERS: dict[float, RateLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
+
+
+def ncbi_rate(settings: Settings) -> float:
+    """Requests per second, shared by every query: NCBI allows 3 per client, 10 with an API key.
+    WATCHER_NCBI_RATE can lower that, and raise it only for an E-utilities that is not NCBI's
+    (a local mirror, the demo's replay, the tests' server): NCBI blocks clients that exceed it."""
+    policy = 10.0 if settings.ncbi_api_key else 3.0
+    host = (urlsplit(settings.eutils_url).hostname or "").lower()
+    if settings.ncbi_rate is None:
+        return policy
+    if host == "nih.gov" or host.endswith(".nih.gov"):
+        return min(settings.ncbi_rate, policy)
+    return settings.ncbi_rate
 
 
 def _ncbi_limiter(rate: float) -> RateLimiter:
