@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 
 from .models import Study
+from .parsers.pubmed_fields import DASHES
 
 #: Appended to every inferred label, so a reader never mistakes a guess for MEDLINE indexing.
 INFERRED = " (inferred)"
@@ -41,13 +42,18 @@ _ANY_REVIEW = re.compile(r"\b(?:review|overview|meta-?analys[ie]s|umbrella)\b", 
 _REVIEWING = re.compile(r"\bwe\s+(?:systematically\s+)?(?:review(?:ed)?|searched|summari[sz]e[ds]?|"
                         r"pooled|synthesi[sz]ed)\b|\b(?:databases?|MEDLINE|Embase|PubMed)\b"
                         r"[^.]{0,40}\bsearched\b|\bwere\s+searched\b", re.I)
-_CASE_TITLE = re.compile(r"\bcase\s+reports?\b|\breport\s+of\s+(?:a|two|three)\s+cases?\b"
+_CASE_TITLE = re.compile(r"\bcase\s+reports?\b(?!\s+forms?\b)"  # a case report form is not one
+                         r"|\breport\s+of\s+(?:a|two|three)\s+cases?\b"
                          r"|^\s*(?:a|an)\s+case\s+of\b|:\s*(?:a|an)\s+case\b", re.I)
 _CASE_TEXT = re.compile(r"\bwe\s+(?:report|describe|present)\s+(?:here\s+)?(?:the\s+)?"
                         r"(?:case|cases|a\s+case|an?\s+(?:\d+|[a-z]+)[- ]year[- ]old|"
                         r"a\s+(?:patient|man|woman|boy|girl))\b", re.I)
-_PROTOCOL_TITLE = re.compile(r"\b(?:study|trial|review)\s+protocol\b|\bprotocol\s+(?:for|of)\s+"
-                             r"(?:a|an|the)\b|:\s*(?:a\s+|the\s+)?protocol\b", re.I)
+# "trial protocol deviations" is a study of protocols, not one.
+_NOT_PROTOCOL = (r"(?!\s+(?:amendments?|deviations?|violations?|adherence|compliance|changes?|"
+                 r"modifications?)\b)")
+_PROTOCOL_TITLE = re.compile(r"\b(?:study|trial|review)\s+protocol\b" + _NOT_PROTOCOL
+                             + r"|\bprotocol\s+(?:for|of)\s+(?:a|an|the)\b|:\s*(?:a\s+|the\s+)?"
+                             r"protocol\b" + _NOT_PROTOCOL, re.I)
 _PROTOCOL_TEXT = re.compile(r"\bth(?:is|e\s+present)\s+(?:study\s+|trial\s+)?protocol\s+"
                             r"(?:describes|outlines|reports|presents)\b|\bwe\s+(?:describe|"
                             r"present|report)\s+the\s+(?:study\s+|trial\s+)?protocol\b", re.I)
@@ -81,7 +87,9 @@ def has_real_types(publication_types: Iterable[str]) -> bool:
 
 def infer_design(title: str, abstract: str) -> list[str]:
     """Design labels (from LABELS, in that order) the title and abstract support."""
-    title = " ".join(title.split())
+    # Publishers write "non\u2010randomized" with a Unicode hyphen, which no pattern here knows.
+    title = " ".join(title.translate(DASHES).split())
+    abstract = abstract.translate(DASHES)
     design = _design_sentences(abstract)
     own = [title, *design]
     found: set[str] = set()

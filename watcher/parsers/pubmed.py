@@ -42,6 +42,7 @@ _START_TAG = re.compile(rb"""<[^\s/>]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))
 #: notice, "...For" on the notice names the record it corrects.
 CORRECTION_REFTYPES = ("RetractionIn", "RetractionOf", "ErratumIn", "ErratumFor",
                        "ExpressionOfConcernIn", "ExpressionOfConcernFor")
+_NOT_AVAILABLE = re.compile(r"\[?\s*not\s+available\s*\]?\.?", re.IGNORECASE)
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
     start=1)}
@@ -357,7 +358,9 @@ def parse_article(article: dict[str, Any]) -> Study:
     for location in art.get("ELocationID", []):
         if location.attributes.get("EIdType") == "doi":
             ids.setdefault("doi", normalize_id("doi", str(location)))
-    title = clean_text(art.get("ArticleTitle", "")) or clean_text(art.get("VernacularTitle", ""))
+    title = clean_text(art.get("ArticleTitle", ""))
+    if not title or _NOT_AVAILABLE.fullmatch(title):  # MEDLINE's stand-in for no English title
+        title = clean_text(art.get("VernacularTitle", "")) or title
     abstract = _abstract(art.get("Abstract", {}))
     journal = art.get("Journal", {})
     pub_date = journal.get("JournalIssue", {}).get("PubDate", {})

@@ -1,0 +1,151 @@
+"""Hostile upstream data against the PubMed field parser and the inferred design labels: each test
+is a defect found by building awkward but plausible records from a real fixture record (or
+abstract text as publishers write it) and checking what the team would be shown."""
+
+from __future__ import annotations
+
+import copy
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tests.conftest import FIXTURES
+from watcher.fakes.eutils import records_from_xml
+from watcher.labels import infer_design
+from watcher.models import Study
+from watcher.parsers import pubmed
+from watcher.parsers.pubmed_fields import normalize_orcid, registry_ids_in_text
+
+#: A real MEDLINE RCT record (PMID 28731372), edited per test as an upstream record could be.
+BASE = records_from_xml((FIXTURES / "pubmed_metapub/28731372.xml").read_bytes())[0][1]
+HYPHEN = "\u2010"  # the Unicode hyphen publishers (Wiley ...) put into PubMed abstracts
+
+
+def record() -> ET.Element:
+    return copy.deepcopy(BASE)
+
+
+def parse(element: ET.Element) -> Study:
+    return pubmed.parse_record(ET.tostring(element, encoding="unicode"))
+
+
+# --- Unicode hyphens and digits ----------------------------------------------------------------
+
+@pytest.mark.parametrize("title, abstract", [
+    (f"Non{HYPHEN}randomized comparison of two dressings",
+     f"This non{HYPHEN}randomized study compared two dressings in 80 patients."),
+    ("Two dressings compared", f"We did a quasi{HYPHEN}randomised study of 80 patients."),
+])
+def test_a_unicode_hyphen_does_not_turn_non_randomized_into_an_rct(title, abstract):
+    assert "RCT" not in infer_design(title, abstract)
+
+
+@pytest.mark.parametrize("title, abstract, label", [
+    (f"Drug X in asthma: a placebo{HYPHEN}controlled trial", "", "placebo-controlled"),
+    ("Drug X in asthma", f"METHODS: This was an open{HYPHEN}label study of 20 patients.",
+     "open-label"),
+    (f"Drug X in asthma: a meta{HYPHEN}analysis", "", "meta-analysis"),
+    ("Drug X in asthma", "We performed a meta\u2011analysis of 12 studies.", "meta-analysis"),
+])
+def test_design_words_written_with_unicode_hyphens_are_recognized(title, abstract, label):
+    assert label in infer_design(title, abstract)
+
+
+@pytest.mark.parametrize("text, scheme, expected", [
+    (f"Registered at ChiCTR{HYPHEN}IOR{HYPHEN}17012345.", "chictr", "ChiCTR-IOR-17012345"),
+    (f"EudraCT 2017{HYPHEN}001234{HYPHEN}56.", "eudract", "2017-001234-56"),
+    ("EudraCT number 2017\u2013001234\u201356.", "eudract", "2017-001234-56"),
+    (f"CTIS 2022{HYPHEN}500123{HYPHEN}45{HYPHEN}00.", "ctis", "2022-500123-45-00"),
+])
+def test_registry_ids_written_with_unicode_dashes_are_found_in_ascii_form(text, scheme, expected):
+    assert registry_ids_in_text(text).get(scheme) == [expected]
+
+
+def test_registry_ids_never_keep_non_ascii_digits():
+    """Python's \\d matches any script's digits: a full-width NCT number must not be stored as
+    'NCT０１２３４５６７', which matches no registry record."""
+    assert registry_ids_in_text("試験登録: NCT０１２３４５６７。") == {"nct": ["NCT01234567"]}
+    assert registry_ids_in_text("NCT٠١٢٣٤٥٦٧ and DRKS٠٠٠١٢٣٤٥") == {}
+
+
+@pytest.mark.parametrize("text", ["NCT 01234567", "NCT-01234567", "NCT: 01234567",
+                                  "ClinicalTrials.gov (NCT01234567)"])
+def test_an_nct_number_written_with_a_separator_is_found(text):
+    assert registry_ids_in_text(text) == {"nct": ["NCT01234567"]}
+
+
+def test_a_spaced_nct_accession_in_the_databank_list_is_normalized():
+    element = record()
+    article = element.find("MedlineCitation/Article")
+    banks = ET.fromstring(
+        "<DataBankList CompleteYN='Y'><DataBank><DataBankName>ClinicalTrials.gov</DataBankName>"
+        "<AccessionNumberList><AccessionNumber>nct 02149199</AccessionNumber>"
+        "</AccessionNumberList></DataBank><DataBank><DataBankName>ISRCTN</DataBankName>"
+        "<AccessionNumberList><AccessionNumber>ISRCTN12345678</AccessionNumber>"
+        "</AccessionNumberList></DataBank></DataBankList>")
+    article.insert(list(article).index(article.find("Language")) + 1, banks)
+    study = parse(element)
+    assert study.linked_ids["nct"] == ["NCT02149199"]
+    assert study.linked_ids["isrctn"] == ["ISRCTN12345678"]
+
+
+# --- ORCID ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["0000 0002 4590 7461", "https://orcid.org/0000 0002 4590 7461"])
+def test_an_orcid_written_with_spaces_is_kept(value):
+    assert normalize_orcid(value) == "0000-0002-4590-7461"
+
+
+@pytest.mark.parametrize("value", ["0000-0002-4590-7462", "https://orcid.org/0000-0002-1694-2330",
+                                   "0000-0002-1825-009X"])
+def test_an_orcid_with_a_wrong_check_digit_is_dropped_not_linked(value):
+    assert normalize_orcid(value) == ""
+
+
+def test_an_invalid_orcid_in_a_record_leaves_the_author_without_one():
+    element = record()
+    author = element.find("MedlineCitation/Article/AuthorList/Author")
+    ET.SubElement(author, "Identifier", Source="ORCID").text = "https://orcid.org/0000-0002-4590-7462"
+    study = parse(element)
+    assert study.details["author_list"][0]["orcid"] == ""
+    assert study.details["author_list"][0]["last_name"] == author.findtext("LastName")
+
+
+# --- label false positives ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("title", [
+    "Completeness of case report forms in multicentre trials",
+    "Electronic case report form design: lessons from 40 studies",
+])
+def test_case_report_forms_are_not_case_reports(title):
+    assert "case report" not in infer_design(title, "We audited 4000 forms from 40 trials.")
+
+
+@pytest.mark.parametrize("title", [
+    "Study protocol amendments in 300 oncology trials: a cohort analysis",
+    "Trial protocol deviations and their reporting in surgical trials",
+])
+def test_protocol_amendments_and_deviations_are_not_protocols(title):
+    assert "protocol" not in infer_design(title, "We analysed 500 trials.")
+
+
+def test_a_real_case_report_and_protocol_are_still_labelled():
+    assert "case report" in infer_design("Pneumothorax after ketamine: a case report", "")
+    assert "protocol" in infer_design("Ketamine for depression: study protocol for a trial", "")
+
+
+# --- titles -------------------------------------------------------------------------------------
+
+def test_a_not_available_title_falls_back_to_the_vernacular_title():
+    """MEDLINE writes "[Not Available]." when an article has no English title; the original
+    language title is what the reader can use."""
+    element = record()
+    article = element.find("MedlineCitation/Article")
+    title = article.find("ArticleTitle")
+    for child in list(title):  # the real title has <sub> markup
+        title.remove(child)
+    title.text = "[Not Available]."
+    vernacular = ET.Element("VernacularTitle")
+    vernacular.text = "Ketamin bei therapieresistenter Depression"
+    article.insert(list(article).index(article.find("PublicationTypeList")) + 1, vernacular)
+    assert parse(element).title == "Ketamin bei therapieresistenter Depression"
