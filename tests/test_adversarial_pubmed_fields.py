@@ -149,3 +149,21 @@ def test_a_not_available_title_falls_back_to_the_vernacular_title():
     vernacular.text = "Ketamin bei therapieresistenter Depression"
     article.insert(list(article).index(article.find("PublicationTypeList")) + 1, vernacular)
     assert parse(element).title == "Ketamin bei therapieresistenter Depression"
+
+
+@pytest.mark.parametrize("title", [
+    "Implementation of a protocol for the prevention of delirium in ICU patients",
+    "A standardized anaesthesia protocol for the reduction of PONV after day surgery",
+])
+def test_a_clinical_care_protocol_is_not_a_study_protocol(title):
+    assert "protocol" not in infer_design(title, "We audited 400 patients before and after.")
+
+
+def test_an_open_label_extension_of_a_randomized_trial_is_not_itself_an_rct():
+    title = "Long-term esketamine in depression: a 52-week open-label extension study"
+    abstract = ("METHODS: Patients who completed the parent randomized trial were enrolled and "
+                "all received esketamine. RESULTS: 100 patients took part.")
+    assert infer_design(title, abstract) == ["open-label"]
+    # ... while a randomized trial with an extension phase still is one
+    assert "RCT" in infer_design("Esketamine in depression: a randomized trial",
+                                 "An open-label extension followed.")

@@ -34,6 +34,8 @@ _RCT = re.compile(_RANDOMIZED + r"\b[^.;:]{0,80}?\b(?:trial|study)\b(?!s)", re.I
 _ASSIGNED = re.compile(r"\b(?:were|was|being)\s+(?:(?:1:1|2:1|equally)\s+)?(?:randomi[sz]ed|"
                        r"randomly\s+(?:assigned|allocated))\b|\bunderwent\s+randomi[sz]ation\b"
                        r"|\brandomly\s+(?:assigned|allocated)\s+(?:\d+|to|in)\b", re.I)
+#: A title naming an extension study: its patients' randomization was the parent trial's.
+_EXTENSION = re.compile(r"\bopen-label\s+extension\b|\bextension\s+(?:study|phase|trial)\b", re.I)
 _PLACEBO = re.compile(r"\bplacebo[- ]controlled\b", re.I)
 _OPEN_LABEL = re.compile(r"\bopen[- ]label\b", re.I)
 _META = re.compile(r"\bmeta-?analys[ie]s\b|\bmeta-?regression\b", re.I)
@@ -51,9 +53,11 @@ _CASE_TEXT = re.compile(r"\bwe\s+(?:report|describe|present)\s+(?:here\s+)?(?:th
 # "trial protocol deviations" is a study of protocols, not one.
 _NOT_PROTOCOL = (r"(?!\s+(?:amendments?|deviations?|violations?|adherence|compliance|changes?|"
                  r"modifications?)\b)")
+# "protocol for a randomised trial", not a care protocol "for the prevention of delirium".
 _PROTOCOL_TITLE = re.compile(r"\b(?:study|trial|review)\s+protocol\b" + _NOT_PROTOCOL
-                             + r"|\bprotocol\s+(?:for|of)\s+(?:a|an|the)\b|:\s*(?:a\s+|the\s+)?"
-                             r"protocol\b" + _NOT_PROTOCOL, re.I)
+                             + r"|\bprotocol\s+(?:for|of)\s+(?:a|an|the)\s+(?:[\w-]+\s+){0,5}?"
+                             r"(?:trial|study|review|meta-analysis|evaluation)\b"
+                             r"|:\s*(?:a\s+|the\s+)?protocol\b" + _NOT_PROTOCOL, re.I)
 _PROTOCOL_TEXT = re.compile(r"\bth(?:is|e\s+present)\s+(?:study\s+|trial\s+)?protocol\s+"
                             r"(?:describes|outlines|reports|presents)\b|\bwe\s+(?:describe|"
                             r"present|report)\s+the\s+(?:study\s+|trial\s+)?protocol\b", re.I)
@@ -112,6 +116,8 @@ def infer_design(title: str, abstract: str) -> list[str]:
         # "were randomized to ..." describes this study wherever it stands (reviews are out)
         randomized = (any(_RCT.search(s) for s in text)
                       or any(_ASSIGNED.search(s) for s in _sentences(abstract)))
+        if _EXTENSION.search(title) and not _RCT.search(title):
+            randomized = False
         if randomized and not protocol:  # a protocol has no results yet: "protocol" says it
             found.add("RCT")
         if any(_PLACEBO.search(s) for s in own):
