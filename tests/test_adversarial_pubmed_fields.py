@@ -167,3 +167,50 @@ def test_an_open_label_extension_of_a_randomized_trial_is_not_itself_an_rct():
     # ... while a randomized trial with an extension phase still is one
     assert "RCT" in infer_design("Esketamine in depression: a randomized trial",
                                  "An open-label extension followed.")
+
+
+# --- broken record shapes: fail alone, or keep the record when only a minor field is bad -------
+
+OTHER = records_from_xml((FIXTURES / "pubmed_metapub/36318760.xml").read_bytes())[0][1]
+
+
+def batch_with(element: ET.Element) -> list[pubmed.ParsedRecord]:
+    """The edited record between two good real ones, as one efetch answer."""
+    raws = [ET.tostring(e, encoding="unicode") for e in (OTHER, element, OTHER)]
+    records = pubmed.parse_efetch_records(pubmed._article_set(raws))
+    assert [r.error for r in (records[0], records[2])] == [None, None]
+    return records
+
+
+@pytest.mark.parametrize("pmid", ["", "  ", "n/a"])
+def test_a_record_whose_pmid_is_blank_fails_alone_instead_of_being_stored_without_one(pmid):
+    """Two such records would otherwise share the id "" and overwrite each other."""
+    element = record()
+    element.find("MedlineCitation/PMID").text = pmid
+    for node in element.findall("PubmedData/ArticleIdList/ArticleId"):
+        if node.get("IdType") == "pubmed":
+            node.text = ""
+    middle = batch_with(element)[1]
+    assert middle.study is None
+    assert middle.error.startswith(f"PubMed record {pmid.strip() or '#2 (no PMID)'}: ")
+    assert "PMID" in middle.error.split(": ", 1)[1]
+
+
+def test_a_mesh_heading_without_its_descriptor_does_not_lose_the_record():
+    element = record()
+    heading = element.find("MedlineCitation/MeshHeadingList/MeshHeading")
+    heading.remove(heading.find("DescriptorName"))
+    middle = batch_with(element)[1]
+    assert middle.error is None and middle.study is not None
+    assert all(middle.study.mesh_terms) and middle.study.mesh_terms
+    assert all(h["descriptor"] for h in middle.study.details["mesh"])
+
+
+@pytest.mark.parametrize("day, month", [("1st", "7"), ("31", "2"), ("0", "7"), ("12", "Foo")])
+def test_an_unreadable_entry_date_does_not_lose_the_record_or_store_a_false_date(day, month):
+    element = record()
+    for node in element.findall("PubmedData/History/PubMedPubDate"):
+        node.find("Day").text, node.find("Month").text = day, month
+    middle = batch_with(element)[1]
+    assert middle.error is None and middle.study is not None
+    assert middle.study.entry_date is None

@@ -15,6 +15,7 @@ import io
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from xml.parsers import expat
 from xml.parsers.expat import ExpatError
@@ -354,7 +355,7 @@ def parse_article(article: dict[str, Any]) -> Study:
     art = citation["Article"]
     pubmed_data = article.get("PubmedData", {})
     ids = _article_ids(pubmed_data.get("ArticleIdList", []))
-    ids.setdefault("pmid", str(citation["PMID"]))
+    ids.setdefault("pmid", _pmid(citation["PMID"]))
     for location in art.get("ELocationID", []):
         if location.attributes.get("EIdType") == "doi":
             ids.setdefault("doi", normalize_id("doi", str(location)))
@@ -366,7 +367,8 @@ def parse_article(article: dict[str, Any]) -> Study:
     pub_date = journal.get("JournalIssue", {}).get("PubDate", {})
     published, year = format_pub_date(pub_date)
     types = [str(t) for t in art.get("PublicationTypeList", [])]
-    mesh = [str(h["DescriptorName"]) for h in citation.get("MeshHeadingList", [])]
+    mesh = [str(h.get("DescriptorName", "")).strip() for h in citation.get("MeshHeadingList", [])]
+    mesh = [term for term in mesh if term]
     banks, banked = fields.databanks(art)
     details: dict[str, Any] = {
         "mesh": fields.mesh_headings(citation, clean_text),
@@ -399,6 +401,15 @@ def parse_article(article: dict[str, Any]) -> Study:
     )
 
 
+def _pmid(value: Any) -> str:
+    """The record's own PMID: a record without a usable one fails alone (records are stored by
+    PMID, so two blank ones would overwrite each other)."""
+    pmid = str(value or "").strip()
+    if not re.fullmatch(r"[0-9]+", pmid):
+        raise ValueError(f"PMID {pmid!r} is not a number" if pmid else "no PMID")
+    return pmid
+
+
 def _corrections(comments: list[Any]) -> list[dict[str, str]]:
     """Retractions, errata and expressions of concern linked to (or from) this record, as
     [{"type": "RetractionIn", "pmid": "...", "source": "citation text"}]: what a correction
@@ -416,7 +427,7 @@ def parse_book(book: dict[str, Any]) -> Study:
     document = book["BookDocument"]
     pubmed_data = book.get("PubmedBookData", {})
     ids = _article_ids(pubmed_data.get("ArticleIdList", []))
-    ids.setdefault("pmid", str(document["PMID"]))
+    ids.setdefault("pmid", _pmid(document["PMID"]))
     title = clean_text(document.get("ArticleTitle", "")) or clean_text(
         document.get("Book", {}).get("BookTitle", ""))
     published, year = format_pub_date(document.get("Book", {}).get("PubDate", {}))
@@ -494,13 +505,18 @@ def format_pub_date(pub_date: dict[str, Any]) -> tuple[str, int | None]:
 
 
 def _entry_date(history: list[Any]) -> str | None:
+    """The day the record entered PubMed (ISO); None rather than a false date when History
+    gives none that is a real calendar day."""
     dates = {d.attributes.get("PubStatus"): d for d in history}
     for status in ("entrez", "pubmed"):
         d = dates.get(status)
         if d and d.get("Year") and d.get("Month") and d.get("Day"):
-            month = str(d["Month"])
-            month_number = int(month) if month.isdigit() else _MONTHS.get(month[:3].lower(), 1)
-            return f"{int(d['Year']):04d}-{month_number:02d}-{int(d['Day']):02d}"
+            year, month, day = (str(d[k]).strip() for k in ("Year", "Month", "Day"))
+            month_number = int(month) if month.isdigit() else _MONTHS.get(month[:3].lower(), 0)
+            try:
+                return date(int(year), month_number, int(day)).isoformat()
+            except ValueError:
+                continue
     return None
 
 

@@ -145,6 +145,8 @@ def mesh_headings(citation: dict[str, Any], clean: Callable[[Any], str]) -> list
         qualifiers = [{"name": clean(q), "ui": _attr(q, "UI"), "major": _yes(q)}
                       for q in heading.get("QualifierName", [])]
         major = _yes(descriptor)
+        if not clean(descriptor):
+            continue  # a heading without its descriptor says nothing
         headings.append({"descriptor": clean(descriptor), "ui": _attr(descriptor, "UI"),
                          "major": major, "qualifiers": qualifiers,
                          "major_topic": major or any(q["major"] for q in qualifiers)})
