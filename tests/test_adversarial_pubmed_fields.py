@@ -214,3 +214,18 @@ def test_an_unreadable_entry_date_does_not_lose_the_record_or_store_a_false_date
     middle = batch_with(element)[1]
     assert middle.error is None and middle.study is not None
     assert middle.study.entry_date is None
+
+
+def test_a_control_character_in_one_record_does_not_fail_the_whole_answer():
+    """XML forbids raw control characters, so one in a single abstract (pasted from a PDF)
+    made the whole efetch answer unreadable: every run failed on the same batch."""
+    element = record()
+    text = element.find("MedlineCitation/Article/Abstract/AbstractText")
+    text.text = "Dose\x0bresponse\x01 data."
+    raws = [ET.tostring(e, encoding="unicode") for e in (OTHER, element, OTHER)]
+    xml = pubmed._article_set(raws)
+    assert b"\x0b" in xml and b"\x01" in xml
+    records = pubmed.parse_efetch_records(xml)
+    assert [r.error for r in records] == [None, None, None]
+    assert "Dose response data." in records[1].study.abstract
+    assert pubmed.parse_record(records[1].raw) == records[1].study

@@ -44,6 +44,9 @@ _START_TAG = re.compile(rb"""<[^\s/>]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))
 CORRECTION_REFTYPES = ("RetractionIn", "RetractionOf", "ErratumIn", "ErratumFor",
                        "ExpressionOfConcernIn", "ExpressionOfConcernFor")
 _NOT_AVAILABLE = re.compile(r"\[?\s*not\s+available\s*\]?\.?", re.IGNORECASE)
+# C0 controls XML 1.0 forbids (all but tab, LF, CR); in UTF-8 these bytes are never part of
+# another character.
+_CONTROLS = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
     start=1)}
@@ -180,7 +183,7 @@ def parse_record(raw: str) -> Study:
 def _records(xml: bytes, what: str) -> list[ParsedRecord]:
     if not xml.strip():
         raise ParseError(f"{what}: empty response body")
-    pinned = pin_dtd(xml, latest_pubmed=True)
+    pinned = pin_dtd(_without_controls(xml), latest_pubmed=True)
     try:
         data = _read(pinned, what, validate=False)
     except ParseError as exc:
@@ -193,6 +196,15 @@ def _records(xml: bytes, what: str) -> list[ParsedRecord]:
     records = _split(pinned, what)
     paired = _paired(records, data)
     return paired if paired is not None else _read_group(records)
+
+
+def _without_controls(xml: bytes) -> bytes:
+    """A raw control character (pasted into an abstract from a PDF) makes the whole answer
+    ill-formed, so every run would fail on the same batch: each becomes a space. Only for
+    UTF-8 (E-utilities' encoding), where that byte cannot be part of another character."""
+    if xml.startswith((b"\xff\xfe", b"\xfe\xff")) or not _CONTROLS.search(xml):
+        return xml
+    return _CONTROLS.sub(b" ", xml)
 
 
 def _paired(records: list[_RawRecord], data: Any) -> list[ParsedRecord] | None:
