@@ -10,11 +10,13 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from tests.conftest import FIXTURES
+from watcher.digest import DigestItem
 from watcher.fakes.eutils import records_from_xml
 from watcher.labels import infer_design
-from watcher.models import Study
+from watcher.models import Event, Study
 from watcher.parsers import pubmed
 from watcher.parsers.pubmed_fields import normalize_orcid, registry_ids_in_text
+from watcher.render.common import item_labels
 
 #: A real MEDLINE RCT record (PMID 28731372), edited per test as an upstream record could be.
 BASE = records_from_xml((FIXTURES / "pubmed_metapub/28731372.xml").read_bytes())[0][1]
@@ -229,3 +231,13 @@ def test_a_control_character_in_one_record_does_not_fail_the_whole_answer():
     assert [r.error for r in records] == [None, None, None]
     assert "Dose response data." in records[1].study.abstract
     assert pubmed.parse_record(records[1].raw) == records[1].study
+
+
+def test_medline_veterinary_trial_types_keep_their_design_label():
+    """MEDLINE indexes animal trials as "Randomized Controlled Trial, Veterinary": once it does,
+    the inferred RCT is dropped, so the real type must show, or the trial loses its label."""
+    study = Study("pubmed", "publication", {"pmid": "1"},
+                  "Meloxicam for osteoarthritis in dogs: a randomized controlled trial",
+                  publication_types=["Journal Article", "Randomized Controlled Trial, Veterinary"])
+    labels = item_labels(DigestItem(Event("new:1", "new", 1), study, ["Everything"], [], 1))
+    assert "RCT" in labels and not any("inferred" in label for label in labels)
