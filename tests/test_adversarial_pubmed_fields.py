@@ -241,3 +241,17 @@ def test_medline_veterinary_trial_types_keep_their_design_label():
                   publication_types=["Journal Article", "Randomized Controlled Trial, Veterinary"])
     labels = item_labels(DigestItem(Event("new:1", "new", 1), study, ["Everything"], [], 1))
     assert "RCT" in labels and not any("inferred" in label for label in labels)
+
+
+@pytest.mark.parametrize("text", [
+    "EudraCT numbers 2012-000123-12 and 2013-000456-34.",
+    "EudraCT: 2012-000123-12, 2013-000456-34",
+    "(EudraCT 2012-000123-12 / 2013-000456-34)",
+])
+def test_every_eudract_number_listed_after_the_register_name_is_kept(text):
+    assert registry_ids_in_text(text) == {"eudract": ["2012-000123-12", "2013-000456-34"]}
+
+
+def test_numbers_that_merely_follow_a_eudract_number_are_not_taken():
+    text = "EudraCT 2012-000123-12. Funded by grant 2013-000456-34 and 2014-000789-56."
+    assert registry_ids_in_text(text) == {"eudract": ["2012-000123-12"]}

@@ -32,6 +32,8 @@ _EU_NUMBER = r"((?:19|20)\d{2}-\d{6}-\d{2}(?:-\d{2})?)(?![\d-]\d)"
 _EU_REGISTER = re.compile(
     r"\b(?:EudraCT|EUCTR|CTIS|EU[\s-]?CT|EU\s+Clinical\s+Trials?\s+(?:Register|Information"
     r"\s+System))(?![a-z])[^\d;]{0,40}?" + _EU_NUMBER, re.IGNORECASE | re.ASCII)
+# "EudraCT 2012-000123-12 and 2013-000456-34": a number listed right after one the register named.
+_EU_NEXT = re.compile(r"\s*(?:,|/|&|and)\s*" + _EU_NUMBER, re.IGNORECASE | re.ASCII)
 _EU_BARE = re.compile(r"(?<![\d-])" + _EU_NUMBER, re.ASCII)
 _ORCID = re.compile(r"(\d{4})[-\s]?(\d{4})[-\s]?(\d{4})[-\s]?(\d{3}[\dX])$",
                     re.IGNORECASE | re.ASCII)
@@ -67,7 +69,9 @@ def registry_ids_in_text(text: str) -> dict[str, list[str]]:
         for match in pattern.finditer(text):
             add(scheme, prefix + match.group(1))
     for match in _EU_REGISTER.finditer(text):
-        add(_eu_scheme(match.group(1)), match.group(1))
+        while match:
+            add(_eu_scheme(match.group(1)), match.group(1))
+            match = _EU_NEXT.match(text, match.end())
     return {scheme: values for scheme, values in found.items() if values}
 
 
