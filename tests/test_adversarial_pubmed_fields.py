@@ -255,3 +255,14 @@ def test_every_eudract_number_listed_after_the_register_name_is_kept(text):
 def test_numbers_that_merely_follow_a_eudract_number_are_not_taken():
     text = "EudraCT 2012-000123-12. Funded by grant 2013-000456-34 and 2014-000789-56."
     assert registry_ids_in_text(text) == {"eudract": ["2012-000123-12"]}
+
+
+@pytest.mark.parametrize("abstract", [
+    "Patients were not randomly assigned to treatment groups. We compared outcomes.",
+    "Because patients could not be randomly allocated to surgery, we used propensity scores.",
+    "Patients were quasi-randomly assigned to A or B by date of birth.",
+    "Wards were pseudo-randomly allocated to the intervention.",
+    "We emulated a randomized trial of A versus B using registry data.",
+])
+def test_negated_quasi_or_emulated_randomization_is_not_an_rct(abstract):
+    assert "RCT" not in infer_design("Outcomes of A versus B in 400 patients", abstract)

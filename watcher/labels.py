@@ -29,11 +29,13 @@ LABELS = ("RCT", "placebo-controlled", "open-label", "meta-analysis", "systemati
           "case report", "protocol", "animal")
 
 _RANDOMIZED = r"(?<![\w-])randomi[sz]ed"  # "non-randomized", "quasi-randomised" do not match
-_NOT_RANDOMIZED = re.compile(r"\b(?:not|never|without being)\s+randomi[sz]ed", re.I)
+# "were not randomly assigned", "could not be randomised"; an emulated trial is observational.
+_NOT_RANDOMIZED = re.compile(r"\b(?:not|never|without)\s+(?:be(?:en|ing)?\s+)?(?:randomi[sz]ed|"
+                             r"randomly)|\bemulat(?:e|ed|es|ing|ion)\b", re.I)
 _RCT = re.compile(_RANDOMIZED + r"\b[^.;:]{0,80}?\b(?:trial|study)\b(?!s)", re.I)
 _ASSIGNED = re.compile(r"\b(?:were|was|being)\s+(?:(?:1:1|2:1|equally)\s+)?(?:randomi[sz]ed|"
                        r"randomly\s+(?:assigned|allocated))\b|\bunderwent\s+randomi[sz]ation\b"
-                       r"|\brandomly\s+(?:assigned|allocated)\s+(?:\d+|to|in)\b", re.I)
+                       r"|(?<![\w-])randomly\s+(?:assigned|allocated)\s+(?:\d+|to|in)\b", re.I)
 #: A title naming an extension study: its patients' randomization was the parent trial's.
 _EXTENSION = re.compile(r"\bopen-label\s+extension\b|\bextension\s+(?:study|phase|trial)\b", re.I)
 _PLACEBO = re.compile(r"\bplacebo[- ]controlled\b", re.I)
@@ -115,7 +117,8 @@ def infer_design(title: str, abstract: str) -> list[str]:
         text = [s for s in own if not _NOT_RANDOMIZED.search(s)]
         # "were randomized to ..." describes this study wherever it stands (reviews are out)
         randomized = (any(_RCT.search(s) for s in text)
-                      or any(_ASSIGNED.search(s) for s in _sentences(abstract)))
+                      or any(_ASSIGNED.search(s) for s in _sentences(abstract)
+                             if not _NOT_RANDOMIZED.search(s)))
         if _EXTENSION.search(title) and not _RCT.search(title):
             randomized = False
         if randomized and not protocol:  # a protocol has no results yet: "protocol" says it
