@@ -367,7 +367,7 @@ def parse_article(article: dict[str, Any]) -> Study:
     art = citation["Article"]
     pubmed_data = article.get("PubmedData", {})
     ids = _article_ids(pubmed_data.get("ArticleIdList", []))
-    ids.setdefault("pmid", _pmid(citation["PMID"]))
+    ids["pmid"] = _pmid(ids.get("pmid") or citation["PMID"])
     for location in art.get("ELocationID", []):
         if location.attributes.get("EIdType") == "doi":
             ids.setdefault("doi", normalize_id("doi", str(location)))
@@ -414,8 +414,9 @@ def parse_article(article: dict[str, Any]) -> Study:
 
 
 def _pmid(value: Any) -> str:
-    """The record's own PMID: a record without a usable one fails alone (records are stored by
-    PMID, so two blank ones would overwrite each other)."""
+    """The record's own PMID (its ArticleIdList's, else MedlineCitation's): a record without a
+    usable one fails alone (records are stored by PMID: two blank ones would overwrite each
+    other)."""
     pmid = str(value or "").strip()
     if not re.fullmatch(r"[0-9]+", pmid):
         raise ValueError(f"PMID {pmid!r} is not a number" if pmid else "no PMID")
@@ -439,7 +440,7 @@ def parse_book(book: dict[str, Any]) -> Study:
     document = book["BookDocument"]
     pubmed_data = book.get("PubmedBookData", {})
     ids = _article_ids(pubmed_data.get("ArticleIdList", []))
-    ids.setdefault("pmid", _pmid(document["PMID"]))
+    ids["pmid"] = _pmid(ids.get("pmid") or document["PMID"])
     title = clean_text(document.get("ArticleTitle", "")) or clean_text(
         document.get("Book", {}).get("BookTitle", ""))
     published, year = format_pub_date(document.get("Book", {}).get("PubDate", {}))
