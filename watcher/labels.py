@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 
 from .models import Study
+from .parsers.pubmed_fields import DASHES
 
 #: Appended to every inferred label, so a reader never mistakes a guess for MEDLINE indexing.
 INFERRED = " (inferred)"
@@ -28,11 +29,15 @@ LABELS = ("RCT", "placebo-controlled", "open-label", "meta-analysis", "systemati
           "case report", "protocol", "animal")
 
 _RANDOMIZED = r"(?<![\w-])randomi[sz]ed"  # "non-randomized", "quasi-randomised" do not match
-_NOT_RANDOMIZED = re.compile(r"\b(?:not|never|without being)\s+randomi[sz]ed", re.I)
+# "were not randomly assigned", "could not be randomised"; an emulated trial is observational.
+_NOT_RANDOMIZED = re.compile(r"\b(?:not|never|without)\s+(?:be(?:en|ing)?\s+)?(?:randomi[sz]ed|"
+                             r"randomly)|\bemulat(?:e|ed|es|ing|ion)\b", re.I)
 _RCT = re.compile(_RANDOMIZED + r"\b[^.;:]{0,80}?\b(?:trial|study)\b(?!s)", re.I)
 _ASSIGNED = re.compile(r"\b(?:were|was|being)\s+(?:(?:1:1|2:1|equally)\s+)?(?:randomi[sz]ed|"
                        r"randomly\s+(?:assigned|allocated))\b|\bunderwent\s+randomi[sz]ation\b"
-                       r"|\brandomly\s+(?:assigned|allocated)\s+(?:\d+|to|in)\b", re.I)
+                       r"|(?<![\w-])randomly\s+(?:assigned|allocated)\s+(?:\d+|to|in)\b", re.I)
+#: A title naming an extension study: its patients' randomization was the parent trial's.
+_EXTENSION = re.compile(r"\bopen-label\s+extension\b|\bextension\s+(?:study|phase|trial)\b", re.I)
 _PLACEBO = re.compile(r"\bplacebo[- ]controlled\b", re.I)
 _OPEN_LABEL = re.compile(r"\bopen[- ]label\b", re.I)
 _META = re.compile(r"\bmeta-?analys[ie]s\b|\bmeta-?regression\b", re.I)
@@ -41,13 +46,20 @@ _ANY_REVIEW = re.compile(r"\b(?:review|overview|meta-?analys[ie]s|umbrella)\b", 
 _REVIEWING = re.compile(r"\bwe\s+(?:systematically\s+)?(?:review(?:ed)?|searched|summari[sz]e[ds]?|"
                         r"pooled|synthesi[sz]ed)\b|\b(?:databases?|MEDLINE|Embase|PubMed)\b"
                         r"[^.]{0,40}\bsearched\b|\bwere\s+searched\b", re.I)
-_CASE_TITLE = re.compile(r"\bcase\s+reports?\b|\breport\s+of\s+(?:a|two|three)\s+cases?\b"
+_CASE_TITLE = re.compile(r"\bcase\s+reports?\b(?!\s+forms?\b)"  # a case report form is not one
+                         r"|\breport\s+of\s+(?:a|two|three)\s+cases?\b"
                          r"|^\s*(?:a|an)\s+case\s+of\b|:\s*(?:a|an)\s+case\b", re.I)
 _CASE_TEXT = re.compile(r"\bwe\s+(?:report|describe|present)\s+(?:here\s+)?(?:the\s+)?"
                         r"(?:case|cases|a\s+case|an?\s+(?:\d+|[a-z]+)[- ]year[- ]old|"
                         r"a\s+(?:patient|man|woman|boy|girl))\b", re.I)
-_PROTOCOL_TITLE = re.compile(r"\b(?:study|trial|review)\s+protocol\b|\bprotocol\s+(?:for|of)\s+"
-                             r"(?:a|an|the)\b|:\s*(?:a\s+|the\s+)?protocol\b", re.I)
+# "trial protocol deviations" is a study of protocols, not one.
+_NOT_PROTOCOL = (r"(?!\s+(?:amendments?|deviations?|violations?|adherence|compliance|changes?|"
+                 r"modifications?)\b)")
+# "protocol for a randomised trial", not a care protocol "for the prevention of delirium".
+_PROTOCOL_TITLE = re.compile(r"\b(?:study|trial|review)\s+protocol\b" + _NOT_PROTOCOL
+                             + r"|\bprotocol\s+(?:for|of)\s+(?:a|an|the)\s+(?:[\w-]+\s+){0,5}?"
+                             r"(?:trial|study|review|meta-analysis|evaluation)\b"
+                             r"|:\s*(?:a\s+|the\s+)?protocol\b" + _NOT_PROTOCOL, re.I)
 _PROTOCOL_TEXT = re.compile(r"\bth(?:is|e\s+present)\s+(?:study\s+|trial\s+)?protocol\s+"
                             r"(?:describes|outlines|reports|presents)\b|\bwe\s+(?:describe|"
                             r"present|report)\s+the\s+(?:study\s+|trial\s+)?protocol\b", re.I)
@@ -81,7 +93,9 @@ def has_real_types(publication_types: Iterable[str]) -> bool:
 
 def infer_design(title: str, abstract: str) -> list[str]:
     """Design labels (from LABELS, in that order) the title and abstract support."""
-    title = " ".join(title.split())
+    # Publishers write "non\u2010randomized" with a Unicode hyphen, which no pattern here knows.
+    title = " ".join(title.translate(DASHES).split())
+    abstract = abstract.translate(DASHES)
     design = _design_sentences(abstract)
     own = [title, *design]
     found: set[str] = set()
@@ -103,7 +117,10 @@ def infer_design(title: str, abstract: str) -> list[str]:
         text = [s for s in own if not _NOT_RANDOMIZED.search(s)]
         # "were randomized to ..." describes this study wherever it stands (reviews are out)
         randomized = (any(_RCT.search(s) for s in text)
-                      or any(_ASSIGNED.search(s) for s in _sentences(abstract)))
+                      or any(_ASSIGNED.search(s) for s in _sentences(abstract)
+                             if not _NOT_RANDOMIZED.search(s)))
+        if _EXTENSION.search(title) and not _RCT.search(title):
+            randomized = False
         if randomized and not protocol:  # a protocol has no results yet: "protocol" says it
             found.add("RCT")
         if any(_PLACEBO.search(s) for s in own):

@@ -15,6 +15,7 @@ import io
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from xml.parsers import expat
 from xml.parsers.expat import ExpatError
@@ -42,6 +43,10 @@ _START_TAG = re.compile(rb"""<[^\s/>]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))
 #: notice, "...For" on the notice names the record it corrects.
 CORRECTION_REFTYPES = ("RetractionIn", "RetractionOf", "ErratumIn", "ErratumFor",
                        "ExpressionOfConcernIn", "ExpressionOfConcernFor")
+_NOT_AVAILABLE = re.compile(r"\[?\s*not\s+available\s*\]?\.?", re.IGNORECASE)
+# C0 controls XML 1.0 forbids (all but tab, LF, CR); in UTF-8 these bytes are never part of
+# another character.
+_CONTROLS = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
     start=1)}
@@ -178,7 +183,7 @@ def parse_record(raw: str) -> Study:
 def _records(xml: bytes, what: str) -> list[ParsedRecord]:
     if not xml.strip():
         raise ParseError(f"{what}: empty response body")
-    pinned = pin_dtd(xml, latest_pubmed=True)
+    pinned = pin_dtd(_without_controls(xml), latest_pubmed=True)
     try:
         data = _read(pinned, what, validate=False)
     except ParseError as exc:
@@ -191,6 +196,15 @@ def _records(xml: bytes, what: str) -> list[ParsedRecord]:
     records = _split(pinned, what)
     paired = _paired(records, data)
     return paired if paired is not None else _read_group(records)
+
+
+def _without_controls(xml: bytes) -> bytes:
+    """A raw control character (pasted into an abstract from a PDF) makes the whole answer
+    ill-formed, so every run would fail on the same batch: each becomes a space. Only for
+    UTF-8 (E-utilities' encoding), where that byte cannot be part of another character."""
+    if xml.startswith((b"\xff\xfe", b"\xfe\xff")) or not _CONTROLS.search(xml):
+        return xml
+    return _CONTROLS.sub(b" ", xml)
 
 
 def _paired(records: list[_RawRecord], data: Any) -> list[ParsedRecord] | None:
@@ -353,17 +367,20 @@ def parse_article(article: dict[str, Any]) -> Study:
     art = citation["Article"]
     pubmed_data = article.get("PubmedData", {})
     ids = _article_ids(pubmed_data.get("ArticleIdList", []))
-    ids.setdefault("pmid", str(citation["PMID"]))
+    ids["pmid"] = _pmid(ids.get("pmid") or citation["PMID"])
     for location in art.get("ELocationID", []):
         if location.attributes.get("EIdType") == "doi":
             ids.setdefault("doi", normalize_id("doi", str(location)))
-    title = clean_text(art.get("ArticleTitle", "")) or clean_text(art.get("VernacularTitle", ""))
+    title = clean_text(art.get("ArticleTitle", ""))
+    if not title or _NOT_AVAILABLE.fullmatch(title):  # MEDLINE's stand-in for no English title
+        title = clean_text(art.get("VernacularTitle", "")) or title
     abstract = _abstract(art.get("Abstract", {}))
     journal = art.get("Journal", {})
     pub_date = journal.get("JournalIssue", {}).get("PubDate", {})
     published, year = format_pub_date(pub_date)
     types = [str(t) for t in art.get("PublicationTypeList", [])]
-    mesh = [str(h["DescriptorName"]) for h in citation.get("MeshHeadingList", [])]
+    mesh = [str(h.get("DescriptorName", "")).strip() for h in citation.get("MeshHeadingList", [])]
+    mesh = [term for term in mesh if term]
     banks, banked = fields.databanks(art)
     details: dict[str, Any] = {
         "mesh": fields.mesh_headings(citation, clean_text),
@@ -396,6 +413,16 @@ def parse_article(article: dict[str, Any]) -> Study:
     )
 
 
+def _pmid(value: Any) -> str:
+    """The record's own PMID (its ArticleIdList's, else MedlineCitation's): a record without a
+    usable one fails alone (records are stored by PMID: two blank ones would overwrite each
+    other)."""
+    pmid = str(value or "").strip()
+    if not re.fullmatch(r"[0-9]+", pmid):
+        raise ValueError(f"PMID {pmid!r} is not a number" if pmid else "no PMID")
+    return pmid
+
+
 def _corrections(comments: list[Any]) -> list[dict[str, str]]:
     """Retractions, errata and expressions of concern linked to (or from) this record, as
     [{"type": "RetractionIn", "pmid": "...", "source": "citation text"}]: what a correction
@@ -413,7 +440,7 @@ def parse_book(book: dict[str, Any]) -> Study:
     document = book["BookDocument"]
     pubmed_data = book.get("PubmedBookData", {})
     ids = _article_ids(pubmed_data.get("ArticleIdList", []))
-    ids.setdefault("pmid", str(document["PMID"]))
+    ids["pmid"] = _pmid(ids.get("pmid") or document["PMID"])
     title = clean_text(document.get("ArticleTitle", "")) or clean_text(
         document.get("Book", {}).get("BookTitle", ""))
     published, year = format_pub_date(document.get("Book", {}).get("PubDate", {}))
@@ -491,13 +518,18 @@ def format_pub_date(pub_date: dict[str, Any]) -> tuple[str, int | None]:
 
 
 def _entry_date(history: list[Any]) -> str | None:
+    """The day the record entered PubMed (ISO); None rather than a false date when History
+    gives none that is a real calendar day."""
     dates = {d.attributes.get("PubStatus"): d for d in history}
     for status in ("entrez", "pubmed"):
         d = dates.get(status)
         if d and d.get("Year") and d.get("Month") and d.get("Day"):
-            month = str(d["Month"])
-            month_number = int(month) if month.isdigit() else _MONTHS.get(month[:3].lower(), 1)
-            return f"{int(d['Year']):04d}-{month_number:02d}-{int(d['Day']):02d}"
+            year, month, day = (str(d[k]).strip() for k in ("Year", "Month", "Day"))
+            month_number = int(month) if month.isdigit() else _MONTHS.get(month[:3].lower(), 0)
+            try:
+                return date(int(year), month_number, int(day)).isoformat()
+            except ValueError:
+                continue
     return None
 
 

@@ -10,6 +10,7 @@ Input is Biopython's parsed record (Bio.Entrez.read); output is plain JSON-ready
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -21,17 +22,30 @@ REGISTRY_SCHEMES = ("nct", "isrctn", "eudract", "ctis", "drks", "chictr", "actrn
 # Each registry's id as written in an abstract or a DataBankList accession. EudraCT is
 # YYYY-NNNNNN-CC; a CTIS (EU CT) number adds a two-digit suffix (YYYY-5NNNNN-NN-NN); both are
 # only taken after a word that names the register, since bare digit groups are ambiguous.
-_NCT = re.compile(r"\bNCT\d{8}\b")
-_ISRCTN = re.compile(r"\bISRCTN[\s:]*(\d{8})\b", re.IGNORECASE)
-_DRKS = re.compile(r"\bDRKS[\s:]*(\d{8})\b", re.IGNORECASE)
-_ACTRN = re.compile(r"\bACTRN[\s:]*(\d{14})\b", re.IGNORECASE)
-_CHICTR = re.compile(r"\bChiCTR(-?(?:[A-Z]{3}-?)?\d{8,10})\b", re.IGNORECASE)
+# re.ASCII: \d is [0-9] only, so no id is ever kept with another script's digits (see _ascii).
+_NCT = re.compile(r"\bNCT\s*[:-]?\s*(\d{8})\b", re.IGNORECASE | re.ASCII)
+_ISRCTN = re.compile(r"\bISRCTN[\s:]*(\d{8})\b", re.IGNORECASE | re.ASCII)
+_DRKS = re.compile(r"\bDRKS[\s:]*(\d{8})\b", re.IGNORECASE | re.ASCII)
+_ACTRN = re.compile(r"\bACTRN[\s:]*(\d{14})\b", re.IGNORECASE | re.ASCII)
+_CHICTR = re.compile(r"\bChiCTR(-?(?:[A-Z]{3}-?)?\d{8,10})\b", re.IGNORECASE | re.ASCII)
 _EU_NUMBER = r"((?:19|20)\d{2}-\d{6}-\d{2}(?:-\d{2})?)(?![\d-]\d)"
 _EU_REGISTER = re.compile(
     r"\b(?:EudraCT|EUCTR|CTIS|EU[\s-]?CT|EU\s+Clinical\s+Trials?\s+(?:Register|Information"
-    r"\s+System))(?![a-z])[^\d;]{0,40}?" + _EU_NUMBER, re.IGNORECASE)
-_EU_BARE = re.compile(r"(?<![\d-])" + _EU_NUMBER)
-_ORCID = re.compile(r"(\d{4})-?(\d{4})-?(\d{4})-?(\d{3}[\dX])$", re.IGNORECASE)
+    r"\s+System))(?![a-z])[^\d;]{0,40}?" + _EU_NUMBER, re.IGNORECASE | re.ASCII)
+# "EudraCT 2012-000123-12 and 2013-000456-34": a number listed right after one the register named.
+_EU_NEXT = re.compile(r"\s*(?:,|/|&|and)\s*" + _EU_NUMBER, re.IGNORECASE | re.ASCII)
+_EU_BARE = re.compile(r"(?<![\d-])" + _EU_NUMBER, re.ASCII)
+_ORCID = re.compile(r"(\d{4})[-\s]?(\d{4})[-\s]?(\d{4})[-\s]?(\d{3}[\dX])$",
+                    re.IGNORECASE | re.ASCII)
+#: Hyphens and dashes publishers put where an id has "-" (U+2010 is common in Wiley abstracts).
+DASHES = str.maketrans({c: "-" for c in "\u2010\u2011\u2012\u2013\u2212\ufe63\uff0d"})
+
+
+def _ascii(text: str) -> str:
+    """Text as the id patterns read it: full-width digits and letters (NFKC) and Unicode hyphens
+    become ASCII, so 'NCT０１２３４５６７' and 'ChiCTR\u2010IOR\u201017012345' are found in the form
+    the registries use."""
+    return unicodedata.normalize("NFKC", text).translate(DASHES)
 
 
 def _eu_scheme(number: str) -> str:
@@ -41,6 +55,7 @@ def _eu_scheme(number: str) -> str:
 def registry_ids_in_text(text: str) -> dict[str, list[str]]:
     """Trial-registry ids named in free text (an abstract), normalized, in order of mention."""
     found: dict[str, list[str]] = {}
+    text = _ascii(text)
 
     def add(scheme: str, value: str) -> None:
         value = normalize_id(scheme, value)
@@ -48,13 +63,15 @@ def registry_ids_in_text(text: str) -> dict[str, list[str]]:
             found[scheme].append(value)
 
     for match in _NCT.finditer(text):
-        add("nct", match.group(0))
+        add("nct", "NCT" + match.group(1))
     for scheme, pattern, prefix in (("isrctn", _ISRCTN, "ISRCTN"), ("drks", _DRKS, "DRKS"),
                                     ("actrn", _ACTRN, "ACTRN"), ("chictr", _CHICTR, "ChiCTR")):
         for match in pattern.finditer(text):
             add(scheme, prefix + match.group(1))
     for match in _EU_REGISTER.finditer(text):
-        add(_eu_scheme(match.group(1)), match.group(1))
+        while match:
+            add(_eu_scheme(match.group(1)), match.group(1))
+            match = _EU_NEXT.match(text, match.end())
     return {scheme: values for scheme, values in found.items() if values}
 
 
@@ -65,17 +82,20 @@ def _databank_reader(name: str) -> Callable[[str], tuple[str, str] | None] | Non
     prefixed = {"isrctn": ("isrctn", _ISRCTN, "ISRCTN"), "drks": ("drks", _DRKS, "DRKS"),
                 "anzctr": ("actrn", _ACTRN, "ACTRN"), "chictr": ("chictr", _CHICTR, "ChiCTR")}
     if name.startswith("clinicaltrials"):
-        return lambda value: ("nct", normalize_id("nct", value))
+        def read_nct(value: str) -> tuple[str, str]:
+            match = _NCT.search(_ascii(value))
+            return "nct", "NCT" + match.group(1) if match else normalize_id("nct", value)
+        return read_nct
     if name in prefixed:
         scheme, pattern, prefix = prefixed[name]
 
         def read(value: str) -> tuple[str, str]:
-            match = pattern.search(value)
+            match = pattern.search(_ascii(value))
             return scheme, normalize_id(scheme, prefix + match.group(1) if match else value)
         return read
     if name in ("eudract", "ctis", "euctr"):
         def read_eu(value: str) -> tuple[str, str] | None:
-            match = _EU_BARE.search(value)
+            match = _EU_BARE.search(_ascii(value))
             return (_eu_scheme(match.group(1)), match.group(1)) if match else None
         return read_eu
     return None
@@ -129,6 +149,8 @@ def mesh_headings(citation: dict[str, Any], clean: Callable[[Any], str]) -> list
         qualifiers = [{"name": clean(q), "ui": _attr(q, "UI"), "major": _yes(q)}
                       for q in heading.get("QualifierName", [])]
         major = _yes(descriptor)
+        if not clean(descriptor):
+            continue  # a heading without its descriptor says nothing
         headings.append({"descriptor": clean(descriptor), "ui": _attr(descriptor, "UI"),
                          "major": major, "qualifiers": qualifiers,
                          "major_topic": major or any(q["major"] for q in qualifiers)})
@@ -199,12 +221,25 @@ def _pages(pagination: Any) -> str:
 
 
 def normalize_orcid(value: str) -> str:
-    """'https://orcid.org/0000-0002-4590-7461' (or the bare 16 characters) -> the bare
-    0000-0000-0000-000X form; "" when it is not shaped like an ORCID iD."""
+    """'https://orcid.org/0000-0002-4590-7461' (or the bare 16 characters, or groups split by
+    spaces) -> the bare 0000-0000-0000-000X form; "" when it is not an ORCID iD, including a
+    wrong check digit (a typo would link the author to nobody's, or somebody else's, profile)."""
     text = re.sub(r"^\s*(?:https?://)?(?:www\.)?orcid\.org/", "", value.strip(),
                   flags=re.IGNORECASE).strip().strip("/")
     match = _ORCID.match(text)
-    return "-".join(match.groups()).upper() if match else ""
+    if not match:
+        return ""
+    orcid = "-".join(match.groups()).upper()
+    return orcid if _orcid_check_digit(orcid.replace("-", "")[:15]) == orcid[-1] else ""
+
+
+def _orcid_check_digit(digits: str) -> str:
+    """ISO 7064 MOD 11-2, the check character ORCID puts last."""
+    total = 0
+    for digit in digits:
+        total = (total + int(digit)) * 2
+    result = (12 - total % 11) % 11
+    return "X" if result == 10 else str(result)
 
 
 def authors(author_list: Any, clean: Callable[[Any], str]) -> list[dict[str, Any]]:

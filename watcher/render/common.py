@@ -94,7 +94,8 @@ def item_labels(item: DigestItem) -> list[str]:
     if study is not None:
         if study.kind == "trial":
             labels.append("trial")
-        types = set(study.publication_types)
+        # "Randomized Controlled Trial, Veterinary" is an RCT of animals: same design label.
+        types = {t.removesuffix(", Veterinary") for t in study.publication_types}
         labels += [label for kind, label in TYPE_LABELS.items() if kind in types]
         if "systematic review" in labels and "review" in labels:
             labels.remove("review")
