@@ -15,6 +15,7 @@ long back-fills.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -301,6 +302,12 @@ class EutilsServer(LocalServer):
             records = list(self.records.values())
             missing = sorted(p for p in self.phrases_not_found if p and p in term)
             translation = self.translations.get(term, term)
+        # An entry-date range in the term ("2020/01/01"[edat] : "2020/12/31"[edat]) is applied
+        # to each record's entry date, the rest of the term as usual.
+        for first, last in _EDAT_RANGE.findall(term):
+            entered = (_parse_date(first, date.min), _parse_date(last, date.max))
+            records = [r for r in records if entered[0] <= r.entry_date <= entered[1]]
+        term = _EDAT_RANGE.sub("all[sb]", term)
         modified = params.get("datetype") == "mdat"
         verdicts: dict[int, bool] = {}  # per search document: synthetic records share one
 
@@ -344,6 +351,9 @@ class EutilsServer(LocalServer):
                         if i in self.records and i not in self.never_return]
         return ('<?xml version="1.0" ?>\n' + PUBMED_DOCTYPE + "\n<PubmedArticleSet>\n"
                 + "\n".join(articles) + "\n</PubmedArticleSet>\n").encode("utf-8")
+
+
+_EDAT_RANGE = re.compile(r'"([\d/]+)"\[edat\]\s*:\s*"([\d/]+)"\[edat\]', re.IGNORECASE)
 
 
 def _esearch_error(message: str) -> str:

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from ..config import Query
 
 ESEARCH_LIMIT = 9999  # esearch will not page past this many ids for one search
+#: Before any PubMed entry date: the first slice of a day's revisions listed by entry date.
+EARLIEST_ENTRY = date(1700, 1, 1)
 # esearch's retmax is capped at 10,000 ids, so a (sub-)window below ESEARCH_LIMIT is listed in
 # one request.
 ESEARCH_PAGE = 10_000
@@ -119,6 +121,8 @@ class PubMedSource:
             if warning not in warnings:
                 warnings.append(warning)
         if page.count > self.search_limit:
+            if start >= end and datetype == "mdat":
+                return self._revised_on(term, start, EARLIEST_ENTRY, start, warnings)
             if start >= end:
                 raise SourceError(
                     f"PubMed: {page.count} records were entered on {start} for one query, more "
@@ -127,14 +131,37 @@ class PubMedSource:
             return _unique(self._search(term, start, middle, warnings, datetype=datetype)
                            + self._search(term, middle + timedelta(days=1), end, warnings,
                                           datetype=datetype))
+        return self._rest(term, start, end, page, datetype)
+
+    def _rest(self, term: str, start: date, end: date, page: SearchPage,
+              datetype: str) -> list[str]:
+        """*page*'s ids and those of the pages after it, up to what esearch lists."""
         ids = list(page.ids)
-        while len(ids) < page.count:
+        while len(ids) < min(page.count, self.search_limit):
             more = self._esearch(term, start, end, retstart=len(ids), datetype=datetype)
             if not more.ids:
                 raise SourceError(f"PubMed esearch stopped at {len(ids)} of {page.count} ids "
                                   f"for {start} to {end}")
             ids += more.ids
         return _unique(ids)
+
+    def _revised_on(self, term: str, day: date, low: date, high: date,
+                    warnings: list[str]) -> list[str]:
+        """The records revised on *day* and entered in [low, high], listed in entry-date slices.
+        NCBI revises tens of thousands of records in one day (a yearly MeSH reload): more than
+        one esearch lists, yet no reason to stop polling the query, nor to miss a retraction."""
+        sliced = f'({term}) AND ("{low:%Y/%m/%d}"[edat] : "{high:%Y/%m/%d}"[edat])'
+        page = self._esearch(sliced, day, day, retstart=0, datetype="mdat")
+        if page.count > self.search_limit and low < high:
+            middle = low + timedelta(days=(high - low).days // 2)
+            return _unique(self._revised_on(term, day, low, middle, warnings)
+                           + self._revised_on(term, day, middle + timedelta(days=1), high,
+                                              warnings))
+        if page.count > self.search_limit:
+            warnings.append(f"{page.count} records entered on {low} were revised on {day}, "
+                            f"more than esearch lists: only the first {self.search_limit} "
+                            "were looked at for corrections")
+        return self._rest(sliced, day, day, page, "mdat")
 
     def _esearch(self, term: str, start: date, end: date, *, retstart: int,
                  datetype: str = "edat") -> SearchPage:

@@ -1,0 +1,58 @@
+"""PubMed at full depth, attacked: corrections, query health and `validate --online` against a
+flaky or hostile upstream and a careless operator. Each test is a defect found by probing."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from tests.conftest import FIXTURES, days_ago, renumbered
+
+STUDY = "99000100"
+NOTICE = "99000200"
+EVERYTHING = """\
+defaults:
+  lookback_days: 30
+queries:
+  - id: everything
+    condition: Everything in the corpus
+    sources:
+      pubmed:
+        terms: all[sb]
+"""
+
+
+def _retracted(article: ET.Element, notice: str) -> ET.Element:
+    """The record as PubMed revises it once the study is retracted."""
+    types = article.find("MedlineCitation/Article/PublicationTypeList")
+    ET.SubElement(types, "PublicationType", {"UI": "D016441"}).text = "Retracted Publication"
+    citation = article.find("MedlineCitation")
+    comments = ET.Element("CommentsCorrectionsList")
+    link = ET.SubElement(comments, "CommentsCorrections", {"RefType": "RetractionIn"})
+    ET.SubElement(link, "RefSource").text = "J Test. 2026."
+    ET.SubElement(link, "PMID", {"Version": "1"}).text = notice
+    mesh = citation.find("MeshHeadingList")
+    citation.insert(list(citation).index(mesh) if mesh is not None else len(citation), comments)
+    return article
+
+
+def test_a_mass_revision_day_neither_stalls_the_query_nor_hides_a_retraction(env, server):
+    """NCBI revises tens of thousands of records on one day (its yearly MeSH reload): the mdat
+    search of that day lists more than esearch can. The poll failed for ever ("records were
+    entered ... narrow the query's terms", window kept, the same day in it at every run); now
+    the day is listed in entry-date slices and the retraction among them is told."""
+    env.write_queries(EVERYTHING)
+    source = FIXTURES / "pubmed_metapub/36318760.xml"
+    server.add_article(renumbered(source, STUDY), entry_date=days_ago(10))
+    assert env.cli("run", "--once").exit_code == 0
+    for pmid in server.add_synthetic(10_050, first_pmid=1_000_000, newest=days_ago(400),
+                                     days=20_000):
+        server.records[pmid].modified = days_ago(0)  # all revised today
+    server.add_article(_retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(0))
+    second = env.cli("run", "--once")
+    assert second.exit_code == 0, second.output
+    assert "RETRACTED" in second.stdout and f"/{NOTICE}/" in second.stdout
+    assert "narrow the query" not in second.output
+    assert [c["id"] for c in server.calls("efetch")][-1] == STUDY, "only the kept record"
+    store = env.store()
+    assert store.position("everything", "pubmed").window_end == days_ago(0).isoformat()
