@@ -6,6 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from tests.conftest import FIXTURES, days_ago, renumbered
+from watcher.fakes.eutils import _esearch_error
 
 STUDY = "99000100"
 NOTICE = "99000200"
@@ -56,3 +57,29 @@ def test_a_mass_revision_day_neither_stalls_the_query_nor_hides_a_retraction(env
     assert [c["id"] for c in server.calls("efetch")][-1] == STUDY, "only the kept record"
     store = env.store()
     assert store.position("everything", "pubmed").window_end == days_ago(0).isoformat()
+
+
+def test_a_failing_revisions_search_says_so_and_keeps_the_window(env, server, monkeypatch):
+    """Only the mdat search (records revised in the window) fails: the poll stores nothing and
+    keeps its window, so no retraction is lost, and its one-line error names the corrections
+    search: it read like the query's own search had failed, with nothing to say why a query
+    whose search works (`validate --online`) was never polled."""
+    env.write_queries(EVERYTHING)
+    server.add_article(renumbered(FIXTURES / "pubmed_metapub/36318760.xml", STUDY),
+                       entry_date=days_ago(10))
+    answer = server._esearch
+
+    def mdat_broken(params):
+        if params.get("datetype") == "mdat":
+            return 200, _esearch_error("Search Backend failed: cannot search by mdat")
+        return answer(params)
+
+    monkeypatch.setattr(server, "_esearch", mdat_broken)
+    result = env.cli("run", "--once")
+    assert result.exit_code == 1
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert "search for corrections" in line and "cannot search by mdat" in line, line
+    assert "window kept" in line
+    store = env.store()
+    assert store.find_study({"pmid": STUDY}) is None, "nothing stored half-way"
+    assert store.position("everything", "pubmed").window_end is None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from ..errors import SourceError
+from ..errors import SourceError, WatcherError
 from ..http import HttpClient, RateLimiter
 from ..parsers.pubmed import SearchPage, parse_efetch_records, parse_esearch, parse_records
 from ..settings import Settings
@@ -91,7 +91,11 @@ class PubMedSource:
         # Kept records entered before the window and revised in it: fetched again for their
         # corrections. (One entered in the window is listed by both searches: only a record
         # entered and corrected within the same overlap days is not looked at again.)
-        revised = self._search(term, window.start, window.end, warnings, datetype="mdat")
+        try:
+            revised = self._search(term, window.start, window.end, warnings, datetype="mdat")
+        except WatcherError as exc:  # the poll fails as a whole, but says which search did
+            raise SourceError("PubMed search for corrections (records revised in the window) "
+                              f"failed: {exc}") from exc
         listed = set(pmids) | set(retry)
         refresh = context.known("pmid", [p for p in revised if p not in listed])
         records: list[FetchedRecord] = []
