@@ -83,3 +83,28 @@ def test_a_failing_revisions_search_says_so_and_keeps_the_window(env, server, mo
     store = env.store()
     assert store.find_study({"pmid": STUDY}) is None, "nothing stored half-way"
     assert store.position("everything", "pubmed").window_end is None
+
+
+def test_a_filter_that_now_excludes_the_study_does_not_withhold_its_retraction(env, server):
+    """The team was sent the study; it is then retracted. A filter meant for new studies
+    ("never alert a retracted paper", or non_human: exclude once MEDLINE indexing says it was
+    in rats) now excludes the study's current record, and the digest re-judged the correction
+    item with it: withheld, so the team was never told that a study it has was retracted."""
+    env.write_queries(EVERYTHING.replace("terms: all[sb]", """terms: all[sb]
+    filters:
+      exclude_publication_types: [Retracted Publication]"""))
+    source = FIXTURES / "pubmed_metapub/36318760.xml"
+    server.add_article(renumbered(source, STUDY), entry_date=days_ago(10))
+    first = env.cli("run", "--once")
+    assert first.exit_code == 0 and f"/{STUDY}/" in first.stdout
+    server.add_article(_retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(0))
+    second = env.cli("run", "--once")
+    assert second.exit_code == 0, second.output
+    assert "RETRACTED" in second.stdout and f"/{NOTICE}/" in second.stdout, second.stdout
+    assert second.stdout.count(f"/{STUDY}/") == 1
+    store = env.store()
+    states = [row[0] for row in store.conn.execute(
+        "SELECT o.state FROM outbox o JOIN events e ON e.id = o.event_id"
+        " WHERE e.kind = 'correction'")]
+    assert states == ["sent"]

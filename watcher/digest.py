@@ -114,7 +114,9 @@ def select(pending: list[PendingItem], routed: dict[str, RoutedQuery]
     kept: list[PendingItem] = []
     withheld: list[tuple[int, str]] = []
     for item in pending:
-        if item.study is None:
+        if item.study is None or item.event.kind == "correction":
+            # A correction is owed to whoever was sent the study, whatever the filters now
+            # make of its revised record (a retracted or newly indexed record can fail them).
             kept.append(item)
             continue
         valid, reasons = [], []
