@@ -108,3 +108,25 @@ def test_a_filter_that_now_excludes_the_study_does_not_withhold_its_retraction(e
         "SELECT o.state FROM outbox o JOIN events e ON e.id = o.event_id"
         " WHERE e.kind = 'correction'")]
     assert states == ["sent"]
+
+
+def test_a_retraction_found_while_the_study_is_mid_send_is_not_shown_twice(env, server):
+    """The study's item was 'sending' (a digest in flight, or left so by a dead process) when
+    the retraction arrived: it counts as told, so a correction was queued; then the item was
+    offered again, and the next digest carried the study twice (the study labelled RETRACTED,
+    and the correction). The study's own labelled item now carries the correction."""
+    env.write_queries(EVERYTHING)
+    source = FIXTURES / "pubmed_metapub/36318760.xml"
+    server.add_article(renumbered(source, STUDY), entry_date=days_ago(10))
+    assert env.cli("poll").exit_code == 0
+    store = env.store()
+    with store.transaction():  # a process died while the digest carrying it was being sent
+        store.conn.execute("UPDATE outbox SET state = 'sending'")
+    server.add_article(_retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(0))
+    result = env.cli("run", "--once")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count(f"/{STUDY}/") == 1, result.stdout
+    assert "RETRACTED" in result.stdout
+    later = env.cli("run", "--once")
+    assert f"/{STUDY}/" not in later.stdout and "RETRACTED" not in later.stdout, later.stdout

@@ -68,6 +68,16 @@ def shows(study: Study, stem: str, notice: str) -> bool:
                for link in _links(study))
 
 
+def carried_by_the_study(event: Event, study: Study) -> bool:
+    """Whether the study's own new-study item, sent now, shows this correction event (its
+    record carries the retraction type or the notice's link)."""
+    parts = event.key.split(":")
+    stems = {kind: stem for stem, (kind, _, _) in CORRECTION_KINDS.items()}
+    if event.kind != "correction" or len(parts) < 3 or parts[2] not in stems:
+        return False
+    return shows(study, stems[parts[2]], str(event.details.get("notice") or ""))
+
+
 def found_in(study_id: int, previous: Study | None, current: Study,
              store: Store) -> list[tuple[int, str, str]]:
     """(corrected study, RefType stem, notice PMID) for each correction this record reveals:

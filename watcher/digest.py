@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Filters
+from .corrections import carried_by_the_study
 from .filters import judge
 from .models import Event, PendingItem, Study
 from .sources import label
@@ -114,6 +115,8 @@ def select(pending: list[PendingItem], routed: dict[str, RoutedQuery]
     kept: list[PendingItem] = []
     withheld: list[tuple[int, str]] = []
     for item in pending:
+        if item.event.kind == "correction" and item.state == "withheld":
+            continue  # carried by the study's own labelled item (below)
         if item.study is None or item.event.kind == "correction":
             # A correction is owed to whoever was sent the study, whatever the filters now
             # make of its revised record (a retracted or newly indexed record can fail them).
@@ -138,6 +141,14 @@ def select(pending: list[PendingItem], routed: dict[str, RoutedQuery]
             withheld.append((item.outbox_id, f"excluded by the current filters: {reasons[0]}"))
         else:  # its queries were removed from the YAML: still owed, shown under "Other"
             kept.append(item)
+    # A correction queued while the study's own item was in flight, which is now offered
+    # again: that item, labelled from the revised record, tells it (never the study twice).
+    studies = {item.event.study_id for item in kept if item.event.kind == "new"}
+    for item in [i for i in kept if i.event.kind == "correction"]:
+        if (item.event.study_id in studies and item.study is not None
+                and carried_by_the_study(item.event, item.study)):
+            kept.remove(item)
+            withheld.append((item.outbox_id, "told by the study's own item, labelled"))
     return kept, withheld
 
 
