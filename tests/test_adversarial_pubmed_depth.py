@@ -130,3 +130,16 @@ def test_a_retraction_found_while_the_study_is_mid_send_is_not_shown_twice(env, 
     assert "RETRACTED" in result.stdout
     later = env.cli("run", "--once")
     assert f"/{STUDY}/" not in later.stdout and "RETRACTED" not in later.stdout, later.stdout
+
+
+def test_a_notice_that_names_only_itself_is_an_ordinary_record(env, server):
+    """A malformed notice whose ErratumFor names its own PMID corrects nothing we hold; it was
+    dropped as "a correction of a kept study" (itself, once stored): neither alerted nor a
+    correction. A notice for a study we never had stays an ordinary record."""
+    env.write_queries(EVERYTHING)
+    notice = renumbered(FIXTURES / "pubmed_metapub/38962805.xml", NOTICE)
+    notice.find(".//CommentsCorrections/PMID").text = NOTICE
+    server.add_article(notice, entry_date=days_ago(1))
+    result = env.cli("run", "--once")
+    assert result.exit_code == 0, result.output
+    assert f"pubmed.ncbi.nlm.nih.gov/{NOTICE}/" in result.stdout, result.stdout

@@ -54,8 +54,10 @@ def _notice_targets(study: Study) -> list[tuple[str, str]]:
 def corrects_a_kept_study(study: Study, store: Store) -> bool:
     """A notice naming a study we hold is told as that study's correction, not as a study.
     (A notice for a study we never had stays an ordinary record: the query's filters decide.)"""
+    own = study.ids.get("pmid", "")
     return is_correction_notice(study) and any(
-        store.find_study({"pmid": pmid}) is not None for _, pmid in _notice_targets(study))
+        pmid != own and store.find_study({"pmid": pmid}) is not None
+        for _, pmid in _notice_targets(study))
 
 
 def shows(study: Study, stem: str, notice: str) -> bool:
