@@ -3,10 +3,12 @@ flaky or hostile upstream and a careless operator. Each test is a defect found b
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
 from tests.conftest import FIXTURES, days_ago, renumbered
 from watcher.fakes.eutils import _esearch_error
+from watcher.fakes.slack import SlackServer
 
 STUDY = "99000100"
 NOTICE = "99000200"
@@ -143,3 +145,45 @@ def test_a_notice_that_names_only_itself_is_an_ordinary_record(env, server):
     result = env.cli("run", "--once")
     assert result.exit_code == 0, result.output
     assert f"pubmed.ncbi.nlm.nih.gov/{NOTICE}/" in result.stdout, result.stdout
+
+
+def test_a_condition_heading_is_escaped_once_in_the_slack_fallback(env, server):
+    """Hostile text through Slack: the phrase PubMed did not find (with <!channel>, & and
+    mrkdwn marks) and a new translation (with <!here> and a user mention) are escaped once,
+    never a ping; the condition's heading in the notification text was escaped twice
+    ("Anxiety &amp;amp; depression": Slack showed "&amp;")."""
+    env.write_queries("""\
+destinations:
+  team:
+    kind: slack
+    channel: "#w"
+defaults:
+  lookback_days: 30
+  destinations: [team]
+queries:
+  - id: everything
+    condition: Anxiety & depression
+    sources:
+      pubmed:
+        terms: all[sb] OR "zz <!channel> & *x* _y_"[tiab]
+""")
+    server.keyed_rate_limit = 0
+    server.add_article(renumbered(FIXTURES / "pubmed_metapub/38011560.xml", "99000001"),
+                       entry_date=days_ago(0))
+    server.phrases_not_found = {"zz <!channel> & *x* _y_"}
+    term = '(all[sb] OR "zz <!channel> & *x* _y_"[tiab])'
+    with SlackServer(interval=0.01) as slack:
+        extra = {"SLACK_API_URL": slack.url, "SLACK_BOT_TOKEN": slack.token,
+                 "WATCHER_SLACK_INTERVAL": "0.01"}
+        server.translations = {term: "A"}
+        assert env.cli("run", "--once", **extra).exit_code == 0
+        server.translations = {term: "B <!here> & <@U123> *bold*"}
+        assert env.cli("run", "--once", **extra).exit_code == 0
+        posted = [json.dumps(m.blocks) + m.text for m in slack.messages]
+    everything = "\n".join(posted)
+    assert "<!channel>" not in everything and "<!here>" not in everything
+    assert "<@U123>" not in everything
+    assert "phrase not found: zz &lt;!channel&gt; &amp; *x* _y_" in everything
+    assert "Now: B &lt;!here&gt; &amp; &lt;@U123&gt; *bold*" in everything
+    assert "&amp;amp;" not in everything and "&amp;lt;" not in everything, everything
+    assert any("Anxiety &amp; depression (1)" in m.text for m in slack.messages)
