@@ -187,3 +187,31 @@ queries:
     assert "Now: B &lt;!here&gt; &amp; &lt;@U123&gt; *bold*" in everything
     assert "&amp;amp;" not in everything and "&amp;lt;" not in everything, everything
     assert any("Anxiety &amp; depression (1)" in m.text for m in slack.messages)
+
+
+def test_a_retraction_reaches_the_team_after_its_destination_was_replaced(env, server):
+    """The study was printed to the terminal (no destination yet); the team then moved the
+    query to Slack. The retraction was queued to 'terminal' only, a destination that no
+    longer exists: never shown, not even counted by `status`. The query's current
+    destinations are told instead when every destination that had the study is gone."""
+    env.write_queries(EVERYTHING)
+    source = FIXTURES / "pubmed_metapub/36318760.xml"
+    server.add_article(renumbered(source, STUDY), entry_date=days_ago(10))
+    assert env.cli("run", "--once").exit_code == 0
+    env.write_queries(EVERYTHING.replace("lookback_days: 30", "lookback_days: 30\n"
+                                         "  destinations: [team]") + """\
+destinations:
+  team:
+    kind: slack
+    channel: "#watch"
+""")
+    server.add_article(_retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(0))
+    assert env.cli("poll").exit_code == 0
+    store = env.store()
+    queued = [tuple(row) for row in store.conn.execute(
+        "SELECT o.destination, o.state FROM outbox o JOIN events e ON e.id = o.event_id"
+        " WHERE e.kind = 'correction'")]
+    assert queued == [("team", "pending")]
+    status = env.cli("status")
+    assert "team (slack): 1 pending" in status.stdout, status.stdout
