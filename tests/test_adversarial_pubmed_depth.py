@@ -7,7 +7,7 @@ import json
 import xml.etree.ElementTree as ET
 
 from tests.conftest import FIXTURES, days_ago, renumbered
-from watcher.fakes.eutils import _esearch_error
+from watcher.fakes.eutils import _esearch_error, without_article
 from watcher.fakes.slack import SlackServer
 
 STUDY = "99000100"
@@ -215,3 +215,24 @@ destinations:
     assert queued == [("team", "pending")]
     status = env.cli("status")
     assert "team (slack): 1 pending" in status.stdout, status.stdout
+
+
+def test_a_retraction_after_an_unreadable_revision_is_still_told(env, server):
+    """PubMed revised the delivered record into one that could not be read (set aside, told
+    as a notice), then revised it again, readable and retracted. The unreadable version had
+    left no parsed 'previous' to compare with, so the retraction in the record itself was
+    never told."""
+    env.write_queries(EVERYTHING)
+    source = FIXTURES / "pubmed_metapub/36318760.xml"
+    server.add_article(renumbered(source, STUDY), entry_date=days_ago(10))
+    assert env.cli("run", "--once").exit_code == 0
+    server.add_article(without_article(renumbered(source, STUDY)), entry_date=days_ago(10),
+                       modified=days_ago(1))
+    broken = env.cli("run", "--once")
+    assert broken.exit_code == 0 and "could not be parsed" in broken.stdout, broken.output
+    server.add_article(_retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(0))
+    fixed = env.cli("run", "--once")
+    assert fixed.exit_code == 0, fixed.output
+    assert "RETRACTED" in fixed.stdout and f"/{NOTICE}/" in fixed.stdout, fixed.stdout
+    assert "RETRACTED" not in env.cli("run", "--once").stdout
