@@ -11,7 +11,9 @@ module registered in one place.
 
 from __future__ import annotations
 
+import re
 import threading
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -120,7 +122,7 @@ class PubMedSource:
         it holds > 9,999. *health* gets the whole window's count and translation."""
         page = self._esearch(term, start, end, retstart=0, datetype=datetype)
         if health is not None and not health:
-            health.update(count=page.count, translation=page.translation)
+            health.update(count=page.count, translation=reading(page.translation))
         for warning in page.warnings:
             if warning not in warnings:
                 warnings.append(warning)
@@ -179,7 +181,8 @@ class PubMedSource:
     def check(self, query: Query, window: Window) -> SearchPage:
         """One esearch of the query over its window, for `validate --online`: the count,
         PubMed's translation of the term and its warnings (phrases not found ...)."""
-        return self._esearch(query.terms_for(self.name), window.start, window.end, retstart=0)
+        page = self._esearch(query.terms_for(self.name), window.start, window.end, retstart=0)
+        return replace(page, translation=reading(page.translation))
 
     def _fetch(self, pmids: list[str]) -> list[FetchedRecord]:
         response = self.http.post(self.base + "efetch.fcgi", data={
@@ -201,6 +204,20 @@ def _ncbi_limiter(rate: float) -> RateLimiter:
         if rate not in _LIMITERS:
             _LIMITERS[rate] = RateLimiter(rate)
         return _LIMITERS[rate]
+
+
+#: The date window PubMed appends to its QueryTranslation: "... AND 2026/11/22:2026/11/24[Date -
+#: Entry]" (mindate/maxdate as it read them; "[Date - Modification]" for an mdat search).
+_WINDOW = re.compile(r"\s+AND\s+\(?\d{4}(?:/\d{1,2}){0,2}\s*:\s*\d{4}(?:/\d{1,2}){0,2}"
+                     r"\[Date - [A-Za-z ]+\]\)?\s*$")
+
+
+def reading(translation: str) -> str:
+    """How PubMed read the terms, without the date window it also reports: each poll searches
+    a new window, which is no change in how the query is read."""
+    while (shorter := _WINDOW.sub("", translation)) != translation:
+        translation = shorter
+    return translation.strip()
 
 
 def _unique(ids: list[str]) -> list[str]:
