@@ -270,3 +270,6 @@ def test_reading_drops_only_the_date_window_pubmed_appends():
     assert reading("(a[tiab]) AND 2026/01/01:2026/01/31[Date - Modification]") == "(a[tiab])"
     assert reading('ketamine[tiab] AND 2020:2024[dp]') == "ketamine[tiab] AND 2020:2024[dp]", \
         "a date limit the team wrote into its terms is part of the reading"
+    assert reading("a[tiab] AND 2020/01/01:2024/12/31[Date - Publication] AND "
+                   "2026/11/22:2026/11/24[Date - Entry]") == (
+        "a[tiab] AND 2020/01/01:2024/12/31[Date - Publication]")

@@ -209,15 +209,13 @@ def _ncbi_limiter(rate: float) -> RateLimiter:
 #: The date window PubMed appends to its QueryTranslation: "... AND 2026/11/22:2026/11/24[Date -
 #: Entry]" (mindate/maxdate as it read them; "[Date - Modification]" for an mdat search).
 _WINDOW = re.compile(r"\s+AND\s+\(?\d{4}(?:/\d{1,2}){0,2}\s*:\s*\d{4}(?:/\d{1,2}){0,2}"
-                     r"\[Date - [A-Za-z ]+\]\)?\s*$")
+                     r"\[Date - (?:Entry|Entrez|Modification)\]\)?\s*$")
 
 
 def reading(translation: str) -> str:
     """How PubMed read the terms, without the date window it also reports: each poll searches
     a new window, which is no change in how the query is read."""
-    while (shorter := _WINDOW.sub("", translation)) != translation:
-        translation = shorter
-    return translation.strip()
+    return _WINDOW.sub("", translation, count=1).strip()
 
 
 def _unique(ids: list[str]) -> list[str]:
