@@ -273,3 +273,24 @@ def test_reading_drops_only_the_date_window_pubmed_appends():
     assert reading("a[tiab] AND 2020/01/01:2024/12/31[Date - Publication] AND "
                    "2026/11/22:2026/11/24[Date - Entry]") == (
         "a[tiab] AND 2020/01/01:2024/12/31[Date - Publication]")
+
+
+def test_an_erratum_for_a_study_still_owed_waits_for_the_next_digest(env, server):
+    """The study is still owed (never sent) and already carries one erratum; a second erratum
+    notice names it. The module promises one digest never carries a study twice, yet the
+    digest showed the study as new and again as the correction. The correction now waits for
+    the digest after the one that delivers the study."""
+    env.write_queries(EVERYTHING)
+    server.add_files([FIXTURES / "pubmed_metapub/35649368.xml"], entry_date=days_ago(5))
+    assert env.cli("poll").exit_code == 0
+    notice = renumbered(FIXTURES / "pubmed_metapub/38962805.xml", NOTICE)
+    notice.find(".//CommentsCorrections/PMID").text = "35649368"
+    server.add_article(notice, entry_date=days_ago(0))
+    first = env.cli("run", "--once")
+    assert first.exit_code == 0, first.output
+    assert first.stdout.count("/35649368/") == 1, first.stdout
+    assert "1 new study" in first.stdout
+    second = env.cli("run", "--once")
+    assert second.stdout.count("/35649368/") == 1 and f"/{NOTICE}/" in second.stdout
+    assert "1 correction" in second.stdout
+    assert "/35649368/" not in env.cli("run", "--once").stdout

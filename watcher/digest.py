@@ -141,14 +141,15 @@ def select(pending: list[PendingItem], routed: dict[str, RoutedQuery]
             withheld.append((item.outbox_id, f"excluded by the current filters: {reasons[0]}"))
         else:  # its queries were removed from the YAML: still owed, shown under "Other"
             kept.append(item)
-    # A correction queued while the study's own item was in flight, which is now offered
-    # again: that item, labelled from the revised record, tells it (never the study twice).
+    # A correction offered with the study's own item (queued while that item was in flight,
+    # or for a study still owed): never the study twice in one digest. The item, labelled from
+    # the revised record, tells it; else the correction waits for the next digest.
     studies = {item.event.study_id for item in kept if item.event.kind == "new"}
     for item in [i for i in kept if i.event.kind == "correction"]:
-        if (item.event.study_id in studies and item.study is not None
-                and carried_by_the_study(item.event, item.study)):
+        if item.event.study_id in studies:
             kept.remove(item)
-            withheld.append((item.outbox_id, "told by the study's own item, labelled"))
+            if item.study is not None and carried_by_the_study(item.event, item.study):
+                withheld.append((item.outbox_id, "told by the study's own item, labelled"))
     return kept, withheld
 
 
