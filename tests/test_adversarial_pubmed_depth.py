@@ -294,3 +294,24 @@ def test_an_erratum_for_a_study_still_owed_waits_for_the_next_digest(env, server
     assert second.stdout.count("/35649368/") == 1 and f"/{NOTICE}/" in second.stdout
     assert "1 correction" in second.stdout
     assert "/35649368/" not in env.cli("run", "--once").stdout
+
+
+def test_revision_counts_that_do_not_add_up_fail_the_poll_quickly(env, server, monkeypatch):
+    """A broken upstream claims 20,000 revisions for every slice it is asked about: the
+    entry-date slicing of a revision day would have asked about every day since 1700 (some
+    240,000 searches). It stops at the first slice whose halves do not add up: one line,
+    window kept."""
+    env.write_queries(EVERYTHING)
+    answer = server._esearch
+
+    def inflated(params):
+        if params.get("datetype") == "mdat":
+            return 200, answer(params)[1].replace("<Count>0</Count>", "<Count>20000</Count>")
+        return answer(params)
+
+    monkeypatch.setattr(server, "_esearch", inflated)
+    result = env.cli("run", "--once")
+    assert result.exit_code == 1
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert "do not add up" in line and "window kept" in line, line
+    assert len(server.calls("esearch")) < 20, "stops at the first slice, not after every day"

@@ -151,23 +151,32 @@ class PubMedSource:
             ids += more.ids
         return _unique(ids)
 
-    def _revised_on(self, term: str, day: date, low: date, high: date,
-                    warnings: list[str]) -> list[str]:
+    def _revised_on(self, term: str, day: date, low: date, high: date, warnings: list[str],
+                    page: SearchPage | None = None) -> list[str]:
         """The records revised on *day* and entered in [low, high], listed in entry-date slices.
         NCBI revises tens of thousands of records in one day (a yearly MeSH reload): more than
-        one esearch lists, yet no reason to stop polling the query, nor to miss a retraction."""
-        sliced = f'({term}) AND ("{low:%Y/%m/%d}"[edat] : "{high:%Y/%m/%d}"[edat])'
-        page = self._esearch(sliced, day, day, retstart=0, datetype="mdat")
-        if page.count > self.search_limit and low < high:
-            middle = low + timedelta(days=(high - low).days // 2)
-            return _unique(self._revised_on(term, day, low, middle, warnings)
-                           + self._revised_on(term, day, middle + timedelta(days=1), high,
-                                              warnings))
-        if page.count > self.search_limit:
-            warnings.append(f"{page.count} records entered on {low} were revised on {day}, "
-                            f"more than esearch lists: only the first {self.search_limit} "
-                            "were looked at for corrections")
-        return self._rest(sliced, day, day, page, "mdat")
+        one esearch lists, yet no reason to stop polling the query, nor to miss a retraction.
+        *page*: this slice's first page, when already asked for."""
+        sliced = _entered(term, low, high)
+        page = page or self._esearch(sliced, day, day, retstart=0, datetype="mdat")
+        if page.count <= self.search_limit or low >= high:
+            if page.count > self.search_limit:
+                warnings.append(f"{page.count} records entered on {low} were revised on {day}, "
+                                f"more than esearch lists: only the first {self.search_limit} "
+                                "were looked at for corrections")
+            return self._rest(sliced, day, day, page, "mdat")
+        middle = low + timedelta(days=(high - low).days // 2)
+        halves = [(low, middle), (middle + timedelta(days=1), high)]
+        pages = [self._esearch(_entered(term, a, b), day, day, retstart=0, datetype="mdat")
+                 for a, b in halves]
+        # Halves of a slice hold its records (a few more if PubMed is revising as we ask). An
+        # answer where they do not would have the slicing ask for every day since 1700.
+        if sum(p.count for p in pages) > page.count * 3 // 2:
+            raise SourceError(f"PubMed's counts of the records revised on {day} do not add up "
+                              f"({page.count} entered {low} to {high}, "
+                              f"{' + '.join(str(p.count) for p in pages)} in its halves)")
+        return _unique([pmid for (a, b), half in zip(halves, pages, strict=True)
+                        for pmid in self._revised_on(term, day, a, b, warnings, half)])
 
     def _esearch(self, term: str, start: date, end: date, *, retstart: int,
                  datetype: str = "edat") -> SearchPage:
@@ -216,6 +225,11 @@ def reading(translation: str) -> str:
     """How PubMed read the terms, without the date window it also reports: each poll searches
     a new window, which is no change in how the query is read."""
     return _WINDOW.sub("", translation, count=1).strip()
+
+
+def _entered(term: str, low: date, high: date) -> str:
+    """*term* limited to records entered in [low, high] (PubMed's own range syntax)."""
+    return f'({term}) AND ("{low:%Y/%m/%d}"[edat] : "{high:%Y/%m/%d}"[edat])'
 
 
 def _unique(ids: list[str]) -> list[str]:
