@@ -12,13 +12,20 @@ Who is told: a destination that was sent the study gets the correction. A destin
 still owed the study gets it only when the study item it is about to receive would not show it
 (its record does not carry the correction yet): the pending item is then labelled from the
 record (see render.common.item_labels), so one digest never carries the study twice. A study no
-destination was owed (excluded by the filters) is never corrected: it was never told.
+destination was owed (excluded by the filters) is never corrected: it was never told. A
+destination since removed from the YAML is not queued to; when all that had the study are gone,
+the current destinations of the queries that found it are told instead.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .db import Store
 from .models import Event, Study
+
+if TYPE_CHECKING:
+    from .config import Config
 
 #: Publication types of a notice: a record that corrects another, never alerted as a study.
 NOTICE_TYPES = ("Retraction of Publication", "Published Erratum", "Expression of Concern")
@@ -54,8 +61,10 @@ def _notice_targets(study: Study) -> list[tuple[str, str]]:
 def corrects_a_kept_study(study: Study, store: Store) -> bool:
     """A notice naming a study we hold is told as that study's correction, not as a study.
     (A notice for a study we never had stays an ordinary record: the query's filters decide.)"""
+    own = study.ids.get("pmid", "")
     return is_correction_notice(study) and any(
-        store.find_study({"pmid": pmid}) is not None for _, pmid in _notice_targets(study))
+        pmid != own and store.find_study({"pmid": pmid}) is not None
+        for _, pmid in _notice_targets(study))
 
 
 def shows(study: Study, stem: str, notice: str) -> bool:
@@ -66,6 +75,16 @@ def shows(study: Study, stem: str, notice: str) -> bool:
     return any(str(link.get("type", "")) == f"{stem}In"
                and (not notice or str(link.get("pmid") or "") == notice)
                for link in _links(study))
+
+
+def carried_by_the_study(event: Event, study: Study) -> bool:
+    """Whether the study's own new-study item, sent now, shows this correction event (its
+    record carries the retraction type or the notice's link)."""
+    parts = event.key.split(":")
+    stems = {kind: stem for stem, (kind, _, _) in CORRECTION_KINDS.items()}
+    if event.kind != "correction" or len(parts) < 3 or parts[2] not in stems:
+        return False
+    return shows(study, stems[parts[2]], str(event.details.get("notice") or ""))
 
 
 def found_in(study_id: int, previous: Study | None, current: Study,
@@ -92,7 +111,7 @@ def found_in(study_id: int, previous: Study | None, current: Study,
 
 
 def queue_corrections(study_id: int, previous: Study | None, current: Study, store: Store,
-                      now: str) -> int:
+                      now: str, config: Config | None = None) -> int:
     """Tell each correction *current* reveals once, to the destinations that had (or are owed
     and would not otherwise see) the corrected study. Returns the outbox rows added."""
     queued = 0
@@ -104,12 +123,27 @@ def queue_corrections(study_id: int, previous: Study | None, current: Study, sto
         owed_sees_it = study is not None and shows(study, stem, notice)
         to = [name for name, state in states.items()
               if state in ("sent", "sending") or not owed_sees_it]
+        if config is not None:
+            to = _still_configured(to, target, store, config)
         if not to:
             continue  # the pending item will carry the label; an event later would repeat it
         event_id, new = store.add_event(correction_event(target, stem, notice), now)
         if new:
             queued += sum(store.queue(destination, event_id, now) for destination in to)
     return queued
+
+
+def _still_configured(to: list[str], study_id: int, store: Store, config: Config) -> list[str]:
+    """*to* without destinations gone from the YAML; when every one that had the study is gone
+    (renamed, or the terminal replaced by Slack), the current destinations of the queries that
+    found it: the team was told, through a destination it no longer uses."""
+    configured = config.all_destinations()
+    kept = [name for name in to if name in configured]
+    if kept or not to:
+        return kept
+    found_by = {match.query_id for match in store.matches_of(study_id)}
+    return sorted({name for query in config.queries if query.id in found_by
+                   for name in config.routes(query)})
 
 
 def correction_event(target: int, stem: str, notice: str) -> Event:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Filters
+from .corrections import carried_by_the_study
 from .filters import judge
 from .models import Event, PendingItem, Study
 from .sources import label
@@ -114,7 +115,11 @@ def select(pending: list[PendingItem], routed: dict[str, RoutedQuery]
     kept: list[PendingItem] = []
     withheld: list[tuple[int, str]] = []
     for item in pending:
-        if item.study is None:
+        if item.event.kind == "correction" and item.state == "withheld":
+            continue  # carried by the study's own labelled item (below)
+        if item.study is None or item.event.kind == "correction":
+            # A correction is owed to whoever was sent the study, whatever the filters now
+            # make of its revised record (a retracted or newly indexed record can fail them).
             kept.append(item)
             continue
         valid, reasons = [], []
@@ -136,6 +141,15 @@ def select(pending: list[PendingItem], routed: dict[str, RoutedQuery]
             withheld.append((item.outbox_id, f"excluded by the current filters: {reasons[0]}"))
         else:  # its queries were removed from the YAML: still owed, shown under "Other"
             kept.append(item)
+    # A correction offered with the study's own item (queued while that item was in flight,
+    # or for a study still owed): never the study twice in one digest. The item, labelled from
+    # the revised record, tells it; else the correction waits for the next digest.
+    studies = {item.event.study_id for item in kept if item.event.kind == "new"}
+    for item in [i for i in kept if i.event.kind == "correction"]:
+        if item.event.study_id in studies:
+            kept.remove(item)
+            if item.study is not None and carried_by_the_study(item.event, item.study):
+                withheld.append((item.outbox_id, "told by the study's own item, labelled"))
     return kept, withheld
 
 

@@ -172,7 +172,7 @@ def _store_result(config: Config, query: Query, source: Source, result: FetchRes
         if saved.study_id is not None:
             record_study[record.source_id] = saved.study_id
             outcome.queued += queue_corrections(saved.study_id, saved.previous, record.study,
-                                                store, now)
+                                                store, now, config)
             if saved.changed and saved.previous is not None:
                 outcome.queued += _changed(config, query, name, saved.study_id, saved.previous,
                                            record.study, record.raw, store, now)

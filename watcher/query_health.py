@@ -26,6 +26,7 @@ from .db import Store
 from .health import tell
 from .models import Event
 from .sources import label
+from .sources.pubmed import reading
 
 #: Polls before a silence that are looked at, and how many of them must have found records.
 RECENT_POLLS = 5
@@ -82,7 +83,8 @@ def read_differently(query: Query, source: str, polls: list[dict[str, Any]]) -> 
     """The drift event when the two newest polls (same terms) were translated differently."""
     if len(polls) < 2:
         return None
-    now, before = polls[0]["translation"], polls[1]["translation"]
+    # (polls kept before the date window was taken out of the translation still carry it)
+    now, before = reading(polls[0]["translation"] or ""), reading(polls[1]["translation"] or "")
     if not now or not before or now == before:
         return None
     digest = hashlib.sha256(f"{before}\n{now}".encode()).hexdigest()[:12]

@@ -144,6 +144,10 @@ class StudiesMixin:
                 return saved
             if row[3]:
                 saved.previous = Study.from_dict(json.loads(row[3]))
+            elif row[1] is not None and study is not None:
+                # the version it replaces could not be read: the study as last stored is what
+                # this one is compared with (a retraction it carries is still found)
+                saved.previous = self.get_study(row[1])
         if study is not None and saved.study_id is None:
             saved.study_id = self.find_study(study.ids)
             if saved.study_id is None:

@@ -6,7 +6,8 @@ mdat: each Record's ``modified``, which tests set when they revise a record), re
 and the 9,999 paging limit; efetch returns the records asked for by id. Tests can add a record,
 make the next calls fail (status, headers, body), truncate the next answer, or enforce NCBI's
 requests-per-second limit with NCBI's real 429 body. A phrase in ``phrases_not_found`` that a
-search uses is answered as PubMed does, with <ErrorList><PhraseNotFound>.
+search uses is answered as PubMed does, with <ErrorList><PhraseNotFound>; the QueryTranslation
+ends, as PubMed's does, with the date window searched ("AND 2026/01/01:2026/01/31[Date - Entry]").
 ``with_unknown_element`` and ``without_article`` turn a record into one PubMed could send
 tomorrow (an element newer than Biopython's DTD) or a broken one. ``add_synthetic`` holds tens of
 thousands of small records cheaply (one shared search document, XML kept as text), for tests of
@@ -15,6 +16,7 @@ long back-fills.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -303,7 +305,16 @@ class EutilsServer(LocalServer):
             records = list(self.records.values())
             missing = sorted(p for p in self.phrases_not_found if p and p in term)
             translation = self.translations.get(term, term)
+        # An entry-date range in the term ("2020/01/01"[edat] : "2020/12/31"[edat]) is applied
+        # to each record's entry date, the rest of the term as usual.
+        for first, last in _EDAT_RANGE.findall(term):
+            entered = (_parse_date(first, date.min), _parse_date(last, date.max))
+            records = [r for r in records if entered[0] <= r.entry_date <= entered[1]]
+        term = _EDAT_RANGE.sub("all[sb]", term)
         modified = params.get("datetype") == "mdat"
+        if params.get("mindate") and params.get("maxdate"):  # PubMed adds the window it read
+            translation += (f" AND {params['mindate']}:{params['maxdate']}"
+                            f"[Date - {'Modification' if modified else 'Entry'}]")
         verdicts: dict[int, bool] = {}  # per search document: synthetic records share one
 
         def found_by_term(record: Record) -> bool:
@@ -346,6 +357,9 @@ class EutilsServer(LocalServer):
                         if i in self.records and i not in self.never_return]
         return ('<?xml version="1.0" ?>\n' + PUBMED_DOCTYPE + "\n<PubmedArticleSet>\n"
                 + "\n".join(articles) + "\n</PubmedArticleSet>\n").encode("utf-8")
+
+
+_EDAT_RANGE = re.compile(r'"([\d/]+)"\[edat\]\s*:\s*"([\d/]+)"\[edat\]', re.IGNORECASE)
 
 
 def _esearch_error(message: str) -> str:

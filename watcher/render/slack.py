@@ -327,7 +327,7 @@ def _pack(messages: list[SlackMessage], unit: _Unit, *, threaded: bool) -> None:
         heading = _heading(unit, continued=continued) if unit.group else []
     current.blocks += heading + unit.blocks
     if heading:
-        current.fallback.append(escape(clean(heading[0]["text"]["text"])))
+        current.fallback.append(heading[0]["text"]["text"])  # escaped by header_block
     current.fallback.append(unit.fallback)
     current.outbox_ids += unit.outbox_ids
     current.group = unit.group or current.group

@@ -11,14 +11,16 @@ module registered in one place.
 
 from __future__ import annotations
 
+import re
 import threading
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pydantic import Field
 
-from ..errors import SourceError
+from ..errors import SourceError, WatcherError
 from ..http import HttpClient, RateLimiter
 from ..parsers.pubmed import SearchPage, parse_efetch_records, parse_esearch, parse_records
 from ..settings import Settings
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
     from ..config import Query
 
 ESEARCH_LIMIT = 9999  # esearch will not page past this many ids for one search
+#: Before any PubMed entry date: the first slice of a day's revisions listed by entry date.
+EARLIEST_ENTRY = date(1700, 1, 1)
 # esearch's retmax is capped at 10,000 ids, so a (sub-)window below ESEARCH_LIMIT is listed in
 # one request.
 ESEARCH_PAGE = 10_000
@@ -88,7 +92,11 @@ class PubMedSource:
         # Kept records entered before the window and revised in it: fetched again for their
         # corrections. (One entered in the window is listed by both searches: only a record
         # entered and corrected within the same overlap days is not looked at again.)
-        revised = self._search(term, window.start, window.end, warnings, datetype="mdat")
+        try:
+            revised = self._search(term, window.start, window.end, warnings, datetype="mdat")
+        except WatcherError as exc:  # the poll fails as a whole, but says which search did
+            raise SourceError("PubMed search for corrections (records revised in the window) "
+                              f"failed: {exc}") from exc
         listed = set(pmids) | set(retry)
         refresh = context.known("pmid", [p for p in revised if p not in listed])
         records: list[FetchedRecord] = []
@@ -113,11 +121,13 @@ class PubMedSource:
         it holds > 9,999. *health* gets the whole window's count and translation."""
         page = self._esearch(term, start, end, retstart=0, datetype=datetype)
         if health is not None and not health:
-            health.update(count=page.count, translation=page.translation)
+            health.update(count=page.count, translation=reading(page.translation))
         for warning in page.warnings:
             if warning not in warnings:
                 warnings.append(warning)
         if page.count > self.search_limit:
+            if start >= end and datetype == "mdat":
+                return self._revised_on(term, start, EARLIEST_ENTRY, start, warnings)
             if start >= end:
                 raise SourceError(
                     f"PubMed: {page.count} records were entered on {start} for one query, more "
@@ -126,14 +136,46 @@ class PubMedSource:
             return _unique(self._search(term, start, middle, warnings, datetype=datetype)
                            + self._search(term, middle + timedelta(days=1), end, warnings,
                                           datetype=datetype))
+        return self._rest(term, start, end, page, datetype)
+
+    def _rest(self, term: str, start: date, end: date, page: SearchPage,
+              datetype: str) -> list[str]:
+        """*page*'s ids and those of the pages after it, up to what esearch lists."""
         ids = list(page.ids)
-        while len(ids) < page.count:
+        while len(ids) < min(page.count, self.search_limit):
             more = self._esearch(term, start, end, retstart=len(ids), datetype=datetype)
             if not more.ids:
                 raise SourceError(f"PubMed esearch stopped at {len(ids)} of {page.count} ids "
                                   f"for {start} to {end}")
             ids += more.ids
         return _unique(ids)
+
+    def _revised_on(self, term: str, day: date, low: date, high: date, warnings: list[str],
+                    page: SearchPage | None = None) -> list[str]:
+        """The records revised on *day* and entered in [low, high], listed in entry-date slices.
+        NCBI revises tens of thousands of records in one day (a yearly MeSH reload): more than
+        one esearch lists, yet no reason to stop polling the query, nor to miss a retraction.
+        *page*: this slice's first page, when already asked for."""
+        sliced = _entered(term, low, high)
+        page = page or self._esearch(sliced, day, day, retstart=0, datetype="mdat")
+        if page.count <= self.search_limit or low >= high:
+            if page.count > self.search_limit:
+                warnings.append(f"{page.count} records entered on {low} were revised on {day}, "
+                                f"more than esearch lists: only the first {self.search_limit} "
+                                "were looked at for corrections")
+            return self._rest(sliced, day, day, page, "mdat")
+        middle = low + timedelta(days=(high - low).days // 2)
+        halves = [(low, middle), (middle + timedelta(days=1), high)]
+        pages = [self._esearch(_entered(term, a, b), day, day, retstart=0, datetype="mdat")
+                 for a, b in halves]
+        # Halves of a slice hold its records (a few more if PubMed is revising as we ask). An
+        # answer where they do not would have the slicing ask for every day since 1700.
+        if sum(p.count for p in pages) > page.count * 3 // 2:
+            raise SourceError(f"PubMed's counts of the records revised on {day} do not add up "
+                              f"({page.count} entered {low} to {high}, "
+                              f"{' + '.join(str(p.count) for p in pages)} in its halves)")
+        return _unique([pmid for (a, b), half in zip(halves, pages, strict=True)
+                        for pmid in self._revised_on(term, day, a, b, warnings, half)])
 
     def _esearch(self, term: str, start: date, end: date, *, retstart: int,
                  datetype: str = "edat") -> SearchPage:
@@ -147,7 +189,8 @@ class PubMedSource:
     def check(self, query: Query, window: Window) -> SearchPage:
         """One esearch of the query over its window, for `validate --online`: the count,
         PubMed's translation of the term and its warnings (phrases not found ...)."""
-        return self._esearch(query.terms_for(self.name), window.start, window.end, retstart=0)
+        page = self._esearch(query.terms_for(self.name), window.start, window.end, retstart=0)
+        return replace(page, translation=reading(page.translation))
 
     def _fetch(self, pmids: list[str]) -> list[FetchedRecord]:
         response = self.http.post(self.base + "efetch.fcgi", data={
@@ -182,6 +225,23 @@ def _ncbi_limiter(rate: float) -> RateLimiter:
         if rate not in _LIMITERS:
             _LIMITERS[rate] = RateLimiter(rate)
         return _LIMITERS[rate]
+
+
+#: The date window PubMed appends to its QueryTranslation: "... AND 2026/11/22:2026/11/24[Date -
+#: Entry]" (mindate/maxdate as it read them; "[Date - Modification]" for an mdat search).
+_WINDOW = re.compile(r"\s+AND\s+\(?\d{4}(?:/\d{1,2}){0,2}\s*:\s*\d{4}(?:/\d{1,2}){0,2}"
+                     r"\[Date - (?:Entry|Entrez|Modification)\]\)?\s*$")
+
+
+def reading(translation: str) -> str:
+    """How PubMed read the terms, without the date window it also reports: each poll searches
+    a new window, which is no change in how the query is read."""
+    return _WINDOW.sub("", translation, count=1).strip()
+
+
+def _entered(term: str, low: date, high: date) -> str:
+    """*term* limited to records entered in [low, high] (PubMed's own range syntax)."""
+    return f'({term}) AND ("{low:%Y/%m/%d}"[edat] : "{high:%Y/%m/%d}"[edat])'
 
 
 def _unique(ids: list[str]) -> list[str]:
