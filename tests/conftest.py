@@ -86,7 +86,7 @@ class Env:
             "WATCHER_DB": str(self.db),
             "WATCHER_EUTILS_URL": self.server.url,
             "WATCHER_RETRY_BACKOFF": "0.05",
-            "WATCHER_HTTP_TIMEOUT": "5",
+            "WATCHER_HTTP_TIMEOUT": "15",  # generous on a loaded CI machine; hang tests set less
             "NCBI_API_KEY": "test-key",  # sent, and never shown
             "WATCHER_CTGOV_RATE": "50",  # the local registry need not be spared
             # Nor the local E-utilities: tests of NCBI's own rate set this to "" again.
