@@ -3,10 +3,11 @@ status), and the digest notice for a source that has been failing too long.
 
 A problem is: a (query, source) whose last error is later than its last success, with that last
 success older than WATCHER_HEALTH_FAILING_HOURS (a source that never succeeded has no such
-date and is left to `watcher status`); a destination whose last
-delivery attempt failed (items are pending with an error: a digest that reached it since would
-have carried them); a worker lease that has expired (only when a lease exists: a worker that
-stopped cleanly gives its lease up).
+date and is left to `watcher status`); a destination that lacks what it needs in this
+environment, or whose last delivery attempt failed (items are pending with an error: a digest
+that reached it since would have carried them); a worker lease that has expired (only when a
+lease exists: a worker that stopped cleanly gives its lease up), or that was renewed by a clock
+ahead of this one.
 """
 
 from __future__ import annotations
@@ -18,11 +19,16 @@ from .config import Config, Query
 from .db import Store
 from .models import Event
 from .runtime import stamp
+from .settings import Settings
 from .sources import label, polled
 
 #: The optional destination for operators: told of every query_health event (and, by
 #: `watcher serve`, of an invalid edit of the queries).
 OPS = "ops"
+
+#: How far ahead of this machine's clock a lease may have been renewed before `health` says
+#: the clocks disagree (such a lease would outlive a dead holder by that much).
+CLOCK_SKEW = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -57,11 +63,19 @@ def failing_sources(config: Config, store: Store, *, now: datetime,
     return found
 
 
-def problems(config: Config, store: Store, *, now: datetime, hours: float) -> list[str]:
-    """One line per problem; empty when healthy."""
+def problems(config: Config, store: Store, *, now: datetime, hours: float,
+             settings: Settings | None = None) -> list[str]:
+    """One line per problem; empty when healthy. With *settings*, a destination whose kind
+    lacks what it needs in this environment (a token, an SMTP host) cannot send either."""
+    from .destinations import KINDS
+
     lines = [f"source failing: {f.message}" for f in failing_sources(config, store, now=now,
                                                                        hours=hours)]
-    for name in config.all_destinations():
+    for name, destination in config.all_destinations().items():
+        missing = KINDS[destination.kind].missing(settings) if settings else None
+        if missing:
+            lines.append(f"destination {name} cannot send: {missing}")
+            continue
         error = store.last_delivery_error(name)
         if error:
             lines.append(f"destination {name} cannot send: {error}")
@@ -70,6 +84,11 @@ def problems(config: Config, store: Store, *, now: datetime, hours: float) -> li
         lines.append(f"worker lease is stale: held by {lease['holder']} (pid {lease['pid']} on "
                      f"{lease['host']}), last renewed {lease['renewed']}, expired "
                      f"{lease['expires']}; is the worker running?")
+    elif lease and datetime.fromisoformat(lease["renewed"]) > now + CLOCK_SKEW:
+        lines.append(f"worker lease renewed in the future: held by {lease['holder']}, last "
+                     f"renewed {lease['renewed']}, now {stamp(now)}; the clocks of "
+                     f"{lease['host']} and this machine disagree, and a stopped worker's lease "
+                     f"would block the next one until {lease['expires']}")
     return lines
 
 

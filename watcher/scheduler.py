@@ -21,7 +21,9 @@ while the last valid configuration keeps running.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -29,9 +31,10 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from . import config as config_module
 from . import health, pipeline
@@ -208,7 +211,7 @@ class Worker:
                 message = ("queries not reloaded, the last valid configuration keeps running: "
                            + str(exc).replace("\n", "; "))
                 log.error("%s", message)
-                self.notify_ops(message)
+                self.notify_ops(message, edit=repr(sorted(snapshot.items())))
                 return
             first = self.config is None
             self.config, self.snapshot, self.bad_snapshot = cfg, snapshot, None
@@ -217,8 +220,9 @@ class Worker:
                 log.info("queries reloaded: %d queries, %d destinations", len(cfg.queries),
                          len(cfg.destinations))
 
-    def notify_ops(self, message: str) -> None:
-        """Tell the `ops` destination (if configured) about an invalid edit, once per edit."""
+    def notify_ops(self, message: str, edit: str = "") -> None:
+        """Tell the `ops` destination (if configured) about an invalid edit, once per edit:
+        *edit* tells edits apart, so the same mistake made again after a fix is told again."""
         cfg = self.config
         if cfg is None or OPS not in cfg.destinations:
             return
@@ -227,14 +231,16 @@ class Worker:
         try:
             with store.exclusive():
                 with store.transaction():
-                    digest = hashlib.sha256(message.encode()).hexdigest()[:16]
+                    digest = hashlib.sha256((message + edit).encode()).hexdigest()[:16]
                     event = Event(f"config_error:{digest}",
                                   "query_health", None, None, {"message": message})
                     event_id, created = store.add_event(event, stamp(now))
                     if created:
                         store.queue(OPS, event_id, stamp(now))
-                for outcome in pipeline.deliver(cfg, store, self.settings, names=[OPS],
-                                                stream=sys.stdout):
+                with self.digest_stream() as stream:
+                    outcomes = pipeline.deliver(cfg, store, self.settings, names=[OPS],
+                                                stream=stream)
+                for outcome in outcomes:
                     if outcome.error:
                         log.error("%s: %s", OPS, outcome.error)
         except Exception as exc:
@@ -295,6 +301,20 @@ class Worker:
         finally:
             store.close()
 
+    @contextlib.contextmanager
+    def digest_stream(self) -> Iterator[TextIO]:
+        """Where a terminal destination's digest is written: stdout as it is, or, with JSON
+        logs, one log line holding it, so that every line on stdout stays a JSON object."""
+        if self.settings.log_format != "json":
+            yield sys.stdout
+            return
+        buffer = io.StringIO()
+        try:
+            yield buffer
+        finally:
+            if buffer.getvalue().strip():
+                log.info("%s", buffer.getvalue().rstrip("\n"))
+
     # -- jobs ---------------------------------------------------------------------------
 
     def run_job(self, what: str, schedule: Schedule | None = None) -> None:
@@ -336,15 +356,16 @@ class Worker:
         store = Store(self.settings.db)
         try:
             if queries:
-                report = pipeline.run_once(cfg, store, self.settings, query_ids=queries,
-                                           stream=sys.stdout, command=f"serve {destination}",
-                                           destinations=[destination],
-                                           preview_unsendable=False)
+                with self.digest_stream() as stream:
+                    report = pipeline.run_once(cfg, store, self.settings, query_ids=queries,
+                                               stream=stream, command=f"serve {destination}",
+                                               destinations=[destination],
+                                               preview_unsendable=False)
                 failures, deliveries = report.poll.error_lines(), report.deliveries
             else:
-                with store.exclusive():
+                with store.exclusive(), self.digest_stream() as stream:
                     deliveries = pipeline.deliver(cfg, store, self.settings,
-                                                  names=[destination], stream=sys.stdout)
+                                                  names=[destination], stream=stream)
                 failures = []
         finally:
             store.close()

@@ -1,0 +1,175 @@
+"""The operations features (`status`, `health`, `serve`) against a hostile operator and a flaky
+upstream: a database that is missing, old, corrupt or locked; clocks that disagree; a
+destination that cannot send. Each test is a defect found by trying; see test_serve.py,
+test_health.py and test_adversarial_serve.py for the rest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from datetime import timedelta
+
+import sqlite_utils
+
+from tests.conftest import QUERIES_YAML
+from tests.test_serve import WITH_OPS, Worker
+from watcher.db.schema import MIGRATIONS
+from watcher.runtime import utc_now
+
+ONE_QUERY = """\
+queries:
+  - id: depression
+    condition: Depression
+    sources:
+      pubmed:
+        terms: depressi*[tiab]
+"""
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- status and health only read the database ----------------------------------------------
+
+def test_status_and_health_do_not_create_a_missing_database(env):
+    """A monitor pointed at a mistyped WATCHER_DB must not leave a new empty database (and
+    its folder) behind, which the next `status` would then read as "nothing wrong"."""
+    env.write_queries(QUERIES_YAML)
+    status = env.cli("status")
+    assert status.exit_code == 0, status.output
+    assert "not created yet" in status.output
+    health = env.cli("health")
+    assert health.exit_code == 0 and health.output.strip() == "ok"
+    assert not env.db.exists() and not env.db.parent.exists()
+
+
+def test_status_and_health_leave_an_older_schema_untouched(env):
+    """During a deploy the new image's health check runs while the old worker still writes:
+    a read-only command must not migrate the database under it."""
+    env.write_queries(QUERIES_YAML)
+    env.db.parent.mkdir()
+    db = sqlite_utils.Database(env.db)
+    MIGRATIONS[0](db)
+    db.conn.execute("PRAGMA user_version = 1")
+    db.conn.commit()
+    db.conn.close()
+    before = _digest(env.db)
+    assert env.cli("health").exit_code == 0
+    assert env.cli("status").exit_code == 0
+    assert _digest(env.db) == before
+    assert sqlite3.connect(env.db).execute("PRAGMA user_version").fetchone()[0] == 1
+
+
+def test_health_answers_while_a_writer_holds_the_database(env, corpus_server):
+    """A writer mid-transaction (the worker storing a page) must not make `health` wait for
+    it or fail with "database is locked": readers do not wait in WAL mode."""
+    env.write_queries(ONE_QUERY)
+    assert env.cli("poll").exit_code == 0
+    writer = sqlite3.connect(env.db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE positions SET last_error = 'x'")
+    try:
+        health = env.cli("health")
+        status = env.cli("status")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert health.exit_code == 0 and health.output.strip() == "ok", health.output
+    assert status.exit_code == 0 and "depression / PubMed: last success" in status.output
+
+
+def test_health_exits_1_not_2_when_it_cannot_check(env, corpus_server):
+    """Docker's HEALTHCHECK reads 0 healthy, 1 unhealthy and reserves 2: a corrupt database,
+    an invalid edit or a bad variable must still be one line and exit 1."""
+    env.write_queries(ONE_QUERY)
+    assert env.cli("poll").exit_code == 0
+    bad = env.cli("health", WATCHER_HEALTH_FAILING_HOURS="abc")
+    assert bad.exit_code == 1 and "WATCHER_HEALTH_FAILING_HOURS='abc'" in bad.stderr
+    env.write_queries("queries: [\n")
+    broken = env.cli("health")
+    assert broken.exit_code == 1 and "queries.yaml" in broken.stderr, broken.stderr
+    env.write_queries(ONE_QUERY)
+    with sqlite3.connect(env.db) as conn:  # everything into the main file, then damage it
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with open(env.db, "r+b") as handle:  # the schema page overwritten past the file header
+        handle.seek(100)
+        handle.write(b"garbage" * 500)
+    corrupt = env.cli("health")
+    assert corrupt.exit_code == 1, corrupt.output
+    lines = corrupt.stderr.strip().splitlines()
+    assert len(lines) == 1 and "WATCHER_DB=" in lines[0], corrupt.stderr
+
+
+# --- health tells what status tells --------------------------------------------------------
+
+def test_health_is_1_when_a_destination_lacks_its_token(env, corpus_server):
+    """`status` says CANNOT SEND: SLACK_BOT_TOKEN not set, the digest only notes it and keeps
+    the items pending (exit 0): `health` must not say ok while nothing can reach the team."""
+    env.write_queries("""\
+destinations:
+  team:
+    kind: slack
+    channel: "#ketamine-watch"
+""" + ONE_QUERY + "    destinations: [team]\n")
+    assert env.cli("run", "--once").exit_code == 0
+    assert "CANNOT SEND: SLACK_BOT_TOKEN not set" in env.cli("status").output
+    health = env.cli("health")
+    assert health.exit_code == 1
+    assert health.output.strip() == "destination team cannot send: SLACK_BOT_TOKEN not set"
+    assert env.cli("health", SLACK_BOT_TOKEN="xoxb-test").exit_code == 0
+
+
+def test_health_is_1_when_the_lease_was_renewed_by_a_clock_ahead(env, corpus_server):
+    """A worker on a host whose clock is an hour ahead: once it dies its lease blocks every
+    new worker for that hour while health, seeing an unexpired lease, said ok."""
+    env.write_queries(ONE_QUERY)
+    store = env.store()
+    ahead = utc_now() + timedelta(hours=1)
+    store.take_lease("serve pid 4242 on fast", host="fast", pid=4242, now=ahead, ttl=120)
+    health = env.cli("health")
+    assert health.exit_code == 1
+    assert health.output.startswith("worker lease renewed in the future: held by serve pid "
+                                    "4242 on fast"), health.output
+    store.release_lease("serve pid 4242 on fast")
+    store.take_lease("serve pid 4343 on box", host="box", pid=4343,
+                     now=utc_now() + timedelta(seconds=5), ttl=120)  # a second's skew is fine
+    assert env.cli("health").exit_code == 0
+
+
+# --- serve: ops and logs -------------------------------------------------------------------
+
+def test_the_same_invalid_edit_made_again_after_a_fix_is_told_to_ops_again(env, corpus_server):
+    """Break the YAML, fix it, break it the same way next week: ops must hear of it both
+    times (it was told only once ever, since the notice was keyed by its message alone)."""
+    env.write_queries(WITH_OPS + ONE_QUERY)
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="0.015"))  # about a second
+    worker.wait_for(r"polled 1 query/source")
+    for time_round in (1, 2):
+        env.write_queries("queries: [\n")
+        worker.wait_for(r"ERROR .*queries not reloaded", count=time_round)
+        worker.wait_for(r"^! queries not reloaded", count=time_round)  # ops's digest
+        env.write_queries(WITH_OPS + ONE_QUERY)
+        worker.wait_for(r"queries reloaded: 1 queries", count=time_round)
+    assert worker.stop() == 0, worker.out
+    told = [line for line in worker.lines if line.startswith("! queries not reloaded")]
+    assert len(told) == 2, worker.out
+
+
+def test_json_logs_stay_json_when_a_terminal_destination_prints_its_digest(env,
+                                                                          corpus_server):
+    """With WATCHER_LOG_FORMAT=json every stdout line must be a JSON object: a terminal
+    destination's digest (the Procfile worker's log) was printed as raw multi-line text."""
+    env.write_queries("""\
+destinations:
+  screen:
+    kind: terminal
+    schedule: {every: 1s}
+""" + ONE_QUERY + "    destinations: [screen]\n")
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="60", WATCHER_LOG_FORMAT="json"))
+    worker.wait_for(r"screen: digest done")
+    assert worker.stop() == 0, worker.out
+    entries = [json.loads(line) for line in worker.lines]  # each line, or this fails
+    digests = [e["message"] for e in entries if "digest for screen" in e["message"]]
+    assert digests and "== Depression" in digests[0], worker.out
