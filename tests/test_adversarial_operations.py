@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import sqlite3
 from datetime import timedelta
 
@@ -173,3 +174,36 @@ destinations:
     entries = [json.loads(line) for line in worker.lines]  # each line, or this fails
     digests = [e["message"] for e in entries if "digest for screen" in e["message"]]
     assert digests and "== Depression" in digests[0], worker.out
+
+
+def test_an_ops_destination_that_cannot_be_reached_is_reported_once_and_blocks_nothing(
+        env, corpus_server, unused_port):
+    """The ops webhook is down when an invalid edit is to be told: one error line naming it
+    (not "ops: ops: ..."), no retry at every job, polls go on, and `health` names it."""
+    env.write_queries("""\
+destinations:
+  ops:
+    kind: slack_webhook
+""" + ONE_QUERY)
+    hook = f"http://127.0.0.1:{unused_port}/services/T0/B0/hooksecret"
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="0.015", SLACK_WEBHOOK_URL=hook))
+    worker.wait_for(r"polled 1 query/source")
+    env.write_queries("queries: [\n")
+    worker.wait_for(r"ERROR .*ops: Slack could not be reached")
+    polls = sum("polled 1 query/source" in line for line in worker.lines)
+    worker.wait_for(r"polled 1 query/source", count=polls + 3)
+    worker.process.send_signal(signal.SIGHUP)  # the same edit: already told
+    worker.wait_for(r"polled 1 query/source", count=polls + 4)
+    assert worker.stop() == 0, worker.out
+    failed = [line for line in worker.lines if "could not be reached" in line and "ERROR" in line]
+    assert len(failed) == 1 and "ops: ops:" not in failed[0], worker.out
+    assert "hooksecret" not in worker.out
+    env.write_queries("""\
+destinations:
+  ops:
+    kind: slack_webhook
+""" + ONE_QUERY)
+    health = env.cli("health", SLACK_WEBHOOK_URL=hook)
+    assert health.exit_code == 1
+    assert health.output.startswith("destination ops cannot send: "), health.output
+    assert "hooksecret" not in health.output

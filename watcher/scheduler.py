@@ -101,6 +101,11 @@ def _utc(stamped: str) -> datetime:
     return moment
 
 
+def _named(destination: str, error: str) -> str:
+    """*error* naming its destination once (delivery errors often begin with it already)."""
+    return error if error.startswith(f"{destination}: ") else f"{destination}: {error}"
+
+
 def _snapshot(folder: str) -> dict[str, tuple[int, int]]:
     """(mtime, size) of each YAML file: a change means reload."""
     path = Path(folder)
@@ -242,7 +247,7 @@ class Worker:
                                                 stream=stream)
                 for outcome in outcomes:
                     if outcome.error:
-                        log.error("%s: %s", OPS, outcome.error)
+                        log.error("%s", _named(OPS, outcome.error))
         except Exception as exc:
             log.error("could not tell %s: %s", OPS, exc)
         finally:
@@ -373,7 +378,7 @@ class Worker:
             log.error("%s", line)
         for outcome in deliveries:
             if outcome.error:
-                log.error("%s: %s", outcome.destination, outcome.error)
+                log.error("%s", _named(outcome.destination, outcome.error))
             else:
                 log.info("%s: digest done (%d item(s))", outcome.destination, outcome.items)
 
