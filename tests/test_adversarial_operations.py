@@ -9,6 +9,7 @@ import hashlib
 import json
 import signal
 import sqlite3
+from contextlib import closing
 from datetime import timedelta
 
 import sqlite_utils
@@ -16,7 +17,7 @@ import sqlite_utils
 from tests.conftest import QUERIES_YAML
 from tests.test_serve import WITH_OPS, Worker
 from watcher.db.schema import MIGRATIONS
-from watcher.runtime import utc_now
+from watcher.runtime import stamp, utc_now
 
 ONE_QUERY = """\
 queries:
@@ -207,3 +208,36 @@ destinations:
     assert health.exit_code == 1
     assert health.output.startswith("destination ops cannot send: "), health.output
     assert "hooksecret" not in health.output
+
+
+def test_a_weekly_firing_with_nothing_to_send_is_not_caught_up_at_the_next_start(
+        env, corpus_server):
+    """Slack skips an empty digest, so last Monday's firing left no digest behind, only its
+    run. A restart on Wednesday (a deploy, the platform's daily restart) took the firing for
+    missed and sent the weekly digest there and then, mid-week."""
+    env.write_queries("""\
+destinations:
+  weekly:
+    kind: terminal
+    send_empty: false
+    schedule: {cron: "30 8 * * mon", timezone: America/New_York}
+""" + ONE_QUERY + "    destinations: [weekly]\n")
+    from watcher.scheduler import scheduled_job
+
+    scheduled_job(env.settings(), "weekly")  # a digest with the corpus in it
+    with closing(sqlite3.connect(env.db)) as conn, conn:  # ... sent three weeks ago
+        conn.execute("UPDATE digests SET sent_at = ?", (stamp(utc_now() - timedelta(days=21)),))
+    scheduled_job(env.settings(), "weekly")  # the latest firing: nothing new, nothing sent
+    with closing(sqlite3.connect(env.db)) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM digests").fetchone()[0] == 1
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="60"))
+    worker.wait_for(r"polled 1 query/source")
+    assert worker.stop() == 0, worker.out
+    assert "digest missed" not in worker.out, worker.out
+
+    with closing(sqlite3.connect(env.db)) as conn, conn:  # had that firing failed (Slack
+        conn.execute("UPDATE runs SET status = 'failed'"  # down), it would be caught up
+                     " WHERE command = 'serve weekly'")
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="60"))
+    worker.wait_for(r"weekly: digest missed while the worker was down")
+    assert worker.stop() == 0, worker.out

@@ -6,8 +6,9 @@ Jobs, rebuilt from the YAML at start and whenever it changes:
   run is caught up by the next one (positions live in the database);
 - ``digest:NAME`` for each destination with a schedule (cron, or ``every: 6h`` counted from the
   last digest sent): poll the queries routed to it, then send its digest. A digest whose last
-  firing was missed while the worker was down (the last digest sent is older than the schedule's
-  previous fire time) is sent at start-up.
+  firing was missed while the worker was down (the last digest sent, and the last such job that
+  completed with nothing to send, are older than the schedule's previous fire time) is sent at
+  start-up.
 
 One job runs at a time (one executor thread), each job once at a time, late firings coalesce
 into one and run however late (misfire grace None: a weekly digest delayed by a long poll is
@@ -104,6 +105,18 @@ def _utc(stamped: str) -> datetime:
 def _named(destination: str, error: str) -> str:
     """*error* naming its destination once (delivery errors often begin with it already)."""
     return error if error.startswith(f"{destination}: ") else f"{destination}: {error}"
+
+
+def _last_fired(store: Store, destination: str, sent: str | None) -> str | None:
+    """When *destination*'s schedule last fired and did its work: its last digest sent, or a
+    later scheduled job that completed with nothing to send (Slack skips an empty digest, so
+    only the job's run records that firing). A job that failed did not: it is caught up."""
+    row = store.conn.execute("SELECT MAX(finished) FROM runs WHERE command = ? AND status = 'ok'",
+                             (f"serve {destination}",)).fetchone()
+    fired = row[0] if row else None
+    if not sent or not fired:
+        return sent or fired
+    return max(sent, fired, key=_utc)
 
 
 def _snapshot(folder: str) -> dict[str, tuple[int, int]]:
@@ -299,7 +312,8 @@ class Worker:
             now = utc_now()
             for name, dest in self.config.destinations.items():
                 sent, _ = store.last_digest(name)
-                if dest.schedule and missed_digest(dest.schedule, sent, now):
+                if dest.schedule and missed_digest(dest.schedule, _last_fired(store, name, sent),
+                                                   now):
                     log.warning("%s: digest missed while the worker was down (last sent %s); "
                                 "sending it now", name, sent)
                     self.scheduler.modify_job(f"digest:{name}", next_run_time=now)
