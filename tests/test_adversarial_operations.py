@@ -9,12 +9,15 @@ import hashlib
 import json
 import signal
 import sqlite3
+import subprocess
+import sys
+import textwrap
 from contextlib import closing
 from datetime import timedelta
 
 import sqlite_utils
 
-from tests.conftest import QUERIES_YAML
+from tests.conftest import QUERIES_YAML, ROOT, run_watcher
 from tests.test_serve import WITH_OPS, Worker
 from watcher.db.schema import MIGRATIONS
 from watcher.runtime import stamp, utc_now
@@ -241,3 +244,68 @@ destinations:
     worker = Worker(env.vars(WATCHER_POLL_EVERY="60"))
     worker.wait_for(r"weekly: digest missed while the worker was down")
     assert worker.stop() == 0, worker.out
+
+
+# Run the real worker in a process, with a signal delivered while it loads the queries and
+# takes the lease (a deploy stopping, or reloading, a worker it has just started).
+SIGNAL_DURING_START_UP = """\
+import os, signal, sys
+from watcher import scheduler
+from watcher.settings import Settings
+
+scheduler.configure_logging("text")
+worker = scheduler.Worker(Settings.from_env(os.environ))
+take_lease = worker.take_lease
+def signalled_take_lease():
+    take_lease()
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+worker.take_lease = signalled_take_lease
+worker.run()
+"""
+
+
+def test_a_signal_while_the_worker_takes_its_lease_is_handled_not_fatal(env, corpus_server):
+    """SIGTERM or SIGINT just after the lease is taken stopped the process by the default
+    action (exit -15, or a KeyboardInterrupt) with the lease still held, so the next worker
+    was refused for WATCHER_LEASE_SECONDS; a SIGHUP there killed the worker outright."""
+    env.write_queries(ONE_QUERY)
+    for name in ("SIGTERM", "SIGINT", "SIGHUP"):
+        command = [sys.executable, "-c", textwrap.dedent(SIGNAL_DURING_START_UP), name]
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**env.vars(WATCHER_POLL_EVERY="60"), "PATH": "/usr/bin:/bin"},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if name == "SIGHUP":  # it keeps running, its queries reloaded; then stopped
+            worker_lines = []
+            for line in process.stdout:
+                worker_lines.append(line)
+                if "polled 1 query/source" in line:
+                    break
+            process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+        assert process.returncode == 0, (name, out, err)
+        assert "Traceback" not in out + err, (name, err)
+        with closing(env.store()) as store:
+            assert store.lease() is None, f"{name}: the lease was given up"
+
+
+def test_commands_run_beside_the_worker_lose_none_of_their_writes(env, corpus_server):
+    """`watcher poll` while `serve` runs (the README allows it). Each job of the worker opened
+    the database file to check its header and closed it, which dropped the POSIX locks of the
+    worker's other connection (the lease keeper); the next command to finish then took itself
+    for the last user and deleted the -wal file the worker was still writing, and the worker's
+    next checkpoint overwrote what a later command had committed. From the first such command
+    on, every job of the worker failed with "disk I/O error" until it was restarted."""
+    env.write_queries(ONE_QUERY)
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="0.01", WATCHER_LEASE_SECONDS="1"))
+    worker.wait_for(r"polled 1 query/source", count=2)  # jobs have opened the database
+    for _ in range(3):
+        assert run_watcher("poll", env=env.vars(), timeout=30).returncode == 0
+        polls = sum("polled 1 query/source" in line for line in worker.lines)
+        worker.wait_for(r"polled 1 query/source", count=polls + 1)  # the worker writes on
+    assert worker.stop() == 0, worker.out
+    polls = sum("polled 1 query/source" in line for line in worker.lines)
+    with closing(sqlite3.connect(env.db)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        commands = [c for (c,) in conn.execute("SELECT command FROM runs")]
+    assert commands.count("poll") == polls + 3, commands  # every run, the worker's and ours
+    assert "disk I/O error" not in worker.out

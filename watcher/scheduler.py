@@ -400,13 +400,15 @@ class Worker:
 
     def run(self) -> None:
         self.started = stamp(utc_now())  # what this worker began is what it may close
+        # Handlers first: a stop while the lease is being taken must give it up, not kill the
+        # process with the lease held (the next worker would be refused until it expires).
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGHUP, self._hangup)
         self.reload(force=True)  # an invalid configuration at start is an error (exit 2)
         self.take_lease()
         keeper = threading.Thread(target=self.keep_lease, name="lease", daemon=True)
         keeper.start()
-        signal.signal(signal.SIGTERM, self._stop)
-        signal.signal(signal.SIGINT, self._stop)
-        signal.signal(signal.SIGHUP, self._hangup)
         try:
             try:
                 self.catch_up()
