@@ -35,13 +35,16 @@ def _read_header(path: Path, size: int) -> bytes:
     SQLite connections hold on it (SQLite's documented corruption hazard): another process
     then takes itself for the database's last user and deletes the -wal file still in use here
     (`serve` keeps a connection open while each job opens another; the next `run --once` lost
-    the worker's writes). One descriptor per file, kept for the life of the process."""
+    the worker's writes). One descriptor per file, kept for the life of the process (a process
+    that has gone through many databases, a test run, closes the longest kept beyond 32)."""
     with _header_lock:
         info = path.stat()
         key = (info.st_dev, info.st_ino)
         fd = _header_fds.get(key)
         if fd is None or os.fstat(fd).st_nlink == 0:  # (a deleted file's number reused)
             fd = _header_fds[key] = os.open(path, os.O_RDONLY)
+            while len(_header_fds) > 32:
+                os.close(_header_fds.pop(next(iter(_header_fds))))
         return os.pread(fd, size, 0)
 
 
