@@ -309,3 +309,26 @@ def test_commands_run_beside_the_worker_lose_none_of_their_writes(env, corpus_se
         commands = [c for (c,) in conn.execute("SELECT command FROM runs")]
     assert commands.count("poll") == polls + 3, commands  # every run, the worker's and ours
     assert "disk I/O error" not in worker.out
+
+
+def test_two_workers_with_the_same_pid_and_host_name_are_still_one_at_a_time(env):
+    """Two containers started with the same --hostname (or sharing the host's network) both
+    run `serve` as pid 1: the lease holder was "serve pid 1 on watcher" for both, so the second
+    took the first one's live lease as its own and both ran."""
+    from watcher.errors import WatcherError
+    from watcher.scheduler import Worker as ServeWorker
+
+    env.write_queries(ONE_QUERY)
+    first, second = ServeWorker(env.settings()), ServeWorker(env.settings())
+    assert (first.pid, first.host) == (second.pid, second.host)
+    first.take_lease()
+    try:
+        second.take_lease()
+    except WatcherError as refused:
+        assert f"serve pid {first.pid} on {first.host}" in str(refused)
+    else:
+        raise AssertionError("the second worker took the first one's live lease")
+    finally:
+        first.release_lease()
+    with closing(env.store()) as store:
+        assert store.lease() is None

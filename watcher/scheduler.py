@@ -28,6 +28,7 @@ import io
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -111,9 +112,17 @@ def _last_fired(store: Store, destination: str, sent: str | None) -> str | None:
     """When *destination*'s schedule last fired and did its work: its last digest sent, or a
     later scheduled job that completed with nothing to send (Slack skips an empty digest, so
     only the job's run records that firing). A job that failed did not: it is caught up."""
-    row = store.conn.execute("SELECT MAX(finished) FROM runs WHERE command = ? AND status = 'ok'",
-                             (f"serve {destination}",)).fetchone()
-    fired = row[0] if row else None
+    fired = None
+    for finished, summary in store.conn.execute(
+            "SELECT finished, summary FROM runs WHERE command = ? AND status = 'ok' AND finished"
+            " IS NOT NULL ORDER BY id DESC", (f"serve {destination}",)):
+        try:
+            sent_to = json.loads(summary or "{}").get("sent") or {}
+        except (ValueError, AttributeError):
+            continue
+        if destination not in sent_to:  # a job that sent has its digest's time already
+            fired = finished
+            break
     if not sent or not fired:
         return sent or fired
     return max(sent, fired, key=_utc)
@@ -153,7 +162,9 @@ class Worker:
         self.settings = settings
         self.host = socket.gethostname()
         self.pid = os.getpid()
-        self.holder = f"serve pid {self.pid} on {self.host}"
+        # pid and host alone are not unique: containers often run `serve` as pid 1 under the
+        # same host name, and each must see the other's lease as another worker's
+        self.holder = f"serve pid {self.pid} on {self.host} ({secrets.token_hex(3)})"
         self.scheduler = BlockingScheduler(
             executors={"default": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
