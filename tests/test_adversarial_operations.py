@@ -20,6 +20,7 @@ import sqlite_utils
 from tests.conftest import QUERIES_YAML, ROOT, run_watcher
 from tests.test_serve import WITH_OPS, Worker
 from watcher.db.schema import MIGRATIONS
+from watcher.health import report_failing_sources
 from watcher.runtime import stamp, utc_now
 
 ONE_QUERY = """\
@@ -332,3 +333,22 @@ def test_two_workers_with_the_same_pid_and_host_name_are_still_one_at_a_time(env
         first.release_lease()
     with closing(env.store()) as store:
         assert store.lease() is None
+
+
+def test_health_is_1_for_a_source_that_has_failed_since_its_first_poll(env, corpus_server,
+                                                                       unused_port):
+    """A new installation with a wrong NCBI address (or key) has never polled successfully:
+    `health` said ok for as long as that lasted, as there was no last success to measure
+    from. Its first failed poll is that date."""
+    env.write_queries(ONE_QUERY)
+    down = {"WATCHER_EUTILS_URL": f"http://127.0.0.1:{unused_port}/"}
+    assert env.cli("poll", **down).exit_code == 1
+    assert env.cli("poll", **down).exit_code == 1
+    recent = env.cli("health")  # failing for seconds: under the default 24 hours
+    assert recent.exit_code == 0 and recent.output.strip() == "ok", recent.output
+    failing = env.cli("health", WATCHER_HEALTH_FAILING_HOURS="0")
+    assert failing.exit_code == 1
+    assert failing.output.startswith("source failing: PubMed for query depression has never "
+                                     "succeeded (failing since "), failing.output
+    with closing(env.store()) as store:
+        assert report_failing_sources(env.config(), store, now=utc_now(), hours=0) == 1

@@ -2,8 +2,8 @@
 status), and the digest notice for a source that has been failing too long.
 
 A problem is: a (query, source) whose last error is later than its last success, with that last
-success older than WATCHER_HEALTH_FAILING_HOURS (a source that never succeeded has no such
-date and is left to `watcher status`); a destination that lacks what it needs in this
+success (or, if it never succeeded, its first failed poll) older than
+WATCHER_HEALTH_FAILING_HOURS; a destination that lacks what it needs in this
 environment, or whose last delivery attempt failed (items are pending with an error: a digest
 that reached it since would have carried them); a worker lease that has expired (only when a
 lease exists: a worker that stopped cleanly gives its lease up), or that was renewed by a clock
@@ -35,20 +35,24 @@ CLOCK_SKEW = timedelta(minutes=1)
 class FailingSource:
     query_id: str
     source: str
-    last_success: str
+    last_success: str | None  # None: it never succeeded, and has failed since *since*
     last_error_at: str
     last_error: str
+    since: str = ""
 
     @property
     def message(self) -> str:
-        since = f"since {self.last_success}"
-        return (f"{label(self.source)} for query {self.query_id} has failed {since} "
+        what = (f"has failed since {self.last_success}" if self.last_success
+                else f"has never succeeded (failing since {self.since})")
+        return (f"{label(self.source)} for query {self.query_id} {what} "
                 f"(last error {self.last_error_at}: {self.last_error})")
 
 
 def failing_sources(config: Config, store: Store, *, now: datetime,
                     hours: float) -> list[FailingSource]:
-    """The configured (query, source) pairs failing for longer than *hours*."""
+    """The configured (query, source) pairs failing for longer than *hours*: since their last
+    success, or, for one that never succeeded (a wrong address or key from the start), since
+    its first failed poll."""
     limit = now - timedelta(hours=hours)
     watched = {(q.id, s) for q in config.queries for s in q.sources if polled(s)}
     found = []
@@ -56,11 +60,20 @@ def failing_sources(config: Config, store: Store, *, now: datetime,
         if (row["query_id"], row["source"]) not in watched or not row["last_error_at"]:
             continue
         success = row["last_success"]  # (a success clears last_error_at: the error is later)
-        if not success or datetime.fromisoformat(success) >= limit:
-            continue  # never succeeded: `status` shows it; no start date to measure from
+        since = success or _first_failure(store, row["query_id"], row["source"])
+        if not since or datetime.fromisoformat(since) >= limit:
+            continue
         found.append(FailingSource(row["query_id"], row["source"], success,
-                                   row["last_error_at"], row["last_error"] or "unknown error"))
+                                   row["last_error_at"], row["last_error"] or "unknown error",
+                                   since))
     return found
+
+
+def _first_failure(store: Store, query_id: str, source: str) -> str | None:
+    """When the first poll of a (query, source) that never succeeded failed."""
+    row = store.conn.execute("SELECT MIN(finished) FROM polls WHERE query_id = ? AND source = ?"
+                             " AND error IS NOT NULL", (query_id, source)).fetchone()
+    return row[0] if row else None
 
 
 def problems(config: Config, store: Store, *, now: datetime, hours: float,
