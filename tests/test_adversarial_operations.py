@@ -352,3 +352,20 @@ def test_health_is_1_for_a_source_that_has_failed_since_its_first_poll(env, corp
                                      "succeeded (failing since "), failing.output
     with closing(env.store()) as store:
         assert report_failing_sources(env.config(), store, now=utc_now(), hours=0) == 1
+
+
+def test_an_unscheduled_ops_destination_hears_of_a_failing_source_under_serve(env,
+                                                                            unused_port):
+    """ops without a schedule was told of an invalid edit at once, but a source failing too
+    long (or a query gone silent) was only queued for it: `serve` never sends an unscheduled
+    destination, so ops heard nothing until someone ran `watcher digest`."""
+    env.write_queries(WITH_OPS + ONE_QUERY)
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="0.015", WATCHER_HEALTH_FAILING_HOURS="0",
+                             WATCHER_EUTILS_URL=f"http://127.0.0.1:{unused_port}/"))
+    worker.wait_for(r"source\(s\) failing longer than 0 hours")
+    worker.wait_for(r"^! PubMed for query depression has never succeeded")
+    polls = sum("polled 1 query/source" in line for line in worker.lines)
+    worker.wait_for(r"polled 1 query/source", count=polls + 2)
+    assert worker.stop() == 0, worker.out
+    told = [line for line in worker.lines if line.startswith("! PubMed for query depression")]
+    assert len(told) == 1, worker.out  # once a day, not at every poll

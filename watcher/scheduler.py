@@ -266,14 +266,30 @@ class Worker:
                     event_id, created = store.add_event(event, stamp(now))
                     if created:
                         store.queue(OPS, event_id, stamp(now))
-                with self.digest_stream() as stream:
-                    outcomes = pipeline.deliver(cfg, store, self.settings, names=[OPS],
-                                                stream=stream)
-                for outcome in outcomes:
-                    if outcome.error:
-                        log.error("%s", _named(OPS, outcome.error))
+                self.send_ops(cfg, store)
         except Exception as exc:
             log.error("could not tell %s: %s", OPS, exc)
+        finally:
+            store.close()
+
+    def send_ops(self, cfg: Config, store: Store) -> None:
+        """Send the `ops` destination what is pending for it, now (under the run lock)."""
+        with store.exclusive(), self.digest_stream() as stream:
+            outcomes = pipeline.deliver(cfg, store, self.settings, names=[OPS], stream=stream)
+        for outcome in outcomes:
+            if outcome.error:
+                log.error("%s", _named(OPS, outcome.error))
+
+    def ops_pending(self, cfg: Config) -> int | None:
+        """Items pending for an `ops` destination without a schedule of its own (None when
+        there is none): what a job queues for it is sent when the job ends, since `serve`
+        never sends an unscheduled destination otherwise."""
+        ops = cfg.destinations.get(OPS)
+        if ops is None or ops.schedule is not None:
+            return None
+        store = Store(self.settings.db)
+        try:
+            return store.pending_counts().get(OPS, 0)
         finally:
             store.close()
 
@@ -354,11 +370,20 @@ class Worker:
         with self.step:
             try:
                 self.reload()
-                assert self.config is not None
+                cfg = self.config
+                assert cfg is not None
+                before = self.ops_pending(cfg)
                 if what == "poll":
-                    self.poll(self.config)
+                    self.poll(cfg)
                 else:
-                    self.digest(self.config, what.split(":", 1)[1])
+                    self.digest(cfg, what.split(":", 1)[1])
+                after = self.ops_pending(cfg)
+                if before is not None and after is not None and after > before:
+                    store = Store(self.settings.db)  # a notice for ops: tell it now, once
+                    try:
+                        self.send_ops(cfg, store)
+                    finally:
+                        store.close()
             except WatcherError as exc:
                 log.error("%s: %s", what, exc)
             except Exception:  # keep the scheduler alive; the traceback goes to the log
