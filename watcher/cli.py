@@ -50,6 +50,12 @@ class Context:
     def store(self) -> Store:
         return Store(self.settings.db)
 
+    def reader(self) -> Store:
+        """The database for a command that only reads it (`status`, `health`): an in-memory
+        copy, so the file is never created, migrated or waited on behind a writer, and a
+        read-only file can still be inspected."""
+        return Store.memory_copy(self.settings.db)
+
 
 def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
     """Turn WatcherError and surprises into one line on stderr and the right exit status."""
@@ -312,14 +318,16 @@ def status(obj: Context, study_id: str | None) -> None:
     if study_id:
         from .history import study_history
 
-        for line in study_history(obj.store(), study_id):
+        for line in study_history(obj.reader(), study_id):
             click.echo(line)
         return
     cfg = obj.config()
-    store = obj.store()
+    store = obj.reader()
     positions = {(p["query_id"], p["source"]): p for p in store.positions()}
     windows = last_windows(store)
-    click.echo(f"database: {obj.settings.db} ({store.count('studies')} studies stored)")
+    stored = (f"{store.count('studies')} studies stored" if Path(obj.settings.db).exists()
+              else "not created yet: nothing has run")
+    click.echo(f"database: {obj.settings.db} ({stored})")
     click.echo(worker_line(store))
     quarantined = store.quarantined(states=("watching", "quarantined"))
     for query in cfg.queries:
@@ -393,11 +401,17 @@ def serve(obj: Context) -> None:
 @friendly
 def health(obj: Context) -> None:
     """Exit 0 when healthy, 1 when a source has failed longer than WATCHER_HEALTH_FAILING_HOURS,
-    a destination cannot send, or the worker's lease is stale; one line per problem."""
+    a destination cannot send, or the worker's lease is stale; one line per problem. Anything
+    that stops the check (invalid YAML or environment, an unusable database) is 1 as well:
+    monitors read only 0 and 1 (Docker's HEALTHCHECK reserves 2)."""
     from .health import problems
 
-    found = problems(obj.config(), obj.store(), now=pipeline.utc_now(),
-                     hours=obj.settings.health_failing_hours)
+    try:
+        found = problems(obj.config(), obj.reader(), now=pipeline.utc_now(),
+                         hours=obj.settings.health_failing_hours, settings=obj.settings)
+    except WatcherError as exc:
+        exc.exit_code = 1
+        raise
     for line in found:
         click.echo(line)
     if not found:

@@ -2,11 +2,12 @@
 status), and the digest notice for a source that has been failing too long.
 
 A problem is: a (query, source) whose last error is later than its last success, with that last
-success older than WATCHER_HEALTH_FAILING_HOURS (a source that never succeeded has no such
-date and is left to `watcher status`); a destination whose last
-delivery attempt failed (items are pending with an error: a digest that reached it since would
-have carried them); a worker lease that has expired (only when a lease exists: a worker that
-stopped cleanly gives its lease up).
+success (or, if it never succeeded, its first failed poll) older than
+WATCHER_HEALTH_FAILING_HOURS; a destination that lacks what it needs in this
+environment, or whose last delivery attempt failed (items are pending with an error: a digest
+that reached it since would have carried them); a worker lease that has expired (only when a
+lease exists: a worker that stopped cleanly gives its lease up), or that was renewed by a clock
+ahead of this one.
 """
 
 from __future__ import annotations
@@ -18,31 +19,40 @@ from .config import Config, Query
 from .db import Store
 from .models import Event
 from .runtime import stamp
+from .settings import Settings
 from .sources import label, polled
 
 #: The optional destination for operators: told of every query_health event (and, by
 #: `watcher serve`, of an invalid edit of the queries).
 OPS = "ops"
 
+#: How far ahead of this machine's clock a lease may have been renewed before `health` says
+#: the clocks disagree (such a lease would outlive a dead holder by that much).
+CLOCK_SKEW = timedelta(minutes=1)
+
 
 @dataclass(frozen=True)
 class FailingSource:
     query_id: str
     source: str
-    last_success: str
+    last_success: str | None  # None: it never succeeded, and has failed since *since*
     last_error_at: str
     last_error: str
+    since: str = ""
 
     @property
     def message(self) -> str:
-        since = f"since {self.last_success}"
-        return (f"{label(self.source)} for query {self.query_id} has failed {since} "
+        what = (f"has failed since {self.last_success}" if self.last_success
+                else f"has never succeeded (failing since {self.since})")
+        return (f"{label(self.source)} for query {self.query_id} {what} "
                 f"(last error {self.last_error_at}: {self.last_error})")
 
 
 def failing_sources(config: Config, store: Store, *, now: datetime,
                     hours: float) -> list[FailingSource]:
-    """The configured (query, source) pairs failing for longer than *hours*."""
+    """The configured (query, source) pairs failing for longer than *hours*: since their last
+    success, or, for one that never succeeded (a wrong address or key from the start), since
+    its first failed poll."""
     limit = now - timedelta(hours=hours)
     watched = {(q.id, s) for q in config.queries for s in q.sources if polled(s)}
     found = []
@@ -50,18 +60,35 @@ def failing_sources(config: Config, store: Store, *, now: datetime,
         if (row["query_id"], row["source"]) not in watched or not row["last_error_at"]:
             continue
         success = row["last_success"]  # (a success clears last_error_at: the error is later)
-        if not success or datetime.fromisoformat(success) >= limit:
-            continue  # never succeeded: `status` shows it; no start date to measure from
+        since = success or _first_failure(store, row["query_id"], row["source"])
+        if not since or datetime.fromisoformat(since) >= limit:
+            continue
         found.append(FailingSource(row["query_id"], row["source"], success,
-                                   row["last_error_at"], row["last_error"] or "unknown error"))
+                                   row["last_error_at"], row["last_error"] or "unknown error",
+                                   since))
     return found
 
 
-def problems(config: Config, store: Store, *, now: datetime, hours: float) -> list[str]:
-    """One line per problem; empty when healthy."""
+def _first_failure(store: Store, query_id: str, source: str) -> str | None:
+    """When the first poll of a (query, source) that never succeeded failed."""
+    row = store.conn.execute("SELECT MIN(finished) FROM polls WHERE query_id = ? AND source = ?"
+                             " AND error IS NOT NULL", (query_id, source)).fetchone()
+    return row[0] if row else None
+
+
+def problems(config: Config, store: Store, *, now: datetime, hours: float,
+             settings: Settings | None = None) -> list[str]:
+    """One line per problem; empty when healthy. With *settings*, a destination whose kind
+    lacks what it needs in this environment (a token, an SMTP host) cannot send either."""
+    from .destinations import KINDS
+
     lines = [f"source failing: {f.message}" for f in failing_sources(config, store, now=now,
                                                                        hours=hours)]
-    for name in config.all_destinations():
+    for name, destination in config.all_destinations().items():
+        missing = KINDS[destination.kind].missing(settings) if settings else None
+        if missing:
+            lines.append(f"destination {name} cannot send: {missing}")
+            continue
         error = store.last_delivery_error(name)
         if error:
             lines.append(f"destination {name} cannot send: {error}")
@@ -70,6 +97,11 @@ def problems(config: Config, store: Store, *, now: datetime, hours: float) -> li
         lines.append(f"worker lease is stale: held by {lease['holder']} (pid {lease['pid']} on "
                      f"{lease['host']}), last renewed {lease['renewed']}, expired "
                      f"{lease['expires']}; is the worker running?")
+    elif lease and datetime.fromisoformat(lease["renewed"]) > now + CLOCK_SKEW:
+        lines.append(f"worker lease renewed in the future: held by {lease['holder']}, last "
+                     f"renewed {lease['renewed']}, now {stamp(now)}; the clocks of "
+                     f"{lease['host']} and this machine disagree, and a stopped worker's lease "
+                     f"would block the next one until {lease['expires']}")
     return lines
 
 

@@ -6,8 +6,9 @@ Jobs, rebuilt from the YAML at start and whenever it changes:
   run is caught up by the next one (positions live in the database);
 - ``digest:NAME`` for each destination with a schedule (cron, or ``every: 6h`` counted from the
   last digest sent): poll the queries routed to it, then send its digest. A digest whose last
-  firing was missed while the worker was down (the last digest sent is older than the schedule's
-  previous fire time) is sent at start-up.
+  firing was missed while the worker was down (the last digest sent, and the last such job that
+  completed with nothing to send, are older than the schedule's previous fire time) is sent at
+  start-up.
 
 One job runs at a time (one executor thread), each job once at a time, late firings coalesce
 into one and run however late (misfire grace None: a weekly digest delayed by a long poll is
@@ -21,17 +22,21 @@ while the last valid configuration keeps running.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from . import config as config_module
 from . import health, pipeline
@@ -98,6 +103,31 @@ def _utc(stamped: str) -> datetime:
     return moment
 
 
+def _named(destination: str, error: str) -> str:
+    """*error* naming its destination once (delivery errors often begin with it already)."""
+    return error if error.startswith(f"{destination}: ") else f"{destination}: {error}"
+
+
+def _last_fired(store: Store, destination: str, sent: str | None) -> str | None:
+    """When *destination*'s schedule last fired and did its work: its last digest sent, or a
+    later scheduled job that completed with nothing to send (Slack skips an empty digest, so
+    only the job's run records that firing). A job that failed did not: it is caught up."""
+    fired = None
+    for finished, summary in store.conn.execute(
+            "SELECT finished, summary FROM runs WHERE command = ? AND status = 'ok' AND finished"
+            " IS NOT NULL ORDER BY id DESC", (f"serve {destination}",)):
+        try:
+            sent_to = json.loads(summary or "{}").get("sent") or {}
+        except (ValueError, AttributeError):
+            continue
+        if destination not in sent_to:  # a job that sent has its digest's time already
+            fired = finished
+            break
+    if not sent or not fired:
+        return sent or fired
+    return max(sent, fired, key=_utc)
+
+
 def _snapshot(folder: str) -> dict[str, tuple[int, int]]:
     """(mtime, size) of each YAML file: a change means reload."""
     path = Path(folder)
@@ -132,7 +162,9 @@ class Worker:
         self.settings = settings
         self.host = socket.gethostname()
         self.pid = os.getpid()
-        self.holder = f"serve pid {self.pid} on {self.host}"
+        # pid and host alone are not unique: containers often run `serve` as pid 1 under the
+        # same host name, and each must see the other's lease as another worker's
+        self.holder = f"serve pid {self.pid} on {self.host} ({secrets.token_hex(3)})"
         self.scheduler = BlockingScheduler(
             executors={"default": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -208,7 +240,7 @@ class Worker:
                 message = ("queries not reloaded, the last valid configuration keeps running: "
                            + str(exc).replace("\n", "; "))
                 log.error("%s", message)
-                self.notify_ops(message)
+                self.notify_ops(message, edit=repr(sorted(snapshot.items())))
                 return
             first = self.config is None
             self.config, self.snapshot, self.bad_snapshot = cfg, snapshot, None
@@ -217,8 +249,9 @@ class Worker:
                 log.info("queries reloaded: %d queries, %d destinations", len(cfg.queries),
                          len(cfg.destinations))
 
-    def notify_ops(self, message: str) -> None:
-        """Tell the `ops` destination (if configured) about an invalid edit, once per edit."""
+    def notify_ops(self, message: str, edit: str = "") -> None:
+        """Tell the `ops` destination (if configured) about an invalid edit, once per edit:
+        *edit* tells edits apart, so the same mistake made again after a fix is told again."""
         cfg = self.config
         if cfg is None or OPS not in cfg.destinations:
             return
@@ -227,18 +260,36 @@ class Worker:
         try:
             with store.exclusive():
                 with store.transaction():
-                    digest = hashlib.sha256(message.encode()).hexdigest()[:16]
+                    digest = hashlib.sha256((message + edit).encode()).hexdigest()[:16]
                     event = Event(f"config_error:{digest}",
                                   "query_health", None, None, {"message": message})
                     event_id, created = store.add_event(event, stamp(now))
                     if created:
                         store.queue(OPS, event_id, stamp(now))
-                for outcome in pipeline.deliver(cfg, store, self.settings, names=[OPS],
-                                                stream=sys.stdout):
-                    if outcome.error:
-                        log.error("%s: %s", OPS, outcome.error)
+                self.send_ops(cfg, store)
         except Exception as exc:
             log.error("could not tell %s: %s", OPS, exc)
+        finally:
+            store.close()
+
+    def send_ops(self, cfg: Config, store: Store) -> None:
+        """Send the `ops` destination what is pending for it, now (under the run lock)."""
+        with store.exclusive(), self.digest_stream() as stream:
+            outcomes = pipeline.deliver(cfg, store, self.settings, names=[OPS], stream=stream)
+        for outcome in outcomes:
+            if outcome.error:
+                log.error("%s", _named(OPS, outcome.error))
+
+    def ops_pending(self, cfg: Config) -> int | None:
+        """Items pending for an `ops` destination without a schedule of its own (None when
+        there is none): what a job queues for it is sent when the job ends, since `serve`
+        never sends an unscheduled destination otherwise."""
+        ops = cfg.destinations.get(OPS)
+        if ops is None or ops.schedule is not None:
+            return None
+        store = Store(self.settings.db)
+        try:
+            return store.pending_counts().get(OPS, 0)
         finally:
             store.close()
 
@@ -288,12 +339,27 @@ class Worker:
             now = utc_now()
             for name, dest in self.config.destinations.items():
                 sent, _ = store.last_digest(name)
-                if dest.schedule and missed_digest(dest.schedule, sent, now):
+                if dest.schedule and missed_digest(dest.schedule, _last_fired(store, name, sent),
+                                                   now):
                     log.warning("%s: digest missed while the worker was down (last sent %s); "
                                 "sending it now", name, sent)
                     self.scheduler.modify_job(f"digest:{name}", next_run_time=now)
         finally:
             store.close()
+
+    @contextlib.contextmanager
+    def digest_stream(self) -> Iterator[TextIO]:
+        """Where a terminal destination's digest is written: stdout as it is, or, with JSON
+        logs, one log line holding it, so that every line on stdout stays a JSON object."""
+        if self.settings.log_format != "json":
+            yield sys.stdout
+            return
+        buffer = io.StringIO()
+        try:
+            yield buffer
+        finally:
+            if buffer.getvalue().strip():
+                log.info("%s", buffer.getvalue().rstrip("\n"))
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -304,11 +370,20 @@ class Worker:
         with self.step:
             try:
                 self.reload()
-                assert self.config is not None
+                cfg = self.config
+                assert cfg is not None
+                before = self.ops_pending(cfg)
                 if what == "poll":
-                    self.poll(self.config)
+                    self.poll(cfg)
                 else:
-                    self.digest(self.config, what.split(":", 1)[1])
+                    self.digest(cfg, what.split(":", 1)[1])
+                after = self.ops_pending(cfg)
+                if before is not None and after is not None and after > before:
+                    store = Store(self.settings.db)  # a notice for ops: tell it now, once
+                    try:
+                        self.send_ops(cfg, store)
+                    finally:
+                        store.close()
             except WatcherError as exc:
                 log.error("%s: %s", what, exc)
             except Exception:  # keep the scheduler alive; the traceback goes to the log
@@ -336,15 +411,16 @@ class Worker:
         store = Store(self.settings.db)
         try:
             if queries:
-                report = pipeline.run_once(cfg, store, self.settings, query_ids=queries,
-                                           stream=sys.stdout, command=f"serve {destination}",
-                                           destinations=[destination],
-                                           preview_unsendable=False)
+                with self.digest_stream() as stream:
+                    report = pipeline.run_once(cfg, store, self.settings, query_ids=queries,
+                                               stream=stream, command=f"serve {destination}",
+                                               destinations=[destination],
+                                               preview_unsendable=False)
                 failures, deliveries = report.poll.error_lines(), report.deliveries
             else:
-                with store.exclusive():
+                with store.exclusive(), self.digest_stream() as stream:
                     deliveries = pipeline.deliver(cfg, store, self.settings,
-                                                  names=[destination], stream=sys.stdout)
+                                                  names=[destination], stream=stream)
                 failures = []
         finally:
             store.close()
@@ -352,7 +428,7 @@ class Worker:
             log.error("%s", line)
         for outcome in deliveries:
             if outcome.error:
-                log.error("%s: %s", outcome.destination, outcome.error)
+                log.error("%s", _named(outcome.destination, outcome.error))
             else:
                 log.info("%s: digest done (%d item(s))", outcome.destination, outcome.items)
 
@@ -360,13 +436,15 @@ class Worker:
 
     def run(self) -> None:
         self.started = stamp(utc_now())  # what this worker began is what it may close
+        # Handlers first: a stop while the lease is being taken must give it up, not kill the
+        # process with the lease held (the next worker would be refused until it expires).
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGHUP, self._hangup)
         self.reload(force=True)  # an invalid configuration at start is an error (exit 2)
         self.take_lease()
         keeper = threading.Thread(target=self.keep_lease, name="lease", daemon=True)
         keeper.start()
-        signal.signal(signal.SIGTERM, self._stop)
-        signal.signal(signal.SIGINT, self._stop)
-        signal.signal(signal.SIGHUP, self._hangup)
         try:
             try:
                 self.catch_up()

@@ -7,6 +7,7 @@ import fcntl
 import logging
 import os
 import sqlite3
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -24,6 +25,29 @@ log = logging.getLogger(__name__)
 _HEADER = b"SQLite format 3\x00"
 
 
+_header_fds: dict[tuple[int, int], int] = {}
+_header_lock = threading.Lock()
+
+
+def _read_header(path: Path, size: int) -> bytes:
+    """The first *size* bytes of the file at *path*, read through a descriptor that is never
+    closed. Closing any descriptor of a database file drops every POSIX lock this process's
+    SQLite connections hold on it (SQLite's documented corruption hazard): another process
+    then takes itself for the database's last user and deletes the -wal file still in use here
+    (`serve` keeps a connection open while each job opens another; the next `run --once` lost
+    the worker's writes). One descriptor per file, kept for the life of the process (a process
+    that has gone through many databases, a test run, closes the longest kept beyond 32)."""
+    with _header_lock:
+        info = path.stat()
+        key = (info.st_dev, info.st_ino)
+        fd = _header_fds.get(key)
+        if fd is None or os.fstat(fd).st_nlink == 0:  # (a deleted file's number reused)
+            fd = _header_fds[key] = os.open(path, os.O_RDONLY)
+            while len(_header_fds) > 32:
+                os.close(_header_fds.pop(next(iter(_header_fds))))
+        return os.pread(fd, size, 0)
+
+
 def read_only(path: str | Path) -> sqlite3.Connection:
     """A connection that can neither change the database at *path* nor leave files beside it.
 
@@ -33,8 +57,7 @@ def read_only(path: str | Path) -> sqlite3.Connection:
     read through SQLite's locks, so it is opened ``mode=ro``, using the files already there.
     """
     path = Path(path).absolute()
-    with open(path, "rb") as handle:
-        header = handle.read(20)
+    header = _read_header(path, 20)
     wal = Path(f"{path}-wal")
     in_wal_mode = header[:16] == _HEADER and header[18:20] == b"\x02\x02"
     immutable = in_wal_mode and not (wal.exists() and wal.stat().st_size > 0)
@@ -55,9 +78,8 @@ def check_contents(path: Path, setting: str = "WATCHER_DB") -> bool:
     wal = Path(f"{path}-wal")
     if path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size):
         return False
-    with open(path, "rb") as handle:
-        if handle.read(len(_HEADER)) not in (_HEADER, b""):
-            raise _refusal(setting, path, "is not an SQLite database")
+    if _read_header(path, len(_HEADER)) not in (_HEADER, b""):
+        raise _refusal(setting, path, "is not an SQLite database")
     try:
         with closing(read_only(path)) as conn:
             foreign = foreign_reason(conn)
