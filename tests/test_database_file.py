@@ -331,3 +331,25 @@ def test_a_read_only_database_is_refused_untouched(env, case):
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith(f"error: WATCHER_DB={env.db} {message}")
     assert snapshot(env.db.parent) == before
+
+
+def test_status_and_health_read_a_current_database_in_place_and_cannot_change_it(
+        env, corpus_server):
+    """`health` runs every minute from a monitor: it reads the file itself (a copy of a large
+    database each minute could exhaust a small container's memory), through a connection that
+    cannot write and leaves no -wal/-shm files behind."""
+    env.write_queries(QUERIES_YAML)
+    assert env.cli("poll").exit_code == 0
+    env.store().close()
+    beside = sorted(p.name for p in env.db.parent.iterdir())
+    studies = env.store().count("studies")
+
+    store = Store.reading(env.db)
+    assert store.path == str(env.db), "read in place, not copied into memory"
+    assert store.count("studies") == studies > 0
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        store.conn.execute("DELETE FROM studies")
+    store.conn.close()
+    assert env.cli("health").exit_code == 0 and env.cli("status").exit_code == 0
+    assert sorted(p.name for p in env.db.parent.iterdir()) == beside
+    assert env.store().count("studies") == studies

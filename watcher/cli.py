@@ -51,10 +51,9 @@ class Context:
         return Store(self.settings.db)
 
     def reader(self) -> Store:
-        """The database for a command that only reads it (`status`, `health`): an in-memory
-        copy, so the file is never created, migrated or waited on behind a writer, and a
-        read-only file can still be inspected."""
-        return Store.memory_copy(self.settings.db)
+        """The database for a command that only reads it (`status`, `health`): never created,
+        migrated or waited on behind a writer; a read-only file can still be inspected."""
+        return Store.reading(self.settings.db)
 
 
 def friendly(func: Callable[..., Any]) -> Callable[..., Any]:

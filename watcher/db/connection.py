@@ -170,6 +170,33 @@ class StoreBase:
         store.migrate()
         return store
 
+    @classmethod
+    def reading(cls, path: str | Path, *, setting: str = "WATCHER_DB") -> Self:
+        """The database for a command that only reads it (`status`, `health`): never created,
+        migrated, written or waited on behind a writer. A current database is read in place
+        through a read-only connection (`health` may run every minute on a large file: no
+        copy); a missing one or an older schema (during a deploy) is read from an in-memory
+        copy migrated there (see memory_copy)."""
+        source = Path(path)
+        if not (source.exists() and check_contents(source, setting)):
+            return cls.memory_copy(path, setting=setting)
+        try:
+            conn = read_only(source)
+            current = conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        except sqlite3.DatabaseError as exc:
+            raise _refusal(setting, path, f"cannot be read ({exc})") from None
+        if not current:
+            conn.close()
+            return cls.memory_copy(path, setting=setting)
+        store = cls.__new__(cls)
+        store.path = str(source)
+        store._lock_depth = 0
+        store.db = sqlite_utils.Database(conn)
+        store.conn = conn
+        store.conn.isolation_level = None
+        store._lock_path = ""  # nothing is written, so no write lock is ever taken
+        return store
+
     def _connect(self) -> None:
         self.db = sqlite_utils.Database(self.path)
         self.conn: sqlite3.Connection = self.db.conn
