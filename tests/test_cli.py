@@ -99,3 +99,28 @@ def test_bad_numeric_environment_is_a_one_line_configuration_error(env):
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         "error: WATCHER_HTTP_TIMEOUT='soon' is not a number of seconds (more than 0)")
+
+
+def test_validate_says_which_unscheduled_destinations_serve_still_sends(env):
+    """An `ops` destination without a schedule hears from `serve` after each job; any other
+    unscheduled destination is only sent by `run --once` and `digest`."""
+    env.write_queries("""\
+destinations:
+  ops:
+    kind: terminal
+  archive:
+    kind: terminal
+queries:
+  - id: d
+    condition: Depression
+    destinations: [archive]
+    sources:
+      pubmed:
+        terms: depressi*[tiab]
+""")
+    result = env.cli("validate")
+    assert result.exit_code == 0, result.stderr
+    assert "- ops: terminal terminal; schedule none (`serve` sends it what each job tells it)" \
+        in result.stdout
+    assert "- archive: terminal terminal; schedule none (sent by `run --once` and `digest` " \
+        "only, never by `serve`)" in result.stdout

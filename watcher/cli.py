@@ -195,6 +195,7 @@ def validate(obj: Context, online: bool) -> None:
     for name, dest in cfg.destinations.items():
         target = dest.channel or ", ".join(dest.to or []) or dest.kind
         when = (dest.schedule.describe() if dest.schedule
+                else "none (`serve` sends it what each job tells it)" if name == "ops"
                 else "none (sent by `run --once` and `digest` only, never by `serve`)")
         click.echo(f"- {name}: {dest.kind} {target}; schedule {when}")
     if online and not _query_health(cfg, obj.settings):
