@@ -202,6 +202,7 @@ destinations:
     assert worker.stop() == 0, worker.out
     failed = [line for line in worker.lines if "could not be reached" in line and "ERROR" in line]
     assert len(failed) == 1 and "ops: ops:" not in failed[0], worker.out
+    assert "ops: ops:" not in worker.out, "no log line names the destination twice"
     assert "hooksecret" not in worker.out
     env.write_queries("""\
 destinations:

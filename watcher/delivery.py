@@ -17,7 +17,7 @@ from .destinations import KINDS, Disabled, Sender, build_sender
 from .errors import UsageError, WatcherError
 from .render import text
 from .render.common import receipt_line
-from .runtime import one_line, stamp, utc_now
+from .runtime import named, one_line, stamp, utc_now
 from .settings import Settings
 from .sources import REGISTRY
 
@@ -126,7 +126,7 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
         parts = sender.prepare(digest)
     except Exception as exc:  # could not even be built: everything stays pending
         outcome.error = one_line(exc, name)
-        log.info("%s: %s", name, outcome.error, exc_info=not isinstance(exc, WatcherError))
+        log.info("%s", named(name, outcome.error), exc_info=not isinstance(exc, WatcherError))
         return outcome
     digest_id = store.begin_digest(name, [item.outbox_id for item in digest.items], now=when,
                                    through_poll=through, receipt=receipt_line(digest))
@@ -145,7 +145,7 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
         error = one_line(exc, name)
         if getattr(exc, "uncertain", False):
             uncertain = list(part.outbox_ids)
-        log.info("%s: %s", name, error, exc_info=not isinstance(exc, WatcherError))
+        log.info("%s", named(name, error), exc_info=not isinstance(exc, WatcherError))
     except BaseException:  # Ctrl-C, SIGTERM: close the digest, then stop
         _close(store, digest_id, name, None)
         raise
@@ -171,7 +171,7 @@ def _close(store: Store, digest_id: int, name: str, error: str | None,
                                    uncertain=uncertain), error
     except Exception as exc:
         problem = one_line(exc, name)
-        log.info("%s: %s", name, problem, exc_info=not isinstance(exc, WatcherError))
+        log.info("%s", named(name, problem), exc_info=not isinstance(exc, WatcherError))
         return "sending", error or problem
 
 

@@ -33,3 +33,8 @@ def one_line(exc: Exception, name: str) -> str:
     else:
         text = f"{name}: unexpected {type(exc).__name__}: {exc}"
     return scrub(" ".join(text.split()))
+
+
+def named(destination: str, error: str) -> str:
+    """*error* naming its destination once (delivery errors often begin with it already)."""
+    return error if error.startswith(f"{destination}: ") else f"{destination}: {error}"

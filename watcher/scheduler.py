@@ -45,7 +45,7 @@ from .db import Store
 from .errors import ConfigError, WatcherError
 from .models import Event
 from .redact import install_log_scrubbing
-from .runtime import stamp, utc_now
+from .runtime import named, stamp, utc_now
 from .schedules import Schedule
 from .settings import Settings
 
@@ -101,11 +101,6 @@ def _utc(stamped: str) -> datetime:
     if moment.tzinfo is None:  # written by hand (sqlite's datetime()): UTC, as ours are
         moment = moment.replace(tzinfo=UTC)
     return moment
-
-
-def _named(destination: str, error: str) -> str:
-    """*error* naming its destination once (delivery errors often begin with it already)."""
-    return error if error.startswith(f"{destination}: ") else f"{destination}: {error}"
 
 
 def _last_fired(store: Store, destination: str, sent: str | None) -> str | None:
@@ -278,7 +273,7 @@ class Worker:
             outcomes = pipeline.deliver(cfg, store, self.settings, names=[OPS], stream=stream)
         for outcome in outcomes:
             if outcome.error:
-                log.error("%s", _named(OPS, outcome.error))
+                log.error("%s", named(OPS, outcome.error))
 
     def ops_pending(self, cfg: Config) -> int | None:
         """Items pending for an `ops` destination without a schedule of its own (None when
@@ -428,7 +423,7 @@ class Worker:
             log.error("%s", line)
         for outcome in deliveries:
             if outcome.error:
-                log.error("%s", _named(outcome.destination, outcome.error))
+                log.error("%s", named(outcome.destination, outcome.error))
             else:
                 log.info("%s: digest done (%d item(s))", outcome.destination, outcome.items)
 
