@@ -311,3 +311,60 @@ destinations:
     assert len(carried) == len(set(carried)) == queued > 0
     assert dict(conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state")) == {
         "sent": queued}
+
+
+def test_a_scheduled_digest_that_could_not_be_sent_is_tried_again_soon(env, corpus_server):
+    """Slack is down when the weekly (here hourly) digest fires: the worker tries again after
+    WATCHER_DIGEST_RETRY seconds, then twice as long, instead of waiting for the next firing,
+    and the items arrive once."""
+    from watcher.fakes.slack import SlackServer
+    from watcher.scheduler import scheduled_job
+
+    env.write_queries("""\
+destinations:
+  hook:
+    kind: slack_webhook
+    schedule: {every: 1h}
+""" + ONE_QUERY + "    destinations: [hook]\n")
+    with SlackServer(interval=0.05) as slack:
+        extra = {"SLACK_WEBHOOK_URL": slack.webhook_url, "WATCHER_DIGEST_RETRY": "1"}
+        scheduled_job(env.settings(**extra), "hook")
+        assert len(slack.webhook_posts()) == 1
+        conn = sqlite3.connect(env.db)
+        with conn:  # the last digest went out two hours ago: this hour's firing is due
+            conn.execute("UPDATE digests SET sent_at = ?",
+                         (stamp(utc_now() - timedelta(hours=2)),))
+        conn.close()
+        corpus_server.add_synthetic(1, first_pmid=39_900_001, newest=utc_now().date(), days=1,
+                                    title="Ketamine for treatment-resistant depression")
+        slack.quirk_next("http_500", method="webhook", times=2)  # Slack is down a moment
+        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        worker.wait_for(r"hook: digest not sent; trying again in 1 s \(attempt 2\)")
+        worker.wait_for(r"hook: digest not sent; trying again in 2 s \(attempt 3\)")
+        worker.wait_for(r"hook: digest done")
+        assert worker.stop() == 0, worker.out
+    assert not slack.quirks, "every 500 was met"
+    carried = [post for post in slack.webhook_posts() if "39900001" in json.dumps(post.payload)]
+    assert len(carried) == 1, "sent once, on the retry"
+    assert env.store().pending_counts() == {}
+
+
+def test_a_failed_digest_whose_next_firing_comes_sooner_waits_for_it(env, corpus_server):
+    """A destination sent every few seconds: its next firing tries again; no extra retry."""
+    from watcher.fakes.slack import SlackServer
+
+    env.write_queries("""\
+destinations:
+  hook:
+    kind: slack_webhook
+    schedule: {every: 2s}
+""" + ONE_QUERY + "    destinations: [hook]\n")
+    with SlackServer(interval=0.05) as slack:
+        slack.quirk_next("http_500", method="webhook")
+        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", WATCHER_DIGEST_RETRY="60",
+                                 SLACK_WEBHOOK_URL=slack.webhook_url))
+        worker.wait_for(r"hook: digest not sent; its next firing tries again")
+        worker.wait_for(r"hook: digest done")
+        assert worker.stop() == 0, worker.out
+    assert "trying again in" not in worker.out
+    assert len(slack.webhook_posts()) == 1 and env.store().pending_counts() == {}

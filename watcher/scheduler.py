@@ -9,6 +9,9 @@ Jobs, rebuilt from the YAML at start and whenever it changes:
   firing was missed while the worker was down (the last digest sent, and the last such job that
   completed with nothing to send, are older than the schedule's previous fire time) is sent at
   start-up.
+- ``retry:NAME``: a scheduled digest that could not be sent (Slack down for a minute) is tried
+  again after WATCHER_DIGEST_RETRY seconds (default 300), then twice as long each time up to an
+  hour, until it goes out or its next firing comes: a weekly digest is not lost for a week.
 
 One job runs at a time (one executor thread), each job once at a time, late firings coalesce
 into one and run however late (misfire grace None: a weekly digest delayed by a long poll is
@@ -34,7 +37,7 @@ import socket
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -94,6 +97,15 @@ def missed_digest(schedule: Schedule, last_sent: str | None, now: datetime) -> b
     after = _utc(last_sent)
     fire = schedule.next_fire(after)
     return fire is not None and after < fire <= now
+
+
+def _duration(seconds: float) -> str:
+    """'5 min', '1 h', '2 s': how long until a retry, as a log line says it."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
 
 
 def _utc(stamped: str) -> datetime:
@@ -172,6 +184,7 @@ class Worker:
         self.reload_lock = threading.Lock()
         self.loop_over = threading.Event()  # run() has left (or skipped) the scheduler loop
         self.started = stamp(utc_now())
+        self.retries: dict[str, int] = {}  # destination -> failed sends in a row
 
     # -- lease --------------------------------------------------------------------------
 
@@ -299,9 +312,11 @@ class Worker:
             log.info("scheduled poll: every %g minutes", self.settings.poll_every)
         wanted = {name: d.schedule for name, d in cfg.destinations.items() if d.schedule}
         for job in self.scheduler.get_jobs():
-            if job.id.startswith("digest:") and job.id[7:] not in wanted:
+            kind, _, name = job.id.partition(":")
+            if kind in ("digest", "retry") and name not in wanted:
                 job.remove()
-                log.info("unscheduled %s", job.id[7:])
+                if kind == "digest":
+                    log.info("unscheduled %s", name)
         for name, schedule in wanted.items():
             job = self.scheduler.get_job(f"digest:{name}")
             if job is not None and job.kwargs.get("schedule") == schedule:
@@ -426,6 +441,34 @@ class Worker:
                 log.error("%s", named(outcome.destination, outcome.error))
             else:
                 log.info("%s: digest done (%d item(s))", outcome.destination, outcome.items)
+        self.retry_if_failed(cfg, destination,
+                             any(o.error for o in deliveries if o.destination == destination))
+
+    def retry_if_failed(self, cfg: Config, destination: str, failed: bool) -> None:
+        """Try a digest that could not be sent again: after WATCHER_DIGEST_RETRY seconds, then
+        twice as long each time (at most an hour), unless its next firing comes first."""
+        from apscheduler.triggers.date import DateTrigger
+
+        if not failed:
+            self.retries.pop(destination, None)
+            return
+        dest = cfg.destinations.get(destination)
+        if dest is None or dest.schedule is None or not self.scheduler.running:
+            return
+        attempt = self.retries[destination] = self.retries.get(destination, 0) + 1
+        delay = min(self.settings.digest_retry * 2 ** (attempt - 1), 3600.0)
+        when = utc_now() + timedelta(seconds=delay)
+        firing = self.scheduler.get_job(f"digest:{destination}")
+        upcoming = getattr(firing, "next_run_time", None)
+        if upcoming is not None and upcoming <= when:
+            log.warning("%s: digest not sent; its next firing tries again (%s)", destination,
+                        stamp(upcoming))
+            return
+        self.scheduler.add_job(self.run_job, DateTrigger(when), args=(f"digest:{destination}",),
+                               id=f"retry:{destination}", name=f"send {destination} again",
+                               replace_existing=True)
+        log.warning("%s: digest not sent; trying again in %s (attempt %d)", destination,
+                    _duration(delay), attempt + 1)
 
     # -- running ------------------------------------------------------------------------
 

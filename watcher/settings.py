@@ -51,6 +51,7 @@ class Settings:
     poll_every: float = 180.0  # `serve`: minutes between two polls of every query
     lease_seconds: float = 120.0  # `serve`: a worker's lease expires this long after renewal
     stop_grace: float = 20.0  # `serve`: seconds a stop waits for the current step, then abandons it
+    digest_retry: float = 300.0  # `serve`: seconds before a failed digest is tried again (doubling)
     health_failing_hours: float = 24.0  # `health`: a source failing longer than this is a problem
     log_format: str = "text"  # `serve`'s log lines: text or json
 
@@ -133,6 +134,7 @@ class Settings:
                                unit="minutes"),
             lease_seconds=seconds("WATCHER_LEASE_SECONDS", cls.lease_seconds, zero_ok=False),
             stop_grace=seconds("WATCHER_STOP_GRACE", cls.stop_grace, zero_ok=True),
+            digest_retry=seconds("WATCHER_DIGEST_RETRY", cls.digest_retry, zero_ok=False),
             health_failing_hours=seconds("WATCHER_HEALTH_FAILING_HOURS",
                                          cls.health_failing_hours, zero_ok=True, unit="hours"),
             log_format=log_format,
