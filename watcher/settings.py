@@ -126,8 +126,10 @@ class Settings:
             http_timeout=seconds("WATCHER_HTTP_TIMEOUT", cls.http_timeout, zero_ok=False),
             retry_backoff=seconds("WATCHER_RETRY_BACKOFF", cls.retry_backoff, zero_ok=True),
             slack_interval=seconds("WATCHER_SLACK_INTERVAL", cls.slack_interval, zero_ok=True),
-            ctgov_rate=seconds("WATCHER_CTGOV_RATE", cls.ctgov_rate, zero_ok=False),
-            isrctn_rate=seconds("WATCHER_ISRCTN_RATE", cls.isrctn_rate, zero_ok=False),
+            ctgov_rate=seconds("WATCHER_CTGOV_RATE", cls.ctgov_rate, zero_ok=False,
+                               unit="requests per second"),
+            isrctn_rate=seconds("WATCHER_ISRCTN_RATE", cls.isrctn_rate, zero_ok=False,
+                                unit="requests per second"),
             ncbi_rate=seconds("WATCHER_NCBI_RATE", 0.0, zero_ok=False,
                               unit="requests per second") or None,
             poll_every=seconds("WATCHER_POLL_EVERY", cls.poll_every, zero_ok=False,
@@ -168,7 +170,8 @@ def secrets_in_env(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
     them from an error message when the settings themselves could not be built."""
     env = os.environ if env is None else env
     urls = [env.get(name, "") for name in ("WATCHER_EUTILS_URL", "WATCHER_CTGOV_URL",
-                                           "WATCHER_EUROPEPMC_URL", "SLACK_API_URL")]
+                                           "WATCHER_ISRCTN_URL", "WATCHER_EUROPEPMC_URL",
+                                           "SLACK_API_URL")]
     values = [env.get(name, "").strip() for name in SECRET_VARIABLES]
     return tuple(v for v in (*values, *(_password(u.strip()) for u in urls)) if v)
 

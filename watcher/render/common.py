@@ -270,9 +270,9 @@ def short_date(iso: str | None) -> str:
 def receipt_sentence(receipt: SourceReceipt) -> str:
     """One source's part of the receipt line, e.g. 'PubMed 2026-10-24 to 2026-11-23: ...'."""
     if receipt.not_polled and not receipt.polls:
-        queries = "query" if receipt.not_polled == 1 else "queries"
+        queries = "query asks" if receipt.not_polled == 1 else "queries ask"
         return (f"{receipt.label}: not polled, not supported in this version yet "
-                f"({receipt.not_polled} {queries} ask for it)")
+                f"({receipt.not_polled} {queries} for it)")
     window = ""
     if receipt.window_start and receipt.window_end:
         window = f" {receipt.window_start} to {receipt.window_end}"
