@@ -4,8 +4,13 @@ and the registrations byline."""
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import timedelta
+
 import pytest
 
+from tests.test_serve import ONE_QUERY, Worker
+from watcher.runtime import stamp, utc_now
 from watcher.settings import Settings
 from watcher.sources.pubmed import ncbi_rate
 
@@ -32,3 +37,52 @@ def test_a_look_alike_host_is_not_ncbi_and_hostile_rates_are_refused():
     for value in ("inf", "nan", "-1", "0", "1e999"):
         with pytest.raises(ConfigError, match="WATCHER_NCBI_RATE"):
             Settings.from_env({"WATCHER_NCBI_RATE": value})
+
+
+# --- retry:NAME under edits, stops and partial sends -------------------------------------
+
+HOOK_HOURLY = """\
+destinations:
+  hook:
+    kind: slack_webhook
+    schedule: {every: 1h}
+""" + ONE_QUERY + "    destinations: [hook]\n"
+
+
+def _due_now(env) -> None:
+    """The last digest went out two hours ago: the hourly firing is caught up at start."""
+    conn = sqlite3.connect(env.db)
+    with conn:
+        conn.execute("UPDATE digests SET sent_at = ?", (stamp(utc_now() - timedelta(hours=2)),))
+    conn.close()
+
+
+@pytest.mark.parametrize("edit", [
+    ONE_QUERY,  # the destination removed
+    "destinations:\n  hook:\n    kind: slack_webhook\n" + ONE_QUERY
+    + "    destinations: [hook]\n",  # its schedule removed
+], ids=["removed", "unscheduled"])
+def test_a_pending_retry_of_a_destination_the_yaml_no_longer_schedules_is_dropped(
+        env, corpus_server, edit):
+    """The operator removes (or unschedules) a destination while its retry waits: the retry
+    neither errors about an unknown destination nor sends a destination serve never sends."""
+    from watcher.fakes.slack import SlackServer
+    from watcher.scheduler import scheduled_job
+
+    env.write_queries(HOOK_HOURLY)
+    with SlackServer(interval=0.05) as slack:
+        extra = {"SLACK_WEBHOOK_URL": slack.webhook_url, "WATCHER_DIGEST_RETRY": "2"}
+        scheduled_job(env.settings(**extra), "hook")
+        _due_now(env)
+        corpus_server.add_synthetic(1, first_pmid=39_900_101, newest=utc_now().date(), days=1,
+                                    title="Ketamine for treatment-resistant depression")
+        slack.quirk_next("http_500", method="webhook", times=4)
+        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        worker.wait_for(r"hook: digest not sent; trying again in 2 s")
+        posts = len(slack.webhook_posts())
+        env.write_queries(edit)
+        worker.wait_for(r"hook: .*retry dropped")
+        assert worker.stop() == 0, worker.out
+        assert len(slack.webhook_posts()) == posts, "nothing sent to it after the edit"
+    assert "unknown destination" not in worker.out and " ERROR " not in worker.out.split(
+        "trying again in 2 s")[-1], worker.out

@@ -383,10 +383,11 @@ class Worker:
                 cfg = self.config
                 assert cfg is not None
                 before = self.ops_pending(cfg)
+                kind, _, name = what.partition(":")
                 if what == "poll":
                     self.poll(cfg)
-                else:
-                    self.digest(cfg, what.split(":", 1)[1])
+                elif self.still_scheduled(cfg, name, kind):
+                    self.digest(cfg, name)
                 after = self.ops_pending(cfg)
                 if before is not None and after is not None and after > before:
                     store = Store(self.settings.db)  # a notice for ops: tell it now, once
@@ -398,6 +399,18 @@ class Worker:
                 log.error("%s: %s", what, exc)
             except Exception:  # keep the scheduler alive; the traceback goes to the log
                 log.exception("job %s failed", what)
+
+    def still_scheduled(self, cfg: Config, destination: str, kind: str) -> bool:
+        """Whether the (just reloaded) queries still schedule *destination*: an edit can remove
+        or unschedule it after its firing or retry was due, and serve never sends a destination
+        without a schedule (nor one that no longer exists)."""
+        dest = cfg.destinations.get(destination)
+        if dest is not None and dest.schedule is not None:
+            return True
+        self.retries.pop(destination, None)
+        log.info("%s: %s dropped: the queries no longer schedule it", destination,
+                 "retry" if kind == "retry" else "firing")
+        return False
 
     def poll(self, cfg: Config) -> None:
         store = Store(self.settings.db)
@@ -464,7 +477,7 @@ class Worker:
             log.warning("%s: digest not sent; its next firing tries again (%s)", destination,
                         stamp(upcoming))
             return
-        self.scheduler.add_job(self.run_job, DateTrigger(when), args=(f"digest:{destination}",),
+        self.scheduler.add_job(self.run_job, DateTrigger(when), args=(f"retry:{destination}",),
                                id=f"retry:{destination}", name=f"send {destination} again",
                                replace_existing=True)
         log.warning("%s: digest not sent; trying again in %s (attempt %d)", destination,
