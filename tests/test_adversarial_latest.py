@@ -4,6 +4,8 @@ and the registrations byline."""
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 from datetime import timedelta
 
@@ -86,3 +88,36 @@ def test_a_pending_retry_of_a_destination_the_yaml_no_longer_schedules_is_droppe
         assert len(slack.webhook_posts()) == posts, "nothing sent to it after the edit"
     assert "unknown destination" not in worker.out and " ERROR " not in worker.out.split(
         "trying again in 2 s")[-1], worker.out
+
+
+def test_the_rest_of_a_partly_sent_digest_is_caught_up_after_a_restart(env, corpus_server):
+    """Slack accepts the first message of a digest, then fails; the worker is stopped (a
+    deploy) while its retry waits. The next worker sends the rest at start-up, each item once,
+    instead of leaving it for the next firing (a week, for a weekly digest)."""
+    from watcher.fakes.slack import SlackServer
+    from watcher.scheduler import scheduled_job
+
+    env.write_queries(HOOK_HOURLY.replace("    schedule:", "    max_items: 500\n    schedule:"))
+    with SlackServer(interval=0.01) as slack:
+        extra = {"SLACK_WEBHOOK_URL": slack.webhook_url, "WATCHER_DIGEST_RETRY": "600"}
+        scheduled_job(env.settings(**extra), "hook")
+        before = len(slack.webhook_posts())
+        _due_now(env)
+        corpus_server.add_synthetic(60, first_pmid=39_900_201, newest=utc_now().date(),
+                                    days=1, title="Ketamine for treatment-resistant depression")
+        slack.quirk_next("text:ok", method="webhook")  # the first message is accepted ...
+        slack.quirk_next("http_500", method="webhook")  # ... the second is not
+        first = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        first.wait_for(r"hook: digest not sent; trying again in 10 min")
+        assert first.stop() == 0, first.out
+        assert "(1 of " in first.out, "a partial send"
+        assert env.store().pending_counts().get("hook", 0) > 0
+
+        second = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        second.wait_for(r"hook: the rest of a digest only partly sent")
+        second.wait_for(r"hook: digest done")
+        assert second.stop() == 0, second.out
+        posts = slack.webhook_posts()[before:]
+    carried = [set(re.findall(r"39900\d{3}", json.dumps(p.payload))) for p in posts]
+    assert len(set().union(*carried)) == 60 == sum(map(len, carried)), "each item once"
+    assert env.store().pending_counts() == {}

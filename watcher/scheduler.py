@@ -135,6 +135,15 @@ def _last_fired(store: Store, destination: str, sent: str | None) -> str | None:
     return max(sent, fired, key=_utc)
 
 
+def _left_partial(store: Store, destination: str) -> bool:
+    """Whether *destination*'s latest digest was only partly sent and items still wait: its
+    retry lived in the last worker's memory, and the partial digest counts as sent, so without
+    this the rest would wait for the next firing."""
+    row = store.conn.execute("SELECT state FROM digests WHERE destination = ? ORDER BY id DESC"
+                             " LIMIT 1", (destination,)).fetchone()
+    return bool(row and row[0] == "partial" and store.pending_counts().get(destination, 0))
+
+
 def _snapshot(folder: str) -> dict[str, tuple[int, int]]:
     """(mtime, size) of each YAML file: a change means reload."""
     path = Path(folder)
@@ -348,11 +357,16 @@ class Worker:
         try:
             now = utc_now()
             for name, dest in self.config.destinations.items():
+                if not dest.schedule:
+                    continue
                 sent, _ = store.last_digest(name)
-                if dest.schedule and missed_digest(dest.schedule, _last_fired(store, name, sent),
-                                                   now):
+                if missed_digest(dest.schedule, _last_fired(store, name, sent), now):
                     log.warning("%s: digest missed while the worker was down (last sent %s); "
                                 "sending it now", name, sent)
+                    self.scheduler.modify_job(f"digest:{name}", next_run_time=now)
+                elif _left_partial(store, name):
+                    log.warning("%s: the rest of a digest only partly sent is still pending;"
+                                " sending it now", name)
                     self.scheduler.modify_job(f"digest:{name}", next_run_time=now)
         finally:
             store.close()
