@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 from datetime import timedelta
 
 import pytest
 
+from tests.conftest import QUERIES_YAML
 from tests.test_serve import ONE_QUERY, Worker
+from watcher.db import Store
 from watcher.runtime import stamp, utc_now
 from watcher.settings import Settings
 from watcher.sources.pubmed import ncbi_rate
@@ -121,3 +124,68 @@ def test_the_rest_of_a_partly_sent_digest_is_caught_up_after_a_restart(env, corp
     carried = [set(re.findall(r"39900\d{3}", json.dumps(p.payload))) for p in posts]
     assert len(set().union(*carried)) == 60 == sum(map(len, carried)), "each item once"
     assert env.store().pending_counts() == {}
+
+
+# --- Store.reading on the files a crash, a copy or a running worker leave ----------------
+
+def _wal_only_change(env, title: str) -> sqlite3.Connection:
+    """A writer that committed *title* into the -wal only (no checkpoint), left open."""
+    writer = sqlite3.connect(env.db)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    with writer:
+        writer.execute("UPDATE studies SET title = ? WHERE id = (SELECT MIN(id) FROM studies)",
+                       (title,))
+    return writer
+
+
+def test_a_database_whose_wal_came_without_its_shm_is_read_whole_and_left_as_found(
+        env, corpus_server, tmp_path):
+    """A restored copy (or a backup tool) brings `watcher.db` and its `-wal` but not the `-shm`:
+    status and health read every committed change, yet create no `-shm` beside it (one made by
+    root through `docker exec` could lock the worker's own user out of the database)."""
+    env.write_queries(QUERIES_YAML)
+    assert env.cli("poll").exit_code == 0
+    writer = _wal_only_change(env, "Only in the write-ahead log")
+    copy = tmp_path / "restored"
+    copy.mkdir()
+    shutil.copy(env.db, copy / "watcher.db")
+    shutil.copy(f"{env.db}-wal", copy / "watcher.db-wal")
+    writer.close()
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+
+    store = Store.reading(copy / "watcher.db")
+    titles = [row[0] for row in store.conn.execute("SELECT title FROM studies")]
+    store.conn.close()
+    assert "Only in the write-ahead log" in titles
+    for command in ("status", "health"):
+        result = env.cli(command, WATCHER_DB=str(copy / "watcher.db"))
+        assert result.exit_code in (0, 1) and "Traceback" not in result.output, result.output
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
+
+
+def test_status_reads_a_database_a_running_writer_holds_open_without_touching_it(
+        env, corpus_server):
+    """serve is mid-write (its -wal non-empty, -shm present): status and `status STUDY` read
+    the latest committed data and neither checkpoint, truncate nor remove the writer's files."""
+    env.write_queries(QUERIES_YAML)
+    assert env.cli("poll").exit_code == 0
+    writer = _wal_only_change(env, "Committed a moment ago")
+    beside = {p.name: p.stat().st_size for p in env.db.parent.iterdir()}
+    main_file = env.db.read_bytes()
+    study = writer.execute("SELECT MIN(id) FROM studies").fetchone()[0]
+    pmid = writer.execute("SELECT source_id FROM source_records WHERE study_id = ? AND source ="
+                          " 'pubmed'", (study,)).fetchone()[0]
+    try:
+        result = env.cli("status")
+        assert result.exit_code == 0, result.output
+        history = env.cli("status", "--study", pmid)
+        assert history.exit_code == 0 and "Committed a moment ago" in history.output, \
+            history.output
+        store = Store.reading(env.db)
+        assert store.conn.execute("SELECT title FROM studies WHERE id = ?",
+                                  (study,)).fetchone()[0] == "Committed a moment ago"
+        store.conn.close()
+        assert {p.name: p.stat().st_size for p in env.db.parent.iterdir()} == beside
+        assert env.db.read_bytes() == main_file, "nothing checkpointed into the main file"
+    finally:
+        writer.close()
