@@ -189,3 +189,23 @@ def test_status_reads_a_database_a_running_writer_holds_open_without_touching_it
         assert env.db.read_bytes() == main_file, "nothing checkpointed into the main file"
     finally:
         writer.close()
+
+
+def test_a_scheduled_digest_that_cannot_send_at_all_is_not_logged_as_done(
+        env, corpus_server, caplog):
+    """SLACK_WEBHOOK_URL was never set: the firing sends nothing, and its log line says so
+    (it said 'digest done (N items)'), while `health` fails naming the missing setting."""
+    import logging
+
+    from watcher.scheduler import scheduled_job
+
+    env.write_queries(HOOK_HOURLY)
+    caplog.set_level(logging.INFO, logger="watcher")
+    scheduled_job(env.settings(), "hook")
+    lines = [r.getMessage() for r in caplog.records if r.name == "watcher.scheduler"]
+    assert not any("digest done" in line for line in lines), lines
+    assert any(re.fullmatch(r"hook: digest not sent \(SLACK_WEBHOOK_URL not set\); \d+ item\(s\)"
+                            r" stay pending", line) for line in lines), lines
+    assert env.store().pending_counts().get("hook", 0) > 0
+    health = env.cli("health")
+    assert health.exit_code == 1 and "SLACK_WEBHOOK_URL not set" in health.output

@@ -466,6 +466,9 @@ class Worker:
         for outcome in deliveries:
             if outcome.error:
                 log.error("%s", named(outcome.destination, outcome.error))
+            elif outcome.skipped:  # cannot send at all (a setting missing): no retry helps
+                log.warning("%s: digest not sent (%s); %d item(s) stay pending",
+                            outcome.destination, outcome.skipped, outcome.items)
             else:
                 log.info("%s: digest done (%d item(s))", outcome.destination, outcome.items)
         self.retry_if_failed(cfg, destination,
