@@ -248,3 +248,45 @@ def test_hostile_registry_accessions_stay_one_short_escaped_line_in_every_render
     rendered = text.render(digest)
     line = next(line for line in rendered.splitlines() if "reports trials" in line)
     assert "LINE2" in line.upper() and len(line) < 400, rendered
+
+
+def test_a_weekly_and_an_hourly_digest_failing_together_are_each_retried_and_sent_once(
+        env, corpus_server):
+    """Slack is down when both a weekly (cron) and an hourly digest fire: each gets its own
+    retry (not one for both, not the weekly's next Monday), and each item reaches each
+    destination once."""
+    from watcher.fakes.slack import SlackServer
+    from watcher.scheduler import scheduled_job
+
+    env.write_queries("""\
+destinations:
+  hook:
+    kind: slack_webhook
+    schedule: {every: 1h}
+  weekly:
+    kind: slack_webhook
+    schedule: {cron: "0 8 * * mon"}
+""" + ONE_QUERY + "    destinations: [hook, weekly]\n")
+    with SlackServer(interval=0.01) as slack:
+        extra = {"SLACK_WEBHOOK_URL": slack.webhook_url, "WATCHER_DIGEST_RETRY": "0.3",
+                 "WATCHER_SLACK_INTERVAL": "0"}
+        for name in ("hook", "weekly"):
+            scheduled_job(env.settings(**extra), name)
+        before = len(slack.webhook_posts())
+        conn = sqlite3.connect(env.db)
+        with conn:
+            for name, age in (("hook", timedelta(hours=2)), ("weekly", timedelta(days=21))):
+                conn.execute("UPDATE digests SET sent_at = ? WHERE destination = ?",
+                             (stamp(utc_now() - age), name))
+        conn.close()
+        corpus_server.add_synthetic(1, first_pmid=39_900_401, newest=utc_now().date(), days=1,
+                                    title="Ketamine for treatment-resistant depression")
+        slack.quirk_next("http_500", method="webhook", times=2)
+        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        for name in ("hook", "weekly"):
+            worker.wait_for(rf"{name}: digest not sent; trying again in 0.3 s \(attempt 2\)")
+            worker.wait_for(rf"{name}: digest done \(1 item")
+        assert worker.stop() == 0, worker.out
+        posts = slack.webhook_posts()[before:]
+    assert sum("39900401" in json.dumps(p.payload) for p in posts) == 2, "once to each"
+    assert env.store().pending_counts() == {}
