@@ -135,6 +135,15 @@ def _last_fired(store: Store, destination: str, sent: str | None) -> str | None:
     return max(sent, fired, key=_utc)
 
 
+def _left_partial(store: Store, destination: str) -> bool:
+    """Whether *destination*'s latest digest was only partly sent and items still wait: its
+    retry lived in the last worker's memory, and the partial digest counts as sent, so without
+    this the rest would wait for the next firing."""
+    row = store.conn.execute("SELECT state FROM digests WHERE destination = ? ORDER BY id DESC"
+                             " LIMIT 1", (destination,)).fetchone()
+    return bool(row and row[0] == "partial" and store.pending_counts().get(destination, 0))
+
+
 def _snapshot(folder: str) -> dict[str, tuple[int, int]]:
     """(mtime, size) of each YAML file: a change means reload."""
     path = Path(folder)
@@ -348,11 +357,16 @@ class Worker:
         try:
             now = utc_now()
             for name, dest in self.config.destinations.items():
+                if not dest.schedule:
+                    continue
                 sent, _ = store.last_digest(name)
-                if dest.schedule and missed_digest(dest.schedule, _last_fired(store, name, sent),
-                                                   now):
+                if missed_digest(dest.schedule, _last_fired(store, name, sent), now):
                     log.warning("%s: digest missed while the worker was down (last sent %s); "
                                 "sending it now", name, sent)
+                    self.scheduler.modify_job(f"digest:{name}", next_run_time=now)
+                elif _left_partial(store, name):
+                    log.warning("%s: the rest of a digest only partly sent is still pending;"
+                                " sending it now", name)
                     self.scheduler.modify_job(f"digest:{name}", next_run_time=now)
         finally:
             store.close()
@@ -383,10 +397,11 @@ class Worker:
                 cfg = self.config
                 assert cfg is not None
                 before = self.ops_pending(cfg)
+                kind, _, name = what.partition(":")
                 if what == "poll":
                     self.poll(cfg)
-                else:
-                    self.digest(cfg, what.split(":", 1)[1])
+                elif self.still_scheduled(cfg, name, kind):
+                    self.digest(cfg, name)
                 after = self.ops_pending(cfg)
                 if before is not None and after is not None and after > before:
                     store = Store(self.settings.db)  # a notice for ops: tell it now, once
@@ -398,6 +413,18 @@ class Worker:
                 log.error("%s: %s", what, exc)
             except Exception:  # keep the scheduler alive; the traceback goes to the log
                 log.exception("job %s failed", what)
+
+    def still_scheduled(self, cfg: Config, destination: str, kind: str) -> bool:
+        """Whether the (just reloaded) queries still schedule *destination*: an edit can remove
+        or unschedule it after its firing or retry was due, and serve never sends a destination
+        without a schedule (nor one that no longer exists)."""
+        dest = cfg.destinations.get(destination)
+        if dest is not None and dest.schedule is not None:
+            return True
+        self.retries.pop(destination, None)
+        log.info("%s: %s dropped: the queries no longer schedule it", destination,
+                 "retry" if kind == "retry" else "firing")
+        return False
 
     def poll(self, cfg: Config) -> None:
         store = Store(self.settings.db)
@@ -439,6 +466,9 @@ class Worker:
         for outcome in deliveries:
             if outcome.error:
                 log.error("%s", named(outcome.destination, outcome.error))
+            elif outcome.skipped:  # cannot send at all (a setting missing): no retry helps
+                log.warning("%s: digest not sent (%s); %d item(s) stay pending",
+                            outcome.destination, outcome.skipped, outcome.items)
             else:
                 log.info("%s: digest done (%d item(s))", outcome.destination, outcome.items)
         self.retry_if_failed(cfg, destination,
@@ -464,7 +494,7 @@ class Worker:
             log.warning("%s: digest not sent; its next firing tries again (%s)", destination,
                         stamp(upcoming))
             return
-        self.scheduler.add_job(self.run_job, DateTrigger(when), args=(f"digest:{destination}",),
+        self.scheduler.add_job(self.run_job, DateTrigger(when), args=(f"retry:{destination}",),
                                id=f"retry:{destination}", name=f"send {destination} again",
                                replace_existing=True)
         log.warning("%s: digest not sent; trying again in %s (attempt %d)", destination,

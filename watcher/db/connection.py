@@ -6,7 +6,9 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -54,15 +56,34 @@ def read_only(path: str | Path) -> sqlite3.Connection:
     SQLite's plain read-only mode creates (and leaves) -wal and -shm files next to a WAL
     database that has none, so such a database is opened ``immutable``: with no -wal file, the
     main file holds everything. A non-empty -wal file (a running or crashed writer) has to be
-    read through SQLite's locks, so it is opened ``mode=ro``, using the files already there.
+    read through SQLite's locks, so it is opened ``mode=ro``, using the files already there;
+    without its -shm (a restored copy) SQLite would create one, so the pair is then read from a
+    private copy (see _detached).
     """
     path = Path(path).absolute()
     header = _read_header(path, 20)
     wal = Path(f"{path}-wal")
     in_wal_mode = header[:16] == _HEADER and header[18:20] == b"\x02\x02"
     immutable = in_wal_mode and not (wal.exists() and wal.stat().st_size > 0)
+    if in_wal_mode and not immutable and not Path(f"{path}-shm").exists():
+        return _detached(path, wal)
     uri = f"file:{urllib.parse.quote(str(path))}?mode=ro" + ("&immutable=1" if immutable else "")
     return sqlite3.connect(uri, uri=True, timeout=10)
+
+
+def _detached(path: Path, wal: Path) -> sqlite3.Connection:
+    """An in-memory copy of *path* and its *wal*, read in a private folder: a -wal without its
+    -shm cannot be read in place without SQLite creating a -shm beside it (owned by whoever ran
+    `status`, which could lock the worker's own user out)."""
+    with tempfile.TemporaryDirectory(prefix="watcher-read-") as folder:
+        copy = Path(folder) / "copy.db"
+        shutil.copyfile(path, copy)
+        shutil.copyfile(wal, f"{copy}-wal")
+        memory = sqlite3.connect(":memory:")
+        with closing(sqlite3.connect(copy)) as conn:
+            conn.backup(memory)
+    memory.execute("PRAGMA query_only = ON")  # read only, as the in-place connection is
+    return memory
 
 
 def check_contents(path: Path, setting: str = "WATCHER_DB") -> bool:

@@ -49,12 +49,24 @@ def registrations(study: Study, limit: int = 3) -> str:
     registry record, whose own id is already shown."""
     if study.kind == "trial":
         return ""
-    ids = [_REGISTRY_NAMES.get(scheme, "") + value for scheme in REGISTRY_SCHEMES
-           for value in study.linked_ids.get(scheme, [])]
+    ids = list(dict.fromkeys(_REGISTRY_NAMES.get(scheme, "") + _short_id(value)
+                             for scheme in REGISTRY_SCHEMES
+                             for value in study.linked_ids.get(scheme, [])))
     if not ids:
         return ""
     more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
     return f"reports trial{'s' if len(ids) > 1 else ''} " + ", ".join(ids[:limit]) + more
+
+
+#: The longest registry id shown whole (a CTIS number with its register's name is 22): an
+#: accession is the publisher's free text, and one line must not become a page.
+_ID_LIMIT = 40
+
+
+def _short_id(value: str) -> str:
+    """A linked id as one short line: whitespace (line breaks too) collapsed, cut with '…'."""
+    value = " ".join(str(value).split())
+    return value if len(value) <= _ID_LIMIT else value[:_ID_LIMIT - 1] + "…"
 
 
 #: MEDLINE publication types -> the short labels the team scans for, in display order.

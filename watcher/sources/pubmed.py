@@ -212,7 +212,8 @@ def ncbi_rate(settings: Settings) -> float:
     WATCHER_NCBI_RATE can lower that, and raise it only for an E-utilities that is not NCBI's
     (a local mirror, the demo's replay, the tests' server): NCBI blocks clients that exceed it."""
     policy = 10.0 if settings.ncbi_api_key else 3.0
-    host = (urlsplit(settings.eutils_url).hostname or "").lower()
+    # lower case and without a trailing dot: 'EUTILS.ncbi.nlm.nih.gov.' is NCBI's host too
+    host = (urlsplit(settings.eutils_url).hostname or "").lower().rstrip(".")
     if settings.ncbi_rate is None:
         return policy
     if host == "nih.gov" or host.endswith(".nih.gov"):
