@@ -9,6 +9,7 @@ import re
 import shutil
 import sqlite3
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -161,6 +162,42 @@ def test_a_database_whose_wal_came_without_its_shm_is_read_whole_and_left_as_fou
         result = env.cli(command, WATCHER_DB=str(copy / "watcher.db"))
         assert result.exit_code in (0, 1) and "Traceback" not in result.output, result.output
     assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
+
+
+def test_a_wal_its_last_writer_removes_while_it_is_read_is_no_error(env, corpus_server,
+                                                                     monkeypatch, tmp_path):
+    """The last connection to close checkpoints, then removes the -shm and then the -wal: a
+    reader that saw the -wal without its -shm found the -wal gone when it came to copy it.
+    `serve` hit this itself (one job's store closing as the next store opened) and exited 1
+    with "internal error: FileNotFoundError ... watcher.db-wal" on SIGTERM. The main file then
+    holds everything, so it is read in place."""
+    from watcher.db import connection
+
+    env.write_queries(QUERIES_YAML)
+    assert env.cli("poll").exit_code == 0
+    writer = _wal_only_change(env, "Checkpointed as it was read")
+    folder = tmp_path / "live"
+    folder.mkdir()
+    db = folder / "watcher.db"
+    shutil.copy(env.db, db)
+    shutil.copy(f"{env.db}-wal", f"{db}-wal")
+    writer.close()
+    copy = shutil.copyfile
+
+    def last_writer_closes_first(src, dst, **kwargs):
+        if str(src).endswith("-wal"):
+            last = sqlite3.connect(db)  # a real last close: checkpoint, remove -shm and -wal
+            last.execute("SELECT COUNT(*) FROM studies").fetchone()
+            last.close()
+            assert not Path(f"{db}-wal").exists()
+        return copy(src, dst, **kwargs)
+
+    monkeypatch.setattr(connection.shutil, "copyfile", last_writer_closes_first)
+    store = Store.reading(db)
+    titles = [row[0] for row in store.conn.execute("SELECT title FROM studies")]
+    store.conn.close()
+    assert "Checkpointed as it was read" in titles
+    assert sorted(p.name for p in folder.iterdir()) == ["watcher.db"]
 
 
 def test_status_reads_a_database_a_running_writer_holds_open_without_touching_it(

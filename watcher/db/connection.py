@@ -64,11 +64,23 @@ def read_only(path: str | Path) -> sqlite3.Connection:
     header = _read_header(path, 20)
     wal = Path(f"{path}-wal")
     in_wal_mode = header[:16] == _HEADER and header[18:20] == b"\x02\x02"
-    immutable = in_wal_mode and not (wal.exists() and wal.stat().st_size > 0)
+    immutable = in_wal_mode and not _size(wal)
     if in_wal_mode and not immutable and not Path(f"{path}-shm").exists():
-        return _detached(path, wal)
+        try:
+            return _detached(path, wal)
+        except FileNotFoundError:  # the last writer closed between our looks: SQLite removes
+            return read_only(path)  # the -shm, then the -wal, once the main file has it all
     uri = f"file:{urllib.parse.quote(str(path))}?mode=ro" + ("&immutable=1" if immutable else "")
     return sqlite3.connect(uri, uri=True, timeout=10)
+
+
+def _size(path: Path) -> int:
+    """The size of *path*, 0 when it is missing: a -wal can vanish between two looks at it (its
+    last writer closing)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _detached(path: Path, wal: Path) -> sqlite3.Connection:
@@ -97,7 +109,7 @@ def check_contents(path: Path, setting: str = "WATCHER_DB") -> bool:
     if not os.access(path, os.R_OK):
         raise _refusal(setting, path, "cannot be read (permission denied)")
     wal = Path(f"{path}-wal")
-    if path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size):
+    if path.stat().st_size == 0 and not _size(wal):
         return False
     if _read_header(path, len(_HEADER)) not in (_HEADER, b""):
         raise _refusal(setting, path, "is not an SQLite database")
