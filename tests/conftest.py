@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -57,6 +58,8 @@ queries:
       pubmed:
         terms: '"social anxiety"[tiab] OR "Anxiety Disorders"[Mesh] OR ketamine[tiab]'
 """
+#: The query that finds every record in the corpus, alone.
+EVERYTHING = QUERIES_YAML.split("  - id: depression")[0]
 
 
 @dataclass
@@ -171,4 +174,19 @@ def renumbered(path: Path, pmid: str):
             node.text = f"{node.text}-{pmid}"
     for node in article.findall("MedlineCitation/Article/ELocationID"):
         node.text = f"{node.text}-{pmid}"
+    return article
+
+
+def retracted(article: ET.Element, notice: str) -> ET.Element:
+    """*article* as PubMed revises it once the study is retracted by the notice PMID *notice*:
+    the "Retracted Publication" type and a RetractionIn link, placed where PubMed puts it."""
+    types = article.find("MedlineCitation/Article/PublicationTypeList")
+    ET.SubElement(types, "PublicationType", {"UI": "D016441"}).text = "Retracted Publication"
+    citation = article.find("MedlineCitation")
+    comments = ET.Element("CommentsCorrectionsList")
+    link = ET.SubElement(comments, "CommentsCorrections", {"RefType": "RetractionIn"})
+    ET.SubElement(link, "RefSource").text = "Proc Natl Acad Sci U S A. 2026."
+    ET.SubElement(link, "PMID", {"Version": "1"}).text = notice
+    mesh = citation.find("MeshHeadingList")
+    citation.insert(list(citation).index(mesh) if mesh is not None else len(citation), comments)
     return article

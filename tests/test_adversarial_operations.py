@@ -18,19 +18,10 @@ from datetime import timedelta
 import sqlite_utils
 
 from tests.conftest import QUERIES_YAML, ROOT, run_watcher
-from tests.test_serve import WITH_OPS, Worker
+from tests.test_serve import ONE_QUERY, WITH_OPS, Worker
 from watcher.db.schema import MIGRATIONS
 from watcher.health import report_failing_sources
 from watcher.runtime import stamp, utc_now
-
-ONE_QUERY = """\
-queries:
-  - id: depression
-    condition: Depression
-    sources:
-      pubmed:
-        terms: depressi*[tiab]
-"""
 
 
 def _digest(path) -> str:

@@ -4,38 +4,13 @@ flaky or hostile upstream and a careless operator. Each test is a defect found b
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 
-from tests.conftest import FIXTURES, days_ago, renumbered
+from tests.conftest import EVERYTHING, FIXTURES, days_ago, renumbered, retracted
 from watcher.fakes.eutils import _esearch_error, without_article
 from watcher.fakes.slack import SlackServer
 
 STUDY = "99000100"
 NOTICE = "99000200"
-EVERYTHING = """\
-defaults:
-  lookback_days: 30
-queries:
-  - id: everything
-    condition: Everything in the corpus
-    sources:
-      pubmed:
-        terms: all[sb]
-"""
-
-
-def _retracted(article: ET.Element, notice: str) -> ET.Element:
-    """The record as PubMed revises it once the study is retracted."""
-    types = article.find("MedlineCitation/Article/PublicationTypeList")
-    ET.SubElement(types, "PublicationType", {"UI": "D016441"}).text = "Retracted Publication"
-    citation = article.find("MedlineCitation")
-    comments = ET.Element("CommentsCorrectionsList")
-    link = ET.SubElement(comments, "CommentsCorrections", {"RefType": "RetractionIn"})
-    ET.SubElement(link, "RefSource").text = "J Test. 2026."
-    ET.SubElement(link, "PMID", {"Version": "1"}).text = notice
-    mesh = citation.find("MeshHeadingList")
-    citation.insert(list(citation).index(mesh) if mesh is not None else len(citation), comments)
-    return article
 
 
 def test_a_mass_revision_day_neither_stalls_the_query_nor_hides_a_retraction(env, server):
@@ -50,7 +25,7 @@ def test_a_mass_revision_day_neither_stalls_the_query_nor_hides_a_retraction(env
     for pmid in server.add_synthetic(10_050, first_pmid=1_000_000, newest=days_ago(400),
                                      days=20_000):
         server.records[pmid].modified = days_ago(0)  # all revised today
-    server.add_article(_retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+    server.add_article(retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
                        modified=days_ago(0))
     second = env.cli("run", "--once")
     assert second.exit_code == 0, second.output
@@ -99,7 +74,7 @@ def test_a_filter_that_now_excludes_the_study_does_not_withhold_its_retraction(e
     server.add_article(renumbered(source, STUDY), entry_date=days_ago(10))
     first = env.cli("run", "--once")
     assert first.exit_code == 0 and f"/{STUDY}/" in first.stdout
-    server.add_article(_retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+    server.add_article(retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
                        modified=days_ago(0))
     second = env.cli("run", "--once")
     assert second.exit_code == 0, second.output
@@ -124,7 +99,7 @@ def test_a_retraction_found_while_the_study_is_mid_send_is_not_shown_twice(env, 
     store = env.store()
     with store.transaction():  # a process died while the digest carrying it was being sent
         store.conn.execute("UPDATE outbox SET state = 'sending'")
-    server.add_article(_retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+    server.add_article(retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
                        modified=days_ago(0))
     result = env.cli("run", "--once")
     assert result.exit_code == 0, result.output
@@ -205,7 +180,7 @@ destinations:
     kind: slack
     channel: "#watch"
 """)
-    server.add_article(_retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+    server.add_article(retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
                        modified=days_ago(0))
     assert env.cli("poll").exit_code == 0
     store = env.store()
@@ -230,7 +205,7 @@ def test_a_retraction_after_an_unreadable_revision_is_still_told(env, server):
                        modified=days_ago(1))
     broken = env.cli("run", "--once")
     assert broken.exit_code == 0 and "could not be parsed" in broken.stdout, broken.output
-    server.add_article(_retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+    server.add_article(retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
                        modified=days_ago(0))
     fixed = env.cli("run", "--once")
     assert fixed.exit_code == 0, fixed.output
@@ -263,7 +238,7 @@ def test_the_moving_date_window_is_not_a_change_in_how_pubmed_reads_the_query(en
 
 
 def test_reading_drops_only_the_date_window_pubmed_appends():
-    from watcher.sources.pubmed import reading
+    from watcher.parsers.pubmed import reading
 
     assert reading('"long covid"[All Fields] AND 2022/12/25:2022/12/31[Date - Entry]') == (
         '"long covid"[All Fields]')

@@ -8,15 +8,7 @@ import sys
 import textwrap
 
 from tests.conftest import ROOT
-
-ONE_QUERY = """\
-queries:
-  - id: depression
-    condition: Depression
-    sources:
-      pubmed:
-        terms: depressi*[tiab]
-"""
+from tests.test_serve import ONE_QUERY
 
 # Run the real worker in a process, with a SIGTERM delivered at a chosen start-up moment.
 STOP_DURING_START_UP = """\

@@ -8,15 +8,13 @@ import xml.etree.ElementTree as ET
 
 import sqlite_utils
 
-from tests.conftest import FIXTURES, PUBMED_FILES, QUERIES_YAML, days_ago, renumbered
+from tests.conftest import EVERYTHING, FIXTURES, PUBMED_FILES, QUERIES_YAML, days_ago, renumbered
 from watcher import pipeline
 from watcher.db import MIGRATIONS, Store
 from watcher.destinations import Part
 from watcher.digest import Digest
 from watcher.errors import DeliveryError
 from watcher.models import Event, Study
-
-EVERYTHING = QUERIES_YAML.split("  - id: depression")[0]
 
 WITH_TEAM = QUERIES_YAML.replace("defaults:\n", """destinations:
   team:

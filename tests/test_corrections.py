@@ -10,38 +10,14 @@ from email import policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.conftest import FIXTURES, days_ago, renumbered
+from tests.conftest import EVERYTHING, FIXTURES, days_ago, renumbered, retracted
 from watcher.digest import DigestItem
 from watcher.fakes.slack import SlackServer
 from watcher.parsers.pubmed import parse_efetch
 from watcher.render.common import item_labels
 
-EVERYTHING = """\
-defaults:
-  lookback_days: 30
-queries:
-  - id: everything
-    condition: Everything in the corpus
-    sources:
-      pubmed:
-        terms: all[sb]
-"""
 STUDY = "99000100"
 NOTICE = "99000200"
-
-
-def _retracted(article: ET.Element, notice: str) -> ET.Element:
-    """The same record as PubMed revises it once the study is retracted."""
-    types = article.find("MedlineCitation/Article/PublicationTypeList")
-    ET.SubElement(types, "PublicationType", {"UI": "D016441"}).text = "Retracted Publication"
-    citation = article.find("MedlineCitation")
-    comments = ET.Element("CommentsCorrectionsList")
-    link = ET.SubElement(comments, "CommentsCorrections", {"RefType": "RetractionIn"})
-    ET.SubElement(link, "RefSource").text = "Proc Natl Acad Sci U S A. 2026."
-    ET.SubElement(link, "PMID", {"Version": "1"}).text = notice
-    mesh = citation.find("MeshHeadingList")
-    citation.insert(list(citation).index(mesh) if mesh is not None else len(citation), comments)
-    return article
 
 
 def test_the_parser_exposes_errata_and_the_study_a_notice_corrects():
@@ -61,7 +37,7 @@ def test_a_delivered_study_retracted_upstream_is_told_once_with_its_notice(env, 
     assert first.exit_code == 0, first.stderr
     assert f"pubmed.ncbi.nlm.nih.gov/{STUDY}/" in first.stdout
 
-    server.add_article(_retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+    server.add_article(retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
                        modified=days_ago(0))
     second = env.cli("run", "--once")
     assert second.exit_code == 0, second.stderr
@@ -167,7 +143,7 @@ def test_a_retraction_is_one_correction_item_in_slack_and_in_email_then_nothing(
     assert any(study_url in t for t in _slack_texts(slack.messages)) and len(inbox.messages) == 1
     before = len(slack.messages)
 
-    server.add_article(_retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+    server.add_article(retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
                        modified=days_ago(0))
     second = run()
     assert second.exit_code == 0, second.stderr
@@ -203,7 +179,7 @@ def test_a_study_still_owed_to_a_destination_carries_the_label_instead(env, serv
     store = env.store()
     with store.transaction():  # Slack's digest went out; email's has not yet
         store.conn.execute("UPDATE outbox SET state = 'sent' WHERE destination = 'team'")
-    server.add_article(_retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+    server.add_article(retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
                        modified=days_ago(0))
     assert env.cli("poll").exit_code == 0
     study_id = store.find_study({"pmid": STUDY})
@@ -280,7 +256,7 @@ def test_a_retraction_seen_first_as_a_type_then_as_a_link_is_one_event(env, serv
     server.add_article(typed, entry_date=days_ago(10), modified=days_ago(1))
     second = env.cli("run", "--once")
     assert "RETRACTED" in second.stdout and NOTICE not in second.stdout
-    server.add_article(_retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+    server.add_article(retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
                        modified=days_ago(0))
     third = env.cli("run", "--once")
     assert third.exit_code == 0 and f"/{STUDY}/" not in third.stdout, "told once already"

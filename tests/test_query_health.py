@@ -6,19 +6,9 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import FIXTURES, QUERIES_YAML, days_ago, renumbered
+from tests.conftest import EVERYTHING, FIXTURES, QUERIES_YAML, days_ago, renumbered
 from watcher.query_health import SILENT_POLLS
 
-ONE = """\
-defaults:
-  lookback_days: 30
-queries:
-  - id: everything
-    condition: Everything in the corpus
-    sources:
-      pubmed:
-        terms: all[sb]
-"""
 TERM = "(all[sb])"  # the search the query sends
 
 
@@ -45,7 +35,7 @@ def _health(env) -> list:
 
 
 def test_each_poll_keeps_its_count_translation_and_terms(env, server):
-    env.write_queries(ONE)
+    env.write_queries(EVERYTHING)
     _add(server, 2)
     server.translations = {TERM: '"all"[Filter]'}
     _poll(env)
@@ -55,7 +45,7 @@ def test_each_poll_keeps_its_count_translation_and_terms(env, server):
 
 
 def test_a_query_that_falls_silent_is_told_once_per_episode(env, server):
-    env.write_queries(ONE)
+    env.write_queries(EVERYTHING)
     pmids = _add(server, 2)
     _poll(env, 3)  # found records three times
     for pmid in pmids:  # PubMed stops answering the query
@@ -82,7 +72,7 @@ def test_a_query_that_falls_silent_is_told_once_per_episode(env, server):
 
 
 def test_a_query_that_is_often_empty_is_not_called_silent(env, server):
-    env.write_queries(ONE)
+    env.write_queries(EVERYTHING)
     _poll(env, 2)  # nothing yet
     pmids = _add(server, 1)
     _poll(env, 2)  # found records in only two polls
@@ -92,7 +82,7 @@ def test_a_query_that_is_often_empty_is_not_called_silent(env, server):
 
 
 def test_a_changed_translation_of_unchanged_terms_is_told_with_before_and_after(env, server):
-    env.write_queries(ONE.replace("lookback_days: 30", "lookback_days: 30\n  "
+    env.write_queries(EVERYTHING.replace("lookback_days: 30", "lookback_days: 30\n  "
                                   "destinations: [team]") + """\
 destinations:
   team:
@@ -121,10 +111,10 @@ destinations:
 
 
 def test_editing_the_terms_is_not_a_drift(env, server):
-    env.write_queries(ONE)
+    env.write_queries(EVERYTHING)
     _add(server, 1)
     _poll(env, 2)
-    env.write_queries(ONE.replace("all[sb]", "all[sb] OR ketamine[tiab]"))
+    env.write_queries(EVERYTHING.replace("all[sb]", "all[sb] OR ketamine[tiab]"))
     _poll(env, 2)  # the fake reads the new term as itself: a new translation, by the edit
     assert _health(env) == []
 

@@ -60,20 +60,13 @@ def failing_sources(config: Config, store: Store, *, now: datetime,
         if (row["query_id"], row["source"]) not in watched or not row["last_error_at"]:
             continue
         success = row["last_success"]  # (a success clears last_error_at: the error is later)
-        since = success or _first_failure(store, row["query_id"], row["source"])
+        since = success or store.first_failed_poll(row["query_id"], row["source"])
         if not since or datetime.fromisoformat(since) >= limit:
             continue
         found.append(FailingSource(row["query_id"], row["source"], success,
                                    row["last_error_at"], row["last_error"] or "unknown error",
                                    since))
     return found
-
-
-def _first_failure(store: Store, query_id: str, source: str) -> str | None:
-    """When the first poll of a (query, source) that never succeeded failed."""
-    row = store.conn.execute("SELECT MIN(finished) FROM polls WHERE query_id = ? AND source = ?"
-                             " AND error IS NOT NULL", (query_id, source)).fetchone()
-    return row[0] if row else None
 
 
 def problems(config: Config, store: Store, *, now: datetime, hours: float,

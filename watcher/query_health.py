@@ -25,8 +25,8 @@ from .config import Config, Query
 from .db import Store
 from .health import tell
 from .models import Event
+from .parsers.pubmed import reading
 from .sources import label
-from .sources.pubmed import reading
 
 #: Polls before a silence that are looked at, and how many of them must have found records.
 RECENT_POLLS = 5

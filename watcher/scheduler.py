@@ -119,29 +119,10 @@ def _last_fired(store: Store, destination: str, sent: str | None) -> str | None:
     """When *destination*'s schedule last fired and did its work: its last digest sent, or a
     later scheduled job that completed with nothing to send (Slack skips an empty digest, so
     only the job's run records that firing). A job that failed did not: it is caught up."""
-    fired = None
-    for finished, summary in store.conn.execute(
-            "SELECT finished, summary FROM runs WHERE command = ? AND status = 'ok' AND finished"
-            " IS NOT NULL ORDER BY id DESC", (f"serve {destination}",)):
-        try:
-            sent_to = json.loads(summary or "{}").get("sent") or {}
-        except (ValueError, AttributeError):
-            continue
-        if destination not in sent_to:  # a job that sent has its digest's time already
-            fired = finished
-            break
+    fired = store.last_run_not_sending(f"serve {destination}", destination)
     if not sent or not fired:
         return sent or fired
     return max(sent, fired, key=_utc)
-
-
-def _left_partial(store: Store, destination: str) -> bool:
-    """Whether *destination*'s latest digest was only partly sent and items still wait: its
-    retry lived in the last worker's memory, and the partial digest counts as sent, so without
-    this the rest would wait for the next firing."""
-    row = store.conn.execute("SELECT state FROM digests WHERE destination = ? ORDER BY id DESC"
-                             " LIMIT 1", (destination,)).fetchone()
-    return bool(row and row[0] == "partial" and store.pending_counts().get(destination, 0))
 
 
 def _snapshot(folder: str) -> dict[str, tuple[int, int]]:
@@ -364,7 +345,7 @@ class Worker:
                     log.warning("%s: digest missed while the worker was down (last sent %s); "
                                 "sending it now", name, sent)
                     self.scheduler.modify_job(f"digest:{name}", next_run_time=now)
-                elif _left_partial(store, name):
+                elif store.left_partial(name):  # its retry lived in the last worker's memory
                     log.warning("%s: the rest of a digest only partly sent is still pending;"
                                 " sending it now", name)
                     self.scheduler.modify_job(f"digest:{name}", next_run_time=now)

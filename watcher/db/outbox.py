@@ -184,6 +184,12 @@ class OutboxMixin:
             " NULL ORDER BY id DESC LIMIT 1", (destination,)).fetchone()
         return (row[0], row[1] or 0) if row else (None, 0)
 
+    def left_partial(self, destination: str) -> bool:
+        """Whether *destination*'s latest digest was only partly sent and items still wait."""
+        row = self.conn.execute("SELECT state FROM digests WHERE destination = ? ORDER BY id"
+                                " DESC LIMIT 1", (destination,)).fetchone()
+        return bool(row and row[0] == "partial" and self.pending_counts().get(destination, 0))
+
     def outbox_states(self, destination: str) -> dict[str, int]:
         return dict(self.conn.execute(
             "SELECT state, COUNT(*) FROM outbox WHERE destination = ? GROUP BY state",

@@ -144,3 +144,24 @@ class PositionsMixin:
 
     def last_poll_id(self) -> int:
         return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM polls").fetchone()[0]
+
+    def first_failed_poll(self, query_id: str, source: str) -> str | None:
+        """When the first failed poll of (query, source) finished: how long one that never
+        succeeded has been failing."""
+        return self.conn.execute(
+            "SELECT MIN(finished) FROM polls WHERE query_id = ? AND source = ? AND error IS NOT"
+            " NULL", (query_id, source)).fetchone()[0]
+
+    def last_run_not_sending(self, command: str, destination: str) -> str | None:
+        """When the last run of *command* that completed without sending to *destination*
+        finished (a scheduled digest with nothing to send: only its run records it)."""
+        for finished, summary in self.conn.execute(
+                "SELECT finished, summary FROM runs WHERE command = ? AND status = 'ok' AND"
+                " finished IS NOT NULL ORDER BY id DESC", (command,)):
+            try:
+                sent_to = json.loads(summary or "{}").get("sent") or {}
+            except (ValueError, AttributeError):
+                continue
+            if destination not in sent_to:
+                return finished
+        return None

@@ -70,7 +70,7 @@ class SearchPage:
     count: int
     ids: list[str]
     warnings: list[str] = field(default_factory=list)
-    translation: str = ""  # how PubMed read the term (QueryTranslation)
+    translation: str = ""  # how PubMed read the term (QueryTranslation, see reading)
 
 
 def _bundled_dtds() -> set[str]:
@@ -141,7 +141,20 @@ def parse_esearch(xml: bytes) -> SearchPage:
         for phrase in (data.get("WarningList") or {}).get(kind, []):
             warnings.append(f"{label}: {phrase}")
     return SearchPage(count=int(data["Count"]), ids=[str(i) for i in data["IdList"]],
-                      warnings=warnings, translation=str(data.get("QueryTranslation") or ""))
+                      warnings=warnings,
+                      translation=reading(str(data.get("QueryTranslation") or "")))
+
+
+#: The date window PubMed appends to its QueryTranslation: "... AND 2026/11/22:2026/11/24[Date -
+#: Entry]" (mindate/maxdate as it read them; "[Date - Modification]" for an mdat search).
+_WINDOW = re.compile(r"\s+AND\s+\(?\d{4}(?:/\d{1,2}){0,2}\s*:\s*\d{4}(?:/\d{1,2}){0,2}"
+                     r"\[Date - (?:Entry|Entrez|Modification)\]\)?\s*$")
+
+
+def reading(translation: str) -> str:
+    """How PubMed read the terms, without the date window it also reports: each poll searches
+    a new window, which is no change in how the query is read."""
+    return _WINDOW.sub("", translation, count=1).strip()
 
 
 def parse_efetch(xml: bytes) -> list[Study]:

@@ -11,9 +11,7 @@ module registered in one place.
 
 from __future__ import annotations
 
-import re
 import threading
-from dataclasses import replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -121,7 +119,7 @@ class PubMedSource:
         it holds > 9,999. *health* gets the whole window's count and translation."""
         page = self._esearch(term, start, end, retstart=0, datetype=datetype)
         if health is not None and not health:
-            health.update(count=page.count, translation=reading(page.translation))
+            health.update(count=page.count, translation=page.translation)
         for warning in page.warnings:
             if warning not in warnings:
                 warnings.append(warning)
@@ -189,8 +187,7 @@ class PubMedSource:
     def check(self, query: Query, window: Window) -> SearchPage:
         """One esearch of the query over its window, for `validate --online`: the count,
         PubMed's translation of the term and its warnings (phrases not found ...)."""
-        page = self._esearch(query.terms_for(self.name), window.start, window.end, retstart=0)
-        return replace(page, translation=reading(page.translation))
+        return self._esearch(query.terms_for(self.name), window.start, window.end, retstart=0)
 
     def _fetch(self, pmids: list[str]) -> list[FetchedRecord]:
         response = self.http.post(self.base + "efetch.fcgi", data={
@@ -226,18 +223,6 @@ def _ncbi_limiter(rate: float) -> RateLimiter:
         if rate not in _LIMITERS:
             _LIMITERS[rate] = RateLimiter(rate)
         return _LIMITERS[rate]
-
-
-#: The date window PubMed appends to its QueryTranslation: "... AND 2026/11/22:2026/11/24[Date -
-#: Entry]" (mindate/maxdate as it read them; "[Date - Modification]" for an mdat search).
-_WINDOW = re.compile(r"\s+AND\s+\(?\d{4}(?:/\d{1,2}){0,2}\s*:\s*\d{4}(?:/\d{1,2}){0,2}"
-                     r"\[Date - (?:Entry|Entrez|Modification)\]\)?\s*$")
-
-
-def reading(translation: str) -> str:
-    """How PubMed read the terms, without the date window it also reports: each poll searches
-    a new window, which is no change in how the query is read."""
-    return _WINDOW.sub("", translation, count=1).strip()
 
 
 def _entered(term: str, low: date, high: date) -> str:
