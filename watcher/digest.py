@@ -195,15 +195,16 @@ def build(destination: str, pending: list[PendingItem], conditions: dict[str, st
 def merge_changes(pending: list[PendingItem]) -> list[tuple[PendingItem, list[PendingItem]]]:
     """One change item per study: the change events of a study waiting together (one per
     registry that lists the trial, or one per revision) become the first one's item, telling
-    each field once. Each other entry comes back with the items it is merged into."""
+    each field once. Returns (entry, the entries merged into it), in *pending*'s order."""
     changes: dict[int, list[PendingItem]] = {}
     for entry in pending:
         if entry.event.kind == "trial_changed" and entry.event.study_id is not None:
             changes.setdefault(entry.event.study_id, []).append(entry)
     out: list[tuple[PendingItem, list[PendingItem]]] = []
     for entry in pending:
-        group = changes.get(entry.event.study_id or 0, [entry])
-        if entry.event.kind != "trial_changed" or len(group) == 1:
+        group = changes.get(entry.event.study_id) if entry.event.kind == "trial_changed" \
+            else None
+        if not group or len(group) == 1:
             out.append((entry, []))
         elif entry is group[0]:
             first = entry.event
