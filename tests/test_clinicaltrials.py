@@ -200,10 +200,10 @@ def test_change_phrases_name_old_and_new_for_tracked_fields_only():
     edited["protocolSection"]["descriptionModule"]["briefSummary"] = "Rewritten."
     after = parse_study(edited)
     assert changes(before, after, []) == [
-        "status COMPLETED → TERMINATED", "phase NA → PHASE2", "enrollment 250 → 120 (actual)",
+        "status Completed → Terminated", "phase NA → PHASE2", "enrollment 250 → 120 (actual)",
         "primary completion 2019-01-20 → 2019-03 (estimated)", "results posted 2026-03-02",
         "why stopped: funding ended"]
-    assert changes(before, after, ["status"]) == ["status COMPLETED → TERMINATED"]
+    assert changes(before, after, ["status"]) == ["status Completed → Terminated"]
     summary_only = copy.deepcopy(base)
     summary_only["protocolSection"]["descriptionModule"]["briefSummary"] = "Rewritten."
     assert changes(before, parse_study(summary_only), []) == []
@@ -384,7 +384,7 @@ def test_a_status_change_upstream_is_told_once_and_untracked_edits_not_at_all(en
     ctgov.update("NCT09000001", complete, updated=days_ago(0))
     second = env.cli("run", "--once", **url)
     assert second.exit_code == 0, second.stderr
-    assert second.stdout.count("changed: status RECRUITING → COMPLETED") == 1
+    assert second.stdout.count("changed: status Recruiting → Completed") == 1
     assert second.stdout.count("changed:") == 1
 
     def reword(data):
@@ -406,7 +406,7 @@ def test_a_status_change_upstream_is_told_once_and_untracked_edits_not_at_all(en
     lines = history.stdout.splitlines()
     versions = [x for x in lines if x.startswith("  ClinicalTrials.gov NCT09000001: fetched")]
     assert len(versions) == 3, "first, completed, reworded: every version kept"
-    assert any("trial_changed: status RECRUITING → COMPLETED" in x for x in lines)
+    assert any("trial_changed: status Recruiting → Completed" in x for x in lines)
     assert sum(x.strip().startswith("to team: sent") for x in lines) == 2
     unknown = env.cli("status", "--study", "NCT00000000")
     assert unknown.exit_code == 2 and "no stored study has nct NCT00000000" in unknown.stderr

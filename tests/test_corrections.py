@@ -263,3 +263,90 @@ def test_a_retraction_seen_first_as_a_type_then_as_a_link_is_one_event(env, serv
     store = env.store()
     assert [e.kind for e in store.events_of(store.find_study({"pmid": STUDY}))] == [
         "new", "correction"]
+
+
+# --- a database written by the skeleton (schema 1): no source record was kept ---------------
+
+def _sent_by_the_skeleton(env, article: ET.Element, *, details_kept: bool = False) -> None:
+    """A schema-1 database, as the walking skeleton left it: the study's row (what its parser
+    kept: title, publication types ... no details, no raw record), matched by 'everything' and
+    sent to the terminal, the query's position yesterday. *details_kept* gives the row the
+    details a newer watcher keeps, without a source record (still a study to compare with)."""
+    import json
+
+    import sqlite_utils
+
+    from watcher.db import MIGRATIONS
+    from watcher.sources import terms_hash
+
+    terms = env.config().query("everything").terms_for("pubmed")
+    wrapper = ET.Element("PubmedArticleSet")
+    wrapper.append(article)
+    study = parse_efetch(ET.tostring(wrapper))[0]
+    env.db.parent.mkdir(parents=True)
+    db = sqlite_utils.Database(env.db)
+    MIGRATIONS[0](db)
+    db.conn.execute("PRAGMA user_version = 1")
+    db["studies"].insert({
+        "id": 1, "kind": study.kind, "source": "pubmed", "title": study.title,
+        "abstract": study.abstract, "authors": json.dumps(study.authors),
+        "journal": study.journal, "published": study.published, "year": study.year,
+        "entry_date": study.entry_date,
+        "publication_types": json.dumps(study.publication_types),
+        "mesh_terms": json.dumps(study.mesh_terms), "linked_ids": json.dumps({}),
+        "url": study.url, "first_seen": "t", "updated": "t"})
+    for scheme, value in study.ids.items():
+        db["study_ids"].insert({"scheme": scheme, "value": value, "study_id": 1})
+    db["matches"].insert({"study_id": 1, "query_id": "everything", "source": "pubmed",
+                          "first_matched": "t", "run_id": 1, "labels": "[]"})
+    db["positions"].insert({"query_id": "everything", "source": "pubmed",
+                            "terms_hash": terms_hash(terms),
+                            "window_end": days_ago(1).isoformat(), "last_success": "t"})
+    db["outbox"].insert({"destination": "terminal", "study_id": 1, "queued_at": "t",
+                         "sent_at": "t2", "digest_id": 1})
+    db.conn.commit()
+    db.close()
+    if details_kept:
+        db = sqlite_utils.Database(env.db)
+        assert "details" not in db["studies"].columns_dict
+        db.close()
+        store = env.store()  # upgraded: the details column exists now
+        with store.transaction():
+            store.db["studies"].update(1, {"details": json.dumps(study.details)})
+
+
+def test_a_study_sent_before_the_upgrade_is_told_retracted_once(env, server):
+    """The skeleton kept no source record: the revised record is compared with the stored
+    study, whose publication types lacked "Retracted Publication"."""
+    env.write_queries(EVERYTHING)
+    source = FIXTURES / "pubmed_metapub/36318760.xml"
+    _sent_by_the_skeleton(env, renumbered(source, STUDY))
+    server.add_article(retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(0))
+    run = env.cli("run", "--once")
+    assert run.exit_code == 0, run.stderr
+    assert "1 correction" in run.stdout.splitlines()[0], run.stdout
+    assert run.stdout.count("correction: RETRACTED") == 1, run.stdout
+    assert run.stdout.count(f"pubmed.ncbi.nlm.nih.gov/{STUDY}/") == 1, "not re-sent as new"
+    assert f"pubmed.ncbi.nlm.nih.gov/{NOTICE}/" in run.stdout, "the notice is linked"
+    assert "RETRACTED" not in env.cli("run", "--once").stdout
+    store = env.store()
+    assert [e.kind for e in store.events_of(1)] == ["new", "correction"]
+
+
+@pytest.mark.parametrize("details_kept", [False, True])
+def test_a_study_sent_before_the_upgrade_revised_for_nothing_is_not_corrected(
+        env, server, details_kept):
+    """What the old row did not keep is no news: an erratum link it never stored (the record
+    had it all along), a changed title, a new MeSH term are no correction. With its details
+    kept, the same link is what it already knew."""
+    env.write_queries(EVERYTHING)
+    source = FIXTURES / "pubmed_metapub/35649368.xml"  # carries an ErratumIn link
+    _sent_by_the_skeleton(env, renumbered(source, STUDY), details_kept=details_kept)
+    revised = renumbered(source, STUDY)
+    revised.find("MedlineCitation/Article/ArticleTitle").text = "A reworded title"
+    server.add_article(revised, entry_date=days_ago(10), modified=days_ago(0))
+    run = env.cli("run", "--once")
+    assert run.exit_code == 0, run.stderr
+    assert f"/{STUDY}/" not in run.stdout, run.stdout
+    assert [e.kind for e in env.store().events_of(1)] == ["new"]

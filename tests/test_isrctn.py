@@ -60,12 +60,32 @@ def test_a_trial_maps_its_ids_and_details_onto_the_shared_keys():
     study = record.study
     assert study.ids == {"isrctn": "ISRCTN12345678", "nct": "NCT09000001",
                          "eudract": "2023-000123-45"}
-    assert study.details["overall_status"] == "Recruiting"
+    assert study.details["overall_status"] == "RECRUITING", "ClinicalTrials.gov's vocabulary"
     assert (study.details["enrollment"], study.details["enrollment_type"]) == (60, "ESTIMATED")
     assert study.details["phases"] == ["Phase II"] and study.details["countries"] == [
         "United Kingdom"]
     assert study.url == "https://www.isrctn.com/ISRCTN12345678"
     assert record.modified == days_ago(1).isoformat()
+
+
+@pytest.mark.parametrize("written,shared,shown", [
+    ("Recruiting", "RECRUITING", "Recruiting"),
+    ("No longer recruiting", "ACTIVE_NOT_RECRUITING", "Active, not recruiting"),
+    ("Anticipated", "NOT_YET_RECRUITING", "Not yet recruiting"),
+    ("Completed", "COMPLETED", "Completed"),
+    ("Stopped", "TERMINATED", "Terminated"),
+    ("Suspended", "SUSPENDED", "Suspended"),
+    ("Active, not recruiting", "ACTIVE_NOT_RECRUITING", "Active, not recruiting"),
+    ("Ongoing", "Ongoing", "Ongoing"),  # not in the vocabulary: kept as written, not guessed
+])
+def test_a_registry_status_is_read_in_clinicaltrials_gov_s_vocabulary(written, shared, shown):
+    from watcher.parsers.trial_status import status_name
+
+    xml = trial_xml("ISRCTN12345678", title="K", condition="D", drug="K",
+                    updated=days_ago(1), status=written)
+    [record] = parse_records(parse_search(f"<allTrials>{xml}</allTrials>").trials)
+    assert record.study.details["overall_status"] == shared
+    assert status_name(shared) == status_name(written) == shown
 
 
 @pytest.mark.parametrize("body", ["<!DOCTYPE html><html><body>Oops</body></html>",
@@ -143,12 +163,12 @@ def test_a_status_change_between_two_polls_is_one_change_item(env, isrctn):
     assert second.stdout.count("changed:") == 1
 
 
-def ctgov_trial(nct: str, isrctn: str) -> dict:
+def ctgov_trial(nct: str, isrctn: str, status: str = "RECRUITING") -> dict:
     return {"protocolSection": {
         "identificationModule": {"nctId": nct, "briefTitle": f"Ketamine trial {nct}",
                                  "secondaryIdInfos": [{"id": isrctn, "type": "REGISTRY",
                                                        "domain": "ISRCTN"}]},
-        "statusModule": {"overallStatus": "RECRUITING"},
+        "statusModule": {"overallStatus": status},
         "conditionsModule": {"conditions": ["Depression"]},
         "armsInterventionsModule": {"interventions": [{"type": "DRUG", "name": "Ketamine"}]}}}
 
@@ -177,6 +197,53 @@ def test_a_trial_in_both_registries_is_one_study_with_both_ids_told_once(env, is
     study_id = store.find_study({"isrctn": "ISRCTN12345678"})
     assert study_id is not None and study_id == store.find_study({"nct": "NCT09000001"})
     assert [e.kind for e in store.events_of(study_id)] == ["new"]
+
+
+def test_a_change_both_registries_report_is_one_item_telling_each_field_once(env, isrctn):
+    """ClinicalTrials.gov says COMPLETED, ISRCTN says "Completed" (and its enrolment grew):
+    one item for the trial, its status told once, in one vocabulary, and ISRCTN's field
+    that ClinicalTrials.gov did not change told with it."""
+    with CtgovServer() as ctgov:
+        urls = {"WATCHER_CTGOV_URL": ctgov.url, "WATCHER_ISRCTN_URL": isrctn.url}
+        env.write_queries(BOTH)
+        ctgov.add_study(ctgov_trial("NCT09000001", "ISRCTN12345678"), updated=days_ago(2))
+        add(isrctn, nct="NCT09000001", updated=days_ago(2))
+        first = env.cli("run", "--once", **urls)
+        assert first.exit_code == 0, first.stderr
+        assert "\n  Recruiting\n" in first.stdout, first.stdout
+        ctgov.add_study(ctgov_trial("NCT09000001", "ISRCTN12345678", "COMPLETED"),
+                        updated=days_ago(0))
+        add(isrctn, nct="NCT09000001", status="Completed", enrolment=80, updated=days_ago(0))
+        second = env.cli("run", "--once", **urls)
+    assert second.exit_code == 0, second.stderr
+    assert "1 trial change" in second.stdout.splitlines()[0], second.stdout
+    assert second.stdout.count("Ketamine trial") == 1, second.stdout
+    assert second.stdout.count("status ") == 1, second.stdout
+    assert "changed: status Recruiting → Completed; enrollment 60 → 80 (estimated)" in second.stdout
+    third = env.cli("run", "--once", **urls)
+    assert "Ketamine trial" not in third.stdout, "both change items were sent with it"
+
+
+def test_a_status_kept_in_the_registry_s_own_words_is_no_change_after_the_upgrade(
+        env, isrctn):
+    """Records kept before statuses shared one vocabulary hold ISRCTN's 'Recruiting': the
+    same status read now as RECRUITING is no change."""
+    import json
+
+    env.write_queries(ISRCTN_ONLY)
+    add(isrctn, updated=days_ago(2))
+    assert env.cli("run", "--once", WATCHER_ISRCTN_URL=isrctn.url).exit_code == 0
+    store = env.store()
+    [record] = store.records("isrctn")
+    parsed = json.loads(record["parsed"])
+    parsed["details"]["overall_status"] = "Recruiting"  # as the earlier parser kept it
+    with store.transaction():
+        store.db["source_records"].update(record["id"], {"parsed": json.dumps(parsed)})
+    add(isrctn, enrolment=80, updated=days_ago(0))
+    second = env.cli("run", "--once", WATCHER_ISRCTN_URL=isrctn.url)
+    assert second.exit_code == 0, second.stderr
+    assert "changed: enrollment 60 → 80" in second.stdout, second.stdout
+    assert "status" not in second.stdout.split("changed:")[1].split("\n")[0]
 
 
 def test_the_source_is_registered_after_clinicaltrials():

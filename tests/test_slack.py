@@ -146,6 +146,34 @@ def test_hostile_titles_stay_readable_text_and_never_mention_anyone(tmp_path, sl
         in doi
 
 
+def test_a_trial_changed_in_two_registries_is_one_slack_item_carrying_both(tmp_path, slack):
+    """Both registries' change events wait for the same digest: one item, each field told
+    once, and the message carries both outbox rows (both marked sent, neither offered again)."""
+    cfg = write(tmp_path, conditions_yaml(1, TEAM))
+    store = Store(tmp_path / "w.db")
+    with store.transaction():
+        study_id, _ = store.save_study(Study("clinicaltrials", "trial", {"nct": "NCT09000001"},
+                                             "Ketamine trial"), "t1")
+        store.add_match(study_id, "q0", "clinicaltrials", run_id=0, now="t1", excluded=None,
+                        labels=[])
+        for source, changes, fields in (
+                ("clinicaltrials", ["status Recruiting → Completed"], ["status"]),
+                ("isrctn", ["status Recruiting → Completed", "enrollment 60 → 80"],
+                 ["status", "enrollment"])):
+            event_id, _ = store.add_event(Event(
+                f"change:{source}:h", "trial_changed", study_id, "q0",
+                {"changes": changes, "fields": fields, "label": "changed"}), "t1")
+            store.queue("team", event_id, "t1")
+    settings = Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db"), **slack_vars(slack)})
+    outcome = pipeline.deliver(cfg, store, settings)[0]
+    assert outcome.sent and outcome.error is None and outcome.items == 1
+    shown = " ".join(t for m in slack.messages for t in texts(m)[1:])
+    assert shown.count("Ketamine trial") == 1 and shown.count("status Recruiting") == 1
+    assert "enrollment 60 → 80" in shown
+    assert sorted(item_ids(slack)) == [1, 2]
+    assert store.pending_counts() == {}
+
+
 def _queries_of(n: int, n_conditions: int = 10) -> list[int]:
     """Study n matches condition n % 10, and every seventh study the next one too."""
     return [n % n_conditions] + ([(n + 1) % n_conditions] if n % 7 == 0 else [])

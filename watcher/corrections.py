@@ -101,7 +101,11 @@ def found_in(study_id: int, previous: Study | None, current: Study,
                 found.append((study_id, stem, pmid))
         if (RETRACTED in current.publication_types and RETRACTED not in
                 previous.publication_types and not any(s == "Retraction" for _, s, _ in found)):
-            found.append((study_id, "Retraction", ""))
+            # the type is new; a RetractionIn link it carries (one the version compared with
+            # already had, or one it could not know) names the notice
+            notices = [str(c.get("pmid") or "") for c in _links(current)
+                       if str(c.get("type", "")) == "RetractionIn"]
+            found.append((study_id, "Retraction", next(filter(None, notices), "")))
     notice = current.ids.get("pmid", "")
     for stem, pmid in _notice_targets(current):
         target = store.find_study({"pmid": pmid})

@@ -128,8 +128,9 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
         outcome.error = one_line(exc, name)
         log.info("%s", named(name, outcome.error), exc_info=not isinstance(exc, WatcherError))
         return outcome
-    digest_id = store.begin_digest(name, [item.outbox_id for item in digest.items], now=when,
-                                   through_poll=through, receipt=receipt_line(digest))
+    carried = [i for item in digest.items for i in item.outbox_ids]
+    digest_id = store.begin_digest(name, carried, now=when, through_poll=through,
+                                   receipt=receipt_line(digest))
     error = None
     uncertain: list[int] = []  # items of a message that may have arrived after all
     try:

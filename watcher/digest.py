@@ -15,7 +15,7 @@ from typing import Any
 from .config import Filters
 from .corrections import carried_by_the_study
 from .filters import judge
-from .models import Event, PendingItem, Study
+from .models import SOURCE_PRIORITY, Event, PendingItem, Study
 from .sources import label
 
 
@@ -34,6 +34,13 @@ class DigestItem:
     conditions: list[str]  # every condition it matched, the section's own first
     labels: list[str]
     outbox_id: int
+    #: Outbox rows of the study's other change events this item tells too (see merge_changes).
+    merged: list[int] = field(default_factory=list)
+
+    @property
+    def outbox_ids(self) -> list[int]:
+        """Every outbox row this item delivers: a message carrying it carries them all."""
+        return [self.outbox_id, *self.merged]
 
 
 @dataclass
@@ -164,14 +171,16 @@ def build(destination: str, pending: list[PendingItem], conditions: dict[str, st
     order = list(conditions)
     sections: dict[str, Section] = {}
     notices: list[DigestItem] = []
-    for entry in pending:
+    for entry, others in merge_changes(pending):
         query_ids = list(dict.fromkeys(m.query_id for m in entry.matches))
-        if entry.event.query_id and entry.event.query_id not in query_ids:
-            query_ids.append(entry.event.query_id)
+        for event in [entry.event, *(other.event for other in others)]:
+            if event.query_id and event.query_id not in query_ids:
+                query_ids.append(event.query_id)
         routed = sorted((q for q in query_ids if q in conditions), key=order.index)
         names = [conditions[q] for q in routed] or ["Other"]
         labels = list(dict.fromkeys(label for m in entry.matches for label in m.labels))
-        item = DigestItem(entry.event, entry.study, names, labels, entry.outbox_id)
+        item = DigestItem(entry.event, entry.study, names, labels, entry.outbox_id,
+                          [other.outbox_id for other in others])
         if entry.study is None:
             notices.append(item)
             continue
@@ -181,6 +190,53 @@ def build(destination: str, pending: list[PendingItem], conditions: dict[str, st
     return Digest(destination, generated, since, ordered,
                   receipts(polls, set(conditions), not_polled or {}, quarantined or []),
                   notices)
+
+
+def merge_changes(pending: list[PendingItem]) -> list[tuple[PendingItem, list[PendingItem]]]:
+    """One change item per study: the change events of a study waiting together (one per
+    registry that lists the trial, or one per revision) become the first one's item, telling
+    each field once. Returns (entry, the entries merged into it), in *pending*'s order."""
+    changes: dict[int, list[PendingItem]] = {}
+    for entry in pending:
+        if entry.event.kind == "trial_changed" and entry.event.study_id is not None:
+            changes.setdefault(entry.event.study_id, []).append(entry)
+    out: list[tuple[PendingItem, list[PendingItem]]] = []
+    for entry in pending:
+        group = changes.get(entry.event.study_id) if entry.event.kind == "trial_changed" \
+            else None
+        if not group or len(group) == 1:
+            out.append((entry, []))
+        elif entry is group[0]:
+            first = entry.event
+            said = _changes_once([item.event for item in group])
+            event = Event(first.key, first.kind, first.study_id, first.query_id,
+                          {**first.details, "changes": [p for _, p in said],
+                           "fields": [f for f, _ in said]}, first.created, first.id)
+            out.append((PendingItem(entry.outbox_id, event, entry.study, entry.matches,
+                                    entry.queued_at, entry.attempts, entry.state), group[1:]))
+    return out
+
+
+def _changes_once(events: list[Event]) -> list[tuple[str, str]]:
+    """(field, phrase) told for a study's change events: each field once, as the most trusted
+    registry says it (ClinicalTrials.gov before ISRCTN) and, within one registry, as its latest
+    revision does. An event from before fields were recorded counts each phrase as its own
+    field, so an identical phrase is still told once."""
+    def rank(event: Event) -> tuple[int, int]:
+        source = event.key.split(":")[1] if event.key.count(":") >= 2 else ""
+        trust = SOURCE_PRIORITY.index(source) if source in SOURCE_PRIORITY else len(
+            SOURCE_PRIORITY)
+        return trust, -event.id
+
+    said: dict[str, str] = {}
+    for event in sorted(events, key=rank):
+        phrases = [str(p) for p in event.details.get("changes") or []]
+        fields = [str(f) for f in event.details.get("fields") or []]
+        if len(fields) != len(phrases):
+            fields = phrases
+        for name, phrase in zip(fields, phrases, strict=True):
+            said.setdefault(name, phrase)
+    return list(said.items())
 
 
 def receipts(polls: list[dict[str, Any]], query_ids: set[str], not_polled: dict[str, int],

@@ -275,7 +275,8 @@ def _changed(config: Config, query: Query, source: str, study_id: int, previous:
         return 0
     event_id, new = store.add_event(Event(
         f"change:{source}:{content_hash(raw)[:20]}", "trial_changed", study_id, query.id,
-        {"changes": what, "label": "changed"}), now)
+        {"changes": [phrase for _, phrase in what], "fields": [name for name, _ in what],
+         "label": "changed"}), now)
     if not new:
         return 0
     return sum(store.queue(destination, event_id, now)

@@ -147,13 +147,18 @@ class StudiesMixin:
             elif row[1] is not None and study is not None:
                 # the version it replaces could not be read: the study as last stored is what
                 # this one is compared with (a retraction it carries is still found)
-                saved.previous = self.get_study(row[1])
+                saved.previous = self.stored_baseline(row[1], study)
         if study is not None and saved.study_id is None:
             saved.study_id = self.find_study(study.ids)
             if saved.study_id is None:
                 saved.study_id = self.db["studies"].insert(
                     {**_study_row(study, now), "first_seen": now}).last_pk
                 saved.new_study = True
+            elif not self.conn.execute("SELECT 1 FROM source_records WHERE study_id = ?"
+                                       " LIMIT 1", (saved.study_id,)).fetchone():
+                # a study stored before records were kept (schema 1): its row is the version
+                # this record is compared with, so a retraction of what was sent is found
+                saved.previous = self.stored_baseline(saved.study_id, study)
         values = {"source": source, "source_id": source_id, "study_id": saved.study_id,
                   "content_hash": digest, "payload": pack(payload), "parsed": parsed,
                   "fetched": now, "updated": now, "modified": modified,
@@ -220,6 +225,19 @@ class StudiesMixin:
             "SELECT scheme, value FROM study_ids WHERE study_id = ? ORDER BY rowid",
             (study_id,)).fetchall())
         return _study_from_row(row, ids)
+
+    def stored_baseline(self, study_id: int, current: Study) -> Study:
+        """The study as last stored, to compare *current* with when no earlier version of its
+        record was kept. A column an older schema did not keep (NULL: a skeleton row has no
+        details, so no CommentsCorrections) is taken from *current*, i.e. as unchanged: what
+        was never kept is no news, only a difference in what was kept counts."""
+        row = self.db["studies"].get(study_id)
+        stored = self.get_study(study_id)
+        for column, value in (("publication_types", current.publication_types),
+                              ("details", current.details)):
+            if row.get(column) is None:
+                setattr(stored, column, value)
+        return stored
 
     def add_match(self, study_id: int, query_id: str, source: str, *, run_id: int, now: str,
                   excluded: str | None, labels: list[str]) -> bool:

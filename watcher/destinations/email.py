@@ -63,7 +63,7 @@ class EmailSender:
         rendering = email_render.render(digest, self.destination)
         message = build_message(rendering, sender=self.settings.email_from or "",
                                 recipients=list(self.destination.to or []))
-        return [Part([item.outbox_id for item in digest.items], message, rendering.text,
+        return [Part([i for item in digest.items for i in item.outbox_ids], message, rendering.text,
                      {"subject": rendering.subject, "message_id": message["Message-ID"]})]
 
     def send(self, part: Part) -> str | None:

@@ -19,7 +19,7 @@ class TerminalSender:
         from . import Part
 
         rendered = text.render(digest)
-        return [Part([item.outbox_id for item in digest.items], rendered, rendered)]
+        return [Part([i for item in digest.items for i in item.outbox_ids], rendered, rendered)]
 
     def send(self, part: Part) -> str | None:
         self.stream.write(part.body)

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import ParseError
 from ..models import Study
+from .trial_status import normalize_status, status_name
 
 SOURCE = "clinicaltrials"
 STUDY_URL = "https://clinicaltrials.gov/study/{nct}"
@@ -216,7 +217,7 @@ def parse_study(data: Any) -> Study:
         "brief_title": _text(ident.get("briefTitle")),
         "official_title": _text(ident.get("officialTitle")),
         "acronym": _text(ident.get("acronym")),
-        "overall_status": _text(status.get("overallStatus")),
+        "overall_status": normalize_status(_text(status.get("overallStatus"))),
         "why_stopped": _text(status.get("whyStopped")),
         "phases": [p for p in _strings(design.get("phases"))],
         "study_type": _text(design.get("studyType")),
@@ -325,15 +326,19 @@ def _strings(value: Any) -> list[str]:
 
 def changes(previous: Study, current: Study, tracked: list[str]) -> list[str]:
     """What changed in the tracked fields between two versions of a trial, one phrase each
-    ("status RECRUITING → COMPLETED"); empty when only untracked fields changed. An empty
+    ("status Recruiting → Completed"); empty when only untracked fields changed. An empty
     *tracked* means the defaults."""
+    return [phrase for _, phrase in changed_fields(previous, current, tracked)]
+
+
+def changed_fields(previous: Study, current: Study, tracked: list[str]
+                   ) -> list[tuple[str, str]]:
+    """``changes`` with the tracked field each phrase is about, so the changes several
+    records of one trial report can be told once per field."""
     before, after = previous.details or {}, current.details or {}
     wanted = set(tracked or DEFAULT_TRACK)
-    said: list[str] = []
-    for name in TRACKABLE:
-        if name in wanted:
-            said += _CHANGES[name](before, after)
-    return said
+    return [(name, phrase) for name in TRACKABLE if name in wanted
+            for phrase in _CHANGES[name](before, after)]
 
 
 def _shown(value: Any) -> str:
@@ -349,6 +354,15 @@ def _simple(key: str, label: str):
             return []
         return [f"{label} {_shown(old)} → {_shown(new)}"]
     return compare
+
+
+def _status(before: dict, after: dict) -> list[str]:
+    """Compared in the shared vocabulary (a kept record may hold a registry's own words)."""
+    old = normalize_status(before.get("overall_status"))
+    new = normalize_status(after.get("overall_status"))
+    if old == new:
+        return []
+    return [f"status {status_name(old) or 'none'} → {status_name(new) or 'none'}"]
 
 
 def _dated(key: str, label: str):
@@ -395,7 +409,7 @@ def _why_stopped(before: dict, after: dict) -> list[str]:
 
 
 _CHANGES = {
-    "status": _simple("overall_status", "status"),
+    "status": _status,
     "phases": _simple("phases", "phase"),
     "enrollment": _enrollment,
     "start_date": _dated("start_date", "start date"),

@@ -2,10 +2,10 @@
 ``fullTrial`` elements) and one trial into a normalized trial :class:`Study`.
 
 No network here. The details are mapped onto the same keys as ClinicalTrials.gov's, so change
-phrases are shared (``changes``). Elements are matched by local name ({*}), so the registry's
-namespace may change without breaking the reader; ElementTree fetches no external entities.
-A trial's ClinicalTrials.gov number becomes ``ids["nct"]``: a trial registered in both registries
-is one study.
+phrases are shared (``changes``), and the status onto its vocabulary (``trial_status``).
+Elements are matched by local name ({*}), so the registry's namespace may change without
+breaking the reader; ElementTree fetches no external entities. A trial's ClinicalTrials.gov
+number becomes ``ids["nct"]``: a trial registered in both registries is one study.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from typing import Any
 
 from ..errors import ParseError
 from ..models import Study
-from .clinicaltrials import DEFAULT_TRACK, TRACKABLE, changes
+from .clinicaltrials import DEFAULT_TRACK, TRACKABLE, changed_fields, changes
+from .trial_status import normalize_status
 
-__all__ = ["DEFAULT_TRACK", "TRACKABLE", "ParsedRecord", "SearchAnswer", "changes",
-           "parse_records", "parse_search", "parse_trial", "trial_records"]
+__all__ = ["DEFAULT_TRACK", "TRACKABLE", "ParsedRecord", "SearchAnswer", "changed_fields",
+           "changes", "parse_records", "parse_search", "parse_trial", "trial_records"]
 
 SOURCE = "isrctn"
 TRIAL_URL = "https://www.isrctn.com/{isrctn}"
@@ -158,9 +159,9 @@ def parse_trial(full: ET.Element) -> Study:
     registered = _day((trial.find("{*}isrctn").get("dateAssigned") or "")
                       if trial.find("{*}isrctn") is not None else "")
     sponsor = _find(full, "sponsor/organisation")
-    status = (_find(trial, "participants/recruitmentStatusOverride")
-              or _find(trial, "trialDesign/overallStatusOverride")
-              or _find(trial, "participants/recruitmentStatus") or "")
+    status = normalize_status(_find(trial, "participants/recruitmentStatusOverride")
+                              or _find(trial, "trialDesign/overallStatusOverride")
+                              or _find(trial, "participants/recruitmentStatus") or "")
     details: dict[str, Any] = {
         "isrctn_id": isrctn,
         "brief_title": title,

@@ -11,6 +11,7 @@ from ..digest import Digest, DigestItem, SourceReceipt
 from ..labels import INFERRED, inferred_labels
 from ..models import Study
 from ..parsers.pubmed_fields import REGISTRY_SCHEMES
+from ..parsers.trial_status import status_name
 
 ID_LABELS = {"pmid": "PMID", "pmcid": "PMCID", "doi": "doi", "nct": "NCT"}
 
@@ -162,19 +163,19 @@ def note_text(item: DigestItem) -> str:
 
 
 def changes_text(item: DigestItem) -> str:
-    """What changed, for a change event: 'status RECRUITING → COMPLETED; enrollment 60 → 120'."""
+    """What changed, for a change event: 'status Recruiting → Completed; enrollment 60 → 120'."""
     return "; ".join(str(change) for change in item.event.details.get("changes", []))
 
 
 def trial_facts(study: Study) -> str:
-    """'Phase 2 · RECRUITING · 60 participants (estimated) · Sponsor · Israel, United States':
+    """'Phase 2 · Recruiting · 60 participants (estimated) · Sponsor · Israel, United States':
     what a clinician scans a trial for. Empty for publications."""
     if study.kind != "trial":
         return ""
     d = study.details
     phases = [p.replace("EARLY_PHASE", "Early phase ").replace("PHASE", "Phase ")
               for p in d.get("phases") or [] if p and p != "NA"]
-    parts = ["/".join(phases), str(d.get("overall_status") or "")]
+    parts = ["/".join(phases), status_name(d.get("overall_status"))]
     if d.get("enrollment") not in (None, ""):
         kind = str(d.get("enrollment_type") or "").lower()
         parts.append(f"{d['enrollment']} participants" + (f" ({kind})" if kind else ""))

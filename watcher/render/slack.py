@@ -310,7 +310,7 @@ def render(digest: Digest, *, threaded: bool) -> list[SlackMessage]:
     for section in digest.sections:
         for item in section.items:
             _pack(messages, _Unit([section_block(item_mrkdwn(item))], item_fallback(item),
-                                  [item.outbox_id], section.condition, len(section.items)),
+                                  item.outbox_ids, section.condition, len(section.items)),
                   threaded=threaded)
     return [m for m in messages if m.blocks]
 

@@ -137,8 +137,9 @@ class SourceSpec:
     parse_records: Callable[[list[str]], list[Any]] | None = None
     scheme: str = ""  # the id scheme of the source's own ids
     #: (previous, current, tracked fields) -> what changed that the team cares about, one
-    #: phrase each ("status RECRUITING → COMPLETED"); empty when nothing tracked changed.
-    changes: Callable[[Study, Study, list[str]], list[str]] | None = None
+    #: (field, phrase) each (("status", "status Recruiting → Completed")); empty when nothing
+    #: tracked changed. The field lets a digest tell each field of a trial once.
+    changes: Callable[[Study, Study, list[str]], list[tuple[str, str]]] | None = None
 
 
 def terms_hash(text: str) -> str:

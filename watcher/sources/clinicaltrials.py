@@ -24,7 +24,7 @@ from ..parsers.clinicaltrials import (
     TRACKABLE,
     ParsedRecord,
     SearchPage,
-    changes,
+    changed_fields,
     nct_of,
     parse_records,
     parse_search_page,
@@ -224,4 +224,5 @@ def _day(value: str | None) -> date | None:
 
 SPEC = SourceSpec(name="clinicaltrials", label="ClinicalTrials.gov",
                   options=ClinicalTrialsOptions, factory=ClinicalTrialsSource,
-                  parse_records=parse_records, scheme="nct", changes=changes)
+                  parse_records=parse_records, scheme="nct",
+                  changes=changed_fields)

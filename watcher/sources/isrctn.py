@@ -18,7 +18,7 @@ from ..errors import SourceError
 from ..http import HttpClient, RateLimiter
 from ..parsers.isrctn import (
     ParsedRecord,
-    changes,
+    changed_fields,
     parse_records,
     parse_search,
     trial_records,
@@ -81,4 +81,5 @@ def _fetched(record: ParsedRecord) -> FetchedRecord:
 
 
 SPEC = SourceSpec(name="isrctn", label="ISRCTN", options=ISRCTNOptions, factory=ISRCTNSource,
-                  parse_records=parse_records, scheme="isrctn", changes=changes)
+                  parse_records=parse_records, scheme="isrctn",
+                  changes=changed_fields)

@@ -1,0 +1,68 @@
+"""One vocabulary for a trial's status, whichever registry tells it: ClinicalTrials.gov's
+``overallStatus`` values (RECRUITING, COMPLETED, ACTIVE_NOT_RECRUITING ...), shown one readable
+way ("Recruiting", "Active, not recruiting").
+
+ISRCTN and other registries write statuses as free text ("Recruiting", "No longer recruiting",
+"Stopped"); they are mapped onto that vocabulary, so one trial registered twice has one status
+and a change is compared value for value, also against records kept before this mapping
+existed (their statuses are normalised when read). A status outside the vocabulary is kept as
+the registry wrote it, never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+#: ClinicalTrials.gov's overallStatus values and how a reader sees them.
+STATUS_NAMES = {
+    "NOT_YET_RECRUITING": "Not yet recruiting",
+    "RECRUITING": "Recruiting",
+    "ENROLLING_BY_INVITATION": "Enrolling by invitation",
+    "ACTIVE_NOT_RECRUITING": "Active, not recruiting",
+    "SUSPENDED": "Suspended",
+    "TERMINATED": "Terminated",
+    "COMPLETED": "Completed",
+    "WITHDRAWN": "Withdrawn",
+    "UNKNOWN": "Unknown status",
+    "AVAILABLE": "Available",
+    "NO_LONGER_AVAILABLE": "No longer available",
+    "TEMPORARILY_NOT_AVAILABLE": "Temporarily not available",
+    "APPROVED_FOR_MARKETING": "Approved for marketing",
+    "WITHHELD": "Withheld",
+}
+
+#: Other registries' words (lower case, punctuation as spaces) -> the shared value.
+_SYNONYMS = {
+    "anticipated": "NOT_YET_RECRUITING",  # ISRCTN: recruitment has not started
+    "pending": "NOT_YET_RECRUITING",
+    "open": "RECRUITING",
+    "no longer recruiting": "ACTIVE_NOT_RECRUITING",  # ISRCTN
+    "closed to recruitment": "ACTIVE_NOT_RECRUITING",
+    "active not recruiting": "ACTIVE_NOT_RECRUITING",
+    "stopped": "TERMINATED",  # ISRCTN: stopped early
+    "complete": "COMPLETED",
+    "unknown": "UNKNOWN",
+}
+
+
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z]+", " ", text.lower()).split())
+
+
+_LOOKUP = {**{_words(value): value for value in STATUS_NAMES},
+           **{_words(name): value for value, name in STATUS_NAMES.items()}, **_SYNONYMS}
+
+
+def normalize_status(value: Any) -> str:
+    """The shared value of a status as any registry wrote it ("" when none); a status outside
+    the vocabulary is returned as written (whitespace tidied)."""
+    text = " ".join(str(value or "").split())
+    return _LOOKUP.get(_words(text), text)
+
+
+def status_name(value: Any) -> str:
+    """How a status is shown: 'Active, not recruiting' for ACTIVE_NOT_RECRUITING (or for
+    ISRCTN's 'No longer recruiting'); a status outside the vocabulary as written."""
+    status = normalize_status(value)
+    return STATUS_NAMES.get(status, status)
