@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.conftest import QUERIES_YAML
+from watcher.fakes.slack import SlackServer
 from watcher.health import report_failing_sources
 from watcher.runtime import utc_now
 
@@ -76,3 +77,34 @@ defaults:
     result = env.cli("health", **smtp)
     assert result.exit_code == 1
     assert result.output.startswith("destination team cannot send: "), result.output
+
+
+def test_health_is_1_while_a_killed_slack_digests_items_cannot_be_checked(env, corpus_server):
+    """A digest killed mid-send leaves items 'sending'; when the next run cannot read the
+    channel to see which of them Slack already holds (here: the bot was removed from it), they
+    stay 'sending' and every later digest waits: that is a destination that cannot send."""
+    from tests.test_slack import WITH_SLACK, _delivered_pmids, _killed_run, slack_vars
+
+    with SlackServer(interval=0.05) as slack:
+        env.write_queries(WITH_SLACK)
+        _killed_run(env, slack, 2)
+        slack.fail_next("not_in_channel", "conversations.history")
+        stuck = env.cli("run", "--once", **slack_vars(slack))
+        [line] = [line for line in stuck.stderr.splitlines() if "not_in_channel" in line]
+        assert stuck.exit_code == 1 and line.endswith("(19 item(s) kept pending)"), line
+
+        health = env.cli("health", **slack_vars(slack))
+        assert health.exit_code == 1
+        assert health.output.startswith("destination team cannot send: team: the bot is not a "
+                                        "member of #ketamine-watch"), health.output
+        assert "of an interrupted digest stay unsent" in health.output
+        status = env.cli("status", **slack_vars(slack)).output
+        [team] = [line for line in status.splitlines() if line.startswith("destination team")]
+        assert "of them 'sending'" in team and "LAST ERROR: team: the bot is not a member" \
+            in team, team
+
+        again = env.cli("run", "--once", **slack_vars(slack))  # the bot is back in the channel
+        assert again.exit_code == 0, again.stderr
+        assert env.cli("health", **slack_vars(slack)).output.strip() == "ok"
+        pmids = _delivered_pmids(slack)
+        assert len(pmids) == len(set(pmids)) == 19, "every item, none twice"

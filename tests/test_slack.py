@@ -19,10 +19,12 @@ from watcher import pipeline
 from watcher.config import load
 from watcher.db import Store
 from watcher.destinations import Part
+from watcher.destinations import slack as slack_sender
 from watcher.destinations.slack import SlackSender
 from watcher.fakes.slack import SlackServer, check_message
 from watcher.models import Event, Study
 from watcher.render.slack import MAX_HEADER, MAX_SECTION, unescape
+from watcher.runtime import stamp
 from watcher.settings import Settings
 
 TEAM = """destinations:
@@ -323,6 +325,120 @@ def test_messages_posted_before_a_crash_are_found_in_history_and_threads(tmp_pat
     assert len(ids) == len(set(ids)) == 60, "the first reply's items were not posted again"
     assert len(slack.messages) == posted_before + 1 + len(parts) - 2
     assert store.pending_counts() == {}
+
+
+#: A digest begun DAYS days ago and sent by the real delivery code, in a process of its own
+#: (the local Slack kills it part-way).
+DIGEST_BACK_THEN = """
+import os, sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from watcher import pipeline
+from watcher.config import load
+from watcher.db import Store
+from watcher.settings import Settings
+folder, days = Path(sys.argv[1]), float(sys.argv[2])
+pipeline.deliver(load(folder), Store(os.environ["WATCHER_DB"]), Settings.from_env(),
+                 now=datetime.now(UTC) - timedelta(days=days))
+"""
+
+
+def _killed_digest(tmp_path, slack: SlackServer, nth: int, *, days: float) -> None:
+    """A digest begun *days* ago (Slack's clock set back as far), killed right after Slack
+    answered its *nth* message; then the clocks are back to now."""
+    slack.clock = lambda: time.time() - days * 86400
+    env = {**os.environ, "WATCHER_DB": str(tmp_path / "w.db"), **slack_vars(slack)}
+    process = subprocess.Popen([sys.executable, "-c", DIGEST_BACK_THEN,
+                                str(tmp_path / "queries"), str(days)], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    slack.kill_after = (process.pid, nth)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == -9, err
+    assert len(slack.messages) == nth
+    slack.clock = time.time
+
+
+@pytest.mark.parametrize("nth", [2, 3])  # killed after the first reply, the second
+def test_a_digest_resumed_8_days_after_a_crash_posts_nothing_twice(tmp_path, slack, nth):
+    """A weekly cron, or a worker down over a holiday: the interrupted digest is resumed more
+    than a week after it began. What Slack holds from it is found however old it is."""
+    cfg = write(tmp_path, conditions_yaml(3, TEAM))
+    queue_studies(Store(tmp_path / "w.db"), _many(49, 3))
+    _killed_digest(tmp_path, slack, nth, days=8)
+    assert float(slack.messages[0].ts) < time.time() - 8 * 86400 + 600
+
+    store = Store(tmp_path / "w.db")
+    settings = Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db"), **slack_vars(slack)})
+    outcome = pipeline.deliver(cfg, store, settings)[0]
+    assert outcome.sent and outcome.error is None, outcome.error
+    ids = item_ids(slack)
+    assert sorted(ids) == list(range(1, 50)), "each item in the channel exactly once"
+    assert sorted(_order(slack)) == list(range(49)), "each study shown exactly once"
+    assert len(store.messages_of(1)) == nth, "what Slack held is on record as sent"
+    assert store.pending_counts() == {}
+    assert slack.calls["conversations.list"] == 0, "the channel's id was on record"
+
+
+def _killed_before_channel_ids(tmp_path, slack: SlackServer):
+    """What a watcher from before channel ids were kept leaves when killed right after Slack
+    accepted its second message: a digest begun, its items 'sending', two messages in a
+    channel configured by name, the first recorded without the channel's id."""
+    cfg = write(tmp_path, conditions_yaml(3, TEAM))
+    store = Store(tmp_path / "w.db")
+    queue_studies(store, _many(60, 3))
+    settings = Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db"), **slack_vars(slack)})
+    built, through, _ = pipeline.build_digest(cfg, store, "team", now=pipeline.utc_now())
+    sender = SlackSender(cfg.all_destinations()["team"], settings)
+    parts = sender.prepare(built)
+    when = stamp(pipeline.utc_now())
+    digest_id = store.begin_digest("team", [i.outbox_id for i in built.items], now=when,
+                                   through_poll=through, receipt="r")
+    for index, part in enumerate(parts[:2]):
+        part.meta.update(digest_id=digest_id, part=index, started=when)
+        ts = sender.send(part)
+        if index == 0:
+            store.record_message(digest_id, "team", part=0, outbox_ids=part.outbox_ids,
+                                 external_id=ts, now=when)
+    assert parts[1].outbox_ids and len(parts) > 2
+    return cfg, store, settings, digest_id
+
+
+def test_recovery_finds_the_channel_past_the_fifth_page_of_a_1200_channel_workspace(
+        tmp_path, slack):
+    """No channel id on record, so the configured name must be looked up: through every page
+    of conversations.list, however many (Slack may answer fewer per page than asked)."""
+    slack.add_channels(1200)
+    slack.page_cap = 150
+    cfg, store, settings, digest_id = _killed_before_channel_ids(tmp_path, slack)
+    assert len(slack.channels) == 1201
+
+    outcome = pipeline.deliver(cfg, store, settings)[0]
+    assert outcome.sent, outcome.error
+    assert slack.calls["conversations.list"] == 9, "every page, none twice"
+    assert [m["part"] for m in store.messages_of(digest_id)] == [0, 1]
+    ids = item_ids(slack)
+    assert sorted(ids) == list(range(1, 61)), "each item in the channel exactly once"
+    assert store.pending_counts() == {}
+    later = pipeline.deliver(cfg, store, settings)[0]
+    assert not later.error and slack.calls["conversations.list"] == 9
+
+
+def test_a_lookup_past_the_recovery_deadline_is_one_error_and_sends_nothing(
+        tmp_path, slack, monkeypatch):
+    """Resolving a name in a huge workspace (Slack may page it slowly, and rate-limit) is
+    bounded: past the deadline the run says so in one line, with the way out, and the items
+    wait 'sending' rather than being posted a second time."""
+    monkeypatch.setattr(slack_sender, "RECOVERY_DEADLINE", -1.0)  # already past
+    cfg, store, settings, _ = _killed_before_channel_ids(tmp_path, slack)
+    posted = len(slack.messages)
+
+    outcome = pipeline.deliver(cfg, store, settings)[0]
+    assert not outcome.sent and len(slack.messages) == posted
+    assert "gave up reading Slack's conversations.list" in outcome.error
+    assert "set 'channel' in the YAML to #ketamine-watch's ID" in outcome.error
+    assert "\n" not in outcome.error and slack.token not in outcome.error
+    assert store.outbox_states("team") == {"sending": 60}
+    assert store.last_delivery_error("team") == outcome.error
 
 
 def test_without_the_history_scope_a_killed_digest_is_resent_with_one_warning(

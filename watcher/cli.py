@@ -359,7 +359,9 @@ def status(obj: Context, study_id: str | None) -> None:
     pending = store.pending_counts()
     for name, dest in cfg.all_destinations().items():
         sent, _ = store.last_digest(name)
-        line = (f"destination {name} ({dest.kind}): {pending.get(name, 0)} pending, "
+        sending = store.outbox_states(name).get("sending", 0)
+        waiting = f" ({sending} of them 'sending', not confirmed delivered)" if sending else ""
+        line = (f"destination {name} ({dest.kind}): {pending.get(name, 0)} pending{waiting}, "
                 f"last sent {sent or 'never'}; schedule "
                 + (dest.schedule.describe() if dest.schedule else "none (`digest` sends it)"))
         missing = KINDS[dest.kind].missing(obj.settings)

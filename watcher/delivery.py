@@ -14,7 +14,7 @@ from . import digest as digest_module
 from .config import Config, Destination
 from .db import Store
 from .destinations import KINDS, Disabled, Sender, build_sender
-from .errors import UsageError, WatcherError
+from .errors import DeliveryError, UsageError, WatcherError
 from .render import text
 from .render.common import receipt_line
 from .runtime import named, one_line, stamp, utc_now
@@ -112,7 +112,7 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
             return outcome
     when = stamp(now)
     try:
-        _recover_interrupted(store, name, sender)
+        _recover_interrupted(store, name, destination, sender)
         digest, through, withheld = build_digest(config, store, name, now=now)
         if withheld:
             with store.transaction():
@@ -126,6 +126,7 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
         parts = sender.prepare(digest)
     except Exception as exc:  # could not even be built: everything stays pending
         outcome.error = one_line(exc, name)
+        outcome.items = outcome.items or store.pending_counts().get(name, 0)
         log.info("%s", named(name, outcome.error), exc_info=not isinstance(exc, WatcherError))
         return outcome
     carried = [i for item in digest.items for i in item.outbox_ids]
@@ -140,7 +141,9 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
             part.meta.update(digest_id=digest_id, part=index, started=when)
             external_id = sender.send(part)
             store.record_message(digest_id, name, part=index, outbox_ids=part.outbox_ids,
-                                 external_id=external_id, now=stamp(utc_now()))
+                                 external_id=external_id, now=stamp(utc_now()),
+                                 channel=destination.channel,
+                                 channel_id=part.meta.get("channel_id"))
             outcome.parts += 1
     except Exception as exc:  # not accepted: the unsent rest stays pending for the next run
         error = one_line(exc, name)
@@ -176,10 +179,14 @@ def _close(store: Store, digest_id: int, name: str, error: str | None,
         return "sending", error or problem
 
 
-def _recover_interrupted(store: Store, name: str, sender: Sender) -> None:
+def _recover_interrupted(store: Store, name: str, destination: Destination,
+                         sender: Sender) -> None:
     """Before a new digest: when a dead process left items 'sending', ask a sender that can
     look (Slack, by its messages' metadata) which of those messages the destination already
-    holds, and record them as sent so they are not posted twice."""
+    holds, and record them as sent so they are not posted twice. It is told the channel id
+    the digest's messages (or the latest ones to the same channel) went to. When the check
+    cannot run, the items stay 'sending' with the error (health and status report it) and the
+    destination sends nothing this time: sending them blind could post them twice."""
     recover = getattr(sender, "recover", None)
     if recover is None:
         return
@@ -188,17 +195,25 @@ def _recover_interrupted(store: Store, name: str, sender: Sender) -> None:
         return
     carried = {(row["digest_id"], row["id"]) for row in interrupted}
     digests = sorted({row["digest_id"] for row in interrupted if row["digest_id"]})
-    started = {d: store.db["digests"].get(d)["started"] for d in digests}
-    interrupted = [{**row, "started": started.get(row["digest_id"])} for row in interrupted]
+    known = store.channel_id(name, destination.channel) if destination.channel else None
+    interrupted = [{**row, "channel_id": row["channel_id"] or known} for row in interrupted]
+    try:
+        found = recover(interrupted)
+    except Exception as exc:
+        error = (f"{one_line(exc, name)}; {len(interrupted)} item(s) of an interrupted digest "
+                 "stay unsent until it can be checked which of them the destination holds")
+        with store.transaction():
+            store.stuck(name, error)
+        raise DeliveryError(error) from None
     recorded = {(d, m["part"]) for d in digests for m in store.messages_of(d)}
     when = stamp(utc_now())
-    for digest_id, part, outbox_ids, external_id in recover(interrupted):
+    for digest_id, part, outbox_ids, external_id, channel_id in found:
         if (digest_id, part) in recorded:
             continue
         recorded.add((digest_id, part))
         ids = [i for i in outbox_ids if (digest_id, i) in carried]
         store.record_message(digest_id, name, part=part, outbox_ids=ids,
-                             external_id=external_id, now=when)
+                             external_id=external_id, now=when, channel_id=channel_id)
         log.info("%s: message %s of digest %s was already posted; %d item(s) marked sent",
                  name, part, digest_id, len(ids))
     for digest_id in digests:

@@ -5,9 +5,10 @@ A problem is: a (query, source) whose last error is later than its last success,
 success (or, if it never succeeded, its first failed poll) older than
 WATCHER_HEALTH_FAILING_HOURS; a destination that lacks what it needs in this
 environment, or whose last delivery attempt failed (items are pending with an error: a digest
-that reached it since would have carried them); a worker lease that has expired (only when a
-lease exists: a worker that stopped cleanly gives its lease up), or that was renewed by a clock
-ahead of this one.
+that reached it since would have carried them; or items an interrupted digest left 'sending'
+could not be checked against the channel, which holds back every later digest); a worker lease
+that has expired (only when a lease exists: a worker that stopped cleanly gives its lease up),
+or that was renewed by a clock ahead of this one.
 """
 
 from __future__ import annotations

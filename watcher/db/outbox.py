@@ -97,11 +97,31 @@ class OutboxMixin:
         return items
 
     def interrupted(self, destination: str) -> list[dict[str, Any]]:
-        """Items a dead process left 'sending', with the digest that carried them: the
+        """Items a dead process left 'sending', with the digest that carried them, when it
+        started and the channel id its recorded messages went to (None if none was): the
         destination may already hold them."""
         return list(self.db.query(
-            "SELECT id, digest_id FROM outbox WHERE destination = ? AND state = 'sending'"
-            " ORDER BY id", [destination]))
+            "SELECT o.id, o.digest_id, d.started, (SELECT m.channel_id FROM messages m"
+            " WHERE m.digest_id = o.digest_id AND m.channel_id IS NOT NULL ORDER BY m.id DESC"
+            " LIMIT 1) AS channel_id FROM outbox o LEFT JOIN digests d ON d.id = o.digest_id"
+            " WHERE o.destination = ? AND o.state = 'sending' ORDER BY o.id", [destination]))
+
+    def channel_id(self, destination: str, channel: str) -> str | None:
+        """The id the destination answered with for the latest message it took in *channel*
+        (as configured), or None: what a channel name resolves to without asking."""
+        row = self.conn.execute(
+            "SELECT channel_id FROM messages WHERE destination = ? AND channel = ? AND"
+            " channel_id IS NOT NULL ORDER BY id DESC LIMIT 1", (destination, channel)
+        ).fetchone()
+        return row[0] if row else None
+
+    def stuck(self, destination: str, error: str) -> int:
+        """The check of an interrupted digest could not run: its items stay 'sending' (they
+        may be in the channel already) but carry the error, so health and status report a
+        destination that cannot send. Returns how many items wait."""
+        return self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE destination = ?"
+            " AND state = 'sending'", (scrub(error), destination)).rowcount
 
     def pending_counts(self) -> dict[str, int]:
         return dict(self.conn.execute(
@@ -130,17 +150,22 @@ class OutboxMixin:
             for chunk in _chunks(outbox_ids):
                 marks = ",".join("?" * len(chunk))
                 self.conn.execute(
-                    f"UPDATE outbox SET state = 'sending', digest_id = ? WHERE id IN ({marks})"
+                    f"UPDATE outbox SET state = 'sending', digest_id = ?, last_error = NULL"
+                    f" WHERE id IN ({marks})"
                     f" AND state IN ('pending', 'sending', 'withheld')", (digest_id, *chunk))
         return digest_id
 
     def record_message(self, digest_id: int, destination: str, *, part: int,
-                       outbox_ids: list[int], external_id: str | None, now: str) -> int:
-        """One message of a digest was accepted: its items are sent, whatever happens next."""
+                       outbox_ids: list[int], external_id: str | None, now: str,
+                       channel: str | None = None, channel_id: str | None = None) -> int:
+        """One message of a digest was accepted: its items are sent, whatever happens next.
+        *channel* is where it was addressed (as configured), *channel_id* the id the
+        destination answered with (Slack's channel id)."""
         with self.transaction():
             message_id = self.db["messages"].insert({
                 "digest_id": digest_id, "destination": destination, "part": part,
-                "external_id": external_id, "items": len(outbox_ids), "sent_at": now}).last_pk
+                "external_id": external_id, "items": len(outbox_ids), "sent_at": now,
+                "channel": channel, "channel_id": channel_id}).last_pk
             for chunk in _chunks(outbox_ids):
                 marks = ",".join("?" * len(chunk))
                 self.conn.execute(
@@ -155,10 +180,15 @@ class OutboxMixin:
                       uncertain: list[int] | None = None) -> str:
         """Close a digest: items not carried by an accepted message go back to pending with
         the error, except *uncertain* ones (their message may have arrived: they stay
-        'sending' so the next digest checks first); returns the digest's final state (sent,
-        partial or failed)."""
+        'sending', with the error, so the next digest checks first); returns the digest's final
+        state (sent, partial or failed)."""
         keep = list(uncertain or [])
         with self.transaction():
+            for chunk in _chunks(keep):
+                self.conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE digest_id"
+                    f" = ? AND state = 'sending' AND id IN ({','.join('?' * len(chunk))})",
+                    (scrub(error or "its message may not have arrived"), digest_id, *chunk))
             spare = f" AND id NOT IN ({','.join('?' * len(keep))})" if keep else ""
             left = self.conn.execute(
                 "UPDATE outbox SET state = 'pending', attempts = attempts + 1, last_error = ?"
@@ -196,9 +226,14 @@ class OutboxMixin:
             (destination,)))
 
     def last_delivery_error(self, destination: str) -> str | None:
+        """The error of the destination's last failed attempt that still holds items back:
+        items put back to pending, or items left 'sending' that could not be checked (an
+        interrupted digest whose channel could not be read), those first: they block every
+        later digest. A digest being sent has cleared its items' errors."""
         row = self.conn.execute(
-            "SELECT last_error FROM outbox WHERE destination = ? AND state = 'pending' AND"
-            " attempts > 0 ORDER BY id DESC LIMIT 1", (destination,)).fetchone()
+            "SELECT last_error FROM outbox WHERE destination = ? AND last_error IS NOT NULL AND"
+            " attempts > 0 AND state IN ('pending', 'sending') ORDER BY state = 'sending' DESC,"
+            " id DESC LIMIT 1", (destination,)).fetchone()
         return row[0] if row else None
 
 

@@ -166,9 +166,20 @@ def _migration_4(db: sqlite_utils.Database) -> None:
     db["polls"].create_index(["query_id", "source", "id"])
 
 
+def _migration_5(db: sqlite_utils.Database) -> None:
+    """Where each message went: the channel as configured and the id Slack answered with, so
+    recovering an interrupted digest reads that channel's history without looking its name up
+    among every channel of the workspace. Older messages have neither (NULL): recovery then
+    looks the name up, as before."""
+    db["messages"].add_column("channel", str)
+    db["messages"].add_column("channel_id", str)
+    db["messages"].create_index(["destination", "channel"])
+
+
 #: Ordered schema migrations; the database's ``PRAGMA user_version`` is how many have run.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2,
-                                                             _migration_3, _migration_4]
+                                                             _migration_3, _migration_4,
+                                                             _migration_5]
 
 #: Tables a watcher database has once migrated: how a foreign SQLite file is recognised.
 CORE_TABLES = {"studies", "study_ids", "matches", "positions", "outbox", "runs", "polls",

@@ -6,7 +6,9 @@ retried after its Retry-After. ``ok: false`` is an error: the part is not accept
 items stay pending. Error lines name the destination and Slack's error code, never the token or
 the webhook URL. Each bot message carries the digest id and its outbox ids in its metadata, so
 after a crash :meth:`SlackSender.recover` can find in the channel's history what was already
-posted, and the core marks it sent instead of posting it twice.
+posted, and the core marks it sent instead of posting it twice. It reads the history from the
+interrupted digest's start, however long ago, in the channel whose id Slack answered when the
+digest (or an earlier one) was posted; only when none was recorded is the name looked up.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import logging
 import re
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -38,10 +42,15 @@ RATE_LIMIT_RETRIES = 5
 #: Longest Retry-After waited for; a longer (or unreadable) one fails the part, which stays
 #: pending, rather than putting the run and every later destination to sleep.
 MAX_RETRY_AFTER = 60.0
-#: How far back recovery looks for messages of an interrupted digest.
-RECOVERY_WINDOW_DAYS = 7
-RECOVERY_PAGES = 5
+#: Recovery reads the channel's history from this many seconds before the interrupted digest
+#: started (its start is taken before anything is posted; this covers clocks that disagree).
+RECOVERY_MARGIN = 3600.0
+#: Longest that recovery may spend reading Slack (every page, and the waits 429s ask for)
+#: before it gives up for this run: the items stay 'sending' and the destination reports it.
+RECOVERY_DEADLINE = 600.0
 PAGE_SIZE = 200
+#: conversations.list allows up to 999 a page (Slack may answer fewer, even none, and a cursor).
+LIST_PAGE_SIZE = 999
 
 #: Slack error code -> what the operator should do (the items stay pending either way).
 ADVICE = {
@@ -199,6 +208,9 @@ class SlackSender:
                 "started": part.meta.get("started")}}
         response = self._call("chat_postMessage", **kwargs)
         ts = str(response.get("ts") or "")
+        channel_id = response.get("channel")
+        if isinstance(channel_id, str) and _CHANNEL_ID.fullmatch(channel_id):
+            part.meta["channel_id"] = channel_id  # recorded with the message, for recovery
         if not reply:
             self._thread_ts = ts
         return ts or None
@@ -223,35 +235,38 @@ class SlackSender:
 
     # --- after a crash -------------------------------------------------------------------
 
-    def recover(self, interrupted: list[dict[str, Any]]) -> list[tuple[int, int, list[int], str]]:
+    def recover(self, interrupted: list[dict[str, Any]]) -> list[Found]:
         """Messages of interrupted digests that Slack already holds, found by their metadata
-        in the channel's recent history (and their threads): (digest id, part, outbox ids,
-        ts). Without the history scope it warns once and finds nothing (they are re-sent)."""
+        in the channel's history since each digest started (and in their threads). Each row
+        of *interrupted* is an item: its outbox ``id``, ``digest_id``, the digest's
+        ``started`` and the ``channel_id`` its messages went to (None: unknown, the configured
+        name is looked up). Without the history scope it warns once and finds nothing (the
+        items are re-sent); any other failure raises, and the items stay 'sending'."""
         wanted: dict[int, set[int]] = {}
         started: dict[int, str | None] = {}
+        channels: dict[int, str | None] = {}
         for row in interrupted:
             if row.get("digest_id") is not None:
-                wanted.setdefault(int(row["digest_id"]), set()).add(int(row["id"]))
-                started[int(row["digest_id"])] = row.get("started")
+                digest_id = int(row["digest_id"])
+                wanted.setdefault(digest_id, set()).add(int(row["id"]))
+                started[digest_id] = row.get("started")
+                channels[digest_id] = row.get("channel_id") or channels.get(digest_id)
         if not wanted:
             return []
+        deadline = time.monotonic() + RECOVERY_DEADLINE
+        found: list[Found] = []
         try:
-            channel = self._channel_id()
-            found: list[tuple[int, int, list[int], str]] = []
-            oldest = f"{time.time() - RECOVERY_WINDOW_DAYS * 86400:.6f}"
-            for message in self._pages("conversations_history", channel=channel,
-                                       oldest=oldest):
-                hit = _ours(message, wanted, started, self.name)
-                if hit is None:
-                    continue
-                found.append(hit)
-                if message.get("reply_count") or message.get("thread_ts"):
-                    for reply in self._pages("conversations_replies", channel=channel,
-                                             ts=message["ts"]):
-                        if reply.get("ts") != message["ts"]:
-                            hit = _ours(reply, wanted, started, self.name)
-                            if hit is not None:
-                                found.append(hit)
+            by_channel: dict[str, list[int]] = {}
+            looked_up = None
+            for digest_id in sorted(wanted):
+                channel = channels[digest_id]
+                if channel is None:
+                    looked_up = looked_up or self._channel_id(deadline)
+                    channel = looked_up
+                by_channel.setdefault(channel, []).append(digest_id)
+            for channel, digests in by_channel.items():
+                found += self._search(channel, {d: wanted[d] for d in digests}, started,
+                                      deadline)
         except SlackError as exc:
             if exc.code != "missing_scope":
                 raise
@@ -261,35 +276,97 @@ class SlackSender:
             return []
         return found
 
-    def _channel_id(self) -> str:
-        """conversations.history needs the channel's id; the YAML may give its name."""
-        if re.fullmatch(r"[CGD][A-Z0-9]{6,}", self.channel):
+    def _search(self, channel: str, wanted: dict[int, set[int]],
+                started: dict[int, str | None], deadline: float) -> list[Found]:
+        """Our messages for *wanted* digests in *channel*'s history since the earliest of them
+        started (all of it, page by page), and in their threads."""
+        since = [_epoch(started.get(d)) for d in wanted]
+        known = [when for when in since if when is not None]
+        extra: dict[str, Any] = {}
+        if len(known) == len(since):  # an unreadable start: the whole history is read
+            extra["oldest"] = f"{max(0.0, min(known) - RECOVERY_MARGIN):.6f}"
+        found: list[Found] = []
+        for message in self._pages("conversations_history", deadline, channel=channel,
+                                   include_all_metadata=True, **extra):
+            hit = _ours(message, wanted, started, self.name, channel)
+            if hit is None:
+                continue
+            found.append(hit)
+            if message.get("reply_count") or message.get("thread_ts"):
+                for reply in self._pages("conversations_replies", deadline, channel=channel,
+                                         ts=message["ts"], include_all_metadata=True):
+                    if reply.get("ts") != message["ts"]:
+                        hit = _ours(reply, wanted, started, self.name, channel)
+                        if hit is not None:
+                            found.append(hit)
+        return found
+
+    def _channel_id(self, deadline: float) -> str:
+        """conversations.history needs the channel's id; the YAML may give its name, looked up
+        through every page of conversations.list (a workspace may have thousands)."""
+        if _CHANNEL_ID.fullmatch(self.channel):
             return self.channel
         name = self.channel.lstrip("#")
-        for channel in self._pages("conversations_list", key="channels",
-                                   types="public_channel,private_channel",
+        for channel in self._pages("conversations_list", deadline, key="channels",
+                                   limit=LIST_PAGE_SIZE, types="public_channel,private_channel",
                                    exclude_archived=True):
             if channel.get("name") == name:
                 return str(channel["id"])
-        raise DeliveryError(explain(self.name, self.channel, "channel_not_found"))
+        raise SlackError(explain(self.name, self.channel, "channel_not_found"),
+                         "channel_not_found")
 
-    def _pages(self, method: str, *, key: str = "messages", **kwargs: Any) -> list[Any]:
-        extra = {} if method == "conversations_list" else {"include_all_metadata": True}
-        items: list[Any] = []
+    def _pages(self, method: str, deadline: float, *, key: str = "messages",
+               limit: int = PAGE_SIZE, **kwargs: Any) -> Iterator[Any]:
+        """Every item of a cursor-paged method, page by page, until Slack gives no cursor
+        (a page may be short, even empty, before the end). Past *deadline*, or on a cursor
+        that comes back again, it gives up with an error rather than read forever."""
         cursor = None
-        for _ in range(RECOVERY_PAGES):
-            response = self._call(method, limit=PAGE_SIZE, cursor=cursor, **extra, **kwargs)
-            items += response.get(key) or []
-            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+        seen: set[str] = set()
+        pages = 0
+        while True:
+            if time.monotonic() > deadline:
+                raise DeliveryError(
+                    f"{self.name}: gave up reading Slack's {method.replace('_', '.')} after "
+                    f"{pages} page(s) in {RECOVERY_DEADLINE:g} s"
+                    + (f"; set 'channel' in the YAML to {self.channel}'s ID (C0...)"
+                       if method == "conversations_list" else ""))
+            response = self._call(method, limit=limit, cursor=cursor, **kwargs)
+            pages += 1
+            yield from response.get(key) or []
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
             if not cursor:
-                break
-        return items
+                return
+            if cursor in seen:
+                raise DeliveryError(f"{self.name}: Slack's {method.replace('_', '.')} gave the "
+                                    "same page cursor twice; cannot check an interrupted digest")
+            seen.add(cursor)
+
+
+class Found(NamedTuple):
+    """A message of an interrupted digest that Slack holds."""
+
+    digest_id: int
+    part: int
+    outbox_ids: list[int]
+    ts: str
+    channel_id: str
+
+
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{6,}")
+
+
+def _epoch(started: str | None) -> float | None:
+    """A digest's start (ISO 8601) as seconds since the epoch, or None when unreadable."""
+    try:
+        when = datetime.fromisoformat(str(started))
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 def _ours(message: dict[str, Any], wanted: dict[int, set[int]],
-          started: dict[int, str | None], destination: str
-          ) -> tuple[int, int, list[int], str] | None:
-    """(digest id, part, outbox ids, ts) when *message* is one of ours for a wanted digest.
+          started: dict[int, str | None], destination: str, channel: str) -> Found | None:
+    """The message, found in *channel*, when it is one of ours for a wanted digest.
     Digest ids restart at 1 in every database, so a message must also carry the same start
     time as our digest (messages posted before watcher tagged it are judged by their ids)."""
     metadata = message.get("metadata") or {}
@@ -310,7 +387,7 @@ def _ours(message: dict[str, Any], wanted: dict[int, set[int]],
     if tagged is not None and started.get(digest_id) is not None \
             and tagged != started[digest_id]:
         return None
-    return digest_id, part, ids, str(message.get("ts") or "")
+    return Found(digest_id, part, ids, str(message.get("ts") or ""), channel)
 
 
 class SlackWebhookSender:

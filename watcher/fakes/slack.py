@@ -6,8 +6,10 @@ slack_sdk talks to it unchanged through ``WebClient(base_url=server.url)`` and
 (50 blocks, 3,000 characters per section text, 150 per header and on one line, about 12,000
 characters of text per message, no message without text), answers 429 with Retry-After when a
 channel gets more than one message per ``interval``, keeps every accepted message with its
-metadata for conversations.history / conversations.replies, answers ``ok: false`` errors on
-command, and can SIGKILL a process right after answering its Nth chat.postMessage.
+metadata for conversations.history / conversations.replies (paged by cursor, history from
+``oldest`` on, stamped by a clock a test may set back), lists any number of channels by cursor
+(at most ``page_cap`` a page, as Slack caps ``limit``), answers ``ok: false`` errors on command,
+and can SIGKILL a process right after answering its Nth chat.postMessage.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import os
 import signal
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -64,13 +67,16 @@ class SlackServer(LocalServer):
         self.messages: list[Posted] = []  # accepted, in order
         self.rejected: list[tuple[str, dict[str, Any]]] = []  # (error, payload)
         self.throttled = 0
+        self.calls: Counter[str] = Counter()  # Web API method -> how many times it was called
         self.errors: deque[tuple[str, str]] = deque()  # (method, error) answered next
         self.quirks: deque[tuple[str, str]] = deque()  # (method, quirk) for the next call
         self.slow_seconds = 1.0  # how late a "slow" answer comes
         self.kill_after: tuple[int, int] | None = None  # (pid, Nth postMessage)
+        self.clock: Callable[[], float] = time.time  # what a message's ts is stamped from
+        self.page_cap = 999  # most items a paged method answers, whatever limit asks
         self._posts_answered = 0
         self._last_post: dict[str, float] = {}
-        self._ts = time.time()
+        self._ts = 0.0
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -99,6 +105,12 @@ class SlackServer(LocalServer):
         name = name.lstrip("#")
         with self._lock:
             return self._channel(name)
+
+    def add_channels(self, count: int, prefix: str = "other") -> None:
+        """Create *count* more channels (a large workspace), listed before any made later."""
+        with self._lock:
+            for _ in range(count):
+                self._channel(f"{prefix}-{len(self.channels):05d}")
 
     def _channel(self, name: str) -> str:
         if name in self.channels.values():
@@ -140,6 +152,7 @@ class SlackServer(LocalServer):
             return _text(404, "no_service")
         method = path.removeprefix("/api/")
         with self._lock:
+            self.calls[method] += 1
             if auth != f"Bearer {self.token}":
                 return _error("not_authed" if not auth else "invalid_auth")
             if self.errors and self.errors[0][0] == method:
@@ -176,7 +189,7 @@ class SlackServer(LocalServer):
         return False
 
     def _next_ts(self) -> str:
-        self._ts = max(self._ts + 0.000001, time.time())
+        self._ts = max(self._ts + 0.000001, self.clock())
         return f"{self._ts:.6f}"
 
     def _post(self, params: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
@@ -239,7 +252,7 @@ class SlackServer(LocalServer):
     def _page(self, items: list[Any], params: dict[str, Any], key: str
               ) -> tuple[int, dict[str, str], bytes]:
         start = int(params.get("cursor") or 0)
-        limit = int(params.get("limit") or 100)
+        limit = min(int(params.get("limit") or 100), self.page_cap)
         page = items[start:start + limit]
         more = start + limit < len(items)
         return 200, {"Content-Type": "application/json"}, json.dumps({
