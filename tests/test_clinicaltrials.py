@@ -355,6 +355,33 @@ def test_fresh_page_tokens_for_ever_stop_at_the_announced_total_and_keep_the_win
     assert store.positions()[0]["window_end"] is None
 
 
+def test_a_poll_that_pages_on_past_its_deadline_fails_and_keeps_the_window(env, ctgov):
+    # Every page is fine, but 40 of them at 5 requests a second outlast WATCHER_POLL_TIMEOUT:
+    # the poll stops at its deadline, whatever each request's own deadline allows.
+    for n in range(1, 41):
+        ctgov.add_study(ketamine_trial(f"NCT090000{n:02d}"), updated=days_ago(1))
+    env.write_queries(TRIALS_YAML)
+    settings = env.settings(WATCHER_CTGOV_URL=ctgov.url, WATCHER_CTGOV_RATE="5",
+                            WATCHER_POLL_TIMEOUT="1")
+    assert settings.poll_timeout == 1
+    sources = {"clinicaltrials": ClinicalTrialsSource(settings, pipeline.make_http(settings),
+                                                      page_size=1)}
+    report = pipeline.poll(env.config(), env.store(), settings, sources=sources)
+    error = report.outcomes[0].error or ""
+    assert error.startswith(f"ClinicalTrials.gov (127.0.0.1:{ctgov.port}): the poll ran past "
+                            "its deadline (1s, WATCHER_POLL_TIMEOUT); stopped (page ")
+    assert "\n" not in error
+    assert len(ctgov.calls()) < 40
+    store = env.store()
+    assert store.records("clinicaltrials") == [] and store.positions()[0]["window_end"] is None
+    # The next poll has a deadline of its own: with time enough it gets everything.
+    settings = settings.with_(poll_timeout=600.0, ctgov_rate=50.0)
+    sources = {"clinicaltrials": ClinicalTrialsSource(settings, pipeline.make_http(settings),
+                                                      page_size=10)}
+    report = pipeline.poll(env.config(), store, settings, sources=sources)
+    assert report.outcomes[0].error is None and report.outcomes[0].new == 40
+
+
 def test_a_study_without_status_module_is_quarantined_and_asked_for_again_by_id(
         env, ctgov):
     ctgov.add_study(ketamine_trial("NCT09000001"), updated=days_ago(1))
