@@ -22,6 +22,7 @@ class Scripted:
         self.script = list(script)
         self.hits = 0
         self.seen: list[str] = []  # "METHOD path body" of each request, as received
+        self.auth: list[str | None] = []  # the Authorization header of each request
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -32,6 +33,7 @@ class Scripted:
                 outer.hits += 1
                 received = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.seen.append(f"{self.command} {self.path} {received.decode()}".strip())
+                outer.auth.append(self.headers.get("Authorization"))
                 status, headers, body, delay = outer.script.pop(0) if outer.script else (
                     200, {}, b"ok", 0)
                 time.sleep(delay)
@@ -158,6 +160,11 @@ def test_a_redirect_on_the_same_host_is_followed(scripted):
     assert http.post(server.url, data={"term": "ketamine"}).text == "result"
     assert server.seen == ["POST /x term=ketamine", "POST /moved term=ketamine",
                            "POST /x term=ketamine", "GET /result?id=1"]
+    # A base URL's user info still signs in after a redirect to an absolute URL of its host.
+    server.script = [(302, {"Location": f"http://{server.host}/moved"}, b"", 0),
+                     (200, {}, b"signed in", 0)]
+    assert http.get(f"http://alice:pw@{server.host}/x").text == "signed in"
+    assert server.auth[-2:] == ["Basic YWxpY2U6cHc="] * 2
 
 
 def test_a_redirect_loop_on_the_same_host_stops(scripted):

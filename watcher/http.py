@@ -286,6 +286,8 @@ class HttpClient:
                 if (target.scheme, target.host, target.port) != (origin.scheme, origin.host,
                                                                  origin.port):
                     raise _Redirected(f"{target.scheme}://{_netloc(target)}")
+                if origin.userinfo and not target.userinfo:  # same host: same credentials
+                    target = target.copy_with(userinfo=origin.userinfo)
                 if status == 303 and method != "HEAD" or status in (301, 302) \
                         and method == "POST":
                     method, data = "GET", None
