@@ -333,6 +333,55 @@ def test_a_500_on_page_3_of_5_records_nothing_and_the_next_run_gets_everything(e
     assert report.outcomes[0].error is None and report.outcomes[0].new == 10
 
 
+def test_fresh_page_tokens_for_ever_stop_at_the_announced_total_and_keep_the_window(
+        env, ctgov):
+    # A registry that keeps paging past its countTotal, each page with a new token: not a
+    # repeated token, so only the total can stop it (the fake gives up after 500 pages, so the
+    # code before this fix polled 500 pages and called it a success).
+    for n in range(1, 6):
+        ctgov.add_study(ketamine_trial(f"NCT0900000{n}"), updated=days_ago(1))
+    ctgov.extra_pages = 500
+    env.write_queries(TRIALS_YAML)
+    settings = env.settings(WATCHER_CTGOV_URL=ctgov.url)
+    sources = {"clinicaltrials": ClinicalTrialsSource(settings, pipeline.make_http(settings),
+                                                      page_size=2)}
+    report = pipeline.poll(env.config(), env.store(), settings, sources=sources)
+    error = report.outcomes[0].error
+    assert error == ("ClinicalTrials.gov search: 9 pages brought 17 studies, more than the 5 "
+                     "of its countTotal; stopped rather than page for ever")
+    assert len(ctgov.calls()) == 9, "stopped a few pages past the total, not 500 later"
+    store = env.store()
+    assert store.records("clinicaltrials") == [] and store.count("studies") == 0
+    assert store.positions()[0]["window_end"] is None
+
+
+def test_a_poll_that_pages_on_past_its_deadline_fails_and_keeps_the_window(env, ctgov):
+    # Every page is fine, but 40 of them at 5 requests a second outlast WATCHER_POLL_TIMEOUT:
+    # the poll stops at its deadline, whatever each request's own deadline allows.
+    for n in range(1, 41):
+        ctgov.add_study(ketamine_trial(f"NCT090000{n:02d}"), updated=days_ago(1))
+    env.write_queries(TRIALS_YAML)
+    settings = env.settings(WATCHER_CTGOV_URL=ctgov.url, WATCHER_CTGOV_RATE="5",
+                            WATCHER_POLL_TIMEOUT="1")
+    assert settings.poll_timeout == 1
+    sources = {"clinicaltrials": ClinicalTrialsSource(settings, pipeline.make_http(settings),
+                                                      page_size=1)}
+    report = pipeline.poll(env.config(), env.store(), settings, sources=sources)
+    error = report.outcomes[0].error or ""
+    assert error.startswith(f"ClinicalTrials.gov (127.0.0.1:{ctgov.port}): the poll ran past "
+                            "its deadline (1s, WATCHER_POLL_TIMEOUT); stopped (page ")
+    assert "\n" not in error
+    assert len(ctgov.calls()) < 40
+    store = env.store()
+    assert store.records("clinicaltrials") == [] and store.positions()[0]["window_end"] is None
+    # The next poll has a deadline of its own: with time enough it gets everything.
+    settings = settings.with_(poll_timeout=600.0, ctgov_rate=50.0)
+    sources = {"clinicaltrials": ClinicalTrialsSource(settings, pipeline.make_http(settings),
+                                                      page_size=10)}
+    report = pipeline.poll(env.config(), store, settings, sources=sources)
+    assert report.outcomes[0].error is None and report.outcomes[0].new == 40
+
+
 def test_a_study_without_status_module_is_quarantined_and_asked_for_again_by_id(
         env, ctgov):
     ctgov.add_study(ketamine_trial("NCT09000001"), updated=days_ago(1))

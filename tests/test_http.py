@@ -1,5 +1,5 @@
 """The HTTP layer: backoff and Retry-After (seconds and HTTP dates), dead hosts remembered,
-timeouts, secrets kept out of error text."""
+timeouts, secrets kept out of error text, redirects followed only on the same host."""
 
 from __future__ import annotations
 
@@ -21,11 +21,19 @@ class Scripted:
     def __init__(self, script):
         self.script = list(script)
         self.hits = 0
+        self.seen: list[str] = []  # "METHOD path body" of each request, as received
+        self.auth: list[str | None] = []  # the Authorization header of each request
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                self.do_GET()
+
             def do_GET(self):  # noqa: N802
                 outer.hits += 1
+                received = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.seen.append(f"{self.command} {self.path} {received.decode()}".strip())
+                outer.auth.append(self.headers.get("Authorization"))
                 status, headers, body, delay = outer.script.pop(0) if outer.script else (
                     200, {}, b"ok", 0)
                 time.sleep(delay)
@@ -41,7 +49,8 @@ class Scripted:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/x"
+        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = f"http://{self.host}/x"
 
     def close(self):
         self.httpd.shutdown()
@@ -114,6 +123,56 @@ def test_secrets_never_appear_in_error_text(scripted):
         client.get(server.url)
     assert "xoxb-secret-1" not in str(caught.value)
     assert '"api-key":"***"' in str(caught.value)
+
+
+def test_a_redirect_to_another_host_is_refused_and_sends_it_nothing(scripted):
+    other = scripted([])
+    origin = scripted([(307, {"Location": f"{other.url}?api_key=KEY-4242"}, b"", 0),
+                       (302, {"Location": other.url}, b"", 0)])
+    http = HttpClient(retry=RetryPolicy(backoff=0.01), sleep=lambda s: None,
+                      secrets=("KEY-4242",))
+    expected = (f"PubMed ({origin.host}) redirected to http://{other.host}: not followed (a "
+                "redirect is followed only on the same host and scheme)")
+    with pytest.raises(SourceError) as caught:  # the form NCBI_API_KEY and e-mail travel in
+        http.post(origin.url, data={"api_key": "KEY-4242", "email": "me@example.org",
+                                    "term": "ketamine"}, service="PubMed")
+    assert str(caught.value) == expected
+    with pytest.raises(SourceError) as caught:  # a key in the query string
+        http.get(origin.url, params={"api_key": "KEY-4242"}, service="PubMed")
+    assert str(caught.value) == expected
+    assert other.hits == 0, "the other host never received a request, key or e-mail"
+    assert origin.hits == 2, "each refused at once, not retried"
+
+
+def test_a_redirect_from_one_scheme_to_another_is_refused(scripted):
+    origin = scripted([(301, {"Location": "https://127.0.0.1:1/x"}, b"", 0)])
+    with pytest.raises(SourceError, match=r"redirected to https://127\.0\.0\.1:1: not "
+                                          "followed"):
+        HttpClient(sleep=lambda s: None).get(origin.url, service="PubMed")
+
+
+def test_a_redirect_on_the_same_host_is_followed(scripted):
+    server = scripted([(307, {"Location": "/moved"}, b"", 0), (200, {}, b"here", 0),
+                       (303, {"Location": "/result?id=1"}, b"", 0), (200, {}, b"result", 0)])
+    http = HttpClient(sleep=lambda s: None)
+    # 307 repeats the POST with its form; 303 asks for the result with a GET.
+    assert http.post(server.url, data={"term": "ketamine"}).text == "here"
+    assert http.post(server.url, data={"term": "ketamine"}).text == "result"
+    assert server.seen == ["POST /x term=ketamine", "POST /moved term=ketamine",
+                           "POST /x term=ketamine", "GET /result?id=1"]
+    # A base URL's user info still signs in after a redirect to an absolute URL of its host.
+    server.script = [(302, {"Location": f"http://{server.host}/moved"}, b"", 0),
+                     (200, {}, b"signed in", 0)]
+    assert http.get(f"http://alice:pw@{server.host}/x").text == "signed in"
+    assert server.auth[-2:] == ["Basic YWxpY2U6cHc="] * 2
+
+
+def test_a_redirect_loop_on_the_same_host_stops(scripted):
+    server = scripted([(302, {"Location": "/x"}, b"", 0)] * 10)
+    with pytest.raises(SourceError, match=r"^PubMed \(127\.0\.0\.1:\d+\): more than 5 "
+                                          r"redirects; stopped$"):
+        HttpClient(sleep=lambda s: None).get(server.url, service="PubMed")
+    assert server.hits == 6
 
 
 def test_rate_limiter_spaces_calls_from_many_threads():

@@ -1,6 +1,7 @@
-"""The HTTP layer's time bounds against real misbehaving servers on 127.0.0.1: one deadline per
-attempt for the whole answer (a trickling body is abandoned), hung hosts remembered after one
-retry, and no user info or key in any error line or log line it writes."""
+"""The HTTP layer's time and size bounds against real misbehaving servers on 127.0.0.1: one
+deadline per attempt for the whole answer (a trickling body is abandoned), a deadline for a whole
+poll, hung hosts remembered after one retry, a cap on an answer's size, and no user info or key
+in any error line or log line it writes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 
 from watcher.errors import SourceError
 from watcher.fakes.slowserver import SlowServer
-from watcher.http import HttpClient, RetryPolicy
+from watcher.http import HttpClient, RetryPolicy, poll_deadline
+from watcher.runtime import make_http
+from watcher.settings import Settings
 
 
 @pytest.fixture
@@ -28,9 +31,9 @@ def slow():
         server.close()
 
 
-def client(timeout: float = 0.5, **retry) -> HttpClient:
+def client(timeout: float = 0.5, max_bytes: int = 200_000_000, **retry) -> HttpClient:
     return HttpClient(timeout=timeout, retry=RetryPolicy(**{"backoff": 0.01, **retry}),
-                      sleep=lambda s: None)
+                      sleep=lambda s: None, max_bytes=max_bytes)
 
 
 def test_a_trickling_body_is_abandoned_at_the_deadline(slow):
@@ -72,6 +75,63 @@ def test_an_answer_within_the_deadline_is_returned_whole_and_decoded(slow):
     response = client(timeout=5).post(server.url, data={"term": "ketamine"}, service="PubMed")
     assert response.status_code == 200
     assert response.text == text
+
+
+def test_a_hung_host_inside_a_poll_fails_at_the_polls_deadline_without_retrying(slow):
+    server = slow(["hang"])
+    http = client(timeout=30)
+    with poll_deadline(0.3), pytest.raises(SourceError) as caught:
+        http.get(server.url, service="ClinicalTrials.gov")
+    assert str(caught.value) == (f"ClinicalTrials.gov (127.0.0.1:{server.port}): the poll ran "
+                                 "past its deadline (0.3s, WATCHER_POLL_TIMEOUT); stopped")
+    assert server.connections == 1, "no retry once the poll's time is up"
+    # The host is not given up for later polls: it was the poll's time that ran out.
+    with poll_deadline(0.2), pytest.raises(SourceError, match="poll ran past its deadline"):
+        http.get(server.url, service="ClinicalTrials.gov")
+    assert server.connections == 2
+
+
+def test_a_retry_that_would_outlast_the_polls_deadline_is_not_waited_for(slow):
+    server = slow([503])
+    waits: list[float] = []
+    http = HttpClient(timeout=5, retry=RetryPolicy(backoff=30), sleep=waits.append)
+    with poll_deadline(10), pytest.raises(SourceError) as caught:
+        http.get(server.url, service="PubMed")
+    assert str(caught.value) == (f"PubMed (127.0.0.1:{server.port}) answered HTTP 503: fine; "
+                                 "no time left to retry within the poll's deadline (10s, "
+                                 "WATCHER_POLL_TIMEOUT)")
+    assert waits == [] and server.requests == 1
+
+
+def test_an_answer_announcing_more_than_the_cap_is_refused_unread(slow):
+    server = slow(["ok"], body=b"x" * 5000)
+    with pytest.raises(SourceError) as caught:
+        client(max_bytes=1000).get(server.url, service="ISRCTN")
+    assert str(caught.value) == (f"ISRCTN (127.0.0.1:{server.port}): the answer is larger than "
+                                 "1000 bytes (WATCHER_MAX_RESPONSE_MB); stopped reading it")
+    assert server.requests == 1, "not retried: the same answer would come again"
+
+
+def test_an_answer_without_end_stops_being_read_at_the_cap(slow):
+    # No Content-Length and no end: before the cap, this was read until the deadline.
+    server = slow(["flood"], body=b"<x>" * 1000)
+    http = make_http(Settings.from_env({"WATCHER_MAX_RESPONSE_MB": "0.05",
+                                        "WATCHER_HTTP_TIMEOUT": "10"}))
+    with pytest.raises(SourceError) as caught:
+        http.get(server.url, service="PubMed")
+    assert str(caught.value) == (f"PubMed (127.0.0.1:{server.port}): the answer is larger than "
+                                 "50000 bytes (WATCHER_MAX_RESPONSE_MB); stopped reading it")
+    assert server.requests == 1
+
+
+def test_a_small_compressed_answer_that_inflates_past_the_cap_is_stopped(slow):
+    server = slow(["ok"], body=gzip.compress(b"x" * 2_000_000),
+                  headers={"Content-Encoding": "gzip"})
+    assert len(server.body) < 10_000
+    with pytest.raises(SourceError, match=r"larger than 100000 bytes \(WATCHER_MAX_RESPONSE_MB\)"):
+        client(max_bytes=100_000).get(server.url, service="PubMed")
+    # Within the cap, the same answer is returned decoded.
+    assert len(client(max_bytes=2_000_000).get(server.url).content) == 2_000_000
 
 
 def test_retries_on_5xx_still_back_off_and_count(slow):

@@ -152,6 +152,21 @@ def test_more_trials_than_the_answer_holds_fails_rather_than_dropping_some(env, 
                      FetchContext(lambda s, i: set()))
 
 
+def test_an_answer_holding_far_more_trials_than_its_total_fails(env, isrctn, http):
+    from watcher.sources import FetchContext, Window
+    from watcher.sources.isrctn import ISRCTNSource
+    trials = "".join(trial_xml(f"ISRCTN{n:08d}", title="K", condition="Depression",
+                               drug="Ketamine", updated=days_ago(1)) for n in range(1, 21))
+    isrctn.fail(200, f'<allTrials totalCount="2">{trials}</allTrials>',
+                content_type="application/xml")
+    env.write_queries(ISRCTN_ONLY)
+    source = ISRCTNSource(env.settings(WATCHER_ISRCTN_URL=isrctn.url), http)
+    with pytest.raises(Exception, match=r"^ISRCTN search: the answer holds 20 trials, more "
+                                        r"than the 2 of its totalCount$"):
+        source.fetch(env.config().query("trials"), Window(days_ago(30), days_ago(0)),
+                     FetchContext(lambda s, i: set()))
+
+
 def test_a_status_change_between_two_polls_is_one_change_item(env, isrctn):
     add(isrctn)
     env.write_queries(ISRCTN_ONLY)

@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import QUERIES_YAML, days_ago
 from watcher import pipeline
 from watcher.errors import ConfigError, SourceError
+from watcher.fakes.eutils import ESEARCH_DOCTYPE
 from watcher.settings import Settings
 from watcher.sources.base import FetchContext, Window
 from watcher.sources.pubmed import PubMedSource, ncbi_rate
@@ -60,6 +61,21 @@ def test_a_single_day_over_the_limit_fails_loudly(env, server):
         source.fetch(everything(env), Window(date(2026, 1, 5), date(2026, 1, 5)),
                      FetchContext(lambda scheme, ids: set()))
     http.close()
+
+
+def test_an_esearch_listing_far_more_ids_than_its_count_fails(env, server):
+    ids = "".join(f"<Id>{40000000 + n}</Id>" for n in range(30))
+    server.fail_next(200, endpoint="esearch", body=(
+        f'<?xml version="1.0" encoding="UTF-8" ?>\n{ESEARCH_DOCTYPE}\n'
+        f"<eSearchResult><Count>2</Count><RetMax>30</RetMax><RetStart>0</RetStart>"
+        f"<IdList>{ids}</IdList></eSearchResult>"))
+    source, http = source_for(env)
+    with pytest.raises(SourceError, match=r"^PubMed esearch listed 30 ids for .*, more than "
+                                          r"the 2 of its count; stopped$"):
+        source.fetch(everything(env), Window(days_ago(30), days_ago(0)),
+                     FetchContext(lambda scheme, ids: set()))
+    http.close()
+    assert server.calls("efetch") == [], "none of them fetched"
 
 
 @pytest.mark.parametrize("key, limit", [("", 3), ("test-key", 10)])

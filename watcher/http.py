@@ -1,5 +1,7 @@
 """The project's own HTTP layer: timeouts, a shared per-service rate limit, retries with backoff
-that honour Retry-After, and one-line errors that name the host but never a secret.
+that honour Retry-After, a cap on an answer's size, redirects followed only on the same host and
+scheme, an optional deadline for a whole poll, and one-line errors that name the host but never
+a secret.
 
 Every source goes through :class:`HttpClient`; nothing else in the package opens sockets.
 """
@@ -7,11 +9,14 @@ Every source goes through :class:`HttpClient`; nothing else in the package opens
 from __future__ import annotations
 
 import base64
+import contextlib
 import email.utils
+import io
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
@@ -28,6 +33,10 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+#: Largest answer read, decoded (WATCHER_MAX_RESPONSE_MB): a bigger one fails, unread.
+DEFAULT_MAX_BYTES = 200_000_000
+#: Same-host redirects followed for one request.
+MAX_REDIRECTS = 5
 
 
 class RateLimiter:
@@ -63,6 +72,44 @@ class _DeadlineExceeded(Exception):
     """The answer did not arrive in full before the request's deadline."""
 
 
+class _PollOutOfTime(Exception):
+    """The request was cut short by the deadline of the poll it belongs to."""
+
+
+class _TooLarge(Exception):
+    """The answer is (or announces it is) larger than the client's cap."""
+
+
+class _Redirected(Exception):
+    """A redirect to another host or scheme, refused (str: where it pointed)."""
+
+
+class _TooManyRedirects(Exception):
+    """More same-host redirects than MAX_REDIRECTS."""
+
+
+@dataclass(frozen=True)
+class _PollDeadline:
+    at: float  # time.monotonic() by which every request of the poll must be done
+    seconds: float
+
+
+_POLL_DEADLINE: ContextVar[_PollDeadline | None] = ContextVar("watcher_poll_deadline",
+                                                              default=None)
+
+
+@contextlib.contextmanager
+def poll_deadline(seconds: float) -> Iterator[None]:
+    """Every request made inside (in this thread) must be done within *seconds* of entering:
+    a source that keeps paging, or keeps being answered slowly, fails its poll with one line
+    instead of running for ever and holding up every later job of `serve`."""
+    token = _POLL_DEADLINE.set(_PollDeadline(time.monotonic() + seconds, seconds))
+    try:
+        yield
+    finally:
+        _POLL_DEADLINE.reset(token)
+
+
 class _Remaining(dict):
     """httpx's timeout extension ({connect, read, write, pool}) whose every value is capped, at
     the moment httpcore looks it up (once per phase), by what is left of *deadline*."""
@@ -89,18 +136,23 @@ class HttpClient:
 
     *timeout* is a deadline for each attempt as a whole (connect, headers and the entire
     body), not per socket read: a server trickling one byte at a time is abandoned too.
+    *max_bytes* caps an answer's decoded size: reading stops as soon as it is passed.
     """
 
     def __init__(self, timeout: float = 30.0, retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep, secrets: tuple[str, ...] = ()):
+                 sleep: Callable[[float], None] = time.sleep, secrets: tuple[str, ...] = (),
+                 max_bytes: int = DEFAULT_MAX_BYTES):
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
+        self.max_bytes = max_bytes
         self.secrets = tuple(s for s in secrets if s)
         self._sleep = sleep
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout),
             headers={"User-Agent": f"watcher/{__version__} (literature monitoring bot)"},
-            follow_redirects=True,
+            # Followed by _send, only on the same host and scheme: httpx would re-send a POST's
+            # form (NCBI_API_KEY, e-mail) to any host a 307 names.
+            follow_redirects=False,
         )
         self._lock = threading.Lock()
         self._unreachable: dict[str, str] = {}
@@ -130,16 +182,31 @@ class HttpClient:
         label = f"{service} ({host})" if service else host
         if host in self._unreachable:
             raise SourceError(self._unreachable[host])
+        poll = _POLL_DEADLINE.get()
         last_problem = ""
         for attempt in range(1, self.retry.attempts + 1):
             if limiter:
                 limiter.acquire()
+            if poll is not None and time.monotonic() >= poll.at:
+                raise SourceError(_out_of_time(label, poll))
             with self._lock:
                 self.requests += 1
                 key = service or host
                 self.counts[key] = self.counts.get(key, 0) + 1
             try:
-                response = self._send(method, url, params=params, data=data)
+                response = self._send(method, url, params=params, data=data, poll=poll)
+            except _PollOutOfTime:
+                raise SourceError(_out_of_time(label, poll)) from None
+            except _TooLarge:
+                raise SourceError(f"{label}: the answer is larger than "
+                                  f"{_size(self.max_bytes)} (WATCHER_MAX_RESPONSE_MB); "
+                                  "stopped reading it") from None
+            except _Redirected as exc:
+                raise SourceError(f"{label} redirected to {exc}: not followed (a redirect is "
+                                  "followed only on the same host and scheme)") from None
+            except _TooManyRedirects:
+                raise SourceError(f"{label}: more than {MAX_REDIRECTS} redirects; "
+                                  "stopped") from None
             except (httpx.TimeoutException, _DeadlineExceeded):
                 last_problem = f"no answer from {label} within {self.timeout:g}s"
                 wait = self._backoff(attempt)
@@ -177,6 +244,10 @@ class HttpClient:
                     raise SourceError(f"{last_problem}; it asked us to wait {wait:.0f}s, "
                                       "longer than we wait within one run")
             if attempt < self.retry.attempts:
+                if poll is not None and time.monotonic() + wait >= poll.at:
+                    raise SourceError(f"{last_problem}; no time left to retry within the "
+                                      f"poll's deadline ({poll.seconds:g}s, "
+                                      "WATCHER_POLL_TIMEOUT)")
                 log.info("%s; retry %d of %d in %.1fs", last_problem, attempt,
                          self.retry.attempts - 1, wait)
                 self._sleep(wait)
@@ -188,30 +259,68 @@ class HttpClient:
     def post(self, url: str, **kwargs) -> httpx.Response:
         return self.request("POST", url, **kwargs)
 
-    def _send(self, method: str, url: str, *, params: dict | None,
-              data: dict | None) -> httpx.Response:
+    def _send(self, method: str, url: str, *, params: dict | None, data: dict | None,
+              poll: _PollDeadline | None = None) -> httpx.Response:
         """One attempt under one deadline, without signals (jobs may run in threads).
 
         httpx's timeouts apply to each connect and each read, so a trickling server never
         trips them: the body is streamed and the deadline checked between chunks, and every
         phase (pool, connect, send, headers, body) may wait at most what is left of it. A body
-        that stalls just before the deadline can overrun it by at most one read."""
-        deadline = time.monotonic() + self.timeout
-        chunks: list[bytes] = []
-        with self._client.stream(method, url, params=params, data=data,
-                                 extensions={"timeout": _Remaining(deadline, self.timeout)}
-                                 ) as response:
-            for chunk in response.iter_raw():
-                if time.monotonic() > deadline:
-                    raise _DeadlineExceeded
-                chunks.append(chunk)
+        that stalls just before the deadline can overrun it by at most one read. The deadline
+        is the poll's when that comes first (then running out is _PollOutOfTime).
+
+        A redirect is followed (within the same deadline) only to the same scheme, host and
+        port, with httpx's rules for the method: anything else is _Redirected, unsent."""
+        own = time.monotonic() + self.timeout
+        deadline = min(own, poll.at) if poll is not None else own
+        timeout = _Remaining(deadline, self.timeout)
+        try:
+            for _ in range(MAX_REDIRECTS + 1):
+                with self._client.stream(method, url, params=params, data=data,
+                                         extensions={"timeout": timeout}) as response:
+                    if not response.is_redirect:
+                        return self._read(response, deadline)
+                    origin = response.url
+                    target = origin.join(response.headers["Location"])
+                    status = response.status_code
+                if (target.scheme, target.host, target.port) != (origin.scheme, origin.host,
+                                                                 origin.port):
+                    raise _Redirected(f"{target.scheme}://{_netloc(target)}")
+                if origin.userinfo and not target.userinfo:  # same host: same credentials
+                    target = target.copy_with(userinfo=origin.userinfo)
+                if status == 303 and method != "HEAD" or status in (301, 302) \
+                        and method == "POST":
+                    method, data = "GET", None
+                url, params = str(target), None
+            raise _TooManyRedirects
+        except (httpx.TimeoutException, _DeadlineExceeded):
+            if poll is not None and poll.at < own:
+                raise _PollOutOfTime from None
+            raise
+
+    def _read(self, response: httpx.Response, deadline: float) -> httpx.Response:
+        """The streamed answer, decoded, whole and held once (no list of chunks joined into a
+        second copy), or _TooLarge as soon as it passes max_bytes (its Content-Length is
+        believed up front). httpx decodes any content-encoding as the chunks arrive, so a
+        small compressed answer that inflates past the cap is stopped too (at most one
+        decoded chunk past it)."""
+        length = response.headers.get("Content-Length", "").strip()
+        if length.isdigit() and int(length) > self.max_bytes:
+            raise _TooLarge
+        body = io.BytesIO()
+        for chunk in response.iter_bytes():
             if time.monotonic() > deadline:
                 raise _DeadlineExceeded
-            # A plain response holding the body as received; httpx decodes any
-            # content-encoding exactly as it would have for a request that was not streamed.
-            return httpx.Response(response.status_code, headers=response.headers,
-                                  content=b"".join(chunks), request=response.request,
-                                  history=response.history, extensions=response.extensions)
+            if body.tell() + len(chunk) > self.max_bytes:
+                raise _TooLarge
+            body.write(chunk)
+        if time.monotonic() > deadline:
+            raise _DeadlineExceeded
+        headers = httpx.Headers(response.headers)
+        headers.pop("Content-Encoding", None)  # already decoded
+        # getvalue() hands over BytesIO's own buffer; a plain identity response keeps it as is.
+        return httpx.Response(response.status_code, headers=headers, content=body.getvalue(),
+                              request=response.request, extensions=response.extensions)
 
     def _host_and_secrets(self, url: str) -> tuple[str, tuple[str, ...]]:
         """host:port without user info, and the secrets to scrub for this URL (its password
@@ -251,6 +360,21 @@ def _retry_after(response: httpx.Response) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _out_of_time(label: str, poll: _PollDeadline | None) -> str:
+    seconds = f"{poll.seconds:g}s" if poll else "its time"
+    return (f"{label}: the poll ran past its deadline ({seconds}, WATCHER_POLL_TIMEOUT); "
+            "stopped")
+
+
+def _netloc(url: httpx.URL) -> str:
+    """host[:port] of *url*, never its user info."""
+    return f"{url.host}:{url.port}" if url.port else url.host
+
+
+def _size(count: int) -> str:
+    return f"{count / 1_000_000:g} MB" if count >= 1_000_000 else f"{count} bytes"
 
 
 def _reason(exc: Exception, secrets: tuple[str, ...] = ()) -> str:

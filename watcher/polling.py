@@ -21,7 +21,7 @@ from .corrections import corrects_a_kept_study, queue_corrections
 from .db import Store, content_hash
 from .errors import WatcherError
 from .filters import judge
-from .http import HttpClient
+from .http import HttpClient, poll_deadline
 from .models import Event, Study
 from .runtime import make_http, one_line, stamp, utc_now
 from .settings import Settings
@@ -134,8 +134,11 @@ def poll_one(config: Config, query: Query, source: Source, store: Store, setting
     try:
         on_progress = (functools.partial(progress, f"{query.id} / {label(source.name)}")
                        if progress else None)
-        result = source.fetch(query, window, FetchContext(store.known_ids, retry,
-                                                          position.cursor, on_progress))
+        # Every request of the fetch within WATCHER_POLL_TIMEOUT: a source that pages or
+        # answers for ever fails this poll, not every later one.
+        with poll_deadline(settings.poll_timeout):
+            result = source.fetch(query, window, FetchContext(store.known_ids, retry,
+                                                              position.cursor, on_progress))
         with store.transaction():
             _store_result(config, query, source, result, store, outcome, run_id, stamp_now)
     except Exception as exc:  # one failing poll must not stop the others

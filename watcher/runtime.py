@@ -22,7 +22,8 @@ def stamp(now: datetime) -> str:
 def make_http(settings: Settings) -> HttpClient:
     return HttpClient(timeout=settings.http_timeout,
                       retry=RetryPolicy(backoff=settings.retry_backoff),
-                      secrets=settings.secrets())
+                      secrets=settings.secrets(),
+                      max_bytes=max(1, int(settings.max_response_mb * 1_000_000)))
 
 
 def one_line(exc: Exception, name: str) -> str:

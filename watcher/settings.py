@@ -42,6 +42,8 @@ class Settings:
     smtp_tls: str = "starttls"
     email_from: str | None = None
     http_timeout: float = 30.0
+    poll_timeout: float = 3600.0  # seconds one poll of one (query, source) may take in all
+    max_response_mb: float = 200.0  # largest answer read from a source, decoded
     retry_backoff: float = 2.0  # first retry wait in seconds (doubles); Retry-After wins
     slack_interval: float = 1.0  # seconds between two Slack posts to one channel
     ctgov_rate: float = 1.0  # requests per second to ClinicalTrials.gov
@@ -124,6 +126,9 @@ class Settings:
             smtp_tls=tls,
             email_from=get("WATCHER_EMAIL_FROM"),
             http_timeout=seconds("WATCHER_HTTP_TIMEOUT", cls.http_timeout, zero_ok=False),
+            poll_timeout=seconds("WATCHER_POLL_TIMEOUT", cls.poll_timeout, zero_ok=False),
+            max_response_mb=seconds("WATCHER_MAX_RESPONSE_MB", cls.max_response_mb,
+                                    zero_ok=False, unit="megabytes"),
             retry_backoff=seconds("WATCHER_RETRY_BACKOFF", cls.retry_backoff, zero_ok=True),
             slack_interval=seconds("WATCHER_SLACK_INTERVAL", cls.slack_interval, zero_ok=True),
             ctgov_rate=seconds("WATCHER_CTGOV_RATE", cls.ctgov_rate, zero_ok=False,

@@ -21,7 +21,8 @@ intervention names, other names, arm-group intervention names and intervention M
 id, not by relevance.
 
 Tests can script the next answers (any status, body and content type; for one page number
-only), drop the nextPageToken after a page, or serve an empty page.
+only), drop the nextPageToken after a page, serve an empty page, or keep paging past the end
+(``extra_pages``: more pages repeating the studies, each with a fresh nextPageToken).
 """
 
 from __future__ import annotations
@@ -111,6 +112,10 @@ class CtgovServer(LocalServer):
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.no_token_after: set[int] = set()  # pages served without their nextPageToken
         self.empty_pages: set[int] = set()  # pages served with "studies": []
+        #: Pages served after the last one, repeating the studies under fresh nextPageTokens:
+        #: a registry that never stops paging (finite, so a client that does not stop fails
+        #: a test instead of hanging it).
+        self.extra_pages = 0
         #: nct -> edit applied to the study as served (a broken record), the stored one kept.
         self.served: dict[str, Callable[[dict[str, Any]], None]] = {}
         self._lock = threading.Lock()
@@ -258,10 +263,15 @@ class CtgovServer(LocalServer):
             if token_key != key or offset < 0:
                 return _text(400, "pageToken is not valid for this search")
         chunk = [] if number in self.empty_pages else found[offset:offset + size]
+        last = -(-len(found) // size)  # the search's real number of pages
+        if found and number > last and number not in self.empty_pages:
+            at = offset % len(found)  # an extra page: the studies again, from the start
+            chunk = (found + found)[at:at + size]
         answer: dict[str, Any] = {"studies": chunk}
         if not params.get("pageToken") and params.get("countTotal", "").lower() == "true":
             answer["totalCount"] = len(found)
-        if offset + size < len(found) and number not in self.no_token_after:
+        more = offset + size < len(found) or (found and number < last + self.extra_pages)
+        if more and number not in self.no_token_after:
             answer["nextPageToken"] = _make_token(offset + size, number + 1, key)
         return _json(answer)
 

@@ -5,6 +5,8 @@ Each connection is served by the next behaviour of a script (the last one repeat
 - ``"ok"``: answers at once;
 - ``"hang"``: accepts the connection, reads the request and never answers;
 - ``"trickle"``: sends the headers, then the body one byte every ``interval`` seconds;
+- ``"flood"``: sends headers without a Content-Length, then the body again and again until the
+  client hangs up (an answer with no end; ``sent`` counts its bytes);
 - an ``int`` (a status such as 503): answers that status at once.
 
 Raw sockets rather than http.server, so "accepted but silent" is exactly that, and every
@@ -29,6 +31,7 @@ class SlowServer:
         self.interval = interval
         self.connections = 0
         self.requests = 0
+        self.sent = 0  # body bytes a "flood" wrote
         self.heads: list[bytes] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -87,6 +90,15 @@ class SlowServer:
                         if self._stop.wait(self.interval):
                             return
                         conn.sendall(self.body[i:i + 1])
+                elif behaviour == "flood":
+                    extra = "".join(f"{k}: {v}\r\n" for k, v in self.headers.items())
+                    conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n{extra}"
+                                 "Connection: close\r\n\r\n".encode())
+                    conn.settimeout(5)  # a client that reads slowly is still reading
+                    while not self._stop.is_set():
+                        conn.sendall(self.body)
+                        with self._lock:
+                            self.sent += len(self.body)
                 else:
                     status = 200 if behaviour == "ok" else int(behaviour)
                     conn.sendall(self._head(status, len(self.body)) + self.body)

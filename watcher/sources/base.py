@@ -161,6 +161,14 @@ def date_window(position: Position, *, terms: str, lookback_days: int, overlap_d
     return Window(min(start, today), today)
 
 
+def past_total(collected: int, total: int) -> bool:
+    """Whether a paged or one-answer fetch has collected more than the *total* its source
+    announced, plus a small margin (records added upstream while we page). Past it the answer
+    is not converging (fresh page tokens for ever, repeated pages): the fetch must stop and
+    fail rather than keep reading."""
+    return collected > total + max(10, total // 100)
+
+
 def join_terms(*parts: Any, exclude: str | None = None) -> str:
     """'(a) AND (b) NOT (c)': every part in its own group, so no part can change another."""
     term = " AND ".join(f"({part})" for part in parts if part)

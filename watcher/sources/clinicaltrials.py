@@ -40,6 +40,7 @@ from .base import (
     SourceSpec,
     Terms,
     Window,
+    past_total,
 )
 
 if TYPE_CHECKING:
@@ -157,7 +158,9 @@ class ClinicalTrialsSource:
 
     def _search(self, params: dict[str, str]) -> list[dict]:
         """Every study of the search, page after page; the first page's totalCount must match
-        what was collected, or the poll fails (nothing of it is stored)."""
+        what was collected, or the poll fails (nothing of it is stored). Paging stops as soon
+        as more studies than that total (plus a small margin) have come: a registry handing
+        out fresh nextPageTokens for ever fails the poll instead of running it for ever."""
         first = self._page({**params, "countTotal": "true"}, 1)
         if first.total is None:
             raise ParseError("ClinicalTrials.gov search: no totalCount on the first page "
@@ -165,7 +168,13 @@ class ClinicalTrialsSource:
         total = first.total
         studies = list(first.studies)
         token, tokens, number = first.next_token, set(), 1
-        while token:
+        while True:
+            if past_total(len(studies), total):
+                raise SourceError(f"ClinicalTrials.gov search: {number} pages brought "
+                                  f"{len(studies)} studies, more than the {total} of its "
+                                  "countTotal; stopped rather than page for ever")
+            if not token:
+                break
             if token in tokens:
                 raise SourceError(f"ClinicalTrials.gov search: page {number} gave the same "
                                   "nextPageToken again; stopped rather than loop")

@@ -24,7 +24,7 @@ from ..parsers.isrctn import (
     trial_records,
 )
 from ..settings import Settings
-from .base import FetchContext, FetchedRecord, FetchResult, SourceSpec, Window
+from .base import FetchContext, FetchedRecord, FetchResult, SourceSpec, Window, past_total
 from .clinicaltrials import TrialRegistryOptions
 
 if TYPE_CHECKING:
@@ -69,6 +69,9 @@ class ISRCTNSource:
         if answer.total is not None and answer.total > len(answer.trials):
             raise SourceError(f"ISRCTN search: {answer.total} trials match but the answer holds "
                               f"{len(answer.trials)} (limit {self.limit}); narrow the terms")
+        if answer.total is not None and past_total(len(answer.trials), answer.total):
+            raise SourceError(f"ISRCTN search: the answer holds {len(answer.trials)} trials, "
+                              f"more than the {answer.total} of its totalCount")
         records = [_fetched(r) for r in trial_records(answer.trials)]
         found = list(dict.fromkeys(r.source_id for r in records))
         return FetchResult(scheme="isrctn", matched=found, records=records)

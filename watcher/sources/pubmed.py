@@ -31,6 +31,7 @@ from .base import (
     Terms,
     Window,
     join_terms,
+    past_total,
 )
 
 if TYPE_CHECKING:
@@ -138,9 +139,15 @@ class PubMedSource:
 
     def _rest(self, term: str, start: date, end: date, page: SearchPage,
               datetype: str) -> list[str]:
-        """*page*'s ids and those of the pages after it, up to what esearch lists."""
+        """*page*'s ids and those of the pages after it, up to what esearch lists; pages
+        that list more ids than the count announced fail the poll (see past_total)."""
         ids = list(page.ids)
-        while len(ids) < min(page.count, self.search_limit):
+        while True:
+            if past_total(len(ids), page.count):
+                raise SourceError(f"PubMed esearch listed {len(ids)} ids for {start} to {end}, "
+                                  f"more than the {page.count} of its count; stopped")
+            if len(ids) >= min(page.count, self.search_limit):
+                break
             more = self._esearch(term, start, end, retstart=len(ids), datetype=datetype)
             if not more.ids:
                 raise SourceError(f"PubMed esearch stopped at {len(ids)} of {page.count} ids "
