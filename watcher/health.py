@@ -7,7 +7,8 @@ WATCHER_HEALTH_FAILING_HOURS; a destination that lacks what it needs in this
 environment, or whose last delivery attempt failed (items are pending with an error: a digest
 that reached it since would have carried them); a worker lease that has expired (only when a
 lease exists: a worker that stopped cleanly gives its lease up), or that was renewed by a clock
-ahead of this one.
+ahead of this one; the database's storage: a run that could not write it (remembered beside
+it, see watcher.db.storage), or less than WATCHER_HEALTH_MIN_FREE_MB free on its file system.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .config import Config, Query
-from .db import Store
+from .db import Store, storage
 from .models import Event
 from .runtime import stamp
 from .settings import Settings
@@ -85,6 +86,8 @@ def problems(config: Config, store: Store, *, now: datetime, hours: float,
         error = store.last_delivery_error(name)
         if error:
             lines.append(f"destination {name} cannot send: {error}")
+    if settings is not None:  # remembered beside the database: it could not be written
+        lines += storage.problems(settings.db, min_free_mb=settings.health_min_free_mb)
     lease = store.lease()
     if lease and datetime.fromisoformat(lease["expires"]) <= now:
         lines.append(f"worker lease is stale: held by {lease['holder']} (pid {lease['pid']} on "

@@ -44,8 +44,8 @@ from typing import Any, TextIO
 from . import config as config_module
 from . import health, pipeline
 from .config import Config
-from .db import Store
-from .errors import ConfigError, WatcherError
+from .db import Store, storage
+from .errors import ConfigError, StorageError, WatcherError
 from .models import Event
 from .redact import install_log_scrubbing
 from .runtime import named, stamp, utc_now
@@ -436,10 +436,15 @@ class Worker:
                                                preview_unsendable=False)
                 failures, deliveries = report.poll.error_lines(), report.deliveries
             else:
-                with store.exclusive(), self.digest_stream() as stream:
+                with storage.guarded(store.path, stamp(utc_now())), store.exclusive(), \
+                        self.digest_stream() as stream:
                     deliveries = pipeline.deliver(cfg, store, self.settings,
                                                   names=[destination], stream=stream)
                 failures = []
+        except StorageError as exc:  # a full disk: nothing more is sent; retried as a failure
+            log.error("%s: %s", destination, exc)
+            self.retry_if_failed(cfg, destination, True)
+            return
         finally:
             store.close()
         for line in failures:
