@@ -14,6 +14,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
@@ -21,7 +22,7 @@ import sqlite_utils
 
 from ..errors import DatabaseError, WatcherError
 from .schema import MIGRATIONS, foreign_reason
-from .storage import as_storage_error
+from .storage import as_storage_error, remember
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +191,7 @@ class StoreBase:
                 raise  # an integrity or programming error is a bug, not a bad file
             storage = as_storage_error(exc, self.path)
             if storage is not None:  # a full disk is no reason to point WATCHER_DB elsewhere
+                remember(self.path, storage, datetime.now(UTC).isoformat(timespec="seconds"))
                 raise storage from None
             raise _refusal(setting, self.path, f"cannot be used ({exc})") from None
 
