@@ -89,20 +89,21 @@ def free_bytes(path: str | Path) -> int | None:
 
 def size(count: int) -> str:
     """'0 B', '512 KB', '3.4 GB': a byte count as df -h would round it (1024s)."""
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" or value >= 10 else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+    value, unit = float(count), "B"
+    for bigger in ("KB", "MB", "GB", "TB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.0f} {unit}" if unit == "B" or value >= 10 else f"{value:.1f} {unit}"
 
 
-def describe(path: str, cause: str, what: str = "the database") -> StorageError:
-    """The one line: what could not be written, its path, why, and the space left."""
+def describe(path: str, cause: str) -> StorageError:
+    """The one line: the database, its path, why it cannot be written, and the space left."""
     free = free_bytes(path)
     room = (f"{size(free)} free on {mount_point(path)}" if free is not None
             else f"free space on {mount_point(path)} unknown")
-    return StorageError(f"storage: cannot write {what} {path} ({cause}; {room})", cause=cause)
+    return StorageError(f"storage: cannot write the database {path} ({cause}; {room})",
+                        cause=cause)
 
 
 def as_storage_error(exc: BaseException, path: str) -> StorageError | None:
@@ -132,7 +133,8 @@ def remember(path: str, error: StorageError, now: str) -> None:
     line = f"{now} {error}\n".encode()
     for marker in _markers(path):
         try:
-            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            # never through a link another user left in a shared temporary folder
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
         except OSError:
             continue  # (a read-only or inode-less file system): try the next place
         try:
@@ -148,7 +150,7 @@ def forget(path: str) -> None:
     if path == ":memory:":
         return
     for marker in _markers(path):
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # none, or another user's: never fails the run
             marker.unlink()
 
 
