@@ -417,9 +417,9 @@ def serve(obj: Context) -> None:
 def health(obj: Context) -> None:
     """Exit 0 when healthy, 1 when a source has failed longer than WATCHER_HEALTH_FAILING_HOURS,
     a destination cannot send, the worker's lease is stale, or the database's disk is full or
-    failing; one line per problem. Anything
-    that stops the check (invalid YAML or environment, an unusable database) is 1 as well:
-    monitors read only 0 and 1 (Docker's HEALTHCHECK reserves 2)."""
+    failing; one line per problem. Anything that stops the check (invalid YAML or environment,
+    an unusable database) is 1 as well: monitors read only 0 and 1 (Docker's HEALTHCHECK
+    reserves 2)."""
     from .health import problems
 
     try:
