@@ -90,3 +90,36 @@ def test_a_changed_record_keeps_the_version_it_replaces_compressed(tmp_path):
     assert store.get_study(a.study_id).title == "Corrected title"
     stored = store.conn.execute("SELECT length(payload) FROM record_versions").fetchone()[0]
     assert stored < 200, "raw payloads are kept compressed"
+
+
+def test_storage_failures_are_told_apart_from_a_sources_and_named_with_the_free_space(
+        tmp_path, monkeypatch):
+    """What stops a run as the database's own disk (and is never blamed on a source): SQLite's
+    full, I/O, cannot-open and read-only errors, and ENOSPC-like OSErrors; a network error or a
+    source's own error is not one."""
+    import errno
+
+    import pytest
+
+    from watcher.db.storage import as_storage_error, storage_cause
+    from watcher.errors import SourceError
+
+    path = tmp_path / "w.db"
+    Store(path).close()
+    monkeypatch.setattr(Store, "extra_pragmas", ("max_page_count = 1",))
+    store = Store(path)  # the cap is never below the pages in use: it only stops growth
+    with pytest.raises(Exception) as full, store.transaction():
+        store.conn.execute("CREATE TABLE filler (x)")
+        store.conn.executemany("INSERT INTO filler VALUES (?)", [("x" * 4000,)] * 50)
+    assert storage_cause(full.value) == "database or disk is full"
+    error = as_storage_error(full.value, str(path))
+    assert error is not None and error.exit_code == 1
+    assert str(error).startswith(f"storage: cannot write the database {path} (database or "
+                                 "disk is full; ")
+    assert " free on /" in str(error)
+    assert store.count("studies") == 0, "what was there is still readable"
+    assert storage_cause(OSError(errno.ENOSPC, "No space left on device")) == \
+        "No space left on device"
+    assert storage_cause(ConnectionRefusedError(errno.ECONNREFUSED, "refused")) is None
+    assert storage_cause(TimeoutError("timed out")) is None
+    assert storage_cause(SourceError("PubMed: HTTP 500")) is None

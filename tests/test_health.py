@@ -108,3 +108,20 @@ def test_health_is_1_while_a_killed_slack_digests_items_cannot_be_checked(env, c
         assert env.cli("health", **slack_vars(slack)).output.strip() == "ok"
         pmids = _delivered_pmids(slack)
         assert len(pmids) == len(set(pmids)) == 19, "every item, none twice"
+
+
+def test_health_is_1_when_the_databases_file_system_has_too_little_free_space(env,
+                                                                              corpus_server):
+    """A disk that is full now is reported even when nothing could be written about it: health
+    measures the free space where the database is (here, against a threshold above it)."""
+    import shutil
+
+    env.write_queries(QUERIES_YAML)
+    assert env.cli("poll").exit_code == 0
+    free_mb = shutil.disk_usage(env.db.parent).free / 2**20
+    low = env.cli("health", WATCHER_HEALTH_MIN_FREE_MB=str(int(free_mb * 4) + 1))
+    assert low.exit_code == 1
+    line, = low.output.strip().splitlines()
+    assert line.startswith("storage: ") and " free on /" in line and str(env.db) in line
+    assert env.cli("health", WATCHER_HEALTH_MIN_FREE_MB="0").output.strip() == "ok"
+    assert env.cli("health").output.strip() == "ok"  # the default: 50 MB

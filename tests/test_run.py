@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from contextlib import closing
 
 from tests.conftest import FIXTURES, QUERIES_YAML, days_ago, renumbered
 
@@ -260,3 +261,56 @@ def dump(db_path) -> dict[str, list]:
                 for table in ("studies", "study_ids", "matches", "positions", "outbox")}
     finally:
         conn.close()
+
+
+# --- the database's own disk full ----------------------------------------------------------------
+
+#: A small query first, then the whole corpus: the database fills up during the second poll.
+SMALL_THEN_ALL = "defaults:\n  lookback_days: 30\nqueries:\n  - id: depression" + \
+    QUERIES_YAML.split("  - id: depression")[1].split("  - id: anxiety")[0] + \
+    QUERIES_YAML.split("queries:\n")[1].split("  - id: depression")[0]
+
+
+def test_a_full_database_disk_is_named_as_storage_never_blamed_on_pubmed_and_caught_up(
+        env, corpus_server, monkeypatch):
+    """A full disk was 'PubMed: unexpected OperationalError: database or disk is full', stored
+    as PubMed's failure, headlined in the digest as PubMed's, and `health` said ok. SQLite's
+    max_page_count makes the database full exactly as a full disk does (SQLITE_FULL)."""
+    from watcher.db import Store
+
+    env.write_queries(SMALL_THEN_ALL)
+    with closing(env.store()) as store:  # created and migrated with room to spare
+        pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+    monkeypatch.setattr(Store, "extra_pragmas", (f"max_page_count = {pages + 40}",))
+
+    full = env.cli("run", "--once")
+    assert full.exit_code == 1
+    errors = full.stderr.strip().splitlines()
+    assert len(errors) == 1, full.stderr
+    assert re.fullmatch(rf"error: storage: cannot write the database {re.escape(str(env.db))} "
+                        r"\(database or disk is full; [0-9.]+ [KMGT]?B free on /\S*\)",
+                        errors[0]), errors[0]
+    assert "PubMed" not in full.stderr and "could not be polled" not in full.stdout
+    with closing(env.store()) as store:
+        positions = {p["query_id"]: p for p in store.positions()}
+        assert all(p["last_error"] is None for p in positions.values()), "no source failure"
+        assert store.conn.execute("SELECT count(*) FROM polls WHERE error IS NOT NULL"
+                                  ).fetchone()[0] == 0
+        assert positions["depression"]["window_end"], "what was stored before is kept"
+        kept = store.count("studies")
+        assert 0 < kept < 19
+        assert "everything" not in positions or positions["everything"]["window_end"] is None, \
+            "the poll that could not be stored keeps its window"
+
+    health = env.cli("health")
+    assert health.exit_code == 1, "health reports it at once, not after a day"
+    assert f"storage: cannot write the database {env.db}" in health.output
+    assert "source failing" not in health.output
+
+    monkeypatch.setattr(Store, "extra_pragmas", ())  # room again
+    caught_up = env.cli("run", "--once")
+    assert caught_up.exit_code == 0, caught_up.stderr
+    assert caught_up.stdout.count("https://pubmed.ncbi.nlm.nih.gov/") == 19, "nothing lost"
+    assert "could not be polled" not in caught_up.stdout and "FAILED" not in caught_up.stdout
+    assert env.store().count("studies") == 19
+    assert env.cli("health").output.strip() == "ok"

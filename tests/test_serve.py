@@ -15,7 +15,8 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
+from contextlib import closing
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -146,6 +147,72 @@ def test_a_second_worker_is_refused_and_a_dead_holders_lease_is_taken_over(env, 
     third.wait_for(rf"took over the worker lease from serve pid {first.process.pid}")
     assert env.store().lease()["pid"] == third.process.pid
     assert third.stop() == 0, third.out
+
+
+def test_a_restarted_worker_takes_a_killed_holders_lease_at_once_but_never_a_live_one(
+        env, corpus_server):
+    """After kill -9, a restarted `serve` on the same host was refused until the dead holder's
+    lease expired (two minutes by default), though the holder's pid was gone: a supervisor
+    restarting it (systemd's Restart=on-failure) saw it exit 1 over and over meanwhile."""
+    from watcher.db.lease import process_space
+
+    if process_space() is None:
+        pytest.skip("no /proc: a holder's pid cannot be judged, its lease waits for expiry")
+    env.write_queries(ONE_QUERY)
+    default_lease = env.vars(WATCHER_POLL_EVERY="60")  # WATCHER_LEASE_SECONDS: 120
+    first = Worker(default_lease)
+    first.wait_for(r"worker lease taken")
+    live = run_watcher("serve", env=default_lease, timeout=20)
+    assert live.returncode == 1, "a live holder is never taken over"
+    assert f"another worker is running: serve pid {first.process.pid} on" in live.stderr
+
+    first.process.kill()  # kill -9: the lease stays, unexpired, naming a pid that is gone
+    first.process.wait(timeout=10)
+    held = env.store().lease()
+    assert held["pid"] == first.process.pid
+    assert datetime.fromisoformat(held["expires"]) > utc_now() + timedelta(seconds=60)
+    second = Worker(default_lease)
+    second.wait_for(rf"took over the worker lease from serve pid {first.process.pid} on .*"
+                    r"its process is gone from this host")
+    second.wait_for(r"worker lease taken")
+    assert env.store().lease()["pid"] == second.process.pid
+    assert second.stop() == 0, second.out
+    assert env.store().lease() is None
+
+
+@pytest.mark.parametrize("space", ["00000000", None], ids=["another container", "older watcher"])
+def test_a_dead_pid_is_not_taken_over_early_when_it_may_be_another_containers(env, space):
+    """Another container with the same host name has its own pids: a pid dead here may be its
+    live worker. Only a holder of this very boot and PID namespace is judged by its pid; any
+    other waits for its lease to expire."""
+    from watcher.db.lease import process_space
+    from watcher.errors import WatcherError
+    from watcher.scheduler import Worker as ServeWorker
+
+    if process_space() is None:
+        pytest.skip("no /proc: a holder's pid cannot be judged, its lease waits for expiry")
+    env.write_queries(ONE_QUERY)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    pid = int(gone.stdout)  # a process of this host that has exited
+    worker = ServeWorker(env.settings())
+    assert process_space() and worker.holder.endswith(f", ns {process_space()})")
+
+    def lease_of(holder: str) -> None:  # as that holder would have taken it, unexpired
+        with closing(env.store()) as store:
+            current = store.lease()
+            if current:
+                store.release_lease(current["holder"])
+            assert store.take_lease(holder, host=worker.host, pid=pid, now=utc_now(),
+                                    ttl=120) is None
+
+    lease_of(f"serve pid {pid} on {worker.host} (abcdef" + (f", ns {space})" if space else ")"))
+    with pytest.raises(WatcherError, match=f"another worker is running: serve pid {pid} on"):
+        worker.take_lease()
+    lease_of(f"serve pid {pid} on {worker.host} (abcdef, ns {process_space()})")
+    worker.take_lease()  # the same process space: the pid is certainly gone
+    with closing(env.store()) as store:
+        assert store.lease()["holder"] == worker.holder
 
 
 def test_logs_are_json_lines_without_secrets(env, unused_port):

@@ -84,12 +84,27 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # a bug: still one line unless --debug
             if debug:
                 raise
+            _storage_exit(ctx.obj, exc)  # unless the database's disk failed (reparse, digest)
             secrets = ctx.obj.secrets() if ctx.obj else secrets_in_env()
             message = scrub(" ".join(f"{type(exc).__name__}: {exc}".split()), secrets)
             click.echo(f"internal error: {message} (run with --debug for details)", err=True)
             sys.exit(1)
 
     return wrapper
+
+
+def _storage_exit(obj: Context | None, exc: Exception) -> None:
+    """A full or failing disk under the database, met outside a run (which names it itself):
+    the same one line (see watcher.db.storage), remembered for `health`, and exit 1."""
+    from .db import storage
+
+    db = obj._settings.db if obj and obj._settings else Settings.db
+    error = storage.as_storage_error(exc, db)
+    if error is None:
+        return
+    storage.remember(db, error, pipeline.stamp(pipeline.utc_now()))
+    click.echo(f"error: {error}", err=True)
+    sys.exit(error.exit_code)
 
 
 def _reader_gone() -> NoReturn:
@@ -403,9 +418,10 @@ def serve(obj: Context) -> None:
 @friendly
 def health(obj: Context) -> None:
     """Exit 0 when healthy, 1 when a source has failed longer than WATCHER_HEALTH_FAILING_HOURS,
-    a destination cannot send, or the worker's lease is stale; one line per problem. Anything
-    that stops the check (invalid YAML or environment, an unusable database) is 1 as well:
-    monitors read only 0 and 1 (Docker's HEALTHCHECK reserves 2)."""
+    a destination cannot send, the worker's lease is stale, or the database's disk is full or
+    failing; one line per problem. Anything that stops the check (invalid YAML or environment,
+    an unusable database) is 1 as well: monitors read only 0 and 1 (Docker's HEALTHCHECK
+    reserves 2)."""
     from .health import problems
 
     try:

@@ -13,6 +13,7 @@ from typing import TextIO
 from . import digest as digest_module
 from .config import Config, Destination
 from .db import Store
+from .db.storage import storage_cause
 from .destinations import KINDS, Disabled, Sender, build_sender
 from .errors import DeliveryError, UsageError, WatcherError
 from .render import text
@@ -125,6 +126,8 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
             return outcome
         parts = sender.prepare(digest)
     except Exception as exc:  # could not even be built: everything stays pending
+        if storage_cause(exc) is not None:
+            raise  # the database's disk, not this destination: stop the run
         outcome.error = one_line(exc, name)
         outcome.items = outcome.items or store.pending_counts().get(name, 0)
         log.info("%s", named(name, outcome.error), exc_info=not isinstance(exc, WatcherError))
@@ -146,6 +149,8 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
                                  channel_id=part.meta.get("channel_id"))
             outcome.parts += 1
     except Exception as exc:  # not accepted: the unsent rest stays pending for the next run
+        if storage_cause(exc, files=False) is not None:
+            raise  # accepted but not recorded: its items stay 'sending' (see _recover_interrupted)
         error = one_line(exc, name)
         if getattr(exc, "uncertain", False):
             uncertain = list(part.outbox_ids)
@@ -174,6 +179,8 @@ def _close(store: Store, digest_id: int, name: str, error: str | None,
         return store.finish_digest(digest_id, now=stamp(utc_now()), error=error,
                                    uncertain=uncertain), error
     except Exception as exc:
+        if storage_cause(exc) is not None:
+            raise
         problem = one_line(exc, name)
         log.info("%s", named(name, problem), exc_info=not isinstance(exc, WatcherError))
         return "sending", error or problem

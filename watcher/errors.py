@@ -52,3 +52,13 @@ class DatabaseError(WatcherError):
     program's file, a newer watcher's, a folder, a read-only file); nothing was written."""
 
     exit_code = 2
+
+
+class StorageError(WatcherError):
+    """The database's own storage failed (a full disk, an I/O error, a read-only file system):
+    a problem of this installation, never of the source or destination being worked on.
+    *cause* is SQLite's or the system's reason ('database or disk is full')."""
+
+    def __init__(self, message: str, *, cause: str = ""):
+        super().__init__(message)
+        self.cause = cause

@@ -8,7 +8,9 @@ environment, or whose last delivery attempt failed (items are pending with an er
 that reached it since would have carried them; or items an interrupted digest left 'sending'
 could not be checked against the channel, which holds back every later digest); a worker lease
 that has expired (only when a lease exists: a worker that stopped cleanly gives its lease up),
-or that was renewed by a clock ahead of this one.
+or that was renewed by a clock ahead of this one; the database's storage: a run that could not
+write it (remembered beside it, see watcher.db.storage), or less than
+WATCHER_HEALTH_MIN_FREE_MB free on its file system.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .config import Config, Query
-from .db import Store
+from .db import Store, storage
 from .models import Event
 from .runtime import stamp
 from .settings import Settings
@@ -86,6 +88,8 @@ def problems(config: Config, store: Store, *, now: datetime, hours: float,
         error = store.last_delivery_error(name)
         if error:
             lines.append(f"destination {name} cannot send: {error}")
+    if settings is not None:  # remembered beside the database: it could not be written
+        lines += storage.problems(settings.db, min_free_mb=settings.health_min_free_mb)
     lease = store.lease()
     if lease and datetime.fromisoformat(lease["expires"]) <= now:
         lines.append(f"worker lease is stale: held by {lease['holder']} (pid {lease['pid']} on "

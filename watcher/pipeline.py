@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TextIO
 
 from .config import Config
-from .db import Store
+from .db import Store, storage
 from .delivery import DeliveryOutcome, build_digest, deliver, preview
 from .destinations import Sender
 from .polling import PollOutcome, PollProgress, PollReport, poll, poll_one, reparse
@@ -44,25 +44,27 @@ def run_once(config: Config, store: Store, settings: Settings, *, now: datetime 
     now = now or utc_now()
     for query_id in query_ids or []:
         config.query(query_id)  # unknown ids are a usage error before anything is recorded
-    with store.exclusive():
-        run_id = store.start_run(command, stamp(now))
-        try:
-            poll_report = poll(config, store, settings, now=now, query_ids=query_ids,
-                               sources=sources, run_id=run_id, progress=progress)
-            deliveries = deliver(config, store, settings, now=now, stream=stream,
-                                 names=destinations, senders=senders,
-                                 preview_unsendable=preview_unsendable)
-        except BaseException as exc:
-            _abandon(store, run_id, exc)
-            raise
-    report = RunReport(poll_report, deliveries)
-    store.finish_run(run_id, status="ok" if report.ok else "failed", now=stamp(utc_now()),
-                     summary={
-                         "polls": len(poll_report.outcomes),
-                         "failed": len(poll_report.failures),
-                         "new": sum(o.new for o in poll_report.outcomes),
-                         "sent": {d.destination: d.items for d in deliveries if d.sent},
-                     })
+    with storage.guarded(store.path, stamp(now)):  # a full disk is named as such, once
+        with store.exclusive():
+            run_id = store.start_run(command, stamp(now))
+            try:
+                poll_report = poll(config, store, settings, now=now, query_ids=query_ids,
+                                   sources=sources, run_id=run_id, progress=progress)
+                deliveries = deliver(config, store, settings, now=now, stream=stream,
+                                     names=destinations, senders=senders,
+                                     preview_unsendable=preview_unsendable)
+            except BaseException as exc:
+                _abandon(store, run_id, exc)
+                raise
+        report = RunReport(poll_report, deliveries)
+        store.finish_run(run_id, status="ok" if report.ok else "failed", now=stamp(utc_now()),
+                         summary={
+                             "polls": len(poll_report.outcomes),
+                             "failed": len(poll_report.failures),
+                             "new": sum(o.new for o in poll_report.outcomes),
+                             "sent": {d.destination: d.items for d in deliveries if d.sent},
+                         })
+    storage.forget(store.path)  # everything was recorded: the database can be written again
     return report
 
 
@@ -73,22 +75,32 @@ def poll_run(config: Config, store: Store, settings: Settings, *,
     now = now or utc_now()
     for query_id in query_ids or []:
         config.query(query_id)
-    with store.exclusive():
-        run_id = store.start_run("poll", stamp(now))
-        try:
-            report = poll(config, store, settings, now=now, query_ids=query_ids, run_id=run_id,
-                          progress=progress)
-        except BaseException as exc:
-            _abandon(store, run_id, exc)
-            raise
-    store.finish_run(run_id, status="failed" if report.failures else "ok",
-                     now=stamp(utc_now()),
-                     summary={"polls": len(report.outcomes), "failed": len(report.failures)})
+    with storage.guarded(store.path, stamp(now)):
+        with store.exclusive():
+            run_id = store.start_run("poll", stamp(now))
+            try:
+                report = poll(config, store, settings, now=now, query_ids=query_ids,
+                              run_id=run_id, progress=progress)
+            except BaseException as exc:
+                _abandon(store, run_id, exc)
+                raise
+        store.finish_run(run_id, status="failed" if report.failures else "ok",
+                         now=stamp(utc_now()),
+                         summary={"polls": len(report.outcomes),
+                                  "failed": len(report.failures)})
+    storage.forget(store.path)
     return report
 
 
 def _abandon(store: Store, run_id: int, exc: BaseException) -> None:
-    """Ctrl-C, SIGTERM or a bug: mark the run so it is never left 'running'."""
+    """Ctrl-C, SIGTERM, a full disk or a bug: mark the run so it is never left 'running'. On a
+    full disk even that may fail: the run's own error is then the one reported, and the run
+    row stays 'running' (nothing reads a run's status to decide what to do)."""
     status = "interrupted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "failed"
-    store.finish_run(run_id, status=status, now=stamp(utc_now()),
-                     summary={"error": type(exc).__name__})
+    cause = storage.storage_cause(exc)
+    summary = {"error": type(exc).__name__, **({"storage": cause} if cause else {})}
+    try:
+        store.finish_run(run_id, status=status, now=stamp(utc_now()), summary=summary)
+    except Exception as again:
+        if storage.storage_cause(again) is None:
+            raise

@@ -19,6 +19,7 @@ from . import health, query_health
 from .config import Config, Query
 from .corrections import corrects_a_kept_study, queue_corrections
 from .db import Store, content_hash
+from .db.storage import storage_cause
 from .errors import WatcherError
 from .filters import judge
 from .http import HttpClient, poll_deadline
@@ -142,6 +143,8 @@ def poll_one(config: Config, query: Query, source: Source, store: Store, setting
         with store.transaction():
             _store_result(config, query, source, result, store, outcome, run_id, stamp_now)
     except Exception as exc:  # one failing poll must not stop the others
+        if storage_cause(exc) is not None:
+            raise  # the database's disk, not this source: nothing can be recorded; stop the run
         outcome.error = one_line(exc, label(source.name))
         outcome.seen = outcome.new = outcome.queued = 0
         outcome.quarantined = []

@@ -44,8 +44,9 @@ from typing import Any, TextIO
 from . import config as config_module
 from . import health, pipeline
 from .config import Config
-from .db import Store
-from .errors import ConfigError, WatcherError
+from .db import Store, storage
+from .db.lease import holder_gone, process_space
+from .errors import ConfigError, StorageError, WatcherError
 from .models import Event
 from .redact import install_log_scrubbing
 from .runtime import named, stamp, utc_now
@@ -160,8 +161,11 @@ class Worker:
         self.host = socket.gethostname()
         self.pid = os.getpid()
         # pid and host alone are not unique: containers often run `serve` as pid 1 under the
-        # same host name, and each must see the other's lease as another worker's
-        self.holder = f"serve pid {self.pid} on {self.host} ({secrets.token_hex(3)})"
+        # same host name, and each must see the other's lease as another worker's; the process
+        # space (boot and PID namespace) tells a later worker whether the pid is one it can see
+        space = process_space()
+        self.holder = (f"serve pid {self.pid} on {self.host} ({secrets.token_hex(3)}"
+                       + (f", ns {space})" if space else ")"))
         self.scheduler = BlockingScheduler(
             executors={"default": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -182,8 +186,10 @@ class Worker:
         store = Store(self.settings.db)
         try:
             previous = store.lease()
+            gone = previous is not None and holder_gone(previous, self.host)
             other = store.take_lease(self.holder, host=self.host, pid=self.pid, now=utc_now(),
-                                     ttl=self.settings.lease_seconds)
+                                     ttl=self.settings.lease_seconds,
+                                     dead=previous["holder"] if gone and previous else None)
         finally:
             store.close()
         if other:
@@ -191,8 +197,9 @@ class Worker:
                                f"{other['since']}, lease renewed {other['renewed']}, expires "
                                f"{other['expires']})")
         if previous and previous["holder"] != self.holder:
-            log.warning("took over the worker lease from %s (expired %s)", previous["holder"],
-                        previous["expires"])
+            log.warning("took over the worker lease from %s (%s)", previous["holder"],
+                        f"its process is gone from this host; the lease would have expired "
+                        f"{previous['expires']}" if gone else f"expired {previous['expires']}")
         log.info("worker lease taken: %s", self.holder)
 
     def keep_lease(self) -> None:
@@ -436,10 +443,15 @@ class Worker:
                                                preview_unsendable=False)
                 failures, deliveries = report.poll.error_lines(), report.deliveries
             else:
-                with store.exclusive(), self.digest_stream() as stream:
+                with storage.guarded(store.path, stamp(utc_now())), store.exclusive(), \
+                        self.digest_stream() as stream:
                     deliveries = pipeline.deliver(cfg, store, self.settings,
                                                   names=[destination], stream=stream)
                 failures = []
+        except StorageError as exc:  # a full disk: nothing more is sent; retried as a failure
+            log.error("%s: %s", destination, exc)
+            self.retry_if_failed(cfg, destination, True)
+            return
         finally:
             store.close()
         for line in failures:

@@ -55,6 +55,7 @@ class Settings:
     stop_grace: float = 20.0  # `serve`: seconds a stop waits for the current step, then abandons it
     digest_retry: float = 300.0  # `serve`: seconds before a failed digest is tried again (doubling)
     health_failing_hours: float = 24.0  # `health`: a source failing longer than this is a problem
+    health_min_free_mb: float = 50.0  # `health`: less free space by the database is a problem
     log_format: str = "text"  # `serve`'s log lines: text or json
 
     @classmethod
@@ -144,6 +145,8 @@ class Settings:
             digest_retry=seconds("WATCHER_DIGEST_RETRY", cls.digest_retry, zero_ok=False),
             health_failing_hours=seconds("WATCHER_HEALTH_FAILING_HOURS",
                                          cls.health_failing_hours, zero_ok=True, unit="hours"),
+            health_min_free_mb=seconds("WATCHER_HEALTH_MIN_FREE_MB", cls.health_min_free_mb,
+                                       zero_ok=True, unit="megabytes"),
             log_format=log_format,
         )
         if problems:

@@ -14,6 +14,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
@@ -21,6 +22,7 @@ import sqlite_utils
 
 from ..errors import DatabaseError, WatcherError
 from .schema import MIGRATIONS, foreign_reason
+from .storage import as_storage_error, remember
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +164,10 @@ class StoreBase:
     (the variable the path came from), and is left exactly as it was.
     """
 
+    #: PRAGMAs run on every connection opened for writing; none in production. Tests set
+    #: ("max_page_count = N",) to fill the database as a full disk would (SQLITE_FULL).
+    extra_pragmas: tuple[str, ...] = ()
+
     def __init__(self, path: str | Path, *, setting: str = "WATCHER_DB"):
         self.path = str(path)
         self._lock_depth = 0
@@ -183,6 +189,10 @@ class StoreBase:
                                f"folder, or point {setting} at another file") from None
             if type(exc) not in (sqlite3.DatabaseError, sqlite3.OperationalError):
                 raise  # an integrity or programming error is a bug, not a bad file
+            storage = as_storage_error(exc, self.path)
+            if storage is not None:  # a full disk is no reason to point WATCHER_DB elsewhere
+                remember(self.path, storage, datetime.now(UTC).isoformat(timespec="seconds"))
+                raise storage from None
             raise _refusal(setting, self.path, f"cannot be used ({exc})") from None
 
     @classmethod
@@ -238,6 +248,8 @@ class StoreBase:
         self.conn.isolation_level = None
         self.conn.execute("PRAGMA foreign_keys = ON")
         self.conn.execute("PRAGMA busy_timeout = 10000")
+        for pragma in self.extra_pragmas:
+            self.conn.execute(f"PRAGMA {pragma}")
         # One lock per database file, however it is reached (a symlink, "..").
         self._lock_path = "" if self.path == ":memory:" else os.path.realpath(self.path) + ".lock"
 

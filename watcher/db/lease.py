@@ -1,13 +1,60 @@
 """The worker lease: one `watcher serve` per database. The holder renews it while it runs; a
 holder that died (kill -9, a lost machine) stops renewing, and the lease can be taken over once
-it has expired. Times are UTC ISO strings, like the rest of the database."""
+it has expired, or at once when the holder was a process of this very machine that is gone
+(see holder_gone). Times are UTC ISO strings, like the rest of the database."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
 WORKER = "worker"
+
+
+@functools.cache
+def process_space() -> str | None:
+    """Which process ids this process can see: this boot of this kernel and this PID namespace
+    (a container has its own), as 8 hex digits; None where that cannot be known (no /proc).
+    Two holders with the same value see the same processes: one can tell by pid whether the
+    other is alive. Containers of one host share the boot, not the namespace (and the host's
+    own namespace has the same inode number on every machine: hence the boot id)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            boot = handle.read().strip()
+        namespace = os.stat("/proc/self/ns/pid")
+    except OSError:
+        return None
+    key = f"{boot}:{namespace.st_dev}:{namespace.st_ino}"
+    return hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+def holder_space(holder: str) -> str | None:
+    """The process space a holder string names ('... (3fa2c1, ns 9b0e44d1)'), if any."""
+    match = re.search(r", ns ([0-9a-f]{8})\)$", holder)
+    return match.group(1) if match else None
+
+
+def holder_gone(lease: dict[str, Any], host: str) -> bool:
+    """Whether *lease*'s holder is certainly dead: a process of this host name and of this
+    very process space (same boot, same PID namespace) whose pid no longer exists. Anything
+    less certain is not gone: another container with the same host name (its pids are not
+    ours), a holder written without its space (an older watcher), a pid now used by another
+    process, another user's live process. Those leases are taken over when they expire. A
+    container restarted after kill -9 gets a new PID namespace, so it waits for expiry too."""
+    space = process_space()
+    if lease["host"] != host or space is None or holder_space(lease["holder"]) != space:
+        return False
+    try:
+        os.kill(int(lease["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError, TypeError):  # alive but not ours to signal, or no pid
+        return False
+    return False
 
 
 class LeaseMixin:
@@ -21,12 +68,13 @@ class LeaseMixin:
         return rows[0] if rows else None
 
     def take_lease(self, holder: str, *, host: str, pid: int, now: datetime, ttl: float,
-                   name: str = WORKER) -> dict[str, Any] | None:
+                   name: str = WORKER, dead: str | None = None) -> dict[str, Any] | None:
         """Take the lease for *holder* unless another holder's lease is still live; returns
-        None when taken, else that other holder's row. An expired lease is taken over."""
+        None when taken, else that other holder's row. An expired lease is taken over, and so
+        is one held by *dead* (a holder the caller found gone, see holder_gone)."""
         with self.transaction():  # BEGIN IMMEDIATE: two workers starting at once see each other
             current = self.lease(name)
-            if (current and current["holder"] != holder
+            if (current and current["holder"] not in (holder, dead)
                     and datetime.fromisoformat(current["expires"]) > now):
                 return current
             self.conn.execute(
