@@ -414,7 +414,7 @@ def health(obj: Context) -> None:
         exc.exit_code = 1
         raise
     for line in found:
-        click.echo(line)
+        _say(line)  # a source's last error, as it wrote it
     if not found:
         click.echo("ok")
     sys.exit(1 if found else 0)
