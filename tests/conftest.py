@@ -64,9 +64,10 @@ EVERYTHING = QUERIES_YAML.split("  - id: depression")[0]
 
 
 #: A trial title from a hostile (or broken) registry: clear-screen, a window-title (OSC)
-#: sequence, BEL, backspace and a right-to-left override. What a reader must see instead:
+#: sequence, BEL, backspace, a terminal reset, CR, a right-to-left override and an 8-bit CSI.
+#: What a reader must see instead:
 HOSTILE_TITLE = ("Ketamine\x1b[2J for \x1b]0;pwned\x07treatment-resistant\x07 depression\x08 in"
-                 " adults \u202eevil\x9b31m")
+                 "\x1bc\r adults \u202eevil\x9b31m")
 SHOWN_TITLE = "Ketamine for treatment-resistant depression in adults evil"
 
 
