@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import unicodedata
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -60,6 +61,22 @@ queries:
 """
 #: The query that finds every record in the corpus, alone.
 EVERYTHING = QUERIES_YAML.split("  - id: depression")[0]
+
+
+#: A trial title from a hostile (or broken) registry: clear-screen, a window-title (OSC)
+#: sequence, BEL, backspace, a terminal reset, CR, a right-to-left override and an 8-bit CSI.
+#: What a reader must see instead:
+HOSTILE_TITLE = ("Ketamine\x1b[2J for \x1b]0;pwned\x07treatment-resistant\x07 depression\x08 in"
+                 "\x1bc\r adults \u202eevil\x9b31m")
+SHOWN_TITLE = "Ketamine for treatment-resistant depression in adults evil"
+
+
+def unprintable(text: str) -> list[str]:
+    """Characters in *text* that would act on a terminal rather than show: control characters
+    other than newline (ESC, BEL, backspace, C1) and bidi overrides, embeddings and isolates."""
+    return [ch for ch in text if ch != "\n" and (unicodedata.category(ch) == "Cc"
+                                                   or ch in "\u202a\u202b\u202c\u202d\u202e"
+                                                   "\u2066\u2067\u2068\u2069")]
 
 
 @dataclass

@@ -5,8 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import QUERIES_YAML, ROOT, run_watcher
+from tests.conftest import (
+    HOSTILE_TITLE,
+    QUERIES_YAML,
+    ROOT,
+    SHOWN_TITLE,
+    days_ago,
+    run_watcher,
+    unprintable,
+)
+from tests.test_clinicaltrials import ketamine_trial
 from watcher.cli import main
+from watcher.fakes.ctgov import CtgovServer
 
 WITH_DESTINATIONS = QUERIES_YAML.replace("defaults:\n", """destinations:
   team:
@@ -42,6 +52,42 @@ def test_status_shows_last_success_and_last_error(env, corpus_server, unused_por
     line = next(x for x in status.stdout.splitlines() if x.startswith("everything / PubMed"))
     assert "last success 20" in line and "LAST ERROR" in line and "could not reach" in line
     assert "19 studies stored" in status.stdout
+
+
+HOSTILE_TRIALS = """\
+queries:
+  - id: trials
+    condition: Depression trials
+    sources:
+      clinicaltrials:
+        condition: depression
+        intervention: ketamine
+      pubmed:
+        terms: ketamine[tiab]
+"""
+
+
+def test_a_title_with_terminal_escapes_is_shown_but_never_acts_on_the_terminal(env, server):
+    """A registry title holding clear-screen, a window-title sequence, BEL, backspace and a
+    bidi override, and a PubMed error body holding the same: `run --once` (the terminal
+    digest, the error on stderr) and `status --study` show the words and not one control."""
+    server.fail_next(400, times=5, body=f"bad term {HOSTILE_TITLE}")
+    env.write_queries(HOSTILE_TRIALS)
+    with CtgovServer() as ctgov:
+        trial = ketamine_trial("NCT09000077")
+        trial["protocolSection"]["identificationModule"]["briefTitle"] = HOSTILE_TITLE
+        ctgov.add_study(trial, updated=days_ago(2))
+        run = run_watcher("run", "--once", env=env.vars(WATCHER_CTGOV_URL=ctgov.url))
+    assert run.returncode == 1, run.stderr  # PubMed failed; the trial was still told
+    assert SHOWN_TITLE in run.stdout, run.stdout
+    assert "answered HTTP 400: bad term " + SHOWN_TITLE in " ".join(run.stderr.split())
+    assert unprintable(run.stdout) == [] and unprintable(run.stderr) == []
+    status = run_watcher("status", "--study", "NCT09000077", env=env.vars())
+    assert status.returncode == 0, status.stderr
+    assert f"study 1: {SHOWN_TITLE}" in " ".join(status.stdout.split())
+    overview = run_watcher("status", env=env.vars())
+    assert "LAST ERROR" in overview.stdout and SHOWN_TITLE in " ".join(overview.stdout.split())
+    assert unprintable(status.stdout + status.stderr + overview.stdout) == []
 
 
 def test_poll_queues_without_sending_and_digest_sends_later(env, corpus_server, tmp_path):

@@ -3,7 +3,10 @@ one `path:line: message` per problem, never a traceback, and nothing is polled."
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -110,6 +113,53 @@ def test_bad_yaml_is_one_clear_line_with_exit_2(env, case):
         assert errors[0].startswith(f"{path}:{line}: "), (case, errors)
         assert message in errors[0], (case, errors)
         assert not env.server.requests, "nothing may be polled with invalid queries"
+
+
+#: "Billion laughs": ten lines whose aliases copied out are 9**7 (4.8 million) values.
+ALIAS_BOMB = """\
+a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+queries:
+  - id: laughs
+    condition: *g
+    sources:
+      pubmed:
+        terms: ketamine[tiab]
+"""
+
+
+def test_a_yaml_alias_bomb_is_refused_in_one_line_without_expanding_it(env, tmp_path):
+    """`watcher validate` on a billion-laughs file: exit 2 and one `path:line:` error, from a
+    process whose peak memory stays that of an ordinary run (copying the aliases out before
+    the error used to take seconds and 300 MB)."""
+    path = env.write_queries(ALIAS_BOMB)
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "watcher", "validate"], cwd=ROOT,
+                                   env={**os.environ, **env.vars()}, stdout=stdout,
+                                   stderr=stderr)
+        _, status, usage = os.wait4(process.pid, 0)  # the child's own peak, not the suite's
+    process.returncode = os.waitstatus_to_exitcode(status)
+    assert process.returncode == 2, err.read_text()
+    assert err.read_text().strip() == (
+        f"{path}:5: YAML aliases here repeat more than 10,000 values (an alias bomb?): write "
+        "the values out instead")
+    assert out.read_text() == ""
+    assert usage.ru_maxrss < 150_000, f"peak {usage.ru_maxrss} kB"  # about 60 MB
+
+
+def test_yaml_aliases_of_a_shared_value_still_load(env):
+    env.write_queries(VALID.replace("    destinations: [team]\n", "    destinations: &to [team]\n")
+                      + "  - id: pain\n    condition: Pain\n    intervention: ketamine\n"
+                        "    destinations: *to\n    sources:\n      pubmed:\n"
+                        "        terms: pain[tiab]\n")
+    cfg = env.config()
+    assert cfg.query("pain").destinations == cfg.query("ptsd").destinations == ("team",)
 
 
 def test_duplicate_query_id_across_files_names_both(env):

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.conftest import ROOT, run_watcher
+from tests.conftest import HOSTILE_TITLE, ROOT, SHOWN_TITLE, days_ago, run_watcher, unprintable
 from watcher.db import Store
 from watcher.runtime import stamp, utc_now
 
@@ -226,6 +226,49 @@ def test_logs_are_json_lines_without_secrets(env, unused_port):
         entry = json.loads(line)
         assert {"time", "level", "logger", "message"} <= set(entry)
     assert "hunter2secret" not in worker.out and "test-key" not in worker.out
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_title_or_error_with_terminal_escapes_reaches_no_log_line_raw(env, server,
+                                                                       log_format):
+    """serve prints the terminal digest (text logs) or logs it as one JSON line, and logs
+    each failed poll: a registry title and a PubMed error body holding clear-screen, a
+    window-title sequence, BEL, backspace and a bidi override show their words, never the
+    controls (in a JSON line, not even escaped)."""
+    from tests.test_clinicaltrials import ketamine_trial
+    from watcher.fakes.ctgov import CtgovServer
+
+    server.fail_next(400, times=1000, body=f"bad term {HOSTILE_TITLE}")
+    env.write_queries("""\
+destinations:
+  team:
+    kind: terminal
+    schedule: {every: 1s}
+queries:
+  - id: trials
+    condition: Depression trials
+    destinations: [team]
+    sources:
+      clinicaltrials:
+        condition: depression
+        intervention: ketamine
+      pubmed:
+        terms: ketamine[tiab]
+""")
+    with CtgovServer() as ctgov:
+        trial = ketamine_trial("NCT09000077")
+        trial["protocolSection"]["identificationModule"]["briefTitle"] = HOSTILE_TITLE
+        ctgov.add_study(trial, updated=days_ago(2))
+        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", WATCHER_LOG_FORMAT=log_format,
+                                 WATCHER_CTGOV_URL=ctgov.url))
+        worker.wait_for(r"team: digest done \(1 item")
+        assert worker.stop() == 0, worker.out
+    shown = worker.out
+    if log_format == "json":
+        shown = "\n".join(json.loads(line)["message"] for line in worker.lines)
+    assert SHOWN_TITLE in " ".join(shown.split()), shown
+    assert "answered HTTP 400: bad term " + SHOWN_TITLE in " ".join(shown.split())
+    assert unprintable(shown) == [] and unprintable(worker.out) == []
 
 
 def test_run_once_waits_for_the_workers_current_step(env, corpus_server):

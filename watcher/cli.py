@@ -21,6 +21,7 @@ from . import __version__, config, pipeline
 from .db import Store
 from .errors import WatcherError
 from .redact import install_log_scrubbing, register_secrets, scrub
+from .render.common import printable
 from .settings import Settings, secrets_in_env
 from .sources import label, polled
 
@@ -74,7 +75,7 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
             if debug:
                 raise
             for line in scrub(str(exc)).splitlines():
-                click.echo(f"error: {line}" if not _has_location(line) else line, err=True)
+                _say(f"error: {line}" if not _has_location(line) else line, err=True)
             sys.exit(exc.exit_code)
         except click.ClickException:
             raise  # usage errors: click prints them and exits 2
@@ -228,7 +229,7 @@ def _query_health(cfg: config.Config, settings: Settings) -> bool:
     from .sources.base import Window
     from .sources.pubmed import PubMedSource
 
-    click.echo("query health (PubMed):")
+    _say("query health (PubMed):")
     today = utc_now().date()
     ok = True
     with contextlib.closing(make_http(settings)) as http:
@@ -240,14 +241,14 @@ def _query_health(cfg: config.Config, settings: Settings) -> bool:
             try:
                 page = source.check(query, window)
             except Exception as exc:  # one query's failure is reported, the others checked
-                click.echo(f"- {query.id}: could not search: {one_line(exc, 'PubMed')}")
+                _say(f"- {query.id}: could not search: {one_line(exc, 'PubMed')}")
                 ok = False
                 continue
-            click.echo(f"- {query.id}: {page.count} record(s) in the last "
-                       f"{query.lookback_days} days")
-            click.echo(f"    PubMed read it as: {page.translation or '(no translation)'}")
+            _say(f"- {query.id}: {page.count} record(s) in the last "
+                 f"{query.lookback_days} days")
+            _say(f"    PubMed read it as: {page.translation or '(no translation)'}")
             for warning in page.warnings:
-                click.echo(f"warning: query {query.id}: {warning}", err=True)
+                _say(f"warning: query {query.id}: {warning}", err=True)
     return ok
 
 
@@ -291,8 +292,8 @@ def poll_command(obj: Context, query_ids: tuple[str, ...]) -> None:
                                    query_ids=list(query_ids) or None, progress=progress)
     for outcome in report.outcomes:
         if not outcome.error:
-            click.echo(f"{outcome.query_id} / {label(outcome.source)} {outcome.window}: "
-                       f"{outcome.seen} seen, {outcome.new} new, {outcome.queued} queued")
+            _say(f"{outcome.query_id} / {label(outcome.source)} {outcome.window}: "
+                 f"{outcome.seen} seen, {outcome.new} new, {outcome.queued} queued")
     _report(report, [])
     sys.exit(1 if report.failures else 0)
 
@@ -334,7 +335,7 @@ def status(obj: Context, study_id: str | None) -> None:
         from .history import study_history
 
         for line in study_history(obj.reader(), study_id):
-            click.echo(line)
+            _say(line)
         return
     cfg = obj.config()
     store = obj.reader()
@@ -342,17 +343,17 @@ def status(obj: Context, study_id: str | None) -> None:
     windows = last_windows(store)
     stored = (f"{store.count('studies')} studies stored" if Path(obj.settings.db).exists()
               else "not created yet: nothing has run")
-    click.echo(f"database: {obj.settings.db} ({stored})")
-    click.echo(worker_line(store))
+    _say(f"database: {obj.settings.db} ({stored})")
+    _say(worker_line(store))
     quarantined = store.quarantined(states=("watching", "quarantined"))
     for query in cfg.queries:
         for name in query.sources:
             if not polled(name):
-                click.echo(f"{query.id} / {label(name)}: not polled (not supported yet)")
+                _say(f"{query.id} / {label(name)}: not polled (not supported yet)")
                 continue
             p = positions.get((query.id, name))
             if not p:
-                click.echo(f"{query.id} / {label(name)}: never polled")
+                _say(f"{query.id} / {label(name)}: never polled")
                 continue
             start, end = windows.get((query.id, name), (None, p["window_end"]))
             window = f"window {start} to {end}" if start else f"window through {end or '-'}"
@@ -360,17 +361,17 @@ def status(obj: Context, study_id: str | None) -> None:
                     f", {window}")
             if p["last_error"]:
                 line += f"; LAST ERROR {p['last_error_at']}: {p['last_error']}"
-            click.echo(line)
+            _say(line)
             for row in quarantined:
                 if row["query_id"] == query.id and row["source"] == name:
                     what = "QUARANTINED" if row["state"] == "quarantined" else "awaited"
-                    click.echo(f"    {what} {row['source_id']}: {row['reason']} (since "
-                               f"{row['first_seen']}, last tried {row['last_seen']})")
+                    _say(f"    {what} {row['source_id']}: {row['reason']} (since "
+                         f"{row['first_seen']}, last tried {row['last_seen']})")
     for conflict in store.id_conflicts():
-        click.echo(f"id conflict: {conflict['scheme']}:{conflict['value']} belongs to study "
-                   f"{conflict['owner_study']} but {label(conflict['source'])} record "
-                   f"{conflict['source_id']} (study {conflict['claimed_by_study']}) also "
-                   "claims it")
+        _say(f"id conflict: {conflict['scheme']}:{conflict['value']} belongs to study "
+             f"{conflict['owner_study']} but {label(conflict['source'])} record "
+             f"{conflict['source_id']} (study {conflict['claimed_by_study']}) also "
+             "claims it")
     pending = store.pending_counts()
     for name, dest in cfg.all_destinations().items():
         sent, _ = store.last_digest(name)
@@ -385,7 +386,7 @@ def status(obj: Context, study_id: str | None) -> None:
         error = store.last_delivery_error(name)
         if error:
             line += f"; LAST ERROR: {error}"
-        click.echo(line)
+        _say(line)
 
 
 @main.command()
@@ -431,7 +432,7 @@ def health(obj: Context) -> None:
         exc.exit_code = 1
         raise
     for line in found:
-        click.echo(line)
+        _say(line)  # a source's last error, as it wrote it
     if not found:
         click.echo("ok")
     sys.exit(1 if found else 0)
@@ -451,12 +452,18 @@ def demo(obj: Context, db_path: str | None) -> None:
 
 def _report(poll_report: pipeline.PollReport, deliveries: list[pipeline.DeliveryOutcome]) -> None:
     for line in poll_report.error_lines():
-        click.echo(f"error: {line}", err=True)
+        _say(f"error: {line}", err=True)
     for outcome in deliveries:
         if outcome.error:
             name = f"{outcome.destination}: "
             error = outcome.error if outcome.error.startswith(name) else name + outcome.error
-            click.echo(f"error: {error} ({outcome.items} item(s) kept pending)", err=True)
+            _say(f"error: {error} ({outcome.items} item(s) kept pending)", err=True)
         elif outcome.skipped and outcome.items:
-            click.echo(f"note: {outcome.destination}: not sent, {outcome.skipped} "
-                       f"({outcome.items} item(s) pending)", err=True)
+            _say(f"note: {outcome.destination}: not sent, {outcome.skipped} "
+                 f"({outcome.items} item(s) pending)", err=True)
+
+
+def _say(line: str, err: bool = False) -> None:
+    """Echo a line that may quote a source (a title, an error an upstream server wrote) with
+    its control characters and escape sequences cleaned (render.common.printable)."""
+    click.echo(printable(line), err=err)

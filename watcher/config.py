@@ -227,6 +227,11 @@ def _load_file(path: Path, problems: list[str]) -> tuple[Any, FileModel] | None:
     except YAMLError as exc:
         problems.append(f"{path}:1: YAML syntax error: {_one_line(str(exc))}")
         return None
+    bomb = _alias_bomb(data)
+    if bomb is not None:  # before anything copies what the aliases share
+        problems.append(f"{path}:{bomb}: YAML aliases here repeat more than {ALIAS_VALUES:,} "
+                        "values (an alias bomb?): write the values out instead")
+        return None
     if data is None:
         problems.append(f"{path}:1: file is empty (expected 'queries:' and optionally "
                         "'interventions:', 'defaults:', 'destinations:')")
@@ -334,6 +339,48 @@ def _syntax_error(exc: MarkedYAMLError, text: str) -> str:
     if exc.context and context is not None:
         what += f" ({_one_line(exc.context)} started on line {context.line + 1})"
     return f"{mark.line + 1 if mark else 1}: YAML syntax error: {what}"
+
+
+#: Values that aliases (``*name``) may repeat in one file: far more than any real queries file
+#: shares, far fewer than the millions a "billion laughs" file of ten lines expands to.
+ALIAS_VALUES = 10_000
+
+
+def _alias_bomb(data: Any) -> int | None:
+    """The 1-based line of the value holding the alias whose repeats pass ALIAS_VALUES, or
+    None. Aliases share one parsed value, so this walks each value once (as cheap as the
+    parse), counting what copying every alias (as _plain does) would make."""
+    sizes: dict[int, int] = {}
+    repeated = 0
+
+    def size(node: Any, line: int) -> int:
+        """Values in *node* with its aliases copied; *line* is where *node* is written."""
+        nonlocal repeated
+        if not isinstance(node, (dict, list, tuple)):
+            return 1
+        if id(node) in sizes:  # an alias of a value already seen
+            repeated += sizes[id(node)]
+            return sizes[id(node)]
+        total = 1
+        for key in (list(node) if isinstance(node, dict) else range(len(node))):
+            inner = _line_of(node, [key]) if isinstance(node, (dict, list)) else line
+            total += size(node[key], inner) + (size(key, line) if isinstance(node, dict) else 0)
+            if repeated > ALIAS_VALUES:
+                raise _Bomb(line)
+        sizes[id(node)] = total
+        return total
+
+    try:
+        size(data, 1)
+    except _Bomb as found:
+        return found.line
+    return None
+
+
+class _Bomb(Exception):
+    def __init__(self, line: int):
+        super().__init__(line)
+        self.line = line
 
 
 def _plain(node: Any) -> Any:

@@ -4,10 +4,13 @@ reading differently, is told to the team rather than left to look like a quiet w
 Each poll keeps its search count, the source's translation of the terms and the hash of the
 terms sent (see polls in db/positions.py). After every successful poll:
 
-- **fell silent**: a query that found records in most of its recent polls (ACTIVE_POLLS of the
-  RECENT_POLLS before) and has now found none for SILENT_POLLS polls in a row. Told once per
-  episode (the event is keyed by the first silent poll), and again only after the query found
-  records and then fell silent again;
+- **fell silent**: a query that found records new to it in most of its recent polls
+  (ACTIVE_POLLS of the RECENT_POLLS before) and has now found none at all for SILENT_POLLS
+  polls in a row. Records are counted once each, in the poll that first found them: windows
+  overlap (a record entered today is listed again by the next polls), so one record of a
+  quiet query would otherwise read as a busy spell. Told once per episode (the event is keyed
+  by the first silent poll), and again only after the query found records and then fell
+  silent again;
 - **read differently**: the translation changed between two polls that sent the same terms.
   An edit of the terms (or of the shared intervention) changes the hash, so it never alerts.
 
@@ -28,7 +31,8 @@ from .models import Event
 from .parsers.pubmed import reading
 from .sources import label
 
-#: Polls before a silence that are looked at, and how many of them must have found records.
+#: Polls before a silence that are looked at, and how many of them must have found records
+#: new to the query (so a silence follows at least that many distinct records).
 RECENT_POLLS = 5
 ACTIVE_POLLS = 3
 #: Consecutive polls without a single record that make a silence.
@@ -66,13 +70,14 @@ def fell_silent(query: Query, source: str, polls: list[dict[str, Any]]) -> Event
     if streak < SILENT_POLLS:
         return None
     before = polls[streak:streak + RECENT_POLLS]
-    found = [p["count"] for p in before if p["count"]]
-    if len(found) < ACTIVE_POLLS:
-        return None  # a query that is often empty is not unwell when it is empty again
+    # Distinct records, not search counts: the counts of overlapping windows repeat records.
+    if sum(1 for p in before if p["found"]) < ACTIVE_POLLS:
+        return None  # a quiet query (or one often empty) is not unwell when empty again
     first = polls[streak - 1]
-    per_poll = round(sum(found) / len(found))
+    found = sum(p["found"] for p in before)
     message = (f"query {query.id} returned no {label(source)} records for {streak} polls "
-               f"since {_day(first['finished'])}; it found {per_poll} per poll before. "
+               f"since {_day(first['finished'])}; in the {len(before)} polls before (since "
+               f"{_day(before[-1]['finished'])}) it found {found} distinct records. "
                f"{label(source)} may have changed how it reads the query: check it with "
                "`watcher validate --online`.")
     return Event(f"query_health:silent:{query.id}:{source}:{first['id']}", "query_health",

@@ -116,7 +116,9 @@ def _encoded_regex(form: str) -> str:
 
 
 class ScrubbingFilter(logging.Filter):
-    """Rewrites a record's final message, traceback and stack through :func:`scrub`.
+    """Rewrites a record's final message, traceback and stack through :func:`scrub`, and
+    through render.common.printable: a log line may quote a title or an upstream error, and
+    its escape sequences must not reach the operator's terminal.
 
     Attach it to *handlers*: a filter on a logger does not see records propagated from its
     children, so a filter on the root logger alone would miss ``watcher.http``'s records.
@@ -127,18 +129,21 @@ class ScrubbingFilter(logging.Filter):
         self.secrets = tuple(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # Imported here: the renderers import the sources, which import this module.
+        from .render.common import printable
+
         try:
             message = record.getMessage()
         except Exception:  # bad format args: still show (scrubbed) what we have
             message = f"{record.msg} {record.args}"
-        record.msg = scrub(message, self.secrets)
+        record.msg = printable(scrub(message, self.secrets), lines=True)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = scrub(record.exc_text, self.secrets)
+            record.exc_text = printable(scrub(record.exc_text, self.secrets), lines=True)
         if record.stack_info:
-            record.stack_info = scrub(record.stack_info, self.secrets)
+            record.stack_info = printable(scrub(record.stack_info, self.secrets), lines=True)
         return True
 
 

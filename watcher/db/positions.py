@@ -132,11 +132,16 @@ class PositionsMixin:
 
     def search_history(self, query_id: str, source: str, *, limit: int) -> list[dict[str, Any]]:
         """The last *limit* successful polls of (query, source) that recorded a search count,
-        newest first: what the query-health checks read."""
+        newest first: what the query-health checks read. ``found`` is how many records the
+        query found for the first time in that poll (its matches from the poll's run): each
+        record counts once, however many overlapping windows list it again."""
         return list(self.db.query(
-            "SELECT id, count, translation, terms_hash, finished FROM polls WHERE query_id = ?"
-            " AND source = ? AND error IS NULL AND count IS NOT NULL ORDER BY id DESC LIMIT ?",
-            [query_id, source, limit]))
+            "SELECT p.id, p.count, p.translation, p.terms_hash, p.finished,"
+            " COALESCE(m.found, 0) AS found FROM polls p LEFT JOIN"
+            " (SELECT run_id, COUNT(*) AS found FROM matches WHERE query_id = ? AND source = ?"
+            "  GROUP BY run_id) m ON m.run_id = p.run_id"
+            " WHERE p.query_id = ? AND p.source = ? AND p.error IS NULL AND p.count IS NOT NULL"
+            " ORDER BY p.id DESC LIMIT ?", [query_id, source, query_id, source, limit]))
 
     def polls_after(self, poll_id: int) -> list[dict[str, Any]]:
         """Poll receipts logged after *poll_id*: what a destination's next receipt covers."""

@@ -32,6 +32,7 @@ from .common import (
     notice_link,
     notice_text,
     overflow_line,
+    printable,
     receipt_line,
     receipt_sentence,
     registrations,
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 DEFAULT_SUBJECT = "watcher digest"
 WIDTH = 76  # plain-text wrap (RFC 5322 recommends lines under 78 characters)
 TITLE_LIMIT = 300  # a title longer than this is cut: the link carries the rest
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
 class EmailRendering(NamedTuple):
@@ -101,7 +101,7 @@ def subject_line(digest: Digest, prefix: str | None = None) -> str:
 def one_line(value: str) -> str:
     """*value* with every CR, LF and other control character folded into single spaces: what
     may go into a header without starting a new one."""
-    return " ".join(_CONTROL.sub(" ", value).split())
+    return " ".join(printable(value).split())
 
 
 def date_range(digest: Digest) -> str:

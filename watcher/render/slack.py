@@ -33,6 +33,7 @@ from .common import (
     notice_link,
     notice_text,
     overflow_line,
+    printable,
     receipt_sentence,
     registrations,
     short_date,
@@ -52,10 +53,6 @@ CONCLUSION_LIMIT = 300
 #: Event kinds as the top message counts them.
 KIND_NAMES = {"new": "new", "trial_changed": "trial changed", "correction": "corrected",
               "published": "preprint now published"}
-
-# Bidirectional overrides and isolates (they could reorder the text around a title), other
-# format and control characters; ordinary right-to-left letters are kept.
-_INVISIBLE = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c]")
 
 
 @dataclass
@@ -80,11 +77,9 @@ class SlackMessage:
 # --- escaping -------------------------------------------------------------------------------
 
 def clean(value: object) -> str:
-    """One line of readable text: whitespace (CR, LF, tabs) collapsed, control and bidi
-    override characters dropped."""
-    text = _INVISIBLE.sub("", str(value or ""))
-    text = "".join(ch if unicodedata.category(ch) not in ("Cc", "Cs") else " " for ch in text)
-    return " ".join(text.split())
+    """One line of readable text: escape sequences, control and bidi override characters
+    dropped (:func:`printable`), whitespace (CR, LF, tabs) collapsed."""
+    return " ".join(printable(value or "").split())
 
 
 def escape(value: object) -> str:

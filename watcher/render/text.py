@@ -1,8 +1,11 @@
-"""Plain-text digest for the terminal and logs (and, later, the text part of emails)."""
+"""Plain-text digest for the terminal and logs (and, later, the text part of emails). Every
+line goes through :func:`printable`: a title holding ``ESC[2J`` or a window-title sequence
+must not clear or retitle the reader's terminal."""
 
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 from ..digest import Digest, DigestItem
 from .common import (
@@ -14,6 +17,7 @@ from .common import (
     note_label,
     notice_text,
     overflow_line,
+    printable,
     receipt_line,
     short_date,
     trial_facts,
@@ -34,38 +38,43 @@ def render(digest: Digest) -> str:
     if digest.notices:
         lines.append(f"== Notices ({len(digest.notices)}) ==")
         for item in digest.notices:
-            lines += textwrap.wrap(notice_text(item), WIDTH, initial_indent="! ",
-                                   subsequent_indent="  ")
+            lines += _wrap(notice_text(item), WIDTH, initial_indent="! ",
+                           subsequent_indent="  ")
         lines.append("")
     if digest.overflow:
-        lines += textwrap.wrap(overflow_line(digest), WIDTH) + [""]
+        lines += _wrap(overflow_line(digest), WIDTH) + [""]
     if not digest.sections:
         lines += ["No new studies matched any saved query.", ""]
-    lines += textwrap.wrap(receipt_line(digest), WIDTH, subsequent_indent="  ")
-    return "\n".join(lines) + "\n"
+    lines += _wrap(receipt_line(digest), WIDTH, subsequent_indent="  ")
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def _item(item: DigestItem) -> list[str]:
     study = item.study
-    lines = textwrap.wrap(study.title, WIDTH, initial_indent="* ", subsequent_indent="  ")
+    lines = _wrap(study.title, WIDTH, initial_indent="* ", subsequent_indent="  ")
     details = [citation(study)]
     tags = item_labels(item)  # the same tags as Slack and email: design, inferred, event
     if study.kind == "preprint" and "preprint" not in tags:
         tags.insert(0, study.kind)
     if tags:
         details.append("[" + ", ".join(tags) + "]")
-    lines += textwrap.wrap(" ".join(d for d in details if d), WIDTH, initial_indent="  ",
-                           subsequent_indent="  ")
+    lines += _wrap(" ".join(d for d in details if d), WIDTH, initial_indent="  ",
+                   subsequent_indent="  ")
     if trial_facts(study):
-        lines += textwrap.wrap(trial_facts(study), WIDTH, initial_indent="  ",
-                               subsequent_indent="  ")
+        lines += _wrap(trial_facts(study), WIDTH, initial_indent="  ",
+                       subsequent_indent="  ")
     if changes_text(item):
-        lines += textwrap.wrap(f"{note_label(item)}: {changes_text(item)}", WIDTH,
-                               initial_indent="  ", subsequent_indent="    ")
+        lines += _wrap(f"{note_label(item)}: {changes_text(item)}", WIDTH,
+                       initial_indent="  ", subsequent_indent="    ")
     if len(item.conditions) > 1:
-        lines += textwrap.wrap("also: " + "; ".join(item.conditions[1:]), WIDTH,
-                               initial_indent="  ", subsequent_indent="  ")
+        lines += _wrap("also: " + "; ".join(item.conditions[1:]), WIDTH,
+                       initial_indent="  ", subsequent_indent="  ")
     link = " · ".join(part for part in (study.url, id_line(study)) if part)
     if link:
         lines.append("  " + link)
     return lines
+
+
+def _wrap(text: str, width: int, **options: Any) -> list[str]:
+    """*text* as one clean line (:func:`printable`, spacing collapsed), then wrapped."""
+    return textwrap.wrap(" ".join(printable(text).split()), width, **options)
