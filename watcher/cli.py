@@ -197,7 +197,8 @@ def validate(obj: Context, online: bool) -> None:
         when = (dest.schedule.describe() if dest.schedule
                 else "none (`serve` sends it what each job tells it)" if name == "ops"
                 else "none (sent by `run --once` and `digest` only, never by `serve`)")
-        click.echo(f"- {name}: {dest.kind} {target}; schedule {when}")
+        renamed = f"; renamed from {', '.join(dest.renamed_from)}" if dest.renamed_from else ""
+        click.echo(f"- {name}: {dest.kind} {target}; schedule {when}{renamed}")
     if online and not _query_health(cfg, obj.settings):
         sys.exit(1)
 
