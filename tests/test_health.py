@@ -76,3 +76,37 @@ defaults:
     result = env.cli("health", **smtp)
     assert result.exit_code == 1
     assert result.output.startswith("destination team cannot send: "), result.output
+
+
+TWO_TERMINALS = """\
+destinations:
+  weekly:
+    kind: terminal
+  daily:
+    kind: terminal
+queries:
+  - id: everything
+    condition: Everything in the corpus
+    destinations: [weekly, daily]
+    sources:
+      pubmed:
+        terms: all[sb]
+"""
+
+
+def test_items_of_a_removed_destination_are_reported_never_dropped(env, corpus_server):
+    env.write_queries(TWO_TERMINALS)
+    assert env.cli("poll").exit_code == 0
+    env.write_queries(TWO_TERMINALS.replace("  weekly:\n    kind: terminal\n", "")
+                      .replace("[weekly, daily]", "[daily]"))
+    assert env.cli("digest").exit_code == 0  # daily's digest goes; weekly's items stay
+    status = env.cli("status")
+    assert "destination daily (terminal): 0 pending" in status.stdout
+    assert ("ORPHANED: destination 'weekly' is no longer in the YAML: 19 item(s) pending; add "
+            "renamed_from: weekly to the destination that replaces it") in status.stdout
+    health = env.cli("health")
+    assert health.exit_code == 1
+    assert health.stdout.strip() == ("destination 'weekly' is no longer in the YAML: 19 item(s) "
+                                     "pending; add renamed_from: weekly to the destination that "
+                                     "replaces it")
+    assert env.store().pending_counts() == {"weekly": 19}, "nothing was dropped"

@@ -312,8 +312,10 @@ def digest(obj: Context, destination: str | None, preview: Path | None) -> None:
 @friendly
 def status(obj: Context, study_id: str | None) -> None:
     """Per query and source: last successful poll, its window, last error and quarantined
-    records; per destination: pending items, schedule, last digest sent and last error."""
+    records; per destination: pending items, schedule, last digest sent and last error; items
+    pending for a destination no longer in the YAML (ORPHANED)."""
     from .destinations import KINDS
+    from .health import orphaned
     from .history import last_windows, worker_line
 
     if study_id:
@@ -360,7 +362,8 @@ def status(obj: Context, study_id: str | None) -> None:
     pending = store.pending_counts()
     for name, dest in cfg.all_destinations().items():
         sent, _ = store.last_digest(name)
-        line = (f"destination {name} ({dest.kind}): {pending.get(name, 0)} pending, "
+        waiting = pending.get(name, 0) + sum(pending.get(old, 0) for old in dest.renamed_from)
+        line = (f"destination {name} ({dest.kind}): {waiting} pending, "
                 f"last sent {sent or 'never'}; schedule "
                 + (dest.schedule.describe() if dest.schedule else "none (`digest` sends it)"))
         missing = KINDS[dest.kind].missing(obj.settings)
@@ -370,6 +373,8 @@ def status(obj: Context, study_id: str | None) -> None:
         if error:
             line += f"; LAST ERROR: {error}"
         click.echo(line)
+    for message in orphaned(cfg, store).values():
+        click.echo(f"ORPHANED: {message}")
 
 
 @main.command()
@@ -402,9 +407,10 @@ def serve(obj: Context) -> None:
 @friendly
 def health(obj: Context) -> None:
     """Exit 0 when healthy, 1 when a source has failed longer than WATCHER_HEALTH_FAILING_HOURS,
-    a destination cannot send, or the worker's lease is stale; one line per problem. Anything
-    that stops the check (invalid YAML or environment, an unusable database) is 1 as well:
-    monitors read only 0 and 1 (Docker's HEALTHCHECK reserves 2)."""
+    a destination cannot send, items are pending for a destination no longer in the YAML, or
+    the worker's lease is stale; one line per problem. Anything that stops the check (invalid
+    YAML or environment, an unusable database) is 1 as well: monitors read only 0 and 1
+    (Docker's HEALTHCHECK reserves 2)."""
     from .health import problems
 
     try:

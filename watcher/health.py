@@ -7,7 +7,7 @@ WATCHER_HEALTH_FAILING_HOURS; a destination that lacks what it needs in this
 environment, or whose last delivery attempt failed (items are pending with an error: a digest
 that reached it since would have carried them); a worker lease that has expired (only when a
 lease exists: a worker that stopped cleanly gives its lease up), or that was renewed by a clock
-ahead of this one.
+ahead of this one; items pending for a destination gone from the YAML (see orphaned).
 """
 
 from __future__ import annotations
@@ -69,6 +69,15 @@ def failing_sources(config: Config, store: Store, *, now: datetime,
     return found
 
 
+def orphaned(config: Config, store: Store) -> dict[str, str]:
+    """Destinations gone from the YAML (and claimed by no ``renamed_from``) that still have
+    items pending or being sent: name -> what to tell the operator. They are never dropped."""
+    known = set(config.all_destinations()) | set(config.renames())
+    return {name: f"destination {name!r} is no longer in the YAML: {count} item(s) pending; "
+                  f"add renamed_from: {name} to the destination that replaces it"
+            for name, count in sorted(store.pending_counts().items()) if name not in known}
+
+
 def problems(config: Config, store: Store, *, now: datetime, hours: float,
              settings: Settings | None = None) -> list[str]:
     """One line per problem; empty when healthy. With *settings*, a destination whose kind
@@ -85,6 +94,7 @@ def problems(config: Config, store: Store, *, now: datetime, hours: float,
         error = store.last_delivery_error(name)
         if error:
             lines.append(f"destination {name} cannot send: {error}")
+    lines.extend(orphaned(config, store).values())
     lease = store.lease()
     if lease and datetime.fromisoformat(lease["expires"]) <= now:
         lines.append(f"worker lease is stale: held by {lease['holder']} (pid {lease['pid']} on "
