@@ -94,6 +94,14 @@ BAD = {
     "bad kind": (VALID.replace("kind: slack", "kind: pigeon"), 7, "kind"),
     "slack without channel": (VALID.replace('    channel: "#watch"\n', ""), 6,
                               "needs 'channel'"),
+    "renamed from a live destination": (VALID.replace(
+        '    channel: "#watch"\n', '    channel: "#watch"\n    renamed_from: other\n'
+        '  other:\n    kind: terminal\n'), 9,
+        "destination 'team': renamed_from 'other' is still a destination in the YAML"),
+    "old name claimed twice": (VALID.replace(
+        '    channel: "#watch"\n', '    channel: "#watch"\n    renamed_from: [old]\n'
+        '  other:\n    kind: terminal\n    renamed_from: old\n'), 12,
+        "destination 'other': renamed_from 'old' is also claimed by destination 'team'"),
     "duplicate yaml key": (VALID.replace("    condition: PTSD\n",
                                          "    condition: PTSD\n    condition: again\n"), 15,
                            "YAML syntax error"),
@@ -223,3 +231,13 @@ def test_queries_load_from_many_threads_at_once(tmp_path):
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_renamed_from_takes_a_name_or_a_list(env):
+    env.write_queries(VALID.replace('    channel: "#watch"\n',
+                                    '    channel: "#watch"\n    renamed_from: weekly\n'
+                                    '  other:\n    kind: terminal\n'
+                                    '    renamed_from: [daily, hourly]\n'))
+    assert env.config().renames() == {"weekly": "team", "daily": "other", "hourly": "other"}
+    shown = env.cli("validate")
+    assert shown.exit_code == 0 and "renamed from daily, hourly" in shown.stdout

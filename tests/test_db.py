@@ -123,3 +123,56 @@ def test_storage_failures_are_told_apart_from_a_sources_and_named_with_the_free_
     assert storage_cause(ConnectionRefusedError(errno.ECONNREFUSED, "refused")) is None
     assert storage_cause(TimeoutError("timed out")) is None
     assert storage_cause(SourceError("PubMed: HTTP 500")) is None
+
+
+def _new_events(store: Store, count: int) -> list[int]:
+    with store.transaction():
+        ids = []
+        for n in range(count):
+            study_id, _ = store.save_study(study(pmid=str(100 + n)), "t")
+            store.add_match(study_id, "q", "pubmed", run_id=1, now="t1", excluded=None,
+                            labels=[])
+            ids.append(store.add_event(Event(f"new:{study_id}", "new", study_id), "t1")[0])
+        return ids
+
+
+def test_a_renamed_destination_takes_over_its_old_names_history_once(tmp_path):
+    store = Store(tmp_path / "w.db")
+    sent_before, owed, queued_since = _new_events(store, 3)
+    with store.transaction():
+        store.queue("weekly", sent_before, "t1")
+    send_all(store, "weekly", "t2")
+    run_id = store.start_run("serve weekly", "t2")
+    store.finish_run(run_id, status="ok", now="t2", summary={"sent": {"weekly": 1}})
+    with store.transaction():
+        store.queue("weekly", owed, "t3")
+        store.route_since("weekly", "q", "t0")
+        # Renamed without renamed_from for a while: the new name queued an old event again.
+        store.queue("team-weekly", sent_before, "t4")
+        store.queue("team-weekly", queued_since, "t4")
+
+    assert store.adopt_renames({"weekly": "team-weekly"}) == {"weekly": 1}
+    states = {p.event.id: p.state for p in store.pending("team-weekly")}
+    assert states == {owed: "pending", queued_since: "pending"}, "sent once is never owed again"
+    assert store.outbox_states("team-weekly") == {"sent": 1, "pending": 2}
+    assert store.pending_counts() == {"team-weekly": 2}
+    assert store.last_digest("team-weekly") == ("t2", 0), "its schedule reads the old digests"
+    assert store.last_run_not_sending("serve team-weekly", "team-weekly") is None
+    assert store.route_since("team-weekly", "q", "t9") == ("t0", 0)
+    snapshot = store.db["outbox"].rows_where(order_by="id")
+    assert store.adopt_renames({"weekly": "team-weekly"}) == {}, "done once"
+    assert list(store.db["outbox"].rows_where(order_by="id")) == list(snapshot)
+
+
+def test_an_older_database_keeps_the_routes_its_outbox_shows(tmp_path):
+    path = tmp_path / "w.db"
+    store = Store(path)
+    [event] = _new_events(store, 1)
+    with store.transaction():
+        store.queue("team", event, "t1")
+    store.conn.execute("DROP TABLE routes")  # as a database written before routes were kept
+    store.conn.execute("PRAGMA user_version = 5")
+    store.close()
+    upgraded = Store(path)
+    assert upgraded.version == len(MIGRATIONS)
+    assert upgraded.route_since("team", "q", "t9") == ("t1", 0)

@@ -125,3 +125,37 @@ def test_health_is_1_when_the_databases_file_system_has_too_little_free_space(en
     assert line.startswith("storage: ") and " free on /" in line and str(env.db) in line
     assert env.cli("health", WATCHER_HEALTH_MIN_FREE_MB="0").output.strip() == "ok"
     assert env.cli("health").output.strip() == "ok"  # the default: 50 MB
+
+
+TWO_TERMINALS = """\
+destinations:
+  weekly:
+    kind: terminal
+  daily:
+    kind: terminal
+queries:
+  - id: everything
+    condition: Everything in the corpus
+    destinations: [weekly, daily]
+    sources:
+      pubmed:
+        terms: all[sb]
+"""
+
+
+def test_items_of_a_removed_destination_are_reported_never_dropped(env, corpus_server):
+    env.write_queries(TWO_TERMINALS)
+    assert env.cli("poll").exit_code == 0
+    env.write_queries(TWO_TERMINALS.replace("  weekly:\n    kind: terminal\n", "")
+                      .replace("[weekly, daily]", "[daily]"))
+    assert env.cli("digest").exit_code == 0  # daily's digest goes; weekly's items stay
+    status = env.cli("status")
+    assert "destination daily (terminal): 0 pending" in status.stdout
+    assert ("ORPHANED: destination 'weekly' is no longer in the YAML: 19 item(s) pending; add "
+            "renamed_from: weekly to the destination that replaces it") in status.stdout
+    health = env.cli("health")
+    assert health.exit_code == 1
+    assert health.stdout.strip() == ("destination 'weekly' is no longer in the YAML: 19 item(s) "
+                                     "pending; add renamed_from: weekly to the destination that "
+                                     "replaces it")
+    assert env.store().pending_counts() == {"weekly": 19}, "nothing was dropped"

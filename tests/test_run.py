@@ -7,7 +7,7 @@ import re
 import sqlite3
 from contextlib import closing
 
-from tests.conftest import FIXTURES, QUERIES_YAML, days_ago, renumbered
+from tests.conftest import EVERYTHING, FIXTURES, QUERIES_YAML, days_ago, renumbered
 
 
 def test_first_run_prints_corpus_in_lookback_then_nothing_then_exactly_the_new_one(
@@ -314,3 +314,40 @@ def test_a_full_database_disk_is_named_as_storage_never_blamed_on_pubmed_and_cau
     assert "could not be polled" not in caught_up.stdout and "FAILED" not in caught_up.stdout
     assert env.store().count("studies") == 19
     assert env.cli("health").output.strip() == "ok"
+
+
+def test_a_destination_added_later_gets_only_what_is_found_from_then_on(env, corpus_server):
+    one = """\
+destinations:
+  first:
+    kind: terminal
+queries:
+  - id: everything
+    condition: Everything in the corpus
+    destinations: [first]
+    sources:
+      pubmed:
+        terms: all[sb]
+"""
+    env.write_queries(one)
+    assert env.cli("run", "--once").stdout.count("pubmed.ncbi.nlm.nih.gov/") == 19
+    env.write_queries(one.replace("  first:\n", "  first:\n    kind: terminal\n  second:\n", 1)
+                      .replace("[first]", "[first, second]"))
+    corpus_server.add_article(renumbered(FIXTURES / "biopython/pubmed1.xml", "98000002"),
+                              entry_date=days_ago(0))
+    later = env.cli("run", "--once")  # its overlap finds the last two days' studies again
+    assert later.exit_code == 0, later.stderr
+    assert later.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 2, later.stdout
+    assert later.stdout.count("pubmed.ncbi.nlm.nih.gov/98000002/") == 2, "one each"
+    assert env.store().pending_counts() == {}
+
+
+def test_a_new_query_to_a_new_destination_gets_its_whole_look_back(env, corpus_server):
+    env.write_queries(EVERYTHING)
+    assert env.cli("run", "--once").stdout.count("pubmed.ncbi.nlm.nih.gov/") == 19
+    again = EVERYTHING.split("queries:\n")[1].replace("id: everything", "id: all-again")
+    env.write_queries("destinations:\n  new-team:\n    kind: terminal\n" + EVERYTHING + again
+                      + "    destinations: [new-team]\n")
+    later = env.cli("run", "--once")  # studies already stored, and sent to the terminal
+    assert later.exit_code == 0, later.stderr
+    assert later.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 19, "the new query's look-back"

@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from tests.conftest import QUERIES_YAML
+from tests.conftest import EVERYTHING, QUERIES_YAML
 from watcher.config import Schedule
-from watcher.scheduler import missed_digest, scheduled_job
+from watcher.runtime import stamp, utc_now
+from watcher.scheduler import Worker, missed_digest, scheduled_job
 
 TWO_DESTINATIONS = QUERIES_YAML.replace("defaults:\n", """destinations:
   daily:
@@ -142,3 +143,20 @@ defaults:
     assert result.exit_code == 2
     assert result.stderr.startswith(f"{path}:5: destinations.often.schedule.every: every "
                                     "'15 minutes' is not an interval"), result.stderr
+
+
+def test_a_renamed_destination_keeps_its_interval_from_the_old_names_last_digest(env):
+    often = EVERYTHING.replace("defaults:\n", "destinations:\n  often:\n    kind: terminal\n"
+                               "    schedule: {every: 6h}\ndefaults:\n  destinations: [often]\n")
+    env.write_queries(often)
+    store = env.store()
+    five_hours_ago = stamp(utc_now() - timedelta(hours=5))
+    store.finish_digest(store.begin_digest("often", [], now=five_hours_ago, through_poll=0,
+                                           receipt="r"), now=five_hours_ago)
+    env.write_queries(often.replace("  often:\n", "  team-often:\n    renamed_from: often\n")
+                      .replace("[often]", "[team-often]"))
+    worker = Worker(env.settings())
+    worker.reload(force=True)
+    job = worker.scheduler.get_job("digest:team-often")
+    fire = job.trigger.get_next_fire_time(None, utc_now())
+    assert fire <= utc_now() + timedelta(hours=1), "six hours after the old name's digest"

@@ -544,3 +544,74 @@ def test_preview_writes_block_kit_json_and_text_and_sends_nothing(env, corpus_se
     assert all(check_message(m) is None for m in messages)
     assert readable.count("pubmed.ncbi.nlm.nih.gov/") == 19
     assert slack.messages == [] and env.store().pending_counts() == {"team": 19}
+
+
+# --- a renamed destination -------------------------------------------------------------------
+
+#: The same channel under its old name, and renamed with (and without) `renamed_from`.
+WEEKLY = WITH_SLACK.replace("  team:\n", "  weekly:\n").replace("[team]", "[weekly]")
+RENAMED = WITH_SLACK.replace("  team:\n", "  team-weekly:\n    renamed_from: weekly\n").replace(
+    "[team]", "[team-weekly]")
+RENAMED_BARE = RENAMED.replace("    renamed_from: weekly\n", "")
+
+
+def test_renaming_between_a_poll_and_a_digest_delivers_every_study_once(
+        env, corpus_server, slack):
+    env.write_queries(WEEKLY)
+    assert env.cli("poll").exit_code == 0
+    assert env.store().pending_counts() == {"weekly": 19}
+    env.write_queries(RENAMED)
+    status = env.cli("status", **slack_vars(slack))
+    assert "destination team-weekly (slack): 19 pending" in status.stdout
+    assert "ORPHANED" not in status.stdout
+
+    first = env.cli("run", "--once", **slack_vars(slack))  # polls the overlap, then sends
+    assert first.exit_code == 0, first.stderr
+    pmids = _delivered_pmids(slack)
+    assert len(pmids) == len(set(pmids)) == 19, "every pending study reached the new name once"
+    again = env.cli("run", "--once", **slack_vars(slack))  # the overlap again
+    assert again.exit_code == 0, again.stderr
+    assert sorted(_delivered_pmids(slack)) == sorted(pmids), "nothing posted again"
+    store = env.store()
+    assert store.pending_counts() == {}
+    assert store.last_digest("weekly") == (None, 0), "its digests are the new name's now"
+    health = env.cli("health", **slack_vars(slack))
+    assert health.exit_code == 0 and health.stdout.strip() == "ok", health.stdout
+
+
+@pytest.mark.parametrize("renamed", [RENAMED, RENAMED_BARE], ids=["renamed_from", "bare"])
+def test_renaming_after_a_digest_never_posts_a_study_again(env, corpus_server, slack, renamed):
+    env.write_queries(WEEKLY)
+    assert env.cli("run", "--once", **slack_vars(slack)).exit_code == 0
+    assert len(set(_delivered_pmids(slack))) == 19
+    env.write_queries(renamed)
+    fresh = renumbered(PUBMED_FILES[0], "98000001")
+    corpus_server.add_article(fresh, entry_date=days_ago(0))
+
+    after = env.cli("run", "--once", **slack_vars(slack))  # the overlap holds old studies
+    assert after.exit_code == 0, after.stderr
+    pmids = _delivered_pmids(slack)
+    assert len(pmids) == len(set(pmids)) == 20, "only the new study was posted"
+    assert "98000001" in pmids
+    assert env.store().pending_counts() == {}
+
+
+def test_a_rename_without_renamed_from_is_reported_until_it_is_added(env, corpus_server, slack):
+    env.write_queries(WEEKLY)
+    assert env.cli("poll").exit_code == 0
+    env.write_queries(RENAMED_BARE)
+    first = env.cli("run", "--once", **slack_vars(slack))
+    assert first.exit_code == 0, first.stderr
+    assert _delivered_pmids(slack) == [], "the new name is not handed the overlap's slice"
+    status = env.cli("status", **slack_vars(slack))
+    assert ("ORPHANED: destination 'weekly' is no longer in the YAML: 19 item(s) pending; add "
+            "renamed_from: weekly to the destination that replaces it") in status.stdout
+    health = env.cli("health", **slack_vars(slack))
+    assert health.exit_code == 1 and "'weekly' is no longer in the YAML" in health.stdout
+
+    env.write_queries(RENAMED)
+    after = env.cli("run", "--once", **slack_vars(slack))
+    assert after.exit_code == 0, after.stderr
+    pmids = _delivered_pmids(slack)
+    assert len(pmids) == len(set(pmids)) == 19
+    assert env.cli("health", **slack_vars(slack)).exit_code == 0

@@ -213,7 +213,8 @@ def validate(obj: Context, online: bool) -> None:
         when = (dest.schedule.describe() if dest.schedule
                 else "none (`serve` sends it what each job tells it)" if name == "ops"
                 else "none (sent by `run --once` and `digest` only, never by `serve`)")
-        click.echo(f"- {name}: {dest.kind} {target}; schedule {when}")
+        renamed = f"; renamed from {', '.join(dest.renamed_from)}" if dest.renamed_from else ""
+        click.echo(f"- {name}: {dest.kind} {target}; schedule {when}{renamed}")
     if online and not _query_health(cfg, obj.settings):
         sys.exit(1)
 
@@ -327,8 +328,10 @@ def digest(obj: Context, destination: str | None, preview: Path | None) -> None:
 @friendly
 def status(obj: Context, study_id: str | None) -> None:
     """Per query and source: last successful poll, its window, last error and quarantined
-    records; per destination: pending items, schedule, last digest sent and last error."""
+    records; per destination: pending items, schedule, last digest sent and last error; items
+    pending for a destination no longer in the YAML (ORPHANED)."""
     from .destinations import KINDS
+    from .health import orphaned
     from .history import last_windows, worker_line
 
     if study_id:
@@ -377,7 +380,8 @@ def status(obj: Context, study_id: str | None) -> None:
         sent, _ = store.last_digest(name)
         sending = store.outbox_states(name).get("sending", 0)
         waiting = f" ({sending} of them 'sending', not confirmed delivered)" if sending else ""
-        line = (f"destination {name} ({dest.kind}): {pending.get(name, 0)} pending{waiting}, "
+        count = pending.get(name, 0) + sum(pending.get(old, 0) for old in dest.renamed_from)
+        line = (f"destination {name} ({dest.kind}): {count} pending{waiting}, "
                 f"last sent {sent or 'never'}; schedule "
                 + (dest.schedule.describe() if dest.schedule else "none (`digest` sends it)"))
         missing = KINDS[dest.kind].missing(obj.settings)
@@ -387,6 +391,8 @@ def status(obj: Context, study_id: str | None) -> None:
         if error:
             line += f"; LAST ERROR: {error}"
         _say(line)
+    for message in orphaned(cfg, store).values():
+        _say(f"ORPHANED: {message}")
 
 
 @main.command()
@@ -419,10 +425,10 @@ def serve(obj: Context) -> None:
 @friendly
 def health(obj: Context) -> None:
     """Exit 0 when healthy, 1 when a source has failed longer than WATCHER_HEALTH_FAILING_HOURS,
-    a destination cannot send, the worker's lease is stale, or the database's disk is full or
-    failing; one line per problem. Anything that stops the check (invalid YAML or environment,
-    an unusable database) is 1 as well: monitors read only 0 and 1 (Docker's HEALTHCHECK
-    reserves 2)."""
+    a destination cannot send, items are pending for a destination no longer in the YAML, the
+    worker's lease is stale, or the database's disk is full or failing; one line per problem.
+    Anything that stops the check (invalid YAML or environment, an unusable database) is 1 as
+    well: monitors read only 0 and 1 (Docker's HEALTHCHECK reserves 2)."""
     from .health import problems
 
     try:

@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     ValidationError,
     create_model,
+    field_validator,
     model_validator,
 )
 from ruamel.yaml import YAML
@@ -51,7 +52,15 @@ class Destination(Strict):
     send_empty: bool | None = None
     #: Items listed in one digest; the rest are summarised per condition and stay pending.
     max_items: int = Field(default=50, ge=1, le=5000)
+    #: Names this destination had before (a name or a list): what is pending, sent and
+    #: scheduled under an old name moves to this one, so a rename loses and repeats nothing.
+    renamed_from: list[str] = []
     name: str = ""  # filled from the mapping key
+
+    @field_validator("renamed_from", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
     @property
     def sends_empty(self) -> bool:
@@ -175,6 +184,11 @@ class Config:
         """Where a query's events go: its destinations, or the terminal when it has none."""
         return query.destinations or (TERMINAL.name,)
 
+    def renames(self) -> dict[str, str]:
+        """Old destination name -> the destination that took it over (``renamed_from``)."""
+        return {old: name for name, destination in self.destinations.items()
+                for old in destination.renamed_from}
+
     def all_destinations(self) -> dict[str, Destination]:
         """Configured destinations, plus the terminal when some query routes to nothing."""
         found = dict(self.destinations)
@@ -255,6 +269,7 @@ def _combine(parsed: list[tuple[str, Any, FileModel]], problems: list[str]) -> C
     config = Config()
     interventions: dict[str, Intervention] = {}
     seen_ids: dict[str, str] = {}
+    renamed: list[tuple[str, Any, str]] = []  # (path, raw, destination) with renamed_from
     for path, raw, model in parsed:
         for kind, table, target in (
             ("destination", model.destinations, config.destinations),
@@ -273,6 +288,8 @@ def _combine(parsed: list[tuple[str, Any, FileModel]], problems: list[str]) -> C
                 target[name] = item
                 if kind == "destination":
                     item.name = name
+                    if item.renamed_from:
+                        renamed.append((path, raw, name))
     for path, raw, model in parsed:
         defaults = model.defaults
         for index, q in enumerate(model.queries):
@@ -322,7 +339,33 @@ def _combine(parsed: list[tuple[str, Any, FileModel]], problems: list[str]) -> C
                 filters=q.filters or defaults.filters or Filters(),
                 intervention=intervention,
             ))
+    _check_renames(config, renamed, problems)
     return config
+
+
+def _check_renames(config: Config, renamed: list[tuple[str, Any, str]],
+                   problems: list[str]) -> None:
+    """An old name in ``renamed_from`` must be gone from the YAML, and claimed once: its items
+    move to exactly one destination."""
+    live = config.all_destinations()
+    claimed: dict[str, str] = {}
+    for path, raw, name in renamed:
+        line = _line_of(raw, ("destinations", name, "renamed_from"))
+        for old in config.destinations[name].renamed_from:
+            where = f"{path}:{line}: destination {name!r}: renamed_from {old!r}"
+            if not re.match(SLUG, old):
+                problems.append(f"{where} is not a destination name (lower-case letters, "
+                                "digits, '-' or '_')")
+            elif old == name:
+                problems.append(f"{where} is its own name")
+            elif old in live:
+                problems.append(f"{where} is still a destination in the YAML; remove "
+                                f"{old!r}, or drop renamed_from")
+            elif old in claimed:
+                problems.append(f"{where} is also claimed by destination {claimed[old]!r}; "
+                                "an old name's items can move to one destination only")
+            else:
+                claimed[old] = name
 
 
 # --- error reporting helpers -------------------------------------------------------------------

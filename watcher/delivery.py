@@ -85,6 +85,7 @@ def deliver(config: Config, store: Store, settings: Settings, *, now: datetime |
                          f"{', '.join(all_destinations) or 'none'})")
     outcomes = []
     with store.exclusive():
+        store.adopt_renames(config.renames())  # before anything is built from its history
         for name, destination in all_destinations.items():
             if not names or name in names:
                 sender = (senders or {}).get(name)
@@ -236,6 +237,7 @@ def preview(config: Config, store: Store, destination: str | None, *,
     if name not in known:
         raise UsageError(f"unknown destination {name!r} (configured: "
                          f"{', '.join(known) or 'none'})")
+    store.adopt_renames(config.renames())  # what the digest would be sent once it has run
     built, _, _ = build_digest(config, store, name, now=now or utc_now())
     built = digest_module.limit(built, known[name].max_items)
     spec = KINDS[known[name].kind]

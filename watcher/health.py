@@ -10,7 +10,8 @@ could not be checked against the channel, which holds back every later digest); 
 that has expired (only when a lease exists: a worker that stopped cleanly gives its lease up),
 or that was renewed by a clock ahead of this one; the database's storage: a run that could not
 write it (remembered beside it, see watcher.db.storage), or less than
-WATCHER_HEALTH_MIN_FREE_MB free on its file system.
+WATCHER_HEALTH_MIN_FREE_MB free on its file system; items pending for a destination
+gone from the YAML (see orphaned).
 """
 
 from __future__ import annotations
@@ -72,6 +73,15 @@ def failing_sources(config: Config, store: Store, *, now: datetime,
     return found
 
 
+def orphaned(config: Config, store: Store) -> dict[str, str]:
+    """Destinations gone from the YAML (and claimed by no ``renamed_from``) that still have
+    items pending or being sent: name -> what to tell the operator. They are never dropped."""
+    known = set(config.all_destinations()) | set(config.renames())
+    return {name: f"destination {name!r} is no longer in the YAML: {count} item(s) pending; "
+                  f"add renamed_from: {name} to the destination that replaces it"
+            for name, count in sorted(store.pending_counts().items()) if name not in known}
+
+
 def problems(config: Config, store: Store, *, now: datetime, hours: float,
              settings: Settings | None = None) -> list[str]:
     """One line per problem; empty when healthy. With *settings*, a destination whose kind
@@ -88,6 +98,7 @@ def problems(config: Config, store: Store, *, now: datetime, hours: float,
         error = store.last_delivery_error(name)
         if error:
             lines.append(f"destination {name} cannot send: {error}")
+    lines.extend(orphaned(config, store).values())
     if settings is not None:  # remembered beside the database: it could not be written
         lines += storage.problems(settings.db, min_free_mb=settings.health_min_free_mb)
     lease = store.lease()

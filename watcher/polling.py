@@ -99,6 +99,7 @@ def poll(config: Config, store: Store, settings: Settings, *, now: datetime | No
         sources = sources if sources is not None else build_sources(settings, http)
         report = PollReport()
         with store.exclusive():
+            settle_destinations(config, store, stamp(now), run_id=run_id)
             for query in queries:
                 for name in query.sources:
                     source = sources.get(name)
@@ -111,6 +112,18 @@ def poll(config: Config, store: Store, settings: Settings, *, now: datetime | No
     finally:
         if own_http:
             http.close()
+
+
+def settle_destinations(config: Config, store: Store, now: str, *, run_id: int = 0) -> None:
+    """Before a poll: a renamed destination takes over what its old names hold (see
+    Store.adopt_renames), and each route in the YAML is noted from when it was first seen, so
+    a destination added to a query is never handed the older studies the overlap finds again
+    (see Store.queue_found)."""
+    with store.transaction():
+        store.adopt_renames(config.renames())
+        for query in config.queries:
+            for destination in config.routes(query):
+                store.route_since(destination, query.id, now, run_id=run_id)
 
 
 def window_for(query: Query, source: Source, store: Store, settings: Settings,
@@ -263,7 +276,8 @@ def _match(config: Config, query: Query, source: str, study_id: int, store: Stor
     if excluded:
         return 0
     event_id, _ = store.add_event(Event(f"new:{study_id}", "new", study_id), now)
-    return sum(store.queue(destination, event_id, now) for destination in config.routes(query))
+    return sum(store.queue_found(destination, event_id, study_id=study_id, query_id=query.id,
+                                 run_id=run_id, now=now) for destination in config.routes(query))
 
 
 def _changed(config: Config, query: Query, source: str, study_id: int, previous: Study,
@@ -324,6 +338,7 @@ def reparse(config: Config, store: Store, *, now: datetime | None = None,
     counts = {"records": 0, "fixed": 0, "failed": 0}
     queries = {q.id: q for q in config.queries}
     with store.exclusive(), store.transaction():
+        settle_destinations(config, store, when)
         for name, spec in REGISTRY.items():
             if spec.parse_records is None:
                 continue

@@ -249,10 +249,24 @@ class Worker:
                 return
             first = self.config is None
             self.config, self.snapshot, self.bad_snapshot = cfg, snapshot, None
+            self.adopt_renames(cfg)
             self.schedule_jobs(cfg)
             if not first:
                 log.info("queries reloaded: %d queries, %d destinations", len(cfg.queries),
                          len(cfg.destinations))
+
+    def adopt_renames(self, cfg: Config) -> None:
+        """A renamed destination takes over its old names' history (renamed_from) before its
+        schedule is read from it: its last digest and firings are the old name's."""
+        if not cfg.renames():
+            return
+        store = Store(self.settings.db)
+        try:
+            store.adopt_renames(cfg.renames())
+        except Exception as exc:  # the next poll or digest adopts them before it runs
+            log.error("could not move renamed destinations' items yet: %s", exc)
+        finally:
+            store.close()
 
     def notify_ops(self, message: str, edit: str = "") -> None:
         """Tell the `ops` destination (if configured) about an invalid edit, once per edit:

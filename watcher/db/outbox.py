@@ -15,6 +15,7 @@ destination may first check against what it already holds (a Slack digest id, sa
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -22,6 +23,8 @@ from ..models import Event, PendingItem
 from ..redact import scrub
 
 OPEN_STATES = ("pending", "sending")
+
+log = logging.getLogger(__name__)
 
 
 def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
@@ -67,6 +70,96 @@ class OutboxMixin:
             "INSERT OR IGNORE INTO outbox (destination, event_id, state, attempts, queued_at)"
             " VALUES (?, ?, 'pending', 0, ?)", (destination, event_id, now))
         return cursor.rowcount == 1
+
+    def queue_found(self, destination: str, event_id: int, *, study_id: int, query_id: str,
+                    run_id: int, now: str) -> bool:
+        """Queue the new-study event of a study *query_id* found, unless the query had found it
+        before *destination* was on its routes: a destination added to a query (or renamed
+        without ``renamed_from``) is told what the query finds from then on, never the slice
+        of older studies each poll's overlap finds again. A new query's look-back is found
+        after its routes were first seen, so it is delivered. "Before" is told by the runs
+        (numbered in order; 0 when unknown) or, failing that, by the times (to the second)."""
+        since, first_run = self.route_since(destination, query_id, now, run_id=run_id)
+        found, found_run = self.conn.execute(
+            "SELECT MIN(first_matched), MIN(NULLIF(run_id, 0)) FROM matches WHERE study_id = ?"
+            " AND query_id = ?", (study_id, query_id)).fetchone()
+        if found is not None and (found < since or (first_run and found_run is not None
+                                                    and found_run < first_run)):
+            return False
+        return self.queue(destination, event_id, now)
+
+    def route_since(self, destination: str, query_id: str, now: str, *,
+                    run_id: int = 0) -> tuple[str, int]:
+        """When, and in which run, *destination* was first seen on *query_id*'s routes (*now*
+        and *run_id*, the first time)."""
+        self.conn.execute("INSERT OR IGNORE INTO routes (destination, query_id, first_seen,"
+                          " first_run) VALUES (?, ?, ?, ?)", (destination, query_id, now, run_id))
+        return self.conn.execute(
+            "SELECT first_seen, first_run FROM routes WHERE destination = ? AND query_id = ?",
+            (destination, query_id)).fetchone()
+
+    # --- renamed destinations -----------------------------------------------------------------
+
+    def adopt_renames(self, renames: dict[str, str]) -> dict[str, int]:
+        """Move everything each old destination name holds to its new name (old -> new): its
+        outbox rows, digests and messages, routes and the runs its schedule is read from, in
+        one transaction, before anything is polled or sent. An event both names hold is kept
+        once: as sent if the old name was sent it (the new name's copy would repeat it), else
+        as the new name has it. Idempotent: an old name that holds nothing is left alone.
+        Returns, per old name that held something, how many items were still open."""
+        moved: dict[str, int] = {}
+        if not renames:
+            return moved  # nothing to write: a read-only store is fine
+        with self.transaction():
+            for old, new in renames.items():
+                if old == new or not self._holds(old):
+                    continue
+                moved[old] = self._adopt(old, new)
+                log.info("destination %s renamed to %s: its history and %d open item(s) moved",
+                         old, new, moved[old])
+        return moved
+
+    def _holds(self, name: str) -> bool:
+        return any(self.conn.execute(sql, (name,)).fetchone() for sql in (
+            "SELECT 1 FROM outbox WHERE destination = ? LIMIT 1",
+            "SELECT 1 FROM digests WHERE destination = ? LIMIT 1",
+            "SELECT 1 FROM routes WHERE destination = ? LIMIT 1",
+            "SELECT 1 FROM runs WHERE command = 'serve ' || ? LIMIT 1"))
+
+    def _adopt(self, old: str, new: str) -> int:
+        execute = self.conn.execute
+        execute("DELETE FROM outbox WHERE destination = ? AND state != 'sent' AND event_id IN"
+                " (SELECT event_id FROM outbox WHERE destination = ? AND state = 'sent')",
+                (new, old))
+        execute("DELETE FROM outbox WHERE destination = ? AND event_id IN"
+                " (SELECT event_id FROM outbox WHERE destination = ?)", (old, new))
+        open_items = execute(
+            f"SELECT COUNT(*) FROM outbox WHERE destination = ? AND state IN"
+            f" ({','.join('?' * len(OPEN_STATES))})", (old, *OPEN_STATES)).fetchone()[0]
+        for table in ("outbox", "digests", "messages"):
+            execute(f"UPDATE {table} SET destination = ? WHERE destination = ?", (new, old))
+        execute("INSERT INTO routes (destination, query_id, first_seen, first_run) SELECT ?,"
+                " query_id, first_seen, first_run FROM routes WHERE destination = ? ON CONFLICT"
+                " (destination, query_id) DO UPDATE SET first_seen = MIN(first_seen,"
+                " excluded.first_seen), first_run = MIN(first_run, excluded.first_run)",
+                (new, old))
+        execute("DELETE FROM routes WHERE destination = ?", (old,))
+        # `serve` reads a destination's last scheduled firing from its runs ('serve NAME', and
+        # whom each run sent to): they follow the name, or a missed digest would be re-sent.
+        for run_id, command, summary in execute(
+                "SELECT id, command, summary FROM runs WHERE command = ? OR summary LIKE ?",
+                (f"serve {old}", f'%"{old}"%')).fetchall():
+            try:
+                data = json.loads(summary or "{}")
+            except ValueError:
+                data = {}
+            sent = data.get("sent") if isinstance(data, dict) else None
+            if isinstance(sent, dict) and old in sent:
+                sent.setdefault(new, sent.pop(old))
+                summary = json.dumps(data)
+            execute("UPDATE runs SET command = ?, summary = ? WHERE id = ?",
+                    (f"serve {new}" if command == f"serve {old}" else command, summary, run_id))
+        return open_items
 
     # --- what a destination has not been told yet -------------------------------------------
 

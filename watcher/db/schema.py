@@ -176,10 +176,26 @@ def _migration_5(db: sqlite_utils.Database) -> None:
     db["messages"].create_index(["destination", "channel"])
 
 
+def _migration_6(db: sqlite_utils.Database) -> None:
+    """Routes: when each destination was first seen on each query's routes, so a destination
+    added (or renamed without ``renamed_from``) is told what its queries find from then on,
+    never the older studies a poll's overlap finds again. An older database's routes are taken
+    from its outbox: a destination that holds a query's study has been on its routes since its
+    first item at the latest (the run that first saw them is unknown: 0)."""
+    db["routes"].create({"destination": str, "query_id": str, "first_seen": str,
+                         "first_run": int}, pk=("destination", "query_id"),
+                        not_null={"first_seen", "first_run"}, defaults={"first_run": 0})
+    db.conn.execute(
+        "INSERT INTO routes (destination, query_id, first_seen) SELECT o.destination,"
+        " m.query_id, MIN(o.queued_at) FROM outbox o JOIN events e ON e.id = o.event_id"
+        " JOIN matches m ON m.study_id = e.study_id WHERE e.kind = 'new' AND o.queued_at IS"
+        " NOT NULL GROUP BY o.destination, m.query_id")
+
+
 #: Ordered schema migrations; the database's ``PRAGMA user_version`` is how many have run.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2,
                                                              _migration_3, _migration_4,
-                                                             _migration_5]
+                                                             _migration_5, _migration_6]
 
 #: Tables a watcher database has once migrated: how a foreign SQLite file is recognised.
 CORE_TABLES = {"studies", "study_ids", "matches", "positions", "outbox", "runs", "polls",
