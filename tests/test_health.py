@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.conftest import QUERIES_YAML
+from tests.conftest import QUERIES_YAML, days_ago
 from watcher.fakes.slack import SlackServer
 from watcher.health import report_failing_sources
 from watcher.runtime import utc_now
@@ -182,7 +182,12 @@ def test_a_destination_retired_on_purpose_has_its_items_set_aside_and_health_is_
     assert "retired destination weekly: 19 item(s) set aside, never sent" in status
     assert env.cli("health").stdout.strip() == "ok"
 
-    # Brought back later, it is not handed what was set aside (nor the overlap's studies).
+    # A study found while it was retired goes to daily only; brought back later, weekly is not
+    # handed it when the next poll's overlap finds it again, nor what was set aside.
+    corpus_server.add_synthetic(1, first_pmid=99000001, newest=days_ago(0), days=1,
+                                title="Found while weekly was retired")
+    assert env.cli("run", "--once").exit_code == 0
     env.write_queries(TWO_TERMINALS)
+    assert env.cli("poll").exit_code == 0
     again = env.cli("digest", "weekly")
     assert again.exit_code == 0 and "No new studies" in again.stdout, again.stdout

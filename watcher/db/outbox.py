@@ -232,6 +232,9 @@ class OutboxMixin:
                 "UPDATE outbox SET state = 'retired', last_error = ? WHERE destination = ?"
                 " AND state IN ('pending', 'sending')",
                 (f"destination retired in the YAML ({now})", name)).rowcount
+            # Added back later under this name, it starts afresh: from the new route's time,
+            # not handed the studies a poll's overlap finds again.
+            self.conn.execute("DELETE FROM routes WHERE destination = ?", (name,))
             if count:
                 retired[name] = count
                 log.info("destination %s retired: %d open item(s) set aside, never sent",
