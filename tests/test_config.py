@@ -102,6 +102,12 @@ BAD = {
         '    channel: "#watch"\n', '    channel: "#watch"\n    renamed_from: [old]\n'
         '  other:\n    kind: terminal\n    renamed_from: old\n'), 12,
         "destination 'other': renamed_from 'old' is also claimed by destination 'team'"),
+    "retired yet still a destination": (VALID + "retired: [team]\n", 20,
+                                        "retired 'team' is still a destination in the YAML"),
+    "retired and renamed at once": (VALID.replace(
+        '    channel: "#watch"\n', '    channel: "#watch"\n    renamed_from: old\n')
+        + "retired: [old]\n", 21,
+        "retired 'old' is also in renamed_from of destination 'team'"),
     "duplicate yaml key": (VALID.replace("    condition: PTSD\n",
                                          "    condition: PTSD\n    condition: again\n"), 15,
                            "YAML syntax error"),

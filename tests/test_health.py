@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.conftest import QUERIES_YAML
+from tests.conftest import QUERIES_YAML, days_ago
 from watcher.fakes.slack import SlackServer
 from watcher.health import report_failing_sources
 from watcher.runtime import utc_now
@@ -151,11 +151,43 @@ def test_items_of_a_removed_destination_are_reported_never_dropped(env, corpus_s
     assert env.cli("digest").exit_code == 0  # daily's digest goes; weekly's items stay
     status = env.cli("status")
     assert "destination daily (terminal): 0 pending" in status.stdout
-    assert ("ORPHANED: destination 'weekly' is no longer in the YAML: 19 item(s) pending; add "
-            "renamed_from: weekly to the destination that replaces it") in status.stdout
+    told = ("destination 'weekly' is no longer in the YAML: 19 item(s) pending; add "
+            "renamed_from: weekly to the destination that replaces it, or retired: [weekly] to "
+            "set them aside")
+    assert f"ORPHANED: {told}" in status.stdout
     health = env.cli("health")
     assert health.exit_code == 1
-    assert health.stdout.strip() == ("destination 'weekly' is no longer in the YAML: 19 item(s) "
-                                     "pending; add renamed_from: weekly to the destination that "
-                                     "replaces it")
+    assert health.stdout.strip() == told
     assert env.store().pending_counts() == {"weekly": 19}, "nothing was dropped"
+
+
+def test_a_destination_retired_on_purpose_has_its_items_set_aside_and_health_is_ok(
+        env, corpus_server):
+    """A team that stops a digest on purpose says so (`retired:`): what it still owed is set
+    aside, kept and shown, never sent, and health is no longer held at 1 by it."""
+    env.write_queries(TWO_TERMINALS)
+    assert env.cli("poll").exit_code == 0
+    without = (TWO_TERMINALS.replace("  weekly:\n    kind: terminal\n", "")
+               .replace("[weekly, daily]", "[daily]"))
+    env.write_queries(without + "retired: [weekly]\n")
+    assert "retired destination weekly: 19 item(s) set aside, never sent" in \
+        env.cli("status").stdout, "told before anything ran"
+    assert env.cli("health").stdout.strip() == "ok"
+    run = env.cli("run", "--once")
+    assert run.exit_code == 0 and run.stdout.count("== ") >= 1
+    store = env.store()
+    assert store.pending_counts() == {} and store.retired_counts() == {"weekly": 19}
+    status = env.cli("status").stdout
+    assert "ORPHANED" not in status
+    assert "retired destination weekly: 19 item(s) set aside, never sent" in status
+    assert env.cli("health").stdout.strip() == "ok"
+
+    # A study found while it was retired goes to daily only; brought back later, weekly is not
+    # handed it when the next poll's overlap finds it again, nor what was set aside.
+    corpus_server.add_synthetic(1, first_pmid=99000001, newest=days_ago(0), days=1,
+                                title="Found while weekly was retired")
+    assert env.cli("run", "--once").exit_code == 0
+    env.write_queries(TWO_TERMINALS)
+    assert env.cli("poll").exit_code == 0
+    again = env.cli("digest", "weekly")
+    assert again.exit_code == 0 and "No new studies" in again.stdout, again.stdout

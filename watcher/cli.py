@@ -393,6 +393,10 @@ def status(obj: Context, study_id: str | None) -> None:
         _say(line)
     for message in orphaned(cfg, store).values():
         _say(f"ORPHANED: {message}")
+    set_aside = store.retired_counts()
+    for name in cfg.retired:
+        count = set_aside.get(name, 0) + pending.get(name, 0)
+        _say(f"retired destination {name}: {count} item(s) set aside, never sent")
 
 
 @main.command()

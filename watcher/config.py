@@ -134,6 +134,13 @@ class FileModel(Strict):
     defaults: Defaults = Defaults()
     destinations: dict[str, Destination] = {}
     queries: list[QueryModel] = []
+    #: Destinations removed on purpose: what they still owe is set aside, never sent.
+    retired: list[str] = []
+
+    @field_validator("retired", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)
@@ -169,6 +176,9 @@ class Config:
     queries: list[Query] = field(default_factory=list)
     destinations: dict[str, Destination] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    #: Old destination names removed on purpose (``retired:``): their open items are set
+    #: aside rather than reported as orphaned.
+    retired: tuple[str, ...] = ()
 
     def query(self, query_id: str) -> Query:
         for query in self.queries:
@@ -340,7 +350,31 @@ def _combine(parsed: list[tuple[str, Any, FileModel]], problems: list[str]) -> C
                 intervention=intervention,
             ))
     _check_renames(config, renamed, problems)
+    _check_retired(config, parsed, problems)
     return config
+
+
+def _check_retired(config: Config, parsed: list[tuple[str, Any, FileModel]],
+                   problems: list[str]) -> None:
+    """A retired name must be gone from the YAML and claimed by no ``renamed_from``: its
+    items are either set aside or moved, never both."""
+    live, renames = config.all_destinations(), config.renames()
+    retired: list[str] = []
+    for path, raw, model in parsed:
+        for index, old in enumerate(model.retired):
+            where = f"{path}:{_line_of(raw, ('retired', index))}: retired {old!r}"
+            if not re.match(SLUG, old):
+                problems.append(f"{where} is not a destination name (lower-case letters, "
+                                "digits, '-' or '_')")
+            elif old in live:
+                problems.append(f"{where} is still a destination in the YAML; remove it "
+                                "first, or drop it from retired")
+            elif old in renames:
+                problems.append(f"{where} is also in renamed_from of destination "
+                                f"{renames[old]!r}: its items either move or are set aside")
+            elif old not in retired:
+                retired.append(old)
+    config.retired = tuple(retired)
 
 
 def _check_renames(config: Config, renamed: list[tuple[str, Any, str]],

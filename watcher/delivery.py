@@ -86,6 +86,8 @@ def deliver(config: Config, store: Store, settings: Settings, *, now: datetime |
     outcomes = []
     with store.exclusive():
         store.adopt_renames(config.renames())  # before anything is built from its history
+        with store.transaction():
+            store.retire(config.retired, stamp(now))
         for name, destination in all_destinations.items():
             if not names or name in names:
                 sender = (senders or {}).get(name)

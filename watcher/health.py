@@ -76,9 +76,10 @@ def failing_sources(config: Config, store: Store, *, now: datetime,
 def orphaned(config: Config, store: Store) -> dict[str, str]:
     """Destinations gone from the YAML (and claimed by no ``renamed_from``) that still have
     items pending or being sent: name -> what to tell the operator. They are never dropped."""
-    known = set(config.all_destinations()) | set(config.renames())
+    known = set(config.all_destinations()) | set(config.renames()) | set(config.retired)
     return {name: f"destination {name!r} is no longer in the YAML: {count} item(s) pending; "
-                  f"add renamed_from: {name} to the destination that replaces it"
+                  f"add renamed_from: {name} to the destination that replaces it, or "
+                  f"retired: [{name}] to set them aside"
             for name, count in sorted(store.pending_counts().items()) if name not in known}
 
 

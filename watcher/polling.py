@@ -116,11 +116,13 @@ def poll(config: Config, store: Store, settings: Settings, *, now: datetime | No
 
 def settle_destinations(config: Config, store: Store, now: str, *, run_id: int = 0) -> None:
     """Before a poll: a renamed destination takes over what its old names hold (see
-    Store.adopt_renames), and each route in the YAML is noted from when it was first seen, so
-    a destination added to a query is never handed the older studies the overlap finds again
+    Store.adopt_renames), a destination removed on purpose has what it still owes set aside
+    (Store.retire), and each route in the YAML is noted from when it was first seen, so a
+    destination added to a query is never handed the older studies the overlap finds again
     (see Store.queue_found)."""
     with store.transaction():
         store.adopt_renames(config.renames())
+        store.retire(config.retired, now)
         for query in config.queries:
             for destination in config.routes(query):
                 store.route_since(destination, query.id, now, run_id=run_id)

@@ -7,6 +7,7 @@ row per (destination, event) with a state:
     sending  -> sent     (the message that carried it was accepted; its id is recorded)
     sending  -> pending  (the digest failed part-way: only the unsent rest goes back)
     pending  -> withheld (the query's filters now exclude it)
+    pending  -> retired  (its destination was removed on purpose: ``retired:`` in the YAML)
 
 A row still 'sending' when a process died is offered again by the next digest, which the
 destination may first check against what it already holds (a Slack digest id, say).
@@ -219,6 +220,31 @@ class OutboxMixin:
     def pending_counts(self) -> dict[str, int]:
         return dict(self.conn.execute(
             "SELECT destination, COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')"
+            " GROUP BY destination"))
+
+    def retire(self, destinations: Iterable[str], now: str) -> dict[str, int]:
+        """Set aside what destinations removed on purpose still owe: never sent, no longer
+        counted as pending, kept with when and why. Idempotent. Returns, per destination that
+        still held open items, how many were set aside."""
+        retired: dict[str, int] = {}
+        for name in destinations:
+            count = self.conn.execute(
+                "UPDATE outbox SET state = 'retired', last_error = ? WHERE destination = ?"
+                " AND state IN ('pending', 'sending')",
+                (f"destination retired in the YAML ({now})", name)).rowcount
+            # Added back later under this name, it starts afresh: from the new route's time,
+            # not handed the studies a poll's overlap finds again.
+            self.conn.execute("DELETE FROM routes WHERE destination = ?", (name,))
+            if count:
+                retired[name] = count
+                log.info("destination %s retired: %d open item(s) set aside, never sent",
+                         name, count)
+        return retired
+
+    def retired_counts(self) -> dict[str, int]:
+        """Items set aside per retired destination (see retire)."""
+        return dict(self.conn.execute(
+            "SELECT destination, COUNT(*) FROM outbox WHERE state = 'retired'"
             " GROUP BY destination"))
 
     def withhold(self, outbox_ids: Iterable[int], reason: str) -> None:
