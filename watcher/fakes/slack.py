@@ -221,8 +221,9 @@ class SlackServer(LocalServer):
             "ok": True, "channel": channel, "ts": posted.ts,
             "message": {"text": posted.text, "ts": posted.ts}}).encode()
 
-    def after_answer(self, path: str) -> None:
-        """Called once an answer is on the wire: the kill switch fires here."""
+    def before_answer(self, path: str) -> None:
+        """Called once a post is kept, before its answer is written: the kill switch fires
+        here, so the killed client never saw Slack's answer to the Nth post."""
         if path != "/api/chat.postMessage" or not self.kill_after:
             return
         pid, nth = self.kill_after
@@ -396,8 +397,11 @@ class _Handler(BaseHTTPRequestHandler):
         delay = float(headers.pop("X-Fake-Delay", 0) or 0)
         if delay:  # a "slow" answer: the message is kept, the client waits
             time.sleep(delay)
+        # The kill switch fires once the message is kept but before its answer is written:
+        # killed then, the client can never have recorded it (after the answer, a loaded
+        # machine let it record the message, or even finish the digest, before the signal).
+        self.app.before_answer(path)
         self._send(status, headers, body)
-        self.app.after_answer(path)
 
     def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.send_response(status)
