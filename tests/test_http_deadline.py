@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import gzip
 import logging
+import tracemalloc
+import zlib
 
 import pytest
 
@@ -132,6 +134,34 @@ def test_a_small_compressed_answer_that_inflates_past_the_cap_is_stopped(slow):
         client(max_bytes=100_000).get(server.url, service="PubMed")
     # Within the cap, the same answer is returned decoded.
     assert len(client(max_bytes=2_000_000).get(server.url).content) == 2_000_000
+
+
+def _zeros(count: int, encoding: str) -> bytes:
+    """*count* zero bytes compressed with *encoding*, made without holding them all."""
+    packer = zlib.compressobj(9, zlib.DEFLATED,
+                              zlib.MAX_WBITS | 16 if encoding == "gzip" else zlib.MAX_WBITS)
+    block = bytes(1_000_000)
+    return b"".join(packer.compress(block) for _ in range(count // len(block))) + packer.flush()
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "gzip, gzip", "deflate, gzip"])
+def test_a_compression_bomb_never_inflates_far_past_the_cap(slow, encoding):
+    # 500 MB of zeros, compressed once per listed encoding (the first applied first): twice
+    # is about 1 KB on the wire. Each network chunk used to be inflated whole before the cap
+    # was checked, so 1 KB became 500 MB in memory (`serve` killed for memory, not one line).
+    first, *more = encoding.split(", ")
+    body = _zeros(500_000_000, first)
+    for layer in more:
+        body = gzip.compress(body, 9) if layer == "gzip" else zlib.compress(body, 9)
+    server = slow(["ok"], body=body, headers={"Content-Encoding": encoding})
+    tracemalloc.start()
+    try:
+        with pytest.raises(SourceError, match=r"larger than 1 MB \(WATCHER_MAX_RESPONSE_MB\)"):
+            client(timeout=30, max_bytes=1_000_000).get(server.url, service="PubMed")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000, f"{peak:,} bytes held to refuse a 1 MB cap"
 
 
 def test_retries_on_5xx_still_back_off_and_count(slow):
