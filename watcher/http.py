@@ -279,7 +279,8 @@ class HttpClient:
             for _ in range(MAX_REDIRECTS + 1):
                 with self._client.stream(method, url, params=params, data=data,
                                          extensions={"timeout": timeout}) as response:
-                    if not response.is_redirect:
+                    # (a 3xx naming nowhere, or a 300/304, is the answer itself: not a success)
+                    if not response.has_redirect_location:
                         return self._read(response, deadline)
                     origin = response.url
                     target = origin.join(response.headers["Location"])
