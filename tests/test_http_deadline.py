@@ -164,6 +164,18 @@ def test_a_compression_bomb_never_inflates_far_past_the_cap(slow, encoding):
     assert peak < 20_000_000, f"{peak:,} bytes held to refuse a 1 MB cap"
 
 
+def test_an_answer_compressed_a_thousand_times_is_one_line_not_a_crash(slow):
+    body = b"<eSearchResult/>"
+    for _ in range(1000):
+        body = gzip.compress(body, 1)
+    server = slow(["ok"], body=body, headers={"Content-Encoding": ", ".join(["gzip"] * 1000)})
+    with pytest.raises(SourceError) as caught:
+        client(timeout=30).get(server.url, service="PubMed")
+    assert str(caught.value) == (f"PubMed (127.0.0.1:{server.port}): the answer is compressed "
+                                 "1000 times (at most 4 are undone)")
+    assert server.requests == 1, "not retried: the same answer would come again"
+
+
 def test_retries_on_5xx_still_back_off_and_count(slow):
     server = slow([503, 502, "ok"], body=b"later")
     waits: list[float] = []

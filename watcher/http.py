@@ -352,16 +352,22 @@ class HttpClient:
 #: (64 KB of gzip is 64 MB of zeros; gzip twice, 64 GB), before any cap could be checked.
 _PIECE = 65_536
 _WBITS = {"gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+#: Most content-encodings undone on one answer (a real server uses one).
+_LAYERS = 4
 
 
 def _decoded(response: httpx.Response) -> Iterator[bytes]:
     """*response*'s body with its content-encodings undone (gzip and deflate, as httpx does;
     others are left as they are, as httpx leaves them), in pieces of at most _PIECE bytes."""
     chunks: Iterator[bytes] = response.iter_raw()
-    for encoding in reversed(response.headers.get_list("content-encoding", split_commas=True)):
-        wbits = _WBITS.get(encoding.strip().lower())
-        if wbits is not None:
-            chunks = _inflated(chunks, wbits)
+    layers = [_WBITS[name] for encoding in response.headers.get_list("content-encoding",
+                                                                     split_commas=True)
+              if (name := encoding.strip().lower()) in _WBITS]
+    if len(layers) > _LAYERS:  # each layer is a decoder (and a frame) of its own
+        raise httpx.DecodingError(f"the answer is compressed {len(layers)} times (at most "
+                                  f"{_LAYERS} are undone)")
+    for wbits in reversed(layers):
+        chunks = _inflated(chunks, wbits)
     return chunks
 
 
