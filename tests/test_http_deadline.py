@@ -77,6 +77,9 @@ def test_an_answer_within_the_deadline_is_returned_whole_and_decoded(slow):
     response = client(timeout=5).post(server.url, data={"term": "ketamine"}, service="PubMed")
     assert response.status_code == 200
     assert response.text == text
+    # Only encodings the client undoes itself are asked for (never br or zstd, even when some
+    # package installs their decoders into httpx).
+    assert b"\r\naccept-encoding: gzip, deflate\r\n" in server.heads[0].lower() + b"\r\n"
 
 
 def test_a_hung_host_inside_a_poll_fails_at_the_polls_deadline_without_retrying(slow):

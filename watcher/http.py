@@ -150,7 +150,10 @@ class HttpClient:
         self._sleep = sleep
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout),
-            headers={"User-Agent": f"watcher/{__version__} (literature monitoring bot)"},
+            # Only what _decoded undoes: httpx would also offer br or zstd whenever some
+            # package installs brotli or zstandard, and those answers would reach the parsers raw.
+            headers={"User-Agent": f"watcher/{__version__} (literature monitoring bot)",
+                     "Accept-Encoding": ", ".join(_WBITS)},
             # Followed by _send, only on the same host and scheme: httpx would re-send a POST's
             # form (NCBI_API_KEY, e-mail) to any host a 307 names.
             follow_redirects=False,
