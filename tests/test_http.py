@@ -167,6 +167,19 @@ def test_a_redirect_on_the_same_host_is_followed(scripted):
     assert server.auth[-2:] == ["Basic YWxpY2U6cHc="] * 2
 
 
+def test_a_redirect_without_a_location_is_one_line_and_not_followed(scripted):
+    # A 302 naming nowhere (a misconfigured proxy, a maintenance page) used to end the poll
+    # with "unexpected KeyError: 'Location'" and a traceback.
+    server = scripted([(302, {}, b"moved", 0), (300, {"Location": "/x"}, b"choose", 0)])
+    http = HttpClient(retry=RetryPolicy(backoff=0.01), sleep=lambda s: None)
+    with pytest.raises(SourceError) as caught:
+        http.get(server.url, service="ClinicalTrials.gov")
+    assert str(caught.value) == f"ClinicalTrials.gov ({server.host}) answered HTTP 302: moved"
+    with pytest.raises(SourceError, match=r"answered HTTP 300: choose$"):
+        http.get(server.url, service="ClinicalTrials.gov")
+    assert server.hits == 2, "neither retried nor followed"
+
+
 def test_a_redirect_loop_on_the_same_host_stops(scripted):
     server = scripted([(302, {"Location": "/x"}, b"", 0)] * 10)
     with pytest.raises(SourceError, match=r"^PubMed \(127\.0\.0\.1:\d+\): more than 5 "

@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import gzip
 import logging
+import tracemalloc
+import zlib
 
 import pytest
 
@@ -75,6 +77,9 @@ def test_an_answer_within_the_deadline_is_returned_whole_and_decoded(slow):
     response = client(timeout=5).post(server.url, data={"term": "ketamine"}, service="PubMed")
     assert response.status_code == 200
     assert response.text == text
+    # Only encodings the client undoes itself are asked for (never br or zstd, even when some
+    # package installs their decoders into httpx).
+    assert b"\r\naccept-encoding: gzip, deflate\r\n" in server.heads[0].lower() + b"\r\n"
 
 
 def test_a_hung_host_inside_a_poll_fails_at_the_polls_deadline_without_retrying(slow):
@@ -132,6 +137,46 @@ def test_a_small_compressed_answer_that_inflates_past_the_cap_is_stopped(slow):
         client(max_bytes=100_000).get(server.url, service="PubMed")
     # Within the cap, the same answer is returned decoded.
     assert len(client(max_bytes=2_000_000).get(server.url).content) == 2_000_000
+
+
+def _zeros(count: int, encoding: str) -> bytes:
+    """*count* zero bytes compressed with *encoding*, made without holding them all."""
+    packer = zlib.compressobj(9, zlib.DEFLATED,
+                              zlib.MAX_WBITS | 16 if encoding == "gzip" else zlib.MAX_WBITS)
+    block = bytes(1_000_000)
+    return b"".join(packer.compress(block) for _ in range(count // len(block))) + packer.flush()
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "gzip, gzip", "deflate, gzip"])
+def test_a_compression_bomb_never_inflates_far_past_the_cap(slow, encoding):
+    # 200 MB of zeros, compressed once per listed encoding (the first applied first): twice
+    # is about 1 KB on the wire. Each network chunk used to be inflated whole before the cap
+    # was checked, so 1 KB became 200 MB in memory (`serve` killed for memory, not one line).
+    first, *more = encoding.split(", ")
+    body = _zeros(200_000_000, first)
+    for layer in more:
+        body = gzip.compress(body, 9) if layer == "gzip" else zlib.compress(body, 9)
+    server = slow(["ok"], body=body, headers={"Content-Encoding": encoding})
+    tracemalloc.start()
+    try:
+        with pytest.raises(SourceError, match=r"larger than 1 MB \(WATCHER_MAX_RESPONSE_MB\)"):
+            client(timeout=30, max_bytes=1_000_000).get(server.url, service="PubMed")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000, f"{peak:,} bytes held to refuse a 1 MB cap"
+
+
+def test_an_answer_compressed_a_thousand_times_is_one_line_not_a_crash(slow):
+    body = b"<eSearchResult/>"
+    for _ in range(1000):
+        body = gzip.compress(body, 1)
+    server = slow(["ok"], body=body, headers={"Content-Encoding": ", ".join(["gzip"] * 1000)})
+    with pytest.raises(SourceError) as caught:
+        client(timeout=30).get(server.url, service="PubMed")
+    assert str(caught.value) == (f"PubMed (127.0.0.1:{server.port}): the answer is compressed "
+                                 "1000 times (at most 4 are undone)")
+    assert server.requests == 1, "not retried: the same answer would come again"
 
 
 def test_retries_on_5xx_still_back_off_and_count(slow):

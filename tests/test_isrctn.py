@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import days_ago
-from watcher.errors import ParseError
+from watcher.errors import ParseError, SourceError
 from watcher.fakes.ctgov import CtgovServer
 from watcher.fakes.isrctn import IsrctnServer, trial_xml
 from watcher.http import HttpClient, RetryPolicy
@@ -165,6 +165,28 @@ def test_an_answer_holding_far_more_trials_than_its_total_fails(env, isrctn, htt
                                         r"than the 2 of its totalCount$"):
         source.fetch(env.config().query("trials"), Window(days_ago(30), days_ago(0)),
                      FetchContext(lambda s, i: set()))
+
+
+def test_an_answer_filled_to_its_limit_without_a_total_fails_rather_than_dropping_some(
+        env, isrctn, http):
+    # Without totalCount, an answer holding exactly `limit` trials may have left some out:
+    # taking it as whole advanced the window past trials never fetched (missed for good).
+    from watcher.sources import FetchContext, Window
+    from watcher.sources.isrctn import ISRCTNSource
+    trials = [trial_xml(f"ISRCTN{n:08d}", title="K", condition="Depression", drug="Ketamine",
+                        updated=days_ago(1)) for n in range(1, 3)]
+    env.write_queries(ISRCTN_ONLY)
+    source = ISRCTNSource(env.settings(WATCHER_ISRCTN_URL=isrctn.url), http, limit=2)
+    query, window = env.config().query("trials"), Window(days_ago(30), days_ago(0))
+    isrctn.fail(200, f"<allTrials>{''.join(trials)}</allTrials>", content_type="application/xml")
+    with pytest.raises(SourceError, match=r"^ISRCTN search: the answer holds 2 trials, its "
+                                          r"limit, and no totalCount: more may match; narrow "
+                                          r"the terms$"):
+        source.fetch(query, window, FetchContext(lambda s, i: set()))
+    # Below the limit, the answer is whole, total or not.
+    isrctn.fail(200, f"<allTrials>{trials[0]}</allTrials>", content_type="application/xml")
+    assert source.fetch(query, window, FetchContext(lambda s, i: set())).matched == [
+        "ISRCTN00000001"]
 
 
 def test_a_status_change_between_two_polls_is_one_change_item(env, isrctn):

@@ -351,3 +351,32 @@ def test_a_new_query_to_a_new_destination_gets_its_whole_look_back(env, corpus_s
     later = env.cli("run", "--once")  # studies already stored, and sent to the terminal
     assert later.exit_code == 0, later.stderr
     assert later.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 19, "the new query's look-back"
+
+
+def test_a_corrupt_database_is_named_as_storage_never_blamed_on_pubmed(env, corpus_server):
+    """A database file damaged under the running watcher (a disk fault, a power cut on a file
+    system that lost a write) was 'PubMed: unexpected DatabaseError: database disk image is
+    malformed': the digest told the team PubMed failed, and `health` said ok."""
+    env.write_queries(QUERIES_YAML)
+    assert env.cli("run", "--once").exit_code == 0
+    with closing(sqlite3.connect(env.db)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'studies'"
+                            ).fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+    with open(env.db, "r+b") as db:  # the studies table's first page, overwritten
+        db.seek((page - 1) * size)
+        db.write(b"\xff" * size)
+
+    damaged = env.cli("run", "--once")
+    assert damaged.exit_code == 1
+    errors = damaged.stderr.strip().splitlines()
+    assert len(errors) == 1, damaged.stderr
+    assert re.fullmatch(rf"error: storage: cannot write the database {re.escape(str(env.db))} "
+                        r"\(database disk image is malformed; [0-9.]+ [KMGT]?B free on /\S*\)",
+                        errors[0]), errors[0]
+    assert "PubMed" not in damaged.stdout + damaged.stderr
+    health = env.cli("health")
+    assert health.exit_code == 1
+    assert f"storage: cannot write the database {env.db} (database disk image is malformed" \
+        in health.output

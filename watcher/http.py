@@ -15,6 +15,7 @@ import io
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -149,7 +150,10 @@ class HttpClient:
         self._sleep = sleep
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout),
-            headers={"User-Agent": f"watcher/{__version__} (literature monitoring bot)"},
+            # Only what _decoded undoes: httpx would also offer br or zstd whenever some
+            # package installs brotli or zstandard, and those answers would reach the parsers raw.
+            headers={"User-Agent": f"watcher/{__version__} (literature monitoring bot)",
+                     "Accept-Encoding": ", ".join(_WBITS)},
             # Followed by _send, only on the same host and scheme: httpx would re-send a POST's
             # form (NCBI_API_KEY, e-mail) to any host a 307 names.
             follow_redirects=False,
@@ -278,7 +282,8 @@ class HttpClient:
             for _ in range(MAX_REDIRECTS + 1):
                 with self._client.stream(method, url, params=params, data=data,
                                          extensions={"timeout": timeout}) as response:
-                    if not response.is_redirect:
+                    # (a 3xx naming nowhere, or a 300/304, is the answer itself: not a success)
+                    if not response.has_redirect_location:
                         return self._read(response, deadline)
                     origin = response.url
                     target = origin.join(response.headers["Location"])
@@ -301,14 +306,14 @@ class HttpClient:
     def _read(self, response: httpx.Response, deadline: float) -> httpx.Response:
         """The streamed answer, decoded, whole and held once (no list of chunks joined into a
         second copy), or _TooLarge as soon as it passes max_bytes (its Content-Length is
-        believed up front). httpx decodes any content-encoding as the chunks arrive, so a
-        small compressed answer that inflates past the cap is stopped too (at most one
-        decoded chunk past it)."""
+        believed up front). Content-encodings are undone here in pieces of at most _PIECE
+        bytes (see _decoded), so a small compressed answer that inflates past the cap is
+        stopped within one piece of it, however many times it was compressed."""
         length = response.headers.get("Content-Length", "").strip()
         if length.isdigit() and int(length) > self.max_bytes:
             raise _TooLarge
         body = io.BytesIO()
-        for chunk in response.iter_bytes():
+        for chunk in _decoded(response):
             if time.monotonic() > deadline:
                 raise _DeadlineExceeded
             if body.tell() + len(chunk) > self.max_bytes:
@@ -344,6 +349,55 @@ class HttpClient:
 
     def _backoff(self, attempt: int) -> float:
         return min(self.retry.backoff * 2 ** (attempt - 1), self.retry.max_wait)
+
+
+#: Most bytes one decompression step may produce: httpx inflates a whole network chunk at once
+#: (64 KB of gzip is 64 MB of zeros; gzip twice, 64 GB), before any cap could be checked.
+_PIECE = 65_536
+_WBITS = {"gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+#: Most content-encodings undone on one answer (a real server uses one).
+_LAYERS = 4
+
+
+def _decoded(response: httpx.Response) -> Iterator[bytes]:
+    """*response*'s body with its content-encodings undone (gzip and deflate, as httpx does;
+    others are left as they are, as httpx leaves them), in pieces of at most _PIECE bytes."""
+    chunks: Iterator[bytes] = response.iter_raw()
+    layers = [_WBITS[name] for encoding in response.headers.get_list("content-encoding",
+                                                                     split_commas=True)
+              if (name := encoding.strip().lower()) in _WBITS]
+    if len(layers) > _LAYERS:  # each layer is a decoder (and a frame) of its own
+        raise httpx.DecodingError(f"the answer is compressed {len(layers)} times (at most "
+                                  f"{_LAYERS} are undone)")
+    for wbits in reversed(layers):
+        chunks = _inflated(chunks, wbits)
+    return chunks
+
+
+def _inflated(chunks: Iterator[bytes], wbits: int) -> Iterator[bytes]:
+    """One encoding undone, never more than _PIECE bytes at a time. Deflate may come raw,
+    without its zlib header (as httpx accepts it too). A broken stream is httpx's
+    DecodingError, as it would have been."""
+    inflater, first = zlib.decompressobj(wbits), True
+    try:
+        for chunk in chunks:
+            data = chunk
+            while data:
+                try:
+                    piece = inflater.decompress(data, _PIECE)
+                except zlib.error:
+                    if not (first and wbits == zlib.MAX_WBITS):
+                        raise
+                    inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate
+                    piece = inflater.decompress(data, _PIECE)
+                first = False
+                if piece:
+                    yield piece
+                data = inflater.unconsumed_tail
+        while not inflater.eof and (piece := inflater.decompress(b"", _PIECE)):
+            yield piece  # what the last input still held
+    except zlib.error as exc:
+        raise httpx.DecodingError(f"the answer's compressed body is broken: {exc}") from None
 
 
 def _retry_after(response: httpx.Response) -> float | None:

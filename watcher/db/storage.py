@@ -1,10 +1,11 @@
 """Local storage failures: the database's own disk, not a source or destination, failing.
 
-A full disk (SQLITE_FULL, ENOSPC), an I/O error, a file system gone read-only or a database
-file that cannot be opened any more is one problem of this installation. It is named as such
-(the database, its path, and the free space on its file system), never recorded or told as a
-failure of the source being polled, and stops the run: nothing can be recorded until there is
-room again, and what a poll fetched without storing it is fetched again by the next run.
+A full disk (SQLITE_FULL, ENOSPC), an I/O error, a file system gone read-only, a database
+file that cannot be opened any more or one damaged on disk (SQLITE_CORRUPT) is one problem of
+this installation. It is named as such (the database, its path, and the free space on its file
+system), never recorded or told as a failure of the source being polled, and stops the run:
+nothing can be recorded until there is room again (or the file is repaired), and what a poll
+fetched without storing it is fetched again by the next run.
 
 Such a failure cannot be written into the database, so it is remembered beside it, in a marker
 file (an empty file can usually still be created on a full disk; its content is a bonus), or,
@@ -33,6 +34,7 @@ _SQLITE_CODES = {
     10: "disk I/O error",  # SQLITE_IOERR (and its extended codes)
     14: "unable to open database file",  # SQLITE_CANTOPEN
     8: "attempt to write a readonly database",  # SQLITE_READONLY
+    11: "database disk image is malformed",  # SQLITE_CORRUPT: the file was damaged under us
 }
 #: errno values that mean a local write failed for want of space or a working disk.
 _ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS}

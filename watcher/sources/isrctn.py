@@ -69,6 +69,9 @@ class ISRCTNSource:
         if answer.total is not None and answer.total > len(answer.trials):
             raise SourceError(f"ISRCTN search: {answer.total} trials match but the answer holds "
                               f"{len(answer.trials)} (limit {self.limit}); narrow the terms")
+        if answer.total is None and len(answer.trials) >= self.limit:
+            raise SourceError(f"ISRCTN search: the answer holds {len(answer.trials)} trials, its "
+                              "limit, and no totalCount: more may match; narrow the terms")
         if answer.total is not None and past_total(len(answer.trials), answer.total):
             raise SourceError(f"ISRCTN search: the answer holds {len(answer.trials)} trials, "
                               f"more than the {answer.total} of its totalCount")
