@@ -271,6 +271,16 @@ SMALL_THEN_ALL = "defaults:\n  lookback_days: 30\nqueries:\n  - id: depression" 
     QUERIES_YAML.split("queries:\n")[1].split("  - id: depression")[0]
 
 
+def _assert_one_storage_line(result, db, cause: str) -> None:
+    """Exit 1 and one stderr line naming the database, its path, the cause and the free space."""
+    assert result.exit_code == 1
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1, result.stderr
+    assert re.fullmatch(rf"error: storage: cannot write the database {re.escape(str(db))} "
+                        rf"\({re.escape(cause)}; [0-9.]+ [KMGT]?B free on /\S*\)",
+                        errors[0]), errors[0]
+
+
 def test_a_full_database_disk_is_named_as_storage_never_blamed_on_pubmed_and_caught_up(
         env, corpus_server, monkeypatch):
     """A full disk was 'PubMed: unexpected OperationalError: database or disk is full', stored
@@ -284,12 +294,7 @@ def test_a_full_database_disk_is_named_as_storage_never_blamed_on_pubmed_and_cau
     monkeypatch.setattr(Store, "extra_pragmas", (f"max_page_count = {pages + 40}",))
 
     full = env.cli("run", "--once")
-    assert full.exit_code == 1
-    errors = full.stderr.strip().splitlines()
-    assert len(errors) == 1, full.stderr
-    assert re.fullmatch(rf"error: storage: cannot write the database {re.escape(str(env.db))} "
-                        r"\(database or disk is full; [0-9.]+ [KMGT]?B free on /\S*\)",
-                        errors[0]), errors[0]
+    _assert_one_storage_line(full, env.db, "database or disk is full")
     assert "PubMed" not in full.stderr and "could not be polled" not in full.stdout
     with closing(env.store()) as store:
         positions = {p["query_id"]: p for p in store.positions()}
@@ -369,12 +374,7 @@ def test_a_corrupt_database_is_named_as_storage_never_blamed_on_pubmed(env, corp
         db.write(b"\xff" * size)
 
     damaged = env.cli("run", "--once")
-    assert damaged.exit_code == 1
-    errors = damaged.stderr.strip().splitlines()
-    assert len(errors) == 1, damaged.stderr
-    assert re.fullmatch(rf"error: storage: cannot write the database {re.escape(str(env.db))} "
-                        r"\(database disk image is malformed; [0-9.]+ [KMGT]?B free on /\S*\)",
-                        errors[0]), errors[0]
+    _assert_one_storage_line(damaged, env.db, "database disk image is malformed")
     assert "PubMed" not in damaged.stdout + damaged.stderr
     health = env.cli("health")
     assert health.exit_code == 1
