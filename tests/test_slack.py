@@ -13,6 +13,7 @@ import sys
 import time
 
 import pytest
+from slack_sdk import WebClient
 
 from tests.conftest import PUBMED_FILES, QUERIES_YAML, ROOT, days_ago, renumbered
 from watcher import pipeline
@@ -439,6 +440,34 @@ def test_a_lookup_past_the_recovery_deadline_is_one_error_and_sends_nothing(
     assert "\n" not in outcome.error and slack.token not in outcome.error
     assert store.outbox_states("team") == {"sending": 60}
     assert store.last_delivery_error("team") == outcome.error
+
+
+def test_history_said_to_go_on_without_a_cursor_is_no_proof_that_nothing_was_posted(
+        tmp_path, slack):
+    """Slack answers the first page of the channel's history with has_more but no cursor: the
+    rest (holding the interrupted digest's top message) was never read, so nothing may be
+    concluded from it. The items wait, with the error; the next run reads it all and posts
+    each item once."""
+    cfg, store, settings, digest_id = _killed_before_channel_ids(tmp_path, slack)
+    client = WebClient(token=slack.token, base_url=slack.url.rstrip("/") + "/")
+    for n in range(3):  # the team talks on: the digest's message is no longer on page one
+        time.sleep(0.06)
+        client.chat_postMessage(channel="#ketamine-watch", text=f"chat {n}")
+    slack.page_cap = 2
+    slack.quirk_next("no_cursor", "conversations.history")
+    posted = len(slack.messages)
+
+    first = pipeline.deliver(cfg, store, settings)[0]
+    assert not first.sent and len(slack.messages) == posted, "nothing posted blind"
+    assert "cursor" in first.error and "\n" not in first.error
+    assert store.outbox_states("team") == {"sending": 60}
+    assert store.last_delivery_error("team") == first.error
+
+    later = pipeline.deliver(cfg, store, settings)[0]
+    assert later.sent and later.error is None, later.error
+    assert sorted(item_ids(slack)) == list(range(1, 61)), "each item in the channel once"
+    assert [m["part"] for m in store.messages_of(digest_id)] == [0, 1]
+    assert store.pending_counts() == {}
 
 
 def test_without_the_history_scope_a_killed_digest_is_resent_with_one_warning(

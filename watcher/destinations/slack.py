@@ -319,7 +319,8 @@ class SlackSender:
                limit: int = PAGE_SIZE, **kwargs: Any) -> Iterator[Any]:
         """Every item of a cursor-paged method, page by page, until Slack gives no cursor
         (a page may be short, even empty, before the end). Past *deadline*, or on a cursor
-        that comes back again, it gives up with an error rather than read forever."""
+        that comes back again, it gives up with an error rather than read forever; and on a
+        page saying ``has_more`` without a cursor, rather than take part of it for all."""
         cursor = None
         seen: set[str] = set()
         pages = 0
@@ -334,6 +335,10 @@ class SlackSender:
             pages += 1
             yield from response.get(key) or []
             cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor and response.get("has_more"):  # the rest unread: proves nothing
+                raise DeliveryError(f"{self.name}: Slack's {method.replace('_', '.')} said more "
+                                    "follows but gave no page cursor; cannot check an "
+                                    "interrupted digest")
             if not cursor:
                 return
             if cursor in seen:

@@ -92,7 +92,8 @@ class SlackServer(LocalServer):
         """Misbehave on the next *times* calls of *method* ("webhook" for the webhook):
         ``http_500`` answers 500 and keeps nothing; ``slow`` accepts the message but answers
         only after ``slow_seconds``; ``no_ts`` accepts it and answers ``ok: true`` without a
-        ts; ``text:BODY`` (webhook) accepts it and answers 200 with BODY instead of ``ok``."""
+        ts; ``text:BODY`` (webhook) accepts it and answers 200 with BODY instead of ``ok``;
+        ``no_cursor`` (a paged method) answers ``has_more: true`` without a next cursor."""
         for _ in range(times):
             self.quirks.append((method, quirk))
 
@@ -171,12 +172,16 @@ class SlackServer(LocalServer):
                 if quirk == "slow":
                     headers = {**headers, "X-Fake-Delay": str(self.slow_seconds)}
                 return status, headers, body
-            if method == "conversations.history":
-                return self._history(params)
-            if method == "conversations.replies":
-                return self._replies(params)
-            if method == "conversations.list":
-                return self._list(params)
+            paged = {"conversations.history": self._history,
+                     "conversations.replies": self._replies, "conversations.list": self._list}
+            if method in paged:
+                quirk = self._quirk(method)
+                status, headers, body = paged[method](params)
+                answer = json.loads(body)
+                if quirk == "no_cursor" and answer.get("ok"):
+                    answer.update(has_more=True, response_metadata={"next_cursor": ""})
+                    body = json.dumps(answer).encode()
+                return status, headers, body
         return _error("unknown_method")
 
     def _throttled(self, channel: str) -> bool:
