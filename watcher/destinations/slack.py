@@ -49,6 +49,8 @@ RECOVERY_MARGIN = 3600.0
 #: before it gives up for this run: the items stay 'sending' and the destination reports it.
 RECOVERY_DEADLINE = 600.0
 PAGE_SIZE = 200
+#: What Slack answers for a channel the bot can no longer see at all.
+OUT_OF_REACH = ("channel_not_found", "not_in_channel")
 #: conversations.list allows up to 999 a page (Slack may answer fewer, even none, and a cursor).
 LIST_PAGE_SIZE = 999
 
@@ -240,17 +242,21 @@ class SlackSender:
         in the channel's history since each digest started (and in their threads). Each row
         of *interrupted* is an item: its outbox ``id``, ``digest_id``, the digest's
         ``started`` and the ``channel_id`` its messages went to (None: unknown, the configured
-        name is looked up). Without the history scope it warns once and finds nothing (the
-        items are re-sent); any other failure raises, and the items stay 'sending'."""
+        name is looked up) and the ``channel`` as configured then. Without the history scope
+        it warns once and finds nothing (the items are re-sent); so it does for a channel the
+        bot cannot see any more when the YAML names another one since (the team moved: the
+        items go there). Any other failure raises, and the items stay 'sending'."""
         wanted: dict[int, set[int]] = {}
         started: dict[int, str | None] = {}
         channels: dict[int, str | None] = {}
+        addressed: dict[int, str | None] = {}  # the channel as configured when it was posted
         for row in interrupted:
             if row.get("digest_id") is not None:
                 digest_id = int(row["digest_id"])
                 wanted.setdefault(digest_id, set()).add(int(row["id"]))
                 started[digest_id] = row.get("started")
                 channels[digest_id] = row.get("channel_id") or channels.get(digest_id)
+                addressed[digest_id] = row.get("channel") or addressed.get(digest_id)
         if not wanted:
             return []
         deadline = time.monotonic() + RECOVERY_DEADLINE
@@ -265,8 +271,19 @@ class SlackSender:
                     channel = looked_up
                 by_channel.setdefault(channel, []).append(digest_id)
             for channel, digests in by_channel.items():
-                found += self._search(channel, {d: wanted[d] for d in digests}, started,
-                                      deadline)
+                try:
+                    found += self._search(channel, {d: wanted[d] for d in digests}, started,
+                                          deadline)
+                except SlackError as exc:
+                    was = {addressed.get(d) for d in digests}
+                    if exc.code not in OUT_OF_REACH or None in was or self.channel in was:
+                        raise
+                    # the YAML names another channel since, and this one is gone (or the bot
+                    # was removed from it): what it holds is nobody's to check, nor to post to
+                    log.warning("%s: cannot read %s (%s), where interrupted digest(s) %s went "
+                                "(%s); their items unsent there go to %s", self.name, channel,
+                                ", ".join(sorted(str(w) for w in was)),
+                                ", ".join(map(str, digests)), exc.code, self.channel)
         except SlackError as exc:
             if exc.code != "missing_scope":
                 raise

@@ -75,6 +75,7 @@ class SlackServer(LocalServer):
         self.clock: Callable[[], float] = time.time  # what a message's ts is stamped from
         self.page_cap = 999  # most items a paged method answers, whatever limit asks
         self._posts_answered = 0
+        self._deleted = 0
         self._last_post: dict[str, float] = {}
         self._ts = 0.0
         self._lock = threading.Lock()
@@ -107,6 +108,13 @@ class SlackServer(LocalServer):
         with self._lock:
             return self._channel(name)
 
+    def delete_channel(self, name: str) -> str:
+        """Delete a channel (its id is never given again): Slack then answers
+        channel_not_found for it, and a post to its name makes a new channel. Returns its id."""
+        with self._lock:
+            self._deleted += 1
+            return self.channels.pop(name.lstrip("#"))
+
     def add_channels(self, count: int, prefix: str = "other") -> None:
         """Create *count* more channels (a large workspace), listed before any made later."""
         with self._lock:
@@ -116,7 +124,7 @@ class SlackServer(LocalServer):
     def _channel(self, name: str) -> str:
         if name in self.channels.values():
             return name
-        return self.channels.setdefault(name, f"C{len(self.channels) + 1:08d}")
+        return self.channels.setdefault(name, f"C{len(self.channels) + self._deleted + 1:08d}")
 
     def top_level(self, channel: str | None = None) -> list[Posted]:
         return [m for m in self.messages if m.thread_ts is None and m.channel != "webhook"
