@@ -470,24 +470,26 @@ def test_history_said_to_go_on_without_a_cursor_is_no_proof_that_nothing_was_pos
     assert store.pending_counts() == {}
 
 
+@pytest.mark.parametrize("now", ["#ketamine-new", "#ketamine-watch"])
 def test_a_digest_interrupted_in_a_channel_since_deleted_goes_to_the_one_now_configured(
-        tmp_path, slack):
-    """After the crash the team's channel was deleted and the YAML points at a new one. The
-    channel id on record can no longer be read (channel_not_found): what it held is out of
-    everyone's reach, so the items not on record go to the channel now configured, rather
-    than the destination waiting for ever on a channel that is gone."""
+        tmp_path, slack, now):
+    """After the crash the team's channel was deleted; the YAML points at a new one, or the
+    channel was made again under the same name. The channel id on record can no longer be
+    read (channel_not_found): what it held is out of everyone's reach, so the items not on
+    record go to the channel now configured, rather than the destination waiting for ever on
+    a channel that is gone."""
     write(tmp_path, conditions_yaml(3, TEAM))
     queue_studies(Store(tmp_path / "w.db"), _many(49, 3))
     _killed_digest(tmp_path, slack, 3, days=0)
     old = slack.delete_channel("#ketamine-watch")
-    cfg = write(tmp_path, conditions_yaml(3, TEAM.replace("#ketamine-watch", "#ketamine-new")))
+    new = slack.channel_id(now)
+    cfg = write(tmp_path, conditions_yaml(3, TEAM.replace("#ketamine-watch", now)))
     store = Store(tmp_path / "w.db")
     recorded = {i for m in slack.messages[:2] for i in m.metadata["event_payload"]["outbox_ids"]}
     settings = Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db"), **slack_vars(slack)})
 
     outcome = pipeline.deliver(cfg, store, settings)[0]
     assert outcome.sent and outcome.error is None, outcome.error
-    new = slack.channel_id("#ketamine-new")
     moved = [i for m in slack.messages if m.channel == new
              for i in (m.metadata or {}).get("event_payload", {}).get("outbox_ids", [])]
     assert sorted(moved) == sorted(set(range(1, 50)) - recorded), "the rest, each once"

@@ -191,8 +191,8 @@ def _recover_interrupted(store: Store, name: str, destination: Destination,
     """Before a new digest: when a dead process left items 'sending', ask a sender that can
     look (Slack, by its messages' metadata) which of those messages the destination already
     holds, and record them as sent so they are not posted twice. It is told the channel id
-    the digest's messages (or the latest ones to the same channel) went to, and that channel
-    as it was configured then (the YAML may name another one since). When the check
+    the digest's messages (or the latest ones to the same channel) went to; a message it finds
+    is recorded with that channel as it was configured then. When the check
     cannot run, the items stay 'sending' with the error (health and status report it) and the
     destination sends nothing this time: sending them blind could post them twice."""
     recover = getattr(sender, "recover", None)

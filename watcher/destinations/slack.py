@@ -242,21 +242,19 @@ class SlackSender:
         in the channel's history since each digest started (and in their threads). Each row
         of *interrupted* is an item: its outbox ``id``, ``digest_id``, the digest's
         ``started`` and the ``channel_id`` its messages went to (None: unknown, the configured
-        name is looked up) and the ``channel`` as configured then. Without the history scope
-        it warns once and finds nothing (the items are re-sent); so it does for a channel the
-        bot cannot see any more when the YAML names another one since (the team moved: the
-        items go there). Any other failure raises, and the items stay 'sending'."""
+        name is looked up). Without the history scope it warns once and finds nothing (the
+        items are re-sent); so it does for a channel the bot cannot see any more when the
+        channel configured now is another one (moved, or deleted and made again: the items go
+        there). Any other failure raises, and the items stay 'sending'."""
         wanted: dict[int, set[int]] = {}
         started: dict[int, str | None] = {}
         channels: dict[int, str | None] = {}
-        addressed: dict[int, str | None] = {}  # the channel as configured when it was posted
         for row in interrupted:
             if row.get("digest_id") is not None:
                 digest_id = int(row["digest_id"])
                 wanted.setdefault(digest_id, set()).add(int(row["id"]))
                 started[digest_id] = row.get("started")
                 channels[digest_id] = row.get("channel_id") or channels.get(digest_id)
-                addressed[digest_id] = row.get("channel") or addressed.get(digest_id)
         if not wanted:
             return []
         deadline = time.monotonic() + RECOVERY_DEADLINE
@@ -275,15 +273,13 @@ class SlackSender:
                     found += self._search(channel, {d: wanted[d] for d in digests}, started,
                                           deadline)
                 except SlackError as exc:
-                    was = {addressed.get(d) for d in digests}
-                    if exc.code not in OUT_OF_REACH or None in was or self.channel in was:
+                    if exc.code not in OUT_OF_REACH or self._posts_to(channel, deadline):
                         raise
-                    # the YAML names another channel since, and this one is gone (or the bot
-                    # was removed from it): what it holds is nobody's to check, nor to post to
-                    log.warning("%s: cannot read %s (%s), where interrupted digest(s) %s went "
-                                "(%s); their items unsent there go to %s", self.name, channel,
-                                ", ".join(sorted(str(w) for w in was)),
-                                ", ".join(map(str, digests)), exc.code, self.channel)
+                    # gone (or the bot removed from it), and the channel configured now is
+                    # another one: what it holds is out of reach, and posted to no more
+                    log.warning("%s: cannot read channel %s, where interrupted digest(s) %s "
+                                "went (%s); their items not on record go to %s", self.name,
+                                channel, ", ".join(map(str, digests)), exc.code, self.channel)
         except SlackError as exc:
             if exc.code != "missing_scope":
                 raise
@@ -317,6 +313,14 @@ class SlackSender:
                         if hit is not None:
                             found.append(hit)
         return found
+
+    def _posts_to(self, channel: str, deadline: float) -> bool:
+        """Whether the channel configured now is *channel* (or cannot be told apart from it:
+        its name is not found either). Only asked when *channel* cannot be read."""
+        try:
+            return self._channel_id(deadline) == channel
+        except SlackError:
+            return True
 
     def _channel_id(self, deadline: float) -> str:
         """conversations.history needs the channel's id; the YAML may give its name, looked up
