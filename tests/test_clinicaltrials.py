@@ -407,6 +407,30 @@ def test_two_revisions_before_one_digest_tell_the_whole_way_from_what_was_told(e
     assert said.count("status ") == 1 and said.count("enrollment ") == 1, said
 
 
+def test_a_trial_changed_before_its_first_digest_is_told_once_as_it_is_now(env, ctgov):
+    """Found recruiting, completed by the next poll, and no digest in between: the team is
+    told of the trial once (its new item, with today's facts), not once as new and once more
+    as a change from a status they never saw; nor is the change offered again later."""
+    ctgov.add_study(ketamine_trial("NCT09000001", status="RECRUITING"), updated=days_ago(3))
+    env.write_queries(TRIALS_YAML)
+    url = {"WATCHER_CTGOV_URL": ctgov.url}
+    assert env.cli("poll", **url).exit_code == 0
+
+    def complete(data):
+        data["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+
+    ctgov.update("NCT09000001", complete, updated=days_ago(0))
+    assert env.cli("poll", **url).exit_code == 0
+    told = env.cli("digest", **url)
+    assert told.exit_code == 0, told.stderr
+    assert told.stdout.count("https://clinicaltrials.gov/study/NCT09000001") == 1, told.stdout
+    assert "1 new study" in told.stdout.splitlines()[0] and "change" not in told.stdout
+    assert "Completed" in told.stdout
+    again = env.cli("digest", **url)
+    assert "NCT09000001" not in again.stdout, again.stdout
+    assert env.store().pending_counts() == {}
+
+
 def test_a_study_without_status_module_is_quarantined_and_asked_for_again_by_id(
         env, ctgov):
     ctgov.add_study(ketamine_trial("NCT09000001"), updated=days_ago(1))

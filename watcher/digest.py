@@ -194,18 +194,32 @@ def build(destination: str, pending: list[PendingItem], conditions: dict[str, st
 
 
 def merge_changes(pending: list[PendingItem]) -> list[tuple[PendingItem, list[PendingItem]]]:
-    """One change item per study: the change events of a study waiting together (one per
-    registry that lists the trial, or one per revision) become the first one's item, telling
-    each field once. Returns (entry, the entries merged into it), in *pending*'s order."""
+    """One item per study: the change events of a study waiting together (one per registry
+    that lists the trial, or one per revision) become the first one's item, telling each field
+    once; and when the study's new-study item waits too (it changed before it was ever told),
+    they are carried by that item, which shows the trial as it is now: a change from a state
+    the reader never saw is not news. Returns (entry, the entries merged into it), in
+    *pending*'s order."""
     changes: dict[int, list[PendingItem]] = {}
+    news: dict[int, PendingItem] = {}
     for entry in pending:
-        if entry.event.kind == "trial_changed" and entry.event.study_id is not None:
-            changes.setdefault(entry.event.study_id, []).append(entry)
+        study_id = entry.event.study_id
+        if study_id is not None and entry.event.kind == "trial_changed":
+            changes.setdefault(study_id, []).append(entry)
+        elif study_id is not None and entry.event.kind == "new":
+            news.setdefault(study_id, entry)
     out: list[tuple[PendingItem, list[PendingItem]]] = []
     for entry in pending:
-        group = changes.get(entry.event.study_id) if entry.event.kind == "trial_changed" \
-            else None
-        if not group or len(group) == 1:
+        study_id = entry.event.study_id
+        if entry.event.kind != "trial_changed" or study_id is None:
+            carried = changes.get(study_id, []) if study_id is not None and news.get(
+                study_id) is entry else []
+            out.append((entry, carried))
+            continue
+        group = changes[study_id]
+        if study_id in news:
+            continue  # carried by the study's new-study item
+        if len(group) == 1:
             out.append((entry, []))
         elif entry is group[0]:
             first = entry.event
