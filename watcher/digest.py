@@ -251,7 +251,7 @@ def _changes_once(events: list[Event]) -> list[tuple[str, str]]:
             fields = phrases
         for name, phrase in zip(fields, phrases, strict=True):
             rank, told = said.setdefault(name, (trust(event), []))
-            if rank == trust(event) and phrase not in told:
+            if rank == trust(event) and told[-1:] != [phrase]:  # (A → B, B → A, A → B)
                 told.append(phrase)
     return [(name, _chained(told)) for name, (_, told) in said.items()]
 
