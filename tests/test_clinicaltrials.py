@@ -382,6 +382,55 @@ def test_a_poll_that_pages_on_past_its_deadline_fails_and_keeps_the_window(env, 
     assert report.outcomes[0].error is None and report.outcomes[0].new == 40
 
 
+def test_two_revisions_before_one_digest_tell_the_whole_way_from_what_was_told(env, ctgov):
+    """Recruiting when told; two polls see it stop recruiting, then complete; one digest. The
+    reader was told 'Recruiting': a change from 'Active, not recruiting' alone would claim a
+    status they never saw and hide the revision that ended recruitment."""
+    ctgov.add_study(ketamine_trial("NCT09000001", status="RECRUITING"), updated=days_ago(3))
+    env.write_queries(TRIALS_YAML)
+    url = {"WATCHER_CTGOV_URL": ctgov.url}
+    assert env.cli("run", "--once", **url).exit_code == 0
+    for status in ("ACTIVE_NOT_RECRUITING", "COMPLETED"):
+        def revise(data, status=status):
+            data["protocolSection"]["statusModule"]["overallStatus"] = status
+            data["protocolSection"]["designModule"]["enrollmentInfo"] = {
+                "count": 80 if status == "COMPLETED" else 60, "type": "ESTIMATED"}
+
+        ctgov.update("NCT09000001", revise, updated=days_ago(0))
+        assert env.cli("poll", **url).exit_code == 0
+    told = env.cli("digest", **url)
+    assert told.exit_code == 0, told.stderr
+    said = " ".join(told.stdout.split())
+    assert said.count("https://clinicaltrials.gov/study/NCT09000001") == 1, said
+    assert "status Recruiting → Active, not recruiting → Completed" in said, said
+    assert "enrollment 250 → 60 → 80 (estimated)" in said, said
+    assert said.count("status ") == 1 and said.count("enrollment ") == 1, said
+
+
+def test_a_trial_changed_before_its_first_digest_is_told_once_as_it_is_now(env, ctgov):
+    """Found recruiting, completed by the next poll, and no digest in between: the team is
+    told of the trial once (its new item, with today's facts), not once as new and once more
+    as a change from a status they never saw; nor is the change offered again later."""
+    ctgov.add_study(ketamine_trial("NCT09000001", status="RECRUITING"), updated=days_ago(3))
+    env.write_queries(TRIALS_YAML)
+    url = {"WATCHER_CTGOV_URL": ctgov.url}
+    assert env.cli("poll", **url).exit_code == 0
+
+    def complete(data):
+        data["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+
+    ctgov.update("NCT09000001", complete, updated=days_ago(0))
+    assert env.cli("poll", **url).exit_code == 0
+    told = env.cli("digest", **url)
+    assert told.exit_code == 0, told.stderr
+    assert told.stdout.count("https://clinicaltrials.gov/study/NCT09000001") == 1, told.stdout
+    assert "1 new study" in told.stdout.splitlines()[0] and "change" not in told.stdout
+    assert "Completed" in told.stdout
+    again = env.cli("digest", **url)
+    assert "NCT09000001" not in again.stdout, again.stdout
+    assert env.store().pending_counts() == {}
+
+
 def test_a_study_without_status_module_is_quarantined_and_asked_for_again_by_id(
         env, ctgov):
     ctgov.add_study(ketamine_trial("NCT09000001"), updated=days_ago(1))

@@ -432,3 +432,21 @@ def test_a_trial_item_shows_its_facts_and_a_change_says_what_changed_in_every_me
         assert "status RECRUITING → WITHDRAWN" in out, medium
     assert "`trial`" in rendered["slack"] and ">trial</span>" in rendered["email"]
     assert rendered["email"].count(">trial</span>") == 1, "labelled once"
+
+
+def test_a_status_that_went_back_and_forth_before_one_digest_ends_where_the_trial_is():
+    """Suspended, resumed, suspended again between two digests: one item telling every step,
+    ending where the trial is now (a repeated step is not taken for a repeated report)."""
+    from watcher.digest import merge_changes
+    from watcher.models import PendingItem
+
+    trial = Study("clinicaltrials", "trial", {"nct": "NCT09000001"}, "Ketamine trial")
+    steps = ["status Recruiting → Suspended", "status Suspended → Recruiting",
+             "status Recruiting → Suspended"]
+    pending = [PendingItem(n, Event(f"change:clinicaltrials:{n}", "trial_changed", 1, "q",
+                                    {"changes": [step], "fields": ["status"]}, None, n),
+                           trial, []) for n, step in enumerate(steps, start=1)]
+    [(item, merged)] = merge_changes(pending)
+    assert item.event.details["changes"] == [
+        "status Recruiting → Suspended → Recruiting → Suspended"]
+    assert [m.outbox_id for m in merged] == [2, 3]

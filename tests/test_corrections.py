@@ -350,3 +350,21 @@ def test_a_study_sent_before_the_upgrade_revised_for_nothing_is_not_corrected(
     assert run.exit_code == 0, run.stderr
     assert f"/{STUDY}/" not in run.stdout, run.stdout
     assert [e.kind for e in env.store().events_of(1)] == ["new"]
+
+
+def test_a_study_sent_before_the_upgrade_linked_to_its_retraction_only_is_told(env, server):
+    """PubMed links the retraction notice (RetractionIn) before it adds the Retracted
+    Publication type. The skeleton kept no links, but it kept the publication types, and they
+    say the study was not retracted when it was sent: the link is news, not 'never kept'."""
+    env.write_queries(EVERYTHING)
+    source = FIXTURES / "pubmed_metapub/36318760.xml"
+    _sent_by_the_skeleton(env, renumbered(source, STUDY))
+    linked = retracted(renumbered(source, STUDY), NOTICE)
+    types = linked.find("MedlineCitation/Article/PublicationTypeList")
+    types.remove(types.find("PublicationType[@UI='D016441']"))
+    server.add_article(linked, entry_date=days_ago(10), modified=days_ago(0))
+    run = env.cli("run", "--once")
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout.count("correction: RETRACTED") == 1, run.stdout
+    assert f"pubmed.ncbi.nlm.nih.gov/{NOTICE}/" in run.stdout, "the notice is linked"
+    assert [e.kind for e in env.store().events_of(1)] == ["new", "correction"]

@@ -16,7 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from tests.conftest import QUERIES_YAML, TODAY, days_ago
+from tests.conftest import QUERIES_YAML, TODAY, days_ago, unprintable
 from watcher.config import Destination
 from watcher.destinations import Part
 from watcher.destinations.email import EmailSender
@@ -246,6 +246,28 @@ def test_hostile_titles_are_escaped_readable_and_never_reach_a_header(smtp, unus
     assert "…" in plain and len(seen) < 5000, "the 5,000-character title is cut"
     assert len(long_title) <= email_render.WIDTH
     assert 'href="https://pubmed.ncbi.nlm.nih.gov/1005/"' in html, "and still linked"
+
+
+def test_a_conclusion_holding_terminal_escapes_is_shown_in_both_parts_and_never_acts(
+        smtp, unused_port):
+    """The conclusion is quoted from the abstract, as a source wrote it (a registry's JSON may
+    hold ESC; PubMed's XML an 8-bit CSI, U+009B): the plain-text part is read in terminals
+    (mutt, less), so it gets the words without one control character, and so does the HTML."""
+    inbox = smtp()
+    abstract = ("BACKGROUND: Ketamine.\r\nCONCLUSIONS: Ketamine\x1b[2J\x1b]0;pwned\x07 was"
+                "\tsafe\x08 and \x9b31mwell tolerated.\r\n")
+    study = Study("pubmed", "publication", {"pmid": "1001"}, "A trial", abstract=abstract)
+    digest = Digest("mail", "2026-10-31T08:00:00+00:00", None, [Section("Depression", [
+        DigestItem(Event("new:1", "new", 1), study, ["Depression"], [], 1)])], [])
+    sender = EmailSender(Destination(kind="email", to=TEAM, name="mail"),
+                         Settings.from_env(smtp_vars(unused_port)))
+    [part] = sender.prepare(digest)
+    sender.send(part)
+    plain, html = parts_of(inbox.messages()[0])
+    shown = "Ketamine was safe and well tolerated."
+    assert "Conclusion: " + shown in " ".join(plain.split())
+    assert shown in " ".join(visible_text(html).split())
+    assert unprintable(plain.replace("\r\n", "\n") + html.replace("\r\n", "\n")) == []
 
 
 def test_the_subject_prefix_and_a_failed_source_are_one_line():

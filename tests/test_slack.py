@@ -13,6 +13,7 @@ import sys
 import time
 
 import pytest
+from slack_sdk import WebClient
 
 from tests.conftest import PUBMED_FILES, QUERIES_YAML, ROOT, days_ago, renumbered
 from watcher import pipeline
@@ -439,6 +440,80 @@ def test_a_lookup_past_the_recovery_deadline_is_one_error_and_sends_nothing(
     assert "\n" not in outcome.error and slack.token not in outcome.error
     assert store.outbox_states("team") == {"sending": 60}
     assert store.last_delivery_error("team") == outcome.error
+
+
+def test_history_said_to_go_on_without_a_cursor_is_no_proof_that_nothing_was_posted(
+        tmp_path, slack):
+    """Slack answers the first page of the channel's history with has_more but no cursor: the
+    rest (holding the interrupted digest's top message) was never read, so nothing may be
+    concluded from it. The items wait, with the error; the next run reads it all and posts
+    each item once."""
+    cfg, store, settings, digest_id = _killed_before_channel_ids(tmp_path, slack)
+    client = WebClient(token=slack.token, base_url=slack.url.rstrip("/") + "/")
+    for n in range(3):  # the team talks on: the digest's message is no longer on page one
+        time.sleep(0.06)
+        client.chat_postMessage(channel="#ketamine-watch", text=f"chat {n}")
+    slack.page_cap = 2
+    slack.quirk_next("no_cursor", "conversations.history")
+    posted = len(slack.messages)
+
+    first = pipeline.deliver(cfg, store, settings)[0]
+    assert not first.sent and len(slack.messages) == posted, "nothing posted blind"
+    assert "cursor" in first.error and "\n" not in first.error
+    assert store.outbox_states("team") == {"sending": 60}
+    assert store.last_delivery_error("team") == first.error
+
+    later = pipeline.deliver(cfg, store, settings)[0]
+    assert later.sent and later.error is None, later.error
+    assert sorted(item_ids(slack)) == list(range(1, 61)), "each item in the channel once"
+    assert [m["part"] for m in store.messages_of(digest_id)] == [0, 1]
+    assert store.pending_counts() == {}
+
+
+@pytest.mark.parametrize("now", ["#ketamine-new", "#ketamine-watch"])
+def test_a_digest_interrupted_in_a_channel_since_deleted_goes_to_the_one_now_configured(
+        tmp_path, slack, now):
+    """After the crash the team's channel was deleted; the YAML points at a new one, or the
+    channel was made again under the same name. The channel id on record can no longer be
+    read (channel_not_found): what it held is out of everyone's reach, so the items not on
+    record go to the channel now configured, rather than the destination waiting for ever on
+    a channel that is gone."""
+    write(tmp_path, conditions_yaml(3, TEAM))
+    queue_studies(Store(tmp_path / "w.db"), _many(49, 3))
+    _killed_digest(tmp_path, slack, 3, days=0)
+    old = slack.delete_channel("#ketamine-watch")
+    new = slack.channel_id(now)
+    cfg = write(tmp_path, conditions_yaml(3, TEAM.replace("#ketamine-watch", now)))
+    store = Store(tmp_path / "w.db")
+    recorded = {i for m in slack.messages[:2] for i in m.metadata["event_payload"]["outbox_ids"]}
+    settings = Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db"), **slack_vars(slack)})
+
+    outcome = pipeline.deliver(cfg, store, settings)[0]
+    assert outcome.sent and outcome.error is None, outcome.error
+    moved = [i for m in slack.messages if m.channel == new
+             for i in (m.metadata or {}).get("event_payload", {}).get("outbox_ids", [])]
+    assert sorted(moved) == sorted(set(range(1, 50)) - recorded), "the rest, each once"
+    assert not [m for m in slack.messages[3:] if m.channel == old]
+    assert store.pending_counts() == {} and store.outbox_states("team") == {"sent": 49}
+
+
+def test_an_unreadable_channel_still_configured_keeps_the_items_and_says_so(tmp_path, slack):
+    """The bot was removed from the channel it still posts to: the check cannot run and
+    posting there would fail anyway, so the items wait (a re-invited bot finds them)."""
+    write(tmp_path, conditions_yaml(3, TEAM))
+    queue_studies(Store(tmp_path / "w.db"), _many(49, 3))
+    _killed_digest(tmp_path, slack, 3, days=0)
+    cfg = write(tmp_path, conditions_yaml(3, TEAM))
+    store = Store(tmp_path / "w.db")
+    settings = Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db"), **slack_vars(slack)})
+    slack.fail_next("not_in_channel", "conversations.history")
+
+    outcome = pipeline.deliver(cfg, store, settings)[0]
+    assert not outcome.sent and len(slack.messages) == 3
+    assert "not a member of #ketamine-watch" in outcome.error
+    later = pipeline.deliver(cfg, store, settings)[0]
+    assert later.sent and later.error is None, later.error
+    assert sorted(item_ids(slack)) == list(range(1, 50))
 
 
 def test_without_the_history_scope_a_killed_digest_is_resent_with_one_warning(

@@ -194,7 +194,8 @@ def _recover_interrupted(store: Store, name: str, destination: Destination,
     """Before a new digest: when a dead process left items 'sending', ask a sender that can
     look (Slack, by its messages' metadata) which of those messages the destination already
     holds, and record them as sent so they are not posted twice. It is told the channel id
-    the digest's messages (or the latest ones to the same channel) went to. When the check
+    the digest's messages (or the latest ones to the same channel) went to; a message it finds
+    is recorded with that channel as it was configured then. When the check
     cannot run, the items stay 'sending' with the error (health and status report it) and the
     destination sends nothing this time: sending them blind could post them twice."""
     recover = getattr(sender, "recover", None)
@@ -206,7 +207,10 @@ def _recover_interrupted(store: Store, name: str, destination: Destination,
     carried = {(row["digest_id"], row["id"]) for row in interrupted}
     digests = sorted({row["digest_id"] for row in interrupted if row["digest_id"]})
     known = store.channel_id(name, destination.channel) if destination.channel else None
-    interrupted = [{**row, "channel_id": row["channel_id"] or known} for row in interrupted]
+    interrupted = [{**row, "channel_id": row["channel_id"] or known,
+                    "channel": row["channel"] if row["channel_id"] else destination.channel}
+                   for row in interrupted]
+    addressed = {row["digest_id"]: row["channel"] for row in interrupted}
     try:
         found = recover(interrupted)
     except Exception as exc:
@@ -223,7 +227,8 @@ def _recover_interrupted(store: Store, name: str, destination: Destination,
         recorded.add((digest_id, part))
         ids = [i for i in outbox_ids if (digest_id, i) in carried]
         store.record_message(digest_id, name, part=part, outbox_ids=ids,
-                             external_id=external_id, now=when, channel_id=channel_id)
+                             external_id=external_id, now=when,
+                             channel=addressed.get(digest_id), channel_id=channel_id)
         log.info("%s: message %s of digest %s was already posted; %d item(s) marked sent",
                  name, part, digest_id, len(ids))
     for digest_id in digests:

@@ -9,6 +9,7 @@ filter changed is withheld rather than sent under a wrong heading.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,18 +194,32 @@ def build(destination: str, pending: list[PendingItem], conditions: dict[str, st
 
 
 def merge_changes(pending: list[PendingItem]) -> list[tuple[PendingItem, list[PendingItem]]]:
-    """One change item per study: the change events of a study waiting together (one per
-    registry that lists the trial, or one per revision) become the first one's item, telling
-    each field once. Returns (entry, the entries merged into it), in *pending*'s order."""
+    """One item per study: the change events of a study waiting together (one per registry
+    that lists the trial, or one per revision) become the first one's item, telling each field
+    once; and when the study's new-study item waits too (it changed before it was ever told),
+    they are carried by that item, which shows the trial as it is now: a change from a state
+    the reader never saw is not news. Returns (entry, the entries merged into it), in
+    *pending*'s order."""
     changes: dict[int, list[PendingItem]] = {}
+    news: dict[int, PendingItem] = {}
     for entry in pending:
-        if entry.event.kind == "trial_changed" and entry.event.study_id is not None:
-            changes.setdefault(entry.event.study_id, []).append(entry)
+        study_id = entry.event.study_id
+        if study_id is not None and entry.event.kind == "trial_changed":
+            changes.setdefault(study_id, []).append(entry)
+        elif study_id is not None and entry.event.kind == "new":
+            news.setdefault(study_id, entry)
     out: list[tuple[PendingItem, list[PendingItem]]] = []
     for entry in pending:
-        group = changes.get(entry.event.study_id) if entry.event.kind == "trial_changed" \
-            else None
-        if not group or len(group) == 1:
+        study_id = entry.event.study_id
+        if entry.event.kind != "trial_changed" or study_id is None:
+            carried = changes.get(study_id, []) if study_id is not None and news.get(
+                study_id) is entry else []
+            out.append((entry, carried))
+            continue
+        group = changes[study_id]
+        if study_id in news:
+            continue  # carried by the study's new-study item
+        if len(group) == 1:
             out.append((entry, []))
         elif entry is group[0]:
             first = entry.event
@@ -219,24 +234,52 @@ def merge_changes(pending: list[PendingItem]) -> list[tuple[PendingItem, list[Pe
 
 def _changes_once(events: list[Event]) -> list[tuple[str, str]]:
     """(field, phrase) told for a study's change events: each field once, as the most trusted
-    registry says it (ClinicalTrials.gov before ISRCTN) and, within one registry, as its latest
-    revision does. An event from before fields were recorded counts each phrase as its own
-    field, so an identical phrase is still told once."""
-    def rank(event: Event) -> tuple[int, int]:
+    registry says it (ClinicalTrials.gov before ISRCTN) and, when that registry revised it more
+    than once, the whole way from the value last told ("status Recruiting → Active, not
+    recruiting → Completed"), never only its last step. An event from before fields were
+    recorded counts each phrase as its own field, so an identical phrase is still told once."""
+    def trust(event: Event) -> int:
         source = event.key.split(":")[1] if event.key.count(":") >= 2 else ""
-        trust = SOURCE_PRIORITY.index(source) if source in SOURCE_PRIORITY else len(
+        return SOURCE_PRIORITY.index(source) if source in SOURCE_PRIORITY else len(
             SOURCE_PRIORITY)
-        return trust, -event.id
 
-    said: dict[str, str] = {}
-    for event in sorted(events, key=rank):
+    said: dict[str, tuple[int, list[str]]] = {}  # field -> (trust, its phrases, oldest first)
+    for event in sorted(events, key=lambda e: (trust(e), e.id or 0)):
         phrases = [str(p) for p in event.details.get("changes") or []]
         fields = [str(f) for f in event.details.get("fields") or []]
         if len(fields) != len(phrases):
             fields = phrases
         for name, phrase in zip(fields, phrases, strict=True):
-            said.setdefault(name, phrase)
-    return list(said.items())
+            rank, told = said.setdefault(name, (trust(event), []))
+            if rank == trust(event) and told[-1:] != [phrase]:  # (A → B, B → A, A → B)
+                told.append(phrase)
+    return [(name, _chained(told)) for name, (_, told) in said.items()]
+
+
+def _chained(phrases: list[str]) -> str:
+    """One registry's successive phrases about a field, oldest first, as one: a step that
+    starts where the one before ended continues it ("status A → B", "status B → C" is
+    "status A → B → C"; an annotation such as "(estimated)" of the middle value is dropped);
+    others are listed in order."""
+    out: list[str] = []
+    for phrase in phrases:
+        if out and (joined := _continue(out[-1], phrase)) is not None:
+            out[-1] = joined
+        else:
+            out.append(phrase)
+    return "; ".join(out)
+
+
+def _continue(earlier: str, later: str) -> str | None:
+    if " → " not in earlier or later.count(" → ") != 1:
+        return None
+    head, reached = earlier.rsplit(" → ", 1)
+    middle = re.sub(r" \([^()]*\)$", "", reached)
+    start, end = later.split(" → ")
+    label = start[:-len(middle)] if middle and start.endswith(" " + middle) else ""
+    if not label.strip() or not head.startswith(label):
+        return None
+    return f"{head} → {middle} → {end}"
 
 
 def receipts(polls: list[dict[str, Any]], query_ids: set[str], not_polled: dict[str, int],

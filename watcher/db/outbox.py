@@ -192,13 +192,15 @@ class OutboxMixin:
 
     def interrupted(self, destination: str) -> list[dict[str, Any]]:
         """Items a dead process left 'sending', with the digest that carried them, when it
-        started and the channel id its recorded messages went to (None if none was): the
-        destination may already hold them."""
+        started, the channel id its recorded messages went to and the channel as configured
+        then (None if none was recorded): the destination may already hold them."""
+        latest = ("(SELECT m.{} FROM messages m WHERE m.digest_id = o.digest_id AND"
+                  " m.channel_id IS NOT NULL ORDER BY m.id DESC LIMIT 1)")
         return list(self.db.query(
-            "SELECT o.id, o.digest_id, d.started, (SELECT m.channel_id FROM messages m"
-            " WHERE m.digest_id = o.digest_id AND m.channel_id IS NOT NULL ORDER BY m.id DESC"
-            " LIMIT 1) AS channel_id FROM outbox o LEFT JOIN digests d ON d.id = o.digest_id"
-            " WHERE o.destination = ? AND o.state = 'sending' ORDER BY o.id", [destination]))
+            f"SELECT o.id, o.digest_id, d.started, {latest.format('channel_id')} AS channel_id,"
+            f" {latest.format('channel')} AS channel FROM outbox o LEFT JOIN digests d"
+            " ON d.id = o.digest_id WHERE o.destination = ? AND o.state = 'sending'"
+            " ORDER BY o.id", [destination]))
 
     def channel_id(self, destination: str, channel: str) -> str | None:
         """The id the destination answered with for the latest message it took in *channel*

@@ -230,13 +230,22 @@ class StudiesMixin:
         """The study as last stored, to compare *current* with when no earlier version of its
         record was kept. A column an older schema did not keep (NULL: a skeleton row has no
         details, so no CommentsCorrections) is taken from *current*, i.e. as unchanged: what
-        was never kept is no news, only a difference in what was kept counts."""
+        was never kept is no news, only a difference in what was kept counts; except that a
+        link to a retraction contradicting the kept publication types (no "Retracted
+        Publication") is not taken: those types say the study was not retracted then."""
         row = self.db["studies"].get(study_id)
         stored = self.get_study(study_id)
         for column, value in (("publication_types", current.publication_types),
                               ("details", current.details)):
             if row.get(column) is None:
                 setattr(stored, column, value)
+        if row.get("details") is None and "Retracted Publication" not in \
+                stored.publication_types:
+            # except a link to a retraction (PubMed may link it before it adds the type): the
+            # types that were kept say the study was not retracted when it was stored
+            links = [link for link in stored.details.get("corrections") or []
+                     if str(link.get("type", "")) != "RetractionIn"]
+            stored.details = {**stored.details, "corrections": links}
         return stored
 
     def add_match(self, study_id: int, query_id: str, source: str, *, run_id: int, now: str,

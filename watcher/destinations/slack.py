@@ -49,6 +49,8 @@ RECOVERY_MARGIN = 3600.0
 #: before it gives up for this run: the items stay 'sending' and the destination reports it.
 RECOVERY_DEADLINE = 600.0
 PAGE_SIZE = 200
+#: What Slack answers for a channel the bot can no longer see at all.
+OUT_OF_REACH = ("channel_not_found", "not_in_channel")
 #: conversations.list allows up to 999 a page (Slack may answer fewer, even none, and a cursor).
 LIST_PAGE_SIZE = 999
 
@@ -241,7 +243,9 @@ class SlackSender:
         of *interrupted* is an item: its outbox ``id``, ``digest_id``, the digest's
         ``started`` and the ``channel_id`` its messages went to (None: unknown, the configured
         name is looked up). Without the history scope it warns once and finds nothing (the
-        items are re-sent); any other failure raises, and the items stay 'sending'."""
+        items are re-sent); so it does for a channel the bot cannot see any more when the
+        channel configured now is another one (moved, or deleted and made again: the items go
+        there). Any other failure raises, and the items stay 'sending'."""
         wanted: dict[int, set[int]] = {}
         started: dict[int, str | None] = {}
         channels: dict[int, str | None] = {}
@@ -265,8 +269,17 @@ class SlackSender:
                     channel = looked_up
                 by_channel.setdefault(channel, []).append(digest_id)
             for channel, digests in by_channel.items():
-                found += self._search(channel, {d: wanted[d] for d in digests}, started,
-                                      deadline)
+                try:
+                    found += self._search(channel, {d: wanted[d] for d in digests}, started,
+                                          deadline)
+                except SlackError as exc:
+                    if exc.code not in OUT_OF_REACH or self._posts_to(channel, deadline):
+                        raise
+                    # gone (or the bot removed from it), and the channel configured now is
+                    # another one: what it holds is out of reach, and posted to no more
+                    log.warning("%s: cannot read channel %s, where interrupted digest(s) %s "
+                                "went (%s); their items not on record go to %s", self.name,
+                                channel, ", ".join(map(str, digests)), exc.code, self.channel)
         except SlackError as exc:
             if exc.code != "missing_scope":
                 raise
@@ -301,6 +314,14 @@ class SlackSender:
                             found.append(hit)
         return found
 
+    def _posts_to(self, channel: str, deadline: float) -> bool:
+        """Whether the channel configured now is *channel* (or cannot be told apart from it:
+        its name is not found either). Only asked when *channel* cannot be read."""
+        try:
+            return self._channel_id(deadline) == channel
+        except SlackError:
+            return True
+
     def _channel_id(self, deadline: float) -> str:
         """conversations.history needs the channel's id; the YAML may give its name, looked up
         through every page of conversations.list (a workspace may have thousands)."""
@@ -319,7 +340,8 @@ class SlackSender:
                limit: int = PAGE_SIZE, **kwargs: Any) -> Iterator[Any]:
         """Every item of a cursor-paged method, page by page, until Slack gives no cursor
         (a page may be short, even empty, before the end). Past *deadline*, or on a cursor
-        that comes back again, it gives up with an error rather than read forever."""
+        that comes back again, it gives up with an error rather than read forever; and on a
+        page saying ``has_more`` without a cursor, rather than take part of it for all."""
         cursor = None
         seen: set[str] = set()
         pages = 0
@@ -334,6 +356,10 @@ class SlackSender:
             pages += 1
             yield from response.get(key) or []
             cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor and response.get("has_more"):  # the rest unread: proves nothing
+                raise DeliveryError(f"{self.name}: Slack's {method.replace('_', '.')} said more "
+                                    "follows but gave no page cursor; cannot check an "
+                                    "interrupted digest")
             if not cursor:
                 return
             if cursor in seen:

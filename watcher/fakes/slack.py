@@ -75,6 +75,7 @@ class SlackServer(LocalServer):
         self.clock: Callable[[], float] = time.time  # what a message's ts is stamped from
         self.page_cap = 999  # most items a paged method answers, whatever limit asks
         self._posts_answered = 0
+        self._deleted = 0
         self._last_post: dict[str, float] = {}
         self._ts = 0.0
         self._lock = threading.Lock()
@@ -92,7 +93,8 @@ class SlackServer(LocalServer):
         """Misbehave on the next *times* calls of *method* ("webhook" for the webhook):
         ``http_500`` answers 500 and keeps nothing; ``slow`` accepts the message but answers
         only after ``slow_seconds``; ``no_ts`` accepts it and answers ``ok: true`` without a
-        ts; ``text:BODY`` (webhook) accepts it and answers 200 with BODY instead of ``ok``."""
+        ts; ``text:BODY`` (webhook) accepts it and answers 200 with BODY instead of ``ok``;
+        ``no_cursor`` (a paged method) answers ``has_more: true`` without a next cursor."""
         for _ in range(times):
             self.quirks.append((method, quirk))
 
@@ -106,6 +108,13 @@ class SlackServer(LocalServer):
         with self._lock:
             return self._channel(name)
 
+    def delete_channel(self, name: str) -> str:
+        """Delete a channel (its id is never given again): Slack then answers
+        channel_not_found for it, and a post to its name makes a new channel. Returns its id."""
+        with self._lock:
+            self._deleted += 1
+            return self.channels.pop(name.lstrip("#"))
+
     def add_channels(self, count: int, prefix: str = "other") -> None:
         """Create *count* more channels (a large workspace), listed before any made later."""
         with self._lock:
@@ -115,7 +124,7 @@ class SlackServer(LocalServer):
     def _channel(self, name: str) -> str:
         if name in self.channels.values():
             return name
-        return self.channels.setdefault(name, f"C{len(self.channels) + 1:08d}")
+        return self.channels.setdefault(name, f"C{len(self.channels) + self._deleted + 1:08d}")
 
     def top_level(self, channel: str | None = None) -> list[Posted]:
         return [m for m in self.messages if m.thread_ts is None and m.channel != "webhook"
@@ -171,12 +180,16 @@ class SlackServer(LocalServer):
                 if quirk == "slow":
                     headers = {**headers, "X-Fake-Delay": str(self.slow_seconds)}
                 return status, headers, body
-            if method == "conversations.history":
-                return self._history(params)
-            if method == "conversations.replies":
-                return self._replies(params)
-            if method == "conversations.list":
-                return self._list(params)
+            paged = {"conversations.history": self._history,
+                     "conversations.replies": self._replies, "conversations.list": self._list}
+            if method in paged:
+                quirk = self._quirk(method)
+                status, headers, body = paged[method](params)
+                answer = json.loads(body)
+                if quirk == "no_cursor" and answer.get("ok"):
+                    answer.update(has_more=True, response_metadata={"next_cursor": ""})
+                    body = json.dumps(answer).encode()
+                return status, headers, body
         return _error("unknown_method")
 
     def _throttled(self, channel: str) -> bool:

@@ -240,7 +240,7 @@ def conclusion(study: Study, limit: int = 300) -> str:
     if not found:
         sentences = _CONCLUDING.findall(" ".join(study.abstract.split()))
         found = sentences[-1] if sentences else ""
-    found = " ".join(found.split())
+    found = " ".join(printable(found).split())  # quoted from the source: it may hold ESC
     if len(found) <= limit:
         return found
     cut = found[:limit - 1].rsplit(" ", 1)[0].rstrip(",;:")
