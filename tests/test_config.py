@@ -177,7 +177,7 @@ def test_a_yaml_alias_bomb_is_refused_in_one_line_without_expanding_it(env, tmp_
                              text=True, timeout=120)
     assert process.returncode == 2, process.stderr
     assert process.stderr.strip() == (
-        f"{path}:5: YAML aliases here repeat more than 10,000 values (an alias bomb?): write "
+        f"{path}:6: YAML aliases here repeat more than 200,000 values (an alias bomb?): write "
         "the values out instead")
     assert process.stdout == ""
     assert int(peak.read_text()) < 150_000, f"peak {peak.read_text()} kB"  # about 60 MB
@@ -190,6 +190,23 @@ def test_yaml_aliases_of_a_shared_value_still_load(env):
                         "        terms: pain[tiab]\n")
     cfg = env.config()
     assert cfg.query("pain").destinations == cfg.query("ptsd").destinations == ("team",)
+
+
+def test_a_thousand_queries_merging_one_shared_block_still_load(env):
+    """A large but honest file: every query merges the first one's terms, routes and filters
+    (`<<: *first`), about twenty values each time. Only a bomb's millions are refused."""
+    first = ("  - &first\n    id: q0\n    condition: Condition 0\n    intervention: ketamine\n"
+             "    destinations: [team]\n    sources:\n      pubmed:\n"
+             "        terms: ketamine[tiab]\n    filters:\n"
+             "      exclude_publication_types: [Comment, Editorial, Letter, News]\n"
+             "      label_publication_types: [Review, Randomized Controlled Trial, "
+             "Meta-Analysis, Clinical Trial]\n")
+    others = "".join(f"  - <<: *first\n    id: q{n}\n    condition: Condition {n}\n"
+                     for n in range(1, 1000))
+    env.write_queries(VALID.split("queries:\n")[0] + "queries:\n" + first + others)
+    result = env.cli("validate")
+    assert result.exit_code == 0, result.stderr[:500]
+    assert len(env.config().queries) == 1000
 
 
 def test_duplicate_query_id_across_files_names_both(env):
