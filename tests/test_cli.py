@@ -90,6 +90,17 @@ def test_a_title_with_terminal_escapes_is_shown_but_never_acts_on_the_terminal(e
     assert unprintable(status.stdout + status.stderr + overview.stdout) == []
 
 
+def test_right_to_left_titles_keep_their_letters_and_marks_but_lose_overrides():
+    """Hebrew and Arabic titles use the marks (RLM, ALM) to place punctuation: they reorder
+    nothing and are kept; an override (which can show "fdp.exe" as "exe.pdf") is dropped."""
+    from watcher.render.common import printable
+
+    hebrew = "\u05e7\u05d8\u05de\u05d9\u05df (\u05e0\u05d9\u05e1\u05d5\u05d9)\u200f."
+    arabic = "\u0627\u0644\u0643\u064a\u062a\u0627\u0645\u064a\u0646\u061c: 2024"
+    assert printable(hebrew) == hebrew and printable(arabic) == arabic
+    assert printable("Ketamine \u202eevil\u202c \u2066trial\u2069") == "Ketamine evil trial"
+
+
 def test_poll_queues_without_sending_and_digest_sends_later(env, corpus_server, tmp_path):
     env.write_queries(QUERIES_YAML)
     polled = env.cli("poll")

@@ -25,9 +25,11 @@ _ESCAPE_SEQUENCE = re.compile(
     r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
     r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d-\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"
     r"|\x1b[ -/]*[0-~]")
-#: Bidirectional overrides, embeddings, isolates and marks: invisible, yet they reorder the
-#: text around them (U+202E shows "fdp.exe" as "exe.pdf"). Right-to-left letters are kept.
-_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: Bidirectional overrides, embeddings and isolates: invisible, yet they reorder the text
+#: around them (U+202E shows "fdp.exe" as "exe.pdf"). Right-to-left letters are kept, and so
+#: are the marks (LRM, RLM, ALM): they reorder nothing, and Hebrew and Arabic titles use them
+#: to put punctuation where it belongs.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 #: C0 and C1 controls (BEL, backspace, a lone ESC, CR, LF, tab), DEL, the Unicode line and
 #: paragraph separators and lone surrogates: each becomes a space.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
