@@ -351,3 +351,51 @@ def test_a_new_query_to_a_new_destination_gets_its_whole_look_back(env, corpus_s
     later = env.cli("run", "--once")  # studies already stored, and sent to the terminal
     assert later.exit_code == 0, later.stderr
     assert later.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 19, "the new query's look-back"
+
+
+def test_a_study_first_found_in_a_run_after_a_new_route_reaches_it_whatever_its_clock(
+        env, corpus_server):
+    """Runs take turns on the run lock, but each stamps its time before waiting for it: a run
+    that waited (or a clock stepped back) records a study with a time earlier than a route a
+    run before it noted. The study was found after the route all the same (a later run): the
+    newly added destination must get it, not lose it for good."""
+    from datetime import timedelta
+
+    from watcher import pipeline
+    from watcher.runtime import utc_now
+
+    two = """\
+destinations:
+  first:
+    kind: terminal
+queries:
+  - id: everything
+    condition: Everything in the corpus
+    destinations: [first]
+    sources:
+      pubmed:
+        terms: all[sb]
+  - id: depression
+    condition: Depression
+    destinations: [first]
+    sources:
+      pubmed:
+        terms: depressi*[tiab]
+"""
+    env.write_queries(two)
+    start = utc_now() - timedelta(hours=1)
+    with closing(env.store()) as store:
+        pipeline.poll_run(env.config(), store, env.settings(), now=start)
+    env.write_queries(two.replace("  first:\n", "  first:\n    kind: terminal\n  second:\n", 1)
+                      .replace("[first]", "[first, second]", 1))
+    corpus_server.add_article(renumbered(FIXTURES / "biopython/pubmed1.xml", "98000003"),
+                              entry_date=days_ago(0))
+    with closing(env.store()) as store:
+        # this run got the lock first and noted the new route (it polls another query) ...
+        pipeline.poll_run(env.config(), store, env.settings(), query_ids=["depression"],
+                          now=start + timedelta(minutes=30))
+        # ... this one had stamped its time earlier, then waited for the lock
+        pipeline.poll_run(env.config(), store, env.settings(), query_ids=["everything"],
+                          now=start + timedelta(minutes=20))
+        pending = {item.study.ids.get("pmid") for item in store.pending("second")}
+    assert pending == {"98000003"}, "found after 'second' was added: it is owed"
