@@ -399,3 +399,39 @@ queries:
                           now=start + timedelta(minutes=20))
         pending = {item.study.ids.get("pmid") for item in store.pending("second")}
     assert pending == {"98000003"}, "found after 'second' was added: it is owed"
+
+
+def test_a_destination_removed_from_a_query_and_added_back_gets_only_what_is_found_since(
+        env, server):
+    """Taken off a query, then put back: like any destination added to a query, it is told
+    what the query finds from then on, not the slice of what it found meanwhile that the
+    overlap lists again."""
+    both = """\
+destinations:
+  first:
+    kind: terminal
+  second:
+    kind: terminal
+queries:
+  - id: everything
+    condition: Everything
+    destinations: [first, second]
+    sources:
+      pubmed:
+        terms: ketamine[tiab]
+"""
+    server.add_synthetic(2, first_pmid=90000001, newest=days_ago(3), days=1)
+    env.write_queries(both)
+    assert env.cli("run", "--once").stdout.count("pubmed.ncbi.nlm.nih.gov/") == 4
+    env.write_queries(both.replace("[first, second]", "[first]"))
+    server.add_synthetic(1, first_pmid=90000010, newest=days_ago(1), days=1)
+    meanwhile = env.cli("run", "--once")
+    assert meanwhile.stdout.count("pubmed.ncbi.nlm.nih.gov/90000010/") == 1, meanwhile.stdout
+
+    env.write_queries(both)  # second is back
+    server.add_synthetic(1, first_pmid=90000020, newest=days_ago(0), days=1)
+    back = env.cli("run", "--once")
+    assert back.exit_code == 0, back.stderr
+    assert back.stdout.count("pubmed.ncbi.nlm.nih.gov/90000020/") == 2, "new: to both"
+    assert "pubmed.ncbi.nlm.nih.gov/90000010/" not in back.stdout, \
+        "found while second was off the query: not handed to it now"

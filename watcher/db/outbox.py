@@ -100,6 +100,15 @@ class OutboxMixin:
             "SELECT first_seen, first_run FROM routes WHERE destination = ? AND query_id = ?",
             (destination, query_id)).fetchone()
 
+    def keep_routes(self, routes: set[tuple[str, str]]) -> int:
+        """Forget every (destination, query) route not in *routes* (the YAML's): a destination
+        taken off a query and put back later is a new route from then on, never handed what
+        the query found meanwhile. Returns how many were forgotten."""
+        gone = [row for row in self.conn.execute("SELECT destination, query_id FROM routes")
+                if (row[0], row[1]) not in routes]
+        self.conn.executemany("DELETE FROM routes WHERE destination = ? AND query_id = ?", gone)
+        return len(gone)
+
     # --- renamed destinations -----------------------------------------------------------------
 
     def adopt_renames(self, renames: dict[str, str]) -> dict[str, int]:
