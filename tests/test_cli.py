@@ -181,3 +181,26 @@ queries:
         in result.stdout
     assert "- archive: terminal terminal; schedule none (sent by `run --once` and `digest` " \
         "only, never by `serve`)" in result.stdout
+
+
+def test_previewing_a_renamed_destination_moves_nothing(env, corpus_server, tmp_path):
+    """`digest --preview` sends and marks nothing: trying a rename out with it, then undoing
+    the edit, leaves the old name's items where they were (not orphaned under a name the
+    YAML never kept)."""
+    weekly = QUERIES_YAML.replace("defaults:\n", "destinations:\n  weekly:\n    kind: terminal\n"
+                                  "defaults:\n  destinations: [weekly]\n")
+    env.write_queries(weekly)
+    assert env.cli("poll").exit_code == 0
+    env.write_queries(weekly.replace("  weekly:\n", "  team-weekly:\n    renamed_from: weekly\n")
+                      .replace("[weekly]", "[team-weekly]"))
+    preview = tmp_path / "preview.txt"
+    shown = env.cli("digest", "team-weekly", "--preview", str(preview))
+    assert shown.exit_code == 0 and "wrote 19 pending item(s) for team-weekly" in shown.stdout
+    assert preview.read_text().count("pubmed.ncbi.nlm.nih.gov/") == 19
+
+    env.write_queries(weekly)  # the rename undone
+    assert env.store().pending_counts() == {"weekly": 19}
+    status = env.cli("status")
+    assert "destination weekly (terminal): 19 pending" in status.stdout
+    assert "ORPHANED" not in status.stdout
+    assert env.cli("health").output.strip() == "ok"

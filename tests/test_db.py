@@ -176,3 +176,56 @@ def test_an_older_database_keeps_the_routes_its_outbox_shows(tmp_path):
     upgraded = Store(path)
     assert upgraded.version == len(MIGRATIONS)
     assert upgraded.route_since("team", "q", "t9") == ("t1", 0)
+
+
+#: Two queries, each to its own destination; a study both find is in both destinations.
+ALPHA_BETA = """\
+destinations:
+  d1:
+    kind: terminal
+  d2:
+    kind: terminal
+defaults:
+  lookback_days: 30
+queries:
+  - id: alpha
+    condition: Alpha
+    destinations: [d1]
+    sources:
+      pubmed:
+        terms: alpha[tiab]
+  - id: beta
+    condition: Beta
+    destinations: [d2]
+    sources:
+      pubmed:
+        terms: beta[tiab]
+"""
+
+
+def test_an_older_database_has_no_route_for_a_query_that_only_shared_a_study(env, server):
+    """The outbox cannot tell which query sent a study both found: d1 holds the study alpha
+    and beta share, but was never on beta's routes (it lacks beta's other studies). After the
+    upgrade, d1 added to beta is a new route like any other: it is not handed the older
+    studies the overlap finds again."""
+    from tests.conftest import days_ago
+
+    server.add_synthetic(1, first_pmid=90000001, newest=days_ago(1), days=1,
+                         title="alpha beta ketamine")
+    server.add_synthetic(3, first_pmid=90000010, newest=days_ago(1), days=1,
+                         title="beta only ketamine")
+    env.write_queries(ALPHA_BETA)
+    assert env.cli("run", "--once").exit_code == 0
+    store = env.store()
+    store.conn.execute("DROP TABLE routes")  # as a database written before routes were kept
+    store.conn.execute("PRAGMA user_version = 5")
+    store.close()
+    upgraded = env.store()
+    routes = {(r["destination"], r["query_id"]) for r in upgraded.db["routes"].rows}
+    assert {("d1", "alpha"), ("d2", "beta")} <= routes and ("d1", "beta") not in routes
+    upgraded.close()
+
+    env.write_queries(ALPHA_BETA.replace("[d2]", "[d2, d1]"))
+    later = env.cli("run", "--once")
+    assert later.exit_code == 0, later.stderr
+    assert "pubmed.ncbi.nlm.nih.gov/" not in later.stdout, "nothing old handed to d1"

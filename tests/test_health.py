@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.conftest import QUERIES_YAML, days_ago
+from tests.conftest import FIXTURES, QUERIES_YAML, days_ago, renumbered
 from watcher.fakes.slack import SlackServer
 from watcher.health import report_failing_sources
 from watcher.runtime import utc_now
@@ -191,3 +191,30 @@ def test_a_destination_retired_on_purpose_has_its_items_set_aside_and_health_is_
     assert env.cli("poll").exit_code == 0
     again = env.cli("digest", "weekly")
     assert again.exit_code == 0 and "No new studies" in again.stdout, again.stdout
+
+
+def test_a_rename_not_yet_run_still_shows_the_old_names_error_and_last_digest(env,
+                                                                             corpus_server):
+    """Right after the YAML renames a destination (renamed_from), before anything has run and
+    moved its history: status and health read the destination under both names. Its last
+    delivery failed: health must not say ok, nor status 'last sent never'."""
+    from tests.test_slack import RENAMED, WEEKLY, slack_vars
+
+    with SlackServer(interval=0.05) as slack:
+        env.write_queries(WEEKLY)
+        assert env.cli("run", "--once", **slack_vars(slack)).exit_code == 0
+        sent = env.store().last_digest("weekly")[0]
+        corpus_server.add_article(renumbered(FIXTURES / "biopython/pubmed1.xml", "98000004"),
+                                  entry_date=days_ago(0))
+        slack.fail_next("channel_not_found")
+        assert env.cli("run", "--once", **slack_vars(slack)).exit_code == 1
+        env.write_queries(RENAMED)
+
+        health = env.cli("health", **slack_vars(slack))
+        assert health.exit_code == 1, health.output
+        assert health.output.startswith("destination team-weekly cannot send: weekly: the "
+                                        "channel #ketamine-watch was not found"), health.output
+        status = env.cli("status", **slack_vars(slack)).stdout
+        [line] = [x for x in status.splitlines() if x.startswith("destination team-weekly")]
+        assert f"1 pending, last sent {sent};" in line and "LAST ERROR: weekly: the channel" \
+            in line, line

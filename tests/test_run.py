@@ -380,3 +380,87 @@ def test_a_corrupt_database_is_named_as_storage_never_blamed_on_pubmed(env, corp
     assert health.exit_code == 1
     assert f"storage: cannot write the database {env.db} (database disk image is malformed" \
         in health.output
+
+
+def test_a_study_first_found_in_a_run_after_a_new_route_reaches_it_whatever_its_clock(
+        env, corpus_server):
+    """Runs take turns on the run lock, but each stamps its time before waiting for it: a run
+    that waited (or a clock stepped back) records a study with a time earlier than a route a
+    run before it noted. The study was found after the route all the same (a later run): the
+    newly added destination must get it, not lose it for good."""
+    from datetime import timedelta
+
+    from watcher import pipeline
+    from watcher.runtime import utc_now
+
+    two = """\
+destinations:
+  first:
+    kind: terminal
+queries:
+  - id: everything
+    condition: Everything in the corpus
+    destinations: [first]
+    sources:
+      pubmed:
+        terms: all[sb]
+  - id: depression
+    condition: Depression
+    destinations: [first]
+    sources:
+      pubmed:
+        terms: depressi*[tiab]
+"""
+    env.write_queries(two)
+    start = utc_now() - timedelta(hours=1)
+    with closing(env.store()) as store:
+        pipeline.poll_run(env.config(), store, env.settings(), now=start)
+    env.write_queries(two.replace("  first:\n", "  first:\n    kind: terminal\n  second:\n", 1)
+                      .replace("[first]", "[first, second]", 1))
+    corpus_server.add_article(renumbered(FIXTURES / "biopython/pubmed1.xml", "98000003"),
+                              entry_date=days_ago(0))
+    with closing(env.store()) as store:
+        # this run got the lock first and noted the new route (it polls another query) ...
+        pipeline.poll_run(env.config(), store, env.settings(), query_ids=["depression"],
+                          now=start + timedelta(minutes=30))
+        # ... this one had stamped its time earlier, then waited for the lock
+        pipeline.poll_run(env.config(), store, env.settings(), query_ids=["everything"],
+                          now=start + timedelta(minutes=20))
+        pending = {item.study.ids.get("pmid") for item in store.pending("second")}
+    assert pending == {"98000003"}, "found after 'second' was added: it is owed"
+
+
+def test_a_destination_removed_from_a_query_and_added_back_gets_only_what_is_found_since(
+        env, server):
+    """Taken off a query, then put back: like any destination added to a query, it is told
+    what the query finds from then on, not the slice of what it found meanwhile that the
+    overlap lists again."""
+    both = """\
+destinations:
+  first:
+    kind: terminal
+  second:
+    kind: terminal
+queries:
+  - id: everything
+    condition: Everything
+    destinations: [first, second]
+    sources:
+      pubmed:
+        terms: ketamine[tiab]
+"""
+    server.add_synthetic(2, first_pmid=90000001, newest=days_ago(3), days=1)
+    env.write_queries(both)
+    assert env.cli("run", "--once").stdout.count("pubmed.ncbi.nlm.nih.gov/") == 4
+    env.write_queries(both.replace("[first, second]", "[first]"))
+    server.add_synthetic(1, first_pmid=90000010, newest=days_ago(1), days=1)
+    meanwhile = env.cli("run", "--once")
+    assert meanwhile.stdout.count("pubmed.ncbi.nlm.nih.gov/90000010/") == 1, meanwhile.stdout
+
+    env.write_queries(both)  # second is back
+    server.add_synthetic(1, first_pmid=90000020, newest=days_ago(0), days=1)
+    back = env.cli("run", "--once")
+    assert back.exit_code == 0, back.stderr
+    assert back.stdout.count("pubmed.ncbi.nlm.nih.gov/90000020/") == 2, "new: to both"
+    assert "pubmed.ncbi.nlm.nih.gov/90000010/" not in back.stdout, \
+        "found while second was off the query: not handed to it now"

@@ -478,3 +478,42 @@ destinations:
         assert worker.stop() == 0, worker.out
     assert "trying again in" not in worker.out
     assert len(slack.webhook_posts()) == 1 and env.store().pending_counts() == {}
+
+
+def test_a_destination_renamed_while_its_failed_digest_waits_to_be_retried_is_sent_soon(
+        env, corpus_server):
+    """Slack failed the hourly digest, the retry is waiting, and the destination is renamed
+    (renamed_from) meanwhile: the renamed destination's digest is due by the old name's
+    history, so it is sent now, not an interval later (the old name's retry was dropped)."""
+    from watcher.fakes.slack import SlackServer
+    from watcher.scheduler import scheduled_job
+
+    hourly = """\
+destinations:
+  hook:
+    kind: slack_webhook
+    schedule: {every: 1h}
+""" + ONE_QUERY + "    destinations: [hook]\n"
+    env.write_queries(hourly)
+    with SlackServer(interval=0.05) as slack:
+        extra = {"SLACK_WEBHOOK_URL": slack.webhook_url, "WATCHER_DIGEST_RETRY": "600"}
+        scheduled_job(env.settings(**extra), "hook")
+        assert len(slack.webhook_posts()) == 1
+        conn = sqlite3.connect(env.db)
+        with conn:  # the last digest went out two hours ago: this hour's firing is due
+            conn.execute("UPDATE digests SET sent_at = ?",
+                         (stamp(utc_now() - timedelta(hours=2)),))
+        conn.close()
+        corpus_server.add_synthetic(1, first_pmid=39_900_002, newest=utc_now().date(), days=1,
+                                    title="Ketamine for treatment-resistant depression")
+        slack.quirk_next("http_500", method="webhook")  # Slack is down a moment
+        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        worker.wait_for(r"hook: digest not sent; trying again in 10 min")
+        env.write_queries(hourly.replace("  hook:\n", "  team-hook:\n    renamed_from: hook\n")
+                          .replace("[hook]", "[team-hook]"))
+        worker.process.send_signal(signal.SIGHUP)
+        worker.wait_for(r"team-hook: digest done", timeout=30)
+        assert worker.stop() == 0, worker.out
+    carried = [post for post in slack.webhook_posts() if "39900002" in json.dumps(post.payload)]
+    assert len(carried) == 1
+    assert env.store().pending_counts() == {}

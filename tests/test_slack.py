@@ -690,3 +690,20 @@ def test_a_rename_without_renamed_from_is_reported_until_it_is_added(env, corpus
     pmids = _delivered_pmids(slack)
     assert len(pmids) == len(set(pmids)) == 19
     assert env.cli("health", **slack_vars(slack)).exit_code == 0
+
+
+def test_a_digest_killed_under_the_old_name_is_resumed_by_the_new_one_posting_nothing_twice(
+        env, corpus_server, slack):
+    """Killed mid-send, then renamed (renamed_from) before the next run: the messages Slack
+    holds carry the old name in their metadata; the new name's recovery must still find them
+    (it is the same destination), or the interrupted digest is posted again."""
+    env.write_queries(WEEKLY)
+    _more_records(corpus_server)
+    _killed_run(env, slack, 2)  # after the top message and one reply
+    env.write_queries(RENAMED)
+
+    after = env.cli("run", "--once", **slack_vars(slack))
+    assert after.exit_code == 0, after.stderr
+    pmids = _delivered_pmids(slack)
+    assert len(pmids) == len(set(pmids)) == 49, "each study in the channel exactly once"
+    assert env.store().pending_counts() == {}

@@ -331,7 +331,7 @@ def status(obj: Context, study_id: str | None) -> None:
     records; per destination: pending items, schedule, last digest sent and last error; items
     pending for a destination no longer in the YAML (ORPHANED)."""
     from .destinations import KINDS
-    from .health import orphaned
+    from .health import last_error, orphaned
     from .history import last_windows, worker_line
 
     if study_id:
@@ -377,17 +377,18 @@ def status(obj: Context, study_id: str | None) -> None:
              "claims it")
     pending = store.pending_counts()
     for name, dest in cfg.all_destinations().items():
-        sent, _ = store.last_digest(name)
-        sending = store.outbox_states(name).get("sending", 0)
+        names = (name, *dest.renamed_from)  # old names: their history until a run moves it
+        sent = max(filter(None, (store.last_digest(n)[0] for n in names)), default=None)
+        sending = sum(store.outbox_states(n).get("sending", 0) for n in names)
         waiting = f" ({sending} of them 'sending', not confirmed delivered)" if sending else ""
-        count = pending.get(name, 0) + sum(pending.get(old, 0) for old in dest.renamed_from)
+        count = sum(pending.get(n, 0) for n in names)
         line = (f"destination {name} ({dest.kind}): {count} pending{waiting}, "
                 f"last sent {sent or 'never'}; schedule "
                 + (dest.schedule.describe() if dest.schedule else "none (`digest` sends it)"))
         missing = KINDS[dest.kind].missing(obj.settings)
         if missing:
             line += f"; CANNOT SEND: {missing}"
-        error = store.last_delivery_error(name)
+        error = last_error(store, dest)
         if error:
             line += f"; LAST ERROR: {error}"
         _say(line)

@@ -244,8 +244,9 @@ def preview(config: Config, store: Store, destination: str | None, *,
     if name not in known:
         raise UsageError(f"unknown destination {name!r} (configured: "
                          f"{', '.join(known) or 'none'})")
-    store.adopt_renames(config.renames())  # what the digest would be sent once it has run
-    built, _, _ = build_digest(config, store, name, now=now or utc_now())
+    with store.undone():  # what the digest would be once renames are adopted; none is now
+        store.adopt_renames(config.renames())
+        built, _, _ = build_digest(config, store, name, now=now or utc_now())
     built = digest_module.limit(built, known[name].max_items)
     spec = KINDS[known[name].kind]
     rendered = spec.preview(built, known[name]) if spec.preview else text.render(built)

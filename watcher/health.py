@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .config import Config, Query
+from .config import Config, Destination, Query
 from .db import Store, storage
 from .models import Event
 from .runtime import stamp
@@ -73,6 +73,13 @@ def failing_sources(config: Config, store: Store, *, now: datetime,
     return found
 
 
+def last_error(store: Store, destination: Destination) -> str | None:
+    """The destination's last delivery error still holding items back, under its name or
+    one it was renamed from whose history no run has moved yet (status and health only read)."""
+    return next(filter(None, (store.last_delivery_error(name)
+                              for name in (destination.name, *destination.renamed_from))), None)
+
+
 def orphaned(config: Config, store: Store) -> dict[str, str]:
     """Destinations gone from the YAML (and claimed by no ``renamed_from``) that still have
     items pending or being sent: name -> what to tell the operator. They are never dropped."""
@@ -96,7 +103,7 @@ def problems(config: Config, store: Store, *, now: datetime, hours: float,
         if missing:
             lines.append(f"destination {name} cannot send: {missing}")
             continue
-        error = store.last_delivery_error(name)
+        error = last_error(store, destination)
         if error:
             lines.append(f"destination {name} cannot send: {error}")
     lines.extend(orphaned(config, store).values())

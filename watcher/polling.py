@@ -119,13 +119,16 @@ def settle_destinations(config: Config, store: Store, now: str, *, run_id: int =
     Store.adopt_renames), a destination removed on purpose has what it still owes set aside
     (Store.retire), and each route in the YAML is noted from when it was first seen, so a
     destination added to a query is never handed the older studies the overlap finds again
-    (see Store.queue_found)."""
+    (see Store.queue_found); a route gone from the YAML is forgotten, so one put back later
+    is added again, from then on."""
     with store.transaction():
         store.adopt_renames(config.renames())
         store.retire(config.retired, now)
-        for query in config.queries:
-            for destination in config.routes(query):
-                store.route_since(destination, query.id, now, run_id=run_id)
+        routes = {(destination, query.id) for query in config.queries
+                  for destination in config.routes(query)}
+        for destination, query_id in sorted(routes):
+            store.route_since(destination, query_id, now, run_id=run_id)
+        store.keep_routes(routes)
 
 
 def window_for(query: Query, source: Source, store: Store, settings: Settings,

@@ -250,10 +250,19 @@ class Worker:
             first = self.config is None
             self.config, self.snapshot, self.bad_snapshot = cfg, snapshot, None
             self.adopt_renames(cfg)
-            self.schedule_jobs(cfg)
+            added = self.schedule_jobs(cfg)
             if not first:
                 log.info("queries reloaded: %d queries, %d destinations", len(cfg.queries),
                          len(cfg.destinations))
+                # a destination renamed while this worker runs goes on from the old name's
+                # history: a firing it missed, or a retry the old name's job was waiting for
+                renamed = {name for name in added if cfg.destinations[name].renamed_from}
+                if renamed:
+                    try:
+                        self.catch_up(renamed)
+                    except Exception:  # its schedule still runs; the traceback goes to the log
+                        log.exception("could not check %s for a missed digest",
+                                      ", ".join(sorted(renamed)))
 
     def adopt_renames(self, cfg: Config) -> None:
         """A renamed destination takes over its old names' history (renamed_from) before its
@@ -312,8 +321,9 @@ class Worker:
         finally:
             store.close()
 
-    def schedule_jobs(self, cfg: Config) -> None:
-        """(Re)build the jobs from *cfg*: the poll job and one digest job per schedule."""
+    def schedule_jobs(self, cfg: Config) -> set[str]:
+        """(Re)build the jobs from *cfg*: the poll job and one digest job per schedule.
+        Returns the destinations whose digest job was (re)made."""
         from apscheduler.triggers.interval import IntervalTrigger
 
         if self.scheduler.get_job("poll") is None:
@@ -328,10 +338,12 @@ class Worker:
                 job.remove()
                 if kind == "digest":
                     log.info("unscheduled %s", name)
+        added = set()
         for name, schedule in wanted.items():
             job = self.scheduler.get_job(f"digest:{name}")
             if job is not None and job.kwargs.get("schedule") == schedule:
                 continue
+            added.add(name)
             anchor = self.last_sent(name) if schedule.every else None
             self.scheduler.add_job(self.run_job, schedule.trigger(anchor),
                                    args=(f"digest:{name}",), kwargs={"schedule": schedule},
@@ -342,6 +354,7 @@ class Worker:
             if not set(wanted) & set(query.destinations):
                 log.info("query %s routes to no scheduled destination: polled by the poll job"
                          " only, its digest is sent by `watcher digest`", query.id)
+        return added
 
     def last_sent(self, destination: str) -> datetime | None:
         """When *destination*'s last digest reached it (an interval counts from there)."""
@@ -352,19 +365,21 @@ class Worker:
             store.close()
         return _utc(sent) if sent else None
 
-    def catch_up(self) -> None:
-        """Send now each digest whose firing was missed while no worker ran."""
+    def catch_up(self, names: set[str] | None = None) -> None:
+        """Send now each digest (of *names*, default all) whose firing was missed while no
+        worker ran (or under the name it had before)."""
         assert self.config is not None
         store = Store(self.settings.db)
         try:
             now = utc_now()
             for name, dest in self.config.destinations.items():
-                if not dest.schedule:
+                if not dest.schedule or (names is not None and name not in names):
                     continue
                 sent, _ = store.last_digest(name)
                 if missed_digest(dest.schedule, _last_fired(store, name, sent), now):
-                    log.warning("%s: digest missed while the worker was down (last sent %s); "
-                                "sending it now", name, sent)
+                    log.warning("%s: digest missed while %s (last sent %s); sending it now",
+                                name, "the worker was down" if names is None else
+                                "it had its old name", sent)
                     self.scheduler.modify_job(f"digest:{name}", next_run_time=now)
                 elif store.left_partial(name):  # its retry lived in the last worker's memory
                     log.warning("%s: the rest of a digest only partly sent is still pending;"

@@ -300,6 +300,19 @@ class StoreBase:
         self.conn.execute("COMMIT")
 
     @contextmanager
+    def undone(self) -> Iterator[None]:
+        """A block whose writes are all rolled back at its end: inside it they are seen, and
+        nothing of them stays (a preview shows what would be, and changes nothing)."""
+        if self.conn.in_transaction:
+            raise RuntimeError("undone() cannot roll back inside another transaction")
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+
+    @contextmanager
     def exclusive(self, wait: float = 600.0) -> Iterator[None]:
         """Hold the run lock: one poll or delivery at a time per database, across processes
         (serve and a hand-run `run --once` must not send the same digest twice).

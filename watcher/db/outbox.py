@@ -78,14 +78,16 @@ class OutboxMixin:
         before *destination* was on its routes: a destination added to a query (or renamed
         without ``renamed_from``) is told what the query finds from then on, never the slice
         of older studies each poll's overlap finds again. A new query's look-back is found
-        after its routes were first seen, so it is delivered. "Before" is told by the runs
-        (numbered in order; 0 when unknown) or, failing that, by the times (to the second)."""
+        after its routes were first seen, so it is delivered. "Before" is told, per match, by
+        the runs (numbered in the order they held the run lock; 0 when unknown) or, only when
+        either run is unknown, by the times (to the second): a run stamps its time before it
+        waits for the lock, so a later run's match can carry an earlier time than the route."""
         since, first_run = self.route_since(destination, query_id, now, run_id=run_id)
-        found, found_run = self.conn.execute(
-            "SELECT MIN(first_matched), MIN(NULLIF(run_id, 0)) FROM matches WHERE study_id = ?"
-            " AND query_id = ?", (study_id, query_id)).fetchone()
-        if found is not None and (found < since or (first_run and found_run is not None
-                                                    and found_run < first_run)):
+        before = self.conn.execute(
+            "SELECT 1 FROM matches WHERE study_id = ? AND query_id = ? AND CASE WHEN run_id > 0"
+            " AND ? > 0 THEN run_id < ? ELSE first_matched < ? END LIMIT 1",
+            (study_id, query_id, first_run, first_run, since)).fetchone()
+        if before:
             return False
         return self.queue(destination, event_id, now)
 
@@ -98,6 +100,15 @@ class OutboxMixin:
         return self.conn.execute(
             "SELECT first_seen, first_run FROM routes WHERE destination = ? AND query_id = ?",
             (destination, query_id)).fetchone()
+
+    def keep_routes(self, routes: set[tuple[str, str]]) -> int:
+        """Forget every (destination, query) route not in *routes* (the YAML's): a destination
+        taken off a query and put back later is a new route from then on, never handed what
+        the query found meanwhile. Returns how many were forgotten."""
+        gone = [row for row in self.conn.execute("SELECT destination, query_id FROM routes")
+                if (row[0], row[1]) not in routes]
+        self.conn.executemany("DELETE FROM routes WHERE destination = ? AND query_id = ?", gone)
+        return len(gone)
 
     # --- renamed destinations -----------------------------------------------------------------
 

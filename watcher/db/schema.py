@@ -180,16 +180,39 @@ def _migration_6(db: sqlite_utils.Database) -> None:
     """Routes: when each destination was first seen on each query's routes, so a destination
     added (or renamed without ``renamed_from``) is told what its queries find from then on,
     never the older studies a poll's overlap finds again. An older database's routes are taken
-    from its outbox: a destination that holds a query's study has been on its routes since its
-    first item at the latest (the run that first saw them is unknown: 0)."""
+    from its outbox (the run that first saw them is unknown: 0). Its items do not say which
+    query sent them, and a study two queries found is in the destinations of both: a
+    destination was on a query's routes from its first item of the query's studies found after
+    the last one (not excluded) it lacks; one that lacks the query's latest studies was not."""
+    conn = db.conn
     db["routes"].create({"destination": str, "query_id": str, "first_seen": str,
                          "first_run": int}, pk=("destination", "query_id"),
                         not_null={"first_seen", "first_run"}, defaults={"first_run": 0})
-    db.conn.execute(
-        "INSERT INTO routes (destination, query_id, first_seen) SELECT o.destination,"
-        " m.query_id, MIN(o.queued_at) FROM outbox o JOIN events e ON e.id = o.event_id"
-        " JOIN matches m ON m.study_id = e.study_id WHERE e.kind = 'new' AND o.queued_at IS"
-        " NOT NULL GROUP BY o.destination, m.query_id")
+    conn.execute("CREATE TEMP TABLE found_by AS SELECT study_id, query_id, MIN(first_matched)"
+                 " AS found FROM matches GROUP BY study_id, query_id HAVING"
+                 " SUM(excluded IS NULL) > 0")
+    conn.execute("CREATE INDEX temp.found_by_query ON found_by (query_id, study_id)")
+    conn.execute("CREATE TEMP TABLE held AS SELECT o.destination, e.study_id,"
+                 " MIN(o.queued_at) AS queued_at FROM outbox o JOIN events e ON e.id ="
+                 " o.event_id WHERE e.kind = 'new' AND o.queued_at IS NOT NULL GROUP BY"
+                 " o.destination, e.study_id")
+    conn.execute("CREATE UNIQUE INDEX temp.held_key ON held (destination, study_id)")
+    conn.execute("CREATE INDEX temp.held_study ON held (study_id)")
+    conn.execute(
+        "INSERT INTO routes (destination, query_id, first_seen)"
+        " WITH pairs AS (SELECT DISTINCT h.destination, f.query_id FROM held h JOIN found_by f"
+        " ON f.study_id = h.study_id),"
+        " missed AS (SELECT p.destination, p.query_id, MAX(f.found) AS last FROM pairs p JOIN"
+        " found_by f ON f.query_id = p.query_id WHERE NOT EXISTS (SELECT 1 FROM held h WHERE"
+        " h.destination = p.destination AND h.study_id = f.study_id) GROUP BY p.destination,"
+        " p.query_id)"
+        " SELECT p.destination, p.query_id, MIN(h.queued_at) FROM pairs p JOIN found_by f ON"
+        " f.query_id = p.query_id JOIN held h ON h.destination = p.destination AND"
+        " h.study_id = f.study_id LEFT JOIN missed x ON x.destination = p.destination AND"
+        " x.query_id = p.query_id WHERE x.last IS NULL OR f.found > x.last"
+        " GROUP BY p.destination, p.query_id")
+    conn.execute("DROP TABLE temp.found_by")
+    conn.execute("DROP TABLE temp.held")
 
 
 #: Ordered schema migrations; the database's ``PRAGMA user_version`` is how many have run.

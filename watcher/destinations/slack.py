@@ -181,6 +181,9 @@ class SlackSender:
     def __init__(self, destination: Destination, settings: Settings, *,
                  interval: float | None = None):
         self.name = destination.name
+        # the names its messages may carry: a digest interrupted before a rename (renamed_from)
+        # was posted under the old name, and is this destination's all the same
+        self.names = frozenset({destination.name, *destination.renamed_from})
         self.channel = destination.channel or ""
         self.interval = settings.slack_interval if interval is None else interval
         base_url = settings.slack_api_url.rstrip("/") + "/"
@@ -301,7 +304,7 @@ class SlackSender:
         found: list[Found] = []
         for message in self._pages("conversations_history", deadline, channel=channel,
                                    include_all_metadata=True, **extra):
-            hit = _ours(message, wanted, started, self.name, channel)
+            hit = _ours(message, wanted, started, self.names, channel)
             if hit is None:
                 continue
             found.append(hit)
@@ -309,7 +312,7 @@ class SlackSender:
                 for reply in self._pages("conversations_replies", deadline, channel=channel,
                                          ts=message["ts"], include_all_metadata=True):
                     if reply.get("ts") != message["ts"]:
-                        hit = _ours(reply, wanted, started, self.name, channel)
+                        hit = _ours(reply, wanted, started, self.names, channel)
                         if hit is not None:
                             found.append(hit)
         return found
@@ -391,8 +394,9 @@ def _epoch(started: str | None) -> float | None:
 
 
 def _ours(message: dict[str, Any], wanted: dict[int, set[int]],
-          started: dict[int, str | None], destination: str, channel: str) -> Found | None:
-    """The message, found in *channel*, when it is one of ours for a wanted digest.
+          started: dict[int, str | None], names: frozenset[str], channel: str) -> Found | None:
+    """The message, found in *channel*, when it is one of ours for a wanted digest, posted
+    under one of the destination's *names* (its own, or one it was renamed from).
     Digest ids restart at 1 in every database, so a message must also carry the same start
     time as our digest (messages posted before watcher tagged it are judged by their ids)."""
     metadata = message.get("metadata") or {}
@@ -405,7 +409,8 @@ def _ours(message: dict[str, Any], wanted: dict[int, set[int]],
         ids = [int(i) for i in payload.get("outbox_ids") or []]
     except (TypeError, ValueError):
         return None
-    if digest_id not in wanted or payload.get("destination") not in (None, destination):
+    if digest_id not in wanted or (payload.get("destination") is not None
+                                   and payload.get("destination") not in names):
         return None
     if not set(ids) <= wanted[digest_id]:  # another install's digest with the same number
         return None
