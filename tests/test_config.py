@@ -276,7 +276,7 @@ def test_renamed_from_takes_a_name_or_a_list(env):
     env.write_queries(VALID.replace('    channel: "#watch"\n',
                                     '    channel: "#watch"\n    renamed_from: weekly\n'
                                     '  other:\n    kind: terminal\n'
-                                    '    renamed_from: [daily, hourly]\n'))
+                                    '    renamed_from: [daily, hourly, daily]\n'))
     assert env.config().renames() == {"weekly": "team", "daily": "other", "hourly": "other"}
     shown = env.cli("validate")
     assert shown.exit_code == 0 and "renamed from daily, hourly" in shown.stdout

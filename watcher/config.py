@@ -60,7 +60,10 @@ class Destination(Strict):
     @field_validator("renamed_from", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+        value = [value] if isinstance(value, str) else value
+        # A name written twice is one old name, not one claimed by two destinations.
+        return list(dict.fromkeys(value)) if isinstance(value, list) and all(
+            isinstance(item, str) for item in value) else value
 
     @property
     def sends_empty(self) -> bool:
