@@ -165,8 +165,9 @@ def correction_event(target: int, stem: str, notice: str) -> Event:
 
 def new_item_states(store: Store, study_id: int) -> dict[str, str]:
     """Destination -> state of the study's new-study item there ('sent', 'pending' ...), for
-    every destination that was told or is owed it (filters' withheld items are not)."""
+    every destination that was told or is owed it (filters' withheld items are not, nor items
+    a retired destination set aside: nobody was told those)."""
     return {destination: state for destination, state in store.conn.execute(
         "SELECT o.destination, o.state FROM outbox o JOIN events e ON e.id = o.event_id"
-        " WHERE e.study_id = ? AND e.kind = 'new' AND o.state != 'withheld'"
+        " WHERE e.study_id = ? AND e.kind = 'new' AND o.state NOT IN ('withheld', 'retired')"
         " ORDER BY o.destination", (study_id,))}
