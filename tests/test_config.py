@@ -105,6 +105,10 @@ BAD = {
         "destination 'other': renamed_from 'old' is also claimed by destination 'team'"),
     "retired yet still a destination": (VALID + "retired: [team]\n", 20,
                                         "retired 'team' is still a destination in the YAML"),
+    "retired terminal while a query routes nowhere": (
+        VALID.replace("    destinations: [team]\n", "") + "retired: [terminal]\n", 19,
+        "retired 'terminal' still receives the digest of query 'ptsd', which names no"
+        " destination"),
     "retired and renamed at once": (VALID.replace(
         '    channel: "#watch"\n', '    channel: "#watch"\n    renamed_from: old\n')
         + "retired: [old]\n", 21,

@@ -369,6 +369,11 @@ def _check_retired(config: Config, parsed: list[tuple[str, Any, FileModel]],
             if not re.match(SLUG, old):
                 problems.append(f"{where} is not a destination name (lower-case letters, "
                                 "digits, '-' or '_')")
+            elif old == TERMINAL.name and old in live:  # nobody wrote it: say who uses it
+                nowhere = next(q.id for q in config.queries if not q.destinations)
+                problems.append(f"{where} still receives the digest of query {nowhere!r}, "
+                                "which names no destination; give it destinations, or drop "
+                                "terminal from retired")
             elif old in live:
                 problems.append(f"{where} is still a destination in the YAML; remove it "
                                 "first, or drop it from retired")
