@@ -215,6 +215,8 @@ def validate(obj: Context, online: bool) -> None:
                 else "none (sent by `run --once` and `digest` only, never by `serve`)")
         renamed = f"; renamed from {', '.join(dest.renamed_from)}" if dest.renamed_from else ""
         click.echo(f"- {name}: {dest.kind} {target}; schedule {when}{renamed}")
+    for name in cfg.retired:
+        click.echo(f"- {name}: retired (what it still owes is set aside, never sent)")
     if online and not _query_health(cfg, obj.settings):
         sys.exit(1)
 
