@@ -327,9 +327,12 @@ def _combine(parsed: list[tuple[str, Any, FileModel]], problems: list[str]) -> C
                 if dest not in config.destinations:
                     where = (*loc, "destinations", i) if q.destinations is not None else (
                         "defaults", "destinations", i)
+                    retired = any(dest in other.retired for _, _, other in parsed)
                     problems.append(f"{path}:{_line_of(raw, where)}: query {q.id!r} routes to "
-                                    f"unknown destination {dest!r} (defined: "
-                                    f"{', '.join(sorted(config.destinations)) or 'none'})")
+                                    + (f"destination {dest!r}, which is retired; drop it from "
+                                       "the query's destinations" if retired else
+                                       f"unknown destination {dest!r} (defined: "
+                                       f"{', '.join(sorted(config.destinations)) or 'none'})"))
             sources = {
                 name: options
                 for name in REGISTRY
