@@ -126,7 +126,7 @@ def queue_corrections(study_id: int, previous: Study | None, current: Study, sto
         study = store.get_study(target)
         owed_sees_it = study is not None and shows(study, stem, notice)
         to = [name for name, state in states.items()
-              if state in ("sent", "sending") or not owed_sees_it]
+              if state in TOLD or not owed_sees_it]
         if config is not None:
             to = _still_configured(to, target, store, config)
         if not to:
@@ -161,6 +161,10 @@ def correction_event(target: int, stem: str, notice: str) -> Event:
     return Event(key, "correction", target, None,
                  {"label": label, "what": what, "notice": notice, "notice_url": url,
                   "changes": [text]})
+
+
+#: States of a new-study item that may have reached its destination.
+TOLD = ("sent", "sending", "retired_sending")
 
 
 def new_item_states(store: Store, study_id: int) -> dict[str, str]:
