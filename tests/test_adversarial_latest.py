@@ -67,7 +67,8 @@ def _due_now(env) -> None:
     ONE_QUERY,  # the destination removed
     "destinations:\n  hook:\n    kind: slack_webhook\n" + ONE_QUERY
     + "    destinations: [hook]\n",  # its schedule removed
-], ids=["removed", "unscheduled"])
+    ONE_QUERY + "retired: [hook]\n",  # removed on purpose
+], ids=["removed", "unscheduled", "retired"])
 def test_a_pending_retry_of_a_destination_the_yaml_no_longer_schedules_is_dropped(
         env, corpus_server, edit):
     """The operator removes (or unschedules) a destination while its retry waits: the retry
@@ -92,6 +93,9 @@ def test_a_pending_retry_of_a_destination_the_yaml_no_longer_schedules_is_droppe
         assert len(slack.webhook_posts()) == posts, "nothing sent to it after the edit"
     assert "unknown destination" not in worker.out and " ERROR " not in worker.out.split(
         "trying again in 2 s")[-1], worker.out
+    if "retired" in edit:  # what the retry would have carried is set aside, never sent
+        assert "retired destination hook: 1 item(s) set aside, never sent" in env.cli(
+            "status").stdout
 
 
 def test_the_rest_of_a_partly_sent_digest_is_caught_up_after_a_restart(env, corpus_server):

@@ -204,3 +204,25 @@ def test_previewing_a_renamed_destination_moves_nothing(env, corpus_server, tmp_
     assert "destination weekly (terminal): 19 pending" in status.stdout
     assert "ORPHANED" not in status.stdout
     assert env.cli("health").output.strip() == "ok"
+
+
+def test_a_retired_destination_is_named_as_retired_by_validate_and_digest(env, corpus_server):
+    """After `retired: [weekly]`, validate confirms it, and `digest weekly` (or a preview of
+    it) says it was retired, not that it is unknown, which reads like a typo."""
+    from tests.test_health import TWO_TERMINALS
+
+    env.write_queries(TWO_TERMINALS)
+    assert env.cli("poll").exit_code == 0
+    env.write_queries(TWO_TERMINALS.replace("  weekly:\n    kind: terminal\n", "")
+                      .replace("[weekly, daily]", "[daily]") + "retired: [weekly]\n")
+    validate = env.cli("validate")
+    assert validate.exit_code == 0
+    assert "- weekly: retired (what it still owes is set aside, never sent)" in \
+        validate.stdout, validate.stdout
+    for args in (("digest", "weekly"), ("digest", "--preview", str(env.tmp / "p.txt"), "weekly")):
+        result = env.cli(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.strip().splitlines() == [
+            "error: destination 'weekly' is retired (retired: in the YAML): what it owed is "
+            "set aside, never sent"], (args, result.stderr)
+    assert env.store().pending_counts() == {"daily": 19, "weekly": 19}, "nothing moved yet"

@@ -90,6 +90,11 @@ BAD = {
                    "unknown time zone 'Mars/Olympus'"),
     "unknown destination": (VALID.replace("destinations: [team]", "destinations: [tema]"), 16,
                             "unknown destination 'tema'"),
+    "routed to a retired destination": (VALID.replace('    channel: "#watch"\n', "")
+                                        .replace("team:\n    kind: slack", "team-2:\n"
+                                                 "    kind: terminal") + "retired: team\n",
+                                        15, "query 'ptsd' routes to destination 'team', which "
+                                        "is retired; drop it from the query's destinations"),
     "empty file": ("# nothing here yet\n", 1, "file is empty"),
     "not a mapping": ("- id: ptsd\n  condition: PTSD\n", 1, "expected a mapping"),
     "bad kind": (VALID.replace("kind: slack", "kind: pigeon"), 7, "kind"),
@@ -105,6 +110,10 @@ BAD = {
         "destination 'other': renamed_from 'old' is also claimed by destination 'team'"),
     "retired yet still a destination": (VALID + "retired: [team]\n", 20,
                                         "retired 'team' is still a destination in the YAML"),
+    "retired terminal while a query routes nowhere": (
+        VALID.replace("    destinations: [team]\n", "") + "retired: [terminal]\n", 19,
+        "retired 'terminal' still receives the digest of query 'ptsd', which names no"
+        " destination"),
     "retired and renamed at once": (VALID.replace(
         '    channel: "#watch"\n', '    channel: "#watch"\n    renamed_from: old\n')
         + "retired: [old]\n", 21,

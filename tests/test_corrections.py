@@ -368,3 +368,23 @@ def test_a_study_sent_before_the_upgrade_linked_to_its_retraction_only_is_told(e
     assert run.stdout.count("correction: RETRACTED") == 1, run.stdout
     assert f"pubmed.ncbi.nlm.nih.gov/{NOTICE}/" in run.stdout, "the notice is linked"
     assert [e.kind for e in env.store().events_of(1)] == ["new", "correction"]
+
+
+def test_a_study_set_aside_by_a_retired_destination_is_never_corrected_elsewhere(env, server):
+    """A study owed only to a destination retired on purpose was never told to anyone: an
+    erratum for it must not reach the destination that replaced it (an alert about a study the
+    team never saw)."""
+    env.write_queries(EVERYTHING)
+    server.add_files([FIXTURES / "pubmed_metapub/35649368.xml"], entry_date=days_ago(5))
+    assert env.cli("poll").exit_code == 0  # owed to the terminal, never sent
+    replaced = EVERYTHING.replace("queries:", "destinations:\n  daily:\n    kind: terminal\n"
+                                  "retired: [terminal]\nqueries:").replace(
+        "    sources:", "    destinations: [daily]\n    sources:", 1)
+    env.write_queries(replaced)
+    notice = renumbered(FIXTURES / "pubmed_metapub/38962805.xml", NOTICE)
+    notice.find(".//CommentsCorrections/PMID").text = "35649368"
+    server.add_article(notice, entry_date=days_ago(0))
+    run = env.cli("run", "--once")
+    assert run.exit_code == 0, run.stderr
+    assert "35649368" not in run.stdout and "erratum" not in run.stdout, run.stdout
+    assert env.store().retired_counts() == {"terminal": 1}

@@ -301,6 +301,37 @@ def test_a_kill_after_any_post_then_the_next_run_delivers_each_item_once(
     assert again.exit_code == 0 and len(slack.messages) == posted, "nothing new is quiet"
 
 
+
+def test_a_slack_destination_retired_after_a_killed_digest_says_what_may_be_posted(
+        env, corpus_server, slack):
+    """A digest was killed after Slack accepted two messages (its items 'sending', most of
+    them in the channel); the team then retires the destination. Status must not claim those
+    items were never sent, and a retraction of a study the channel showed is still told (to
+    the destination the queries use now), never lost with the retired name."""
+    from tests.conftest import retracted
+
+    env.write_queries(WITH_SLACK)
+    _more_records(corpus_server)
+    _killed_run(env, slack, 2)
+    posted = [p for p in _delivered_pmids(slack) if p.startswith("970000")]
+    env.write_queries(WITH_SLACK.replace(TEAM, "defaults:\n") + "retired: [team]\n")
+    told = ("retired destination team: 49 item(s) set aside, never sent again (49 of them were"
+            " being sent by an interrupted digest: they may be in it already)")
+    assert told in env.cli("status").stdout, "before anything ran"
+    assert env.cli("run", "--once", **slack_vars(slack)).exit_code == 0
+    assert told in env.cli("status").stdout, "after the items were set aside"
+
+    files = [p for p in PUBMED_FILES if "37909814" not in p.name]
+    pmid = posted[0]
+    corpus_server.add_article(
+        retracted(renumbered(files[(int(pmid) - 97000000) % len(files)], pmid), "99000200"),
+        entry_date=days_ago(10), modified=days_ago(0))  # entered before the overlap days
+    run = env.cli("run", "--once", **slack_vars(slack))
+    assert run.exit_code == 0, run.stderr
+    assert "RETRACTED" in run.stdout and f"pubmed.ncbi.nlm.nih.gov/{pmid}/" in run.stdout, \
+        run.stdout
+
+
 def test_messages_posted_before_a_crash_are_found_in_history_and_threads(tmp_path, slack):
     cfg = write(tmp_path, conditions_yaml(3, TEAM))
     store = Store(tmp_path / "w.db")

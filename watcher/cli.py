@@ -215,6 +215,8 @@ def validate(obj: Context, online: bool) -> None:
                 else "none (sent by `run --once` and `digest` only, never by `serve`)")
         renamed = f"; renamed from {', '.join(dest.renamed_from)}" if dest.renamed_from else ""
         click.echo(f"- {name}: {dest.kind} {target}; schedule {when}{renamed}")
+    for name in cfg.retired:
+        click.echo(f"- {name}: retired (what it still owes is set aside, never sent)")
     if online and not _query_health(cfg, obj.settings):
         sys.exit(1)
 
@@ -394,10 +396,13 @@ def status(obj: Context, study_id: str | None) -> None:
         _say(line)
     for message in orphaned(cfg, store).values():
         _say(f"ORPHANED: {message}")
-    set_aside = store.retired_counts()
+    set_aside, maybe_sent = store.retired_counts(), store.retired_counts(maybe_sent=True)
     for name in cfg.retired:
         count = set_aside.get(name, 0) + pending.get(name, 0)
-        _say(f"retired destination {name}: {count} item(s) set aside, never sent")
+        unsure = maybe_sent.get(name, 0) + store.outbox_states(name).get("sending", 0)
+        _say(f"retired destination {name}: {count} item(s) set aside, never sent" + (
+            f" again ({unsure} of them were being sent by an interrupted digest: they may be "
+            "in it already)" if unsure else ""))
 
 
 @main.command()

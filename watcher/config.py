@@ -327,9 +327,12 @@ def _combine(parsed: list[tuple[str, Any, FileModel]], problems: list[str]) -> C
                 if dest not in config.destinations:
                     where = (*loc, "destinations", i) if q.destinations is not None else (
                         "defaults", "destinations", i)
+                    retired = any(dest in other.retired for _, _, other in parsed)
                     problems.append(f"{path}:{_line_of(raw, where)}: query {q.id!r} routes to "
-                                    f"unknown destination {dest!r} (defined: "
-                                    f"{', '.join(sorted(config.destinations)) or 'none'})")
+                                    + (f"destination {dest!r}, which is retired; drop it from "
+                                       "the query's destinations" if retired else
+                                       f"unknown destination {dest!r} (defined: "
+                                       f"{', '.join(sorted(config.destinations)) or 'none'})"))
             sources = {
                 name: options
                 for name in REGISTRY
@@ -369,6 +372,11 @@ def _check_retired(config: Config, parsed: list[tuple[str, Any, FileModel]],
             if not re.match(SLUG, old):
                 problems.append(f"{where} is not a destination name (lower-case letters, "
                                 "digits, '-' or '_')")
+            elif old == TERMINAL.name and old in live:  # nobody wrote it: say who uses it
+                nowhere = next(q.id for q in config.queries if not q.destinations)
+                problems.append(f"{where} still receives the digest of query {nowhere!r}, "
+                                "which names no destination; give it destinations, or drop "
+                                "terminal from retired")
             elif old in live:
                 problems.append(f"{where} is still a destination in the YAML; remove it "
                                 "first, or drop it from retired")

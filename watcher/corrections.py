@@ -126,7 +126,7 @@ def queue_corrections(study_id: int, previous: Study | None, current: Study, sto
         study = store.get_study(target)
         owed_sees_it = study is not None and shows(study, stem, notice)
         to = [name for name, state in states.items()
-              if state in ("sent", "sending") or not owed_sees_it]
+              if state in TOLD or not owed_sees_it]
         if config is not None:
             to = _still_configured(to, target, store, config)
         if not to:
@@ -163,10 +163,15 @@ def correction_event(target: int, stem: str, notice: str) -> Event:
                   "changes": [text]})
 
 
+#: States of a new-study item that may have reached its destination.
+TOLD = ("sent", "sending", "retired_sending")
+
+
 def new_item_states(store: Store, study_id: int) -> dict[str, str]:
     """Destination -> state of the study's new-study item there ('sent', 'pending' ...), for
-    every destination that was told or is owed it (filters' withheld items are not)."""
+    every destination that was told or is owed it (filters' withheld items are not, nor items
+    a retired destination set aside: nobody was told those)."""
     return {destination: state for destination, state in store.conn.execute(
         "SELECT o.destination, o.state FROM outbox o JOIN events e ON e.id = o.event_id"
-        " WHERE e.study_id = ? AND e.kind = 'new' AND o.state != 'withheld'"
+        " WHERE e.study_id = ? AND e.kind = 'new' AND o.state NOT IN ('withheld', 'retired')"
         " ORDER BY o.destination", (study_id,))}

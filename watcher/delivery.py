@@ -81,8 +81,7 @@ def deliver(config: Config, store: Store, settings: Settings, *, now: datetime |
     all_destinations = config.all_destinations()
     unknown = [n for n in names or [] if n not in all_destinations]
     if unknown:
-        raise UsageError(f"unknown destination {unknown[0]!r} (configured: "
-                         f"{', '.join(all_destinations) or 'none'})")
+        raise UsageError(_unknown(config, unknown[0]))
     outcomes = []
     with store.exclusive():
         store.adopt_renames(config.renames())  # before anything is built from its history
@@ -242,8 +241,7 @@ def preview(config: Config, store: Store, destination: str | None, *,
     known = config.all_destinations()
     name = destination or next(iter(known), "terminal")
     if name not in known:
-        raise UsageError(f"unknown destination {name!r} (configured: "
-                         f"{', '.join(known) or 'none'})")
+        raise UsageError(_unknown(config, name))
     with store.undone():  # what the digest would be once renames are adopted; none is now
         store.adopt_renames(config.renames())
         built, _, _ = build_digest(config, store, name, now=now or utc_now())
@@ -251,3 +249,12 @@ def preview(config: Config, store: Store, destination: str | None, *,
     spec = KINDS[known[name].kind]
     rendered = spec.preview(built, known[name]) if spec.preview else text.render(built)
     return name, len(built.items), rendered
+
+
+def _unknown(config: Config, name: str) -> str:
+    """Why *name* cannot be sent: retired on purpose reads differently from a typo."""
+    if name in config.retired:
+        return (f"destination {name!r} is retired (retired: in the YAML): what it owed is set "
+                "aside, never sent")
+    known = config.all_destinations()
+    return f"unknown destination {name!r} (configured: {', '.join(known) or 'none'})"

@@ -8,6 +8,8 @@ row per (destination, event) with a state:
     sending  -> pending  (the digest failed part-way: only the unsent rest goes back)
     pending  -> withheld (the query's filters now exclude it)
     pending  -> retired  (its destination was removed on purpose: ``retired:`` in the YAML)
+    sending  -> retired_sending (likewise, but an interrupted digest was sending it: it may
+                         be in the destination already, so it counts as told, never as owed)
 
 A row still 'sending' when a process died is offered again by the next digest, which the
 destination may first check against what it already holds (a Slack digest id, say).
@@ -237,14 +239,20 @@ class OutboxMixin:
 
     def retire(self, destinations: Iterable[str], now: str) -> dict[str, int]:
         """Set aside what destinations removed on purpose still owe: never sent, no longer
-        counted as pending, kept with when and why. Idempotent. Returns, per destination that
-        still held open items, how many were set aside."""
+        counted as pending, kept with when and why. An item an interrupted digest was sending
+        may already be there: it is kept apart ('retired_sending') so that it is never called
+        unsent and a correction of its study is still told. Idempotent. Returns, per
+        destination that still held open items, how many were set aside."""
         retired: dict[str, int] = {}
         for name in destinations:
-            count = self.conn.execute(
-                "UPDATE outbox SET state = 'retired', last_error = ? WHERE destination = ?"
-                " AND state IN ('pending', 'sending')",
-                (f"destination retired in the YAML ({now})", name)).rowcount
+            count = sum(self.conn.execute(
+                "UPDATE outbox SET state = ?, last_error = ? WHERE destination = ?"
+                " AND state = ?", (state, f"destination retired in the YAML ({now}){why}",
+                                   name, was)).rowcount
+                for was, state, why in (
+                    ("pending", "retired", ""),
+                    ("sending", "retired_sending", " while an interrupted digest was sending"
+                     " it: it may have been posted")))
             # Added back later under this name, it starts afresh: from the new route's time,
             # not handed the studies a poll's overlap finds again.
             self.conn.execute("DELETE FROM routes WHERE destination = ?", (name,))
@@ -254,10 +262,12 @@ class OutboxMixin:
                          name, count)
         return retired
 
-    def retired_counts(self) -> dict[str, int]:
-        """Items set aside per retired destination (see retire)."""
+    def retired_counts(self, *, maybe_sent: bool = False) -> dict[str, int]:
+        """Items set aside per retired destination (see retire); with *maybe_sent*, only
+        those an interrupted digest was sending."""
+        states = ("'retired_sending'",) if maybe_sent else ("'retired'", "'retired_sending'")
         return dict(self.conn.execute(
-            "SELECT destination, COUNT(*) FROM outbox WHERE state = 'retired'"
+            f"SELECT destination, COUNT(*) FROM outbox WHERE state IN ({', '.join(states)})"
             " GROUP BY destination"))
 
     def withhold(self, outbox_ids: Iterable[int], reason: str) -> None:

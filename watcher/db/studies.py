@@ -265,10 +265,10 @@ class StudiesMixin:
 
     def destinations_told(self, study_id: int) -> list[str]:
         """Destinations that hold (or are owed) the study's new-study event: the only ones a
-        later change to it concerns."""
+        later change to it concerns (not one a retired destination set aside: never told)."""
         return [row[0] for row in self.conn.execute(
             "SELECT DISTINCT o.destination FROM outbox o JOIN events e ON e.id = o.event_id"
-            " WHERE e.study_id = ? AND e.kind = 'new' AND o.state != 'withheld'"
+            " WHERE e.study_id = ? AND e.kind = 'new' AND o.state NOT IN ('withheld', 'retired')"
             " ORDER BY o.destination", (study_id,))]
 
     def matches_of(self, study_id: int) -> list[Match]:
