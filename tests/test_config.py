@@ -104,6 +104,10 @@ BAD = {
         '    channel: "#watch"\n', '    channel: "#watch"\n    renamed_from: other\n'
         '  other:\n    kind: terminal\n'), 9,
         "destination 'team': renamed_from 'other' is still a destination in the YAML"),
+    "two names swapped in one edit": (VALID.replace(
+        '    channel: "#watch"\n', '    channel: "#watch"\n    renamed_from: other\n'
+        '  other:\n    kind: terminal\n    renamed_from: team\n'), 9,
+        "two names cannot be swapped in one edit"),
     "old name claimed twice": (VALID.replace(
         '    channel: "#watch"\n', '    channel: "#watch"\n    renamed_from: [old]\n'
         '  other:\n    kind: terminal\n    renamed_from: old\n'), 12,

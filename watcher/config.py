@@ -403,6 +403,10 @@ def _check_renames(config: Config, renamed: list[tuple[str, Any, str]],
                                 "digits, '-' or '_')")
             elif old == name:
                 problems.append(f"{where} is its own name")
+            elif old in live and name in live[old].renamed_from:
+                problems.append(f"{where}, and {old!r} renamed_from {name!r}: two names cannot "
+                                "be swapped in one edit; rename one to a temporary name and "
+                                "run, then the other, then the temporary one")
             elif old in live:
                 problems.append(f"{where} is still a destination in the YAML; remove "
                                 f"{old!r}, or drop renamed_from")
