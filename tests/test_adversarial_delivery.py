@@ -10,6 +10,7 @@ import threading
 
 import pytest
 
+from tests.fakes.slack import SlackServer, check_message
 from tests.test_email import Inbox, parts_of, smtp_vars
 from tests.test_slack import (
     TEAM,
@@ -32,7 +33,6 @@ from watcher.destinations.email import EmailSender
 from watcher.destinations.slack import SlackSender
 from watcher.digest import Digest, DigestItem, Section, SourceReceipt
 from watcher.errors import DeliveryError
-from watcher.fakes.slack import SlackServer, check_message
 from watcher.models import Event, Study
 from watcher.render import slack as slack_render
 from watcher.settings import Settings

@@ -73,7 +73,7 @@ def test_a_pending_retry_of_a_destination_the_yaml_no_longer_schedules_is_droppe
         env, corpus_server, edit):
     """The operator removes (or unschedules) a destination while its retry waits: the retry
     neither errors about an unknown destination nor sends a destination serve never sends."""
-    from watcher.fakes.slack import SlackServer
+    from tests.fakes.slack import SlackServer
     from watcher.scheduler import scheduled_job
 
     env.write_queries(HOOK_HOURLY)
@@ -102,7 +102,7 @@ def test_the_rest_of_a_partly_sent_digest_is_caught_up_after_a_restart(env, corp
     """Slack accepts the first message of a digest, then fails; the worker is stopped (a
     deploy) while its retry waits. The next worker sends the rest at start-up, each item once,
     instead of leaving it for the next firing (a week, for a weekly digest)."""
-    from watcher.fakes.slack import SlackServer
+    from tests.fakes.slack import SlackServer
     from watcher.scheduler import scheduled_job
 
     env.write_queries(HOOK_HOURLY.replace("    schedule:", "    max_items: 500\n    schedule:"))
@@ -296,7 +296,7 @@ def test_a_weekly_and_an_hourly_digest_failing_together_are_each_retried_and_sen
     """Slack is down when both a weekly (cron) and an hourly digest fire: each gets its own
     retry (not one for both, not the weekly's next Monday), and each item reaches each
     destination once."""
-    from watcher.fakes.slack import SlackServer
+    from tests.fakes.slack import SlackServer
     from watcher.scheduler import scheduled_job
 
     env.write_queries("""\

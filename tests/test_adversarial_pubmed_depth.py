@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from tests.conftest import EVERYTHING, FIXTURES, days_ago, renumbered, retracted
+from tests.fakes.slack import SlackServer
 from watcher.fakes.eutils import _esearch_error, without_article
-from watcher.fakes.slack import SlackServer
 
 STUDY = "99000100"
 NOTICE = "99000200"

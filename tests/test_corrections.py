@@ -11,8 +11,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.conftest import EVERYTHING, FIXTURES, days_ago, renumbered, retracted
+from tests.fakes.slack import SlackServer
 from watcher.digest import DigestItem
-from watcher.fakes.slack import SlackServer
 from watcher.parsers.pubmed import parse_efetch
 from watcher.render.common import item_labels
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.conftest import FIXTURES, QUERIES_YAML, days_ago, renumbered
-from watcher.fakes.slack import SlackServer
+from tests.fakes.slack import SlackServer
 from watcher.health import report_failing_sources
 from watcher.runtime import utc_now
 

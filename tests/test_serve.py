@@ -318,7 +318,7 @@ def test_a_step_outliving_the_stop_grace_is_abandoned_and_recorded_as_interrupte
     """A digest stuck on a webhook that never answers: SIGTERM waits WATCHER_STOP_GRACE (1 s
     here, 20 by default), then exits 0 with the run marked interrupted and the digest's items
     pending again, so `status` shows why and the next digest carries them."""
-    from watcher.fakes.slowserver import SlowServer
+    from tests.fakes.slowserver import SlowServer
 
     env.write_queries("""\
 destinations:
@@ -385,8 +385,8 @@ def test_an_abandoned_slack_digest_stays_sending_and_the_next_digest_checks_the_
     """A Slack bot post that never returns may still have been posted: its items are not put
     back blindly (that could post them twice) but left for the next digest, which looks in
     the channel first and then sends what is not there, each item once."""
-    from watcher.fakes.slack import SlackServer
-    from watcher.fakes.slowserver import SlowServer
+    from tests.fakes.slack import SlackServer
+    from tests.fakes.slowserver import SlowServer
 
     env.write_queries("""\
 destinations:
@@ -427,7 +427,7 @@ def test_a_scheduled_digest_that_could_not_be_sent_is_tried_again_soon(env, corp
     """Slack is down when the weekly (here hourly) digest fires: the worker tries again after
     WATCHER_DIGEST_RETRY seconds, then twice as long, instead of waiting for the next firing,
     and the items arrive once."""
-    from watcher.fakes.slack import SlackServer
+    from tests.fakes.slack import SlackServer
     from watcher.scheduler import scheduled_job
 
     env.write_queries("""\
@@ -461,7 +461,7 @@ destinations:
 
 def test_a_failed_digest_whose_next_firing_comes_sooner_waits_for_it(env, corpus_server):
     """A destination sent every few seconds: its next firing tries again; no extra retry."""
-    from watcher.fakes.slack import SlackServer
+    from tests.fakes.slack import SlackServer
 
     env.write_queries("""\
 destinations:
@@ -485,7 +485,7 @@ def test_a_destination_renamed_while_its_failed_digest_waits_to_be_retried_is_se
     """Slack failed the hourly digest, the retry is waiting, and the destination is renamed
     (renamed_from) meanwhile: the renamed destination's digest is due by the old name's
     history, so it is sent now, not an interval later (the old name's retry was dropped)."""
-    from watcher.fakes.slack import SlackServer
+    from tests.fakes.slack import SlackServer
     from watcher.scheduler import scheduled_job
 
     hourly = """\

@@ -13,11 +13,11 @@ from collections import Counter
 import pytest
 
 from tests.conftest import PUBMED_FILES, days_ago
+from tests.fakes.slack import SlackServer
 from tests.test_clinicaltrials import ketamine_trial
 from tests.test_serve import Worker
 from watcher.fakes.ctgov import CtgovServer
 from watcher.fakes.eutils import records_from_xml
-from watcher.fakes.slack import SlackServer
 from watcher.render.slack import unescape
 
 YAML = """\

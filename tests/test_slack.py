@@ -16,13 +16,13 @@ import pytest
 from slack_sdk import WebClient
 
 from tests.conftest import PUBMED_FILES, QUERIES_YAML, ROOT, days_ago, renumbered
+from tests.fakes.slack import SlackServer, check_message
 from watcher import pipeline
 from watcher.config import load
 from watcher.db import Store
 from watcher.destinations import Part
 from watcher.destinations import slack as slack_sender
 from watcher.destinations.slack import SlackSender
-from watcher.fakes.slack import SlackServer, check_message
 from watcher.models import Event, Study
 from watcher.render.slack import MAX_HEADER, MAX_SECTION, unescape
 from watcher.runtime import stamp
