@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from tests.conftest import FIXTURES, days_ago, renumbered
+from tests.helpers import FIXTURES, days_ago, renumbered
 from watcher import pipeline
 from watcher.destinations import Part
 from watcher.digest import Digest

@@ -11,18 +11,20 @@ import threading
 import pytest
 
 from tests.fakes.slack import SlackServer, check_message
-from tests.test_email import Inbox, parts_of, smtp_vars
-from tests.test_slack import (
+from tests.helpers.email import Inbox, parts_of, smtp_vars
+from tests.helpers.slack import (
     TEAM,
     WITH_SLACK,
     WITH_WEBHOOK,
-    _many,
     assert_inert,
-    conditions_yaml,
     item_ids,
-    queue_studies,
     slack_vars,
     texts,
+)
+from tests.test_slack import (  # until these tests move there
+    _many,
+    conditions_yaml,
+    queue_studies,
     write,
 )
 from watcher import pipeline
@@ -36,12 +38,6 @@ from watcher.errors import DeliveryError
 from watcher.models import Event, Study
 from watcher.render import slack as slack_render
 from watcher.settings import Settings
-
-
-@pytest.fixture
-def slack():
-    with SlackServer(interval=0.05) as running:
-        yield running
 
 
 def study_item(n: int, title: str, conditions: list[str], **extra) -> DigestItem:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUERIES_YAML
-from tests.test_serve import ONE_QUERY, Worker
+from tests.helpers import QUERIES_YAML
+from tests.helpers.serve import ONE_QUERY, Worker
 from watcher.db import Store
 from watcher.runtime import stamp, utc_now
 from watcher.settings import Settings

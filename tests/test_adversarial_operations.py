@@ -17,8 +17,8 @@ from datetime import timedelta
 
 import sqlite_utils
 
-from tests.conftest import QUERIES_YAML, ROOT, run_watcher
-from tests.test_serve import ONE_QUERY, WITH_OPS, Worker
+from tests.helpers import QUERIES_YAML, ROOT, run_watcher
+from tests.helpers.serve import ONE_QUERY, WITH_OPS, Worker
 from watcher.db.schema import MIGRATIONS
 from watcher.health import report_failing_sources
 from watcher.runtime import stamp, utc_now

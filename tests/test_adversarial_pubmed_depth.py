@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import EVERYTHING, FIXTURES, days_ago, renumbered, retracted
 from tests.fakes.slack import SlackServer
+from tests.helpers import EVERYTHING, FIXTURES, days_ago, renumbered, retracted
 from watcher.fakes.eutils import _esearch_error, without_article
 
 STUDY = "99000100"

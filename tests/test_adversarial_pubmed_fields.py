@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 from watcher.digest import DigestItem
 from watcher.fakes.eutils import records_from_xml
 from watcher.labels import infer_design

@@ -7,8 +7,8 @@ import subprocess
 import sys
 import textwrap
 
-from tests.conftest import ROOT
-from tests.test_serve import ONE_QUERY
+from tests.helpers import ROOT
+from tests.helpers.serve import ONE_QUERY
 
 # Run the real worker in a process, with a SIGTERM delivered at a chosen start-up moment.
 STOP_DURING_START_UP = """\

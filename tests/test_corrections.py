@@ -10,8 +10,8 @@ from email import policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.conftest import EVERYTHING, FIXTURES, days_ago, renumbered, retracted
 from tests.fakes.slack import SlackServer
+from tests.helpers import EVERYTHING, FIXTURES, days_ago, renumbered, retracted
 from watcher.digest import DigestItem
 from watcher.parsers.pubmed import parse_efetch
 from watcher.render.common import item_labels

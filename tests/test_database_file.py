@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from tests.conftest import QUERIES_YAML, ROOT
+from tests.helpers import QUERIES_YAML, ROOT
 from watcher.db import MIGRATIONS, Store
 from watcher.errors import WatcherError
 

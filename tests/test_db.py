@@ -208,7 +208,7 @@ def test_an_older_database_has_no_route_for_a_query_that_only_shared_a_study(env
     and beta share, but was never on beta's routes (it lacks beta's other studies). After the
     upgrade, d1 added to beta is a new route like any other: it is not handed the older
     studies the overlap finds again."""
-    from tests.conftest import days_ago
+    from tests.helpers import days_ago
 
     server.add_synthetic(1, first_pmid=90000001, newest=days_ago(1), days=1,
                          title="alpha beta ketamine")

@@ -3,12 +3,10 @@ client: what arrives, how it reads, and that every failure keeps the items pendi
 
 from __future__ import annotations
 
-import email
 import re
 import shutil
 import ssl
 import subprocess
-from email import policy
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 
@@ -16,7 +14,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from tests.conftest import QUERIES_YAML, TODAY, days_ago, unprintable
+from tests.helpers import QUERIES_YAML, TODAY, days_ago, unprintable
+from tests.helpers.email import Inbox, parts_of, smtp_vars
 from watcher.config import Destination
 from watcher.destinations import Part
 from watcher.destinations.email import EmailSender
@@ -44,30 +43,6 @@ _everything = EMAIL_YAML[_start:_end]
 EMAIL_YAML = EMAIL_YAML.replace(_everything, "") + _everything
 
 
-class Inbox:
-    """An aiosmtpd handler that keeps what it accepts and can refuse recipients."""
-
-    def __init__(self, refuse: set[str] | None = None):
-        self.refuse = refuse or set()
-        self.envelopes = []
-        self.tls: list[bool] = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse or "*" in self.refuse:
-            return "550 5.1.1 No such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        self.tls.append(server.transport.get_extra_info("ssl_object") is not None)
-        return "250 Message accepted for delivery"
-
-    def messages(self) -> list[email.message.EmailMessage]:
-        return [email.message_from_bytes(e.original_content or e.content, policy=policy.default)
-                for e in self.envelopes]
-
-
 @pytest.fixture
 def smtp(unused_port):
     """Start an aiosmtpd server on a free port: ``smtp(**controller_kwargs) -> Inbox``."""
@@ -83,11 +58,6 @@ def smtp(unused_port):
     yield start
     for controller in running:
         controller.stop()
-
-
-def smtp_vars(port: int, **extra: str) -> dict[str, str]:
-    return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_TLS": "none",
-            "WATCHER_EMAIL_FROM": "Ketamine watch <watcher@lab.example.org>", **extra}
 
 
 def visible_text(html: str) -> str:
@@ -112,14 +82,6 @@ def visible_text(html: str) -> str:
     parser = Text()
     parser.feed(html)
     return " ".join(" ".join(parser.parts).split())
-
-
-def parts_of(message) -> tuple[str, str]:
-    assert message.get_content_type() == "multipart/alternative"
-    plain = message.get_body(preferencelist=("plain",))
-    html = message.get_body(preferencelist=("html",))
-    assert plain is not None and html is not None
-    return plain.get_content(), html.get_content()
 
 
 # --- a digest arrives once, well formed, and is recorded ---------------------------------------

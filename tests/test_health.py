@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.conftest import FIXTURES, QUERIES_YAML, days_ago, renumbered
 from tests.fakes.slack import SlackServer
+from tests.helpers import FIXTURES, QUERIES_YAML, TWO_TERMINALS, days_ago, renumbered
 from watcher.health import report_failing_sources
 from watcher.runtime import utc_now
 
@@ -83,11 +83,11 @@ def test_health_is_1_while_a_killed_slack_digests_items_cannot_be_checked(env, c
     """A digest killed mid-send leaves items 'sending'; when the next run cannot read the
     channel to see which of them Slack already holds (here: the bot was removed from it), they
     stay 'sending' and every later digest waits: that is a destination that cannot send."""
-    from tests.test_slack import WITH_SLACK, _delivered_pmids, _killed_run, slack_vars
+    from tests.helpers.slack import WITH_SLACK, delivered_pmids, killed_run, slack_vars
 
     with SlackServer(interval=0.05) as slack:
         env.write_queries(WITH_SLACK)
-        _killed_run(env, slack, 2)
+        killed_run(env, slack, 2)
         slack.fail_next("not_in_channel", "conversations.history")
         stuck = env.cli("run", "--once", **slack_vars(slack))
         [line] = [line for line in stuck.stderr.splitlines() if "not_in_channel" in line]
@@ -106,7 +106,7 @@ def test_health_is_1_while_a_killed_slack_digests_items_cannot_be_checked(env, c
         again = env.cli("run", "--once", **slack_vars(slack))  # the bot is back in the channel
         assert again.exit_code == 0, again.stderr
         assert env.cli("health", **slack_vars(slack)).output.strip() == "ok"
-        pmids = _delivered_pmids(slack)
+        pmids = delivered_pmids(slack)
         assert len(pmids) == len(set(pmids)) == 19, "every item, none twice"
 
 
@@ -125,22 +125,6 @@ def test_health_is_1_when_the_databases_file_system_has_too_little_free_space(en
     assert line.startswith("storage: ") and " free on /" in line and str(env.db) in line
     assert env.cli("health", WATCHER_HEALTH_MIN_FREE_MB="0").output.strip() == "ok"
     assert env.cli("health").output.strip() == "ok"  # the default: 50 MB
-
-
-TWO_TERMINALS = """\
-destinations:
-  weekly:
-    kind: terminal
-  daily:
-    kind: terminal
-queries:
-  - id: everything
-    condition: Everything in the corpus
-    destinations: [weekly, daily]
-    sources:
-      pubmed:
-        terms: all[sb]
-"""
 
 
 def test_items_of_a_removed_destination_are_reported_never_dropped(env, corpus_server):
@@ -198,7 +182,7 @@ def test_a_rename_not_yet_run_still_shows_the_old_names_error_and_last_digest(en
     """Right after the YAML renames a destination (renamed_from), before anything has run and
     moved its history: status and health read the destination under both names. Its last
     delivery failed: health must not say ok, nor status 'last sent never'."""
-    from tests.test_slack import RENAMED, WEEKLY, slack_vars
+    from tests.helpers.slack import RENAMED, WEEKLY, slack_vars
 
     with SlackServer(interval=0.05) as slack:
         env.write_queries(WEEKLY)

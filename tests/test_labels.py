@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import EVERYTHING, FIXTURES, days_ago, renumbered
+from tests.helpers import EVERYTHING, FIXTURES, days_ago, renumbered
 from watcher.delivery import build_digest
 from watcher.digest import DigestItem
 from watcher.labels import has_real_types, infer_design, inferred_labels

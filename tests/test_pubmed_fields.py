@@ -12,7 +12,7 @@ from functools import cache
 
 import pytest
 
-from tests.conftest import EVERYTHING, FIXTURES, PUBMED_FILES, days_ago
+from tests.helpers import EVERYTHING, FIXTURES, PUBMED_FILES, days_ago
 from watcher import pipeline
 from watcher.db import Store
 from watcher.fakes.eutils import records_from_xml

@@ -12,7 +12,7 @@ import Bio.Entrez.Parser as bio_parser
 import pytest
 from Bio import Entrez
 
-from tests.conftest import FIXTURES, PUBMED_FILES, renumbered
+from tests.helpers import FIXTURES, PUBMED_FILES, renumbered
 from watcher.errors import ParseError
 from watcher.fakes.eutils import (
     EutilsServer,

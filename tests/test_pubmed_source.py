@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from tests.conftest import QUERIES_YAML, days_ago
+from tests.helpers import QUERIES_YAML, days_ago
 from watcher import pipeline
 from watcher.errors import ConfigError, SourceError
 from watcher.fakes.eutils import ESEARCH_DOCTYPE
@@ -53,7 +53,7 @@ def test_windows_over_the_esearch_limit_are_split_by_date(env, corpus_server):
 
 def test_a_single_day_over_the_limit_fails_loudly(env, server):
     for n in range(3):
-        from tests.conftest import PUBMED_FILES
+        from tests.helpers import PUBMED_FILES
 
         server.add_files([PUBMED_FILES[n]], entry_date=date(2026, 1, 5))
     source, http = source_for(env, search_limit=2)

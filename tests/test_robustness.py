@@ -8,7 +8,7 @@ import multiprocessing
 import threading
 from datetime import timedelta
 
-from tests.conftest import FIXTURES, QUERIES_YAML, days_ago
+from tests.helpers import FIXTURES, QUERIES_YAML, days_ago
 from watcher import pipeline
 from watcher.db import MIGRATIONS, Store
 from watcher.models import Study

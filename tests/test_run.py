@@ -7,7 +7,7 @@ import re
 import sqlite3
 from contextlib import closing
 
-from tests.conftest import EVERYTHING, FIXTURES, QUERIES_YAML, days_ago, renumbered
+from tests.helpers import EVERYTHING, FIXTURES, QUERIES_YAML, days_ago, renumbered
 
 
 def test_first_run_prints_corpus_in_lookback_then_nothing_then_exactly_the_new_one(

@@ -7,73 +7,20 @@ minutes)."""
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from contextlib import closing
 from datetime import datetime, timedelta
 
 import pytest
 
-from tests.conftest import HOSTILE_TITLE, ROOT, SHOWN_TITLE, days_ago, run_watcher, unprintable
+from tests.helpers import HOSTILE_TITLE, SHOWN_TITLE, days_ago, run_watcher, unprintable
+from tests.helpers.serve import ONE_QUERY, WITH_OPS, Worker
 from watcher.db import Store
 from watcher.runtime import stamp, utc_now
-
-ONE_QUERY = """\
-queries:
-  - id: depression
-    condition: Depression
-    sources:
-      pubmed:
-        terms: depressi*[tiab]
-"""
-
-WITH_OPS = """\
-destinations:
-  ops:
-    kind: terminal
-"""
-
-
-class Worker:
-    """A `python -m watcher serve` process whose stdout is collected line by line."""
-
-    def __init__(self, env_vars: dict[str, str]):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "watcher", "serve"], cwd=ROOT,
-            env={**os.environ, **env_vars}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def out(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_for(self, pattern: str, count: int = 1, timeout: float = 15) -> None:
-        deadline = time.monotonic() + timeout
-        while sum(bool(re.search(pattern, line)) for line in self.lines) < count:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                err = self.process.stderr.read() if self.process.poll() is not None else ""
-                raise AssertionError(f"no {pattern!r} (x{count}) in:\n{self.out}\n{err}")
-            time.sleep(0.05)
-
-    def stop(self, timeout: float = 30, sig: int = signal.SIGTERM) -> int:
-        self.process.send_signal(sig)
-        self.process.wait(timeout=timeout)
-        self._reader.join(timeout=5)
-        return self.process.returncode
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -235,7 +182,7 @@ def test_a_title_or_error_with_terminal_escapes_reaches_no_log_line_raw(env, ser
     each failed poll: a registry title and a PubMed error body holding clear-screen, a
     window-title sequence, BEL, backspace and a bidi override show their words, never the
     controls (in a JSON line, not even escaped)."""
-    from tests.test_clinicaltrials import ketamine_trial
+    from tests.helpers.ctgov import ketamine_trial
     from watcher.fakes.ctgov import CtgovServer
 
     server.fail_next(400, times=1000, body=f"bad term {HOSTILE_TITLE}")

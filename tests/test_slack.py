@@ -15,8 +15,21 @@ import time
 import pytest
 from slack_sdk import WebClient
 
-from tests.conftest import PUBMED_FILES, QUERIES_YAML, ROOT, days_ago, renumbered
 from tests.fakes.slack import SlackServer, check_message
+from tests.helpers import PUBMED_FILES, ROOT, days_ago, renumbered
+from tests.helpers.slack import (
+    RENAMED,
+    TEAM,
+    WEEKLY,
+    WITH_SLACK,
+    WITH_WEBHOOK,
+    assert_inert,
+    delivered_pmids,
+    item_ids,
+    killed_run,
+    slack_vars,
+    texts,
+)
 from watcher import pipeline
 from watcher.config import load
 from watcher.db import Store
@@ -24,66 +37,9 @@ from watcher.destinations import Part
 from watcher.destinations import slack as slack_sender
 from watcher.destinations.slack import SlackSender
 from watcher.models import Event, Study
-from watcher.render.slack import MAX_HEADER, MAX_SECTION, unescape
+from watcher.render.slack import MAX_SECTION, unescape
 from watcher.runtime import stamp
 from watcher.settings import Settings
-
-TEAM = """destinations:
-  team:
-    kind: slack
-    channel: "#ketamine-watch"
-defaults:
-  destinations: [team]
-"""
-WITH_SLACK = QUERIES_YAML.replace("defaults:\n", TEAM)
-WITH_WEBHOOK = QUERIES_YAML.replace("defaults:\n", TEAM.replace(
-    'kind: slack\n    channel: "#ketamine-watch"', "kind: slack_webhook"))
-#: What could notify people or tag a channel if Slack read it as markup.
-TRIGGERS = ("<!channel>", "<!here>", "<!everyone>", "<@U", "<#C", "<!subteam^")
-#: A Slack link `<https://...|label>`; anything else starting with '<' would be markup.
-LINK = re.compile(r"<https?://[^|<>\s]+\|[^<>]*>")
-QUOTE = re.compile(r"(?:^|\n)> ")  # mrkdwn's quote marker at the start of a line
-
-
-@pytest.fixture
-def slack():
-    with SlackServer(interval=0.05) as running:
-        yield running
-
-
-def slack_vars(slack: SlackServer, **extra: str) -> dict[str, str]:
-    return {"SLACK_API_URL": slack.url, "SLACK_BOT_TOKEN": slack.token,
-            "WATCHER_SLACK_INTERVAL": "0.05", **extra}
-
-
-def texts(message) -> list[str]:
-    """Every text field of a posted message, fallback included."""
-    found = [message.text]
-    for block in message.blocks:
-        found += [block.get("text", {}).get("text", "")]
-        found += [e.get("text", "") for e in block.get("elements", [])]
-    return found
-
-
-def assert_inert(message) -> None:
-    for text in texts(message):
-        assert not any(t in text for t in TRIGGERS), text[:200]
-        bare = QUOTE.sub("\n", LINK.sub("", text))
-        assert "<" not in bare and ">" not in bare, text[:200]
-    for block in message.blocks:
-        for obj in [block.get("text") or {}, *block.get("elements", [])]:
-            assert obj.get("type") != "mrkdwn" or obj.get("verbatim") is True, "no auto-parsing"
-        if block["type"] == "header":
-            assert "\n" not in block["text"]["text"] and len(block["text"]["text"]) <= MAX_HEADER
-    assert message.payload["unfurl_links"] is False and message.payload["unfurl_media"] is False
-    assert "link_names" not in message.payload and message.text.strip()
-    assert check_message(message.payload) is None
-
-
-def item_ids(slack: SlackServer) -> list[int]:
-    return [i for m in slack.messages for i in (m.metadata or {}).get("event_payload", {})
-            .get("outbox_ids", [])]
-
 
 # --- building a store directly ---------------------------------------------------------------
 
@@ -254,20 +210,6 @@ def test_400_items_through_a_webhook_are_several_valid_messages_each_item_once(
 
 # --- a kill at any step of a digest ----------------------------------------------------------
 
-def _killed_run(env, slack: SlackServer, nth: int) -> None:
-    process = subprocess.Popen([sys.executable, "-m", "watcher", "run", "--once"], cwd=ROOT,
-                               env={**os.environ, **env.vars(**slack_vars(slack))},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    slack.kill_after = (process.pid, nth)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == -9, err
-    assert len(slack.messages) == nth
-
-
-def _delivered_pmids(slack: SlackServer) -> list[str]:
-    return re.findall(r"pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/",
-                      " ".join(t for m in slack.messages for t in texts(m)[1:]))
-
 
 def _more_records(server, count: int = 30) -> None:
     """Enough records for a digest of a top message and three thread replies."""
@@ -282,11 +224,11 @@ def test_a_kill_after_any_post_then_the_next_run_delivers_each_item_once(
         env, corpus_server, slack, nth):
     env.write_queries(WITH_SLACK)
     _more_records(corpus_server)
-    _killed_run(env, slack, nth)
+    killed_run(env, slack, nth)
 
     after = env.cli("run", "--once", **slack_vars(slack))
     assert after.exit_code == 0, after.stderr
-    pmids = _delivered_pmids(slack)
+    pmids = delivered_pmids(slack)
     assert len(pmids) == len(set(pmids)) == 49, "every item, none twice"
     ids = item_ids(slack)
     assert len(ids) == len(set(ids)) == 49
@@ -301,19 +243,18 @@ def test_a_kill_after_any_post_then_the_next_run_delivers_each_item_once(
     assert again.exit_code == 0 and len(slack.messages) == posted, "nothing new is quiet"
 
 
-
 def test_a_slack_destination_retired_after_a_killed_digest_says_what_may_be_posted(
         env, corpus_server, slack):
     """A digest was killed after Slack accepted two messages (its items 'sending', most of
     them in the channel); the team then retires the destination. Status must not claim those
     items were never sent, and a retraction of a study the channel showed is still told (to
     the destination the queries use now), never lost with the retired name."""
-    from tests.conftest import retracted
+    from tests.helpers import retracted
 
     env.write_queries(WITH_SLACK)
     _more_records(corpus_server)
-    _killed_run(env, slack, 2)
-    posted = [p for p in _delivered_pmids(slack) if p.startswith("970000")]
+    killed_run(env, slack, 2)
+    posted = [p for p in delivered_pmids(slack) if p.startswith("970000")]
     env.write_queries(WITH_SLACK.replace(TEAM, "defaults:\n") + "retired: [team]\n")
     told = ("retired destination team: 49 item(s) set aside, never sent again (49 of them were"
             " being sent by an interrupted digest: they may be in it already)")
@@ -550,13 +491,13 @@ def test_an_unreadable_channel_still_configured_keeps_the_items_and_says_so(tmp_
 def test_without_the_history_scope_a_killed_digest_is_resent_with_one_warning(
         env, corpus_server, slack):
     env.write_queries(WITH_SLACK)
-    _killed_run(env, slack, 2)
+    killed_run(env, slack, 2)
     slack.scopes = {"chat:write"}
     after = env.cli("run", "--once", **slack_vars(slack))
     assert after.exit_code == 0, after.stderr
     warnings = [line for line in after.stderr.splitlines() if "missing_scope" in line]
     assert len(warnings) == 1 and "sent again" in warnings[0]
-    assert len(set(_delivered_pmids(slack))) == 19, "every item, some of them twice"
+    assert len(set(delivered_pmids(slack))) == 19, "every item, some of them twice"
     assert env.store().pending_counts() == {}
 
 
@@ -654,10 +595,6 @@ def test_preview_writes_block_kit_json_and_text_and_sends_nothing(env, corpus_se
 
 # --- a renamed destination -------------------------------------------------------------------
 
-#: The same channel under its old name, and renamed with (and without) `renamed_from`.
-WEEKLY = WITH_SLACK.replace("  team:\n", "  weekly:\n").replace("[team]", "[weekly]")
-RENAMED = WITH_SLACK.replace("  team:\n", "  team-weekly:\n    renamed_from: weekly\n").replace(
-    "[team]", "[team-weekly]")
 RENAMED_BARE = RENAMED.replace("    renamed_from: weekly\n", "")
 
 
@@ -673,11 +610,11 @@ def test_renaming_between_a_poll_and_a_digest_delivers_every_study_once(
 
     first = env.cli("run", "--once", **slack_vars(slack))  # polls the overlap, then sends
     assert first.exit_code == 0, first.stderr
-    pmids = _delivered_pmids(slack)
+    pmids = delivered_pmids(slack)
     assert len(pmids) == len(set(pmids)) == 19, "every pending study reached the new name once"
     again = env.cli("run", "--once", **slack_vars(slack))  # the overlap again
     assert again.exit_code == 0, again.stderr
-    assert sorted(_delivered_pmids(slack)) == sorted(pmids), "nothing posted again"
+    assert sorted(delivered_pmids(slack)) == sorted(pmids), "nothing posted again"
     store = env.store()
     assert store.pending_counts() == {}
     assert store.last_digest("weekly") == (None, 0), "its digests are the new name's now"
@@ -689,14 +626,14 @@ def test_renaming_between_a_poll_and_a_digest_delivers_every_study_once(
 def test_renaming_after_a_digest_never_posts_a_study_again(env, corpus_server, slack, renamed):
     env.write_queries(WEEKLY)
     assert env.cli("run", "--once", **slack_vars(slack)).exit_code == 0
-    assert len(set(_delivered_pmids(slack))) == 19
+    assert len(set(delivered_pmids(slack))) == 19
     env.write_queries(renamed)
     fresh = renumbered(PUBMED_FILES[0], "98000001")
     corpus_server.add_article(fresh, entry_date=days_ago(0))
 
     after = env.cli("run", "--once", **slack_vars(slack))  # the overlap holds old studies
     assert after.exit_code == 0, after.stderr
-    pmids = _delivered_pmids(slack)
+    pmids = delivered_pmids(slack)
     assert len(pmids) == len(set(pmids)) == 20, "only the new study was posted"
     assert "98000001" in pmids
     assert env.store().pending_counts() == {}
@@ -708,7 +645,7 @@ def test_a_rename_without_renamed_from_is_reported_until_it_is_added(env, corpus
     env.write_queries(RENAMED_BARE)
     first = env.cli("run", "--once", **slack_vars(slack))
     assert first.exit_code == 0, first.stderr
-    assert _delivered_pmids(slack) == [], "the new name is not handed the overlap's slice"
+    assert delivered_pmids(slack) == [], "the new name is not handed the overlap's slice"
     status = env.cli("status", **slack_vars(slack))
     assert ("ORPHANED: destination 'weekly' is no longer in the YAML: 19 item(s) pending; add "
             "renamed_from: weekly to the destination that replaces it") in status.stdout
@@ -718,7 +655,7 @@ def test_a_rename_without_renamed_from_is_reported_until_it_is_added(env, corpus
     env.write_queries(RENAMED)
     after = env.cli("run", "--once", **slack_vars(slack))
     assert after.exit_code == 0, after.stderr
-    pmids = _delivered_pmids(slack)
+    pmids = delivered_pmids(slack)
     assert len(pmids) == len(set(pmids)) == 19
     assert env.cli("health", **slack_vars(slack)).exit_code == 0
 
@@ -730,11 +667,11 @@ def test_a_digest_killed_under_the_old_name_is_resumed_by_the_new_one_posting_no
     (it is the same destination), or the interrupted digest is posted again."""
     env.write_queries(WEEKLY)
     _more_records(corpus_server)
-    _killed_run(env, slack, 2)  # after the top message and one reply
+    killed_run(env, slack, 2)  # after the top message and one reply
     env.write_queries(RENAMED)
 
     after = env.cli("run", "--once", **slack_vars(slack))
     assert after.exit_code == 0, after.stderr
-    pmids = _delivered_pmids(slack)
+    pmids = delivered_pmids(slack)
     assert len(pmids) == len(set(pmids)) == 49, "each study in the channel exactly once"
     assert env.store().pending_counts() == {}
