@@ -19,6 +19,7 @@ import pytest
 import sqlite_utils
 
 from tests.helpers import QUERIES_YAML, ROOT
+from tests.helpers.delivery import TWO_ROUTES
 from watcher.db import MIGRATIONS, Store
 from watcher.errors import WatcherError
 
@@ -353,3 +354,30 @@ def test_status_and_health_read_a_current_database_in_place_and_cannot_change_it
     assert env.cli("health").exit_code == 0 and env.cli("status").exit_code == 0
     assert sorted(p.name for p in env.db.parent.iterdir()) == beside
     assert env.store().count("studies") == studies
+
+
+def test_a_run_that_must_wait_for_the_lock_says_so_then_runs(env, corpus_server):
+    import threading
+
+    env.write_queries(TWO_ROUTES)
+    holder = env.store()
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with holder.exclusive():
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    holding.wait(5)
+    timer = threading.Timer(0.6, release.set)
+    timer.start()
+    try:
+        result = env.cli("poll")
+    finally:
+        release.set()
+        thread.join()
+    assert result.exit_code == 0, result.stderr
+    assert "waiting" in result.stderr and str(env.db) in result.stderr
+    assert [line.split(" ")[1] for line in result.stderr.splitlines()] == ["waiting", "waited"]
