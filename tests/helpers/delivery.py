@@ -7,7 +7,8 @@ import io
 
 from watcher import pipeline
 from watcher.destinations import Part
-from watcher.digest import Digest
+from watcher.digest import Digest, DigestItem
+from watcher.models import Event, Study
 
 LOST = "38011560"  # a review both 'everything' and 'depression' find
 
@@ -74,3 +75,8 @@ def deliver_with(env, **senders: Recorder):
 
 def study_key(store, pmid: str) -> str:
     return f"new:{store.find_study({'pmid': pmid})}"
+
+
+def study_item(n: int, title: str, conditions: list[str], **extra) -> DigestItem:
+    study = Study("pubmed", "publication", {"pmid": str(2000 + n)}, title, **extra)
+    return DigestItem(Event(f"new:{n}", "new", n), study, conditions, [], n)
