@@ -313,3 +313,41 @@ def test_every_renderer_shows_the_trials_a_paper_reports_with_the_register_named
         assert ("reports trials NCT01234567, ISRCTN12345678, EudraCT 2017-001234-56 and 1 more"
                 in text), name
         assert "2019-000001-11" not in text, f"{name}: a registry record shows its own id only"
+
+
+@pytest.mark.hostile
+def test_hostile_registry_accessions_stay_one_short_escaped_line_in_every_renderer():
+    """A DataBankList accession is the publisher's free text: a line break, Slack's <!channel>,
+    HTML and a 3000-character run reach `registrations` through the real parser. Every renderer
+    keeps the byline one line, each id short, each id once, Slack escaping & < > only (so *_
+    stay as written inside Slack's verbatim text) and the email escaping HTML."""
+    from watcher.digest import Digest, DigestItem, Section
+    from watcher.models import Event, Study
+    from watcher.parsers import pubmed_fields
+    from watcher.render import email, slack, text
+    from watcher.render.common import registrations
+
+    _, linked = pubmed_fields.databanks({"DataBankList": [
+        {"DataBankName": "ClinicalTrials.gov", "AccessionNumberList": [
+            "NCT01234567", "nct 01234567", "<!channel> & *bold*_x_", "line1\nline2", "9" * 3000]},
+        {"DataBankName": "ISRCTN", "AccessionNumberList": ["ISRCTN12345678", "<b>x</b>"]}]})
+    study = Study("pubmed", "publication", {"pmid": "39900301"}, "A trial report",
+                  linked_ids=linked)
+    byline = registrations(study, limit=10)
+    assert "\n" not in byline and byline.count("NCT01234567") == 1, byline
+    assert max(map(len, byline.removeprefix("reports trials ").split(", "))) <= 40, byline
+    assert registrations(Study("clinicaltrials", "trial", {"nct": "NCT01234567"}, "T",
+                               linked_ids=linked)) == ""
+
+    item = DigestItem(Event("new:1", "new", 1, "q", {}), study, ["Depression"], [], 1)
+    digest = Digest("team", "2026-10-31T08:00:00+00:00", None, [Section("Depression", [item])],
+                    [])
+    mrkdwn = slack.item_mrkdwn(item)
+    assert "<!" not in mrkdwn and "&lt;!CHANNEL&gt; &amp; *BOLD*_X_" in mrkdwn, mrkdwn
+    html = email.render(digest).html
+    assert "<!channel>" not in html.lower() and "<b>x</b>" not in html.lower()
+    view = email.item_view(item)
+    assert "\n" not in view.byline and len(view.byline) < 400, view.byline
+    rendered = text.render(digest)
+    line = next(line for line in rendered.splitlines() if "reports trials" in line)
+    assert "LINE2" in line.upper() and len(line) < 400, rendered

@@ -7,6 +7,7 @@ minutes)."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -17,7 +18,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.helpers import HOSTILE_TITLE, SHOWN_TITLE, days_ago, run_watcher, unprintable
+from tests.helpers import (
+    HOSTILE_TITLE,
+    SHOWN_TITLE,
+    days_ago,
+    run_watcher,
+    unprintable,
+)
 from tests.helpers.serve import ONE_QUERY, WITH_OPS, Worker
 from watcher.db import Store
 from watcher.runtime import stamp, utc_now
@@ -463,4 +470,154 @@ destinations:
         assert worker.stop() == 0, worker.out
     carried = [post for post in slack.webhook_posts() if "39900002" in json.dumps(post.payload)]
     assert len(carried) == 1
+    assert env.store().pending_counts() == {}
+
+
+HOOK_HOURLY = """\
+destinations:
+  hook:
+    kind: slack_webhook
+    schedule: {every: 1h}
+""" + ONE_QUERY + "    destinations: [hook]\n"
+
+
+def _due_now(env) -> None:
+    """The last digest went out two hours ago: the hourly firing is caught up at start."""
+    conn = sqlite3.connect(env.db)
+    with conn:
+        conn.execute("UPDATE digests SET sent_at = ?", (stamp(utc_now() - timedelta(hours=2)),))
+    conn.close()
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("edit", [
+    ONE_QUERY,  # the destination removed
+    "destinations:\n  hook:\n    kind: slack_webhook\n" + ONE_QUERY
+    + "    destinations: [hook]\n",  # its schedule removed
+    ONE_QUERY + "retired: [hook]\n",  # removed on purpose
+], ids=["removed", "unscheduled", "retired"])
+def test_a_pending_retry_of_a_destination_the_yaml_no_longer_schedules_is_dropped(
+        env, corpus_server, edit):
+    """The operator removes (or unschedules) a destination while its retry waits: the retry
+    neither errors about an unknown destination nor sends a destination serve never sends."""
+    from tests.fakes.slack import SlackServer
+    from watcher.scheduler import scheduled_job
+
+    env.write_queries(HOOK_HOURLY)
+    with SlackServer(interval=0.05) as slack:
+        extra = {"SLACK_WEBHOOK_URL": slack.webhook_url, "WATCHER_DIGEST_RETRY": "2"}
+        scheduled_job(env.settings(**extra), "hook")
+        _due_now(env)
+        corpus_server.add_synthetic(1, first_pmid=39_900_101, newest=utc_now().date(), days=1,
+                                    title="Ketamine for treatment-resistant depression")
+        slack.quirk_next("http_500", method="webhook", times=4)
+        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        worker.wait_for(r"hook: digest not sent; trying again in 2 s")
+        posts = len(slack.webhook_posts())
+        env.write_queries(edit)
+        worker.wait_for(r"hook: .*retry dropped")
+        assert worker.stop() == 0, worker.out
+        assert len(slack.webhook_posts()) == posts, "nothing sent to it after the edit"
+    assert "unknown destination" not in worker.out and " ERROR " not in worker.out.split(
+        "trying again in 2 s")[-1], worker.out
+    if "retired" in edit:  # what the retry would have carried is set aside, never sent
+        assert "retired destination hook: 1 item(s) set aside, never sent" in env.cli(
+            "status").stdout
+
+
+@pytest.mark.hostile
+def test_the_rest_of_a_partly_sent_digest_is_caught_up_after_a_restart(env, corpus_server):
+    """Slack accepts the first message of a digest, then fails; the worker is stopped (a
+    deploy) while its retry waits. The next worker sends the rest at start-up, each item once,
+    instead of leaving it for the next firing (a week, for a weekly digest)."""
+    from tests.fakes.slack import SlackServer
+    from watcher.scheduler import scheduled_job
+
+    env.write_queries(HOOK_HOURLY.replace("    schedule:", "    max_items: 500\n    schedule:"))
+    with SlackServer(interval=0.01) as slack:
+        extra = {"SLACK_WEBHOOK_URL": slack.webhook_url, "WATCHER_DIGEST_RETRY": "600"}
+        scheduled_job(env.settings(**extra), "hook")
+        before = len(slack.webhook_posts())
+        _due_now(env)
+        corpus_server.add_synthetic(60, first_pmid=39_900_201, newest=utc_now().date(),
+                                    days=1, title="Ketamine for treatment-resistant depression")
+        slack.quirk_next("text:ok", method="webhook")  # the first message is accepted ...
+        slack.quirk_next("http_500", method="webhook")  # ... the second is not
+        first = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        first.wait_for(r"hook: digest not sent; trying again in 10 min")
+        assert first.stop() == 0, first.out
+        assert "(1 of " in first.out, "a partial send"
+        assert env.store().pending_counts().get("hook", 0) > 0
+
+        second = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        second.wait_for(r"hook: the rest of a digest only partly sent")
+        second.wait_for(r"hook: digest done")
+        assert second.stop() == 0, second.out
+        posts = slack.webhook_posts()[before:]
+    carried = [set(re.findall(r"39900\d{3}", json.dumps(p.payload))) for p in posts]
+    assert len(set().union(*carried)) == 60 == sum(map(len, carried)), "each item once"
+    assert env.store().pending_counts() == {}
+
+
+@pytest.mark.hostile
+def test_a_scheduled_digest_that_cannot_send_at_all_is_not_logged_as_done(
+        env, corpus_server, caplog):
+    """SLACK_WEBHOOK_URL was never set: the firing sends nothing, and its log line says so
+    (it said 'digest done (N items)'), while `health` fails naming the missing setting."""
+    import logging
+
+    from watcher.scheduler import scheduled_job
+
+    env.write_queries(HOOK_HOURLY)
+    caplog.set_level(logging.INFO, logger="watcher")
+    scheduled_job(env.settings(), "hook")
+    lines = [r.getMessage() for r in caplog.records if r.name == "watcher.scheduler"]
+    assert not any("digest done" in line for line in lines), lines
+    assert any(re.fullmatch(r"hook: digest not sent \(SLACK_WEBHOOK_URL not set\); \d+ item\(s\)"
+                            r" stay pending", line) for line in lines), lines
+    assert env.store().pending_counts().get("hook", 0) > 0
+    health = env.cli("health")
+    assert health.exit_code == 1 and "SLACK_WEBHOOK_URL not set" in health.output
+
+
+@pytest.mark.hostile
+def test_a_weekly_and_an_hourly_digest_failing_together_are_each_retried_and_sent_once(
+        env, corpus_server):
+    """Slack is down when both a weekly (cron) and an hourly digest fire: each gets its own
+    retry (not one for both, not the weekly's next Monday), and each item reaches each
+    destination once."""
+    from tests.fakes.slack import SlackServer
+    from watcher.scheduler import scheduled_job
+
+    env.write_queries("""\
+destinations:
+  hook:
+    kind: slack_webhook
+    schedule: {every: 1h}
+  weekly:
+    kind: slack_webhook
+    schedule: {cron: "0 8 * * mon"}
+""" + ONE_QUERY + "    destinations: [hook, weekly]\n")
+    with SlackServer(interval=0.01) as slack:
+        extra = {"SLACK_WEBHOOK_URL": slack.webhook_url, "WATCHER_DIGEST_RETRY": "0.3",
+                 "WATCHER_SLACK_INTERVAL": "0"}
+        for name in ("hook", "weekly"):
+            scheduled_job(env.settings(**extra), name)
+        before = len(slack.webhook_posts())
+        conn = sqlite3.connect(env.db)
+        with conn:
+            for name, age in (("hook", timedelta(hours=2)), ("weekly", timedelta(days=21))):
+                conn.execute("UPDATE digests SET sent_at = ? WHERE destination = ?",
+                             (stamp(utc_now() - age), name))
+        conn.close()
+        corpus_server.add_synthetic(1, first_pmid=39_900_401, newest=utc_now().date(), days=1,
+                                    title="Ketamine for treatment-resistant depression")
+        slack.quirk_next("http_500", method="webhook", times=2)
+        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        for name in ("hook", "weekly"):
+            worker.wait_for(rf"{name}: digest not sent; trying again in 0.3 s \(attempt 2\)")
+            worker.wait_for(rf"{name}: digest done \(1 item")
+        assert worker.stop() == 0, worker.out
+        posts = slack.webhook_posts()[before:]
+    assert sum("39900401" in json.dumps(p.payload) for p in posts) == 2, "once to each"
     assert env.store().pending_counts() == {}
