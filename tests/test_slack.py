@@ -17,7 +17,7 @@ import pytest
 from slack_sdk import WebClient
 
 from tests.fakes.slack import SlackServer, check_message
-from tests.helpers import PUBMED_FILES, ROOT, days_ago, renumbered
+from tests.helpers import FIXTURES, PUBMED_FILES, ROOT, days_ago, renumbered, retracted
 from tests.helpers.delivery import study_item
 from tests.helpers.slack import (
     RENAMED,
@@ -254,7 +254,6 @@ def test_a_slack_destination_retired_after_a_killed_digest_says_what_may_be_post
     them in the channel); the team then retires the destination. Status must not claim those
     items were never sent, and a retraction of a study the channel showed is still told (to
     the destination the queries use now), never lost with the retired name."""
-    from tests.helpers import retracted
 
     env.write_queries(WITH_SLACK)
     _more_records(corpus_server)
@@ -986,3 +985,46 @@ def test_a_failing_webhook_under_debug_never_shows_its_url(env, corpus_server, s
                      WATCHER_SLACK_INTERVAL="0.05")
     assert result.exit_code == 1 and "team:" in result.stderr
     assert "webhooksecret" not in result.stdout + result.stderr
+
+
+@pytest.mark.hostile
+def test_a_condition_heading_is_escaped_once_in_the_slack_fallback(env, server):
+    """Hostile text through Slack: the phrase PubMed did not find (with <!channel>, & and
+    mrkdwn marks) and a new translation (with <!here> and a user mention) are escaped once,
+    never a ping; the condition's heading in the notification text was escaped twice
+    ("Anxiety &amp;amp; depression": Slack showed "&amp;")."""
+    env.write_queries("""\
+destinations:
+  team:
+    kind: slack
+    channel: "#w"
+defaults:
+  lookback_days: 30
+  destinations: [team]
+queries:
+  - id: everything
+    condition: Anxiety & depression
+    sources:
+      pubmed:
+        terms: all[sb] OR "zz <!channel> & *x* _y_"[tiab]
+""")
+    server.keyed_rate_limit = 0
+    server.add_article(renumbered(FIXTURES / "pubmed_metapub/38011560.xml", "99000001"),
+                       entry_date=days_ago(0))
+    server.phrases_not_found = {"zz <!channel> & *x* _y_"}
+    term = '(all[sb] OR "zz <!channel> & *x* _y_"[tiab])'
+    with SlackServer(interval=0.01) as slack:
+        extra = {"SLACK_API_URL": slack.url, "SLACK_BOT_TOKEN": slack.token,
+                 "WATCHER_SLACK_INTERVAL": "0.01"}
+        server.translations = {term: "A"}
+        assert env.cli("run", "--once", **extra).exit_code == 0
+        server.translations = {term: "B <!here> & <@U123> *bold*"}
+        assert env.cli("run", "--once", **extra).exit_code == 0
+        posted = [json.dumps(m.blocks) + m.text for m in slack.messages]
+    everything = "\n".join(posted)
+    assert "<!channel>" not in everything and "<!here>" not in everything
+    assert "<@U123>" not in everything
+    assert "phrase not found: zz &lt;!channel&gt; &amp; *x* _y_" in everything
+    assert "Now: B &lt;!here&gt; &amp; &lt;@U123&gt; *bold*" in everything
+    assert "&amp;amp;" not in everything and "&amp;lt;" not in everything, everything
+    assert any("Anxiety &amp; depression (1)" in m.text for m in slack.messages)
