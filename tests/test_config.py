@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -260,7 +261,6 @@ def test_disabled_source_and_query_are_not_watched(env):
 def test_queries_load_from_many_threads_at_once(tmp_path):
     """serve's jobs and concurrent deliveries each load the YAML; a shared parser garbled it."""
     import shutil
-    import threading
 
     folder = tmp_path / "queries"
     shutil.copytree(ROOT / "queries", folder)
@@ -289,3 +289,11 @@ def test_renamed_from_takes_a_name_or_a_list(env):
     assert env.config().renames() == {"weekly": "team", "daily": "other", "hourly": "other"}
     shown = env.cli("validate")
     assert shown.exit_code == 0 and "renamed from daily, hourly" in shown.stdout
+
+
+@pytest.mark.hostile
+def test_terminal_is_a_reserved_destination_name(env):
+    path = env.write_queries("destinations:\n  terminal:\n    kind: terminal\nqueries: []\n")
+    result = env.cli("validate")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{path}:2: the destination name 'terminal' is reserved")

