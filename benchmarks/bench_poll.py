@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import PUBMED_FILES, renumbered  # noqa: E402
+from tests.helpers import PUBMED_FILES, renumbered  # noqa: E402
 from watcher import config, pipeline  # noqa: E402
 from watcher.db import Store  # noqa: E402
 from watcher.fakes.eutils import EutilsServer  # noqa: E402

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import (
+from tests.helpers import (
     HOSTILE_TITLE,
     QUERIES_YAML,
     ROOT,
@@ -14,7 +14,7 @@ from tests.conftest import (
     run_watcher,
     unprintable,
 )
-from tests.test_clinicaltrials import ketamine_trial
+from tests.helpers.ctgov import ketamine_trial
 from watcher.cli import main
 from watcher.fakes.ctgov import CtgovServer
 
@@ -209,7 +209,7 @@ def test_previewing_a_renamed_destination_moves_nothing(env, corpus_server, tmp_
 def test_a_retired_destination_is_named_as_retired_by_validate_and_digest(env, corpus_server):
     """After `retired: [weekly]`, validate confirms it, and `digest weekly` (or a preview of
     it) says it was retired, not that it is unknown, which reads like a typo."""
-    from tests.test_health import TWO_TERMINALS
+    from tests.helpers import TWO_TERMINALS
 
     env.write_queries(TWO_TERMINALS)
     assert env.cli("poll").exit_code == 0

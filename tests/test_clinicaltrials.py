@@ -10,7 +10,8 @@ from datetime import datetime
 
 import pytest
 
-from tests.conftest import FIXTURES, ROOT, days_ago
+from tests.helpers import FIXTURES, ROOT, days_ago
+from tests.helpers.ctgov import AACT, ketamine_trial, study
 from watcher import config as config_module
 from watcher import pipeline
 from watcher.errors import ParseError, SourceError
@@ -28,7 +29,6 @@ from watcher.settings import Settings
 from watcher.sources import REGISTRY, FetchContext, Window
 from watcher.sources.clinicaltrials import ClinicalTrialsSource
 
-AACT = FIXTURES / "ctgov_aact"
 BIOMCP = FIXTURES / "ctgov_biomcp"
 V2_FILES = sorted([*AACT.glob("NCT*.json"), *BIOMCP.glob("get_*.json"),
                    *BIOMCP.glob("search_*.json")])
@@ -49,23 +49,6 @@ queries:
         condition: depression OR "treatment resistant depression"
         intervention: ketamine OR esketamine
 """
-
-
-def study(path, index: int = 0) -> dict:
-    return studies_in(path)[index]
-
-
-def ketamine_trial(nct: str, *, base=AACT / "NCT03630471.json", condition="Depression",
-                   drug="Ketamine", status: str | None = None) -> dict:
-    """A real v2 record relabelled as a ketamine trial (the fixtures hold none)."""
-    data = renumbered(study(base), nct, title=f"{drug} trial {nct}")
-    protocol = data["protocolSection"]
-    protocol["conditionsModule"] = {"conditions": [condition]}
-    protocol["armsInterventionsModule"] = {"interventions": [{"type": "DRUG", "name": drug}]}
-    data.pop("derivedSection", None)
-    if status:
-        protocol["statusModule"]["overallStatus"] = status
-    return data
 
 
 @pytest.fixture

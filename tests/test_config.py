@@ -7,11 +7,12 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from watcher import config
 
 SPEC_CONDITIONS = [
@@ -264,7 +265,6 @@ def test_disabled_source_and_query_are_not_watched(env):
 def test_queries_load_from_many_threads_at_once(tmp_path):
     """serve's jobs and concurrent deliveries each load the YAML; a shared parser garbled it."""
     import shutil
-    import threading
 
     folder = tmp_path / "queries"
     shutil.copytree(ROOT / "queries", folder)
@@ -293,3 +293,11 @@ def test_renamed_from_takes_a_name_or_a_list(env):
     assert env.config().renames() == {"weekly": "team", "daily": "other", "hourly": "other"}
     shown = env.cli("validate")
     assert shown.exit_code == 0 and "renamed from daily, hourly" in shown.stdout
+
+
+@pytest.mark.hostile
+def test_terminal_is_a_reserved_destination_name(env):
+    path = env.write_queries("destinations:\n  terminal:\n    kind: terminal\nqueries: []\n")
+    result = env.cli("validate")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{path}:2: the destination name 'terminal' is reserved")

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import sqlite_utils
 
-from tests.conftest import EVERYTHING, FIXTURES, PUBMED_FILES, QUERIES_YAML, days_ago, renumbered
+from tests.helpers import EVERYTHING, FIXTURES, PUBMED_FILES, QUERIES_YAML, days_ago, renumbered
 from watcher import pipeline
 from watcher.db import MIGRATIONS, Store
 from watcher.destinations import Part

@@ -4,15 +4,17 @@ delivered study is told once, with its notice; the notice itself is not a new st
 from __future__ import annotations
 
 import email
+import json
 import xml.etree.ElementTree as ET
 from email import policy
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.conftest import EVERYTHING, FIXTURES, days_ago, renumbered, retracted
+from tests.fakes.slack import SlackServer
+from tests.helpers import EVERYTHING, FIXTURES, days_ago, renumbered, retracted
 from watcher.digest import DigestItem
-from watcher.fakes.slack import SlackServer
+from watcher.fakes.eutils import _esearch_error, without_article
 from watcher.parsers.pubmed import parse_efetch
 from watcher.render.common import item_labels
 
@@ -272,7 +274,6 @@ def _sent_by_the_skeleton(env, article: ET.Element, *, details_kept: bool = Fals
     kept: title, publication types ... no details, no raw record), matched by 'everything' and
     sent to the terminal, the query's position yesterday. *details_kept* gives the row the
     details a newer watcher keeps, without a source record (still a study to compare with)."""
-    import json
 
     import sqlite_utils
 
@@ -388,3 +389,212 @@ def test_a_study_set_aside_by_a_retired_destination_is_never_corrected_elsewhere
     assert run.exit_code == 0, run.stderr
     assert "35649368" not in run.stdout and "erratum" not in run.stdout, run.stdout
     assert env.store().retired_counts() == {"terminal": 1}
+
+
+@pytest.mark.hostile
+def test_a_mass_revision_day_neither_stalls_the_query_nor_hides_a_retraction(env, server):
+    """NCBI revises tens of thousands of records on one day (its yearly MeSH reload): the mdat
+    search of that day lists more than esearch can. The poll failed for ever ("records were
+    entered ... narrow the query's terms", window kept, the same day in it at every run); now
+    the day is listed in entry-date slices and the retraction among them is told."""
+    env.write_queries(EVERYTHING)
+    source = FIXTURES / "pubmed_metapub/36318760.xml"
+    server.add_article(renumbered(source, STUDY), entry_date=days_ago(10))
+    assert env.cli("run", "--once").exit_code == 0
+    for pmid in server.add_synthetic(10_050, first_pmid=1_000_000, newest=days_ago(400),
+                                     days=20_000):
+        server.records[pmid].modified = days_ago(0)  # all revised today
+    server.add_article(retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(0))
+    second = env.cli("run", "--once")
+    assert second.exit_code == 0, second.output
+    assert "RETRACTED" in second.stdout and f"/{NOTICE}/" in second.stdout
+    assert "narrow the query" not in second.output
+    assert [c["id"] for c in server.calls("efetch")][-1] == STUDY, "only the kept record"
+    store = env.store()
+    assert store.position("everything", "pubmed").window_end == days_ago(0).isoformat()
+
+
+@pytest.mark.hostile
+def test_a_failing_revisions_search_says_so_and_keeps_the_window(env, server, monkeypatch):
+    """Only the mdat search (records revised in the window) fails: the poll stores nothing and
+    keeps its window, so no retraction is lost, and its one-line error names the corrections
+    search: it read like the query's own search had failed, with nothing to say why a query
+    whose search works (`validate --online`) was never polled."""
+    env.write_queries(EVERYTHING)
+    server.add_article(renumbered(FIXTURES / "pubmed_metapub/36318760.xml", STUDY),
+                       entry_date=days_ago(10))
+    answer = server._esearch
+
+    def mdat_broken(params):
+        if params.get("datetype") == "mdat":
+            return 200, _esearch_error("Search Backend failed: cannot search by mdat")
+        return answer(params)
+
+    monkeypatch.setattr(server, "_esearch", mdat_broken)
+    result = env.cli("run", "--once")
+    assert result.exit_code == 1
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert "search for corrections" in line and "cannot search by mdat" in line, line
+    assert "window kept" in line
+    store = env.store()
+    assert store.find_study({"pmid": STUDY}) is None, "nothing stored half-way"
+    assert store.position("everything", "pubmed").window_end is None
+
+
+@pytest.mark.hostile
+def test_a_filter_that_now_excludes_the_study_does_not_withhold_its_retraction(env, server):
+    """The team was sent the study; it is then retracted. A filter meant for new studies
+    ("never alert a retracted paper", or non_human: exclude once MEDLINE indexing says it was
+    in rats) now excludes the study's current record, and the digest re-judged the correction
+    item with it: withheld, so the team was never told that a study it has was retracted."""
+    env.write_queries(EVERYTHING.replace("terms: all[sb]", """terms: all[sb]
+    filters:
+      exclude_publication_types: [Retracted Publication]"""))
+    source = FIXTURES / "pubmed_metapub/36318760.xml"
+    server.add_article(renumbered(source, STUDY), entry_date=days_ago(10))
+    first = env.cli("run", "--once")
+    assert first.exit_code == 0 and f"/{STUDY}/" in first.stdout
+    server.add_article(retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(0))
+    second = env.cli("run", "--once")
+    assert second.exit_code == 0, second.output
+    assert "RETRACTED" in second.stdout and f"/{NOTICE}/" in second.stdout, second.stdout
+    assert second.stdout.count(f"/{STUDY}/") == 1
+    store = env.store()
+    states = [row[0] for row in store.conn.execute(
+        "SELECT o.state FROM outbox o JOIN events e ON e.id = o.event_id"
+        " WHERE e.kind = 'correction'")]
+    assert states == ["sent"]
+
+
+@pytest.mark.hostile
+def test_a_retraction_found_while_the_study_is_mid_send_is_not_shown_twice(env, server):
+    """The study's item was 'sending' (a digest in flight, or left so by a dead process) when
+    the retraction arrived: it counts as told, so a correction was queued; then the item was
+    offered again, and the next digest carried the study twice (the study labelled RETRACTED,
+    and the correction). The study's own labelled item now carries the correction."""
+    env.write_queries(EVERYTHING)
+    source = FIXTURES / "pubmed_metapub/36318760.xml"
+    server.add_article(renumbered(source, STUDY), entry_date=days_ago(10))
+    assert env.cli("poll").exit_code == 0
+    store = env.store()
+    with store.transaction():  # a process died while the digest carrying it was being sent
+        store.conn.execute("UPDATE outbox SET state = 'sending'")
+    server.add_article(retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(0))
+    result = env.cli("run", "--once")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count(f"/{STUDY}/") == 1, result.stdout
+    assert "RETRACTED" in result.stdout
+    later = env.cli("run", "--once")
+    assert f"/{STUDY}/" not in later.stdout and "RETRACTED" not in later.stdout, later.stdout
+
+
+@pytest.mark.hostile
+def test_a_notice_that_names_only_itself_is_an_ordinary_record(env, server):
+    """A malformed notice whose ErratumFor names its own PMID corrects nothing we hold; it was
+    dropped as "a correction of a kept study" (itself, once stored): neither alerted nor a
+    correction. A notice for a study we never had stays an ordinary record."""
+    env.write_queries(EVERYTHING)
+    notice = renumbered(FIXTURES / "pubmed_metapub/38962805.xml", NOTICE)
+    notice.find(".//CommentsCorrections/PMID").text = NOTICE
+    server.add_article(notice, entry_date=days_ago(1))
+    result = env.cli("run", "--once")
+    assert result.exit_code == 0, result.output
+    assert f"pubmed.ncbi.nlm.nih.gov/{NOTICE}/" in result.stdout, result.stdout
+
+
+@pytest.mark.hostile
+def test_a_retraction_reaches_the_team_after_its_destination_was_replaced(env, server):
+    """The study was printed to the terminal (no destination yet); the team then moved the
+    query to Slack. The retraction was queued to 'terminal' only, a destination that no
+    longer exists: never shown, not even counted by `status`. The query's current
+    destinations are told instead when every destination that had the study is gone."""
+    env.write_queries(EVERYTHING)
+    source = FIXTURES / "pubmed_metapub/36318760.xml"
+    server.add_article(renumbered(source, STUDY), entry_date=days_ago(10))
+    assert env.cli("run", "--once").exit_code == 0
+    env.write_queries(EVERYTHING.replace("lookback_days: 30", "lookback_days: 30\n"
+                                         "  destinations: [team]") + """\
+destinations:
+  team:
+    kind: slack
+    channel: "#watch"
+""")
+    server.add_article(retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(0))
+    assert env.cli("poll").exit_code == 0
+    store = env.store()
+    queued = [tuple(row) for row in store.conn.execute(
+        "SELECT o.destination, o.state FROM outbox o JOIN events e ON e.id = o.event_id"
+        " WHERE e.kind = 'correction'")]
+    assert queued == [("team", "pending")]
+    status = env.cli("status")
+    assert "team (slack): 1 pending" in status.stdout, status.stdout
+
+
+@pytest.mark.hostile
+def test_a_retraction_after_an_unreadable_revision_is_still_told(env, server):
+    """PubMed revised the delivered record into one that could not be read (set aside, told
+    as a notice), then revised it again, readable and retracted. The unreadable version had
+    left no parsed 'previous' to compare with, so the retraction in the record itself was
+    never told."""
+    env.write_queries(EVERYTHING)
+    source = FIXTURES / "pubmed_metapub/36318760.xml"
+    server.add_article(renumbered(source, STUDY), entry_date=days_ago(10))
+    assert env.cli("run", "--once").exit_code == 0
+    server.add_article(without_article(renumbered(source, STUDY)), entry_date=days_ago(10),
+                       modified=days_ago(1))
+    broken = env.cli("run", "--once")
+    assert broken.exit_code == 0 and "could not be parsed" in broken.stdout, broken.output
+    server.add_article(retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(0))
+    fixed = env.cli("run", "--once")
+    assert fixed.exit_code == 0, fixed.output
+    assert "RETRACTED" in fixed.stdout and f"/{NOTICE}/" in fixed.stdout, fixed.stdout
+    assert "RETRACTED" not in env.cli("run", "--once").stdout
+
+
+@pytest.mark.hostile
+def test_an_erratum_for_a_study_still_owed_waits_for_the_next_digest(env, server):
+    """The study is still owed (never sent) and already carries one erratum; a second erratum
+    notice names it. The module promises one digest never carries a study twice, yet the
+    digest showed the study as new and again as the correction. The correction now waits for
+    the digest after the one that delivers the study."""
+    env.write_queries(EVERYTHING)
+    server.add_files([FIXTURES / "pubmed_metapub/35649368.xml"], entry_date=days_ago(5))
+    assert env.cli("poll").exit_code == 0
+    notice = renumbered(FIXTURES / "pubmed_metapub/38962805.xml", NOTICE)
+    notice.find(".//CommentsCorrections/PMID").text = "35649368"
+    server.add_article(notice, entry_date=days_ago(0))
+    first = env.cli("run", "--once")
+    assert first.exit_code == 0, first.output
+    assert first.stdout.count("/35649368/") == 1, first.stdout
+    assert "1 new study" in first.stdout
+    second = env.cli("run", "--once")
+    assert second.stdout.count("/35649368/") == 1 and f"/{NOTICE}/" in second.stdout
+    assert "1 correction" in second.stdout
+    assert "/35649368/" not in env.cli("run", "--once").stdout
+
+
+@pytest.mark.hostile
+def test_revision_counts_that_do_not_add_up_fail_the_poll_quickly(env, server, monkeypatch):
+    """A broken upstream claims 20,000 revisions for every slice it is asked about: the
+    entry-date slicing of a revision day would have asked about every day since 1700 (some
+    240,000 searches). It stops at the first slice whose halves do not add up: one line,
+    window kept."""
+    env.write_queries(EVERYTHING)
+    answer = server._esearch
+
+    def inflated(params):
+        if params.get("datetype") == "mdat":
+            return 200, answer(params)[1].replace("<Count>0</Count>", "<Count>20000</Count>")
+        return answer(params)
+
+    monkeypatch.setattr(server, "_esearch", inflated)
+    result = env.cli("run", "--once")
+    assert result.exit_code == 1
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert "do not add up" in line and "window kept" in line, line
+    assert len(server.calls("esearch")) < 20, "stops at the first slice, not after every day"

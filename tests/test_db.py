@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
+import pytest
+
+from tests.helpers import days_ago
 from watcher.db import MIGRATIONS, Store
 from watcher.models import Event, Study
 
@@ -208,7 +213,6 @@ def test_an_older_database_has_no_route_for_a_query_that_only_shared_a_study(env
     and beta share, but was never on beta's routes (it lacks beta's other studies). After the
     upgrade, d1 added to beta is a new route like any other: it is not handed the older
     studies the overlap finds again."""
-    from tests.conftest import days_ago
 
     server.add_synthetic(1, first_pmid=90000001, newest=days_ago(1), days=1,
                          title="alpha beta ketamine")
@@ -229,3 +233,27 @@ def test_an_older_database_has_no_route_for_a_query_that_only_shared_a_study(env
     later = env.cli("run", "--once")
     assert later.exit_code == 0, later.stderr
     assert "pubmed.ncbi.nlm.nih.gov/" not in later.stdout, "nothing old handed to d1"
+
+
+def _open(path: str) -> int:
+    return Store(path).version
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
+    path = str(tmp_path / "fresh.db")
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        versions = pool.map(_open, [path] * 8)
+    assert versions == [len(MIGRATIONS)] * 8
+
+
+@pytest.mark.hostile
+def test_different_pmids_sharing_a_doi_stay_two_studies(tmp_path):
+    store = Store(tmp_path / "w.db")
+    with store.transaction():
+        a, _ = store.save_study(Study("pubmed", "publication", {"pmid": "1", "doi": "10.1/x"},
+                                      "Original"), "t")
+        b, new = store.save_study(Study("pubmed", "publication", {"pmid": "2", "doi": "10.1/x"},
+                                        "Duplicate citation"), "t")
+    assert new and a != b
+    assert store.get_study(a).title == "Original"
+    assert store.get_study(b).ids["pmid"] == "2"

@@ -3,12 +3,12 @@ client: what arrives, how it reads, and that every failure keeps the items pendi
 
 from __future__ import annotations
 
-import email
 import re
 import shutil
+import socket
 import ssl
 import subprocess
-from email import policy
+import threading
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 
@@ -16,7 +16,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from tests.conftest import QUERIES_YAML, TODAY, days_ago, unprintable
+from tests.helpers import QUERIES_YAML, TODAY, days_ago, unprintable
+from tests.helpers.delivery import study_item
+from tests.helpers.email import Inbox, parts_of, smtp_vars
 from watcher.config import Destination
 from watcher.destinations import Part
 from watcher.destinations.email import EmailSender
@@ -44,30 +46,6 @@ _everything = EMAIL_YAML[_start:_end]
 EMAIL_YAML = EMAIL_YAML.replace(_everything, "") + _everything
 
 
-class Inbox:
-    """An aiosmtpd handler that keeps what it accepts and can refuse recipients."""
-
-    def __init__(self, refuse: set[str] | None = None):
-        self.refuse = refuse or set()
-        self.envelopes = []
-        self.tls: list[bool] = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse or "*" in self.refuse:
-            return "550 5.1.1 No such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        self.tls.append(server.transport.get_extra_info("ssl_object") is not None)
-        return "250 Message accepted for delivery"
-
-    def messages(self) -> list[email.message.EmailMessage]:
-        return [email.message_from_bytes(e.original_content or e.content, policy=policy.default)
-                for e in self.envelopes]
-
-
 @pytest.fixture
 def smtp(unused_port):
     """Start an aiosmtpd server on a free port: ``smtp(**controller_kwargs) -> Inbox``."""
@@ -83,11 +61,6 @@ def smtp(unused_port):
     yield start
     for controller in running:
         controller.stop()
-
-
-def smtp_vars(port: int, **extra: str) -> dict[str, str]:
-    return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_TLS": "none",
-            "WATCHER_EMAIL_FROM": "Ketamine watch <watcher@lab.example.org>", **extra}
 
 
 def visible_text(html: str) -> str:
@@ -112,14 +85,6 @@ def visible_text(html: str) -> str:
     parser = Text()
     parser.feed(html)
     return " ".join(" ".join(parser.parts).split())
-
-
-def parts_of(message) -> tuple[str, str]:
-    assert message.get_content_type() == "multipart/alternative"
-    plain = message.get_body(preferencelist=("plain",))
-    html = message.get_body(preferencelist=("html",))
-    assert plain is not None and html is not None
-    return plain.get_content(), html.get_content()
 
 
 # --- a digest arrives once, well formed, and is recorded ---------------------------------------
@@ -407,3 +372,113 @@ def test_starttls_asked_of_a_server_without_it_is_a_clear_error(smtp, unused_por
     with pytest.raises(DeliveryError, match=r"^mail: the SMTP server 127\.0\.0\.1:\d+ does not "
                                             r"offer STARTTLS \(set SMTP_TLS=ssl"):
         sender.send(sender.prepare(hostile_digest())[0])
+
+
+class ScriptedSMTP:
+    """A one-connection SMTP server on 127.0.0.1 that behaves as told: ``silent`` never says a
+    word; ``drop_after_data`` accepts the message (250) and hangs up without answering QUIT."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(5)
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[bytes] = []
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn: socket.socket) -> None:
+        if self.mode == "silent":
+            conn.recv(1)  # holds the connection open and says nothing
+            return
+        reader = conn.makefile("rb")
+        conn.sendall(b"220 flaky.example ESMTP\r\n")
+        while line := reader.readline():
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                conn.sendall(b"250 flaky.example\r\n")
+            elif verb == b"DATA":
+                conn.sendall(b"354 go ahead\r\n")
+                body = b""
+                while (chunk := reader.readline()) not in (b".\r\n", b""):
+                    body += chunk
+                self.accepted.append(body)
+                conn.sendall(b"250 2.0.0 queued\r\n")
+                conn.close()  # gone before QUIT
+                return
+            else:
+                conn.sendall(b"250 OK\r\n")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def simple_digest() -> Digest:
+    return Digest("mail", "2026-10-31T08:00:00+00:00", None,
+                  [Section("Depression", [study_item(1, "A study", ["Depression"])])],
+                  [SourceReceipt("pubmed", "PubMed", polls=1, seen=1, new=1)])
+
+
+@pytest.mark.hostile
+def test_an_smtp_server_that_never_answers_is_reported_as_a_timeout():
+    """A server that accepts the connection and then says nothing: the send gives up within
+    WATCHER_HTTP_TIMEOUT and says the server did not answer (not that it hung up)."""
+    server = ScriptedSMTP("silent")
+    try:
+        settings = Settings.from_env(smtp_vars(server.port, WATCHER_HTTP_TIMEOUT="0.3"))
+        sender = EmailSender(Destination(kind="email", to=["a@example.org"], name="mail"),
+                             settings)
+        with pytest.raises(DeliveryError) as failed:
+            sender.send(sender.prepare(simple_digest())[0])
+    finally:
+        server.close()
+    assert str(failed.value) == (f"mail: the SMTP server 127.0.0.1:{server.port} did not answer"
+                                 " within 0.3 s")
+
+
+@pytest.mark.hostile
+def test_a_server_that_hangs_up_after_accepting_the_message_counts_it_sent_once():
+    server = ScriptedSMTP("drop_after_data")
+    try:
+        settings = Settings.from_env(smtp_vars(server.port))
+        sender = EmailSender(Destination(kind="email", to=["a@example.org"], name="mail"),
+                             settings)
+        message_id = sender.send(sender.prepare(simple_digest())[0])
+    finally:
+        server.close()
+    assert message_id and len(server.accepted) == 1 and server.connections == 1
+
+
+@pytest.mark.hostile
+def test_fifty_recipients_and_a_non_ascii_sender_name_arrive_as_one_message(unused_port):
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=unused_port)
+    controller.start()
+    try:
+        team = [f"member{n:02d}@example.org" for n in range(50)]
+        settings = Settings.from_env(smtp_vars(
+            unused_port, WATCHER_EMAIL_FROM="Veille kétamine — équipe <watcher@lab.example.org>"))
+        sender = EmailSender(Destination(kind="email", to=team, name="mail",
+                                         subject="Veille\r\nBcc: evil@example.org"), settings)
+        sender.send(sender.prepare(simple_digest())[0])
+    finally:
+        controller.stop()
+    [envelope] = inbox.envelopes
+    assert sorted(envelope.rcpt_tos) == team, "one message, every recipient, nobody else"
+    [message] = inbox.messages()
+    assert message["From"].addresses[0].display_name == "Veille kétamine — équipe"
+    assert message["Bcc"] is None and message["Subject"].startswith("Veille Bcc: evil")
+    plain, _ = parts_of(message)
+    assert "A study" in plain

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from watcher import config
 from watcher.fakes.eutils import _document, records_from_xml
 from watcher.fakes.pubmed_query import Document, matches

@@ -4,10 +4,24 @@ too long is also noted once a day in its query's next digest."""
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
+from contextlib import closing
 from datetime import timedelta
 
-from tests.conftest import FIXTURES, QUERIES_YAML, days_ago, renumbered
-from watcher.fakes.slack import SlackServer
+import pytest
+import sqlite_utils
+
+from tests.fakes.slack import SlackServer
+from tests.helpers import (
+    FIXTURES,
+    QUERIES_YAML,
+    TWO_TERMINALS,
+    days_ago,
+    renumbered,
+)
+from tests.helpers.serve import ONE_QUERY
+from watcher.db.schema import MIGRATIONS
 from watcher.health import report_failing_sources
 from watcher.runtime import utc_now
 
@@ -83,11 +97,11 @@ def test_health_is_1_while_a_killed_slack_digests_items_cannot_be_checked(env, c
     """A digest killed mid-send leaves items 'sending'; when the next run cannot read the
     channel to see which of them Slack already holds (here: the bot was removed from it), they
     stay 'sending' and every later digest waits: that is a destination that cannot send."""
-    from tests.test_slack import WITH_SLACK, _delivered_pmids, _killed_run, slack_vars
+    from tests.helpers.slack import WITH_SLACK, delivered_pmids, killed_run, slack_vars
 
     with SlackServer(interval=0.05) as slack:
         env.write_queries(WITH_SLACK)
-        _killed_run(env, slack, 2)
+        killed_run(env, slack, 2)
         slack.fail_next("not_in_channel", "conversations.history")
         stuck = env.cli("run", "--once", **slack_vars(slack))
         [line] = [line for line in stuck.stderr.splitlines() if "not_in_channel" in line]
@@ -106,7 +120,7 @@ def test_health_is_1_while_a_killed_slack_digests_items_cannot_be_checked(env, c
         again = env.cli("run", "--once", **slack_vars(slack))  # the bot is back in the channel
         assert again.exit_code == 0, again.stderr
         assert env.cli("health", **slack_vars(slack)).output.strip() == "ok"
-        pmids = _delivered_pmids(slack)
+        pmids = delivered_pmids(slack)
         assert len(pmids) == len(set(pmids)) == 19, "every item, none twice"
 
 
@@ -125,22 +139,6 @@ def test_health_is_1_when_the_databases_file_system_has_too_little_free_space(en
     assert line.startswith("storage: ") and " free on /" in line and str(env.db) in line
     assert env.cli("health", WATCHER_HEALTH_MIN_FREE_MB="0").output.strip() == "ok"
     assert env.cli("health").output.strip() == "ok"  # the default: 50 MB
-
-
-TWO_TERMINALS = """\
-destinations:
-  weekly:
-    kind: terminal
-  daily:
-    kind: terminal
-queries:
-  - id: everything
-    condition: Everything in the corpus
-    destinations: [weekly, daily]
-    sources:
-      pubmed:
-        terms: all[sb]
-"""
 
 
 def test_items_of_a_removed_destination_are_reported_never_dropped(env, corpus_server):
@@ -198,7 +196,7 @@ def test_a_rename_not_yet_run_still_shows_the_old_names_error_and_last_digest(en
     """Right after the YAML renames a destination (renamed_from), before anything has run and
     moved its history: status and health read the destination under both names. Its last
     delivery failed: health must not say ok, nor status 'last sent never'."""
-    from tests.test_slack import RENAMED, WEEKLY, slack_vars
+    from tests.helpers.slack import RENAMED, WEEKLY, slack_vars
 
     with SlackServer(interval=0.05) as slack:
         env.write_queries(WEEKLY)
@@ -218,3 +216,136 @@ def test_a_rename_not_yet_run_still_shows_the_old_names_error_and_last_digest(en
         [line] = [x for x in status.splitlines() if x.startswith("destination team-weekly")]
         assert f"1 pending, last sent {sent};" in line and "LAST ERROR: weekly: the channel" \
             in line, line
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.hostile
+def test_status_and_health_do_not_create_a_missing_database(env):
+    """A monitor pointed at a mistyped WATCHER_DB must not leave a new empty database (and
+    its folder) behind, which the next `status` would then read as "nothing wrong"."""
+    env.write_queries(QUERIES_YAML)
+    status = env.cli("status")
+    assert status.exit_code == 0, status.output
+    assert "not created yet" in status.output
+    health = env.cli("health")
+    assert health.exit_code == 0 and health.output.strip() == "ok"
+    assert not env.db.exists() and not env.db.parent.exists()
+
+
+@pytest.mark.hostile
+def test_status_and_health_leave_an_older_schema_untouched(env):
+    """During a deploy the new image's health check runs while the old worker still writes:
+    a read-only command must not migrate the database under it."""
+    env.write_queries(QUERIES_YAML)
+    env.db.parent.mkdir()
+    db = sqlite_utils.Database(env.db)
+    MIGRATIONS[0](db)
+    db.conn.execute("PRAGMA user_version = 1")
+    db.conn.commit()
+    db.conn.close()
+    before = _digest(env.db)
+    assert env.cli("health").exit_code == 0
+    assert env.cli("status").exit_code == 0
+    assert _digest(env.db) == before
+    assert sqlite3.connect(env.db).execute("PRAGMA user_version").fetchone()[0] == 1
+
+
+@pytest.mark.hostile
+def test_health_answers_while_a_writer_holds_the_database(env, corpus_server):
+    """A writer mid-transaction (the worker storing a page) must not make `health` wait for
+    it or fail with "database is locked": readers do not wait in WAL mode."""
+    env.write_queries(ONE_QUERY)
+    assert env.cli("poll").exit_code == 0
+    writer = sqlite3.connect(env.db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE positions SET last_error = 'x'")
+    try:
+        health = env.cli("health")
+        status = env.cli("status")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert health.exit_code == 0 and health.output.strip() == "ok", health.output
+    assert status.exit_code == 0 and "depression / PubMed: last success" in status.output
+
+
+@pytest.mark.hostile
+def test_health_exits_1_not_2_when_it_cannot_check(env, corpus_server):
+    """Docker's HEALTHCHECK reads 0 healthy, 1 unhealthy and reserves 2: a corrupt database,
+    an invalid edit or a bad variable must still be one line and exit 1."""
+    env.write_queries(ONE_QUERY)
+    assert env.cli("poll").exit_code == 0
+    bad = env.cli("health", WATCHER_HEALTH_FAILING_HOURS="abc")
+    assert bad.exit_code == 1 and "WATCHER_HEALTH_FAILING_HOURS='abc'" in bad.stderr
+    env.write_queries("queries: [\n")
+    broken = env.cli("health")
+    assert broken.exit_code == 1 and "queries.yaml" in broken.stderr, broken.stderr
+    env.write_queries(ONE_QUERY)
+    with sqlite3.connect(env.db) as conn:  # everything into the main file, then damage it
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with open(env.db, "r+b") as handle:  # the schema page overwritten past the file header
+        handle.seek(100)
+        handle.write(b"garbage" * 500)
+    corrupt = env.cli("health")
+    assert corrupt.exit_code == 1, corrupt.output
+    lines = corrupt.stderr.strip().splitlines()
+    assert len(lines) == 1 and "WATCHER_DB=" in lines[0], corrupt.stderr
+
+
+@pytest.mark.hostile
+def test_health_is_1_when_a_destination_lacks_its_token(env, corpus_server):
+    """`status` says CANNOT SEND: SLACK_BOT_TOKEN not set, the digest only notes it and keeps
+    the items pending (exit 0): `health` must not say ok while nothing can reach the team."""
+    env.write_queries("""\
+destinations:
+  team:
+    kind: slack
+    channel: "#ketamine-watch"
+""" + ONE_QUERY + "    destinations: [team]\n")
+    assert env.cli("run", "--once").exit_code == 0
+    assert "CANNOT SEND: SLACK_BOT_TOKEN not set" in env.cli("status").output
+    health = env.cli("health")
+    assert health.exit_code == 1
+    assert health.output.strip() == "destination team cannot send: SLACK_BOT_TOKEN not set"
+    assert env.cli("health", SLACK_BOT_TOKEN="xoxb-test").exit_code == 0
+
+
+@pytest.mark.hostile
+def test_health_is_1_when_the_lease_was_renewed_by_a_clock_ahead(env, corpus_server):
+    """A worker on a host whose clock is an hour ahead: once it dies its lease blocks every
+    new worker for that hour while health, seeing an unexpired lease, said ok."""
+    env.write_queries(ONE_QUERY)
+    store = env.store()
+    ahead = utc_now() + timedelta(hours=1)
+    store.take_lease("serve pid 4242 on fast", host="fast", pid=4242, now=ahead, ttl=120)
+    health = env.cli("health")
+    assert health.exit_code == 1
+    assert health.output.startswith("worker lease renewed in the future: held by serve pid "
+                                    "4242 on fast"), health.output
+    store.release_lease("serve pid 4242 on fast")
+    store.take_lease("serve pid 4343 on box", host="box", pid=4343,
+                     now=utc_now() + timedelta(seconds=5), ttl=120)  # a second's skew is fine
+    assert env.cli("health").exit_code == 0
+
+
+@pytest.mark.hostile
+def test_health_is_1_for_a_source_that_has_failed_since_its_first_poll(env, corpus_server,
+                                                                       unused_port):
+    """A new installation with a wrong NCBI address (or key) has never polled successfully:
+    `health` said ok for as long as that lasted, as there was no last success to measure
+    from. Its first failed poll is that date."""
+    env.write_queries(ONE_QUERY)
+    down = {"WATCHER_EUTILS_URL": f"http://127.0.0.1:{unused_port}/"}
+    assert env.cli("poll", **down).exit_code == 1
+    assert env.cli("poll", **down).exit_code == 1
+    recent = env.cli("health")  # failing for seconds: under the default 24 hours
+    assert recent.exit_code == 0 and recent.output.strip() == "ok", recent.output
+    failing = env.cli("health", WATCHER_HEALTH_FAILING_HOURS="0")
+    assert failing.exit_code == 1
+    assert failing.output.startswith("source failing: PubMed for query depression has never "
+                                     "succeeded (failing since "), failing.output
+    with closing(env.store()) as store:
+        assert report_failing_sources(env.config(), store, now=utc_now(), hours=0) == 1

@@ -13,8 +13,8 @@ import zlib
 
 import pytest
 
+from tests.fakes.slowserver import SlowServer
 from watcher.errors import SourceError
-from watcher.fakes.slowserver import SlowServer
 from watcher.http import HttpClient, RetryPolicy, poll_deadline
 from watcher.runtime import make_http
 from watcher.settings import Settings

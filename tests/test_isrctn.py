@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import days_ago
+from tests.helpers import days_ago
 from watcher.errors import ParseError, SourceError
 from watcher.fakes.ctgov import CtgovServer
 from watcher.fakes.isrctn import IsrctnServer, trial_xml

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import QUERIES_YAML, ROOT
+from tests.helpers import QUERIES_YAML, ROOT
 
 
 def start_and_kill_when(env, server, endpoint: str) -> None:

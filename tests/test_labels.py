@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import EVERYTHING, FIXTURES, days_ago, renumbered
+from tests.helpers import EVERYTHING, FIXTURES, days_ago, renumbered
+from tests.helpers.pubmed import HYPHEN
 from watcher.delivery import build_digest
 from watcher.digest import DigestItem
 from watcher.labels import has_real_types, infer_design, inferred_labels
@@ -153,3 +154,92 @@ def test_medline_types_arriving_later_update_the_labels_without_a_new_alert(env,
     assert history.exit_code == 0, history.stderr
     versions = [line for line in history.stdout.splitlines() if f"PubMed {STUDY}:" in line]
     assert len(versions) == 2, history.stdout
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("title, abstract", [
+    (f"Non{HYPHEN}randomized comparison of two dressings",
+     f"This non{HYPHEN}randomized study compared two dressings in 80 patients."),
+    ("Two dressings compared", f"We did a quasi{HYPHEN}randomised study of 80 patients."),
+])
+def test_a_unicode_hyphen_does_not_turn_non_randomized_into_an_rct(title, abstract):
+    assert "RCT" not in infer_design(title, abstract)
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("title, abstract, label", [
+    (f"Drug X in asthma: a placebo{HYPHEN}controlled trial", "", "placebo-controlled"),
+    ("Drug X in asthma", f"METHODS: This was an open{HYPHEN}label study of 20 patients.",
+     "open-label"),
+    (f"Drug X in asthma: a meta{HYPHEN}analysis", "", "meta-analysis"),
+    ("Drug X in asthma", "We performed a meta\u2011analysis of 12 studies.", "meta-analysis"),
+])
+def test_design_words_written_with_unicode_hyphens_are_recognized(title, abstract, label):
+    assert label in infer_design(title, abstract)
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("title", [
+    "Completeness of case report forms in multicentre trials",
+    "Electronic case report form design: lessons from 40 studies",
+])
+def test_case_report_forms_are_not_case_reports(title):
+    assert "case report" not in infer_design(title, "We audited 4000 forms from 40 trials.")
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("title", [
+    "Study protocol amendments in 300 oncology trials: a cohort analysis",
+    "Trial protocol deviations and their reporting in surgical trials",
+])
+def test_protocol_amendments_and_deviations_are_not_protocols(title):
+    assert "protocol" not in infer_design(title, "We analysed 500 trials.")
+
+
+@pytest.mark.hostile
+def test_a_real_case_report_and_protocol_are_still_labelled():
+    assert "case report" in infer_design("Pneumothorax after ketamine: a case report", "")
+    assert "protocol" in infer_design("Ketamine for depression: study protocol for a trial", "")
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("title", [
+    "Implementation of a protocol for the prevention of delirium in ICU patients",
+    "A standardized anaesthesia protocol for the reduction of PONV after day surgery",
+])
+def test_a_clinical_care_protocol_is_not_a_study_protocol(title):
+    assert "protocol" not in infer_design(title, "We audited 400 patients before and after.")
+
+
+@pytest.mark.hostile
+def test_an_open_label_extension_of_a_randomized_trial_is_not_itself_an_rct():
+    title = "Long-term esketamine in depression: a 52-week open-label extension study"
+    abstract = ("METHODS: Patients who completed the parent randomized trial were enrolled and "
+                "all received esketamine. RESULTS: 100 patients took part.")
+    assert infer_design(title, abstract) == ["open-label"]
+    # ... while a randomized trial with an extension phase still is one
+    assert "RCT" in infer_design("Esketamine in depression: a randomized trial",
+                                 "An open-label extension followed.")
+
+
+@pytest.mark.hostile
+def test_medline_veterinary_trial_types_keep_their_design_label():
+    """MEDLINE indexes animal trials as "Randomized Controlled Trial, Veterinary": once it does,
+    the inferred RCT is dropped, so the real type must show, or the trial loses its label."""
+    study = Study("pubmed", "publication", {"pmid": "1"},
+                  "Meloxicam for osteoarthritis in dogs: a randomized controlled trial",
+                  publication_types=["Journal Article", "Randomized Controlled Trial, Veterinary"])
+    labels = item_labels(DigestItem(Event("new:1", "new", 1), study, ["Everything"], [], 1))
+    assert "RCT" in labels and not any("inferred" in label for label in labels)
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("abstract", [
+    "Patients were not randomly assigned to treatment groups. We compared outcomes.",
+    "Because patients could not be randomly allocated to surgery, we used propensity scores.",
+    "Patients were quasi-randomly assigned to A or B by date of birth.",
+    "Wards were pseudo-randomly allocated to the intervention.",
+    "We emulated a randomized trial of A versus B using registry data.",
+])
+def test_negated_quasi_or_emulated_randomization_is_not_an_rct(abstract):
+    assert "RCT" not in infer_design("Outcomes of A versus B in 400 patients", abstract)

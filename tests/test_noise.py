@@ -13,7 +13,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from benchmarks.bench_noise import Measurement, load_set, measure
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 SHIPPED = ROOT / "queries"
 

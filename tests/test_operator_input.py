@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from tests.conftest import QUERIES_YAML, ROOT
+from tests.helpers import QUERIES_YAML, ROOT
 from watcher import schedules
 from watcher.config import Schedule
 

@@ -12,7 +12,7 @@ import sqlite3
 import Bio.Entrez.Parser as bio_parser
 import pytest
 
-from tests.conftest import FIXTURES, days_ago, renumbered
+from tests.helpers import FIXTURES, days_ago, renumbered
 
 QUERY = """\
 queries:

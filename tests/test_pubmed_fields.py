@@ -12,12 +12,14 @@ from functools import cache
 
 import pytest
 
-from tests.conftest import EVERYTHING, FIXTURES, PUBMED_FILES, days_ago
+from tests.helpers import EVERYTHING, FIXTURES, PUBMED_FILES, days_ago
+from tests.helpers.pubmed import HYPHEN, editable_record, parse
 from watcher import pipeline
 from watcher.db import Store
+from watcher.digest import DigestItem
 from watcher.fakes.eutils import records_from_xml
 from watcher.fakes.isrctn import trial_xml
-from watcher.models import Study, normalize_id
+from watcher.models import Event, Study, normalize_id
 from watcher.parsers import isrctn, pubmed
 from watcher.parsers.pubmed_fields import normalize_orcid, registry_ids_in_text
 
@@ -39,10 +41,6 @@ def studies() -> dict[str, Study]:
 def article(path: str) -> ET.Element:
     """The first PubmedArticle of a fixture file, to edit as an upstream record could be."""
     return records_from_xml((FIXTURES / path).read_bytes())[0][1]
-
-
-def parse(element: ET.Element) -> Study:
-    return pubmed.parse_record(ET.tostring(element, encoding="unicode"))
 
 
 # --- every real record -----------------------------------------------------------------------
@@ -287,8 +285,7 @@ def test_reparse_fills_the_new_fields_of_records_stored_before(env, corpus_serve
 def test_every_renderer_shows_the_trials_a_paper_reports_with_the_register_named():
     """A clinician follows a paper to its registered trial: Slack, email and the terminal
     name the registry ids kept from the DataBankList and the abstract, not only NCT ones."""
-    from watcher.digest import Digest, DigestItem, Section
-    from watcher.models import Event
+    from watcher.digest import Digest, Section
     from watcher.render import email as email_render
     from watcher.render import slack as slack_render
     from watcher.render import text as text_render
@@ -313,3 +310,138 @@ def test_every_renderer_shows_the_trials_a_paper_reports_with_the_register_named
         assert ("reports trials NCT01234567, ISRCTN12345678, EudraCT 2017-001234-56 and 1 more"
                 in text), name
         assert "2019-000001-11" not in text, f"{name}: a registry record shows its own id only"
+
+
+@pytest.mark.hostile
+def test_hostile_registry_accessions_stay_one_short_escaped_line_in_every_renderer():
+    """A DataBankList accession is the publisher's free text: a line break, Slack's <!channel>,
+    HTML and a 3000-character run reach `registrations` through the real parser. Every renderer
+    keeps the byline one line, each id short, each id once, Slack escaping & < > only (so *_
+    stay as written inside Slack's verbatim text) and the email escaping HTML."""
+    from watcher.digest import Digest, Section
+    from watcher.models import Study
+    from watcher.parsers import pubmed_fields
+    from watcher.render import email, slack, text
+    from watcher.render.common import registrations
+
+    _, linked = pubmed_fields.databanks({"DataBankList": [
+        {"DataBankName": "ClinicalTrials.gov", "AccessionNumberList": [
+            "NCT01234567", "nct 01234567", "<!channel> & *bold*_x_", "line1\nline2", "9" * 3000]},
+        {"DataBankName": "ISRCTN", "AccessionNumberList": ["ISRCTN12345678", "<b>x</b>"]}]})
+    study = Study("pubmed", "publication", {"pmid": "39900301"}, "A trial report",
+                  linked_ids=linked)
+    byline = registrations(study, limit=10)
+    assert "\n" not in byline and byline.count("NCT01234567") == 1, byline
+    assert max(map(len, byline.removeprefix("reports trials ").split(", "))) <= 40, byline
+    assert registrations(Study("clinicaltrials", "trial", {"nct": "NCT01234567"}, "T",
+                               linked_ids=linked)) == ""
+
+    item = DigestItem(Event("new:1", "new", 1, "q", {}), study, ["Depression"], [], 1)
+    digest = Digest("team", "2026-10-31T08:00:00+00:00", None, [Section("Depression", [item])],
+                    [])
+    mrkdwn = slack.item_mrkdwn(item)
+    assert "<!" not in mrkdwn and "&lt;!CHANNEL&gt; &amp; *BOLD*_X_" in mrkdwn, mrkdwn
+    html = email.render(digest).html
+    assert "<!channel>" not in html.lower() and "<b>x</b>" not in html.lower()
+    view = email.item_view(item)
+    assert "\n" not in view.byline and len(view.byline) < 400, view.byline
+    rendered = text.render(digest)
+    line = next(line for line in rendered.splitlines() if "reports trials" in line)
+    assert "LINE2" in line.upper() and len(line) < 400, rendered
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("text, scheme, expected", [
+    (f"Registered at ChiCTR{HYPHEN}IOR{HYPHEN}17012345.", "chictr", "ChiCTR-IOR-17012345"),
+    (f"EudraCT 2017{HYPHEN}001234{HYPHEN}56.", "eudract", "2017-001234-56"),
+    ("EudraCT number 2017\u2013001234\u201356.", "eudract", "2017-001234-56"),
+    (f"CTIS 2022{HYPHEN}500123{HYPHEN}45{HYPHEN}00.", "ctis", "2022-500123-45-00"),
+])
+def test_registry_ids_written_with_unicode_dashes_are_found_in_ascii_form(text, scheme, expected):
+    assert registry_ids_in_text(text).get(scheme) == [expected]
+
+
+@pytest.mark.hostile
+def test_registry_ids_never_keep_non_ascii_digits():
+    """Python's \\d matches any script's digits: a full-width NCT number must not be stored as
+    'NCT０１２３４５６７', which matches no registry record."""
+    assert registry_ids_in_text("試験登録: NCT０１２３４５６７。") == {"nct": ["NCT01234567"]}
+    assert registry_ids_in_text("NCT٠١٢٣٤٥٦٧ and DRKS٠٠٠١٢٣٤٥") == {}
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("text", ["NCT 01234567", "NCT-01234567", "NCT: 01234567",
+                                  "ClinicalTrials.gov (NCT01234567)"])
+def test_an_nct_number_written_with_a_separator_is_found(text):
+    assert registry_ids_in_text(text) == {"nct": ["NCT01234567"]}
+
+
+@pytest.mark.hostile
+def test_a_spaced_nct_accession_in_the_databank_list_is_normalized():
+    element = editable_record()
+    article = element.find("MedlineCitation/Article")
+    banks = ET.fromstring(
+        "<DataBankList CompleteYN='Y'><DataBank><DataBankName>ClinicalTrials.gov</DataBankName>"
+        "<AccessionNumberList><AccessionNumber>nct 02149199</AccessionNumber>"
+        "</AccessionNumberList></DataBank><DataBank><DataBankName>ISRCTN</DataBankName>"
+        "<AccessionNumberList><AccessionNumber>ISRCTN12345678</AccessionNumber>"
+        "</AccessionNumberList></DataBank></DataBankList>")
+    article.insert(list(article).index(article.find("Language")) + 1, banks)
+    study = parse(element)
+    assert study.linked_ids["nct"] == ["NCT02149199"]
+    assert study.linked_ids["isrctn"] == ["ISRCTN12345678"]
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("value", ["0000 0002 4590 7461", "https://orcid.org/0000 0002 4590 7461"])
+def test_an_orcid_written_with_spaces_is_kept(value):
+    assert normalize_orcid(value) == "0000-0002-4590-7461"
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("value", ["0000-0002-4590-7462", "https://orcid.org/0000-0002-1694-2330",
+                                   "0000-0002-1825-009X"])
+def test_an_orcid_with_a_wrong_check_digit_is_dropped_not_linked(value):
+    assert normalize_orcid(value) == ""
+
+
+@pytest.mark.hostile
+def test_an_invalid_orcid_in_a_record_leaves_the_author_without_one():
+    element = editable_record()
+    author = element.find("MedlineCitation/Article/AuthorList/Author")
+    ET.SubElement(author, "Identifier", Source="ORCID").text = "https://orcid.org/0000-0002-4590-7462"
+    study = parse(element)
+    assert study.details["author_list"][0]["orcid"] == ""
+    assert study.details["author_list"][0]["last_name"] == author.findtext("LastName")
+
+
+@pytest.mark.hostile
+def test_a_not_available_title_falls_back_to_the_vernacular_title():
+    """MEDLINE writes "[Not Available]." when an article has no English title; the original
+    language title is what the reader can use."""
+    element = editable_record()
+    article = element.find("MedlineCitation/Article")
+    title = article.find("ArticleTitle")
+    for child in list(title):  # the real title has <sub> markup
+        title.remove(child)
+    title.text = "[Not Available]."
+    vernacular = ET.Element("VernacularTitle")
+    vernacular.text = "Ketamin bei therapieresistenter Depression"
+    article.insert(list(article).index(article.find("PublicationTypeList")) + 1, vernacular)
+    assert parse(element).title == "Ketamin bei therapieresistenter Depression"
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("text", [
+    "EudraCT numbers 2012-000123-12 and 2013-000456-34.",
+    "EudraCT: 2012-000123-12, 2013-000456-34",
+    "(EudraCT 2012-000123-12 / 2013-000456-34)",
+])
+def test_every_eudract_number_listed_after_the_register_name_is_kept(text):
+    assert registry_ids_in_text(text) == {"eudract": ["2012-000123-12", "2013-000456-34"]}
+
+
+@pytest.mark.hostile
+def test_numbers_that_merely_follow_a_eudract_number_are_not_taken():
+    text = "EudraCT 2012-000123-12. Funded by grant 2013-000456-34 and 2014-000789-56."
+    assert registry_ids_in_text(text) == {"eudract": ["2012-000123-12"]}

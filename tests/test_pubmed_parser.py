@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from tests.conftest import FIXTURES, PUBMED_FILES
+from tests.helpers import FIXTURES, PUBMED_FILES
 from watcher.errors import ParseError
 from watcher.parsers import pubmed
 

@@ -12,7 +12,8 @@ import Bio.Entrez.Parser as bio_parser
 import pytest
 from Bio import Entrez
 
-from tests.conftest import FIXTURES, PUBMED_FILES, renumbered
+from tests.helpers import FIXTURES, PUBMED_FILES, renumbered
+from tests.helpers.pubmed import OTHER, batch_with, editable_record
 from watcher.errors import ParseError
 from watcher.fakes.eutils import (
     EutilsServer,
@@ -222,3 +223,56 @@ def test_a_stored_raw_that_is_not_one_record_is_a_parse_error():
         pubmed.parse_record("<PubmedArticle><MedlineCitation>")
     with pytest.raises(ParseError, match="expected one <PubmedArticle>"):
         pubmed.parse_record("")
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("pmid", ["", "  ", "n/a"])
+def test_a_record_whose_pmid_is_blank_fails_alone_instead_of_being_stored_without_one(pmid):
+    """Two such records would otherwise share the id "" and overwrite each other."""
+    element = editable_record()
+    element.find("MedlineCitation/PMID").text = pmid
+    for node in element.findall("PubmedData/ArticleIdList/ArticleId"):
+        if node.get("IdType") == "pubmed":
+            node.text = ""
+    middle = batch_with(element)[1]
+    assert middle.study is None
+    assert middle.error.startswith(f"PubMed record {pmid.strip() or '#2 (no PMID)'}: ")
+    assert "PMID" in middle.error.split(": ", 1)[1]
+
+
+@pytest.mark.hostile
+def test_a_mesh_heading_without_its_descriptor_does_not_lose_the_record():
+    element = editable_record()
+    heading = element.find("MedlineCitation/MeshHeadingList/MeshHeading")
+    heading.remove(heading.find("DescriptorName"))
+    middle = batch_with(element)[1]
+    assert middle.error is None and middle.study is not None
+    assert all(middle.study.mesh_terms) and middle.study.mesh_terms
+    assert all(h["descriptor"] for h in middle.study.details["mesh"])
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("day, month", [("1st", "7"), ("31", "2"), ("0", "7"), ("12", "Foo")])
+def test_an_unreadable_entry_date_does_not_lose_the_record_or_store_a_false_date(day, month):
+    element = editable_record()
+    for node in element.findall("PubmedData/History/PubMedPubDate"):
+        node.find("Day").text, node.find("Month").text = day, month
+    middle = batch_with(element)[1]
+    assert middle.error is None and middle.study is not None
+    assert middle.study.entry_date is None
+
+
+@pytest.mark.hostile
+def test_a_control_character_in_one_record_does_not_fail_the_whole_answer():
+    """XML forbids raw control characters, so one in a single abstract (pasted from a PDF)
+    made the whole efetch answer unreadable: every run failed on the same batch."""
+    element = editable_record()
+    text = element.find("MedlineCitation/Article/Abstract/AbstractText")
+    text.text = "Dose\x0bresponse\x01 data."
+    raws = [ET.tostring(e, encoding="unicode") for e in (OTHER, element, OTHER)]
+    xml = pubmed._article_set(raws)
+    assert b"\x0b" in xml and b"\x01" in xml
+    records = pubmed.parse_efetch_records(xml)
+    assert [r.error for r in records] == [None, None, None]
+    assert "Dose response data." in records[1].study.abstract
+    assert pubmed.parse_record(records[1].raw) == records[1].study

@@ -10,7 +10,7 @@ import pty
 import subprocess
 import sys
 
-from tests.conftest import ROOT, days_ago
+from tests.helpers import ROOT, days_ago
 from watcher import pipeline
 from watcher.sources.base import FetchContext, Window
 from watcher.sources.pubmed import EFETCH_BATCH, ESEARCH_LIMIT, PubMedSource

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from tests.conftest import QUERIES_YAML, days_ago
+from tests.helpers import QUERIES_YAML, days_ago
 from watcher import pipeline
 from watcher.errors import ConfigError, SourceError
 from watcher.fakes.eutils import ESEARCH_DOCTYPE
@@ -53,7 +53,7 @@ def test_windows_over_the_esearch_limit_are_split_by_date(env, corpus_server):
 
 def test_a_single_day_over_the_limit_fails_loudly(env, server):
     for n in range(3):
-        from tests.conftest import PUBMED_FILES
+        from tests.helpers import PUBMED_FILES
 
         server.add_files([PUBMED_FILES[n]], entry_date=date(2026, 1, 5))
     source, http = source_for(env, search_limit=2)
@@ -109,3 +109,29 @@ def test_a_raised_ncbi_rate_applies_to_a_local_e_utilities_only():
     assert rate(WATCHER_NCBI_RATE="50", WATCHER_EUTILS_URL="http://127.0.0.1:8080/") == 50
     with pytest.raises(ConfigError, match="WATCHER_NCBI_RATE='fast' is not a number"):
         Settings.from_env({"WATCHER_NCBI_RATE": "fast"})
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("url", [
+    "https://eutils.ncbi.nlm.nih.gov./entrez/eutils/",  # the fully qualified name: same server
+    "https://EUTILS.NCBI.NLM.NIH.GOV../entrez/eutils/",
+])
+def test_ncbi_s_own_host_written_with_a_trailing_dot_keeps_ncbi_s_cap(url):
+    """A trailing dot names the same NCBI host (DNS resolves it alike): a raised
+    WATCHER_NCBI_RATE must not get past NCBI's 3 requests/s with it."""
+    settings = Settings.from_env({"WATCHER_NCBI_RATE": "1e9", "WATCHER_EUTILS_URL": url})
+    assert ncbi_rate(settings) == 3
+
+
+@pytest.mark.hostile
+def test_a_look_alike_host_is_not_ncbi_and_hostile_rates_are_refused():
+    """eutils.ncbi.nlm.nih.gov.evil.example is another server (its own rate applies); inf, nan,
+    negative and zero rates are configuration errors, never a limiter that crashes."""
+    from watcher.errors import ConfigError
+
+    evil = "https://eutils.ncbi.nlm.nih.gov.evil.example/"
+    assert ncbi_rate(Settings.from_env({"WATCHER_NCBI_RATE": "50",
+                                        "WATCHER_EUTILS_URL": evil})) == 50
+    for value in ("inf", "nan", "-1", "0", "1e999"):
+        with pytest.raises(ConfigError, match="WATCHER_NCBI_RATE"):
+            Settings.from_env({"WATCHER_NCBI_RATE": value})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import EVERYTHING, FIXTURES, QUERIES_YAML, days_ago, renumbered
+from tests.helpers import EVERYTHING, FIXTURES, QUERIES_YAML, days_ago, renumbered
 from watcher.query_health import SILENT_POLLS
 
 TERM = "(all[sb])"  # the search the query sends
@@ -150,3 +150,40 @@ def test_a_phrase_pubmed_did_not_find_is_in_the_receipt_naming_the_query(env, co
     receipt = " ".join(result.stdout.split("Receipt:")[1].split())
     assert "query anxiety: phrase not found: social anxiety" in receipt
     assert "query everything:" not in receipt
+
+
+def test_the_moving_date_window_is_not_a_change_in_how_pubmed_reads_the_query(env, server):
+    """PubMed's QueryTranslation ends with the date window searched ("... AND
+    2026/11/22:2026/11/24[Date - Entry]"), and every poll searches a new window: each poll was
+    told as "PubMed now reads query everything differently". Only the reading of the terms
+    counts; validate shows it without the window."""
+    env.write_queries(EVERYTHING)
+    server.keyed_rate_limit = 0
+    server.add_article(renumbered(FIXTURES / "pubmed_metapub/38011560.xml", "99000001"),
+                       entry_date=days_ago(0))
+    server.translations = {"(all[sb])": '"all"[Filter]'}
+    for _ in range(3):  # the first poll reads 30 days back, the next ones the overlap
+        assert env.cli("poll").exit_code == 0
+    store = env.store()
+    assert store.conn.execute(
+        "SELECT COUNT(*) FROM events WHERE kind = 'query_health'").fetchone()[0] == 0
+    server.translations = {"(all[sb])": '"all"[Filter] AND "humans"[MeSH Terms]'}
+    assert env.cli("poll").exit_code == 0
+    (message,) = [row[0] for row in store.conn.execute(
+        "SELECT json_extract(details, '$.message') FROM events WHERE kind = 'query_health'")]
+    assert 'Before: "all"[Filter] Now: "all"[Filter] AND "humans"[MeSH Terms] Check' in message
+    checked = env.cli("validate", "--online")
+    assert 'PubMed read it as: "all"[Filter] AND "humans"[MeSH Terms]\n' in checked.stdout
+
+
+def test_reading_drops_only_the_date_window_pubmed_appends():
+    from watcher.parsers.pubmed import reading
+
+    assert reading('"long covid"[All Fields] AND 2022/12/25:2022/12/31[Date - Entry]') == (
+        '"long covid"[All Fields]')
+    assert reading("(a[tiab]) AND 2026/01/01:2026/01/31[Date - Modification]") == "(a[tiab])"
+    assert reading('ketamine[tiab] AND 2020:2024[dp]') == "ketamine[tiab] AND 2020:2024[dp]", \
+        "a date limit the team wrote into its terms is part of the reading"
+    assert reading("a[tiab] AND 2020/01/01:2024/12/31[Date - Publication] AND "
+                   "2026/11/22:2026/11/24[Date - Entry]") == (
+        "a[tiab] AND 2020/01/01:2024/12/31[Date - Publication]")

@@ -8,13 +8,12 @@ from dataclasses import fields
 
 import pytest
 
+from tests.helpers import ROOT
 from watcher import config as config_module
 from watcher.cli import main
 from watcher.digest import SourceReceipt
 from watcher.render.common import receipt_sentence
 from watcher.settings import Settings, secrets_in_env
-
-from .conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SETTINGS_SOURCE = (ROOT / "watcher" / "settings.py").read_text(encoding="utf-8")

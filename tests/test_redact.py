@@ -9,6 +9,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from tests.helpers.delivery import TWO_ROUTES
 from watcher.redact import (
     ScrubbingFilter,
     clear_secrets,
@@ -158,3 +159,34 @@ def test_install_defaults_to_every_handler_of_the_root_logger():
     finally:
         root.handlers = saved
     assert stream.getvalue() == "slack said xoxb-***\n"
+
+
+def _assert_nowhere(env, secret: str, *texts: str) -> None:
+    for text in texts:
+        assert secret not in text
+    for path in env.db.parent.iterdir():
+        assert secret.encode() not in path.read_bytes(), path.name
+
+
+@pytest.mark.hostile
+def test_user_info_of_an_unreachable_base_url_leaves_no_trace(env, unused_port):
+    env.write_queries(TWO_ROUTES)
+    base = f"http://watcher:pa55-w0rd-zz@127.0.0.1:{unused_port}/entrez/eutils/"
+    result = env.cli("run", "--once", WATCHER_EUTILS_URL=base)
+    assert result.exit_code == 1
+    status = env.cli("status", WATCHER_EUTILS_URL=base)
+    assert "LAST ERROR" in status.stdout
+    _assert_nowhere(env, "pa55-w0rd-zz", result.stdout, result.stderr, status.stdout)
+
+
+@pytest.mark.hostile
+def test_an_error_body_echoing_the_base_url_with_user_info_leaves_no_trace(env, corpus_server):
+    env.write_queries(TWO_ROUTES)
+    base = corpus_server.url.replace("http://", "http://watcher:pa55-w0rd-zz@")
+    corpus_server.fail_next(400, times=2, body=f"Bad request for {base}esearch.fcgi?"
+                                                "api_key=test-key")
+    result = env.cli("run", "--once", WATCHER_EUTILS_URL=base)
+    assert result.exit_code == 1 and "HTTP 400" in result.stderr
+    status = env.cli("status", WATCHER_EUTILS_URL=base)
+    _assert_nowhere(env, "pa55-w0rd-zz", result.stdout, result.stderr, status.stdout)
+    _assert_nowhere(env, "test-key", result.stdout, result.stderr, status.stdout)

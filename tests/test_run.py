@@ -6,8 +6,13 @@ from __future__ import annotations
 import re
 import sqlite3
 from contextlib import closing
+from datetime import timedelta
 
-from tests.conftest import EVERYTHING, FIXTURES, QUERIES_YAML, days_ago, renumbered
+import pytest
+
+from tests.helpers import EVERYTHING, FIXTURES, QUERIES_YAML, days_ago, renumbered
+from watcher import pipeline
+from watcher.db import Store
 
 
 def test_first_run_prints_corpus_in_lookback_then_nothing_then_exactly_the_new_one(
@@ -286,7 +291,6 @@ def test_a_full_database_disk_is_named_as_storage_never_blamed_on_pubmed_and_cau
     """A full disk was 'PubMed: unexpected OperationalError: database or disk is full', stored
     as PubMed's failure, headlined in the digest as PubMed's, and `health` said ok. SQLite's
     max_page_count makes the database full exactly as a full disk does (SQLITE_FULL)."""
-    from watcher.db import Store
 
     env.write_queries(SMALL_THEN_ALL)
     with closing(env.store()) as store:  # created and migrated with room to spare
@@ -388,9 +392,7 @@ def test_a_study_first_found_in_a_run_after_a_new_route_reaches_it_whatever_its_
     that waited (or a clock stepped back) records a study with a time earlier than a route a
     run before it noted. The study was found after the route all the same (a later run): the
     newly added destination must get it, not lose it for good."""
-    from datetime import timedelta
 
-    from watcher import pipeline
     from watcher.runtime import utc_now
 
     two = """\
@@ -464,3 +466,11 @@ queries:
     assert back.stdout.count("pubmed.ncbi.nlm.nih.gov/90000020/") == 2, "new: to both"
     assert "pubmed.ncbi.nlm.nih.gov/90000010/" not in back.stdout, \
         "found while second was off the query: not handed to it now"
+
+
+@pytest.mark.hostile
+def test_unknown_query_leaves_no_unfinished_run(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    assert env.cli("run", "--once", "--query", "nope").exit_code == 2
+    assert env.cli("poll", "--query", "nope").exit_code == 2
+    assert not env.db.exists() or env.store().count("runs") == 0

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from tests.conftest import EVERYTHING, QUERIES_YAML
+from tests.helpers import EVERYTHING, QUERIES_YAML
 from watcher.config import Schedule
 from watcher.runtime import stamp, utc_now
 from watcher.scheduler import Worker, missed_digest, scheduled_job

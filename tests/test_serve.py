@@ -7,73 +7,29 @@ minutes)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sqlite3
 import subprocess
 import sys
-import threading
+import textwrap
 import time
 from contextlib import closing
 from datetime import datetime, timedelta
 
 import pytest
 
-from tests.conftest import HOSTILE_TITLE, ROOT, SHOWN_TITLE, days_ago, run_watcher, unprintable
+from tests.helpers import (
+    HOSTILE_TITLE,
+    ROOT,
+    SHOWN_TITLE,
+    days_ago,
+    run_watcher,
+    unprintable,
+)
+from tests.helpers.serve import ONE_QUERY, WITH_OPS, Worker
 from watcher.db import Store
 from watcher.runtime import stamp, utc_now
-
-ONE_QUERY = """\
-queries:
-  - id: depression
-    condition: Depression
-    sources:
-      pubmed:
-        terms: depressi*[tiab]
-"""
-
-WITH_OPS = """\
-destinations:
-  ops:
-    kind: terminal
-"""
-
-
-class Worker:
-    """A `python -m watcher serve` process whose stdout is collected line by line."""
-
-    def __init__(self, env_vars: dict[str, str]):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "watcher", "serve"], cwd=ROOT,
-            env={**os.environ, **env_vars}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def out(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_for(self, pattern: str, count: int = 1, timeout: float = 15) -> None:
-        deadline = time.monotonic() + timeout
-        while sum(bool(re.search(pattern, line)) for line in self.lines) < count:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                err = self.process.stderr.read() if self.process.poll() is not None else ""
-                raise AssertionError(f"no {pattern!r} (x{count}) in:\n{self.out}\n{err}")
-            time.sleep(0.05)
-
-    def stop(self, timeout: float = 30, sig: int = signal.SIGTERM) -> int:
-        self.process.send_signal(sig)
-        self.process.wait(timeout=timeout)
-        self._reader.join(timeout=5)
-        return self.process.returncode
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -235,7 +191,7 @@ def test_a_title_or_error_with_terminal_escapes_reaches_no_log_line_raw(env, ser
     each failed poll: a registry title and a PubMed error body holding clear-screen, a
     window-title sequence, BEL, backspace and a bidi override show their words, never the
     controls (in a JSON line, not even escaped)."""
-    from tests.test_clinicaltrials import ketamine_trial
+    from tests.helpers.ctgov import ketamine_trial
     from watcher.fakes.ctgov import CtgovServer
 
     server.fail_next(400, times=1000, body=f"bad term {HOSTILE_TITLE}")
@@ -318,7 +274,7 @@ def test_a_step_outliving_the_stop_grace_is_abandoned_and_recorded_as_interrupte
     """A digest stuck on a webhook that never answers: SIGTERM waits WATCHER_STOP_GRACE (1 s
     here, 20 by default), then exits 0 with the run marked interrupted and the digest's items
     pending again, so `status` shows why and the next digest carries them."""
-    from watcher.fakes.slowserver import SlowServer
+    from tests.fakes.slowserver import SlowServer
 
     env.write_queries("""\
 destinations:
@@ -385,8 +341,8 @@ def test_an_abandoned_slack_digest_stays_sending_and_the_next_digest_checks_the_
     """A Slack bot post that never returns may still have been posted: its items are not put
     back blindly (that could post them twice) but left for the next digest, which looks in
     the channel first and then sends what is not there, each item once."""
-    from watcher.fakes.slack import SlackServer
-    from watcher.fakes.slowserver import SlowServer
+    from tests.fakes.slack import SlackServer
+    from tests.fakes.slowserver import SlowServer
 
     env.write_queries("""\
 destinations:
@@ -427,7 +383,7 @@ def test_a_scheduled_digest_that_could_not_be_sent_is_tried_again_soon(env, corp
     """Slack is down when the weekly (here hourly) digest fires: the worker tries again after
     WATCHER_DIGEST_RETRY seconds, then twice as long, instead of waiting for the next firing,
     and the items arrive once."""
-    from watcher.fakes.slack import SlackServer
+    from tests.fakes.slack import SlackServer
     from watcher.scheduler import scheduled_job
 
     env.write_queries("""\
@@ -461,7 +417,7 @@ destinations:
 
 def test_a_failed_digest_whose_next_firing_comes_sooner_waits_for_it(env, corpus_server):
     """A destination sent every few seconds: its next firing tries again; no extra retry."""
-    from watcher.fakes.slack import SlackServer
+    from tests.fakes.slack import SlackServer
 
     env.write_queries("""\
 destinations:
@@ -485,7 +441,7 @@ def test_a_destination_renamed_while_its_failed_digest_waits_to_be_retried_is_se
     """Slack failed the hourly digest, the retry is waiting, and the destination is renamed
     (renamed_from) meanwhile: the renamed destination's digest is due by the old name's
     history, so it is sent now, not an interval later (the old name's retry was dropped)."""
-    from watcher.fakes.slack import SlackServer
+    from tests.fakes.slack import SlackServer
     from watcher.scheduler import scheduled_job
 
     hourly = """\
@@ -517,3 +473,404 @@ destinations:
     carried = [post for post in slack.webhook_posts() if "39900002" in json.dumps(post.payload)]
     assert len(carried) == 1
     assert env.store().pending_counts() == {}
+
+
+HOOK_HOURLY = """\
+destinations:
+  hook:
+    kind: slack_webhook
+    schedule: {every: 1h}
+""" + ONE_QUERY + "    destinations: [hook]\n"
+
+
+def _due_now(env) -> None:
+    """The last digest went out two hours ago: the hourly firing is caught up at start."""
+    conn = sqlite3.connect(env.db)
+    with conn:
+        conn.execute("UPDATE digests SET sent_at = ?", (stamp(utc_now() - timedelta(hours=2)),))
+    conn.close()
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("edit", [
+    ONE_QUERY,  # the destination removed
+    "destinations:\n  hook:\n    kind: slack_webhook\n" + ONE_QUERY
+    + "    destinations: [hook]\n",  # its schedule removed
+    ONE_QUERY + "retired: [hook]\n",  # removed on purpose
+], ids=["removed", "unscheduled", "retired"])
+def test_a_pending_retry_of_a_destination_the_yaml_no_longer_schedules_is_dropped(
+        env, corpus_server, edit):
+    """The operator removes (or unschedules) a destination while its retry waits: the retry
+    neither errors about an unknown destination nor sends a destination serve never sends."""
+    from tests.fakes.slack import SlackServer
+    from watcher.scheduler import scheduled_job
+
+    env.write_queries(HOOK_HOURLY)
+    with SlackServer(interval=0.05) as slack:
+        extra = {"SLACK_WEBHOOK_URL": slack.webhook_url, "WATCHER_DIGEST_RETRY": "2"}
+        scheduled_job(env.settings(**extra), "hook")
+        _due_now(env)
+        corpus_server.add_synthetic(1, first_pmid=39_900_101, newest=utc_now().date(), days=1,
+                                    title="Ketamine for treatment-resistant depression")
+        slack.quirk_next("http_500", method="webhook", times=4)
+        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        worker.wait_for(r"hook: digest not sent; trying again in 2 s")
+        posts = len(slack.webhook_posts())
+        env.write_queries(edit)
+        worker.wait_for(r"hook: .*retry dropped")
+        assert worker.stop() == 0, worker.out
+        assert len(slack.webhook_posts()) == posts, "nothing sent to it after the edit"
+    assert "unknown destination" not in worker.out and " ERROR " not in worker.out.split(
+        "trying again in 2 s")[-1], worker.out
+    if "retired" in edit:  # what the retry would have carried is set aside, never sent
+        assert "retired destination hook: 1 item(s) set aside, never sent" in env.cli(
+            "status").stdout
+
+
+@pytest.mark.hostile
+def test_the_rest_of_a_partly_sent_digest_is_caught_up_after_a_restart(env, corpus_server):
+    """Slack accepts the first message of a digest, then fails; the worker is stopped (a
+    deploy) while its retry waits. The next worker sends the rest at start-up, each item once,
+    instead of leaving it for the next firing (a week, for a weekly digest)."""
+    from tests.fakes.slack import SlackServer
+    from watcher.scheduler import scheduled_job
+
+    env.write_queries(HOOK_HOURLY.replace("    schedule:", "    max_items: 500\n    schedule:"))
+    with SlackServer(interval=0.01) as slack:
+        extra = {"SLACK_WEBHOOK_URL": slack.webhook_url, "WATCHER_DIGEST_RETRY": "600"}
+        scheduled_job(env.settings(**extra), "hook")
+        before = len(slack.webhook_posts())
+        _due_now(env)
+        corpus_server.add_synthetic(60, first_pmid=39_900_201, newest=utc_now().date(),
+                                    days=1, title="Ketamine for treatment-resistant depression")
+        slack.quirk_next("text:ok", method="webhook")  # the first message is accepted ...
+        slack.quirk_next("http_500", method="webhook")  # ... the second is not
+        first = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        first.wait_for(r"hook: digest not sent; trying again in 10 min")
+        assert first.stop() == 0, first.out
+        assert "(1 of " in first.out, "a partial send"
+        assert env.store().pending_counts().get("hook", 0) > 0
+
+        second = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        second.wait_for(r"hook: the rest of a digest only partly sent")
+        second.wait_for(r"hook: digest done")
+        assert second.stop() == 0, second.out
+        posts = slack.webhook_posts()[before:]
+    carried = [set(re.findall(r"39900\d{3}", json.dumps(p.payload))) for p in posts]
+    assert len(set().union(*carried)) == 60 == sum(map(len, carried)), "each item once"
+    assert env.store().pending_counts() == {}
+
+
+@pytest.mark.hostile
+def test_a_scheduled_digest_that_cannot_send_at_all_is_not_logged_as_done(
+        env, corpus_server, caplog):
+    """SLACK_WEBHOOK_URL was never set: the firing sends nothing, and its log line says so
+    (it said 'digest done (N items)'), while `health` fails naming the missing setting."""
+    import logging
+
+    from watcher.scheduler import scheduled_job
+
+    env.write_queries(HOOK_HOURLY)
+    caplog.set_level(logging.INFO, logger="watcher")
+    scheduled_job(env.settings(), "hook")
+    lines = [r.getMessage() for r in caplog.records if r.name == "watcher.scheduler"]
+    assert not any("digest done" in line for line in lines), lines
+    assert any(re.fullmatch(r"hook: digest not sent \(SLACK_WEBHOOK_URL not set\); \d+ item\(s\)"
+                            r" stay pending", line) for line in lines), lines
+    assert env.store().pending_counts().get("hook", 0) > 0
+    health = env.cli("health")
+    assert health.exit_code == 1 and "SLACK_WEBHOOK_URL not set" in health.output
+
+
+@pytest.mark.hostile
+def test_a_weekly_and_an_hourly_digest_failing_together_are_each_retried_and_sent_once(
+        env, corpus_server):
+    """Slack is down when both a weekly (cron) and an hourly digest fire: each gets its own
+    retry (not one for both, not the weekly's next Monday), and each item reaches each
+    destination once."""
+    from tests.fakes.slack import SlackServer
+    from watcher.scheduler import scheduled_job
+
+    env.write_queries("""\
+destinations:
+  hook:
+    kind: slack_webhook
+    schedule: {every: 1h}
+  weekly:
+    kind: slack_webhook
+    schedule: {cron: "0 8 * * mon"}
+""" + ONE_QUERY + "    destinations: [hook, weekly]\n")
+    with SlackServer(interval=0.01) as slack:
+        extra = {"SLACK_WEBHOOK_URL": slack.webhook_url, "WATCHER_DIGEST_RETRY": "0.3",
+                 "WATCHER_SLACK_INTERVAL": "0"}
+        for name in ("hook", "weekly"):
+            scheduled_job(env.settings(**extra), name)
+        before = len(slack.webhook_posts())
+        conn = sqlite3.connect(env.db)
+        with conn:
+            for name, age in (("hook", timedelta(hours=2)), ("weekly", timedelta(days=21))):
+                conn.execute("UPDATE digests SET sent_at = ? WHERE destination = ?",
+                             (stamp(utc_now() - age), name))
+        conn.close()
+        corpus_server.add_synthetic(1, first_pmid=39_900_401, newest=utc_now().date(), days=1,
+                                    title="Ketamine for treatment-resistant depression")
+        slack.quirk_next("http_500", method="webhook", times=2)
+        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        for name in ("hook", "weekly"):
+            worker.wait_for(rf"{name}: digest not sent; trying again in 0.3 s \(attempt 2\)")
+            worker.wait_for(rf"{name}: digest done \(1 item")
+        assert worker.stop() == 0, worker.out
+        posts = slack.webhook_posts()[before:]
+    assert sum("39900401" in json.dumps(p.payload) for p in posts) == 2, "once to each"
+    assert env.store().pending_counts() == {}
+
+
+@pytest.mark.hostile
+def test_the_same_invalid_edit_made_again_after_a_fix_is_told_to_ops_again(env, corpus_server):
+    """Break the YAML, fix it, break it the same way next week: ops must hear of it both
+    times (it was told only once ever, since the notice was keyed by its message alone)."""
+    env.write_queries(WITH_OPS + ONE_QUERY)
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="0.015"))  # about a second
+    worker.wait_for(r"polled 1 query/source")
+    for time_round in (1, 2):
+        env.write_queries("queries: [\n")
+        worker.wait_for(r"ERROR .*queries not reloaded", count=time_round)
+        worker.wait_for(r"^! queries not reloaded", count=time_round)  # ops's digest
+        env.write_queries(WITH_OPS + ONE_QUERY)
+        worker.wait_for(r"queries reloaded: 1 queries", count=time_round)
+    assert worker.stop() == 0, worker.out
+    told = [line for line in worker.lines if line.startswith("! queries not reloaded")]
+    assert len(told) == 2, worker.out
+
+
+def test_json_logs_stay_json_when_a_terminal_destination_prints_its_digest(env,
+                                                                          corpus_server):
+    """With WATCHER_LOG_FORMAT=json every stdout line must be a JSON object: a terminal
+    destination's digest (the Procfile worker's log) was printed as raw multi-line text."""
+    env.write_queries("""\
+destinations:
+  screen:
+    kind: terminal
+    schedule: {every: 1s}
+""" + ONE_QUERY + "    destinations: [screen]\n")
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="60", WATCHER_LOG_FORMAT="json"))
+    worker.wait_for(r"screen: digest done")
+    assert worker.stop() == 0, worker.out
+    entries = [json.loads(line) for line in worker.lines]  # each line, or this fails
+    digests = [e["message"] for e in entries if "digest for screen" in e["message"]]
+    assert digests and "== Depression" in digests[0], worker.out
+
+
+@pytest.mark.hostile
+def test_an_ops_destination_that_cannot_be_reached_is_reported_once_and_blocks_nothing(
+        env, corpus_server, unused_port):
+    """The ops webhook is down when an invalid edit is to be told: one error line naming it
+    (not "ops: ops: ..."), no retry at every job, polls go on, and `health` names it."""
+    env.write_queries("""\
+destinations:
+  ops:
+    kind: slack_webhook
+""" + ONE_QUERY)
+    hook = f"http://127.0.0.1:{unused_port}/services/T0/B0/hooksecret"
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="0.015", SLACK_WEBHOOK_URL=hook))
+    worker.wait_for(r"polled 1 query/source")
+    env.write_queries("queries: [\n")
+    worker.wait_for(r"ERROR .*ops: Slack could not be reached")
+    polls = sum("polled 1 query/source" in line for line in worker.lines)
+    worker.wait_for(r"polled 1 query/source", count=polls + 3)
+    worker.process.send_signal(signal.SIGHUP)  # the same edit: already told
+    worker.wait_for(r"polled 1 query/source", count=polls + 4)
+    assert worker.stop() == 0, worker.out
+    failed = [line for line in worker.lines if "could not be reached" in line and "ERROR" in line]
+    assert len(failed) == 1 and "ops: ops:" not in failed[0], worker.out
+    assert "ops: ops:" not in worker.out, "no log line names the destination twice"
+    assert "hooksecret" not in worker.out
+    env.write_queries("""\
+destinations:
+  ops:
+    kind: slack_webhook
+""" + ONE_QUERY)
+    health = env.cli("health", SLACK_WEBHOOK_URL=hook)
+    assert health.exit_code == 1
+    assert health.output.startswith("destination ops cannot send: "), health.output
+    assert "hooksecret" not in health.output
+
+
+def test_a_weekly_firing_with_nothing_to_send_is_not_caught_up_at_the_next_start(
+        env, corpus_server):
+    """Slack skips an empty digest, so last Monday's firing left no digest behind, only its
+    run. A restart on Wednesday (a deploy, the platform's daily restart) took the firing for
+    missed and sent the weekly digest there and then, mid-week."""
+    env.write_queries("""\
+destinations:
+  weekly:
+    kind: terminal
+    send_empty: false
+    schedule: {cron: "30 8 * * mon", timezone: America/New_York}
+""" + ONE_QUERY + "    destinations: [weekly]\n")
+    from watcher.scheduler import scheduled_job
+
+    scheduled_job(env.settings(), "weekly")  # a digest with the corpus in it
+    with closing(sqlite3.connect(env.db)) as conn, conn:  # ... sent three weeks ago
+        conn.execute("UPDATE digests SET sent_at = ?", (stamp(utc_now() - timedelta(days=21)),))
+    scheduled_job(env.settings(), "weekly")  # the latest firing: nothing new, nothing sent
+    with closing(sqlite3.connect(env.db)) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM digests").fetchone()[0] == 1
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="60"))
+    worker.wait_for(r"polled 1 query/source")
+    assert worker.stop() == 0, worker.out
+    assert "digest missed" not in worker.out, worker.out
+
+    with closing(sqlite3.connect(env.db)) as conn, conn:  # had that firing failed (Slack
+        conn.execute("UPDATE runs SET status = 'failed'"  # down), it would be caught up
+                     " WHERE command = 'serve weekly'")
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="60"))
+    worker.wait_for(r"weekly: digest missed while the worker was down")
+    assert worker.stop() == 0, worker.out
+
+
+SIGNAL_DURING_START_UP = """\
+import os, signal, sys
+from watcher import scheduler
+from watcher.settings import Settings
+
+scheduler.configure_logging("text")
+worker = scheduler.Worker(Settings.from_env(os.environ))
+take_lease = worker.take_lease
+def signalled_take_lease():
+    take_lease()
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+worker.take_lease = signalled_take_lease
+worker.run()
+"""
+
+
+@pytest.mark.hostile
+def test_a_signal_while_the_worker_takes_its_lease_is_handled_not_fatal(env, corpus_server):
+    """SIGTERM or SIGINT just after the lease is taken stopped the process by the default
+    action (exit -15, or a KeyboardInterrupt) with the lease still held, so the next worker
+    was refused for WATCHER_LEASE_SECONDS; a SIGHUP there killed the worker outright."""
+    env.write_queries(ONE_QUERY)
+    for name in ("SIGTERM", "SIGINT", "SIGHUP"):
+        command = [sys.executable, "-c", textwrap.dedent(SIGNAL_DURING_START_UP), name]
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**env.vars(WATCHER_POLL_EVERY="60"), "PATH": "/usr/bin:/bin"},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if name == "SIGHUP":  # it keeps running, its queries reloaded; then stopped
+            worker_lines = []
+            for line in process.stdout:
+                worker_lines.append(line)
+                if "polled 1 query/source" in line:
+                    break
+            process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+        assert process.returncode == 0, (name, out, err)
+        assert "Traceback" not in out + err, (name, err)
+        with closing(env.store()) as store:
+            assert store.lease() is None, f"{name}: the lease was given up"
+
+
+@pytest.mark.hostile
+def test_commands_run_beside_the_worker_lose_none_of_their_writes(env, corpus_server):
+    """`watcher poll` while `serve` runs (the README allows it). Each job of the worker opened
+    the database file to check its header and closed it, which dropped the POSIX locks of the
+    worker's other connection (the lease keeper); the next command to finish then took itself
+    for the last user and deleted the -wal file the worker was still writing, and the worker's
+    next checkpoint overwrote what a later command had committed. From the first such command
+    on, every job of the worker failed with "disk I/O error" until it was restarted."""
+    env.write_queries(ONE_QUERY)
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="0.01", WATCHER_LEASE_SECONDS="1"))
+    worker.wait_for(r"polled 1 query/source", count=2)  # jobs have opened the database
+    for _ in range(2):
+        assert run_watcher("poll", env=env.vars(), timeout=30).returncode == 0
+        polls = sum("polled 1 query/source" in line for line in worker.lines)
+        worker.wait_for(r"polled 1 query/source", count=polls + 1)  # the worker writes on
+    assert worker.stop() == 0, worker.out
+    polls = sum("polled 1 query/source" in line for line in worker.lines)
+    with closing(sqlite3.connect(env.db)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        commands = [c for (c,) in conn.execute("SELECT command FROM runs")]
+    assert commands.count("poll") == polls + 2, commands  # every run, the worker's and ours
+    assert "disk I/O error" not in worker.out
+
+
+@pytest.mark.hostile
+def test_two_workers_with_the_same_pid_and_host_name_are_still_one_at_a_time(env):
+    """Two containers started with the same --hostname (or sharing the host's network) both
+    run `serve` as pid 1: the lease holder was "serve pid 1 on watcher" for both, so the second
+    took the first one's live lease as its own and both ran."""
+    from watcher.errors import WatcherError
+    from watcher.scheduler import Worker as ServeWorker
+
+    env.write_queries(ONE_QUERY)
+    first, second = ServeWorker(env.settings()), ServeWorker(env.settings())
+    assert (first.pid, first.host) == (second.pid, second.host)
+    first.take_lease()
+    try:
+        second.take_lease()
+    except WatcherError as refused:
+        assert f"serve pid {first.pid} on {first.host}" in str(refused)
+    else:
+        raise AssertionError("the second worker took the first one's live lease")
+    finally:
+        first.release_lease()
+    with closing(env.store()) as store:
+        assert store.lease() is None
+
+
+@pytest.mark.hostile
+def test_an_unscheduled_ops_destination_hears_of_a_failing_source_under_serve(env,
+                                                                            unused_port):
+    """ops without a schedule was told of an invalid edit at once, but a source failing too
+    long (or a query gone silent) was only queued for it: `serve` never sends an unscheduled
+    destination, so ops heard nothing until someone ran `watcher digest`."""
+    env.write_queries(WITH_OPS + ONE_QUERY)
+    worker = Worker(env.vars(WATCHER_POLL_EVERY="0.015", WATCHER_HEALTH_FAILING_HOURS="0",
+                             WATCHER_EUTILS_URL=f"http://127.0.0.1:{unused_port}/"))
+    worker.wait_for(r"source\(s\) failing longer than 0 hours")
+    worker.wait_for(r"^! PubMed for query depression has never succeeded")
+    polls = sum("polled 1 query/source" in line for line in worker.lines)
+    worker.wait_for(r"polled 1 query/source", count=polls + 2)
+    assert worker.stop() == 0, worker.out
+    told = [line for line in worker.lines if line.startswith("! PubMed for query depression")]
+    assert len(told) == 1, worker.out  # once a day, not at every poll
+
+
+STOP_DURING_START_UP = """\
+import os, signal, sys
+from watcher import scheduler
+from watcher.settings import Settings
+
+scheduler.configure_logging("text")
+worker = scheduler.Worker(Settings.from_env(os.environ))
+moment = sys.argv[1]
+if moment == "catch-up":  # after the handlers are installed, before the scheduler starts
+    catch_up = worker.catch_up
+    def stopped_catch_up():
+        os.kill(os.getpid(), signal.SIGTERM)
+        catch_up()
+    worker.catch_up = stopped_catch_up
+else:  # just as the scheduler starts: after run() checked for a stop
+    start = worker.scheduler.start
+    def stopped_start(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        start(*args, **kwargs)
+    worker.scheduler.start = stopped_start
+worker.run()
+"""
+
+
+@pytest.mark.hostile
+def test_a_stop_during_start_up_exits_0_at_once_without_a_traceback(env, corpus_server):
+    """SIGTERM while `serve` starts (a deploy stopping a worker it just started): the worker
+    must stop cleanly, not print a thread's traceback nor hang in a scheduler nobody stops."""
+    env.write_queries(ONE_QUERY)
+    for moment in ("catch-up", "start"):
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(STOP_DURING_START_UP), moment], cwd=ROOT,
+            env={**env.vars(WATCHER_POLL_EVERY="60"), "PATH": "/usr/bin:/bin"},
+            capture_output=True, text=True, timeout=20)
+        assert done.returncode == 0, (moment, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr + done.stdout, (moment, done.stderr)
+        assert "stopped" in done.stdout, (moment, done.stdout)
+        assert env.store().lease() is None, "a clean stop gives the lease up"

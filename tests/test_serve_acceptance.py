@@ -12,12 +12,12 @@ from collections import Counter
 
 import pytest
 
-from tests.conftest import PUBMED_FILES, days_ago
-from tests.test_clinicaltrials import ketamine_trial
-from tests.test_serve import Worker
+from tests.fakes.slack import SlackServer
+from tests.helpers import PUBMED_FILES, days_ago
+from tests.helpers.ctgov import ketamine_trial
+from tests.helpers.serve import Worker
 from watcher.fakes.ctgov import CtgovServer
 from watcher.fakes.eutils import records_from_xml
-from watcher.fakes.slack import SlackServer
 from watcher.render.slack import unescape
 
 YAML = """\
@@ -51,12 +51,6 @@ def ctgov():
     with CtgovServer() as running:
         for nct in TRIALS:
             running.add_study(ketamine_trial(nct), updated=days_ago(1))
-        yield running
-
-
-@pytest.fixture
-def slack():
-    with SlackServer(interval=0.05) as running:
         yield running
 
 

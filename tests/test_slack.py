@@ -10,80 +10,41 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 from slack_sdk import WebClient
 
-from tests.conftest import PUBMED_FILES, QUERIES_YAML, ROOT, days_ago, renumbered
+from tests.fakes.slack import SlackServer, check_message
+from tests.helpers import FIXTURES, PUBMED_FILES, ROOT, days_ago, renumbered, retracted
+from tests.helpers.delivery import study_item
+from tests.helpers.slack import (
+    RENAMED,
+    TEAM,
+    WEEKLY,
+    WITH_SLACK,
+    WITH_WEBHOOK,
+    assert_inert,
+    delivered_pmids,
+    item_ids,
+    killed_run,
+    slack_vars,
+    texts,
+)
 from watcher import pipeline
 from watcher.config import load
 from watcher.db import Store
 from watcher.destinations import Part
 from watcher.destinations import slack as slack_sender
 from watcher.destinations.slack import SlackSender
-from watcher.fakes.slack import SlackServer, check_message
+from watcher.digest import Digest, DigestItem, Section, SourceReceipt
+from watcher.errors import DeliveryError
 from watcher.models import Event, Study
-from watcher.render.slack import MAX_HEADER, MAX_SECTION, unescape
+from watcher.render import slack as slack_render
+from watcher.render.slack import MAX_SECTION, unescape
 from watcher.runtime import stamp
 from watcher.settings import Settings
-
-TEAM = """destinations:
-  team:
-    kind: slack
-    channel: "#ketamine-watch"
-defaults:
-  destinations: [team]
-"""
-WITH_SLACK = QUERIES_YAML.replace("defaults:\n", TEAM)
-WITH_WEBHOOK = QUERIES_YAML.replace("defaults:\n", TEAM.replace(
-    'kind: slack\n    channel: "#ketamine-watch"', "kind: slack_webhook"))
-#: What could notify people or tag a channel if Slack read it as markup.
-TRIGGERS = ("<!channel>", "<!here>", "<!everyone>", "<@U", "<#C", "<!subteam^")
-#: A Slack link `<https://...|label>`; anything else starting with '<' would be markup.
-LINK = re.compile(r"<https?://[^|<>\s]+\|[^<>]*>")
-QUOTE = re.compile(r"(?:^|\n)> ")  # mrkdwn's quote marker at the start of a line
-
-
-@pytest.fixture
-def slack():
-    with SlackServer(interval=0.05) as running:
-        yield running
-
-
-def slack_vars(slack: SlackServer, **extra: str) -> dict[str, str]:
-    return {"SLACK_API_URL": slack.url, "SLACK_BOT_TOKEN": slack.token,
-            "WATCHER_SLACK_INTERVAL": "0.05", **extra}
-
-
-def texts(message) -> list[str]:
-    """Every text field of a posted message, fallback included."""
-    found = [message.text]
-    for block in message.blocks:
-        found += [block.get("text", {}).get("text", "")]
-        found += [e.get("text", "") for e in block.get("elements", [])]
-    return found
-
-
-def assert_inert(message) -> None:
-    for text in texts(message):
-        assert not any(t in text for t in TRIGGERS), text[:200]
-        bare = QUOTE.sub("\n", LINK.sub("", text))
-        assert "<" not in bare and ">" not in bare, text[:200]
-    for block in message.blocks:
-        for obj in [block.get("text") or {}, *block.get("elements", [])]:
-            assert obj.get("type") != "mrkdwn" or obj.get("verbatim") is True, "no auto-parsing"
-        if block["type"] == "header":
-            assert "\n" not in block["text"]["text"] and len(block["text"]["text"]) <= MAX_HEADER
-    assert message.payload["unfurl_links"] is False and message.payload["unfurl_media"] is False
-    assert "link_names" not in message.payload and message.text.strip()
-    assert check_message(message.payload) is None
-
-
-def item_ids(slack: SlackServer) -> list[int]:
-    return [i for m in slack.messages for i in (m.metadata or {}).get("event_payload", {})
-            .get("outbox_ids", [])]
-
 
 # --- building a store directly ---------------------------------------------------------------
 
@@ -254,20 +215,6 @@ def test_400_items_through_a_webhook_are_several_valid_messages_each_item_once(
 
 # --- a kill at any step of a digest ----------------------------------------------------------
 
-def _killed_run(env, slack: SlackServer, nth: int) -> None:
-    process = subprocess.Popen([sys.executable, "-m", "watcher", "run", "--once"], cwd=ROOT,
-                               env={**os.environ, **env.vars(**slack_vars(slack))},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    slack.kill_after = (process.pid, nth)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == -9, err
-    assert len(slack.messages) == nth
-
-
-def _delivered_pmids(slack: SlackServer) -> list[str]:
-    return re.findall(r"pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/",
-                      " ".join(t for m in slack.messages for t in texts(m)[1:]))
-
 
 def _more_records(server, count: int = 30) -> None:
     """Enough records for a digest of a top message and three thread replies."""
@@ -282,11 +229,11 @@ def test_a_kill_after_any_post_then_the_next_run_delivers_each_item_once(
         env, corpus_server, slack, nth):
     env.write_queries(WITH_SLACK)
     _more_records(corpus_server)
-    _killed_run(env, slack, nth)
+    killed_run(env, slack, nth)
 
     after = env.cli("run", "--once", **slack_vars(slack))
     assert after.exit_code == 0, after.stderr
-    pmids = _delivered_pmids(slack)
+    pmids = delivered_pmids(slack)
     assert len(pmids) == len(set(pmids)) == 49, "every item, none twice"
     ids = item_ids(slack)
     assert len(ids) == len(set(ids)) == 49
@@ -301,19 +248,17 @@ def test_a_kill_after_any_post_then_the_next_run_delivers_each_item_once(
     assert again.exit_code == 0 and len(slack.messages) == posted, "nothing new is quiet"
 
 
-
 def test_a_slack_destination_retired_after_a_killed_digest_says_what_may_be_posted(
         env, corpus_server, slack):
     """A digest was killed after Slack accepted two messages (its items 'sending', most of
     them in the channel); the team then retires the destination. Status must not claim those
     items were never sent, and a retraction of a study the channel showed is still told (to
     the destination the queries use now), never lost with the retired name."""
-    from tests.conftest import retracted
 
     env.write_queries(WITH_SLACK)
     _more_records(corpus_server)
-    _killed_run(env, slack, 2)
-    posted = [p for p in _delivered_pmids(slack) if p.startswith("970000")]
+    killed_run(env, slack, 2)
+    posted = [p for p in delivered_pmids(slack) if p.startswith("970000")]
     env.write_queries(WITH_SLACK.replace(TEAM, "defaults:\n") + "retired: [team]\n")
     told = ("retired destination team: 49 item(s) set aside, never sent again (49 of them were"
             " being sent by an interrupted digest: they may be in it already)")
@@ -550,13 +495,13 @@ def test_an_unreadable_channel_still_configured_keeps_the_items_and_says_so(tmp_
 def test_without_the_history_scope_a_killed_digest_is_resent_with_one_warning(
         env, corpus_server, slack):
     env.write_queries(WITH_SLACK)
-    _killed_run(env, slack, 2)
+    killed_run(env, slack, 2)
     slack.scopes = {"chat:write"}
     after = env.cli("run", "--once", **slack_vars(slack))
     assert after.exit_code == 0, after.stderr
     warnings = [line for line in after.stderr.splitlines() if "missing_scope" in line]
     assert len(warnings) == 1 and "sent again" in warnings[0]
-    assert len(set(_delivered_pmids(slack))) == 19, "every item, some of them twice"
+    assert len(set(delivered_pmids(slack))) == 19, "every item, some of them twice"
     assert env.store().pending_counts() == {}
 
 
@@ -654,10 +599,6 @@ def test_preview_writes_block_kit_json_and_text_and_sends_nothing(env, corpus_se
 
 # --- a renamed destination -------------------------------------------------------------------
 
-#: The same channel under its old name, and renamed with (and without) `renamed_from`.
-WEEKLY = WITH_SLACK.replace("  team:\n", "  weekly:\n").replace("[team]", "[weekly]")
-RENAMED = WITH_SLACK.replace("  team:\n", "  team-weekly:\n    renamed_from: weekly\n").replace(
-    "[team]", "[team-weekly]")
 RENAMED_BARE = RENAMED.replace("    renamed_from: weekly\n", "")
 
 
@@ -673,11 +614,11 @@ def test_renaming_between_a_poll_and_a_digest_delivers_every_study_once(
 
     first = env.cli("run", "--once", **slack_vars(slack))  # polls the overlap, then sends
     assert first.exit_code == 0, first.stderr
-    pmids = _delivered_pmids(slack)
+    pmids = delivered_pmids(slack)
     assert len(pmids) == len(set(pmids)) == 19, "every pending study reached the new name once"
     again = env.cli("run", "--once", **slack_vars(slack))  # the overlap again
     assert again.exit_code == 0, again.stderr
-    assert sorted(_delivered_pmids(slack)) == sorted(pmids), "nothing posted again"
+    assert sorted(delivered_pmids(slack)) == sorted(pmids), "nothing posted again"
     store = env.store()
     assert store.pending_counts() == {}
     assert store.last_digest("weekly") == (None, 0), "its digests are the new name's now"
@@ -689,14 +630,14 @@ def test_renaming_between_a_poll_and_a_digest_delivers_every_study_once(
 def test_renaming_after_a_digest_never_posts_a_study_again(env, corpus_server, slack, renamed):
     env.write_queries(WEEKLY)
     assert env.cli("run", "--once", **slack_vars(slack)).exit_code == 0
-    assert len(set(_delivered_pmids(slack))) == 19
+    assert len(set(delivered_pmids(slack))) == 19
     env.write_queries(renamed)
     fresh = renumbered(PUBMED_FILES[0], "98000001")
     corpus_server.add_article(fresh, entry_date=days_ago(0))
 
     after = env.cli("run", "--once", **slack_vars(slack))  # the overlap holds old studies
     assert after.exit_code == 0, after.stderr
-    pmids = _delivered_pmids(slack)
+    pmids = delivered_pmids(slack)
     assert len(pmids) == len(set(pmids)) == 20, "only the new study was posted"
     assert "98000001" in pmids
     assert env.store().pending_counts() == {}
@@ -708,7 +649,7 @@ def test_a_rename_without_renamed_from_is_reported_until_it_is_added(env, corpus
     env.write_queries(RENAMED_BARE)
     first = env.cli("run", "--once", **slack_vars(slack))
     assert first.exit_code == 0, first.stderr
-    assert _delivered_pmids(slack) == [], "the new name is not handed the overlap's slice"
+    assert delivered_pmids(slack) == [], "the new name is not handed the overlap's slice"
     status = env.cli("status", **slack_vars(slack))
     assert ("ORPHANED: destination 'weekly' is no longer in the YAML: 19 item(s) pending; add "
             "renamed_from: weekly to the destination that replaces it") in status.stdout
@@ -718,7 +659,7 @@ def test_a_rename_without_renamed_from_is_reported_until_it_is_added(env, corpus
     env.write_queries(RENAMED)
     after = env.cli("run", "--once", **slack_vars(slack))
     assert after.exit_code == 0, after.stderr
-    pmids = _delivered_pmids(slack)
+    pmids = delivered_pmids(slack)
     assert len(pmids) == len(set(pmids)) == 19
     assert env.cli("health", **slack_vars(slack)).exit_code == 0
 
@@ -730,11 +671,360 @@ def test_a_digest_killed_under_the_old_name_is_resumed_by_the_new_one_posting_no
     (it is the same destination), or the interrupted digest is posted again."""
     env.write_queries(WEEKLY)
     _more_records(corpus_server)
-    _killed_run(env, slack, 2)  # after the top message and one reply
+    killed_run(env, slack, 2)  # after the top message and one reply
     env.write_queries(RENAMED)
 
     after = env.cli("run", "--once", **slack_vars(slack))
     assert after.exit_code == 0, after.stderr
-    pmids = _delivered_pmids(slack)
+    pmids = delivered_pmids(slack)
     assert len(pmids) == len(set(pmids)) == 49, "each study in the channel exactly once"
     assert env.store().pending_counts() == {}
+
+
+@pytest.mark.hostile
+def test_a_top_message_with_49_long_conditions_held_back_and_long_errors_fits_slack():
+    """49 conditions with long names all held back by max_items, and three sources whose last
+    error is an upstream HTML body: the top message must still be one Slack accepts, or the
+    digest fails on every run and nobody ever hears that the sources are down."""
+    names = [f"Condition {k:02d} " + "with a long descriptive heading " * 6 for k in range(49)]
+    error = "HTTP 503: " + "<html><body>Service Unavailable</body></html> " * 8  # as capped
+    receipts = [SourceReceipt(source, label, "2026-10-01", "2026-10-31", polls=49, failed=49,
+                              last_error=error)
+                for source, label in (("pubmed", "PubMed"), ("clinicaltrials", "ClinicalTrials"),
+                                      ("europepmc", "Europe PMC"))]
+    digest = Digest("team", "2026-10-31T08:00:00+00:00", "2026-10-24T08:00:00+00:00", [],
+                    receipts, overflow={name: 3 for name in names})
+    messages = slack_render.render(digest, threaded=True)
+    for message in messages:
+        assert check_message(message.payload()) is None, "Slack would refuse this message"
+    assert "could not be polled" in messages[0].text
+
+
+@pytest.mark.hostile
+def test_one_condition_with_500_huge_titles_is_accepted_and_lists_every_item(tmp_path, slack):
+    cfg = write(tmp_path, conditions_yaml(1, TEAM.replace("    channel:",
+                                                          "    max_items: 500\n    channel:")))
+    store = Store(tmp_path / "w.db")
+    studies = [(Study("pubmed", "publication", {"pmid": str(700000 + n)},
+                      f"T{n:03d} " + "é💊" * 1500,
+                      abstract="CONCLUSIONS: " + "ü" * 299 + "é more words after the cut"),
+                ["q0"]) for n in range(500)]
+    queue_studies(store, studies)
+    settings = Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db"), **slack_vars(slack)})
+    outcome = pipeline.deliver(cfg, store, settings)[0]
+    assert outcome.sent, outcome.error
+    assert slack.rejected == []
+    for message in slack.messages:
+        assert_inert(message)
+    ids = item_ids(slack)
+    assert len(ids) == len(set(ids)) == 500 and store.pending_counts() == {}
+
+
+@pytest.mark.hostile
+def test_every_untrusted_field_is_inert_in_slack():
+    hostile = "<!channel> *bold* <https://evil.example|click> \u202eevil"
+    notice = DigestItem(Event("health:q0", "query_health", None, {"message": hostile}), None,
+                        [], [], 90)
+    item = study_item(1, hostile, [hostile, "<!here> other"], authors=[hostile],
+                      journal=hostile, published=hostile,
+                      abstract=f"CONCLUSIONS: {hostile}")
+    item.labels.append("<!everyone>`x`")
+    trial = Study("clinicaltrials", "trial", {"nct": "<!here>"}, "A trial",
+                  url="https://x.example/a b|c>d<!channel>")
+    trial_item = DigestItem(Event("changed:2", "trial_changed", 2,
+                                  {"changes": [hostile, "status <!here>"]}), trial, [hostile],
+                            [], 2)
+    digest = Digest("team", "2026-10-31T08:00:00+00:00", None,
+                    [Section(hostile, [item, trial_item])],
+                    [SourceReceipt("pubmed", "PubMed", polls=2, failed=1, last_error=hostile,
+                                   warnings=[hostile], quarantined=[hostile])],
+                    notices=[notice], overflow={hostile: 2})
+    for message in slack_render.render(digest, threaded=True):
+        payload = message.payload()
+        posted = type("Posted", (), {"text": payload["text"], "blocks": payload["blocks"],
+                                     "payload": {**payload, "unfurl_links": False,
+                                                 "unfurl_media": False}})
+        assert_inert(posted)
+        for text in texts(posted):
+            assert "\u202e" not in text
+    link = next(t for m in slack_render.render(digest, threaded=True)
+                for t in texts(type("P", (), m.payload())) if "x.example" in t)
+    assert "<https://x.example/a%20b%7Cc%3Ed%3C!channel%3E|A trial>" in link
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("title", ["", "   ", "\u200b\u200b", "\u2060\ufeff", "\u202e\u200d"])
+def test_a_title_with_nothing_visible_is_shown_as_untitled(title):
+    """A link whose label is only zero-width characters is invisible in Slack: the study would
+    be listed but nobody could see or click it."""
+    shown = slack_render.item_mrkdwn(study_item(1, title, ["Depression"]))
+    assert shown.startswith("<https://pubmed.ncbi.nlm.nih.gov/2001/|(untitled)>"), shown
+
+
+def _interrupted_digest(cfg, store: Store, settings: Settings) -> int:
+    """What a process killed right after beginning a digest leaves: items 'sending', nothing
+    posted."""
+    built, through, _ = pipeline.build_digest(cfg, store, "team", now=pipeline.utc_now())
+    return store.begin_digest("team", [i.outbox_id for i in built.items],
+                              now="2026-11-20T09:00:00+00:00", through_poll=through,
+                              receipt="r")
+
+
+@pytest.mark.parametrize("case", ["another install", "database rebuilt"])
+def test_recovery_never_takes_another_databases_digest_with_the_same_number_for_ours(
+        tmp_path, slack, case):
+    """Digest and outbox ids are small integers that restart at 1 in every database. A staging
+    install posting to the same channel (or this install before its database was rebuilt)
+    leaves messages for 'digest 1, items 1-60' in the history; after a crash, this install's
+    digest 1 must not count them as its own, or its items are marked sent and never posted."""
+    cfg = write(tmp_path, conditions_yaml(3, TEAM.replace("    channel:",
+                                                          "    max_items: 100\n    channel:")))
+    settings = Settings.from_env({**slack_vars(slack)})
+    other = Store(tmp_path / "other.db")
+    queue_studies(other, _many(60, 3))
+    assert pipeline.deliver(cfg, other, settings)[0].sent
+    before = len(slack.messages)
+    if case == "database rebuilt":
+        other.close()
+        (tmp_path / "other.db").unlink()
+        ours = Store(tmp_path / "other.db")
+    else:
+        ours = Store(tmp_path / "ours.db")
+    queue_studies(ours, _many(60, 3))
+    assert _interrupted_digest(cfg, ours, settings) == 1
+
+    outcome = pipeline.deliver(cfg, ours, settings)[0]
+    assert outcome.sent, outcome.error
+    posted = sorted(i for m in slack.messages[before:]
+                    for i in m.metadata["event_payload"]["outbox_ids"])
+    assert posted == list(range(1, 61)), "every item of this install's digest was posted"
+    assert ours.pending_counts() == {}
+
+
+def _send_in_thread(sender, part: Part) -> tuple[threading.Thread, list]:
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(sender.send(part))
+        except Exception as exc:  # what the core would report
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+BODY = {"text": "x", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x"}}]}
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("retry_after", ["3600", "soon"])
+def test_a_429_asking_for_an_hour_or_nonsense_fails_the_part_instead_of_sleeping(
+        tmp_path, retry_after):
+    """Slack (or a proxy) answering 429 with Retry-After: 3600 must not put the whole run, and
+    every destination after this one, to sleep for an hour; a Retry-After that is not a number
+    is one readable error, not an unexpected ValueError."""
+    with SlackServer(interval=3600.0) as strict:
+        strict.retry_after = retry_after  # type: ignore[assignment]
+        cfg = write(tmp_path, conditions_yaml(1, TEAM))
+        settings = Settings.from_env({"SLACK_API_URL": strict.url,
+                                      "SLACK_BOT_TOKEN": strict.token})
+        sender = SlackSender(cfg.all_destinations()["team"], settings, interval=0)
+        assert sender.send(Part([], BODY))
+        thread, outcome = _send_in_thread(sender, Part([1], BODY, meta={"reply": True}))
+        thread.join(timeout=20)
+        assert not thread.is_alive(), "still asleep on the Retry-After"
+    [error] = outcome
+    assert isinstance(error, DeliveryError)
+    assert str(error) == "team: Slack kept rate-limiting the channel (ratelimited)"
+
+
+def _store_with(tmp_path, slack: SlackServer, n_items: int, n_conditions: int = 3,
+                extra: str = "", **env: str):
+    cfg = write(tmp_path, conditions_yaml(n_conditions, TEAM.replace(
+        "    channel:", f"{extra}    channel:")))
+    store = Store(tmp_path / "w.db")
+    queue_studies(store, _many(n_items, n_conditions))
+    settings = Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db"), **slack_vars(slack),
+                                  **env})
+    return cfg, store, settings
+
+
+def _posted_ids(slack: SlackServer) -> list[int]:
+    return [i for m in slack.messages if m.metadata
+            for i in m.metadata["event_payload"]["outbox_ids"]]
+
+
+@pytest.mark.hostile
+def test_a_reply_slack_kept_but_answered_too_late_is_not_posted_again(tmp_path, slack):
+    cfg, store, settings = _store_with(tmp_path, slack, 60, WATCHER_HTTP_TIMEOUT="0.3")
+    slack.slow_seconds = 1.0
+    slack.quirk_next("as usual")  # the top message
+    slack.quirk_next("slow")  # the first reply: kept by Slack, answered after the timeout
+    first = pipeline.deliver(cfg, store, settings)[0]
+    assert first.error and "Slack could not be reached" in first.error
+    second = pipeline.deliver(cfg, store, settings)[0]
+    assert second.sent, second.error
+    ids = _posted_ids(slack)
+    assert sorted(ids) == sorted(set(ids)), "an item was posted twice"
+
+
+@pytest.mark.hostile
+def test_ok_true_without_a_ts_is_an_error_and_every_item_still_arrives_once(tmp_path, slack):
+    cfg, store, settings = _store_with(tmp_path, slack, 30)
+    slack.quirk_next("no_ts")
+    first = pipeline.deliver(cfg, store, settings)[0]
+    assert first.error and "no top-level message to reply under" in first.error
+    assert store.pending_counts() == {"team": 30}
+    second = pipeline.deliver(cfg, store, settings)[0]
+    assert second.sent, second.error
+    ids = _posted_ids(slack)
+    assert sorted(ids) == list(range(1, 31)), "each item once"
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("where", ["chat.postMessage", "webhook"])
+def test_a_500_from_slack_is_one_line_and_keeps_every_item_pending(tmp_path, slack, where):
+    cfg, store, settings = _store_with(tmp_path, slack, 10)
+    if where == "webhook":
+        cfg = write(tmp_path, conditions_yaml(3, TEAM.replace(
+            'kind: slack\n    channel: "#ketamine-watch"', "kind: slack_webhook")))
+        settings = Settings.from_env({"SLACK_WEBHOOK_URL": slack.webhook_url,
+                                      "WATCHER_SLACK_INTERVAL": "0.05"})
+    slack.quirk_next("http_500", method=where)
+    outcome = pipeline.deliver(cfg, store, settings)[0]
+    assert outcome.error and outcome.error.startswith("team: ") and "\n" not in outcome.error
+    assert "unexpected" not in outcome.error and "webhooksecret" not in outcome.error
+    assert slack.messages == [] and store.pending_counts() == {"team": 10}
+
+
+@pytest.mark.hostile
+def test_a_webhook_answering_200_with_a_page_instead_of_ok_keeps_items_pending(
+        tmp_path, slack):
+    """A proxy or captive portal answering 200 with an HTML page: nothing proves Slack posted
+    it, so the items stay pending and the error says what came back."""
+    cfg = write(tmp_path, conditions_yaml(3, TEAM.replace(
+        'kind: slack\n    channel: "#ketamine-watch"', "kind: slack_webhook")))
+    store = Store(tmp_path / "w.db")
+    queue_studies(store, _many(10, 3))
+    settings = Settings.from_env({"SLACK_WEBHOOK_URL": slack.webhook_url,
+                                  "WATCHER_SLACK_INTERVAL": "0.05"})
+    slack.quirk_next("text:<html><body>Please log in</body></html>", method="webhook")
+    outcome = pipeline.deliver(cfg, store, settings)[0]
+    assert outcome.error and outcome.error.startswith("team: ")
+    assert "webhooksecret" not in outcome.error and store.pending_counts() == {"team": 10}
+
+
+def test_max_items_1_with_five_pending_over_three_conditions_sends_one_at_a_time(
+        tmp_path, slack):
+    cfg, store, settings = _store_with(tmp_path, slack, 5, extra="    max_items: 1\n")
+    seen: list[int] = []
+    for round_ in range(5):
+        before = len(slack.messages)
+        outcome = pipeline.deliver(cfg, store, settings)[0]
+        assert outcome.sent, outcome.error
+        posted = [i for m in slack.messages[before:] if m.metadata
+                  for i in m.metadata["event_payload"]["outbox_ids"]]
+        assert len(posted) == 1, "one item listed per digest"
+        seen += posted
+        top = slack.messages[before]
+        held = 4 - round_
+        if held:
+            assert f"{held} more not listed here" in top.text, top.text
+            assert f"{held + 1} new studies" in top.text, "the headline counts what waits"
+        else:
+            assert "more not listed" not in top.text
+    assert sorted(seen) == [1, 2, 3, 4, 5] and store.pending_counts() == {}
+    before = len(slack.messages)
+    assert not pipeline.deliver(cfg, store, settings)[0].sent
+    assert len(slack.messages) == before, "send_empty is off for Slack: a quiet digest is quiet"
+
+
+@pytest.mark.parametrize("kind", ["slack", "slack_webhook", "email"])
+def test_preview_sends_nothing_and_leaves_every_outbox_state_as_it_was(tmp_path, slack, kind):
+    cfg, store, settings = _store_with(tmp_path, slack, 20)
+    yaml = conditions_yaml(3, TEAM)
+    if kind == "slack_webhook":
+        yaml = yaml.replace('kind: slack\n    channel: "#ketamine-watch"', "kind: slack_webhook")
+    elif kind == "email":
+        yaml = yaml.replace('kind: slack\n    channel: "#ketamine-watch"',
+                            "kind: email\n    to: [a@example.org]")
+    cfg = write(tmp_path, yaml)
+    _interrupted_digest(cfg, store, settings)  # some items 'sending' from a dead process
+    with store.transaction():
+        store.withhold([20], "filtered")
+    states = store.outbox_states("team")
+    digests = store.conn.execute("SELECT * FROM digests").fetchall()
+    name, items, text = pipeline.preview(cfg, store, "team")
+    assert name == "team" and items and text
+    assert store.outbox_states("team") == states and slack.messages == []
+    assert store.conn.execute("SELECT * FROM digests").fetchall() == digests
+    assert store.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+
+
+@pytest.mark.hostile
+def test_an_unreachable_slack_is_exactly_one_line_on_stderr(env, corpus_server, slack,
+                                                            unused_port):
+    """slack_sdk logs its own 'Failed to send a request' ERROR: a second line that names no
+    destination. The operator gets the sender's one line only."""
+    env.write_queries(WITH_SLACK)
+    result = env.cli("run", "--once", **slack_vars(
+        slack, SLACK_API_URL=f"http://127.0.0.1:{unused_port}/api/"))
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: team: Slack could not be reached"), \
+        result.stderr
+
+
+@pytest.mark.hostile
+def test_a_failing_webhook_under_debug_never_shows_its_url(env, corpus_server, slack):
+    env.write_queries(WITH_WEBHOOK)
+    slack.quirk_next("http_500", method="webhook")
+    result = env.cli("--debug", "run", "--once", SLACK_WEBHOOK_URL=slack.webhook_url,
+                     WATCHER_SLACK_INTERVAL="0.05")
+    assert result.exit_code == 1 and "team:" in result.stderr
+    assert "webhooksecret" not in result.stdout + result.stderr
+
+
+@pytest.mark.hostile
+def test_a_condition_heading_is_escaped_once_in_the_slack_fallback(env, server):
+    """Hostile text through Slack: the phrase PubMed did not find (with <!channel>, & and
+    mrkdwn marks) and a new translation (with <!here> and a user mention) are escaped once,
+    never a ping; the condition's heading in the notification text was escaped twice
+    ("Anxiety &amp;amp; depression": Slack showed "&amp;")."""
+    env.write_queries("""\
+destinations:
+  team:
+    kind: slack
+    channel: "#w"
+defaults:
+  lookback_days: 30
+  destinations: [team]
+queries:
+  - id: everything
+    condition: Anxiety & depression
+    sources:
+      pubmed:
+        terms: all[sb] OR "zz <!channel> & *x* _y_"[tiab]
+""")
+    server.keyed_rate_limit = 0
+    server.add_article(renumbered(FIXTURES / "pubmed_metapub/38011560.xml", "99000001"),
+                       entry_date=days_ago(0))
+    server.phrases_not_found = {"zz <!channel> & *x* _y_"}
+    term = '(all[sb] OR "zz <!channel> & *x* _y_"[tiab])'
+    with SlackServer(interval=0.01) as slack:
+        extra = {"SLACK_API_URL": slack.url, "SLACK_BOT_TOKEN": slack.token,
+                 "WATCHER_SLACK_INTERVAL": "0.01"}
+        server.translations = {term: "A"}
+        assert env.cli("run", "--once", **extra).exit_code == 0
+        server.translations = {term: "B <!here> & <@U123> *bold*"}
+        assert env.cli("run", "--once", **extra).exit_code == 0
+        posted = [json.dumps(m.blocks) + m.text for m in slack.messages]
+    everything = "\n".join(posted)
+    assert "<!channel>" not in everything and "<!here>" not in everything
+    assert "<@U123>" not in everything
+    assert "phrase not found: zz &lt;!channel&gt; &amp; *x* _y_" in everything
+    assert "Now: B &lt;!here&gt; &amp; &lt;@U123&gt; *bold*" in everything
+    assert "&amp;amp;" not in everything and "&amp;lt;" not in everything, everything
+    assert any("Anxiety &amp; depression (1)" in m.text for m in slack.messages)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import QUERIES_YAML, ROOT
+from tests.helpers import QUERIES_YAML, ROOT
 from watcher import config
 from watcher.terms import check_terms
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import QUERIES_YAML
+from tests.helpers import QUERIES_YAML
 from watcher.fakes.eutils import ESEARCH_DOCTYPE
 from watcher.parsers.pubmed import parse_esearch
 

@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .base import LocalServer
+from watcher.fakes.base import LocalServer
 
 TOKEN = "xoxb-test-0000-watcher-token"
 WEBHOOK_PATH = "/services/T0TEST/B0TEST/webhooksecret0000"
