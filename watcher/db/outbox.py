@@ -84,7 +84,10 @@ class OutboxMixin:
         the runs (numbered in the order they held the run lock; 0 when unknown) or, only when
         either run is unknown, by the times (to the second): a run stamps its time before it
         waits for the lock, so a later run's match can carry an earlier time than the route."""
-        since, first_run = self.route_since(destination, query_id, now, run_id=run_id)
+        # The poll noted every route before it began (settle_destinations): read it, and write
+        # it only for a route that was not noted.
+        since, first_run = self._route(destination, query_id) or self.route_since(
+            destination, query_id, now, run_id=run_id)
         before = self.conn.execute(
             "SELECT 1 FROM matches WHERE study_id = ? AND query_id = ? AND CASE WHEN run_id > 0"
             " AND ? > 0 THEN run_id < ? ELSE first_matched < ? END LIMIT 1",
@@ -99,6 +102,9 @@ class OutboxMixin:
         and *run_id*, the first time)."""
         self.conn.execute("INSERT OR IGNORE INTO routes (destination, query_id, first_seen,"
                           " first_run) VALUES (?, ?, ?, ?)", (destination, query_id, now, run_id))
+        return self._route(destination, query_id)
+
+    def _route(self, destination: str, query_id: str) -> tuple[str, int] | None:
         return self.conn.execute(
             "SELECT first_seen, first_run FROM routes WHERE destination = ? AND query_id = ?",
             (destination, query_id)).fetchone()
