@@ -325,8 +325,8 @@ def test_a_full_database_disk_is_named_as_storage_never_blamed_on_pubmed_and_cau
     assert env.cli("health").output.strip() == "ok"
 
 
-def test_a_destination_added_later_gets_only_what_is_found_from_then_on(env, corpus_server):
-    one = """\
+#: Everything in the corpus, sent to one terminal destination named "first".
+FIRST_ONLY = """\
 destinations:
   first:
     kind: terminal
@@ -338,6 +338,10 @@ queries:
       pubmed:
         terms: all[sb]
 """
+
+
+def test_a_destination_added_later_gets_only_what_is_found_from_then_on(env, corpus_server):
+    one = FIRST_ONLY
     env.write_queries(one)
     assert env.cli("run", "--once").stdout.count("pubmed.ncbi.nlm.nih.gov/") == 19
     env.write_queries(one.replace("  first:\n", "  first:\n    kind: terminal\n  second:\n", 1)
@@ -395,17 +399,7 @@ def test_a_study_first_found_in_a_run_after_a_new_route_reaches_it_whatever_its_
 
     from watcher.runtime import utc_now
 
-    two = """\
-destinations:
-  first:
-    kind: terminal
-queries:
-  - id: everything
-    condition: Everything in the corpus
-    destinations: [first]
-    sources:
-      pubmed:
-        terms: all[sb]
+    two = FIRST_ONLY + """\
   - id: depression
     condition: Depression
     destinations: [first]
