@@ -33,7 +33,8 @@ from .described import type_name as _type_name
 from .errors import ConfigError
 from .schedules import Schedule
 from .sources import REGISTRY
-from .sources.base import Strict, Terms
+from .terms import Terms
+from .yaml_base import Strict
 
 DESTINATION_KINDS = ("slack", "slack_webhook", "email", "terminal")
 SLUG = r"^[a-z0-9][a-z0-9_-]*$"

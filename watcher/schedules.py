@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import field_validator, model_validator
 
 from .described import shown as _shown
-from .sources.base import Strict
+from .yaml_base import Strict
 
 #: ``every`` units, in seconds.
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

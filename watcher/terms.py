@@ -12,6 +12,9 @@ operators AND, OR and NOT (lower-case words are ordinary search words in all thr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 OPERATORS = ("AND", "OR", "NOT")
 
@@ -117,3 +120,16 @@ def _check_groups(tokens: list[_Token]) -> None:
         raise _Problem(f"the '(' at character {opened[-1].column} is never closed")
     if previous is not None and previous.kind == "op":
         raise _Problem(f"{previous.text!r} at character {previous.column} has nothing after it")
+
+
+def _checked_terms(value: str) -> str:
+    """Refuse a search term whose structure is broken before anything is sent."""
+    problem = check_terms(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+#: A search term for any source, checked for balanced structure: it can never close the group
+#: it is placed in.
+Terms = Annotated[str, AfterValidator(_checked_terms)]

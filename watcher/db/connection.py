@@ -352,6 +352,12 @@ class StoreBase:
     def close(self) -> None:
         self.conn.close()
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def count(self, table: str) -> int:
         return self.db[table].count
 

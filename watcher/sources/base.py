@@ -11,12 +11,10 @@ import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
-
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..models import Study
-from ..terms import check_terms
+from ..yaml_base import Strict
 
 if TYPE_CHECKING:
     from ..config import Query
@@ -29,25 +27,6 @@ KnownIds = Callable[[str, Iterable[str]], set[str]]
 #: progress(done, total): records a fetch has asked for so far out of all it must ask for,
 #: reported after each request, so a front end can show a long back-fill (the core draws nothing).
 Progress = Callable[[int, int], None]
-
-
-def _checked_terms(value: str) -> str:
-    """Refuse a search term whose structure is broken before anything is sent (see terms.py)."""
-    problem = check_terms(value)
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
-#: A search term for any source, checked for balanced structure: it can never close the group
-#: it is placed in.
-Terms = Annotated[str, AfterValidator(_checked_terms)]
-
-
-class Strict(BaseModel):
-    """YAML models: unknown keys are errors (a typo must not silently switch something off)."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class SourceOptions(Strict):

@@ -32,13 +32,13 @@ from ..parsers.clinicaltrials import (
     study_records,
 )
 from ..settings import Settings
+from ..terms import Terms
 from .base import (
     FetchContext,
     FetchedRecord,
     FetchResult,
     SourceOptions,
     SourceSpec,
-    Terms,
     Window,
     past_total,
 )

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .base import SourceOptions, SourceSpec, Terms, join_terms
+from ..terms import Terms
+from .base import SourceOptions, SourceSpec, join_terms
 
 
 class EuropePMCOptions(SourceOptions):

@@ -22,13 +22,13 @@ from ..errors import SourceError, WatcherError
 from ..http import HttpClient, RateLimiter
 from ..parsers.pubmed import SearchPage, parse_efetch_records, parse_esearch, parse_records
 from ..settings import Settings
+from ..terms import Terms
 from .base import (
     FetchContext,
     FetchedRecord,
     FetchResult,
     SourceOptions,
     SourceSpec,
-    Terms,
     Window,
     join_terms,
     past_total,
