@@ -13,7 +13,8 @@ from pydantic import ValidationError
 from tests.helpers import EVERYTHING, QUERIES_YAML
 from watcher.config import Schedule
 from watcher.runtime import stamp, utc_now
-from watcher.scheduler import Worker, missed_digest, scheduled_job
+from watcher.serve.jobs import missed_digest
+from watcher.serve.worker import Worker, scheduled_job
 
 TWO_DESTINATIONS = QUERIES_YAML.replace("defaults:\n", """destinations:
   daily:
@@ -157,6 +158,6 @@ def test_a_renamed_destination_keeps_its_interval_from_the_old_names_last_digest
                       .replace("[often]", "[team-often]"))
     worker = Worker(env.settings())
     worker.reload(force=True)
-    job = worker.scheduler.get_job("digest:team-often")
+    job = worker.timetable.scheduler.get_job("digest:team-often")
     fire = job.trigger.get_next_fire_time(None, utc_now())
     assert fire <= utc_now() + timedelta(hours=1), "six hours after the old name's digest"

@@ -27,7 +27,7 @@ from tests.helpers import (
     run_watcher,
     unprintable,
 )
-from tests.helpers.serve import ONE_QUERY, WITH_OPS, Worker
+from tests.helpers.serve import ONE_QUERY, WITH_OPS, ServeProcess
 from watcher.db import Store
 from watcher.runtime import stamp, utc_now
 
@@ -37,7 +37,7 @@ def test_a_stop_signal_mid_poll_exits_0_and_leaves_a_consistent_database(env, co
                                                                         sig):
     env.write_queries(ONE_QUERY)
     corpus_server.slow_next(2, endpoint="efetch")
-    worker = Worker(env.vars(WATCHER_POLL_EVERY="60"))
+    worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="60"))
     deadline = time.monotonic() + 15
     while not corpus_server.calls("efetch") and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -56,7 +56,7 @@ def test_a_stop_signal_mid_poll_exits_0_and_leaves_a_consistent_database(env, co
 
 def test_yaml_edits_are_picked_up_and_an_invalid_edit_is_reported_once(env, corpus_server):
     env.write_queries(WITH_OPS + ONE_QUERY)
-    worker = Worker(env.vars(WATCHER_POLL_EVERY="0.015"))  # about a second
+    worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="0.015"))  # about a second
     worker.wait_for(r"polled 1 query/source")
     env.write_queries(WITH_OPS + ONE_QUERY + """\
   - id: anxiety
@@ -87,7 +87,7 @@ def test_yaml_edits_are_picked_up_and_an_invalid_edit_is_reported_once(env, corp
 def test_a_second_worker_is_refused_and_a_dead_holders_lease_is_taken_over(env, corpus_server):
     env.write_queries(ONE_QUERY)
     short = env.vars(WATCHER_POLL_EVERY="60", WATCHER_LEASE_SECONDS="1")
-    first = Worker(short)
+    first = ServeProcess(short)
     first.wait_for(r"worker lease taken")
 
     second = run_watcher("serve", env=short, timeout=20)
@@ -99,7 +99,7 @@ def test_a_second_worker_is_refused_and_a_dead_holders_lease_is_taken_over(env, 
     first.process.wait(timeout=10)
     assert env.store().lease()["pid"] == first.process.pid
     time.sleep(1.2)  # the dead holder's lease expires
-    third = Worker(short)
+    third = ServeProcess(short)
     third.wait_for(rf"took over the worker lease from serve pid {first.process.pid}")
     assert env.store().lease()["pid"] == third.process.pid
     assert third.stop() == 0, third.out
@@ -116,7 +116,7 @@ def test_a_restarted_worker_takes_a_killed_holders_lease_at_once_but_never_a_liv
         pytest.skip("no /proc: a holder's pid cannot be judged, its lease waits for expiry")
     env.write_queries(ONE_QUERY)
     default_lease = env.vars(WATCHER_POLL_EVERY="60")  # WATCHER_LEASE_SECONDS: 120
-    first = Worker(default_lease)
+    first = ServeProcess(default_lease)
     first.wait_for(r"worker lease taken")
     live = run_watcher("serve", env=default_lease, timeout=20)
     assert live.returncode == 1, "a live holder is never taken over"
@@ -127,7 +127,7 @@ def test_a_restarted_worker_takes_a_killed_holders_lease_at_once_but_never_a_liv
     held = env.store().lease()
     assert held["pid"] == first.process.pid
     assert datetime.fromisoformat(held["expires"]) > utc_now() + timedelta(seconds=60)
-    second = Worker(default_lease)
+    second = ServeProcess(default_lease)
     second.wait_for(rf"took over the worker lease from serve pid {first.process.pid} on .*"
                     r"its process is gone from this host")
     second.wait_for(r"worker lease taken")
@@ -143,7 +143,7 @@ def test_a_dead_pid_is_not_taken_over_early_when_it_may_be_another_containers(en
     other waits for its lease to expire."""
     from watcher.db.lease import process_space
     from watcher.errors import WatcherError
-    from watcher.scheduler import Worker as ServeWorker
+    from watcher.serve.lease import Holder, held_lease
 
     if process_space() is None:
         pytest.skip("no /proc: a holder's pid cannot be judged, its lease waits for expiry")
@@ -151,30 +151,33 @@ def test_a_dead_pid_is_not_taken_over_early_when_it_may_be_another_containers(en
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
     pid = int(gone.stdout)  # a process of this host that has exited
-    worker = ServeWorker(env.settings())
-    assert process_space() and worker.holder.endswith(f", ns {process_space()})")
+    settings = env.settings()
+    holder = Holder.this_process()
+    assert process_space() and holder.name.endswith(f", ns {process_space()})")
 
-    def lease_of(holder: str) -> None:  # as that holder would have taken it, unexpired
+    def lease_of(name: str) -> None:  # as that holder would have taken it, unexpired
         with closing(env.store()) as store:
             current = store.lease()
             if current:
                 store.release_lease(current["holder"])
-            assert store.take_lease(holder, host=worker.host, pid=pid, now=utc_now(),
+            assert store.take_lease(name, host=holder.host, pid=pid, now=utc_now(),
                                     ttl=120) is None
 
-    lease_of(f"serve pid {pid} on {worker.host} (abcdef" + (f", ns {space})" if space else ")"))
-    with pytest.raises(WatcherError, match=f"another worker is running: serve pid {pid} on"):
-        worker.take_lease()
-    lease_of(f"serve pid {pid} on {worker.host} (abcdef, ns {process_space()})")
-    worker.take_lease()  # the same process space: the pid is certainly gone
-    with closing(env.store()) as store:
-        assert store.lease()["holder"] == worker.holder
+    lease_of(f"serve pid {pid} on {holder.host} (abcdef" + (f", ns {space})" if space else ")"))
+    refused = f"another worker is running: serve pid {pid} on"
+    with pytest.raises(WatcherError, match=refused), held_lease(settings.db, holder,
+                                                                 settings.lease_seconds):
+        pass
+    lease_of(f"serve pid {pid} on {holder.host} (abcdef, ns {process_space()})")
+    # the same process space: the pid is certainly gone
+    with held_lease(settings.db, holder, settings.lease_seconds), closing(env.store()) as store:
+        assert store.lease()["holder"] == holder.name
 
 
 def test_logs_are_json_lines_without_secrets(env, unused_port):
     env.write_queries(ONE_QUERY)
     down = f"http://user:hunter2secret@127.0.0.1:{unused_port}/eutils/?api_key=test-key"
-    worker = Worker(env.vars(WATCHER_POLL_EVERY="60", WATCHER_LOG_FORMAT="json",
+    worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="60", WATCHER_LOG_FORMAT="json",
                              WATCHER_EUTILS_URL=down))
     worker.wait_for(r'"level": "error".*127\.0\.0\.1')  # the failed poll, naming the server
     assert worker.stop() == 0
@@ -215,7 +218,7 @@ queries:
         trial = ketamine_trial("NCT09000077")
         trial["protocolSection"]["identificationModule"]["briefTitle"] = HOSTILE_TITLE
         ctgov.add_study(trial, updated=days_ago(2))
-        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", WATCHER_LOG_FORMAT=log_format,
+        worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="60", WATCHER_LOG_FORMAT=log_format,
                                  WATCHER_CTGOV_URL=ctgov.url))
         worker.wait_for(r"team: digest done \(1 item")
         assert worker.stop() == 0, worker.out
@@ -230,7 +233,7 @@ queries:
 def test_run_once_waits_for_the_workers_current_step(env, corpus_server):
     env.write_queries(ONE_QUERY)
     corpus_server.slow_next(2, endpoint="efetch")
-    worker = Worker(env.vars(WATCHER_POLL_EVERY="60"))
+    worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="60"))
     deadline = time.monotonic() + 15
     while not corpus_server.calls("efetch") and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -252,7 +255,7 @@ destinations:
     kind: terminal
     schedule: {cron: "30 8 * * mon", timezone: America/New_York}
 """ + ONE_QUERY + "    destinations: [weekly, later]\n")
-    from watcher.scheduler import scheduled_job
+    from watcher.serve.worker import scheduled_job
 
     scheduled_job(env.settings(), "weekly")
     scheduled_job(env.settings(), "later")
@@ -260,7 +263,7 @@ destinations:
     with conn:  # weekly's last digest: three weeks ago, so last Monday's was missed
         conn.execute("UPDATE digests SET sent_at = ? WHERE destination = 'weekly'",
                      (stamp(utc_now() - timedelta(days=21)),))
-    worker = Worker(env.vars(WATCHER_POLL_EVERY="60"))
+    worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="60"))
     worker.wait_for(r"weekly: digest missed while the worker was down")
     worker.wait_for(r"weekly: digest done")
     assert worker.stop() == 0, worker.out
@@ -283,7 +286,7 @@ destinations:
     schedule: {every: 1s}
 """ + ONE_QUERY + "    destinations: [hook]\n")
     with SlowServer(["hang"]) as hook:
-        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", WATCHER_STOP_GRACE="1",
+        worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="60", WATCHER_STOP_GRACE="1",
                                  WATCHER_HTTP_TIMEOUT="60",
                                  SLACK_WEBHOOK_URL=hook.url + "services/T0/B0/secret"))
         deadline = time.monotonic() + 15
@@ -352,7 +355,7 @@ destinations:
     schedule: {every: 1s}
 """ + ONE_QUERY + "    destinations: [team]\n")
     with SlowServer(["hang"]) as stuck:
-        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", WATCHER_STOP_GRACE="0.5",
+        worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="60", WATCHER_STOP_GRACE="0.5",
                                  WATCHER_HTTP_TIMEOUT="60", SLACK_API_URL=stuck.url,
                                  SLACK_BOT_TOKEN="xoxb-test"))
         deadline = time.monotonic() + 15
@@ -384,7 +387,7 @@ def test_a_scheduled_digest_that_could_not_be_sent_is_tried_again_soon(env, corp
     WATCHER_DIGEST_RETRY seconds, then twice as long, instead of waiting for the next firing,
     and the items arrive once."""
     from tests.fakes.slack import SlackServer
-    from watcher.scheduler import scheduled_job
+    from watcher.serve.worker import scheduled_job
 
     env.write_queries("""\
 destinations:
@@ -404,7 +407,7 @@ destinations:
         corpus_server.add_synthetic(1, first_pmid=39_900_001, newest=utc_now().date(), days=1,
                                     title="Ketamine for treatment-resistant depression")
         slack.quirk_next("http_500", method="webhook", times=2)  # Slack is down a moment
-        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="60", **extra))
         worker.wait_for(r"hook: digest not sent; trying again in 1 s \(attempt 2\)")
         worker.wait_for(r"hook: digest not sent; trying again in 2 s \(attempt 3\)")
         worker.wait_for(r"hook: digest done")
@@ -427,7 +430,7 @@ destinations:
 """ + ONE_QUERY + "    destinations: [hook]\n")
     with SlackServer(interval=0.05) as slack:
         slack.quirk_next("http_500", method="webhook")
-        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", WATCHER_DIGEST_RETRY="60",
+        worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="60", WATCHER_DIGEST_RETRY="60",
                                  SLACK_WEBHOOK_URL=slack.webhook_url))
         worker.wait_for(r"hook: digest not sent; its next firing tries again")
         worker.wait_for(r"hook: digest done")
@@ -442,7 +445,7 @@ def test_a_destination_renamed_while_its_failed_digest_waits_to_be_retried_is_se
     (renamed_from) meanwhile: the renamed destination's digest is due by the old name's
     history, so it is sent now, not an interval later (the old name's retry was dropped)."""
     from tests.fakes.slack import SlackServer
-    from watcher.scheduler import scheduled_job
+    from watcher.serve.worker import scheduled_job
 
     hourly = """\
 destinations:
@@ -463,7 +466,7 @@ destinations:
         corpus_server.add_synthetic(1, first_pmid=39_900_002, newest=utc_now().date(), days=1,
                                     title="Ketamine for treatment-resistant depression")
         slack.quirk_next("http_500", method="webhook")  # Slack is down a moment
-        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="60", **extra))
         worker.wait_for(r"hook: digest not sent; trying again in 10 min")
         env.write_queries(hourly.replace("  hook:\n", "  team-hook:\n    renamed_from: hook\n")
                           .replace("[hook]", "[team-hook]"))
@@ -503,7 +506,7 @@ def test_a_pending_retry_of_a_destination_the_yaml_no_longer_schedules_is_droppe
     """The operator removes (or unschedules) a destination while its retry waits: the retry
     neither errors about an unknown destination nor sends a destination serve never sends."""
     from tests.fakes.slack import SlackServer
-    from watcher.scheduler import scheduled_job
+    from watcher.serve.worker import scheduled_job
 
     env.write_queries(HOOK_HOURLY)
     with SlackServer(interval=0.05) as slack:
@@ -513,7 +516,7 @@ def test_a_pending_retry_of_a_destination_the_yaml_no_longer_schedules_is_droppe
         corpus_server.add_synthetic(1, first_pmid=39_900_101, newest=utc_now().date(), days=1,
                                     title="Ketamine for treatment-resistant depression")
         slack.quirk_next("http_500", method="webhook", times=4)
-        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="60", **extra))
         worker.wait_for(r"hook: digest not sent; trying again in 2 s")
         posts = len(slack.webhook_posts())
         env.write_queries(edit)
@@ -533,7 +536,7 @@ def test_the_rest_of_a_partly_sent_digest_is_caught_up_after_a_restart(env, corp
     deploy) while its retry waits. The next worker sends the rest at start-up, each item once,
     instead of leaving it for the next firing (a week, for a weekly digest)."""
     from tests.fakes.slack import SlackServer
-    from watcher.scheduler import scheduled_job
+    from watcher.serve.worker import scheduled_job
 
     env.write_queries(HOOK_HOURLY.replace("    schedule:", "    max_items: 500\n    schedule:"))
     with SlackServer(interval=0.01) as slack:
@@ -545,13 +548,13 @@ def test_the_rest_of_a_partly_sent_digest_is_caught_up_after_a_restart(env, corp
                                     days=1, title="Ketamine for treatment-resistant depression")
         slack.quirk_next("text:ok", method="webhook")  # the first message is accepted ...
         slack.quirk_next("http_500", method="webhook")  # ... the second is not
-        first = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        first = ServeProcess(env.vars(WATCHER_POLL_EVERY="60", **extra))
         first.wait_for(r"hook: digest not sent; trying again in 10 min")
         assert first.stop() == 0, first.out
         assert "(1 of " in first.out, "a partial send"
         assert env.store().pending_counts().get("hook", 0) > 0
 
-        second = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        second = ServeProcess(env.vars(WATCHER_POLL_EVERY="60", **extra))
         second.wait_for(r"hook: the rest of a digest only partly sent")
         second.wait_for(r"hook: digest done")
         assert second.stop() == 0, second.out
@@ -568,12 +571,12 @@ def test_a_scheduled_digest_that_cannot_send_at_all_is_not_logged_as_done(
     (it said 'digest done (N items)'), while `health` fails naming the missing setting."""
     import logging
 
-    from watcher.scheduler import scheduled_job
+    from watcher.serve.worker import scheduled_job
 
     env.write_queries(HOOK_HOURLY)
     caplog.set_level(logging.INFO, logger="watcher")
     scheduled_job(env.settings(), "hook")
-    lines = [r.getMessage() for r in caplog.records if r.name == "watcher.scheduler"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "watcher.serve"]
     assert not any("digest done" in line for line in lines), lines
     assert any(re.fullmatch(r"hook: digest not sent \(SLACK_WEBHOOK_URL not set\); \d+ item\(s\)"
                             r" stay pending", line) for line in lines), lines
@@ -589,7 +592,7 @@ def test_a_weekly_and_an_hourly_digest_failing_together_are_each_retried_and_sen
     retry (not one for both, not the weekly's next Monday), and each item reaches each
     destination once."""
     from tests.fakes.slack import SlackServer
-    from watcher.scheduler import scheduled_job
+    from watcher.serve.worker import scheduled_job
 
     env.write_queries("""\
 destinations:
@@ -615,7 +618,7 @@ destinations:
         corpus_server.add_synthetic(1, first_pmid=39_900_401, newest=utc_now().date(), days=1,
                                     title="Ketamine for treatment-resistant depression")
         slack.quirk_next("http_500", method="webhook", times=2)
-        worker = Worker(env.vars(WATCHER_POLL_EVERY="60", **extra))
+        worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="60", **extra))
         for name in ("hook", "weekly"):
             worker.wait_for(rf"{name}: digest not sent; trying again in 0.3 s \(attempt 2\)")
             worker.wait_for(rf"{name}: digest done \(1 item")
@@ -630,7 +633,7 @@ def test_the_same_invalid_edit_made_again_after_a_fix_is_told_to_ops_again(env, 
     """Break the YAML, fix it, break it the same way next week: ops must hear of it both
     times (it was told only once ever, since the notice was keyed by its message alone)."""
     env.write_queries(WITH_OPS + ONE_QUERY)
-    worker = Worker(env.vars(WATCHER_POLL_EVERY="0.015"))  # about a second
+    worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="0.015"))  # about a second
     worker.wait_for(r"polled 1 query/source")
     for time_round in (1, 2):
         env.write_queries("queries: [\n")
@@ -653,7 +656,7 @@ destinations:
     kind: terminal
     schedule: {every: 1s}
 """ + ONE_QUERY + "    destinations: [screen]\n")
-    worker = Worker(env.vars(WATCHER_POLL_EVERY="60", WATCHER_LOG_FORMAT="json"))
+    worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="60", WATCHER_LOG_FORMAT="json"))
     worker.wait_for(r"screen: digest done")
     assert worker.stop() == 0, worker.out
     entries = [json.loads(line) for line in worker.lines]  # each line, or this fails
@@ -672,7 +675,7 @@ destinations:
     kind: slack_webhook
 """ + ONE_QUERY)
     hook = f"http://127.0.0.1:{unused_port}/services/T0/B0/hooksecret"
-    worker = Worker(env.vars(WATCHER_POLL_EVERY="0.015", SLACK_WEBHOOK_URL=hook))
+    worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="0.015", SLACK_WEBHOOK_URL=hook))
     worker.wait_for(r"polled 1 query/source")
     env.write_queries("queries: [\n")
     worker.wait_for(r"ERROR .*ops: Slack could not be reached")
@@ -708,7 +711,7 @@ destinations:
     send_empty: false
     schedule: {cron: "30 8 * * mon", timezone: America/New_York}
 """ + ONE_QUERY + "    destinations: [weekly]\n")
-    from watcher.scheduler import scheduled_job
+    from watcher.serve.worker import scheduled_job
 
     scheduled_job(env.settings(), "weekly")  # a digest with the corpus in it
     with closing(sqlite3.connect(env.db)) as conn, conn:  # ... sent three weeks ago
@@ -716,7 +719,7 @@ destinations:
     scheduled_job(env.settings(), "weekly")  # the latest firing: nothing new, nothing sent
     with closing(sqlite3.connect(env.db)) as conn:
         assert conn.execute("SELECT COUNT(*) FROM digests").fetchone()[0] == 1
-    worker = Worker(env.vars(WATCHER_POLL_EVERY="60"))
+    worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="60"))
     worker.wait_for(r"polled 1 query/source")
     assert worker.stop() == 0, worker.out
     assert "digest missed" not in worker.out, worker.out
@@ -724,24 +727,25 @@ destinations:
     with closing(sqlite3.connect(env.db)) as conn, conn:  # had that firing failed (Slack
         conn.execute("UPDATE runs SET status = 'failed'"  # down), it would be caught up
                      " WHERE command = 'serve weekly'")
-    worker = Worker(env.vars(WATCHER_POLL_EVERY="60"))
+    worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="60"))
     worker.wait_for(r"weekly: digest missed while the worker was down")
     assert worker.stop() == 0, worker.out
 
 
 SIGNAL_DURING_START_UP = """\
-import os, signal, sys
-from watcher import scheduler
+import contextlib, os, signal, sys
+from watcher.serve import logs, worker as serve_worker
 from watcher.settings import Settings
 
-scheduler.configure_logging("text")
-worker = scheduler.Worker(Settings.from_env(os.environ))
-take_lease = worker.take_lease
-def signalled_take_lease():
-    take_lease()
-    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
-worker.take_lease = signalled_take_lease
-worker.run()
+logs.configure_logging("text")
+held_lease = serve_worker.held_lease
+@contextlib.contextmanager
+def signalled_held_lease(*args, **kwargs):
+    with held_lease(*args, **kwargs) as lease:
+        os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+        yield lease
+serve_worker.held_lease = signalled_held_lease
+serve_worker.Worker(Settings.from_env(os.environ)).run()
 """
 
 
@@ -779,7 +783,7 @@ def test_commands_run_beside_the_worker_lose_none_of_their_writes(env, corpus_se
     next checkpoint overwrote what a later command had committed. From the first such command
     on, every job of the worker failed with "disk I/O error" until it was restarted."""
     env.write_queries(ONE_QUERY)
-    worker = Worker(env.vars(WATCHER_POLL_EVERY="0.01", WATCHER_LEASE_SECONDS="1"))
+    worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="0.01", WATCHER_LEASE_SECONDS="1"))
     worker.wait_for(r"polled 1 query/source", count=2)  # jobs have opened the database
     for _ in range(2):
         assert run_watcher("poll", env=env.vars(), timeout=30).returncode == 0
@@ -800,20 +804,20 @@ def test_two_workers_with_the_same_pid_and_host_name_are_still_one_at_a_time(env
     run `serve` as pid 1: the lease holder was "serve pid 1 on watcher" for both, so the second
     took the first one's live lease as its own and both ran."""
     from watcher.errors import WatcherError
-    from watcher.scheduler import Worker as ServeWorker
+    from watcher.serve.lease import Holder, held_lease
 
     env.write_queries(ONE_QUERY)
-    first, second = ServeWorker(env.settings()), ServeWorker(env.settings())
+    settings = env.settings()
+    first, second = Holder.this_process(), Holder.this_process()
     assert (first.pid, first.host) == (second.pid, second.host)
-    first.take_lease()
-    try:
-        second.take_lease()
-    except WatcherError as refused:
-        assert f"serve pid {first.pid} on {first.host}" in str(refused)
-    else:
-        raise AssertionError("the second worker took the first one's live lease")
-    finally:
-        first.release_lease()
+    with held_lease(settings.db, first, settings.lease_seconds):
+        try:
+            with held_lease(settings.db, second, settings.lease_seconds):
+                pass
+        except WatcherError as refused:
+            assert f"serve pid {first.pid} on {first.host}" in str(refused)
+        else:
+            raise AssertionError("the second worker took the first one's live lease")
     with closing(env.store()) as store:
         assert store.lease() is None
 
@@ -825,7 +829,7 @@ def test_an_unscheduled_ops_destination_hears_of_a_failing_source_under_serve(en
     long (or a query gone silent) was only queued for it: `serve` never sends an unscheduled
     destination, so ops heard nothing until someone ran `watcher digest`."""
     env.write_queries(WITH_OPS + ONE_QUERY)
-    worker = Worker(env.vars(WATCHER_POLL_EVERY="0.015", WATCHER_HEALTH_FAILING_HOURS="0",
+    worker = ServeProcess(env.vars(WATCHER_POLL_EVERY="0.015", WATCHER_HEALTH_FAILING_HOURS="0",
                              WATCHER_EUTILS_URL=f"http://127.0.0.1:{unused_port}/"))
     worker.wait_for(r"source\(s\) failing longer than 0 hours")
     worker.wait_for(r"^! PubMed for query depression has never succeeded")
@@ -838,11 +842,11 @@ def test_an_unscheduled_ops_destination_hears_of_a_failing_source_under_serve(en
 
 STOP_DURING_START_UP = """\
 import os, signal, sys
-from watcher import scheduler
+from watcher.serve import logs, worker as serve_worker
 from watcher.settings import Settings
 
-scheduler.configure_logging("text")
-worker = scheduler.Worker(Settings.from_env(os.environ))
+logs.configure_logging("text")
+worker = serve_worker.Worker(Settings.from_env(os.environ))
 moment = sys.argv[1]
 if moment == "catch-up":  # after the handlers are installed, before the scheduler starts
     catch_up = worker.catch_up
@@ -851,11 +855,11 @@ if moment == "catch-up":  # after the handlers are installed, before the schedul
         catch_up()
     worker.catch_up = stopped_catch_up
 else:  # just as the scheduler starts: after run() checked for a stop
-    start = worker.scheduler.start
+    start = worker.timetable.scheduler.start
     def stopped_start(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGTERM)
         start(*args, **kwargs)
-    worker.scheduler.start = stopped_start
+    worker.timetable.scheduler.start = stopped_start
 worker.run()
 """
 

@@ -15,7 +15,7 @@ import pytest
 from tests.fakes.slack import SlackServer
 from tests.helpers import PUBMED_FILES, days_ago
 from tests.helpers.ctgov import ketamine_trial
-from tests.helpers.serve import Worker
+from tests.helpers.serve import ServeProcess
 from watcher.fakes.ctgov import CtgovServer
 from watcher.fakes.eutils import records_from_xml
 from watcher.render.slack import unescape
@@ -71,7 +71,7 @@ def test_serve_polls_and_delivers_on_schedule_survives_a_flaky_source_and_stops_
     pmids = {pmid for path in PUBMED_FILES for pmid, _ in records_from_xml(path.read_bytes())}
     env.write_queries(YAML)
     ctgov.fail_every_other("/studies", status=403)  # not retried: that poll fails
-    worker = Worker(env.vars(
+    worker = ServeProcess(env.vars(
         WATCHER_POLL_EVERY="0.033",  # minutes: about every 2 s
         WATCHER_CTGOV_URL=ctgov.url, SLACK_API_URL=slack.url, SLACK_BOT_TOKEN=slack.token,
         WATCHER_SLACK_INTERVAL="0.05"))
