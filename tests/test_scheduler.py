@@ -1,9 +1,13 @@
-"""`watcher serve`: weekday names fire on the named day, each scheduled job polls only its own
-queries and sends only its own destination (plus the log), and an interval schedule
-(``every: 6h``) keeps its cadence from the last digest sent and refuses nonsense."""
+"""`watcher serve` in process, without a running worker: weekday names fire on the named day,
+each scheduled job polls only its own queries and sends only its own destination (plus the log),
+an interval schedule (``every: 6h``) keeps its cadence from the last digest sent and refuses
+nonsense; the lease held for a ``with`` block; what each job function returns."""
 
 from __future__ import annotations
 
+import threading
+import time
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,8 +16,12 @@ from pydantic import ValidationError
 
 from tests.helpers import EVERYTHING, QUERIES_YAML
 from watcher.config import Schedule
+from watcher.errors import WatcherError
 from watcher.runtime import stamp, utc_now
-from watcher.scheduler import Worker, missed_digest, scheduled_job
+from watcher.serve import jobs
+from watcher.serve.jobs import missed_digest
+from watcher.serve.lease import Holder, held_lease
+from watcher.serve.worker import Worker, scheduled_job
 
 TWO_DESTINATIONS = QUERIES_YAML.replace("defaults:\n", """destinations:
   daily:
@@ -27,6 +35,8 @@ defaults:
 """).replace("  - id: anxiety\n", "  - id: anxiety\n    destinations: [weekly]\n")
 
 
+# --- schedules -----------------------------------------------------------------------------
+
 def test_weekday_names_fire_on_that_day_in_that_time_zone():
     trigger = Schedule(cron="30 8 * * mon", timezone="America/New_York").trigger()
     saturday = datetime(2026, 11, 21, 12, 0, tzinfo=ZoneInfo("UTC"))
@@ -34,6 +44,8 @@ def test_weekday_names_fire_on_that_day_in_that_time_zone():
     assert fire.strftime("%A %H:%M") == "Monday 08:30"
     assert fire.utcoffset().total_seconds() == -5 * 3600
 
+
+# --- scheduled jobs ------------------------------------------------------------------------
 
 def test_a_scheduled_job_polls_its_queries_and_sends_only_its_destination(
         env, corpus_server, capsys):
@@ -49,6 +61,8 @@ def test_a_scheduled_job_polls_its_queries_and_sends_only_its_destination(
     scheduled_job(env.settings(), "daily")
     assert "daily" not in env.store().pending_counts()
 
+
+# --- cron and interval schedules -----------------------------------------------------------
 
 def _fire(schedule: Schedule, after: datetime) -> datetime:
     return schedule.trigger().get_next_fire_time(None, after)
@@ -157,6 +171,116 @@ def test_a_renamed_destination_keeps_its_interval_from_the_old_names_last_digest
                       .replace("[often]", "[team-often]"))
     worker = Worker(env.settings())
     worker.reload(force=True)
-    job = worker.scheduler.get_job("digest:team-often")
+    job = worker.timetable.scheduler.get_job("digest:team-often")
     fire = job.trigger.get_next_fire_time(None, utc_now())
     assert fire <= utc_now() + timedelta(hours=1), "six hours after the old name's digest"
+
+
+# --- the worker lease held for a `with` block ----------------------------------------------
+
+ELSEWHERE = Holder("serve pid 4242 on elsewhere (abcdef)", "elsewhere", 4242)
+
+
+def test_the_lease_is_taken_for_the_block_and_given_up_at_its_end(env):
+    holder = Holder.this_process()
+    with held_lease(str(env.db), holder, 120) as lease:
+        with closing(env.store()) as store:
+            row = store.lease()
+        assert row["holder"] == holder.name and row["pid"] == holder.pid
+        assert not lease.lost.is_set()
+    with closing(env.store()) as store:
+        assert store.lease() is None, "released on exit"
+
+
+def test_the_lease_is_renewed_on_its_own_thread_while_the_block_runs(env):
+    with held_lease(str(env.db), Holder.this_process(), 0.4):  # renewed every 0.1 s
+        assert any(t.name == "lease" for t in threading.enumerate())
+        with closing(env.store()) as store:
+            first = store.lease()
+            time.sleep(0.6)  # longer than the lease's life: only renewals keep it
+            later = store.lease()
+        assert later["renewed"] > first["renewed"] and later["expires"] > first["expires"]
+        assert datetime.fromisoformat(later["expires"]) > utc_now()
+    deadline = time.monotonic() + 2
+    while any(t.name == "lease" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(t.name == "lease" for t in threading.enumerate()), "the thread ends too"
+
+
+def test_the_lease_is_refused_while_another_live_worker_holds_it(env):
+    with closing(env.store()) as store:
+        assert store.take_lease(ELSEWHERE.name, host=ELSEWHERE.host, pid=ELSEWHERE.pid,
+                                now=utc_now(), ttl=120) is None
+    entered = False
+    refused = r"another worker is running: serve pid 4242 on elsewhere \(abcdef\) \(since "
+    with pytest.raises(WatcherError, match=refused), held_lease(str(env.db),
+                                                                 Holder.this_process(), 120):
+        entered = True
+    assert not entered
+    with closing(env.store()) as store:
+        assert store.lease()["holder"] == ELSEWHERE.name, "the live holder keeps it"
+
+
+def test_a_lease_taken_over_by_another_worker_is_seen_as_lost(env):
+    told = threading.Event()
+    holder = Holder.this_process()
+    with held_lease(str(env.db), holder, 0.4, on_lost=told.set) as lease:
+        with closing(env.store()) as store:  # another worker took it (as after an expiry)
+            store.release_lease(holder.name)
+            store.take_lease(ELSEWHERE.name, host=ELSEWHERE.host, pid=ELSEWHERE.pid,
+                             now=utc_now(), ttl=120)
+        assert lease.lost.wait(2) and told.is_set()
+    with closing(env.store()) as store:
+        assert store.lease()["holder"] == ELSEWHERE.name, "giving up ours leaves theirs"
+
+
+# --- what a job returns --------------------------------------------------------------------
+
+TERMINAL = QUERIES_YAML.replace("defaults:\n", """destinations:
+  screen:
+    kind: terminal
+defaults:
+  destinations: [screen]
+""")
+
+
+def test_a_poll_that_goes_well_returns_ok(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    outcome = jobs.poll(env.config(), env.settings())
+    assert outcome == jobs.Outcome() and outcome.ok and not outcome.retry
+    assert env.store().pending_counts(), "it polled and queued what it found"
+
+
+def test_a_poll_whose_source_fails_returns_its_error_and_no_retry(env, unused_port):
+    env.write_queries(QUERIES_YAML)
+    settings = env.settings(WATCHER_EUTILS_URL=f"http://127.0.0.1:{unused_port}/")
+    outcome = jobs.poll(env.config(), settings)
+    assert not outcome.ok and not outcome.retry
+    assert "PubMed" in outcome.error and "127.0.0.1" in outcome.error, outcome.error
+
+
+def test_a_digest_that_goes_out_returns_ok(env, corpus_server, capsys):
+    env.write_queries(TERMINAL)
+    outcome = jobs.digest(env.config(), env.settings(), "screen")
+    assert outcome.ok and not outcome.retry, outcome
+    assert "digest for screen" in capsys.readouterr().out
+    assert "screen" not in env.store().pending_counts()
+
+
+def test_a_digest_whose_source_fails_is_sent_and_returns_the_error_without_a_retry(
+        env, unused_port, capsys):
+    env.write_queries(TERMINAL)
+    settings = env.settings(WATCHER_EUTILS_URL=f"http://127.0.0.1:{unused_port}/")
+    outcome = jobs.digest(env.config(), settings, "screen")
+    assert not outcome.ok and "PubMed" in outcome.error and not outcome.retry, outcome
+    assert "digest for screen" in capsys.readouterr().out, "the digest still went out"
+
+
+def test_a_digest_the_destination_refused_asks_for_a_retry(env, corpus_server, slack):
+    env.write_queries(TERMINAL.replace("    kind: terminal\n", "    kind: slack_webhook\n"))
+    settings = env.settings(SLACK_WEBHOOK_URL=slack.webhook_url)
+    slack.quirk_next("http_500", method="webhook")
+    outcome = jobs.digest(env.config(), settings, "screen")
+    assert not outcome.ok and outcome.retry, outcome
+    assert env.store().pending_counts().get("screen", 0) > 0, "its items stay pending"
+    assert jobs.digest(env.config(), settings, "screen") == jobs.Outcome(), "sent next time"

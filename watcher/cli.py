@@ -423,11 +423,11 @@ def serve(obj: Context) -> None:
     """Run forever on the schedules in the YAML (the Procfile worker); SIGTERM stops it.
 
     Logs go to stdout (WATCHER_LOG_FORMAT=json for JSON lines); SIGHUP reloads the queries."""
-    from .scheduler import configure_logging
-    from .scheduler import serve as run_scheduler
+    from .serve.logs import configure_logging
+    from .serve.worker import serve as run_worker
 
     configure_logging(obj.settings.log_format, obj.debug)
-    run_scheduler(obj.settings)
+    run_worker(obj.settings)
 
 
 @main.command()

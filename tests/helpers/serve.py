@@ -29,7 +29,7 @@ destinations:
 """
 
 
-class Worker:
+class ServeProcess:
     """A `python -m watcher serve` process whose stdout is collected line by line."""
 
     def __init__(self, env_vars: dict[str, str]):

@@ -7,6 +7,7 @@ touches SQLite.
 
 from __future__ import annotations
 
+from .abandoned import AbandonedMixin
 from .connection import StoreBase
 from .lease import LeaseMixin
 from .outbox import OutboxMixin
@@ -15,7 +16,7 @@ from .schema import MIGRATIONS
 from .studies import SavedRecord, StudiesMixin, content_hash
 
 
-class Store(StoreBase, StudiesMixin, OutboxMixin, PositionsMixin, LeaseMixin):
+class Store(StoreBase, StudiesMixin, OutboxMixin, PositionsMixin, LeaseMixin, AbandonedMixin):
     """Open (creating and migrating as needed) the watcher database at *path*."""
 
 

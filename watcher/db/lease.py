@@ -9,6 +9,7 @@ import functools
 import hashlib
 import os
 import re
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +31,16 @@ def process_space() -> str | None:
         return None
     key = f"{boot}:{namespace.st_dev}:{namespace.st_ino}"
     return hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+def new_holder(host: str, pid: int) -> str:
+    """A name for a new holder: 'serve pid 12 on host (3fa2c1, ns 9b0e44d1)'. pid and host
+    alone are not unique: containers often run `serve` as pid 1 under the same host name, and
+    each must see the other's lease as another worker's; the process space (boot and PID
+    namespace) tells a later worker whether the pid is one it can see."""
+    space = process_space()
+    return f"serve pid {pid} on {host} ({secrets.token_hex(3)}" + (
+        f", ns {space})" if space else ")")
 
 
 def holder_space(holder: str) -> str | None:
