@@ -31,6 +31,7 @@ from .described import SHOWN_CHARS
 from .described import shown as _shown
 from .described import type_name as _type_name
 from .errors import ConfigError
+from .filters import Filters
 from .schedules import Schedule
 from .sources import REGISTRY
 from .terms import Terms
@@ -104,14 +105,6 @@ def _sources_model() -> type[BaseModel]:
 
 Intervention = _intervention_model()
 Sources = _sources_model()
-
-
-class Filters(Strict):
-    """Noise handling: drop or label publication types; keep, label or drop non-human studies."""
-
-    exclude_publication_types: list[str] = []
-    label_publication_types: list[str] = []
-    non_human: Literal["keep", "label", "exclude"] = "keep"
 
 
 class Defaults(Strict):

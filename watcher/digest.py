@@ -13,9 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Filters
 from .corrections import carried_by_the_study
-from .filters import judge
+from .filters import Filters, judge
 from .models import SOURCE_PRIORITY, Event, PendingItem, Study
 from .sources import label
 

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
-from .config import Filters
 from .models import Study
+from .yaml_base import Strict
+
+
+class Filters(Strict):
+    """Noise handling: drop or label publication types; keep, label or drop non-human studies."""
+
+    exclude_publication_types: list[str] = []
+    label_publication_types: list[str] = []
+    non_human: Literal["keep", "label", "exclude"] = "keep"
 
 
 @dataclass
