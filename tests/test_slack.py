@@ -35,8 +35,7 @@ from tests.helpers.slack import (
 from watcher import pipeline
 from watcher.config import load
 from watcher.db import Store
-from watcher.destinations import Part
-from watcher.destinations import slack as slack_sender
+from watcher.destinations import Part, slack_recovery
 from watcher.destinations.slack import SlackSender
 from watcher.digest import Digest, DigestItem, Section, SourceReceipt
 from watcher.errors import DeliveryError
@@ -405,7 +404,7 @@ def test_a_lookup_past_the_recovery_deadline_is_one_error_and_sends_nothing(
     """Resolving a name in a huge workspace (Slack may page it slowly, and rate-limit) is
     bounded: past the deadline the run says so in one line, with the way out, and the items
     wait 'sending' rather than being posted a second time."""
-    monkeypatch.setattr(slack_sender, "RECOVERY_DEADLINE", -1.0)  # already past
+    monkeypatch.setattr(slack_recovery, "RECOVERY_DEADLINE", -1.0)  # already past
     cfg, store, settings, _ = _killed_before_channel_ids(tmp_path, slack)
     posted = len(slack.messages)
 

@@ -14,7 +14,7 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 import css_inline
 import jinja2
@@ -39,8 +39,13 @@ from .common import (
     trial_facts,
 )
 
-if TYPE_CHECKING:
-    from ..config import Destination
+
+class Destination(Protocol):
+    """What the email renderer reads of an email destination's YAML options."""
+
+    @property
+    def subject(self) -> str | None: ...
+
 
 DEFAULT_SUBJECT = "watcher digest"
 WIDTH = 76  # plain-text wrap (RFC 5322 recommends lines under 78 characters)
