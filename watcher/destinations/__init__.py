@@ -51,8 +51,12 @@ def _registry(*specs: DestinationSpec) -> dict[str, DestinationSpec]:
 
 
 #: YAML destination kind -> spec, in the order the YAML's error messages list them.
-KINDS: dict[str, DestinationSpec] = _registry(slack.SPEC, slack_webhook.SPEC, email.SPEC,
-                                              terminal.SPEC)
+KINDS: dict[str, DestinationSpec] = _registry(
+    slack.SPEC,
+    slack_webhook.SPEC,
+    email.SPEC,
+    terminal.SPEC,
+)
 
 
 def _any_kind() -> type[DestinationOptions]:
