@@ -10,8 +10,16 @@ from slack_sdk.errors import SlackClientError
 from ..errors import DeliveryError
 from ..render import slack as render
 from .base import DestinationOptions, DestinationSpec, Part, needs
-from .slack_client import SlackError, error_code, explain, pace, parts, posted, unreachable
-from .slack_client import webhook_client as _client
+from .slack_client import (
+    SlackError,
+    error_code,
+    explain,
+    pace,
+    parts,
+    posted,
+    unreachable,
+    webhook_client,
+)
 
 if TYPE_CHECKING:
     from ..digest import Digest
@@ -29,7 +37,8 @@ class SlackWebhookSender:
                  interval: float | None = None):
         self.name = destination.name
         self.interval = settings.slack_interval if interval is None else interval
-        self.client = _client(settings.slack_webhook_url or "", timeout=settings.http_timeout)
+        self.client = webhook_client(settings.slack_webhook_url or "",
+                                     timeout=settings.http_timeout)
         self._pace_key = f"webhook {hash(settings.slack_webhook_url)}"
 
     def prepare(self, digest: Digest) -> list[Part]:

@@ -1,6 +1,6 @@
 """The email digest: a subject, a plain-text part and an HTML part, from jinja2 templates.
 
-Pure (nothing is sent here): :mod:`watcher.destinations.email` wraps the result in a MIME
+Pure (nothing is sent here): :mod:`watcher.destinations.email_sender` wraps the result in a MIME
 message. Every string from a source is untrusted: the HTML template is autoescaped, links are
 only ever http(s), and anything that reaches a header is folded to one line first. The HTML is
 a ~600 px table layout with its CSS inlined (css-inline), so it reads the same in webmail,
