@@ -288,6 +288,19 @@ def test_destination_problems_name_the_field_and_the_kind(tmp_path, destination)
                         for message in DESTINATION_PROBLEMS[destination]]
 
 
+def test_each_destination_kind_is_one_module_discriminated_by_its_own_kind():
+    """The registry's union picks a destination's model by ``kind``: each module's SPEC names
+    the kind its model's Literal accepts, so a kind is declared in one place."""
+    from typing import Literal
+
+    from watcher.destinations import KINDS
+
+    assert list(KINDS) == ["slack", "slack_webhook", "email", "terminal"]
+    for kind, spec in KINDS.items():
+        assert spec.kind == kind
+        assert spec.options.model_fields["kind"].annotation == Literal[kind]
+
+
 def test_a_destination_problem_points_at_its_own_line(tmp_path):
     (tmp_path / "q.yaml").write_text("destinations:\n  d:\n    kind: email\n    to:\n"
                                      "      - a@b.co\n      - 5\n    chanel: x\nqueries: []\n")

@@ -35,7 +35,7 @@ from tests.helpers.slack import (
 from watcher import pipeline
 from watcher.config import load
 from watcher.db import Store
-from watcher.destinations import Part, slack_recovery
+from watcher.destinations import Part, RecoversSent, slack_recovery
 from watcher.destinations.slack import SlackSender
 from watcher.digest import Digest, DigestItem, Section, SourceReceipt
 from watcher.errors import DeliveryError
@@ -274,6 +274,18 @@ def test_a_slack_destination_retired_after_a_killed_digest_says_what_may_be_post
     assert run.exit_code == 0, run.stderr
     assert "RETRACTED" in run.stdout and f"pubmed.ncbi.nlm.nih.gov/{pmid}/" in run.stdout, \
         run.stdout
+
+
+def test_only_the_bot_token_sender_declares_it_can_recover_what_a_killed_process_posted():
+    """The core asks a sender that declares RecoversSent (and no other) what the destination
+    already holds; a webhook cannot read history, so its items are offered again."""
+    from watcher.destinations.email_sender import EmailSender
+    from watcher.destinations.slack_webhook import SlackWebhookSender
+    from watcher.destinations.terminal import TerminalSender
+
+    assert issubclass(SlackSender, RecoversSent)
+    assert not any(issubclass(sender, RecoversSent)
+                   for sender in (SlackWebhookSender, EmailSender, TerminalSender))
 
 
 def test_messages_posted_before_a_crash_are_found_in_history_and_threads(tmp_path, slack):
