@@ -38,14 +38,17 @@ def _registry(*specs: DestinationSpec) -> dict[str, DestinationSpec]:
                        if name not in DestinationOptions.model_fields} for spec in specs}
     found = {}
     for spec in specs:
-        foreign = {name: (kind, info) for kind, fields in own.items() if kind != spec.kind
-                   for name, info in fields.items()}
+        foreign: dict[str, tuple[list[str], Any]] = {}
+        for kind, fields in own.items():
+            for name, info in fields.items():
+                if name not in spec.options.model_fields:  # a field two kinds share is its own
+                    foreign.setdefault(name, ([], info))[0].append(kind)
         model: Any = create_model(  # type: ignore[call-overload]
             spec.options.__name__, __base__=spec.options, __module__=spec.options.__module__,
             __validators__={"_only_its_own_fields": model_validator(mode="after")(
                 DestinationOptions.only_its_own_fields)},
             **{name: (info.annotation, None) for name, (_, info) in foreign.items()})
-        model.FOREIGN = {name: kind for name, (kind, _) in foreign.items()}
+        model.FOREIGN = {name: " or ".join(kinds) for name, (kinds, _) in foreign.items()}
         found[spec.kind] = replace(spec, options=model)
     return found
 
