@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 import sqlite_utils
 
 from tests.helpers import EVERYTHING, FIXTURES, PUBMED_FILES, QUERIES_YAML, days_ago, renumbered
+from tests.helpers.studies import store_study
 from watcher import pipeline
 from watcher.db import MIGRATIONS, Store
 from watcher.destinations import Part
@@ -111,7 +112,7 @@ def test_source_records_are_kept_raw_and_reparse_needs_no_network(env, corpus_se
 def test_one_study_carries_several_events_and_each_reaches_a_destination_once(tmp_path):
     store = Store(tmp_path / "w.db")
     with store.transaction():
-        study_id, _ = store.save_study(Study("pubmed", "publication", {"pmid": "1"}, "A trial"),
+        study_id, _ = store_study(store, Study("pubmed", "publication", {"pmid": "1"}, "A trial"),
                                        "t1")
         new, _ = store.add_event(Event(f"new:{study_id}", "new", study_id), "t1")
         store.queue("team", new, "t1")
@@ -199,9 +200,9 @@ def test_the_headline_says_a_poll_failed_and_agrees_with_the_receipt(env, corpus
 def test_an_id_claimed_by_two_studies_is_a_logged_conflict(tmp_path):
     store = Store(tmp_path / "w.db")
     with store.transaction():
-        a, _ = store.save_study(Study("pubmed", "publication",
+        a, _ = store_study(store, Study("pubmed", "publication",
                                       {"pmid": "1", "doi": "10.1/x", "pmcid": "PMC9"}, "A"), "t")
-        b, new = store.save_study(Study("pubmed", "publication",
+        b, new = store_study(store, Study("pubmed", "publication",
                                         {"pmid": "2", "doi": "10.1/x", "pmcid": "PMC9"}, "B"),
                                   "t")
     assert new and a != b

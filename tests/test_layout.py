@@ -31,9 +31,6 @@ TOO_LONG: set[str] = {
     "fakes/eutils.py",
 }
 LONG_CLASSES: set[str] = {
-    "db/connection.py:StoreBase",
-    "db/outbox.py:OutboxMixin",
-    "db/studies.py:StudiesMixin",
     "http.py:HttpClient",
 }
 SQL_OUTSIDE_DB: set[str] = {

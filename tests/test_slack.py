@@ -32,6 +32,7 @@ from tests.helpers.slack import (
     slack_vars,
     texts,
 )
+from tests.helpers.studies import store_study
 from watcher import pipeline
 from watcher.config import load
 from watcher.db import Store
@@ -57,7 +58,7 @@ def conditions_yaml(n: int, destination: str) -> str:
 def queue_studies(store: Store, studies: list[tuple[Study, list[str]]]) -> None:
     with store.transaction():
         for study, query_ids in studies:
-            study_id, _ = store.save_study(study, "t1")
+            study_id, _ = store_study(store, study, "t1")
             for query_id in query_ids:
                 store.add_match(study_id, query_id, "pubmed", run_id=0, now="t1", excluded=None,
                                 labels=[])
@@ -116,7 +117,7 @@ def test_a_trial_changed_in_two_registries_is_one_slack_item_carrying_both(tmp_p
     cfg = write(tmp_path, conditions_yaml(1, TEAM))
     store = Store(tmp_path / "w.db")
     with store.transaction():
-        study_id, _ = store.save_study(Study("clinicaltrials", "trial", {"nct": "NCT09000001"},
+        study_id, _ = store_study(store, Study("clinicaltrials", "trial", {"nct": "NCT09000001"},
                                              "Ketamine trial"), "t1")
         store.add_match(study_id, "q0", "clinicaltrials", run_id=0, now="t1", excluded=None,
                         labels=[])
