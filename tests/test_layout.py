@@ -169,3 +169,16 @@ def test_sql_is_written_only_in_db():
             if isinstance(text, str) and SQL.search(text):
                 outside.append(f"{rel}:{node.lineno}")
     assert outside == []
+
+
+def test_the_run_lock_is_taken_only_by_the_pipeline():
+    """One layer takes the run lock (watcher.pipeline's entry points, once per run): a lower
+    layer or a serve job taking it as well would hide which code runs under it."""
+    takers = []
+    for rel, path in _modules().items():
+        if rel == "pipeline.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "exclusive":
+                takers.append(f"{rel}:{node.lineno}")
+    assert takers == []
