@@ -92,7 +92,7 @@ def test_a_changed_record_keeps_the_version_it_replaces_compressed(tmp_path):
         b = store.save_record("pubmed", "7", "<v2/>", second, "t3")
     assert a.new_record and not same.changed and b.changed and b.previous.title == "Old title"
     history = store.record_history(a.study_id)
-    assert [h["payload"][:4] for h in history] == ["<v1>", "<v2/"]
+    assert [h.payload[:4] for h in history] == ["<v1>", "<v2/"]
     assert store.get_study(a.study_id).title == "Corrected title"
     stored = store.conn.execute("SELECT length(payload) FROM record_versions").fetchone()[0]
     assert stored < 200, "raw payloads are kept compressed"

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..models import Event, PendingItem
 from ..redact import scrub
+from .report_rows import Delivery
 from .schema import OPEN_STATES
 
 log = logging.getLogger(__name__)
@@ -60,11 +61,11 @@ class OutboxMixin:
         return [_event(row) for row in self.db.query(
             "SELECT * FROM events WHERE study_id = ? ORDER BY id", [study_id])]
 
-    def deliveries_of(self, event_id: int) -> list[dict[str, Any]]:
+    def deliveries_of(self, event_id: int) -> list[Delivery]:
         """Where an event went: one row per destination with its state and when it was sent."""
-        return list(self.db.query(
+        return [Delivery(*row) for row in self.conn.execute(
             "SELECT destination, state, sent_at, last_error FROM outbox WHERE event_id = ?"
-            " ORDER BY destination", [event_id]))
+            " ORDER BY destination", (event_id,))]
 
     def queue(self, destination: str, event_id: int, now: str) -> bool:
         """Queue an event for a destination unless it was ever queued there before."""

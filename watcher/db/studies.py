@@ -17,6 +17,7 @@ from typing import Any
 
 from ..models import SOURCE_PRIORITY, Match, Study, merge_studies
 from ..redact import scrub
+from .report_rows import RecordVersion
 
 
 @dataclass
@@ -134,15 +135,16 @@ class RecordsMixin:
                              [*args, limit])
         return [{**row, "payload": unpack(row["payload"])} for row in rows]
 
-    def record_history(self, study_id: int) -> list[dict[str, Any]]:
+    def record_history(self, study_id: int) -> list[RecordVersion]:
         """Every kept version of every record of a study, oldest first, the current last."""
-        rows = list(self.db.query(
+        rows = self.conn.execute(
             "SELECT r.source, r.source_id, v.content_hash, v.fetched, v.payload"
             " FROM record_versions v JOIN source_records r ON r.id = v.record_id"
             " WHERE r.study_id = ? UNION ALL SELECT source, source_id, content_hash, fetched,"
             " payload FROM source_records WHERE study_id = ? ORDER BY source, source_id, fetched",
-            [study_id, study_id]))
-        return [{**row, "payload": unpack(row["payload"])} for row in rows]
+            (study_id, study_id))
+        return [RecordVersion(source, source_id, digest, fetched, unpack(payload))
+                for source, source_id, digest, fetched, payload in rows]
 
 
 class StudiesMixin:

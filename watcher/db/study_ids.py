@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..models import normalize_id
+from .report_rows import IdConflict
 
 #: The name its lines have always carried (serve's JSON logs show it).
 log = logging.getLogger("watcher.db.studies")
@@ -77,5 +78,8 @@ class StudyIdsMixin:
                          source_id, scheme, value, row[0])
         return conflicts
 
-    def id_conflicts(self) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT * FROM id_conflicts ORDER BY id"))
+    def id_conflicts(self) -> list[IdConflict]:
+        """Every id a second study claimed, in the order they were met."""
+        return [IdConflict(*row) for row in self.conn.execute(
+            "SELECT scheme, value, owner_study, claimed_by_study, source, source_id, detected"
+            " FROM id_conflicts ORDER BY id")]
