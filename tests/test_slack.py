@@ -298,7 +298,7 @@ def test_messages_posted_before_a_crash_are_found_in_history_and_threads(tmp_pat
 
     outcome = pipeline.deliver(cfg, store, settings)[0]
     assert outcome.sent, outcome.error
-    assert [m["part"] for m in store.messages_of(digest_id)] == [0, 1]
+    assert [m.part for m in store.messages_of(digest_id)] == [0, 1]
     ids = item_ids(slack)
     assert len(ids) == len(set(ids)) == 60, "the first reply's items were not posted again"
     assert len(slack.messages) == posted_before + 1 + len(parts) - 2
@@ -393,7 +393,7 @@ def test_recovery_finds_the_channel_past_the_fifth_page_of_a_1200_channel_worksp
     outcome = pipeline.deliver(cfg, store, settings)[0]
     assert outcome.sent, outcome.error
     assert slack.calls["conversations.list"] == 9, "every page, none twice"
-    assert [m["part"] for m in store.messages_of(digest_id)] == [0, 1]
+    assert [m.part for m in store.messages_of(digest_id)] == [0, 1]
     ids = item_ids(slack)
     assert sorted(ids) == list(range(1, 61)), "each item in the channel exactly once"
     assert store.pending_counts() == {}
@@ -443,7 +443,7 @@ def test_history_said_to_go_on_without_a_cursor_is_no_proof_that_nothing_was_pos
     later = pipeline.deliver(cfg, store, settings)[0]
     assert later.sent and later.error is None, later.error
     assert sorted(item_ids(slack)) == list(range(1, 61)), "each item in the channel once"
-    assert [m["part"] for m in store.messages_of(digest_id)] == [0, 1]
+    assert [m.part for m in store.messages_of(digest_id)] == [0, 1]
     assert store.pending_counts() == {}
 
 

@@ -224,7 +224,7 @@ def _recover_interrupted(store: Store, name: str, destination: Destination,
         with store.transaction():
             store.stuck(name, error)
         raise DeliveryError(error) from None
-    recorded = {(d, m["part"]) for d in digests for m in store.messages_of(d)}
+    recorded = {(d, m.part) for d in digests for m in store.messages_of(d)}
     when = stamp(utc_now())
     for digest_id, part, outbox_ids, external_id, channel_id in found:
         if (digest_id, part) in recorded:

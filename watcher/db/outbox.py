@@ -24,7 +24,7 @@ from typing import Any
 
 from ..models import Event, PendingItem
 from ..redact import scrub
-from .report_rows import Delivery
+from .report_rows import Delivery, SentMessage
 from .schema import OPEN_STATES
 
 log = logging.getLogger(__name__)
@@ -271,9 +271,11 @@ class DigestsMixin:
                               (state, state, now, digest_id))
         return state
 
-    def messages_of(self, digest_id: int) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT * FROM messages WHERE digest_id = ? ORDER BY part",
-                                  [digest_id]))
+    def messages_of(self, digest_id: int) -> list[SentMessage]:
+        """The accepted messages of a digest, in part order."""
+        return [SentMessage(*row) for row in self.conn.execute(
+            "SELECT id, digest_id, destination, part, external_id, items, sent_at, channel,"
+            " channel_id FROM messages WHERE digest_id = ? ORDER BY part", (digest_id,))]
 
     def last_digest(self, destination: str) -> tuple[str | None, int]:
         """(when, last poll id covered) of the destination's previous digest that reached it."""

@@ -1,5 +1,5 @@
-"""The rows `watcher status` and `watcher health` read (see watcher.reporting): small frozen
-values, so what leaves the database is named and typed rather than a dict of columns."""
+"""Rows `watcher status`, `watcher health` (see watcher.reporting) and delivery read: small
+frozen values, so what leaves the database is named and typed rather than a dict of columns."""
 
 from __future__ import annotations
 
@@ -62,6 +62,22 @@ class RecordVersion:
     content_hash: str
     fetched: str
     payload: str
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """One accepted message of a digest: which part, its id at the destination, and where it
+    went (the channel as configured, and the id the destination answered with)."""
+
+    id: int
+    digest_id: int
+    destination: str
+    part: int
+    external_id: str | None
+    items: int
+    sent_at: str
+    channel: str | None
+    channel_id: str | None
 
 
 @dataclass(frozen=True)
