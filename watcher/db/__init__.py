@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from .abandoned import AbandonedMixin
 from .connection import StoreBase
+from .corrections import CorrectionsMixin
 from .lease import LeaseMixin
 from .outbox import OutboxMixin
 from .positions import Position, PositionsMixin
 from .schema import MIGRATIONS
 from .studies import SavedRecord, StudiesMixin, content_hash
+from .typed_reads import TypedReadsMixin
 
 
-class Store(StoreBase, StudiesMixin, OutboxMixin, PositionsMixin, LeaseMixin, AbandonedMixin):
+class Store(StoreBase, StudiesMixin, OutboxMixin, PositionsMixin, LeaseMixin, AbandonedMixin,
+            CorrectionsMixin, TypedReadsMixin):
     """Open (creating and migrating as needed) the watcher database at *path*."""
 
 

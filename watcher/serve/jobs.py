@@ -18,7 +18,7 @@ from .. import health, pipeline
 from ..config import Config
 from ..db import Store, storage
 from ..errors import StorageError
-from ..models import Event
+from ..events import QueryHealth
 from ..runtime import named, stamp, utc_now
 from ..schedules import Schedule
 from ..settings import Settings
@@ -126,8 +126,7 @@ def notify_ops(cfg: Config, settings: Settings, message: str, edit: str = "") ->
         with Store(settings.db) as store, store.exclusive():
             with store.transaction():
                 digest = hashlib.sha256((message + edit).encode()).hexdigest()[:16]
-                event = Event(f"config_error:{digest}",
-                              "query_health", None, None, {"message": message})
+                event = QueryHealth.config_error(digest, message)
                 event_id, created = store.add_event(event, stamp(now))
                 if created:
                     store.queue(OPS, event_id, stamp(now))
