@@ -38,12 +38,10 @@ LONG_CLASSES: set[str] = {
 }
 SQL_OUTSIDE_DB: set[str] = {
     "history.py",
-    "corrections.py",
     "delivery.py",
 }
 IN_CIRCLES: set[str] = {
     "watcher.config",
-    "watcher.corrections",
     "watcher.db",
     "watcher.db.outbox",
     "watcher.db.positions",
