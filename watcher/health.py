@@ -60,16 +60,15 @@ def failing_sources(config: Config, store: Store, *, now: datetime,
     limit = now - timedelta(hours=hours)
     watched = {(q.id, s) for q in config.queries for s in q.sources if polled(s)}
     found = []
-    for row in store.positions():
-        if (row["query_id"], row["source"]) not in watched or not row["last_error_at"]:
+    for row in store.position_rows():
+        if (row.query_id, row.source) not in watched or not row.last_error_at:
             continue
-        success = row["last_success"]  # (a success clears last_error_at: the error is later)
-        since = success or store.first_failed_poll(row["query_id"], row["source"])
+        success = row.last_success  # (a success clears last_error_at: the error is later)
+        since = success or store.first_failed_poll(row.query_id, row.source)
         if not since or datetime.fromisoformat(since) >= limit:
             continue
-        found.append(FailingSource(row["query_id"], row["source"], success,
-                                   row["last_error_at"], row["last_error"] or "unknown error",
-                                   since))
+        found.append(FailingSource(row.query_id, row.source, success, row.last_error_at,
+                                   row.last_error or "unknown error", since))
     return found
 
 

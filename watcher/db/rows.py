@@ -68,6 +68,22 @@ class PollRow:
 
 
 @dataclass(frozen=True)
+class PositionRow:
+    """Where a (query, source) stands: its last success and its last error since."""
+
+    query_id: str
+    source: str
+    last_success: str | None
+    last_error: str | None
+    last_error_at: str | None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> PositionRow:
+        return cls(row["query_id"], row["source"], row["last_success"], row["last_error"],
+                   row["last_error_at"])
+
+
+@dataclass(frozen=True)
 class SearchPoll:
     """One successful poll's search, as the search-drift checks compare them: its count, the
     source's reading of the terms, the hash of the terms sent, and the records it was the

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .rows import HeldRecord, KeptRecord, PollRow, SearchPoll
+from .rows import HeldRecord, KeptRecord, PollRow, PositionRow, SearchPoll
 
 
 class TypedReadsMixin:
@@ -14,6 +14,7 @@ class TypedReadsMixin:
     polls_after: Any
     search_history: Any
     records: Any
+    positions: Any
 
     def held_records(self, *, source: str | None = None, query_id: str | None = None,
                      states: tuple[str, ...] = ("quarantined",)) -> list[HeldRecord]:
@@ -21,6 +22,10 @@ class TypedReadsMixin:
         first."""
         return [HeldRecord.of(row) for row in self.quarantined(
             source=source, query_id=query_id, states=states)]
+
+    def position_rows(self) -> list[PositionRow]:
+        """Every (query, source) position, by query and source."""
+        return [PositionRow.of(row) for row in self.positions()]
 
     def polls_since(self, poll_id: int) -> list[PollRow]:
         """Polls logged after *poll_id*: what a destination's next receipt covers."""
