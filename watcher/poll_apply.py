@@ -28,14 +28,15 @@ class Kept:
     new: int = 0  # studies first stored
     queued: int = 0  # outbox rows added (corrections, changes, notices)
     set_aside: list[str] = field(default_factory=list)
+    #: Warnings, added to as records are kept (the poll's own list: one failing part-way
+    #: still logs what it had found).
     warnings: list[str] = field(default_factory=list)
 
 
 def keep(config: Config, query: Query, source: str, result: FetchResult, store: Store,
-         now: str) -> Kept:
-    """Store every fetched record; tell what each reveals (a correction, a tracked change)
-    or set it aside when it cannot be parsed."""
-    kept = Kept()
+         now: str, kept: Kept) -> Kept:
+    """Store every fetched record into *kept*; tell what each reveals (a correction, a
+    tracked change) or set it aside when it cannot be parsed."""
     options = query.sources.get(source)
     tracked = list(getattr(options, "track", None) or [])
     for record in result.records:

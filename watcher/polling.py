@@ -175,16 +175,18 @@ def poll_one(config: Config, query: Query, source: Source, store: Store, setting
 
 
 def _keep_decide_apply(config: Config, query: Query, source: Source, result: FetchResult,
-                  store: Store, outcome: PollOutcome, run_id: int, now: str) -> None:
+                       store: Store, outcome: PollOutcome, run_id: int, now: str) -> None:
     """Keep what was fetched, decide the rest (watcher.poll_plan), write it (poll_apply)."""
     name = source.name
     assert outcome.window is not None
-    kept = poll_apply.keep(config, query, name, result, store, now)
+    outcome.warnings = list(result.warnings)  # a poll failing part-way still logs these
+    kept = poll_apply.Kept(warnings=outcome.warnings)
+    poll_apply.keep(config, query, name, result, store, now, kept)
     snapshot = poll_apply.snapshot(query, name, result, store, kept)
     terms = terms_hash(query.terms_for(name))
     plan = poll_plan.decide(query.id, name, result, snapshot, window=outcome.window,
                             terms=terms)
-    outcome.warnings = [*result.warnings, *kept.warnings, *plan.awaited_warnings]
+    outcome.warnings += plan.awaited_warnings
     outcome.new, outcome.held, outcome.seen = kept.new, plan.held, plan.seen
     outcome.quarantined = kept.set_aside + plan.set_aside
     outcome.queued = kept.queued + poll_apply.apply(config, query, name, plan, kept, store,
