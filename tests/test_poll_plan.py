@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from watcher.db.rows import HeldRecord
+from watcher.db.report_rows import HeldRecord
 from watcher.poll_plan import QUARANTINE_AFTER, Snapshot, decide
 from watcher.sources import FetchResult, Window
 
@@ -13,7 +13,7 @@ WINDOW = Window(date(2026, 11, 1), date(2026, 11, 8))
 
 
 def held(source_id: str, state: str, attempts: int = 1) -> HeldRecord:
-    return HeldRecord("pubmed", source_id, "q", "missing", "why", attempts, "t0", "t0", state)
+    return HeldRecord("q", "pubmed", source_id, state, "why", "t0", "t0", attempts)
 
 
 def snapshot(*, kept=None, found=None, rows=()) -> Snapshot:

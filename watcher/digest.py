@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from .db.rows import HeldRecord, PendingItem, PollRow
+from .db.report_rows import HeldRecord
+from .db.rows import PendingItem, PollRow
 from .events import Correction, Event, NewStudy, TrialChanged
 from .filters import Filters, judge
 from .models import SOURCE_PRIORITY, Study

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .db.rows import HeldRecord
+from .db.report_rows import HeldRecord
 from .events import QueryHealth, TrialChanged
 from .models import Study
 from .sources import REGISTRY, FetchResult, Window, label

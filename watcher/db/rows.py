@@ -26,28 +26,6 @@ class PendingItem:
 
 
 @dataclass(frozen=True)
-class HeldRecord:
-    """A record set aside for a query: 'watching' (listed, not yet returned), 'quarantined'
-    (given up on, asked for again a while) or 'released' (it arrived after all)."""
-
-    source: str
-    source_id: str
-    query_id: str
-    kind: str
-    reason: str
-    attempts: int
-    first_seen: str
-    last_seen: str
-    state: str
-
-    @classmethod
-    def of(cls, row: Mapping[str, Any]) -> HeldRecord:
-        return cls(row["source"], row["source_id"], row["query_id"], row["kind"] or "",
-                   row["reason"] or "", row["attempts"] or 0, row["first_seen"] or "",
-                   row["last_seen"] or "", row["state"])
-
-
-@dataclass(frozen=True)
 class PollRow:
     """One logged poll, as a receipt counts it."""
 
@@ -65,22 +43,6 @@ class PollRow:
         return cls(row["query_id"], row["source"], row["window_start"], row["window_end"],
                    row["seen"] or 0, row["new"] or 0, json.loads(row["warnings"] or "[]"),
                    row["error"])
-
-
-@dataclass(frozen=True)
-class PositionRow:
-    """Where a (query, source) stands: its last success and its last error since."""
-
-    query_id: str
-    source: str
-    last_success: str | None
-    last_error: str | None
-    last_error_at: str | None
-
-    @classmethod
-    def of(cls, row: Mapping[str, Any]) -> PositionRow:
-        return cls(row["query_id"], row["source"], row["last_success"], row["last_error"],
-                   row["last_error_at"])
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,9 @@ from ..events import NewStudy
 #: Stamped into ``meta`` so that a foreign SQLite file is never mistaken for a watcher database.
 APPLICATION = "watcher"
 
+#: Outbox states still owed to their destination (see db.outbox).
+OPEN_STATES = ("pending", "sending")
+
 
 def _migration_1(db: sqlite_utils.Database) -> None:
     """The walking skeleton: studies, their ids, matches, positions, a per-study outbox."""

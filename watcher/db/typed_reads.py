@@ -5,27 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .rows import HeldRecord, KeptRecord, PollRow, PositionRow, SearchPoll
+from .rows import KeptRecord, PollRow, SearchPoll
 
 
 class TypedReadsMixin:
     # from PositionsMixin and StudiesMixin
-    quarantined: Any
     polls_after: Any
     search_history: Any
     records: Any
-    positions: Any
-
-    def held_records(self, *, source: str | None = None, query_id: str | None = None,
-                     states: tuple[str, ...] = ("quarantined",)) -> list[HeldRecord]:
-        """Records set aside (of *source* and *query_id*, when given) in *states*, oldest
-        first."""
-        return [HeldRecord.of(row) for row in self.quarantined(
-            source=source, query_id=query_id, states=states)]
-
-    def position_rows(self) -> list[PositionRow]:
-        """Every (query, source) position, by query and source."""
-        return [PositionRow.of(row) for row in self.positions()]
 
     def polls_since(self, poll_id: int) -> list[PollRow]:
         """Polls logged after *poll_id*: what a destination's next receipt covers."""
