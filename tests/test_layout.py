@@ -30,12 +30,9 @@ TOO_LONG: set[str] = {
 LONG_CLASSES: set[str] = {
     "http.py:HttpClient",
 }
-SQL_OUTSIDE_DB: set[str] = {
-    "corrections.py",
-}
+SQL_OUTSIDE_DB: set[str] = set()
 IN_CIRCLES: set[str] = {
     "watcher.config",
-    "watcher.corrections",
     "watcher.db",
     "watcher.db.outbox",
     "watcher.db.positions",
