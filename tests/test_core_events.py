@@ -360,16 +360,17 @@ class CursorSource:
         self.seen_cursors: list[str | None] = []
         self.fail = False
 
-    def fetch(self, query, window, context):
+    def fetch(self, search, window, context):
         from watcher.errors import SourceError
-        from watcher.sources import FetchedRecord, FetchResult
+        from watcher.models import SourceRecord
+        from watcher.sources import FetchResult
 
         self.seen_cursors.append(context.cursor)
         if self.fail:
             raise SourceError("PubMed (feed): HTTP 503")
         n = len(self.seen_cursors)
         study = Study("pubmed", "publication", {"pmid": f"5{n}"}, f"Item {n}")
-        return FetchResult("pmid", [f"5{n}"], [FetchedRecord(f"5{n}", f"<item {n}/>", study)],
+        return FetchResult("pmid", [f"5{n}"], [SourceRecord(f"5{n}", f"<item {n}/>", study)],
                            cursor=f'W/"etag-{n}"')
 
 

@@ -47,7 +47,7 @@ def test_shipped_depression_query_finds_the_real_ketamine_review_and_nothing_els
     other = (ROOT / "tests/fixtures/pubmed_metapub/38147649.xml").read_bytes()
     ketamine = _document(records_from_xml(xml)[0][1])
     anxiety_paper = _document(records_from_xml(other)[0][1])
-    found = [q.id for q in cfg.queries if matches(q.pubmed_term(), ketamine)]
+    found = [q.id for q in cfg.queries if matches(q.terms_for("pubmed"), ketamine)]
     assert "depression" in found
-    assert not [q.id for q in cfg.queries if matches(q.pubmed_term(), anxiety_paper)], \
+    assert not [q.id for q in cfg.queries if matches(q.terms_for("pubmed"), anxiety_paper)], \
         "a gut-microbiota paper without ketamine matches no ketamine query"

@@ -15,8 +15,8 @@ from typing import Any
 
 from .corrections import carried_by_the_study
 from .filters import Filters, judge
-from .models import SOURCE_PRIORITY, Event, PendingItem, Study
-from .sources import label
+from .models import Event, PendingItem, Study
+from .sources import PRIORITY, label
 
 
 @dataclass(frozen=True)
@@ -239,8 +239,7 @@ def _changes_once(events: list[Event]) -> list[tuple[str, str]]:
     recorded counts each phrase as its own field, so an identical phrase is still told once."""
     def trust(event: Event) -> int:
         source = event.key.split(":")[1] if event.key.count(":") >= 2 else ""
-        return SOURCE_PRIORITY.index(source) if source in SOURCE_PRIORITY else len(
-            SOURCE_PRIORITY)
+        return PRIORITY.index(source) if source in PRIORITY else len(PRIORITY)
 
     said: dict[str, tuple[int, list[str]]] = {}  # field -> (trust, its phrases, oldest first)
     for event in sorted(events, key=lambda e: (trust(e), e.id or 0)):

@@ -96,7 +96,7 @@ def poll(config: Config, store: Store, settings: Settings, *, now: datetime | No
     own_http = http is None and sources is None
     http = http or make_http(settings)
     try:
-        sources = sources if sources is not None else build_sources(settings, http)
+        sources = sources if sources is not None else build_sources(settings.sources, http)
         report = PollReport()
         with store.exclusive():
             settle_destinations(config, store, stamp(now), run_id=run_id)
@@ -156,8 +156,8 @@ def poll_one(config: Config, query: Query, source: Source, store: Store, setting
         # Every request of the fetch within WATCHER_POLL_TIMEOUT: a source that pages or
         # answers for ever fails this poll, not every later one.
         with poll_deadline(settings.poll_timeout):
-            result = source.fetch(query, window, FetchContext(store.known_ids, retry,
-                                                              position.cursor, on_progress))
+            result = source.fetch(query.search(source.name), window, FetchContext(
+                store.known_ids, retry, position.cursor, on_progress, settings.overlap_days))
         with store.transaction():
             _store_result(config, query, source, result, store, outcome, run_id, stamp_now)
     except Exception as exc:  # one failing poll must not stop the others

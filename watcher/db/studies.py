@@ -17,8 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models import SOURCE_PRIORITY, Match, Study, merge_studies, normalize_id
+from ..models import Match, Study, merge_studies, normalize_id
 from ..redact import scrub
+from ..sources import PRIORITY
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ class StudiesMixin:
             "SELECT parsed FROM source_records WHERE study_id = ? AND parsed IS NOT NULL"
             " ORDER BY id", (study_id,))]
         if records:
-            merged = merge_studies(records, SOURCE_PRIORITY)
+            merged = merge_studies(records, PRIORITY)
             self.db["studies"].update(study_id, _study_row(merged, now))
 
     def records(self, source: str | None = None, *, after_id: int = 0,

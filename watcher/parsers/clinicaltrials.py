@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ..errors import ParseError
-from ..models import Study
+from ..models import SourceRecord, Study
 from .trial_status import normalize_status, status_name
 
 SOURCE = "clinicaltrials"
@@ -37,16 +37,6 @@ DEFAULT_TRACK = ("status", "phases", "enrollment", "start_date", "primary_comple
                  "completion_date", "results", "why_stopped")
 
 
-@dataclass
-class ParsedRecord:
-    """One study as it arrived: its NCT id, its JSON text (sorted keys, so unchanged content
-    hashes the same) and either its study or why it could not be read."""
-
-    source_id: str
-    raw: str
-    study: Study | None
-    error: str | None = None
-    modified: str | None = None  # lastUpdatePostDate
 
 
 @dataclass
@@ -125,32 +115,32 @@ def parse_version(body: bytes | str) -> datetime:
                          "date and time") from None
 
 
-def study_records(studies: list[dict[str, Any]]) -> list[ParsedRecord]:
+def study_records(studies: list[dict[str, Any]]) -> list[SourceRecord]:
     """Each study of a page as a record: raw JSON kept, parsed alone (one bad study fails
     alone and is set aside by the core; the others are stored)."""
     return [_record(json.dumps(study, sort_keys=True), study) for study in studies]
 
 
-def parse_records(raws: list[str]) -> list[ParsedRecord]:
+def parse_records(raws: list[str]) -> list[SourceRecord]:
     """Re-parse kept raw records offline (SPEC.parse_records)."""
     records = []
     for raw in raws:
         try:
             data = json.loads(raw)
         except ValueError as exc:
-            records.append(ParsedRecord("", raw, None, f"invalid JSON ({exc.msg})"))
+            records.append(SourceRecord("", raw, None, f"invalid JSON ({exc.msg})"))
             continue
         records.append(_record(raw, data))
     return records
 
 
-def _record(raw: str, data: Any) -> ParsedRecord:
+def _record(raw: str, data: Any) -> SourceRecord:
     nct = nct_of(data)
     try:
         study = parse_study(data)
     except ParseError as exc:
-        return ParsedRecord(nct, raw, None, str(exc))
-    return ParsedRecord(nct, raw, study, None, study.details.get("last_update_posted"))
+        return SourceRecord(nct, raw, None, str(exc))
+    return SourceRecord(nct, raw, study, None, study.details.get("last_update_posted"))
 
 
 def nct_of(data: Any) -> str:

@@ -24,7 +24,7 @@ from Bio import Entrez
 from Bio.Entrez.Parser import CorruptedXMLError, DataHandler, NotXMLError, ValidationError
 
 from ..errors import ParseError
-from ..models import Study, normalize_id
+from ..models import SourceRecord, Study, normalize_id
 from . import pubmed_fields as fields
 
 _DOCTYPE = re.compile(rb'<!DOCTYPE\s+(\w+)\s+PUBLIC\s+"([^"]*)"\s+"([^"]*)"\s*>')
@@ -52,15 +52,6 @@ _MONTHS = {m: i for i, m in enumerate(
     start=1)}
 
 
-@dataclass
-class ParsedRecord:
-    """One record of an efetch answer: its PMID, its own XML kept verbatim (so it can be re-parsed
-    later with no network, see parse_record), and either its study or why it could not be read."""
-
-    source_id: str  # MedlineCitation/PMID (BookDocument/PMID for books); "" if it has none
-    raw: str  # the <PubmedArticle> or <PubmedBookArticle> element exactly as it arrived
-    study: Study | None
-    error: str | None = None  # one line, naming the PMID
 
 
 @dataclass
@@ -166,8 +157,8 @@ def parse_efetch(xml: bytes) -> list[Study]:
     return [r.study for r in parse_efetch_records(xml) if r.study is not None]
 
 
-def parse_efetch_records(xml: bytes) -> list[ParsedRecord]:
-    """One ParsedRecord per <PubmedArticle>/<PubmedBookArticle>, in document order.
+def parse_efetch_records(xml: bytes) -> list[SourceRecord]:
+    """One SourceRecord per <PubmedArticle>/<PubmedBookArticle>, in document order.
 
     Raises ParseError only when the response as a whole is unusable (empty, not XML, truncated,
     an E-utilities <ERROR>, not a PubmedArticleSet); a record that cannot be read only gets an
@@ -177,13 +168,13 @@ def parse_efetch_records(xml: bytes) -> list[ParsedRecord]:
     return _records(xml, "PubMed efetch")
 
 
-def parse_records(raws: list[str]) -> list[ParsedRecord]:
+def parse_records(raws: list[str]) -> list[SourceRecord]:
     """Re-parse many stored raw records at once (one DTD load instead of one per record)."""
     return _records(_article_set(raws), "PubMed records")
 
 
 def parse_record(raw: str) -> Study:
-    """Re-parse ONE stored raw record (ParsedRecord.raw) offline into the same Study."""
+    """Re-parse ONE stored raw record (SourceRecord.raw) offline into the same Study."""
     records = _records(_article_set([raw]), "PubMed record")
     if len(records) != 1:
         raise ParseError(f"PubMed record: expected one <PubmedArticle> or <PubmedBookArticle>, "
@@ -193,7 +184,7 @@ def parse_record(raw: str) -> Study:
     return records[0].study
 
 
-def _records(xml: bytes, what: str) -> list[ParsedRecord]:
+def _records(xml: bytes, what: str) -> list[SourceRecord]:
     if not xml.strip():
         raise ParseError(f"{what}: empty response body")
     pinned = pin_dtd(_without_controls(xml), latest_pubmed=True)
@@ -220,7 +211,7 @@ def _without_controls(xml: bytes) -> bytes:
     return _CONTROLS.sub(b" ", xml)
 
 
-def _paired(records: list[_RawRecord], data: Any) -> list[ParsedRecord] | None:
+def _paired(records: list[_RawRecord], data: Any) -> list[SourceRecord] | None:
     """Match Biopython's per-type lists with the records in document order (None if they
     do not line up, which a well-formed answer read without error should never do)."""
     if not isinstance(data, dict):
@@ -231,7 +222,7 @@ def _paired(records: list[_RawRecord], data: Any) -> list[ParsedRecord] | None:
     return [_parsed_record(record, parsed[record.tag].pop(0)) for record in records]
 
 
-def _read_group(records: list[_RawRecord]) -> list[ParsedRecord]:
+def _read_group(records: list[_RawRecord]) -> list[SourceRecord]:
     """Read records in their own PubmedArticleSet, halving the group until each failure is
     one record's own (a DTD load costs ~10 ms, so not one read per record)."""
     if not records:
@@ -246,7 +237,7 @@ def _read_group(records: list[_RawRecord]) -> list[ParsedRecord]:
     except ParseError as exc:
         if len(records) == 1:
             reason = str(exc).removeprefix(what + ": ")
-            return [ParsedRecord(records[0].pmid, records[0].raw, None,
+            return [SourceRecord(records[0].pmid, records[0].raw, None,
                                  _record_error(records[0], reason))]
     middle = len(records) // 2
     return _read_group(records[:middle]) + _read_group(records[middle:])
@@ -268,14 +259,14 @@ def _article_set(raws: list[str]) -> bytes:
     return (head + "\n".join(raws) + "\n</PubmedArticleSet>\n").encode("utf-8")
 
 
-def _parsed_record(record: _RawRecord, data: Any) -> ParsedRecord:
+def _parsed_record(record: _RawRecord, data: Any) -> SourceRecord:
     parse = parse_article if record.tag == "PubmedArticle" else parse_book
     try:
         study = parse(data)
     except Exception as exc:  # any shape we did not expect fails this record only
-        return ParsedRecord(record.pmid, record.raw, None, _record_error(
+        return SourceRecord(record.pmid, record.raw, None, _record_error(
             record, f"unexpected shape ({type(exc).__name__}: {exc})"))
-    return ParsedRecord(record.pmid, record.raw, study)
+    return SourceRecord(record.pmid, record.raw, study)
 
 
 def _record_error(record: _RawRecord, reason: str) -> str:
