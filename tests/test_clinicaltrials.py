@@ -18,13 +18,13 @@ from watcher.errors import ParseError, SourceError
 from watcher.fakes.ctgov import CtgovServer, renumbered, studies_in
 from watcher.http import HttpClient, RetryPolicy
 from watcher.parsers.clinicaltrials import (
-    changes,
     parse_records,
     parse_search_page,
     parse_study,
     registry_ids,
     study_records,
 )
+from watcher.parsers.trial_changes import changed_fields
 from watcher.settings import Settings
 from watcher.sources import REGISTRY, FetchContext, Window
 from watcher.sources.clinicaltrials import ClinicalTrialsSource
@@ -75,6 +75,11 @@ def fetch(source: ClinicalTrialsSource, env, *, cursor: str | None = None,
     window = Window(days_ago(30), days_ago(0))
     return source.fetch(query, window, FetchContext(lambda scheme, ids: set(), retry or [],
                                                     cursor))
+
+
+def changes(previous, current, tracked: list[str]) -> list[str]:
+    """Only the phrases of what changed (the fields they are about left out)."""
+    return [phrase for _, phrase in changed_fields(previous, current, tracked)]
 
 
 # --- the parser on every recorded v2 response -------------------------------------------------

@@ -24,8 +24,6 @@ TOO_LONG: set[str] = {
     "destinations/slack.py",
     "cli.py",
     "config.py",
-    "parsers/pubmed.py",
-    "parsers/clinicaltrials.py",
     "fakes/ctgov.py",
     "fakes/eutils.py",
 }

@@ -2,7 +2,7 @@
 ``fullTrial`` elements) and one trial into a normalized trial :class:`Study`.
 
 No network here. The details are mapped onto the same keys as ClinicalTrials.gov's, so change
-phrases are shared (``changes``), and the status onto its vocabulary (``trial_status``).
+phrases are shared (``trial_changes``), and the status onto its vocabulary (``trial_status``).
 Elements are matched by local name ({*}), so the registry's namespace may change without
 breaking the reader; ElementTree fetches no external entities. A trial's ClinicalTrials.gov
 number becomes ``ids["nct"]``: a trial registered in both registries is one study.
@@ -17,11 +17,11 @@ from typing import Any
 
 from ..errors import ParseError
 from ..models import SourceRecord, Study
-from .clinicaltrials import DEFAULT_TRACK, TRACKABLE, changed_fields, changes
+from .trial_changes import DEFAULT_TRACK, TRACKABLE, changed_fields
 from .trial_status import normalize_status
 
-__all__ = ["DEFAULT_TRACK", "TRACKABLE", "SearchAnswer", "changed_fields", "changes",
-           "parse_records", "parse_search", "parse_trial"]
+__all__ = ["DEFAULT_TRACK", "TRACKABLE", "SearchAnswer", "changed_fields", "parse_records",
+           "parse_search", "parse_trial"]
 
 SOURCE = "isrctn"
 TRIAL_URL = "https://www.isrctn.com/{isrctn}"

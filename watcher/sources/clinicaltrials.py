@@ -23,16 +23,14 @@ from ..errors import ParseError, SourceError
 from ..http import HttpClient, RateLimiter
 from ..models import SourceRecord
 from ..parsers.clinicaltrials import (
-    DEFAULT_TRACK,
-    TRACKABLE,
     SearchPage,
-    changed_fields,
     nct_of,
     parse_records,
     parse_search_page,
     parse_version,
     study_records,
 )
+from ..parsers.trial_changes import DEFAULT_TRACK, TRACKABLE, changed_fields
 from ..terms import Terms
 from ..variables import EnvSettings, Variable
 from .base import (
