@@ -270,7 +270,7 @@ def _batch_of_200(server, *, tweak=None) -> list[str]:
 
 
 def test_a_record_with_an_element_newer_than_the_dtd_does_not_stop_its_batch(env, server):
-    from watcher.fakes.eutils import with_unknown_element
+    from tests.helpers.pubmed import with_unknown_element
 
     env.write_queries(EVERYTHING)
     pmids = _batch_of_200(server, tweak=with_unknown_element)
@@ -284,7 +284,7 @@ def test_a_record_with_an_element_newer_than_the_dtd_does_not_stop_its_batch(env
 
 
 def test_an_unparseable_record_is_quarantined_kept_raw_and_recovered_by_reparse(env, server):
-    from watcher.fakes.eutils import without_article
+    from tests.helpers.pubmed import without_article
 
     env.write_queries(EVERYTHING)
     pmids = _batch_of_200(server, tweak=without_article)

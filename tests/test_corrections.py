@@ -13,9 +13,9 @@ from aiosmtpd.controller import Controller
 
 from tests.fakes.slack import SlackServer
 from tests.helpers import EVERYTHING, FIXTURES, days_ago, renumbered, retracted
-from tests.helpers.pubmed import studies_of
+from tests.helpers.pubmed import studies_of, without_article
 from watcher.digest import DigestItem
-from watcher.fakes.eutils import _esearch_error, without_article
+from watcher.fakes.eutils import _esearch_error
 from watcher.render.common import item_labels
 
 STUDY = "99000100"

@@ -13,13 +13,19 @@ import pytest
 from Bio import Entrez
 
 from tests.helpers import FIXTURES, PUBMED_FILES, renumbered
-from tests.helpers.pubmed import OTHER, batch_with, editable_record, parse_one, studies_of
+from tests.helpers.pubmed import (
+    OTHER,
+    batch_with,
+    editable_record,
+    parse_one,
+    studies_of,
+    with_unknown_element,
+    without_article,
+)
 from watcher.errors import ParseError
 from watcher.fakes.eutils import (
     EutilsServer,
     records_from_xml,
-    with_unknown_element,
-    without_article,
 )
 from watcher.parsers import pubmed
 

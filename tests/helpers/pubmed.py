@@ -52,3 +52,23 @@ def batch_with(element: ET.Element) -> list[SourceRecord]:
     records = pubmed.parse_efetch_records(pubmed._article_set(raws))
     assert [r.error for r in (records[0], records[2])] == [None, None]
     return records
+
+
+def with_unknown_element(article: ET.Element, tag: str = "FutureElement",
+                         text: str = "x") -> ET.Element:
+    """Add an element no bundled DTD declares inside MedlineCitation/Article (a "{uri}name" tag
+    is written with a namespace prefix Biopython does not know). Returns the same element."""
+    parent = article.find("MedlineCitation/Article")
+    if parent is None:
+        raise ValueError("record has no MedlineCitation/Article")
+    ET.SubElement(parent, tag).text = text
+    return article
+
+
+def without_article(article: ET.Element) -> ET.Element:
+    """Remove MedlineCitation/Article: a record with a broken shape. Returns the same element."""
+    citation = article.find("MedlineCitation")
+    if citation is not None:
+        for node in citation.findall("Article"):
+            citation.remove(node)
+    return article
