@@ -70,6 +70,10 @@ def test_shared_intervention_and_exclusions_compose_the_pubmed_term(env):
                                     "terms: PTSD[tiab]\n        exclude: rats[tiab]"))
     query = env.config().query("ptsd")
     assert query.terms_for("pubmed") == "(ketamine[tiab]) AND (PTSD[tiab]) NOT (rats[tiab])"
+    search = query.search("pubmed")  # all a fetch is handed: its own options and terms
+    assert (search.query_id, search.intervention, search.terms) == (
+        "ptsd", "ketamine[tiab]", query.terms_for("pubmed"))
+    assert search.options is query.sources["pubmed"]
     assert query.destinations == ("team",)
     assert env.config().destinations["team"].schedule.trigger() is not None
 

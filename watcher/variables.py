@@ -87,6 +87,15 @@ class Variable:
         return cls(name, check, default)
 
     @classmethod
+    def choice(cls, name: str, choices: tuple[str, ...], default: str) -> Variable:
+        """One of *choices*, in any case (read in lower case)."""
+        def check(value: str) -> str:
+            if value.lower() not in choices:
+                raise Invalid(f"must be one of {', '.join(choices)}")
+            return value.lower()
+        return cls(name, check, default)
+
+    @classmethod
     def port(cls, name: str, default: int) -> Variable:
         def check(value: str) -> int:
             if not re.fullmatch(r"[0-9]{1,5}", value) or not 1 <= int(value) <= 65535:
