@@ -298,7 +298,7 @@ def test_an_answer_that_is_not_v2_json_fails_the_poll_and_keeps_the_window(
     assert message in result.stderr and "Traceback" not in result.stderr
     assert "window kept for the next run" in result.stderr
     store = env.store()
-    assert store.positions()[0]["window_end"] is None
+    assert store.positions()[0].window_end is None
     assert store.records("clinicaltrials") == []
     assert "clinicaltrials.gov/study/" not in result.stdout
 
@@ -317,7 +317,7 @@ def test_a_500_on_page_3_of_5_records_nothing_and_the_next_run_gets_everything(e
     assert len(ctgov.calls()) == 2 + 4, "pages 1 and 2, then page 3 tried four times"
     store = env.store()
     assert store.records("clinicaltrials") == [] and store.count("studies") == 0
-    assert store.positions()[0]["window_end"] is None
+    assert store.positions()[0].window_end is None
     ctgov.scripted.clear()
     report = pipeline.poll(env.config(), store, settings, sources=sources)
     assert report.outcomes[0].error is None and report.outcomes[0].new == 10
@@ -342,7 +342,7 @@ def test_fresh_page_tokens_for_ever_stop_at_the_announced_total_and_keep_the_win
     assert len(ctgov.calls()) == 9, "stopped a few pages past the total, not 500 later"
     store = env.store()
     assert store.records("clinicaltrials") == [] and store.count("studies") == 0
-    assert store.positions()[0]["window_end"] is None
+    assert store.positions()[0].window_end is None
 
 
 def test_a_poll_that_pages_on_past_its_deadline_fails_and_keeps_the_window(env, ctgov):
@@ -363,7 +363,7 @@ def test_a_poll_that_pages_on_past_its_deadline_fails_and_keeps_the_window(env, 
     assert "\n" not in error
     assert len(ctgov.calls()) < 40
     store = env.store()
-    assert store.records("clinicaltrials") == [] and store.positions()[0]["window_end"] is None
+    assert store.records("clinicaltrials") == [] and store.positions()[0].window_end is None
     # The next poll has a deadline of its own: with time enough it gets everything.
     settings = settings.with_(poll_timeout=600.0).with_source("clinicaltrials", rate=50.0)
     sources = {"clinicaltrials": ClinicalTrialsSource(
@@ -437,7 +437,7 @@ def test_a_study_without_status_module_is_quarantined_and_asked_for_again_by_id(
     assert "clinicaltrials.gov/study/NCT09000001" in first.stdout
     assert "ClinicalTrials.gov record NCT09000002 was set aside for query trials" in first.stdout
     assert "no statusModule" in env.cli("status").stdout
-    assert env.store().positions()[0]["window_end"] == days_ago(0).isoformat()
+    assert env.store().positions()[0].window_end == days_ago(0).isoformat()
 
     # Fixed upstream, but its last update is now outside the window: asked for by id.
     del ctgov.served["NCT09000002"]

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 import sqlite_utils
 
 from tests.helpers import EVERYTHING, FIXTURES, PUBMED_FILES, QUERIES_YAML, days_ago, renumbered
+from tests.helpers.studies import store_study
 from watcher import pipeline
 from watcher.db import MIGRATIONS, Store
 from watcher.destinations import Part
@@ -63,11 +64,11 @@ def test_a_pmid_efetch_never_returns_is_quarantined_and_the_window_moves_on(env,
         result = env.cli("run", "--once")
         assert result.exit_code == 0, result.stderr
         assert f"({lost}), try {attempt} of 3" in result.stderr
-        assert env.store().positions()[0]["window_end"] is None, "held while it may arrive"
+        assert env.store().positions()[0].window_end is None, "held while it may arrive"
     third = env.cli("run", "--once")
     assert third.exit_code == 0, third.stderr
     assert f"1 record(s) quarantined ({lost})" in third.stderr
-    assert env.store().positions()[0]["window_end"] == days_ago(0).isoformat(), "moved on"
+    assert env.store().positions()[0].window_end == days_ago(0).isoformat(), "moved on"
     assert f"PubMed record {lost} was set aside for query everything" in third.stdout
     assert "1 quarantined (38011560;" in " ".join(third.stdout.split())  # the receipt
 
@@ -111,7 +112,7 @@ def test_source_records_are_kept_raw_and_reparse_needs_no_network(env, corpus_se
 def test_one_study_carries_several_events_and_each_reaches_a_destination_once(tmp_path):
     store = Store(tmp_path / "w.db")
     with store.transaction():
-        study_id, _ = store.save_study(Study("pubmed", "publication", {"pmid": "1"}, "A trial"),
+        study_id, _ = store_study(store, Study("pubmed", "publication", {"pmid": "1"}, "A trial"),
                                        "t1")
         new, _ = store.add_event(Event(f"new:{study_id}", "new", study_id), "t1")
         store.queue("team", new, "t1")
@@ -199,13 +200,13 @@ def test_the_headline_says_a_poll_failed_and_agrees_with_the_receipt(env, corpus
 def test_an_id_claimed_by_two_studies_is_a_logged_conflict(tmp_path):
     store = Store(tmp_path / "w.db")
     with store.transaction():
-        a, _ = store.save_study(Study("pubmed", "publication",
+        a, _ = store_study(store, Study("pubmed", "publication",
                                       {"pmid": "1", "doi": "10.1/x", "pmcid": "PMC9"}, "A"), "t")
-        b, new = store.save_study(Study("pubmed", "publication",
+        b, new = store_study(store, Study("pubmed", "publication",
                                         {"pmid": "2", "doi": "10.1/x", "pmcid": "PMC9"}, "B"),
                                   "t")
     assert new and a != b
-    conflicts = {(c["scheme"], c["value"], c["owner_study"], c["claimed_by_study"])
+    conflicts = {(c.scheme, c.value, c.owner_study, c.claimed_by_study)
                  for c in store.id_conflicts()}
     assert conflicts == {("doi", "10.1/x", a, b), ("pmcid", "PMC9", a, b)}
 
@@ -293,7 +294,7 @@ def test_an_unparseable_record_is_quarantined_kept_raw_and_recovered_by_reparse(
     assert result.exit_code == 0, result.stderr
     store = env.store()
     assert len(store.known_ids("pmid", pmids)) == 199
-    assert store.positions()[0]["window_end"] == days_ago(0).isoformat(), "the window moved on"
+    assert store.positions()[0].window_end == days_ago(0).isoformat(), "the window moved on"
     held = store.quarantined()
     assert [(h["source_id"], h["kind"]) for h in held] == [(broken, "unparseable")]
     record = next(r for r in store.records("pubmed") if r["source_id"] == broken)

@@ -7,6 +7,7 @@ import multiprocessing
 import pytest
 
 from tests.helpers import days_ago
+from tests.helpers.studies import store_study
 from watcher.db import MIGRATIONS, Store
 from watcher.models import Event, Study
 
@@ -20,7 +21,7 @@ def test_migrations_run_once_and_wal_is_on(tmp_path):
     store = Store(path)
     assert store.version == len(MIGRATIONS)
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    store.save_study(study(pmid="1"), "2026-01-01T00:00:00+00:00")
+    store_study(store, study(pmid="1"), "2026-01-01T00:00:00+00:00")
     store.close()
     reopened = Store(path)  # a second open must not re-run or fail
     assert reopened.version == len(MIGRATIONS)
@@ -30,10 +31,10 @@ def test_migrations_run_once_and_wal_is_on(tmp_path):
 def test_ids_link_one_study_across_sources(tmp_path):
     store = Store(tmp_path / "w.db")
     with store.transaction():
-        first, new = store.save_study(study(pmid="38011560", doi="10.1073/PNAS.2305772120"), "t")
+        first, new = store_study(store, study(pmid="38011560", doi="10.1073/PNAS.2305772120"), "t")
         assert new
         # Europe PMC (later) reports the same paper by DOI, differently cased, plus its PMCID.
-        second, new = store.save_study(
+        second, new = store_study(store,
             Study(source="europepmc", kind="publication", title="Same",
                   ids={"doi": "https://doi.org/10.1073/pnas.2305772120", "pmcid": "pmc10710048"}),
             "t")
@@ -54,7 +55,7 @@ def send_all(store: Store, destination: str, now: str) -> None:
 def test_an_event_is_queued_once_per_destination_ever(tmp_path):
     store = Store(tmp_path / "w.db")
     with store.transaction():
-        study_id, _ = store.save_study(study(pmid="1"), "t")
+        study_id, _ = store_study(store, study(pmid="1"), "t")
         event_id, new = store.add_event(Event(f"new:{study_id}", "new", study_id), "t")
         assert new and store.add_event(Event(f"new:{study_id}", "new", study_id), "t") == (
             event_id, False), "the same fact found again is one event"
@@ -72,7 +73,7 @@ def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
     store = Store(tmp_path / "w.db")
     try:
         with store.transaction():
-            store.save_study(study(pmid="1"), "t")
+            store_study(store, study(pmid="1"), "t")
             store.advance("q", "pubmed", window_end="2026-01-01", terms_hash="h", now="t")
             raise RuntimeError("killed mid-way")
     except RuntimeError:
@@ -91,7 +92,7 @@ def test_a_changed_record_keeps_the_version_it_replaces_compressed(tmp_path):
         b = store.save_record("pubmed", "7", "<v2/>", second, "t3")
     assert a.new_record and not same.changed and b.changed and b.previous.title == "Old title"
     history = store.record_history(a.study_id)
-    assert [h["payload"][:4] for h in history] == ["<v1>", "<v2/"]
+    assert [h.payload[:4] for h in history] == ["<v1>", "<v2/"]
     assert store.get_study(a.study_id).title == "Corrected title"
     stored = store.conn.execute("SELECT length(payload) FROM record_versions").fetchone()[0]
     assert stored < 200, "raw payloads are kept compressed"
@@ -134,7 +135,7 @@ def _new_events(store: Store, count: int) -> list[int]:
     with store.transaction():
         ids = []
         for n in range(count):
-            study_id, _ = store.save_study(study(pmid=str(100 + n)), "t")
+            study_id, _ = store_study(store, study(pmid=str(100 + n)), "t")
             store.add_match(study_id, "q", "pubmed", run_id=1, now="t1", excluded=None,
                             labels=[])
             ids.append(store.add_event(Event(f"new:{study_id}", "new", study_id), "t1")[0])
@@ -250,9 +251,9 @@ def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
 def test_different_pmids_sharing_a_doi_stay_two_studies(tmp_path):
     store = Store(tmp_path / "w.db")
     with store.transaction():
-        a, _ = store.save_study(Study("pubmed", "publication", {"pmid": "1", "doi": "10.1/x"},
+        a, _ = store_study(store, Study("pubmed", "publication", {"pmid": "1", "doi": "10.1/x"},
                                       "Original"), "t")
-        b, new = store.save_study(Study("pubmed", "publication", {"pmid": "2", "doi": "10.1/x"},
+        b, new = store_study(store, Study("pubmed", "publication", {"pmid": "2", "doi": "10.1/x"},
                                         "Duplicate citation"), "t")
     assert new and a != b
     assert store.get_study(a).title == "Original"

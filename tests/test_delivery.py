@@ -13,6 +13,7 @@ import pytest
 
 from tests.helpers import QUERIES_YAML
 from tests.helpers.delivery import LOST, NOWHERE, TWO_ROUTES, Recorder, deliver_with, study_key
+from tests.helpers.studies import store_study
 from watcher import pipeline
 from watcher.db import MIGRATIONS, Store
 from watcher.errors import DeliveryError
@@ -123,7 +124,7 @@ def test_three_thousand_pending_items_and_a_100k_title_go_through_the_terminal_o
     with store.transaction():
         for n in range(3000):
             title = ("Ketamine " * 12_500)[:100_000] if n == 0 else f"Study {n}"
-            study_id, _ = store.save_study(
+            study_id, _ = store_study(store,
                 Study("pubmed", "publication", {"pmid": str(1_000_000 + n)}, title,
                       abstract="tab\there\x00nul\x07bell"), "t")
             store.add_match(study_id, "everything", "pubmed", run_id=0, now="t",

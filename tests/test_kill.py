@@ -31,7 +31,7 @@ def test_sigkill_during_fetch_then_next_run_delivers_everything_once(env, corpus
 
     store = env.store()
     assert store.count("studies") == 0
-    assert all(p["window_end"] is None for p in store.positions())
+    assert all(p.window_end is None for p in store.positions())
     assert store.conn.execute("SELECT status FROM runs").fetchall() == [("running",)], \
         "the killed run stays visible as unfinished"
     store.close()

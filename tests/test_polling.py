@@ -79,7 +79,7 @@ def test_a_record_missing_once_then_returned_is_alerted_once_and_leaves_no_quara
     assert states == set()
     status = env.cli("status").stdout
     assert "awaited" not in status and "QUARANTINED" not in status
-    assert all(p["window_end"] for p in store.positions()), "the windows move on again"
+    assert all(p.window_end for p in store.positions()), "the windows move on again"
 
 
 def test_a_study_found_later_by_a_query_with_more_destinations_reaches_each_once(
@@ -114,7 +114,7 @@ def test_a_pmid_mangled_in_the_efetch_answer_is_neither_missing_nor_alerted_twic
     assert "pubmed.ncbi.nlm.nih.gov/" not in second.stdout
     status = env.cli("status").stdout
     assert "awaited" not in status and "QUARANTINED" not in status
-    assert all(p["window_end"] for p in env.store().positions())
+    assert all(p.window_end for p in env.store().positions())
 
 
 @pytest.mark.hostile
@@ -173,7 +173,7 @@ def test_a_partial_efetch_keeps_what_arrived_and_asks_again_for_the_rest(env, co
     assert ("18 record(s) listed by the search but not returned by PubMed" in first.stderr
             and "try 1 of 3" in first.stderr)
     assert first.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 1
-    assert env.store().positions()[0]["window_end"] is None
+    assert env.store().positions()[0].window_end is None
     corpus_server.requests.clear()
     second = env.cli("run", "--once")
     assert second.exit_code == 0

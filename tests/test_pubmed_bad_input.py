@@ -97,7 +97,7 @@ def test_an_unusable_answer_fails_the_poll_in_one_line_and_stores_nothing(
     assert message in errors[0]
     assert errors[0].endswith("(q0 not polled; window kept for the next run)")
     assert state(env.db) == before, "nothing stored and the window not moved"
-    assert env.store().positions()[0]["last_error"]
+    assert env.store().positions()[0].last_error
 
 
 @pytest.mark.parametrize("case", ["429-no-retry-after", "500-once", "hang-once", "new-dtd"])
@@ -119,7 +119,7 @@ def test_a_passing_problem_ends_in_a_complete_poll(env, server, before, case):
     assert "error" not in result.stderr
     assert "q0 / PubMed" in result.stdout and "5 new" in result.stdout
     assert env.store().count("studies") == 10
-    assert env.store().positions()[0]["window_end"] == days_ago(0).isoformat()
+    assert env.store().positions()[0].window_end == days_ago(0).isoformat()
     fetches = [t for t, path, _ in server.requests if path.endswith("efetch.fcgi")]
     assert len(fetches) == (1 if case == "new-dtd" else 2)
     if case == "429-no-retry-after":

@@ -14,6 +14,7 @@ import pytest
 
 from tests.helpers import EVERYTHING, FIXTURES, PUBMED_FILES, days_ago
 from tests.helpers.pubmed import HYPHEN, editable_record, parse, studies_of
+from tests.helpers.studies import store_study
 from watcher import pipeline
 from watcher.db import Store
 from watcher.digest import DigestItem
@@ -245,7 +246,7 @@ def test_an_isrctn_id_linked_from_pubmed_finds_the_isrctn_sources_trial(tmp_path
     with store.transaction():
         trial_id = store.save_record("isrctn", trial_record.source_id, trial_record.raw,
                                      trial_record.study, "t1").study_id
-        report_id, _ = store.save_study(report, "t1")
+        report_id, _ = store_study(store, report, "t1")
     assert report.linked_ids["isrctn"] == ["ISRCTN12345678"]
     assert store.find_study({"isrctn": report.linked_ids["isrctn"][0]}) == trial_id
     assert report_id != trial_id

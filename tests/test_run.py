@@ -149,8 +149,8 @@ def test_first_run_with_no_network_stores_no_position(env, unused_port):
     result = env.cli("run", "--once", WATCHER_EUTILS_URL=dead)
     assert result.exit_code == 1
     positions = env.store().positions()
-    assert positions and all(p["window_end"] is None for p in positions)
-    assert all("could not reach" in p["last_error"] for p in positions)
+    assert positions and all(p.window_end is None for p in positions)
+    assert all("could not reach" in p.last_error for p in positions)
 
 
 def test_truncated_response_fails_that_query_only_and_is_caught_up_next_run(
@@ -161,9 +161,9 @@ def test_truncated_response_fails_that_query_only_and_is_caught_up_next_run(
     assert result.exit_code == 1
     assert "malformed or truncated XML" in result.stderr
     assert "(everything not polled; window kept for the next run)" in result.stderr
-    positions = {p["query_id"]: p for p in env.store().positions()}
-    assert positions["everything"]["window_end"] is None
-    assert positions["depression"]["window_end"] == days_ago(0).isoformat()
+    positions = {p.query_id: p for p in env.store().positions()}
+    assert positions["everything"].window_end is None
+    assert positions["depression"].window_end == days_ago(0).isoformat()
     partial = env.store().count("studies")
     assert 0 < partial < 19, "the other queries' studies were kept"
 
@@ -204,7 +204,7 @@ def test_esearch_error_element_is_a_failure_not_an_empty_result(env, corpus_serv
     result = env.cli("run", "--once")
     assert result.exit_code == 1
     assert "E-utilities error: Neither query_key nor id specified" in result.stderr
-    assert env.store().positions()[0]["window_end"] is None
+    assert env.store().positions()[0].window_end is None
 
 
 def test_records_efetch_did_not_return_hold_the_window_instead_of_being_skipped(
@@ -215,7 +215,7 @@ def test_records_efetch_did_not_return_hold_the_window_instead_of_being_skipped(
     result = env.cli("run", "--once")
     assert result.exit_code == 0
     assert "19 record(s) listed by the search but not returned by PubMed" in result.stderr
-    assert env.store().positions()[0]["window_end"] is None
+    assert env.store().positions()[0].window_end is None
     retry = env.cli("run", "--once")
     assert retry.exit_code == 0 and retry.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 19
 
@@ -301,14 +301,14 @@ def test_a_full_database_disk_is_named_as_storage_never_blamed_on_pubmed_and_cau
     _assert_one_storage_line(full, env.db, "database or disk is full")
     assert "PubMed" not in full.stderr and "could not be polled" not in full.stdout
     with closing(env.store()) as store:
-        positions = {p["query_id"]: p for p in store.positions()}
-        assert all(p["last_error"] is None for p in positions.values()), "no source failure"
+        positions = {p.query_id: p for p in store.positions()}
+        assert all(p.last_error is None for p in positions.values()), "no source failure"
         assert store.conn.execute("SELECT count(*) FROM polls WHERE error IS NOT NULL"
                                   ).fetchone()[0] == 0
-        assert positions["depression"]["window_end"], "what was stored before is kept"
+        assert positions["depression"].window_end, "what was stored before is kept"
         kept = store.count("studies")
         assert 0 < kept < 19
-        assert "everything" not in positions or positions["everything"]["window_end"] is None, \
+        assert "everything" not in positions or positions["everything"].window_end is None, \
             "the poll that could not be stored keeps its window"
 
     health = env.cli("health")

@@ -500,9 +500,9 @@ destinations:
                      now=utc_now() - timedelta(minutes=10), ttl=120)
     status = env.cli("status").stdout
     line = next(x for x in status.splitlines() if x.startswith("depression / PubMed"))
-    window = next(p for p in store.positions() if p["query_id"] == "depression")
+    window = next(p for p in store.positions() if p.query_id == "depression")
     start = (utc_now() - timedelta(days=30)).date().isoformat()  # the look-back (default 30)
-    assert f"window {start} to {window['window_end']}" in line, line
+    assert f"window {start} to {window.window_end}" in line, line
     assert "LAST ERROR" in line and "could not reach" in line, line
     team = next(x for x in status.splitlines() if x.startswith("destination team"))
     assert "pending, last sent never; schedule every 6h" in team, team

@@ -32,6 +32,7 @@ from tests.helpers.slack import (
     slack_vars,
     texts,
 )
+from tests.helpers.studies import store_study
 from watcher import pipeline
 from watcher.config import load
 from watcher.db import Store
@@ -57,7 +58,7 @@ def conditions_yaml(n: int, destination: str) -> str:
 def queue_studies(store: Store, studies: list[tuple[Study, list[str]]]) -> None:
     with store.transaction():
         for study, query_ids in studies:
-            study_id, _ = store.save_study(study, "t1")
+            study_id, _ = store_study(store, study, "t1")
             for query_id in query_ids:
                 store.add_match(study_id, query_id, "pubmed", run_id=0, now="t1", excluded=None,
                                 labels=[])
@@ -116,7 +117,7 @@ def test_a_trial_changed_in_two_registries_is_one_slack_item_carrying_both(tmp_p
     cfg = write(tmp_path, conditions_yaml(1, TEAM))
     store = Store(tmp_path / "w.db")
     with store.transaction():
-        study_id, _ = store.save_study(Study("clinicaltrials", "trial", {"nct": "NCT09000001"},
+        study_id, _ = store_study(store, Study("clinicaltrials", "trial", {"nct": "NCT09000001"},
                                              "Ketamine trial"), "t1")
         store.add_match(study_id, "q0", "clinicaltrials", run_id=0, now="t1", excluded=None,
                         labels=[])
@@ -297,7 +298,7 @@ def test_messages_posted_before_a_crash_are_found_in_history_and_threads(tmp_pat
 
     outcome = pipeline.deliver(cfg, store, settings)[0]
     assert outcome.sent, outcome.error
-    assert [m["part"] for m in store.messages_of(digest_id)] == [0, 1]
+    assert [m.part for m in store.messages_of(digest_id)] == [0, 1]
     ids = item_ids(slack)
     assert len(ids) == len(set(ids)) == 60, "the first reply's items were not posted again"
     assert len(slack.messages) == posted_before + 1 + len(parts) - 2
@@ -392,7 +393,7 @@ def test_recovery_finds_the_channel_past_the_fifth_page_of_a_1200_channel_worksp
     outcome = pipeline.deliver(cfg, store, settings)[0]
     assert outcome.sent, outcome.error
     assert slack.calls["conversations.list"] == 9, "every page, none twice"
-    assert [m["part"] for m in store.messages_of(digest_id)] == [0, 1]
+    assert [m.part for m in store.messages_of(digest_id)] == [0, 1]
     ids = item_ids(slack)
     assert sorted(ids) == list(range(1, 61)), "each item in the channel exactly once"
     assert store.pending_counts() == {}
@@ -442,7 +443,7 @@ def test_history_said_to_go_on_without_a_cursor_is_no_proof_that_nothing_was_pos
     later = pipeline.deliver(cfg, store, settings)[0]
     assert later.sent and later.error is None, later.error
     assert sorted(item_ids(slack)) == list(range(1, 61)), "each item in the channel once"
-    assert [m["part"] for m in store.messages_of(digest_id)] == [0, 1]
+    assert [m.part for m in store.messages_of(digest_id)] == [0, 1]
     assert store.pending_counts() == {}
 
 

@@ -23,7 +23,7 @@ from .errors import WatcherError
 from .redact import install_log_scrubbing, register_secrets, scrub
 from .render.common import printable
 from .settings import Settings, secrets_in_env
-from .sources import label, polled
+from .sources import label
 
 
 class Context:
@@ -194,65 +194,13 @@ def main(ctx: click.Context, debug: bool) -> None:
 @friendly
 def validate(obj: Context, online: bool) -> None:
     """Load and check every YAML file in the queries folder; print what is watched."""
+    from .reporting import check_online, watched
+
     cfg = obj.config()
-    click.echo(f"{len(cfg.queries)} queries in {len(cfg.files)} file(s) from "
-               f"{obj.settings.queries}")
-    for query in cfg.queries:
-        sources = ", ".join(
-            label(name) + ("" if polled(name) else " (not polled yet)")
-            for name in query.sources) or "no source enabled"
-        routes = ", ".join(query.destinations) or "terminal only"
-        click.echo(f"- {query.id}: {query.condition}")
-        click.echo(f"    sources: {sources}; look-back {query.lookback_days} days")
-        click.echo(f"    destinations: {routes}")
-    click.echo("destinations:")
-    if not cfg.destinations:
-        click.echo("- none (digests are printed to the terminal)")
-    for name, dest in cfg.destinations.items():
-        target = dest.channel or ", ".join(dest.to or []) or dest.kind
-        when = (dest.schedule.describe() if dest.schedule
-                else "none (`serve` sends it what each job tells it)" if name == "ops"
-                else "none (sent by `run --once` and `digest` only, never by `serve`)")
-        renamed = f"; renamed from {', '.join(dest.renamed_from)}" if dest.renamed_from else ""
-        click.echo(f"- {name}: {dest.kind} {target}; schedule {when}{renamed}")
-    for name in cfg.retired:
-        click.echo(f"- {name}: retired (what it still owes is set aside, never sent)")
-    if online and not _query_health(cfg, obj.settings):
+    for line in watched(cfg, obj.settings.queries):
+        click.echo(line)
+    if online and not check_online(cfg, obj.settings, _say):
         sys.exit(1)
-
-
-def _query_health(cfg: config.Config, settings: Settings) -> bool:
-    """Each query's PubMed search over its look-back: how many records, how PubMed read the
-    term, and what it could not find (a phrase PubMed drops silently narrows the search).
-    Warnings are one line each on stderr, naming the query; returns False if a search failed
-    (exit 1), True otherwise, warnings or not (exit 0)."""
-    from datetime import timedelta
-
-    from .runtime import make_http, one_line, utc_now
-    from .sources.base import Window
-    from .sources.pubmed import PubMedSource
-
-    _say("query health (PubMed):")
-    today = utc_now().date()
-    ok = True
-    with contextlib.closing(make_http(settings)) as http:
-        source = PubMedSource(settings.source("pubmed"), http)
-        for query in cfg.queries:
-            if "pubmed" not in query.sources:
-                continue
-            window = Window(today - timedelta(days=query.lookback_days), today)
-            try:
-                page = source.check(query.search("pubmed"), window)
-            except Exception as exc:  # one query's failure is reported, the others checked
-                _say(f"- {query.id}: could not search: {one_line(exc, 'PubMed')}")
-                ok = False
-                continue
-            _say(f"- {query.id}: {page.count} record(s) in the last "
-                 f"{query.lookback_days} days")
-            _say(f"    PubMed read it as: {page.translation or '(no translation)'}")
-            for warning in page.warnings:
-                _say(f"warning: query {query.id}: {warning}", err=True)
-    return ok
 
 
 @main.command()
@@ -332,77 +280,12 @@ def status(obj: Context, study_id: str | None) -> None:
     """Per query and source: last successful poll, its window, last error and quarantined
     records; per destination: pending items, schedule, last digest sent and last error; items
     pending for a destination no longer in the YAML (ORPHANED)."""
-    from .destinations import KINDS
-    from .health import last_error, orphaned
-    from .history import last_windows, worker_line
+    from . import reporting
 
-    if study_id:
-        from .history import study_history
-
-        for line in study_history(obj.reader(), study_id):
-            _say(line)
-        return
-    cfg = obj.config()
-    store = obj.reader()
-    positions = {(p["query_id"], p["source"]): p for p in store.positions()}
-    windows = last_windows(store)
-    stored = (f"{store.count('studies')} studies stored" if Path(obj.settings.db).exists()
-              else "not created yet: nothing has run")
-    _say(f"database: {obj.settings.db} ({stored})")
-    _say(worker_line(store))
-    quarantined = store.quarantined(states=("watching", "quarantined"))
-    for query in cfg.queries:
-        for name in query.sources:
-            if not polled(name):
-                _say(f"{query.id} / {label(name)}: not polled (not supported yet)")
-                continue
-            p = positions.get((query.id, name))
-            if not p:
-                _say(f"{query.id} / {label(name)}: never polled")
-                continue
-            start, end = windows.get((query.id, name), (None, p["window_end"]))
-            window = f"window {start} to {end}" if start else f"window through {end or '-'}"
-            line = (f"{query.id} / {label(name)}: last success {p['last_success'] or 'never'}"
-                    f", {window}")
-            if p["last_error"]:
-                line += f"; LAST ERROR {p['last_error_at']}: {p['last_error']}"
-            _say(line)
-            for row in quarantined:
-                if row["query_id"] == query.id and row["source"] == name:
-                    what = "QUARANTINED" if row["state"] == "quarantined" else "awaited"
-                    _say(f"    {what} {row['source_id']}: {row['reason']} (since "
-                         f"{row['first_seen']}, last tried {row['last_seen']})")
-    for conflict in store.id_conflicts():
-        _say(f"id conflict: {conflict['scheme']}:{conflict['value']} belongs to study "
-             f"{conflict['owner_study']} but {label(conflict['source'])} record "
-             f"{conflict['source_id']} (study {conflict['claimed_by_study']}) also "
-             "claims it")
-    pending = store.pending_counts()
-    for name, dest in cfg.all_destinations().items():
-        names = (name, *dest.renamed_from)  # old names: their history until a run moves it
-        sent = max(filter(None, (store.last_digest(n)[0] for n in names)), default=None)
-        sending = sum(store.outbox_states(n).get("sending", 0) for n in names)
-        waiting = f" ({sending} of them 'sending', not confirmed delivered)" if sending else ""
-        count = sum(pending.get(n, 0) for n in names)
-        line = (f"destination {name} ({dest.kind}): {count} pending{waiting}, "
-                f"last sent {sent or 'never'}; schedule "
-                + (dest.schedule.describe() if dest.schedule else "none (`digest` sends it)"))
-        missing = KINDS[dest.kind].missing(obj.settings)
-        if missing:
-            line += f"; CANNOT SEND: {missing}"
-        error = last_error(store, dest)
-        if error:
-            line += f"; LAST ERROR: {error}"
+    lines = (reporting.study_history(obj.reader(), study_id) if study_id
+             else reporting.status(obj.config(), obj.reader(), obj.settings))
+    for line in lines:
         _say(line)
-    for message in orphaned(cfg, store).values():
-        _say(f"ORPHANED: {message}")
-    set_aside, maybe_sent = store.retired_counts(), store.retired_counts(maybe_sent=True)
-    for name in cfg.retired:
-        count = set_aside.get(name, 0) + pending.get(name, 0)
-        unsure = maybe_sent.get(name, 0) + store.outbox_states(name).get("sending", 0)
-        _say(f"retired destination {name}: {count} item(s) set aside, never sent" + (
-            f" again ({unsure} of them were being sent by an interrupted digest: they may be "
-            "in it already)" if unsure else ""))
 
 
 @main.command()
@@ -439,7 +322,7 @@ def health(obj: Context) -> None:
     worker's lease is stale, or the database's disk is full or failing; one line per problem.
     Anything that stops the check (invalid YAML or environment, an unusable database) is 1 as
     well: monitors read only 0 and 1 (Docker's HEALTHCHECK reserves 2)."""
-    from .health import problems
+    from .reporting import problems
 
     try:
         found = problems(obj.config(), obj.reader(), now=pipeline.utc_now(),

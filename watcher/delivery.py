@@ -75,31 +75,37 @@ def deliver(config: Config, store: Store, settings: Settings, *, now: datetime |
             senders: dict[str, Sender] | None = None, preview_unsendable: bool = False
             ) -> list[DeliveryOutcome]:
     """Send each destination its pending digest. With *preview_unsendable*, when no configured
-    destination can send, their digests are printed to *stream* instead (nothing is marked)."""
+    destination can send, their digests are printed to *stream* instead (nothing is marked).
+    The caller holds the run lock (see watcher.pipeline)."""
     now = now or utc_now()
     stream = stream or sys.stdout
     all_destinations = config.all_destinations()
-    unknown = [n for n in names or [] if n not in all_destinations]
+    check_names(config, names)
+    outcomes = []
+    store.adopt_renames(config.renames())  # before anything is built from its history
+    with store.transaction():
+        store.retire(config.retired, stamp(now))
+    for name, destination in all_destinations.items():
+        if not names or name in names:
+            sender = (senders or {}).get(name)
+            outcomes.append(_deliver_one(config, store, settings, name, destination,
+                                         sender, now=now, stream=stream))
+    if preview_unsendable and outcomes and all(o.skipped for o in outcomes):
+        for outcome in outcomes:
+            if outcome.items:
+                built, _, _ = build_digest(config, store, outcome.destination, now=now)
+                stream.write(f"-- not sent to {outcome.destination} ({outcome.skipped});"
+                             " pending:\n")
+                stream.write(text.render(built))
+    return outcomes
+
+
+def check_names(config: Config, names: list[str] | None) -> None:
+    """A UsageError for the first of *names* that is not a configured destination."""
+    known = config.all_destinations()
+    unknown = [n for n in names or [] if n not in known]
     if unknown:
         raise UsageError(_unknown(config, unknown[0]))
-    outcomes = []
-    with store.exclusive():
-        store.adopt_renames(config.renames())  # before anything is built from its history
-        with store.transaction():
-            store.retire(config.retired, stamp(now))
-        for name, destination in all_destinations.items():
-            if not names or name in names:
-                sender = (senders or {}).get(name)
-                outcomes.append(_deliver_one(config, store, settings, name, destination,
-                                             sender, now=now, stream=stream))
-        if preview_unsendable and outcomes and all(o.skipped for o in outcomes):
-            for outcome in outcomes:
-                if outcome.items:
-                    built, _, _ = build_digest(config, store, outcome.destination, now=now)
-                    stream.write(f"-- not sent to {outcome.destination} ({outcome.skipped});"
-                                 " pending:\n")
-                    stream.write(text.render(built))
-    return outcomes
 
 
 def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
@@ -218,7 +224,7 @@ def _recover_interrupted(store: Store, name: str, destination: Destination,
         with store.transaction():
             store.stuck(name, error)
         raise DeliveryError(error) from None
-    recorded = {(d, m["part"]) for d in digests for m in store.messages_of(d)}
+    recorded = {(d, m.part) for d in digests for m in store.messages_of(d)}
     when = stamp(utc_now())
     for digest_id, part, outbox_ids, external_id, channel_id in found:
         if (digest_id, part) in recorded:

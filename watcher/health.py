@@ -1,18 +1,7 @@
-"""Is the installation healthy? What `watcher health` prints (and monitoring reads from its exit
-status), and the digest notice for a source that has been failing too long.
-
-A problem is: a (query, source) whose last error is later than its last success, with that last
-success (or, if it never succeeded, its first failed poll) older than
-WATCHER_HEALTH_FAILING_HOURS; a destination that lacks what it needs in this
-environment, or whose last delivery attempt failed (items are pending with an error: a digest
-that reached it since would have carried them; or items an interrupted digest left 'sending'
-could not be checked against the channel, which holds back every later digest); a worker lease
-that has expired (only when a lease exists: a worker that stopped cleanly gives its lease up),
-or that was renewed by a clock ahead of this one; the database's storage: a run that could not
-write it (remembered beside it, see watcher.db.storage), or less than
-WATCHER_HEALTH_MIN_FREE_MB free on its file system; items pending for a destination
-gone from the YAML (see orphaned).
-"""
+"""The checks `watcher health` and the digest notices share: sources failing too long, a
+destination's last delivery error, items pending for a destination gone from the YAML; and the
+query_health notice told to a query's destinations and ops (`tell`). What `watcher health`
+prints from them is built in watcher.reporting."""
 
 from __future__ import annotations
 
@@ -20,19 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .config import Config, Destination, Query
-from .db import Store, storage
+from .db import Store
 from .models import Event
 from .runtime import stamp
-from .settings import Settings
 from .sources import label, polled
 
 #: The optional destination for operators: told of every query_health event (and, by
 #: `watcher serve`, of an invalid edit of the queries).
 OPS = "ops"
-
-#: How far ahead of this machine's clock a lease may have been renewed before `health` says
-#: the clocks disagree (such a lease would outlive a dead holder by that much).
-CLOCK_SKEW = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -61,15 +45,14 @@ def failing_sources(config: Config, store: Store, *, now: datetime,
     watched = {(q.id, s) for q in config.queries for s in q.sources if polled(s)}
     found = []
     for row in store.positions():
-        if (row["query_id"], row["source"]) not in watched or not row["last_error_at"]:
+        if (row.query_id, row.source) not in watched or not row.last_error_at:
             continue
-        success = row["last_success"]  # (a success clears last_error_at: the error is later)
-        since = success or store.first_failed_poll(row["query_id"], row["source"])
+        success = row.last_success  # (a success clears last_error_at: the error is later)
+        since = success or store.first_failed_poll(row.query_id, row.source)
         if not since or datetime.fromisoformat(since) >= limit:
             continue
-        found.append(FailingSource(row["query_id"], row["source"], success,
-                                   row["last_error_at"], row["last_error"] or "unknown error",
-                                   since))
+        found.append(FailingSource(row.query_id, row.source, success, row.last_error_at,
+                                   row.last_error or "unknown error", since))
     return found
 
 
@@ -88,38 +71,6 @@ def orphaned(config: Config, store: Store) -> dict[str, str]:
                   f"add renamed_from: {name} to the destination that replaces it, or "
                   f"retired: [{name}] to set them aside"
             for name, count in sorted(store.pending_counts().items()) if name not in known}
-
-
-def problems(config: Config, store: Store, *, now: datetime, hours: float,
-             settings: Settings | None = None) -> list[str]:
-    """One line per problem; empty when healthy. With *settings*, a destination whose kind
-    lacks what it needs in this environment (a token, an SMTP host) cannot send either."""
-    from .destinations import KINDS
-
-    lines = [f"source failing: {f.message}" for f in failing_sources(config, store, now=now,
-                                                                       hours=hours)]
-    for name, destination in config.all_destinations().items():
-        missing = KINDS[destination.kind].missing(settings) if settings else None
-        if missing:
-            lines.append(f"destination {name} cannot send: {missing}")
-            continue
-        error = last_error(store, destination)
-        if error:
-            lines.append(f"destination {name} cannot send: {error}")
-    lines.extend(orphaned(config, store).values())
-    if settings is not None:  # remembered beside the database: it could not be written
-        lines += storage.problems(settings.db, min_free_mb=settings.health_min_free_mb)
-    lease = store.lease()
-    if lease and datetime.fromisoformat(lease["expires"]) <= now:
-        lines.append(f"worker lease is stale: held by {lease['holder']} (pid {lease['pid']} on "
-                     f"{lease['host']}), last renewed {lease['renewed']}, expired "
-                     f"{lease['expires']}; is the worker running?")
-    elif lease and datetime.fromisoformat(lease["renewed"]) > now + CLOCK_SKEW:
-        lines.append(f"worker lease renewed in the future: held by {lease['holder']}, last "
-                     f"renewed {lease['renewed']}, now {stamp(now)}; the clocks of "
-                     f"{lease['host']} and this machine disagree, and a stopped worker's lease "
-                     f"would block the next one until {lease['expires']}")
-    return lines
 
 
 def tell(config: Config, store: Store, event: Event, query: Query, now: str) -> bool:

@@ -2,26 +2,30 @@
 
 Polling lives in :mod:`watcher.polling`, delivery in :mod:`watcher.delivery`; this module runs
 them together as the main job and keeps the run log honest (a run is never left "running").
+It is also the one layer that takes the run lock (``Store.exclusive``, see watcher.db.lock):
+each entry point here holds it around everything it does, once; nothing below takes it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TextIO
+from typing import Any, TextIO
 
+from . import delivery, polling
 from .config import Config
 from .db import Store, storage
-from .delivery import DeliveryOutcome, build_digest, deliver, preview
+from .delivery import DeliveryOutcome, build_digest, preview
 from .destinations import Sender
-from .polling import PollOutcome, PollProgress, PollReport, poll, poll_one, reparse
+from .models import Event
+from .polling import PollOutcome, PollProgress, PollReport, poll_one
 from .runtime import make_http, stamp, utc_now
 from .settings import Settings
 from .sources import Source
 
 __all__ = ["DeliveryOutcome", "PollOutcome", "PollReport", "RunReport", "build_digest",
-           "deliver", "make_http", "poll", "poll_one", "poll_run", "preview", "reparse",
-           "run_once", "stamp", "utc_now"]
+           "deliver", "make_http", "notify", "poll", "poll_one", "poll_run", "preview",
+           "reparse", "run_once", "stamp", "utc_now"]
 
 
 @dataclass
@@ -48,11 +52,12 @@ def run_once(config: Config, store: Store, settings: Settings, *, now: datetime 
         with store.exclusive():
             run_id = store.start_run(command, stamp(now))
             try:
-                poll_report = poll(config, store, settings, now=now, query_ids=query_ids,
-                                   sources=sources, run_id=run_id, progress=progress)
-                deliveries = deliver(config, store, settings, now=now, stream=stream,
-                                     names=destinations, senders=senders,
-                                     preview_unsendable=preview_unsendable)
+                poll_report = polling.poll(config, store, settings, now=now,
+                                           query_ids=query_ids, sources=sources, run_id=run_id,
+                                           progress=progress)
+                deliveries = delivery.deliver(config, store, settings, now=now, stream=stream,
+                                              names=destinations, senders=senders,
+                                              preview_unsendable=preview_unsendable)
             except BaseException as exc:
                 _abandon(store, run_id, exc)
                 raise
@@ -79,8 +84,8 @@ def poll_run(config: Config, store: Store, settings: Settings, *,
         with store.exclusive():
             run_id = store.start_run("poll", stamp(now))
             try:
-                report = poll(config, store, settings, now=now, query_ids=query_ids,
-                              run_id=run_id, progress=progress)
+                report = polling.poll(config, store, settings, now=now, query_ids=query_ids,
+                                      run_id=run_id, progress=progress)
             except BaseException as exc:
                 _abandon(store, run_id, exc)
                 raise
@@ -90,6 +95,43 @@ def poll_run(config: Config, store: Store, settings: Settings, *,
                                   "failed": len(report.failures)})
     storage.forget(store.path)
     return report
+
+
+def poll(config: Config, store: Store, settings: Settings, **options: Any) -> PollReport:
+    """Poll without logging a run (see watcher.polling.poll for *options*), under the lock."""
+    for query_id in options.get("query_ids") or []:
+        config.query(query_id)  # unknown ids are a usage error before waiting for the lock
+    with store.exclusive():
+        return polling.poll(config, store, settings, **options)
+
+
+def deliver(config: Config, store: Store, settings: Settings,
+            **options: Any) -> list[DeliveryOutcome]:
+    """`watcher digest`: send pending digests (see watcher.delivery.deliver for *options*),
+    under the run lock: serve and a hand-run command never send the same digest twice."""
+    delivery.check_names(config, options.get("names"))  # a typo is told without waiting
+    with store.exclusive():
+        return delivery.deliver(config, store, settings, **options)
+
+
+def notify(config: Config, store: Store, settings: Settings, event: Event, destination: str, *,
+           now: datetime | None = None, stream: TextIO | None = None) -> list[DeliveryOutcome]:
+    """Record *event* once (by its key), queue it for *destination* if it is new, and send
+    *destination* what it has pending, under one hold of the run lock (`serve` telling ops
+    of an invalid edit of the queries)."""
+    when = stamp(now or utc_now())
+    with store.exclusive():
+        with store.transaction():
+            event_id, created = store.add_event(event, when)
+            if created:
+                store.queue(destination, event_id, when)
+        return delivery.deliver(config, store, settings, names=[destination], stream=stream)
+
+
+def reparse(config: Config, store: Store, **options: Any) -> dict[str, int]:
+    """`watcher reparse` (see watcher.polling.reparse), under the run lock."""
+    with store.exclusive():
+        return polling.reparse(config, store, **options)
 
 
 def _abandon(store: Store, run_id: int, exc: BaseException) -> None:

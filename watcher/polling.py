@@ -90,7 +90,8 @@ def poll(config: Config, store: Store, settings: Settings, *, now: datetime | No
          query_ids: list[str] | None = None, sources: dict[str, Source] | None = None,
          http: HttpClient | None = None, run_id: int = 0,
          progress: PollProgress | None = None) -> PollReport:
-    """Poll each enabled (query, source) over its window since the last successful poll."""
+    """Poll each enabled (query, source) over its window since the last successful poll (under
+    the run lock, which the caller holds: see watcher.pipeline)."""
     now = now or utc_now()
     queries = [config.query(q) for q in query_ids] if query_ids else config.queries
     own_http = http is None and sources is None
@@ -98,16 +99,15 @@ def poll(config: Config, store: Store, settings: Settings, *, now: datetime | No
     try:
         sources = sources if sources is not None else build_sources(settings.sources, http)
         report = PollReport()
-        with store.exclusive():
-            settle_destinations(config, store, stamp(now), run_id=run_id)
-            for query in queries:
-                for name in query.sources:
-                    source = sources.get(name)
-                    if source is None:  # configured, no fetcher yet: the receipt says so
-                        continue
-                    report.outcomes.append(
-                        poll_one(config, query, source, store, settings, now=now,
-                                 run_id=run_id, progress=progress))
+        settle_destinations(config, store, stamp(now), run_id=run_id)
+        for query in queries:
+            for name in query.sources:
+                source = sources.get(name)
+                if source is None:  # configured, no fetcher yet: the receipt says so
+                    continue
+                report.outcomes.append(
+                    poll_one(config, query, source, store, settings, now=now,
+                             run_id=run_id, progress=progress))
         return report
     finally:
         if own_http:
@@ -338,11 +338,12 @@ def reparse(config: Config, store: Store, *, now: datetime | None = None,
             batch: int = 200) -> dict[str, int]:
     """Re-parse every kept raw record with today's parsers, no network: refreshes the merged
     studies, and a record quarantined as unparseable that now parses leaves the quarantine and
-    is matched (and alerted) for the queries that found it. Returns counts."""
+    is matched (and alerted) for the queries that found it. Returns counts. The caller holds
+    the run lock (see watcher.pipeline)."""
     when = stamp(now or utc_now())
     counts = {"records": 0, "fixed": 0, "failed": 0}
     queries = {q.id: q for q in config.queries}
-    with store.exclusive(), store.transaction():
+    with store.transaction():
         settle_destinations(config, store, when)
         for name, spec in REGISTRY.items():
             if spec.parse_records is None:

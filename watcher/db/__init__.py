@@ -1,6 +1,6 @@
 """The one package that owns the SQLite state: schema and migrations, studies and their source
-records, events and the outbox, positions and quarantine, the worker lease. Nothing else
-touches SQLite.
+records, events and the outbox, positions and quarantine, the worker lease, the run lock.
+Nothing else touches SQLite.
 
 ``Store`` is the single entry point; each module adds one area's reads and writes.
 """
@@ -10,13 +10,18 @@ from __future__ import annotations
 from .abandoned import AbandonedMixin
 from .connection import StoreBase
 from .lease import LeaseMixin
-from .outbox import OutboxMixin
+from .lock import RunLockMixin
+from .outbox import DigestsMixin, OutboxMixin
 from .positions import Position, PositionsMixin
+from .renames import RenamesMixin
+from .routes import RoutesMixin
 from .schema import MIGRATIONS
-from .studies import SavedRecord, StudiesMixin, content_hash
+from .studies import RecordsMixin, SavedRecord, StudiesMixin, content_hash
+from .study_ids import StudyIdsMixin
 
 
-class Store(StoreBase, StudiesMixin, OutboxMixin, PositionsMixin, LeaseMixin, AbandonedMixin):
+class Store(StoreBase, RunLockMixin, StudyIdsMixin, RecordsMixin, StudiesMixin, OutboxMixin,
+            RoutesMixin, RenamesMixin, DigestsMixin, PositionsMixin, LeaseMixin, AbandonedMixin):
     """Open (creating and migrating as needed) the watcher database at *path*."""
 
 

@@ -1,16 +1,14 @@
-"""Opening the database: checks before any write, connection settings, migrations,
-transactions and the run lock."""
+"""Opening the database: checks before any write, connection settings, migrations and
+transactions (the run lock is in lock.py)."""
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import shutil
 import sqlite3
 import tempfile
 import threading
-import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -20,7 +18,7 @@ from typing import Self
 
 import sqlite_utils
 
-from ..errors import DatabaseError, WatcherError
+from ..errors import DatabaseError
 from .schema import MIGRATIONS, foreign_reason
 from .storage import as_storage_error, remember
 
@@ -312,43 +310,6 @@ class StoreBase:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
 
-    @contextmanager
-    def exclusive(self, wait: float = 600.0) -> Iterator[None]:
-        """Hold the run lock: one poll or delivery at a time per database, across processes
-        (serve and a hand-run `run --once` must not send the same digest twice).
-
-        The lock file sits beside the database's real path, so every way of naming the same
-        file (a symlink, "..") shares one lock. A run that has to wait says so, and for how long.
-        """
-        if not self._lock_path or self._lock_depth:
-            self._lock_depth += 1
-            try:
-                yield
-            finally:
-                self._lock_depth -= 1
-            return
-        handle = open(self._lock_path, "a+")  # noqa: SIM115 (held for the block)
-        try:
-            if not _try_lock(handle):
-                log.warning("waiting for another watcher process using %s (up to %gs)",
-                            self.path, wait)
-                started = time.monotonic()
-                while not _try_lock(handle):
-                    if time.monotonic() - started >= wait:
-                        raise WatcherError(f"another watcher process has held {self.path} for "
-                                           f"{wait:g}s; try again when it has finished")
-                    time.sleep(0.2)
-                log.warning("waited %.1fs for another watcher process",
-                            time.monotonic() - started)
-            self._lock_depth = 1
-            try:
-                yield
-            finally:
-                self._lock_depth = 0
-                fcntl.flock(handle, fcntl.LOCK_UN)
-        finally:
-            handle.close()
-
     def close(self) -> None:
         self.conn.close()
 
@@ -360,11 +321,3 @@ class StoreBase:
 
     def count(self, table: str) -> int:
         return self.db[table].count
-
-
-def _try_lock(handle: object) -> bool:
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # type: ignore[arg-type]
-    except BlockingIOError:
-        return False
-    return True

@@ -24,8 +24,8 @@ from typing import Any
 
 from ..models import Event, PendingItem
 from ..redact import scrub
-
-OPEN_STATES = ("pending", "sending")
+from .report_rows import Delivery, SentMessage
+from .schema import OPEN_STATES
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +61,11 @@ class OutboxMixin:
         return [_event(row) for row in self.db.query(
             "SELECT * FROM events WHERE study_id = ? ORDER BY id", [study_id])]
 
-    def deliveries_of(self, event_id: int) -> list[dict[str, Any]]:
+    def deliveries_of(self, event_id: int) -> list[Delivery]:
         """Where an event went: one row per destination with its state and when it was sent."""
-        return list(self.db.query(
+        return [Delivery(*row) for row in self.conn.execute(
             "SELECT destination, state, sent_at, last_error FROM outbox WHERE event_id = ?"
-            " ORDER BY destination", [event_id]))
+            " ORDER BY destination", (event_id,))]
 
     def queue(self, destination: str, event_id: int, now: str) -> bool:
         """Queue an event for a destination unless it was ever queued there before."""
@@ -74,112 +74,6 @@ class OutboxMixin:
             " VALUES (?, ?, 'pending', 0, ?)", (destination, event_id, now))
         return cursor.rowcount == 1
 
-    def queue_found(self, destination: str, event_id: int, *, study_id: int, query_id: str,
-                    run_id: int, now: str) -> bool:
-        """Queue the new-study event of a study *query_id* found, unless the query had found it
-        before *destination* was on its routes: a destination added to a query (or renamed
-        without ``renamed_from``) is told what the query finds from then on, never the slice
-        of older studies each poll's overlap finds again. A new query's look-back is found
-        after its routes were first seen, so it is delivered. "Before" is told, per match, by
-        the runs (numbered in the order they held the run lock; 0 when unknown) or, only when
-        either run is unknown, by the times (to the second): a run stamps its time before it
-        waits for the lock, so a later run's match can carry an earlier time than the route."""
-        # The poll noted every route before it began (settle_destinations): read it, and write
-        # it only for a route that was not noted.
-        since, first_run = self._route(destination, query_id) or self.route_since(
-            destination, query_id, now, run_id=run_id)
-        before = self.conn.execute(
-            "SELECT 1 FROM matches WHERE study_id = ? AND query_id = ? AND CASE WHEN run_id > 0"
-            " AND ? > 0 THEN run_id < ? ELSE first_matched < ? END LIMIT 1",
-            (study_id, query_id, first_run, first_run, since)).fetchone()
-        if before:
-            return False
-        return self.queue(destination, event_id, now)
-
-    def route_since(self, destination: str, query_id: str, now: str, *,
-                    run_id: int = 0) -> tuple[str, int]:
-        """When, and in which run, *destination* was first seen on *query_id*'s routes (*now*
-        and *run_id*, the first time)."""
-        self.conn.execute("INSERT OR IGNORE INTO routes (destination, query_id, first_seen,"
-                          " first_run) VALUES (?, ?, ?, ?)", (destination, query_id, now, run_id))
-        return self._route(destination, query_id)
-
-    def _route(self, destination: str, query_id: str) -> tuple[str, int] | None:
-        return self.conn.execute(
-            "SELECT first_seen, first_run FROM routes WHERE destination = ? AND query_id = ?",
-            (destination, query_id)).fetchone()
-
-    def keep_routes(self, routes: set[tuple[str, str]]) -> int:
-        """Forget every (destination, query) route not in *routes* (the YAML's): a destination
-        taken off a query and put back later is a new route from then on, never handed what
-        the query found meanwhile. Returns how many were forgotten."""
-        gone = [row for row in self.conn.execute("SELECT destination, query_id FROM routes")
-                if (row[0], row[1]) not in routes]
-        self.conn.executemany("DELETE FROM routes WHERE destination = ? AND query_id = ?", gone)
-        return len(gone)
-
-    # --- renamed destinations -----------------------------------------------------------------
-
-    def adopt_renames(self, renames: dict[str, str]) -> dict[str, int]:
-        """Move everything each old destination name holds to its new name (old -> new): its
-        outbox rows, digests and messages, routes and the runs its schedule is read from, in
-        one transaction, before anything is polled or sent. An event both names hold is kept
-        once: as sent if the old name was sent it (the new name's copy would repeat it), else
-        as the new name has it. Idempotent: an old name that holds nothing is left alone.
-        Returns, per old name that held something, how many items were still open."""
-        moved: dict[str, int] = {}
-        if not renames:
-            return moved  # nothing to write: a read-only store is fine
-        with self.transaction():
-            for old, new in renames.items():
-                if old == new or not self._holds(old):
-                    continue
-                moved[old] = self._adopt(old, new)
-                log.info("destination %s renamed to %s: its history and %d open item(s) moved",
-                         old, new, moved[old])
-        return moved
-
-    def _holds(self, name: str) -> bool:
-        return any(self.conn.execute(sql, (name,)).fetchone() for sql in (
-            "SELECT 1 FROM outbox WHERE destination = ? LIMIT 1",
-            "SELECT 1 FROM digests WHERE destination = ? LIMIT 1",
-            "SELECT 1 FROM routes WHERE destination = ? LIMIT 1",
-            "SELECT 1 FROM runs WHERE command = 'serve ' || ? LIMIT 1"))
-
-    def _adopt(self, old: str, new: str) -> int:
-        execute = self.conn.execute
-        execute("DELETE FROM outbox WHERE destination = ? AND state != 'sent' AND event_id IN"
-                " (SELECT event_id FROM outbox WHERE destination = ? AND state = 'sent')",
-                (new, old))
-        execute("DELETE FROM outbox WHERE destination = ? AND event_id IN"
-                " (SELECT event_id FROM outbox WHERE destination = ?)", (old, new))
-        open_items = execute(
-            f"SELECT COUNT(*) FROM outbox WHERE destination = ? AND state IN"
-            f" ({','.join('?' * len(OPEN_STATES))})", (old, *OPEN_STATES)).fetchone()[0]
-        for table in ("outbox", "digests", "messages"):
-            execute(f"UPDATE {table} SET destination = ? WHERE destination = ?", (new, old))
-        execute("INSERT INTO routes (destination, query_id, first_seen, first_run) SELECT ?,"
-                " query_id, first_seen, first_run FROM routes WHERE destination = ? ON CONFLICT"
-                " (destination, query_id) DO UPDATE SET first_seen = MIN(first_seen,"
-                " excluded.first_seen), first_run = MIN(first_run, excluded.first_run)",
-                (new, old))
-        execute("DELETE FROM routes WHERE destination = ?", (old,))
-        # `serve` reads a destination's last scheduled firing from its runs ('serve NAME', and
-        # whom each run sent to): they follow the name, or a missed digest would be re-sent.
-        for run_id, command, summary in execute(
-                "SELECT id, command, summary FROM runs WHERE command = ? OR summary LIKE ?",
-                (f"serve {old}", f'%"{old}"%')).fetchall():
-            try:
-                data = json.loads(summary or "{}")
-            except ValueError:
-                data = {}
-            sent = data.get("sent") if isinstance(data, dict) else None
-            if isinstance(sent, dict) and old in sent:
-                sent.setdefault(new, sent.pop(old))
-                summary = json.dumps(data)
-            execute("UPDATE runs SET command = ?, summary = ? WHERE id = ?",
-                    (f"serve {new}" if command == f"serve {old}" else command, summary, run_id))
-        return open_items
 
     # --- what a destination has not been told yet -------------------------------------------
 
@@ -284,6 +178,32 @@ class OutboxMixin:
                               f" WHERE state IN ('pending', 'sending') AND id IN ({marks})",
                               (scrub(reason), *chunk))
 
+    def outbox_states(self, destination: str) -> dict[str, int]:
+        return dict(self.conn.execute(
+            "SELECT state, COUNT(*) FROM outbox WHERE destination = ? GROUP BY state",
+            (destination,)))
+
+    def last_delivery_error(self, destination: str) -> str | None:
+        """The error of the destination's last failed attempt that still holds items back:
+        items put back to pending, or items left 'sending' that could not be checked (an
+        interrupted digest whose channel could not be read), those first: they block every
+        later digest. A digest being sent has cleared its items' errors."""
+        row = self.conn.execute(
+            "SELECT last_error FROM outbox WHERE destination = ? AND last_error IS NOT NULL AND"
+            " attempts > 0 AND state IN ('pending', 'sending') ORDER BY state = 'sending' DESC,"
+            " id DESC LIMIT 1", (destination,)).fetchone()
+        return row[0] if row else None
+
+
+class DigestsMixin:
+    """A digest being sent, the messages that carried it, and what a schedule reads back."""
+
+    conn: Any
+    db: Any
+    transaction: Any  # from StoreBase; pending_counts() from OutboxMixin
+    pending_counts: Any
+
+
     # --- digests and the messages that carry them --------------------------------------------
 
     def begin_digest(self, destination: str, outbox_ids: list[int], *, now: str,
@@ -351,9 +271,11 @@ class OutboxMixin:
                               (state, state, now, digest_id))
         return state
 
-    def messages_of(self, digest_id: int) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT * FROM messages WHERE digest_id = ? ORDER BY part",
-                                  [digest_id]))
+    def messages_of(self, digest_id: int) -> list[SentMessage]:
+        """The accepted messages of a digest, in part order."""
+        return [SentMessage(*row) for row in self.conn.execute(
+            "SELECT id, digest_id, destination, part, external_id, items, sent_at, channel,"
+            " channel_id FROM messages WHERE digest_id = ? ORDER BY part", (digest_id,))]
 
     def last_digest(self, destination: str) -> tuple[str | None, int]:
         """(when, last poll id covered) of the destination's previous digest that reached it."""
@@ -368,21 +290,6 @@ class OutboxMixin:
                                 " DESC LIMIT 1", (destination,)).fetchone()
         return bool(row and row[0] == "partial" and self.pending_counts().get(destination, 0))
 
-    def outbox_states(self, destination: str) -> dict[str, int]:
-        return dict(self.conn.execute(
-            "SELECT state, COUNT(*) FROM outbox WHERE destination = ? GROUP BY state",
-            (destination,)))
-
-    def last_delivery_error(self, destination: str) -> str | None:
-        """The error of the destination's last failed attempt that still holds items back:
-        items put back to pending, or items left 'sending' that could not be checked (an
-        interrupted digest whose channel could not be read), those first: they block every
-        later digest. A digest being sent has cleared its items' errors."""
-        row = self.conn.execute(
-            "SELECT last_error FROM outbox WHERE destination = ? AND last_error IS NOT NULL AND"
-            " attempts > 0 AND state IN ('pending', 'sending') ORDER BY state = 'sending' DESC,"
-            " id DESC LIMIT 1", (destination,)).fetchone()
-        return row[0] if row else None
 
 
 def _event(row: dict[str, Any]) -> Event:

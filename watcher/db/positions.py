@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..redact import scrub
+from .report_rows import HeldRecord, PollWindow, PositionRow
 
 
 @dataclass
@@ -52,8 +53,11 @@ class PositionsMixin:
             "last_error": scrub(error), "last_error_at": now,
         }, pk=("query_id", "source"))
 
-    def positions(self) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT * FROM positions ORDER BY query_id, source"))
+    def positions(self) -> list[PositionRow]:
+        """Every (query, source) polled at least once, in query and source order."""
+        return [PositionRow(*row) for row in self.conn.execute(
+            "SELECT query_id, source, window_end, last_success, last_attempt, last_error,"
+            " last_error_at FROM positions ORDER BY query_id, source")]
 
     # --- quarantine --------------------------------------------------------------------------
 
@@ -105,6 +109,14 @@ class PositionsMixin:
         return list(self.db.query(
             f"SELECT * FROM quarantine WHERE {' AND '.join(where)} ORDER BY id", args))
 
+    def held_records(self, states: tuple[str, ...] = ("watching", "quarantined")
+                     ) -> list[HeldRecord]:
+        """Records set aside (or still awaited) for their queries, oldest first: what
+        `watcher status` lists under each (query, source)."""
+        return [HeldRecord(*row) for row in self.conn.execute(
+            "SELECT query_id, source, source_id, state, reason, first_seen, last_seen FROM"
+            f" quarantine WHERE state IN ({','.join('?' * len(states))}) ORDER BY id", states)]
+
     # --- runs and poll receipts -------------------------------------------------------------
 
     def start_run(self, command: str, now: str) -> int:
@@ -146,6 +158,14 @@ class PositionsMixin:
     def polls_after(self, poll_id: int) -> list[dict[str, Any]]:
         """Poll receipts logged after *poll_id*: what a destination's next receipt covers."""
         return list(self.db.query("SELECT * FROM polls WHERE id > ? ORDER BY id", [poll_id]))
+
+    def last_windows(self) -> dict[tuple[str, str], PollWindow]:
+        """(query, source) -> the window its last successful poll covered."""
+        rows = self.conn.execute(
+            "SELECT query_id, source, window_start, window_end FROM polls WHERE id IN"
+            " (SELECT MAX(id) FROM polls WHERE error IS NULL AND window_start IS NOT NULL"
+            " GROUP BY query_id, source)")
+        return {(query, source): PollWindow(start, end) for query, source, start, end in rows}
 
     def last_poll_id(self) -> int:
         return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM polls").fetchone()[0]

@@ -16,6 +16,9 @@ import sqlite_utils
 #: Stamped into ``meta`` so that a foreign SQLite file is never mistaken for a watcher database.
 APPLICATION = "watcher"
 
+#: Outbox states still owed to their destination (see db.outbox).
+OPEN_STATES = ("pending", "sending")
+
 
 def _migration_1(db: sqlite_utils.Database) -> None:
     """The walking skeleton: studies, their ids, matches, positions, a per-study outbox."""

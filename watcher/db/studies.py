@@ -11,21 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import zlib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models import Match, Study, merge_studies, normalize_id
+from ..models import Match, Study, merge_studies
 from ..redact import scrub
 from ..sources import PRIORITY
-
-log = logging.getLogger(__name__)
-
-#: Schemes that identify one study only: a record holding a different value of one of these is
-#: a different study, even when it shares a DOI (errata and their articles do).
-UNIQUE_SCHEMES = ("pmid", "nct")
+from .report_rows import RecordVersion
 
 
 @dataclass
@@ -55,70 +48,16 @@ def unpack(blob: bytes | str | None) -> str:
     return blob if isinstance(blob, str) else zlib.decompress(blob).decode("utf-8")
 
 
-class StudiesMixin:
+class RecordsMixin:
+    """The source records a study is merged from: every version of each raw payload kept."""
+
     conn: Any
     db: Any
-
-    # --- ids -------------------------------------------------------------------------------
-
-    def find_study(self, ids: dict[str, str]) -> int | None:
-        """The stored study these ids belong to. A study sharing one id (a DOI, say) but
-        holding a different id of a unique scheme (another PMID) is a different study."""
-        for scheme, value in ids.items():
-            row = self.conn.execute(
-                "SELECT study_id FROM study_ids WHERE scheme = ? AND value = ?",
-                (scheme, normalize_id(scheme, value)),
-            ).fetchone()
-            if row and not self._conflicts(row[0], ids):
-                return row[0]
-        return None
-
-    def _ids_of(self, study_id: int) -> dict[str, set[str]]:
-        stored: dict[str, set[str]] = {}
-        for scheme, value in self.conn.execute(
-                "SELECT scheme, value FROM study_ids WHERE study_id = ?", (study_id,)):
-            stored.setdefault(scheme, set()).add(value)
-        return stored
-
-    def _conflicts(self, study_id: int, ids: dict[str, str]) -> bool:
-        stored = self._ids_of(study_id)
-        return any(scheme in stored and normalize_id(scheme, value) not in stored[scheme]
-                   for scheme, value in ids.items() if scheme in UNIQUE_SCHEMES)
-
-    def known_ids(self, scheme: str, values: Iterable[str]) -> set[str]:
-        values = [normalize_id(scheme, v) for v in values]
-        known: set[str] = set()
-        for start in range(0, len(values), 500):
-            chunk = values[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            known.update(row[0] for row in self.conn.execute(
-                f"SELECT value FROM study_ids WHERE scheme = ? AND value IN ({marks})",
-                (scheme, *chunk)))
-        return known
-
-    def _claim_ids(self, study_id: int, ids: dict[str, str], *, source: str, source_id: str,
-                   now: str) -> list[str]:
-        """Attach *ids* to the study; an id owned by another study is a logged conflict."""
-        conflicts = []
-        for scheme, raw in ids.items():
-            value = normalize_id(scheme, raw)
-            row = self.conn.execute("SELECT study_id FROM study_ids WHERE scheme = ? AND"
-                                    " value = ?", (scheme, value)).fetchone()
-            if row is None:
-                self.conn.execute("INSERT INTO study_ids (scheme, value, study_id)"
-                                  " VALUES (?, ?, ?)", (scheme, value, study_id))
-            elif row[0] != study_id:
-                conflicts.append(f"{scheme}:{value}")
-                self.conn.execute(
-                    "INSERT OR IGNORE INTO id_conflicts (scheme, value, owner_study,"
-                    " claimed_by_study, source, source_id, detected) VALUES (?,?,?,?,?,?,?)",
-                    (scheme, value, row[0], study_id, source, source_id, now))
-                log.info("%s %s: %s:%s already belongs to study %s; kept there", source,
-                         source_id, scheme, value, row[0])
-        return conflicts
-
-    def id_conflicts(self) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT * FROM id_conflicts ORDER BY id"))
+    # find_study() and _claim_ids() come from StudyIdsMixin, stored_baseline() from
+    # StudiesMixin.
+    find_study: Any
+    _claim_ids: Any
+    stored_baseline: Any
 
     # --- source records --------------------------------------------------------------------
 
@@ -177,17 +116,6 @@ class StudiesMixin:
             if not saved.new_study:  # a new study's row was just written from this record
                 self._refresh_study(saved.study_id, now)
         return saved
-
-    def save_study(self, study: Study, now: str) -> tuple[int, bool]:
-        """Store a study that has no raw payload of its own (tests, imports): its record is
-        its JSON form. Returns (study id, whether the study is new)."""
-        scheme = {"pubmed": "pmid", "clinicaltrials": "nct"}.get(study.source)
-        source_id = study.ids.get(scheme or "") or next(iter(study.ids.values()), study.title)
-        saved = self.save_record(study.source, source_id, json.dumps(study.to_dict()), study,
-                                 now)
-        assert saved.study_id is not None
-        return saved.study_id, saved.new_study
-
     def _refresh_study(self, study_id: int, now: str) -> None:
         records = [Study.from_dict(json.loads(parsed)) for (parsed,) in self.conn.execute(
             "SELECT parsed FROM source_records WHERE study_id = ? AND parsed IS NOT NULL"
@@ -208,15 +136,21 @@ class StudiesMixin:
                              [*args, limit])
         return [{**row, "payload": unpack(row["payload"])} for row in rows]
 
-    def record_history(self, study_id: int) -> list[dict[str, Any]]:
+    def record_history(self, study_id: int) -> list[RecordVersion]:
         """Every kept version of every record of a study, oldest first, the current last."""
-        rows = list(self.db.query(
+        rows = self.conn.execute(
             "SELECT r.source, r.source_id, v.content_hash, v.fetched, v.payload"
             " FROM record_versions v JOIN source_records r ON r.id = v.record_id"
             " WHERE r.study_id = ? UNION ALL SELECT source, source_id, content_hash, fetched,"
             " payload FROM source_records WHERE study_id = ? ORDER BY source, source_id, fetched",
-            [study_id, study_id]))
-        return [{**row, "payload": unpack(row["payload"])} for row in rows]
+            (study_id, study_id))
+        return [RecordVersion(source, source_id, digest, fetched, unpack(payload))
+                for source, source_id, digest, fetched, payload in rows]
+
+
+class StudiesMixin:
+    conn: Any
+    db: Any
 
     # --- the merged view -------------------------------------------------------------------
 
@@ -277,6 +211,7 @@ class StudiesMixin:
         return [Match(q, s, json.loads(labels or "[]")) for q, s, labels in self.conn.execute(
             "SELECT query_id, source, labels FROM matches WHERE study_id = ?"
             " ORDER BY first_matched, query_id", (study_id,))]
+
 
 
 def _study_row(study: Study, now: str) -> dict[str, Any]:

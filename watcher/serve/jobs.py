@@ -90,7 +90,7 @@ def digest(cfg: Config, settings: Settings, destination: str) -> Outcome:
                                                preview_unsendable=False)
                 failures, deliveries = report.poll.error_lines(), report.deliveries
             else:
-                with storage.guarded(store.path, stamp(utc_now())), store.exclusive(), \
+                with storage.guarded(store.path, stamp(utc_now())), \
                         digest_stream(settings.log_format) as stream:
                     deliveries = pipeline.deliver(cfg, store, settings,
                                                   names=[destination], stream=stream)
@@ -123,15 +123,12 @@ def notify_ops(cfg: Config, settings: Settings, message: str, edit: str = "") ->
         return Outcome()
     now = utc_now()
     try:
-        with Store(settings.db) as store, store.exclusive():
-            with store.transaction():
-                digest = hashlib.sha256((message + edit).encode()).hexdigest()[:16]
-                event = Event(f"config_error:{digest}",
-                              "query_health", None, None, {"message": message})
-                event_id, created = store.add_event(event, stamp(now))
-                if created:
-                    store.queue(OPS, event_id, stamp(now))
-            return _send_ops(cfg, store, settings)
+        with Store(settings.db) as store, digest_stream(settings.log_format) as stream:
+            digest = hashlib.sha256((message + edit).encode()).hexdigest()[:16]
+            event = Event(f"config_error:{digest}",
+                          "query_health", None, None, {"message": message})
+            outcomes = pipeline.notify(cfg, store, settings, event, OPS, now=now, stream=stream)
+        return _ops_told(outcomes)
     except Exception as exc:
         log.error("could not tell %s: %s", OPS, exc)
         return Outcome(error=str(exc))
@@ -139,13 +136,12 @@ def notify_ops(cfg: Config, settings: Settings, message: str, edit: str = "") ->
 
 def send_ops(cfg: Config, settings: Settings) -> Outcome:
     """Send the `ops` destination what is pending for it, now."""
-    with Store(settings.db) as store:
-        return _send_ops(cfg, store, settings)
-
-
-def _send_ops(cfg: Config, store: Store, settings: Settings) -> Outcome:
-    with store.exclusive(), digest_stream(settings.log_format) as stream:
+    with Store(settings.db) as store, digest_stream(settings.log_format) as stream:
         outcomes = pipeline.deliver(cfg, store, settings, names=[OPS], stream=stream)
+    return _ops_told(outcomes)
+
+
+def _ops_told(outcomes: list[pipeline.DeliveryOutcome]) -> Outcome:
     errors = [outcome.error for outcome in outcomes if outcome.error]
     for error in errors:
         log.error("%s", named(OPS, error))

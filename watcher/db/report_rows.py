@@ -1,0 +1,90 @@
+"""Rows `watcher status`, `watcher health` (see watcher.reporting) and delivery read: small
+frozen values, so what leaves the database is named and typed rather than a dict of columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PositionRow:
+    """Where one (query, source) stands: its window and its last success and error."""
+
+    query_id: str
+    source: str
+    window_end: str | None
+    last_success: str | None
+    last_attempt: str | None
+    last_error: str | None
+    last_error_at: str | None
+
+
+@dataclass(frozen=True)
+class PollWindow:
+    """The window the last successful poll of a (query, source) covered."""
+
+    start: str
+    end: str
+
+
+@dataclass(frozen=True)
+class HeldRecord:
+    """A record quarantined (or still awaited) for a query, with why and since when."""
+
+    query_id: str
+    source: str
+    source_id: str
+    state: str  # 'watching' (awaited), 'quarantined', 'released'
+    reason: str
+    first_seen: str
+    last_seen: str
+
+
+@dataclass(frozen=True)
+class IdConflict:
+    """An id claimed by a second study: kept by its owner, recorded here."""
+
+    scheme: str
+    value: str
+    owner_study: int
+    claimed_by_study: int
+    source: str
+    source_id: str
+    detected: str
+
+
+@dataclass(frozen=True)
+class RecordVersion:
+    """One kept version of a study's source record (the current one among them)."""
+
+    source: str
+    source_id: str
+    content_hash: str
+    fetched: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """One accepted message of a digest: which part, its id at the destination, and where it
+    went (the channel as configured, and the id the destination answered with)."""
+
+    id: int
+    digest_id: int
+    destination: str
+    part: int
+    external_id: str | None
+    items: int
+    sent_at: str
+    channel: str | None
+    channel_id: str | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where an event went: its state at one destination, and when it was sent."""
+
+    destination: str
+    state: str
+    sent_at: str | None
+    last_error: str | None

@@ -1,0 +1,85 @@
+"""The ids that link a study across sources (PMID, PMCID, DOI, NCT, ISRCTN), and the conflicts
+met when an id another study owns is claimed again: kept there, recorded, never dropped."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from ..models import normalize_id
+from .report_rows import IdConflict
+
+#: The name its lines have always carried (serve's JSON logs show it).
+log = logging.getLogger("watcher.db.studies")
+
+#: Schemes that identify one study only: a record holding a different value of one of these is
+#: a different study, even when it shares a DOI (errata and their articles do).
+UNIQUE_SCHEMES = ("pmid", "nct")
+
+
+class StudyIdsMixin:
+    conn: Any
+    db: Any
+
+    def find_study(self, ids: dict[str, str]) -> int | None:
+        """The stored study these ids belong to. A study sharing one id (a DOI, say) but
+        holding a different id of a unique scheme (another PMID) is a different study."""
+        for scheme, value in ids.items():
+            row = self.conn.execute(
+                "SELECT study_id FROM study_ids WHERE scheme = ? AND value = ?",
+                (scheme, normalize_id(scheme, value)),
+            ).fetchone()
+            if row and not self._conflicts(row[0], ids):
+                return row[0]
+        return None
+
+    def _ids_of(self, study_id: int) -> dict[str, set[str]]:
+        stored: dict[str, set[str]] = {}
+        for scheme, value in self.conn.execute(
+                "SELECT scheme, value FROM study_ids WHERE study_id = ?", (study_id,)):
+            stored.setdefault(scheme, set()).add(value)
+        return stored
+
+    def _conflicts(self, study_id: int, ids: dict[str, str]) -> bool:
+        stored = self._ids_of(study_id)
+        return any(scheme in stored and normalize_id(scheme, value) not in stored[scheme]
+                   for scheme, value in ids.items() if scheme in UNIQUE_SCHEMES)
+
+    def known_ids(self, scheme: str, values: Iterable[str]) -> set[str]:
+        values = [normalize_id(scheme, v) for v in values]
+        known: set[str] = set()
+        for start in range(0, len(values), 500):
+            chunk = values[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            known.update(row[0] for row in self.conn.execute(
+                f"SELECT value FROM study_ids WHERE scheme = ? AND value IN ({marks})",
+                (scheme, *chunk)))
+        return known
+
+    def _claim_ids(self, study_id: int, ids: dict[str, str], *, source: str, source_id: str,
+                   now: str) -> list[str]:
+        """Attach *ids* to the study; an id owned by another study is a logged conflict."""
+        conflicts = []
+        for scheme, raw in ids.items():
+            value = normalize_id(scheme, raw)
+            row = self.conn.execute("SELECT study_id FROM study_ids WHERE scheme = ? AND"
+                                    " value = ?", (scheme, value)).fetchone()
+            if row is None:
+                self.conn.execute("INSERT INTO study_ids (scheme, value, study_id)"
+                                  " VALUES (?, ?, ?)", (scheme, value, study_id))
+            elif row[0] != study_id:
+                conflicts.append(f"{scheme}:{value}")
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO id_conflicts (scheme, value, owner_study,"
+                    " claimed_by_study, source, source_id, detected) VALUES (?,?,?,?,?,?,?)",
+                    (scheme, value, row[0], study_id, source, source_id, now))
+                log.info("%s %s: %s:%s already belongs to study %s; kept there", source,
+                         source_id, scheme, value, row[0])
+        return conflicts
+
+    def id_conflicts(self) -> list[IdConflict]:
+        """Every id a second study claimed, in the order they were met."""
+        return [IdConflict(*row) for row in self.conn.execute(
+            "SELECT scheme, value, owner_study, claimed_by_study, source, source_id, detected"
+            " FROM id_conflicts ORDER BY id")]
