@@ -194,7 +194,7 @@ def _alerted(cfg: config_module.Config, store: Store) -> dict[str, set[str]]:
     alerted: dict[str, set[str]] = {}
     now = datetime.now(UTC)
     for destination in cfg.all_destinations():
-        digest, _, _ = build_digest(cfg, store, destination, now=now)
+        digest = build_digest(cfg, store, destination, now=now).digest
         for item in digest.items:
             if item.study is None:
                 continue

@@ -62,7 +62,7 @@ def main(count: int) -> None:
             print(f"{label}: {elapsed:.2f}s, {outcome.seen} seen, {outcome.new} new, "
                   f"{len(server.requests)} requests, {outcome.seen / elapsed:,.0f} records/s")
         started = time.perf_counter()
-        digest, _, _ = pipeline.build_digest(cfg, store, "terminal", now=datetime.now(UTC))
+        digest = pipeline.build_digest(cfg, store, "terminal", now=datetime.now(UTC)).digest
         print(f"build digest of {digest.total} pending: {time.perf_counter() - started:.2f}s")
         started = time.perf_counter()
         out = io.StringIO()

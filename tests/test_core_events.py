@@ -15,7 +15,8 @@ from watcher.db import MIGRATIONS, Store
 from watcher.destinations import Part
 from watcher.digest import Digest
 from watcher.errors import DeliveryError
-from watcher.models import Event, Study
+from watcher.events import Correction, NewStudy, TrialChanged
+from watcher.models import Study
 
 WITH_TEAM = QUERIES_YAML.replace("defaults:\n", """destinations:
   team:
@@ -114,16 +115,16 @@ def test_one_study_carries_several_events_and_each_reaches_a_destination_once(tm
     with store.transaction():
         study_id, _ = store_study(store, Study("pubmed", "publication", {"pmid": "1"}, "A trial"),
                                        "t1")
-        new, _ = store.add_event(Event(f"new:{study_id}", "new", study_id), "t1")
+        new, _ = store.add_event(NewStudy.of(study_id), "t1")
         store.queue("team", new, "t1")
     sender = SplitSender()
     cfg = _config(tmp_path, "team")
     pipeline.deliver(cfg, store, _settings(tmp_path), senders={"team": sender})
     with store.transaction():
-        fix, created = store.add_event(Event(f"correction:{study_id}:retraction", "correction",
-                                             study_id, details={"what": "retracted"}), "t2")
+        fix, created = store.add_event(Correction(key=f"correction:{study_id}:retraction",
+                                                  study_id=study_id, what="retracted"), "t2")
         assert created and store.queue("team", fix, "t2")
-        again, created = store.add_event(Event(f"new:{study_id}", "new", study_id), "t2")
+        again, created = store.add_event(NewStudy.of(study_id), "t2")
         assert (again, created) == (new, False)
         assert not store.queue("team", again, "t2"), "the new-study event was already sent"
     pipeline.deliver(cfg, store, _settings(tmp_path), senders={"team": sender})
@@ -233,7 +234,7 @@ def test_a_skeleton_database_is_upgraded_without_losing_or_repeating_an_alert(tm
     assert store.version == len(MIGRATIONS)
     pending = store.pending("team")
     assert [p.study.title for p in pending] == ["T2"]
-    event_id, created = store.add_event(Event("new:1", "new", 1), "t3")
+    event_id, created = store.add_event(NewStudy.of(1), "t3")
     assert not created and not store.queue("team", event_id, "t3"), "T1 was already sent"
 
 
@@ -417,8 +418,8 @@ def test_a_trial_item_shows_its_facts_and_a_change_says_what_changed_in_every_me
 
     trial = parse_study(json_module.loads(
         (FIXTURES / "ctgov_aact/NCT00973089.json").read_text()))
-    change = Event("change:x", "trial_changed", 1, "q",
-                   {"changes": ["status RECRUITING → WITHDRAWN"], "label": "changed"})
+    change = TrialChanged(key="change:x", study_id=1, query_id="q",
+                          changes=("status RECRUITING → WITHDRAWN",), label="changed")
     item = digest_module.DigestItem(change, trial, ["Q"], [], 1)
     built = digest_module.Digest("d", "2026-11-24T00:00:00+00:00", None,
                                  [digest_module.Section("Q", [item])], [])
@@ -439,14 +440,15 @@ def test_a_trial_item_shows_its_facts_and_a_change_says_what_changed_in_every_me
 def test_a_status_that_went_back_and_forth_before_one_digest_ends_where_the_trial_is():
     """Suspended, resumed, suspended again between two digests: one item telling every step,
     ending where the trial is now (a repeated step is not taken for a repeated report)."""
+    from watcher.db.rows import PendingItem
     from watcher.digest import merge_changes
-    from watcher.models import PendingItem
 
     trial = Study("clinicaltrials", "trial", {"nct": "NCT09000001"}, "Ketamine trial")
     steps = ["status Recruiting → Suspended", "status Suspended → Recruiting",
              "status Recruiting → Suspended"]
-    pending = [PendingItem(n, Event(f"change:clinicaltrials:{n}", "trial_changed", 1, "q",
-                                    {"changes": [step], "fields": ["status"]}, None, n),
+    pending = [PendingItem(n, TrialChanged(key=f"change:clinicaltrials:{n}", study_id=1,
+                                           query_id="q", changes=(step,), fields=("status",),
+                                           id=n),
                            trial, []) for n, step in enumerate(steps, start=1)]
     [(item, merged)] = merge_changes(pending)
     assert item.event.details["changes"] == [

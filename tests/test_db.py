@@ -9,7 +9,8 @@ import pytest
 from tests.helpers import days_ago
 from tests.helpers.studies import store_study
 from watcher.db import MIGRATIONS, Store
-from watcher.models import Event, Study
+from watcher.events import NewStudy
+from watcher.models import Study
 
 
 def study(**ids) -> Study:
@@ -56,8 +57,8 @@ def test_an_event_is_queued_once_per_destination_ever(tmp_path):
     store = Store(tmp_path / "w.db")
     with store.transaction():
         study_id, _ = store_study(store, study(pmid="1"), "t")
-        event_id, new = store.add_event(Event(f"new:{study_id}", "new", study_id), "t")
-        assert new and store.add_event(Event(f"new:{study_id}", "new", study_id), "t") == (
+        event_id, new = store.add_event(NewStudy.of(study_id), "t")
+        assert new and store.add_event(NewStudy.of(study_id), "t") == (
             event_id, False), "the same fact found again is one event"
         assert store.queue("slack", event_id, "t")
         assert not store.queue("slack", event_id, "t")
@@ -138,7 +139,7 @@ def _new_events(store: Store, count: int) -> list[int]:
             study_id, _ = store_study(store, study(pmid=str(100 + n)), "t")
             store.add_match(study_id, "q", "pubmed", run_id=1, now="t1", excluded=None,
                             labels=[])
-            ids.append(store.add_event(Event(f"new:{study_id}", "new", study_id), "t1")[0])
+            ids.append(store.add_event(NewStudy.of(study_id), "t1")[0])
         return ids
 
 

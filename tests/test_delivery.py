@@ -117,7 +117,7 @@ def test_a_study_withheld_by_a_filter_that_is_then_undone_is_sent_after_all(env,
 
 @pytest.mark.hostile
 def test_three_thousand_pending_items_and_a_100k_title_go_through_the_terminal_once(env):
-    from watcher.models import Event
+    from watcher.events import NewStudy
 
     env.write_queries(NOWHERE)
     store = env.store()
@@ -129,7 +129,7 @@ def test_three_thousand_pending_items_and_a_100k_title_go_through_the_terminal_o
                       abstract="tab\there\x00nul\x07bell"), "t")
             store.add_match(study_id, "everything", "pubmed", run_id=0, now="t",
                             excluded=None, labels=[])
-            event_id, _ = store.add_event(Event(f"new:{study_id}", "new", study_id), "t")
+            event_id, _ = store.add_event(NewStudy.of(study_id), "t")
             store.queue("terminal", event_id, "t")
     out = io.StringIO()
     outcome = pipeline.deliver(env.config(), store, env.settings(), stream=out)[0]

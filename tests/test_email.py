@@ -24,7 +24,8 @@ from watcher.destinations import Part
 from watcher.destinations.email import EmailSender
 from watcher.digest import Digest, DigestItem, Section, SourceReceipt
 from watcher.errors import DeliveryError
-from watcher.models import Event, Study
+from watcher.events import NewStudy
+from watcher.models import Study
 from watcher.render import email as email_render
 from watcher.settings import Settings
 
@@ -170,9 +171,9 @@ def hostile_digest() -> Digest:
         study = Study("pubmed", "publication", {"pmid": str(1000 + n)}, title,
                       authors=["O'Brien <x@y>", "B"], journal="J & <i>J</i>",
                       published="2026 Oct 1")
-        items.append(DigestItem(Event(f"new:{n}", "new", n), study, ["Depression"], [], n))
+        items.append(DigestItem(NewStudy.of(n), study, ["Depression"], [], n))
     sneaky = Study("clinicaltrials", "trial", {}, "A registry entry", url="javascript:alert(1)")
-    items.append(DigestItem(Event("new:99", "new", 99), sneaky, ["Depression"], [], 99))
+    items.append(DigestItem(NewStudy.of(99), sneaky, ["Depression"], [], 99))
     return Digest("mail", "2026-10-31T08:00:00+00:00", "2026-10-24T08:00:00+00:00",
                   [Section("Depression", items)],
                   [SourceReceipt("pubmed", "PubMed", "2026-10-24", "2026-10-31", 3, 40, 10)])
@@ -223,7 +224,7 @@ def test_a_conclusion_holding_terminal_escapes_is_shown_in_both_parts_and_never_
                 "\tsafe\x08 and \x9b31mwell tolerated.\r\n")
     study = Study("pubmed", "publication", {"pmid": "1001"}, "A trial", abstract=abstract)
     digest = Digest("mail", "2026-10-31T08:00:00+00:00", None, [Section("Depression", [
-        DigestItem(Event("new:1", "new", 1), study, ["Depression"], [], 1)])], [])
+        DigestItem(NewStudy.of(1), study, ["Depression"], [], 1)])], [])
     sender = EmailSender(Destination(kind="email", to=TEAM, name="mail"),
                          Settings.from_env(smtp_vars(unused_port)))
     [part] = sender.prepare(digest)

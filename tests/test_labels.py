@@ -12,8 +12,9 @@ from tests.helpers import EVERYTHING, FIXTURES, days_ago, renumbered
 from tests.helpers.pubmed import HYPHEN, studies_of
 from watcher.delivery import build_digest
 from watcher.digest import DigestItem
+from watcher.events import NewStudy
 from watcher.labels import has_real_types, infer_design, inferred_labels
-from watcher.models import Event, Study
+from watcher.models import Study
 from watcher.render.common import item_labels
 from watcher.render.slack import item_mrkdwn
 
@@ -31,7 +32,7 @@ def _fresh(path, **changes) -> Study:
 
 
 def _item(study: Study) -> DigestItem:
-    return DigestItem(Event("new:1", "new", 1), study, ["Everything"], [], 1)
+    return DigestItem(NewStudy.of(1), study, ["Everything"], [], 1)
 
 
 # --- inference on real records, their MEDLINE types taken away -----------------------------
@@ -127,7 +128,7 @@ def test_medline_types_arriving_later_update_the_labels_without_a_new_alert(env,
                        entry_date=days_ago(3))
     assert env.cli("poll").exit_code == 0
     store = env.store()
-    digest, _, _ = build_digest(env.config(), store, "terminal", now=datetime.now(UTC))
+    digest = build_digest(env.config(), store, "terminal", now=datetime.now(UTC)).digest
     [item] = digest.items
     assert "RCT (inferred)" in item_labels(item)
     first = env.cli("run", "--once")
@@ -228,7 +229,7 @@ def test_medline_veterinary_trial_types_keep_their_design_label():
     study = Study("pubmed", "publication", {"pmid": "1"},
                   "Meloxicam for osteoarthritis in dogs: a randomized controlled trial",
                   publication_types=["Journal Article", "Randomized Controlled Trial, Veterinary"])
-    labels = item_labels(DigestItem(Event("new:1", "new", 1), study, ["Everything"], [], 1))
+    labels = item_labels(DigestItem(NewStudy.of(1), study, ["Everything"], [], 1))
     assert "RCT" in labels and not any("inferred" in label for label in labels)
 
 

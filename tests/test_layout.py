@@ -25,9 +25,7 @@ TOO_LONG: set[str] = {
     "config.py",
 }
 LONG_CLASSES: set[str] = set()
-SQL_OUTSIDE_DB: set[str] = {
-    "corrections.py",
-}
+SQL_OUTSIDE_DB: set[str] = set()
 IN_CIRCLES: set[str] = {
     "watcher.destinations",
     "watcher.destinations.email",

@@ -18,9 +18,10 @@ from tests.helpers.studies import store_study
 from watcher import pipeline
 from watcher.db import Store
 from watcher.digest import DigestItem
+from watcher.events import NewStudy
 from watcher.fakes.eutils import records_from_xml
 from watcher.fakes.isrctn import trial_xml
-from watcher.models import Event, Study, normalize_id
+from watcher.models import Study, normalize_id
 from watcher.parsers import isrctn, pubmed
 from watcher.parsers.pubmed_fields import normalize_orcid, registry_ids_in_text
 
@@ -297,7 +298,7 @@ def test_every_renderer_shows_the_trials_a_paper_reports_with_the_register_named
         "ctis": ["2023-500123-45-00"]})
     trial = Study("clinicaltrials", "trial", {"nct": "NCT07654321"}, "A registered trial",
                   linked_ids={"nct": ["NCT07654321"], "eudract": ["2019-000001-11"]})
-    items = [DigestItem(Event(f"new:{n}", "new", n), study, ["Depression"], [], n)
+    items = [DigestItem(NewStudy.of(n), study, ["Depression"], [], n)
              for n, study in enumerate((asthma, several, trial), start=1)]
     digest = Digest("team", "2026-11-24T08:00:00+00:00", None, [Section("Depression", items)], [])
 
@@ -337,7 +338,7 @@ def test_hostile_registry_accessions_stay_one_short_escaped_line_in_every_render
     assert registrations(Study("clinicaltrials", "trial", {"nct": "NCT01234567"}, "T",
                                linked_ids=linked)) == ""
 
-    item = DigestItem(Event("new:1", "new", 1, "q", {}), study, ["Depression"], [], 1)
+    item = DigestItem(NewStudy(key="new:1", study_id=1, query_id="q"), study, ["Depression"], [], 1)
     digest = Digest("team", "2026-10-31T08:00:00+00:00", None, [Section("Depression", [item])],
                     [])
     mrkdwn = slack.item_mrkdwn(item)

@@ -41,7 +41,8 @@ from watcher.destinations import slack as slack_sender
 from watcher.destinations.slack import SlackSender
 from watcher.digest import Digest, DigestItem, Section, SourceReceipt
 from watcher.errors import DeliveryError
-from watcher.models import Event, Study
+from watcher.events import NewStudy, QueryHealth, TrialChanged
+from watcher.models import Study
 from watcher.render import slack as slack_render
 from watcher.render.slack import MAX_SECTION, unescape
 from watcher.runtime import stamp
@@ -62,7 +63,7 @@ def queue_studies(store: Store, studies: list[tuple[Study, list[str]]]) -> None:
             for query_id in query_ids:
                 store.add_match(study_id, query_id, "pubmed", run_id=0, now="t1", excluded=None,
                                 labels=[])
-            event_id, _ = store.add_event(Event(f"new:{study_id}", "new", study_id), "t1")
+            event_id, _ = store.add_event(NewStudy.of(study_id), "t1")
             store.queue("team", event_id, "t1")
 
 
@@ -125,9 +126,9 @@ def test_a_trial_changed_in_two_registries_is_one_slack_item_carrying_both(tmp_p
                 ("clinicaltrials", ["status Recruiting → Completed"], ["status"]),
                 ("isrctn", ["status Recruiting → Completed", "enrollment 60 → 80"],
                  ["status", "enrollment"])):
-            event_id, _ = store.add_event(Event(
-                f"change:{source}:h", "trial_changed", study_id, "q0",
-                {"changes": changes, "fields": fields, "label": "changed"}), "t1")
+            event_id, _ = store.add_event(TrialChanged(
+                key=f"change:{source}:h", study_id=study_id, query_id="q0",
+                changes=tuple(changes), fields=tuple(fields)), "t1")
             store.queue("team", event_id, "t1")
     settings = Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db"), **slack_vars(slack)})
     outcome = pipeline.deliver(cfg, store, settings)[0]
@@ -285,7 +286,8 @@ def test_messages_posted_before_a_crash_are_found_in_history_and_threads(tmp_pat
     settings = Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db"), **slack_vars(slack)})
     # What a process killed after Slack accepted two messages leaves behind: a digest begun,
     # its items 'sending', two messages in the channel and none recorded.
-    built, through, _ = pipeline.build_digest(cfg, store, "team", now=pipeline.utc_now())
+    pending = pipeline.build_digest(cfg, store, "team", now=pipeline.utc_now())
+    built, through = pending.digest, pending.through_poll
     sender = SlackSender(cfg.all_destinations()["team"], settings)
     parts = sender.prepare(built)
     assert len(parts) >= 3
@@ -365,7 +367,8 @@ def _killed_before_channel_ids(tmp_path, slack: SlackServer):
     store = Store(tmp_path / "w.db")
     queue_studies(store, _many(60, 3))
     settings = Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db"), **slack_vars(slack)})
-    built, through, _ = pipeline.build_digest(cfg, store, "team", now=pipeline.utc_now())
+    pending = pipeline.build_digest(cfg, store, "team", now=pipeline.utc_now())
+    built, through = pending.digest, pending.through_poll
     sender = SlackSender(cfg.all_destinations()["team"], settings)
     parts = sender.prepare(built)
     when = stamp(pipeline.utc_now())
@@ -724,16 +727,15 @@ def test_one_condition_with_500_huge_titles_is_accepted_and_lists_every_item(tmp
 @pytest.mark.hostile
 def test_every_untrusted_field_is_inert_in_slack():
     hostile = "<!channel> *bold* <https://evil.example|click> \u202eevil"
-    notice = DigestItem(Event("health:q0", "query_health", None, {"message": hostile}), None,
-                        [], [], 90)
+    notice = DigestItem(QueryHealth(key="health:q0", message=hostile), None, [], [], 90)
     item = study_item(1, hostile, [hostile, "<!here> other"], authors=[hostile],
                       journal=hostile, published=hostile,
                       abstract=f"CONCLUSIONS: {hostile}")
     item.labels.append("<!everyone>`x`")
     trial = Study("clinicaltrials", "trial", {"nct": "<!here>"}, "A trial",
                   url="https://x.example/a b|c>d<!channel>")
-    trial_item = DigestItem(Event("changed:2", "trial_changed", 2,
-                                  {"changes": [hostile, "status <!here>"]}), trial, [hostile],
+    trial_item = DigestItem(TrialChanged(key="changed:2", study_id=2,
+                                         changes=(hostile, "status <!here>")), trial, [hostile],
                             [], 2)
     digest = Digest("team", "2026-10-31T08:00:00+00:00", None,
                     [Section(hostile, [item, trial_item])],
@@ -765,7 +767,8 @@ def test_a_title_with_nothing_visible_is_shown_as_untitled(title):
 def _interrupted_digest(cfg, store: Store, settings: Settings) -> int:
     """What a process killed right after beginning a digest leaves: items 'sending', nothing
     posted."""
-    built, through, _ = pipeline.build_digest(cfg, store, "team", now=pipeline.utc_now())
+    pending = pipeline.build_digest(cfg, store, "team", now=pipeline.utc_now())
+    built, through = pending.digest, pending.through_poll
     return store.begin_digest("team", [i.outbox_id for i in built.items],
                               now="2026-11-20T09:00:00+00:00", through_poll=through,
                               receipt="r")

@@ -22,35 +22,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .db import Store
-from .models import Event, Study
+from .events import Correction
+from .events.correction import CORRECTION_KINDS, RETRACTED, links, shows
+from .models import Study
 
 if TYPE_CHECKING:
     from .config import Config
 
 #: Publication types of a notice: a record that corrects another, never alerted as a study.
 NOTICE_TYPES = ("Retraction of Publication", "Published Erratum", "Expression of Concern")
-#: CommentsCorrections RefType stem -> (kind in the event key, digest label, what happened).
-CORRECTION_KINDS = {
-    "Retraction": ("retraction", "RETRACTED", "retracted"),
-    "Erratum": ("erratum", "erratum", "an erratum was published"),
-    "ExpressionOfConcern": ("concern", "expression of concern",
-                            "an expression of concern was published"),
-}
-RETRACTED = "Retracted Publication"
 
 
 def is_correction_notice(study: Study) -> bool:
     return any(kind in study.publication_types for kind in NOTICE_TYPES)
 
 
-def _links(study: Study) -> list[dict]:
-    return list(study.details.get("corrections") or [])
-
-
 def _notice_targets(study: Study) -> list[tuple[str, str]]:
     """(RefType stem, PMID) of each study this record is a notice for."""
     found = []
-    for link in _links(study):
+    for link in links(study):
         kind = str(link.get("type", ""))
         stem = kind.removesuffix("For").removesuffix("Of")
         if kind.endswith(("For", "Of")) and stem in CORRECTION_KINDS and link.get("pmid"):
@@ -67,34 +57,14 @@ def corrects_a_kept_study(study: Study, store: Store) -> bool:
         for _, pmid in _notice_targets(study))
 
 
-def shows(study: Study, stem: str, notice: str) -> bool:
-    """Whether the study's own record already carries this correction (so an item about the
-    study, sent now, is labelled with it)."""
-    if stem == "Retraction" and RETRACTED in study.publication_types:
-        return True
-    return any(str(link.get("type", "")) == f"{stem}In"
-               and (not notice or str(link.get("pmid") or "") == notice)
-               for link in _links(study))
-
-
-def carried_by_the_study(event: Event, study: Study) -> bool:
-    """Whether the study's own new-study item, sent now, shows this correction event (its
-    record carries the retraction type or the notice's link)."""
-    parts = event.key.split(":")
-    stems = {kind: stem for stem, (kind, _, _) in CORRECTION_KINDS.items()}
-    if event.kind != "correction" or len(parts) < 3 or parts[2] not in stems:
-        return False
-    return shows(study, stems[parts[2]], str(event.details.get("notice") or ""))
-
-
 def found_in(study_id: int, previous: Study | None, current: Study,
              store: Store) -> list[tuple[int, str, str]]:
     """(corrected study, RefType stem, notice PMID) for each correction this record reveals:
     what a kept record gained since its last version, and the studies a notice names."""
     found: list[tuple[int, str, str]] = []
     if previous is not None:  # a kept record came back: what it gained
-        before = {(str(c.get("type")), str(c.get("pmid") or "")) for c in _links(previous)}
-        for link in _links(current):
+        before = {(str(c.get("type")), str(c.get("pmid") or "")) for c in links(previous)}
+        for link in links(current):
             kind, pmid = str(link.get("type", "")), str(link.get("pmid") or "")
             stem = kind.removesuffix("In")
             if kind.endswith("In") and stem in CORRECTION_KINDS and (kind, pmid) not in before:
@@ -103,7 +73,7 @@ def found_in(study_id: int, previous: Study | None, current: Study,
                 previous.publication_types and not any(s == "Retraction" for _, s, _ in found)):
             # the type is new; a RetractionIn link it carries (one the version compared with
             # already had, or one it could not know) names the notice
-            notices = [str(c.get("pmid") or "") for c in _links(current)
+            notices = [str(c.get("pmid") or "") for c in links(current)
                        if str(c.get("type", "")) == "RetractionIn"]
             found.append((study_id, "Retraction", next(filter(None, notices), "")))
     notice = current.ids.get("pmid", "")
@@ -120,7 +90,7 @@ def queue_corrections(study_id: int, previous: Study | None, current: Study, sto
     and would not otherwise see) the corrected study. Returns the outbox rows added."""
     queued = 0
     for target, stem, notice in found_in(study_id, previous, current, store):
-        states = new_item_states(store, target)
+        states = store.new_item_states(target)
         if not states:
             continue  # never told anyone (excluded by the filters): nothing to correct
         study = store.get_study(target)
@@ -131,7 +101,7 @@ def queue_corrections(study_id: int, previous: Study | None, current: Study, sto
             to = _still_configured(to, target, store, config)
         if not to:
             continue  # the pending item will carry the label; an event later would repeat it
-        event_id, new = store.add_event(correction_event(target, stem, notice), now)
+        event_id, new = store.add_event(Correction.of(target, stem, notice), now)
         if new:
             queued += sum(store.queue(destination, event_id, now) for destination in to)
     return queued
@@ -150,28 +120,5 @@ def _still_configured(to: list[str], study_id: int, store: Store, config: Config
                    for name in config.routes(query)})
 
 
-def correction_event(target: int, stem: str, notice: str) -> Event:
-    """The event: keyed by study and kind (and notice, for errata and concerns: each is its
-    own), so both sides of a correction, and every query seeing it, make one event."""
-    kind, label, what = CORRECTION_KINDS[stem]
-    url = f"https://pubmed.ncbi.nlm.nih.gov/{notice}/" if notice else ""
-    key = f"correction:{target}:{kind}" + ("" if kind == "retraction" else f":{notice}")
-    text = (label if kind == "retraction" else what) + (
-        f": notice PMID {notice} {url}" if notice else "")
-    return Event(key, "correction", target, None,
-                 {"label": label, "what": what, "notice": notice, "notice_url": url,
-                  "changes": [text]})
-
-
 #: States of a new-study item that may have reached its destination.
 TOLD = ("sent", "sending", "retired_sending")
-
-
-def new_item_states(store: Store, study_id: int) -> dict[str, str]:
-    """Destination -> state of the study's new-study item there ('sent', 'pending' ...), for
-    every destination that was told or is owed it (filters' withheld items are not, nor items
-    a retired destination set aside: nobody was told those)."""
-    return {destination: state for destination, state in store.conn.execute(
-        "SELECT o.destination, o.state FROM outbox o JOIN events e ON e.id = o.event_id"
-        " WHERE e.study_id = ? AND e.kind = 'new' AND o.state NOT IN ('withheld', 'retired')"
-        " ORDER BY o.destination", (study_id,))}

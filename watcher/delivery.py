@@ -52,22 +52,32 @@ def not_polled(config: Config, query_ids: set[str]) -> dict[str, int]:
     return counts
 
 
-def build_digest(config: Config, store: Store, destination: str, *, now: datetime
-                 ) -> tuple[digest_module.Digest, int, list[tuple[int, str]]]:
-    """The pending digest for *destination*, the last poll id its receipt covers, and the
-    (outbox id, reason) of items the current filters now exclude."""
+@dataclass(frozen=True)
+class BuiltDigest:
+    """A destination's pending digest, built once per delivery and passed on: the digest, the
+    last poll id its receipt covers, and the (outbox id, reason) of items the current filters
+    now exclude."""
+
+    digest: digest_module.Digest
+    through_poll: int
+    withheld: list[tuple[int, str]]
+
+
+def build_digest(config: Config, store: Store, destination: str, *,
+                 now: datetime) -> BuiltDigest:
+    """The pending digest for *destination* (see BuiltDigest)."""
     since, after_poll = store.last_digest(destination)
     routed = routed_queries(config, destination)
     through = store.last_poll_id()
     items, withheld = digest_module.select(store.pending(destination, withheld=True),
                                            routed)
-    quarantined = [row for row in store.quarantined()
-                   if since is None or row["last_seen"] >= since]
+    quarantined = [held for held in store.held_records(states=("quarantined",))
+                   if since is None or held.last_seen >= since]
     digest = digest_module.build(
         destination, items, {q: r.condition for q, r in routed.items()},
-        store.polls_after(after_poll), generated=stamp(now), since=since,
+        store.polls_since(after_poll), generated=stamp(now), since=since,
         not_polled=not_polled(config, set(routed)), quarantined=quarantined)
-    return digest, through, withheld
+    return BuiltDigest(digest, through, withheld)
 
 
 def deliver(config: Config, store: Store, settings: Settings, *, now: datetime | None = None,
@@ -93,10 +103,10 @@ def deliver(config: Config, store: Store, settings: Settings, *, now: datetime |
     if preview_unsendable and outcomes and all(o.skipped for o in outcomes):
         for outcome in outcomes:
             if outcome.items:
-                built, _, _ = build_digest(config, store, outcome.destination, now=now)
+                built = build_digest(config, store, outcome.destination, now=now)
                 stream.write(f"-- not sent to {outcome.destination} ({outcome.skipped});"
                              " pending:\n")
-                stream.write(text.render(built))
+                stream.write(text.render(built.digest))
     return outcomes
 
 
@@ -122,13 +132,13 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
     when = stamp(now)
     try:
         _recover_interrupted(store, name, destination, sender)
-        digest, through, withheld = build_digest(config, store, name, now=now)
-        if withheld:
+        built = build_digest(config, store, name, now=now)
+        if built.withheld:
             with store.transaction():
-                for outbox_id, reason in withheld:
+                for outbox_id, reason in built.withheld:
                     store.withhold([outbox_id], reason)
-            outcome.withheld = len(withheld)
-        digest = digest_module.limit(digest, destination.max_items)
+            outcome.withheld = len(built.withheld)
+        digest = digest_module.limit(built.digest, destination.max_items)
         outcome.items = digest.total + len(digest.notices)
         if not digest.items and not digest.failed_polls and not destination.sends_empty:
             return outcome
@@ -141,7 +151,7 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
         log.info("%s", named(name, outcome.error), exc_info=not isinstance(exc, WatcherError))
         return outcome
     carried = [i for item in digest.items for i in item.outbox_ids]
-    digest_id = store.begin_digest(name, carried, now=when, through_poll=through,
+    digest_id = store.begin_digest(name, carried, now=when, through_poll=built.through_poll,
                                    receipt=receipt_line(digest))
     error = None
     uncertain: list[int] = []  # items of a message that may have arrived after all
@@ -250,7 +260,7 @@ def preview(config: Config, store: Store, destination: str | None, *,
         raise UsageError(_unknown(config, name))
     with store.undone():  # what the digest would be once renames are adopted; none is now
         store.adopt_renames(config.renames())
-        built, _, _ = build_digest(config, store, name, now=now or utc_now())
+        built = build_digest(config, store, name, now=now or utc_now()).digest
     built = digest_module.limit(built, known[name].max_items)
     spec = KINDS[known[name].kind]
     rendered = spec.preview(built, known[name]) if spec.preview else text.render(built)

@@ -8,14 +8,14 @@ filter changed is withheld rather than sent under a wrong heading.
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
-from .corrections import carried_by_the_study
+from .db.report_rows import HeldRecord
+from .db.rows import PendingItem, PollRow
+from .events import Correction, Event, NewStudy, TrialChanged
 from .filters import Filters, judge
-from .models import Event, PendingItem, Study
+from .models import Study
 from .sources import PRIORITY, label
 
 
@@ -122,9 +122,9 @@ def select(pending: list[PendingItem], routed: dict[str, RoutedQuery]
     kept: list[PendingItem] = []
     withheld: list[tuple[int, str]] = []
     for item in pending:
-        if item.event.kind == "correction" and item.state == "withheld":
+        if isinstance(item.event, Correction) and item.state == "withheld":
             continue  # carried by the study's own labelled item (below)
-        if item.study is None or item.event.kind == "correction":
+        if item.study is None or isinstance(item.event, Correction):
             # A correction is owed to whoever was sent the study, whatever the filters now
             # make of its revised record (a retracted or newly indexed record can fail them).
             kept.append(item)
@@ -140,8 +140,7 @@ def select(pending: list[PendingItem], routed: dict[str, RoutedQuery]
             else:
                 valid.append(type(match)(match.query_id, match.source, verdict.labels))
         if valid:  # (a withheld item whose filter was undone is owed again)
-            kept.append(PendingItem(item.outbox_id, item.event, item.study, valid,
-                                    item.queued_at, item.attempts, item.state))
+            kept.append(replace(item, matches=valid))
         elif item.state == "withheld":
             continue  # still excluded (or its queries are gone): stays withheld
         elif reasons:
@@ -151,19 +150,19 @@ def select(pending: list[PendingItem], routed: dict[str, RoutedQuery]
     # A correction offered with the study's own item (queued while that item was in flight,
     # or for a study still owed): never the study twice in one digest. The item, labelled from
     # the revised record, tells it; else the correction waits for the next digest.
-    studies = {item.event.study_id for item in kept if item.event.kind == "new"}
-    for item in [i for i in kept if i.event.kind == "correction"]:
+    studies = {item.event.study_id for item in kept if isinstance(item.event, NewStudy)}
+    for item in [i for i in kept if isinstance(i.event, Correction)]:
         if item.event.study_id in studies:
             kept.remove(item)
-            if item.study is not None and carried_by_the_study(item.event, item.study):
+            if item.study is not None and item.event.carried_by(item.study):
                 withheld.append((item.outbox_id, "told by the study's own item, labelled"))
     return kept, withheld
 
 
 def build(destination: str, pending: list[PendingItem], conditions: dict[str, str],
-          polls: list[dict[str, Any]], *, generated: str, since: str | None,
+          polls: list[PollRow], *, generated: str, since: str | None,
           not_polled: dict[str, int] | None = None,
-          quarantined: list[dict[str, Any]] | None = None) -> Digest:
+          quarantined: list[HeldRecord] | None = None) -> Digest:
     """Group *pending* by the first condition (in YAML order) among *conditions* it matched.
 
     *conditions* maps the query ids routed to this destination to their condition names.
@@ -203,14 +202,14 @@ def merge_changes(pending: list[PendingItem]) -> list[tuple[PendingItem, list[Pe
     news: dict[int, PendingItem] = {}
     for entry in pending:
         study_id = entry.event.study_id
-        if study_id is not None and entry.event.kind == "trial_changed":
+        if study_id is not None and isinstance(entry.event, TrialChanged):
             changes.setdefault(study_id, []).append(entry)
-        elif study_id is not None and entry.event.kind == "new":
+        elif study_id is not None and isinstance(entry.event, NewStudy):
             news.setdefault(study_id, entry)
     out: list[tuple[PendingItem, list[PendingItem]]] = []
     for entry in pending:
         study_id = entry.event.study_id
-        if entry.event.kind != "trial_changed" or study_id is None:
+        if not isinstance(entry.event, TrialChanged) or study_id is None:
             carried = changes.get(study_id, []) if study_id is not None and news.get(
                 study_id) is entry else []
             out.append((entry, carried))
@@ -221,30 +220,27 @@ def merge_changes(pending: list[PendingItem]) -> list[tuple[PendingItem, list[Pe
         if len(group) == 1:
             out.append((entry, []))
         elif entry is group[0]:
-            first = entry.event
-            said = _changes_once([item.event for item in group])
-            event = Event(first.key, first.kind, first.study_id, first.query_id,
-                          {**first.details, "changes": [p for _, p in said],
-                           "fields": [f for f, _ in said]}, first.created, first.id)
-            out.append((PendingItem(entry.outbox_id, event, entry.study, entry.matches,
-                                    entry.queued_at, entry.attempts, entry.state), group[1:]))
+            said = _changes_once([item.event for item in group
+                                  if isinstance(item.event, TrialChanged)])
+            event = replace(entry.event, changes=tuple(p for _, p in said),
+                            fields=tuple(f for f, _ in said))
+            out.append((replace(entry, event=event), group[1:]))
     return out
 
 
-def _changes_once(events: list[Event]) -> list[tuple[str, str]]:
+def _changes_once(events: list[TrialChanged]) -> list[tuple[str, str]]:
     """(field, phrase) told for a study's change events: each field once, as the most trusted
     registry says it (ClinicalTrials.gov before ISRCTN) and, when that registry revised it more
     than once, the whole way from the value last told ("status Recruiting → Active, not
     recruiting → Completed"), never only its last step. An event from before fields were
     recorded counts each phrase as its own field, so an identical phrase is still told once."""
-    def trust(event: Event) -> int:
-        source = event.key.split(":")[1] if event.key.count(":") >= 2 else ""
+    def trust(event: TrialChanged) -> int:
+        source = event.source
         return PRIORITY.index(source) if source in PRIORITY else len(PRIORITY)
 
     said: dict[str, tuple[int, list[str]]] = {}  # field -> (trust, its phrases, oldest first)
     for event in sorted(events, key=lambda e: (trust(e), e.id or 0)):
-        phrases = [str(p) for p in event.details.get("changes") or []]
-        fields = [str(f) for f in event.details.get("fields") or []]
+        phrases, fields = list(event.changes), list(event.fields)
         if len(fields) != len(phrases):
             fields = phrases
         for name, phrase in zip(fields, phrases, strict=True):
@@ -280,8 +276,8 @@ def _continue(earlier: str, later: str) -> str | None:
     return f"{head} → {middle} → {end}"
 
 
-def receipts(polls: list[dict[str, Any]], query_ids: set[str], not_polled: dict[str, int],
-             quarantined: list[dict[str, Any]]) -> list[SourceReceipt]:
+def receipts(polls: list[PollRow], query_ids: set[str], not_polled: dict[str, int],
+             quarantined: list[HeldRecord]) -> list[SourceReceipt]:
     """Per source: window covered, polls, records seen, new, failures and quarantined records
     since the last digest. A failed poll's partial work still counts, so the headline and the
     receipt never disagree."""
@@ -291,31 +287,31 @@ def receipts(polls: list[dict[str, Any]], query_ids: set[str], not_polled: dict[
         return by_source.setdefault(source, SourceReceipt(source, label(source)))
 
     for poll in polls:
-        if poll["query_id"] not in query_ids:
+        if poll.query_id not in query_ids:
             continue
-        receipt = receipt_for(poll["source"])
+        receipt = receipt_for(poll.source)
         receipt.polls += 1
-        receipt.seen += poll["seen"] or 0
-        receipt.new += poll["new"] or 0
-        for warning in json.loads(poll["warnings"] or "[]"):
-            warning = f"query {poll['query_id']}: {warning}"  # whose search it was
+        receipt.seen += poll.seen
+        receipt.new += poll.new
+        for warning in poll.warnings:
+            warning = f"query {poll.query_id}: {warning}"  # whose search it was
             if warning not in receipt.warnings:
                 receipt.warnings.append(warning)
-        if poll["error"]:
+        if poll.error:
             receipt.failed += 1
-            receipt.last_error = poll["error"]
+            receipt.last_error = poll.error
             continue
-        if poll["window_start"] and (receipt.window_start is None
-                                     or poll["window_start"] < receipt.window_start):
-            receipt.window_start = poll["window_start"]
-        if poll["window_end"] and (receipt.window_end is None
-                                   or poll["window_end"] > receipt.window_end):
-            receipt.window_end = poll["window_end"]
-    for row in quarantined:
-        if row["query_id"] in query_ids:
-            ids = receipt_for(row["source"]).quarantined
-            if row["source_id"] not in ids:
-                ids.append(row["source_id"])
+        if poll.window_start and (receipt.window_start is None
+                                  or poll.window_start < receipt.window_start):
+            receipt.window_start = poll.window_start
+        if poll.window_end and (receipt.window_end is None
+                                or poll.window_end > receipt.window_end):
+            receipt.window_end = poll.window_end
+    for held in quarantined:
+        if held.query_id in query_ids:
+            ids = receipt_for(held.source).quarantined
+            if held.source_id not in ids:
+                ids.append(held.source_id)
     for source, count in not_polled.items():
         receipt_for(source).not_polled = count
     return list(by_source.values())

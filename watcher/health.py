@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from .config import Config, Destination, Query
 from .db import Store
-from .models import Event
+from .events import QueryHealth
 from .runtime import stamp
 from .sources import label, polled
 
@@ -73,8 +73,8 @@ def orphaned(config: Config, store: Store) -> dict[str, str]:
             for name, count in sorted(store.pending_counts().items()) if name not in known}
 
 
-def tell(config: Config, store: Store, event: Event, query: Query, now: str) -> bool:
-    """Record a query_health event once (by its key) and queue it to the query's destinations
+def tell(config: Config, store: Store, event: QueryHealth, query: Query, now: str) -> bool:
+    """Record a query-health event once (by its key) and queue it to the query's destinations
     and to the ``ops`` destination, if one is configured. Returns whether it was new."""
     event_id, created = store.add_event(event, now)
     if created:
@@ -94,9 +94,8 @@ def report_failing_sources(config: Config, store: Store, *, now: datetime,
     new = 0
     for failing in failing_sources(config, store, now=now, hours=hours):
         query = config.query(failing.query_id)
-        event = Event(f"query_health:failing:{failing.query_id}:{failing.source}:"
-                      f"{now:%Y-%m-%d}", "query_health", None, failing.query_id,
-                      {"message": failing.message, "source": failing.source})
+        event = QueryHealth.failing(failing.query_id, failing.source, f"{now:%Y-%m-%d}",
+                                    failing.message)
         with store.transaction():
             new += tell(config, store, event, query, stamp(now))
     return new

@@ -76,29 +76,6 @@ class SourceRecord:
     modified: str | None = None  # upstream modification date, when the source gives one
 
 
-# --- events: everything the team is told ---------------------------------------------------
-
-#: Event kinds, in the order a digest presents them.
-EVENT_KINDS = ("new", "trial_changed", "correction", "published", "query_health")
-
-
-@dataclass
-class Event:
-    """Something the team is told about a study (or, for query health, about a query).
-
-    ``key`` is stable: the same fact found again (another query, another run, another source)
-    has the same key, so it is stored and delivered once.
-    """
-
-    key: str
-    kind: str
-    study_id: int | None = None
-    query_id: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-    created: str = ""
-    id: int = 0
-
-
 @dataclass
 class Match:
     """A saved query found a study through a source."""
@@ -106,19 +83,6 @@ class Match:
     query_id: str
     source: str
     labels: list[str] = field(default_factory=list)
-
-
-@dataclass
-class PendingItem:
-    """One outbox row waiting for a destination: the event, its study and what matched it."""
-
-    outbox_id: int
-    event: Event
-    study: Study | None
-    matches: list[Match]
-    queued_at: str = ""
-    attempts: int = 0
-    state: str = "pending"  # or 'sending' (left by a dead process), 'withheld' (by filters)
 
 
 def merge_studies(records: list[Study], priority: tuple[str, ...]) -> Study:

@@ -17,7 +17,7 @@ from .config import Config
 from .db import Store, storage
 from .delivery import DeliveryOutcome, build_digest, preview
 from .destinations import Sender
-from .models import Event
+from .events import Event
 from .polling import PollOutcome, PollProgress, PollReport, poll_one
 from .runtime import make_http, stamp, utc_now
 from .settings import Settings

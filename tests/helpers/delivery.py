@@ -8,7 +8,8 @@ import io
 from watcher import pipeline
 from watcher.destinations import Part
 from watcher.digest import Digest, DigestItem
-from watcher.models import Event, Study
+from watcher.events import NewStudy
+from watcher.models import Study
 
 LOST = "38011560"  # a review both 'everything' and 'depression' find
 
@@ -79,4 +80,4 @@ def study_key(store, pmid: str) -> str:
 
 def study_item(n: int, title: str, conditions: list[str], **extra) -> DigestItem:
     study = Study("pubmed", "publication", {"pmid": str(2000 + n)}, title, **extra)
-    return DigestItem(Event(f"new:{n}", "new", n), study, conditions, [], n)
+    return DigestItem(NewStudy.of(n), study, conditions, [], n)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .abandoned import AbandonedMixin
 from .connection import StoreBase
+from .corrections import CorrectionsMixin
 from .lease import LeaseMixin
 from .lock import RunLockMixin
 from .outbox import DigestsMixin, OutboxMixin
@@ -18,10 +19,12 @@ from .routes import RoutesMixin
 from .schema import MIGRATIONS
 from .studies import RecordsMixin, SavedRecord, StudiesMixin, content_hash
 from .study_ids import StudyIdsMixin
+from .typed_reads import TypedReadsMixin
 
 
 class Store(StoreBase, RunLockMixin, StudyIdsMixin, RecordsMixin, StudiesMixin, OutboxMixin,
-            RoutesMixin, RenamesMixin, DigestsMixin, PositionsMixin, LeaseMixin, AbandonedMixin):
+            RoutesMixin, RenamesMixin, DigestsMixin, PositionsMixin, LeaseMixin, AbandonedMixin,
+            CorrectionsMixin, TypedReadsMixin):
     """Open (creating and migrating as needed) the watcher database at *path*."""
 
 

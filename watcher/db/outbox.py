@@ -22,9 +22,10 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..models import Event, PendingItem
+from ..events import Event, from_row
 from ..redact import scrub
 from .report_rows import Delivery, SentMessage
+from .rows import PendingItem
 from .schema import OPEN_STATES
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class OutboxMixin:
         return event_id, cursor.rowcount == 1
 
     def events_of(self, study_id: int) -> list[Event]:
-        return [_event(row) for row in self.db.query(
+        return [from_row(row) for row in self.db.query(
             "SELECT * FROM events WHERE study_id = ? ORDER BY id", [study_id])]
 
     def deliveries_of(self, event_id: int) -> list[Delivery]:
@@ -91,8 +92,9 @@ class OutboxMixin:
         studies: dict[int, Any] = {}
         for (outbox_id, queued_at, attempts, event_id, key, kind, study_id, query_id, details,
              created, state) in rows:
-            event = Event(key, kind, study_id, query_id, json.loads(details or "{}"), created,
-                          event_id)
+            event = from_row({"key": key, "kind": kind, "study_id": study_id,
+                              "query_id": query_id, "details": details, "created": created,
+                              "id": event_id})
             study = None
             if study_id is not None:
                 if study_id not in studies:
@@ -291,7 +293,3 @@ class DigestsMixin:
         return bool(row and row[0] == "partial" and self.pending_counts().get(destination, 0))
 
 
-
-def _event(row: dict[str, Any]) -> Event:
-    return Event(row["key"], row["kind"], row["study_id"], row["query_id"],
-                 json.loads(row["details"] or "{}"), row["created"], row["id"])

@@ -109,13 +109,20 @@ class PositionsMixin:
         return list(self.db.query(
             f"SELECT * FROM quarantine WHERE {' AND '.join(where)} ORDER BY id", args))
 
-    def held_records(self, states: tuple[str, ...] = ("watching", "quarantined")
+    def held_records(self, states: tuple[str, ...] = ("watching", "quarantined"), *,
+                     source: str | None = None, query_id: str | None = None
                      ) -> list[HeldRecord]:
-        """Records set aside (or still awaited) for their queries, oldest first: what
-        `watcher status` lists under each (query, source)."""
+        """Records set aside (or still awaited) for their queries (of *source* and
+        *query_id*, when given), oldest first: what `watcher status` lists under each (query,
+        source), what a poll asks for again and what a receipt counts."""
+        where, args = [f"state IN ({','.join('?' * len(states))})"], list(states)
+        for column, value in (("source", source), ("query_id", query_id)):
+            if value:
+                where.append(f"{column} = ?")
+                args.append(value)
         return [HeldRecord(*row) for row in self.conn.execute(
-            "SELECT query_id, source, source_id, state, reason, first_seen, last_seen FROM"
-            f" quarantine WHERE state IN ({','.join('?' * len(states))}) ORDER BY id", states)]
+            "SELECT query_id, source, source_id, state, reason, first_seen, last_seen, attempts"
+            f" FROM quarantine WHERE {' AND '.join(where)} ORDER BY id", args)]
 
     # --- runs and poll receipts -------------------------------------------------------------
 

@@ -38,6 +38,7 @@ class HeldRecord:
     reason: str
     first_seen: str
     last_seen: str
+    attempts: int = 0  # runs it was missing in (counted afresh after a release)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from ..events import NewStudy
+
 #: Stamped into ``meta`` so that a foreign SQLite file is never mistaken for a watcher database.
 APPLICATION = "watcher"
 
@@ -125,9 +127,10 @@ def _migration_2(db: sqlite_utils.Database) -> None:
             "SELECT destination, study_id, queued_at, sent_at, digest_id FROM outbox ORDER BY id"
     ).fetchall():
         destination, study_id, queued_at, sent_at, digest_id = old
-        key = f"new:{study_id}"
+        key = NewStudy.key_for(study_id)
         conn.execute("INSERT OR IGNORE INTO events (key, kind, study_id, details, created)"
-                     " VALUES (?, 'new', ?, ?, ?)", (key, study_id, json.dumps({}), queued_at))
+                     " VALUES (?, ?, ?, ?, ?)", (key, NewStudy.KIND, study_id, json.dumps({}),
+                                                 queued_at))
         event_id = conn.execute("SELECT id FROM events WHERE key = ?", (key,)).fetchone()[0]
         state, note = ("sent" if sent_at else "pending"), None
         if state == "pending" and destination == "terminal" and study_id in elsewhere:
@@ -197,8 +200,8 @@ def _migration_6(db: sqlite_utils.Database) -> None:
     conn.execute("CREATE INDEX temp.found_by_query ON found_by (query_id, study_id)")
     conn.execute("CREATE TEMP TABLE held AS SELECT o.destination, e.study_id,"
                  " MIN(o.queued_at) AS queued_at FROM outbox o JOIN events e ON e.id ="
-                 " o.event_id WHERE e.kind = 'new' AND o.queued_at IS NOT NULL GROUP BY"
-                 " o.destination, e.study_id")
+                 " o.event_id WHERE e.kind = ? AND o.queued_at IS NOT NULL GROUP BY"
+                 " o.destination, e.study_id", (NewStudy.KIND,))
     conn.execute("CREATE UNIQUE INDEX temp.held_key ON held (destination, study_id)")
     conn.execute("CREATE INDEX temp.held_study ON held (study_id)")
     conn.execute(

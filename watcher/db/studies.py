@@ -15,6 +15,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..events import NewStudy
 from ..models import Match, Study, merge_studies
 from ..redact import scrub
 from ..sources import PRIORITY
@@ -203,8 +204,8 @@ class StudiesMixin:
         later change to it concerns (not one a retired destination set aside: never told)."""
         return [row[0] for row in self.conn.execute(
             "SELECT DISTINCT o.destination FROM outbox o JOIN events e ON e.id = o.event_id"
-            " WHERE e.study_id = ? AND e.kind = 'new' AND o.state NOT IN ('withheld', 'retired')"
-            " ORDER BY o.destination", (study_id,))]
+            " WHERE e.study_id = ? AND e.kind = ? AND o.state NOT IN ('withheld', 'retired')"
+            " ORDER BY o.destination", (study_id, NewStudy.KIND))]
 
     def matches_of(self, study_id: int) -> list[Match]:
         """Every query that found the study, earliest first (filters are re-judged later)."""

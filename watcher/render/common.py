@@ -134,39 +134,32 @@ def item_labels(item: DigestItem) -> list[str]:
             short = "animal"
         if short not in labels:
             labels.append(short)
-    if item.event.kind != "new":
-        lead = str(item.event.details.get("label") or item.event.kind.replace("_", " "))
+    lead = item.event.lead_label()
+    if lead is not None:
         labels = [lead] + [label for label in labels if label != lead]
     return labels
 
 
 def note_label(item: DigestItem) -> str:
     """What the note under an item is: a correction, or a change to a trial."""
-    return "correction" if item.event.kind == "correction" else "changed"
+    return item.event.note_label()
 
 
 def notice_link(item: DigestItem) -> tuple[str, str]:
     """(label, url) of a correction's notice, e.g. ('notice PMID 123', 'https://...'), or
     ('', '') when the event has none."""
-    details = item.event.details
-    if item.event.kind != "correction" or not details.get("notice_url"):
-        return "", ""
-    return f"notice PMID {details.get('notice')}", str(details["notice_url"])
+    return item.event.notice_link()
 
 
 def note_text(item: DigestItem) -> str:
     """The note under an item, without a link (renderers add the notice their way): what a
     correction is ('RETRACTED', 'an erratum was published') or what changed in a trial."""
-    details = item.event.details
-    if item.event.kind == "correction":
-        label = str(details.get("label") or "")
-        return label if label == "RETRACTED" else str(details.get("what") or label)
-    return changes_text(item)
+    return item.event.note()
 
 
 def changes_text(item: DigestItem) -> str:
     """What changed, for a change event: 'status Recruiting → Completed; enrollment 60 → 120'."""
-    return "; ".join(str(change) for change in item.event.details.get("changes", []))
+    return item.event.changes_text()
 
 
 def trial_facts(study: Study) -> str:
@@ -229,23 +222,20 @@ def overflow_line(digest: Digest) -> str:
             "the next digest; `watcher status` counts them.")
 
 
-#: Event kinds other than 'new', as the headline counts them: (one, many).
-KIND_NOUNS = {"correction": ("correction", "corrections"),
-              "trial_changed": ("trial change", "trial changes"),
-              "published": ("preprint now published", "preprints now published")}
-
-
 def headline(digest: Digest) -> str:
     """'3 new studies', and what failed, so a quiet digest never hides a broken source."""
-    kinds: dict[str, int] = {}
+    kinds: dict[tuple[str, str], int] = {}  # (one, many) -> items, each event as it counts
+    count = digest.held_back
     for section in digest.sections:
         for item in section.items:
-            kinds[item.event.kind] = kinds.get(item.event.kind, 0) + 1
-    count = kinds.pop("new", 0) + digest.held_back
+            nouns = item.event.counted_as()
+            if nouns is None:
+                count += 1
+            else:
+                kinds[nouns] = kinds.get(nouns, 0) + 1
     noun = "study" if count == 1 else "studies"
     parts = [f"{count} new {noun}"] if count or not kinds else []
-    parts += [f"{n} {KIND_NOUNS.get(kind, (kind.replace('_', ' '),) * 2)[n != 1]}"
-              for kind, n in kinds.items()]
+    parts += [f"{n} {nouns[n != 1]}" for nouns, n in kinds.items()]
     text = ", ".join(parts) if count or kinds else "Nothing new"
     if digest.notices:
         text += f", {_plural(len(digest.notices), 'notice')}"
@@ -266,7 +256,7 @@ def failure_phrase(receipt: SourceReceipt) -> str:
 
 def notice_text(item: DigestItem) -> str:
     """One line for an event about a query rather than a study (query health)."""
-    return str(item.event.details.get("message") or item.event.kind.replace("_", " "))
+    return item.event.notice_text()
 
 
 def short_date(iso: str | None) -> str:

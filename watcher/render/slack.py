@@ -29,7 +29,6 @@ from .common import (
     headline,
     item_labels,
     item_url,
-    note_text,
     notice_link,
     notice_text,
     overflow_line,
@@ -49,10 +48,6 @@ BLOCKS_BUDGET = 10_000
 FALLBACK_BUDGET = 2_000
 TITLE_LIMIT = 300
 CONCLUSION_LIMIT = 300
-
-#: Event kinds as the top message counts them.
-KIND_NAMES = {"new": "new", "trial_changed": "trial changed", "correction": "corrected",
-              "published": "preprint now published"}
 
 
 @dataclass
@@ -199,7 +194,7 @@ def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
     kinds: dict[str, int] = {}
     for item in digest.items:
         if item.study is not None:
-            name = KIND_NAMES.get(item.event.kind, item.event.kind.replace("_", " "))
+            name = item.event.short_name()
             kinds[name] = kinds.get(name, 0) + 1
     if kinds:
         blocks.append(section_block("*What:* " + " · ".join(
@@ -241,10 +236,8 @@ def item_mrkdwn(item: DigestItem) -> str:
         lines.append(details)
     if trial_facts(study):
         lines.append(text_field(trial_facts(study), 400))
-    note = _event_note(item)
+    note = item.event.slack_note()
     notice, notice_url = notice_link(item)
-    if item.event.kind == "correction":
-        note = "correction: " + note_text(item)
     if note:
         lines.append(f"_{text_field(note, 500)}_"
                      + (f" · {link(notice_url, notice, 80)}" if notice_url else ""))
@@ -254,18 +247,6 @@ def item_mrkdwn(item: DigestItem) -> str:
     if found:
         lines.append("> " + text_field(found, 2 * CONCLUSION_LIMIT))
     return "\n".join(lines)
-
-
-def _event_note(item: DigestItem) -> str:
-    """What changed or was corrected, when the event says so."""
-    details = item.event.details
-    for key in ("what", "summary", "changes"):
-        value = details.get(key)
-        if isinstance(value, list):
-            value = "; ".join(str(v) for v in value)
-        if value:
-            return str(value)
-    return ""
 
 
 def item_fallback(item: DigestItem) -> str:

@@ -18,7 +18,7 @@ from .. import health, pipeline
 from ..config import Config
 from ..db import Store, storage
 from ..errors import StorageError
-from ..models import Event
+from ..events import QueryHealth
 from ..runtime import named, stamp, utc_now
 from ..schedules import Schedule
 from ..settings import Settings
@@ -125,8 +125,7 @@ def notify_ops(cfg: Config, settings: Settings, message: str, edit: str = "") ->
     try:
         with Store(settings.db) as store, digest_stream(settings.log_format) as stream:
             digest = hashlib.sha256((message + edit).encode()).hexdigest()[:16]
-            event = Event(f"config_error:{digest}",
-                          "query_health", None, None, {"message": message})
+            event = QueryHealth.config_error(digest, message)
             outcomes = pipeline.notify(cfg, store, settings, event, OPS, now=now, stream=stream)
         return _ops_told(outcomes)
     except Exception as exc:

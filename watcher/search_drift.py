@@ -1,4 +1,4 @@
-"""Query health from the search itself: a query PubMed quietly stops answering, or starts
+"""Search drift, noticed from the search itself: a query PubMed quietly stops answering, or starts
 reading differently, is told to the team rather than left to look like a quiet week.
 
 Each poll keeps its search count, the source's translation of the terms and the hash of the
@@ -15,19 +15,20 @@ terms sent (see polls in db/positions.py). After every successful poll:
   An edit of the terms (or of the shared intervention) changes the hash, so it never alerts.
 
 Only polls with the same terms as the latest are compared: an edited query starts afresh.
-Events are query_health events, told to the query's destinations and ``ops`` (health.tell).
+Each is a QueryHealth event (watcher.events), told to the query's destinations and ``ops``
+(health.tell).
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
 
 from .config import Config, Query
 from .db import Store
+from .db.rows import SearchPoll
+from .events import QueryHealth
 from .health import tell
-from .models import Event
 from .parsers.pubmed import reading
 from .sources import label
 
@@ -46,12 +47,12 @@ SHOWN = 380  # two of them and the sentence fit a Slack notice (1,000 characters
 def check(config: Config, query: Query, source: str, store: Store, now: str) -> int:
     """Run both checks on (query, source) after a poll was logged; returns events queued
     (0 or 1 each)."""
-    history = store.search_history(query.id, source, limit=HISTORY)
+    history = store.searches(query.id, source, limit=HISTORY)
     if not history:
         return 0
     same = []
     for poll in history:  # newest first; stop at the first poll of other terms
-        if poll["terms_hash"] != history[0]["terms_hash"]:
+        if poll.terms_hash != history[0].terms_hash:
             break
         same.append(poll)
     told = 0
@@ -61,45 +62,43 @@ def check(config: Config, query: Query, source: str, store: Store, now: str) -> 
     return told
 
 
-def fell_silent(query: Query, source: str, polls: list[dict[str, Any]]) -> Event | None:
+def fell_silent(query: Query, source: str, polls: list[SearchPoll]) -> QueryHealth | None:
     """The silence event when the newest polls (newest first, same terms) are a silence after
     an active spell; None otherwise."""
     streak = 0
-    while streak < len(polls) and polls[streak]["count"] == 0:
+    while streak < len(polls) and polls[streak].count == 0:
         streak += 1
     if streak < SILENT_POLLS:
         return None
     before = polls[streak:streak + RECENT_POLLS]
     # Distinct records, not search counts: the counts of overlapping windows repeat records.
-    if sum(1 for p in before if p["found"]) < ACTIVE_POLLS:
+    if sum(1 for p in before if p.found) < ACTIVE_POLLS:
         return None  # a quiet query (or one often empty) is not unwell when empty again
     first = polls[streak - 1]
-    found = sum(p["found"] for p in before)
+    found = sum(p.found for p in before)
     message = (f"query {query.id} returned no {label(source)} records for {streak} polls "
-               f"since {_day(first['finished'])}; in the {len(before)} polls before (since "
-               f"{_day(before[-1]['finished'])}) it found {found} distinct records. "
+               f"since {_day(first.finished)}; in the {len(before)} polls before (since "
+               f"{_day(before[-1].finished)}) it found {found} distinct records. "
                f"{label(source)} may have changed how it reads the query: check it with "
                "`watcher validate --online`.")
-    return Event(f"query_health:silent:{query.id}:{source}:{first['id']}", "query_health",
-                 None, query.id, {"message": message, "source": source, "check": "silent"})
+    return QueryHealth.fell_silent(query.id, source, first.id, message)
 
 
-def read_differently(query: Query, source: str, polls: list[dict[str, Any]]) -> Event | None:
+def read_differently(query: Query, source: str,
+                     polls: list[SearchPoll]) -> QueryHealth | None:
     """The drift event when the two newest polls (same terms) were translated differently."""
     if len(polls) < 2:
         return None
     # (polls kept before the date window was taken out of the translation still carry it)
-    now, before = reading(polls[0]["translation"] or ""), reading(polls[1]["translation"] or "")
+    now, before = reading(polls[0].translation or ""), reading(polls[1].translation or "")
     if not now or not before or now == before:
         return None
     digest = hashlib.sha256(f"{before}\n{now}".encode()).hexdigest()[:12]
     message = (f"{label(source)} now reads query {query.id} differently, though its terms are "
-               f"unchanged (since {_day(polls[0]['finished'])}). Before: {_cut(before)} "
+               f"unchanged (since {_day(polls[0].finished)}). Before: {_cut(before)} "
                f"Now: {_cut(now)} Check that it still finds what it should.")
-    return Event(f"query_health:translation:{query.id}:{source}:{polls[0]['id']}:{digest}",
-                 "query_health", None, query.id,
-                 {"message": message, "source": source, "check": "translation",
-                  "before": before, "after": now})
+    return QueryHealth.read_differently(query.id, source, polls[0].id, digest, message,
+                                        before=before, after=now)
 
 
 def _cut(text: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from tests.helpers import EVERYTHING, FIXTURES, QUERIES_YAML, days_ago, renumbered
-from watcher.query_health import SILENT_POLLS
+from watcher.search_drift import SILENT_POLLS
 
 TERM = "(all[sb])"  # the search the query sends
 
