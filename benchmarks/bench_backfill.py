@@ -67,7 +67,8 @@ def main(count: int, batch: int = EFETCH_BATCH) -> None:
             with pipeline.make_http(settings) as http:
                 started = time.perf_counter()
                 report = pipeline.poll(cfg, store, settings, http=http,
-                                       sources={"pubmed": Timed(settings, http, fetch_batch=batch)})
+                                       sources={"pubmed": Timed(settings.source("pubmed"), http,
+                                                                fetch_batch=batch)})
                 elapsed = time.perf_counter() - started
             outcome = report.outcomes[0]
             assert not outcome.error, outcome.error

@@ -165,7 +165,7 @@ def measure(queries: Path = ROOT / "queries", entries: list[Entry] | None = None
         store = Store(settings.db)
         http = make_http(settings)
         try:
-            pubmed = {"pubmed": build_sources(settings, http)["pubmed"]}
+            pubmed = {"pubmed": build_sources(settings.sources, http)["pubmed"]}
             report = poll(cfg, store, settings, sources=pubmed)
             failures = [f"{o.query_id}: {o.error}" for o in report.failures]
             if failures:

@@ -18,13 +18,13 @@ from watcher.errors import ParseError, SourceError
 from watcher.fakes.ctgov import CtgovServer, renumbered, studies_in
 from watcher.http import HttpClient, RetryPolicy
 from watcher.parsers.clinicaltrials import (
-    changes,
     parse_records,
     parse_search_page,
     parse_study,
     registry_ids,
     study_records,
 )
+from watcher.parsers.trial_changes import changed_fields
 from watcher.settings import Settings
 from watcher.sources import REGISTRY, FetchContext, Window
 from watcher.sources.clinicaltrials import ClinicalTrialsSource
@@ -64,16 +64,22 @@ def http():
 
 
 def source_for(ctgov: CtgovServer, http: HttpClient, env, **kwargs) -> ClinicalTrialsSource:
-    return ClinicalTrialsSource(env.settings(WATCHER_CTGOV_URL=ctgov.url), http, **kwargs)
+    return ClinicalTrialsSource(env.settings(WATCHER_CTGOV_URL=ctgov.url).source("clinicaltrials"),
+                                http, **kwargs)
 
 
 def fetch(source: ClinicalTrialsSource, env, *, cursor: str | None = None,
           retry: list[str] | None = None):
     env.write_queries(TRIALS_YAML)
-    query = env.config().query("trials")
+    query = env.config().query("trials").search("clinicaltrials")
     window = Window(days_ago(30), days_ago(0))
     return source.fetch(query, window, FetchContext(lambda scheme, ids: set(), retry or [],
                                                     cursor))
+
+
+def changes(previous, current, tracked: list[str]) -> list[str]:
+    """Only the phrases of what changed (the fields they are about left out)."""
+    return [phrase for _, phrase in changed_fields(previous, current, tracked)]
 
 
 # --- the parser on every recorded v2 response -------------------------------------------------
@@ -249,7 +255,8 @@ def test_the_range_never_runs_past_the_registry_data_and_a_late_registry_is_caug
     ctgov.data_timestamp = datetime.combine(days_ago(0), datetime.min.time())
     source = source_for(ctgov, http, env)  # a new run asks /version again
     env.write_queries(TRIALS_YAML)
-    second = source.fetch(env.config().query("trials"), Window(days_ago(2), days_ago(0)),
+    second = source.fetch(env.config().query("trials").search("clinicaltrials"),
+                          Window(days_ago(2), days_ago(0)),
                           FetchContext(lambda s, i: set(), [], first.cursor))
     assert second.matched == ["NCT09000001", "NCT09000002"]  # with the overlap
     assert ctgov.calls()[-1]["filter.advanced"] == (
@@ -302,8 +309,8 @@ def test_a_500_on_page_3_of_5_records_nothing_and_the_next_run_gets_everything(e
     env.write_queries(TRIALS_YAML)
     ctgov.fail(500, "upstream trouble", page=3, times=99)
     settings = env.settings(WATCHER_CTGOV_URL=ctgov.url)
-    sources = {"clinicaltrials": ClinicalTrialsSource(settings, pipeline.make_http(settings),
-                                                      page_size=2)}
+    sources = {"clinicaltrials": ClinicalTrialsSource(
+        settings.source("clinicaltrials"), pipeline.make_http(settings), page_size=2)}
     report = pipeline.poll(env.config(), env.store(), settings, sources=sources)
     assert "answered HTTP 500: upstream trouble" in report.outcomes[0].error
     assert "(page 3)" in report.outcomes[0].error
@@ -326,8 +333,8 @@ def test_fresh_page_tokens_for_ever_stop_at_the_announced_total_and_keep_the_win
     ctgov.extra_pages = 500
     env.write_queries(TRIALS_YAML)
     settings = env.settings(WATCHER_CTGOV_URL=ctgov.url)
-    sources = {"clinicaltrials": ClinicalTrialsSource(settings, pipeline.make_http(settings),
-                                                      page_size=2)}
+    sources = {"clinicaltrials": ClinicalTrialsSource(
+        settings.source("clinicaltrials"), pipeline.make_http(settings), page_size=2)}
     report = pipeline.poll(env.config(), env.store(), settings, sources=sources)
     error = report.outcomes[0].error
     assert error == ("ClinicalTrials.gov search: 9 pages brought 17 studies, more than the 5 "
@@ -347,8 +354,8 @@ def test_a_poll_that_pages_on_past_its_deadline_fails_and_keeps_the_window(env, 
     settings = env.settings(WATCHER_CTGOV_URL=ctgov.url, WATCHER_CTGOV_RATE="5",
                             WATCHER_POLL_TIMEOUT="1")
     assert settings.poll_timeout == 1
-    sources = {"clinicaltrials": ClinicalTrialsSource(settings, pipeline.make_http(settings),
-                                                      page_size=1)}
+    sources = {"clinicaltrials": ClinicalTrialsSource(
+        settings.source("clinicaltrials"), pipeline.make_http(settings), page_size=1)}
     report = pipeline.poll(env.config(), env.store(), settings, sources=sources)
     error = report.outcomes[0].error or ""
     assert error.startswith(f"ClinicalTrials.gov (127.0.0.1:{ctgov.port}): the poll ran past "
@@ -358,9 +365,9 @@ def test_a_poll_that_pages_on_past_its_deadline_fails_and_keeps_the_window(env, 
     store = env.store()
     assert store.records("clinicaltrials") == [] and store.positions()[0].window_end is None
     # The next poll has a deadline of its own: with time enough it gets everything.
-    settings = settings.with_(poll_timeout=600.0, ctgov_rate=50.0)
-    sources = {"clinicaltrials": ClinicalTrialsSource(settings, pipeline.make_http(settings),
-                                                      page_size=10)}
+    settings = settings.with_(poll_timeout=600.0).with_source("clinicaltrials", rate=50.0)
+    sources = {"clinicaltrials": ClinicalTrialsSource(
+        settings.source("clinicaltrials"), pipeline.make_http(settings), page_size=10)}
     report = pipeline.poll(env.config(), store, settings, sources=sources)
     assert report.outcomes[0].error is None and report.outcomes[0].new == 40
 
@@ -443,7 +450,8 @@ def test_a_study_without_status_module_is_quarantined_and_asked_for_again_by_id(
 
 
 def test_the_track_list_and_the_polite_rate():
-    assert Settings.from_env({}).ctgov_rate == 1.0, "about one request per second by default"
+    assert Settings.from_env({}).source("clinicaltrials").rate == 1.0, \
+        "about one request per second by default"
     options = REGISTRY["clinicaltrials"].options(condition="x")
     assert options.track[:3] == ["status", "phases", "enrollment"]
 
@@ -524,9 +532,10 @@ def test_every_shipped_condition_finds_its_ketamine_trial_on_the_local_server(en
                                                        drug="Esketamine"), updated=days_ago(1))
         ctgov.add_study(ketamine_trial(f"NCT0920{n:04d}", condition=condition,
                                        drug="Placebo"), updated=days_ago(1))
-    source = ClinicalTrialsSource(env.settings(WATCHER_CTGOV_URL=ctgov.url), http)
+    source = ClinicalTrialsSource(
+        env.settings(WATCHER_CTGOV_URL=ctgov.url).source("clinicaltrials"), http)
     for query in shipped.queries:
-        result = source.fetch(query, Window(days_ago(30), days_ago(0)),
+        result = source.fetch(query.search("clinicaltrials"), Window(days_ago(30), days_ago(0)),
                               FetchContext(lambda s, i: set()))
         assert result.matched == [ids[query.id]], query.id
 

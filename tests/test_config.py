@@ -58,7 +58,7 @@ def test_shipped_queries_search_pubmed_and_clinicaltrials_for_every_condition():
     cfg = config.load(ROOT / "queries")
     assert len(cfg.queries) >= 10
     for query in cfg.queries:
-        term = query.pubmed_term()
+        term = query.terms_for("pubmed")
         assert term and "esketamin*[tiab]" in term and "Spravato" in term, query.id
         assert term.count("(") == term.count(")"), query.id
         trials = query.sources["clinicaltrials"]
@@ -70,7 +70,11 @@ def test_shared_intervention_and_exclusions_compose_the_pubmed_term(env):
     env.write_queries(VALID.replace("terms: PTSD[tiab]",
                                     "terms: PTSD[tiab]\n        exclude: rats[tiab]"))
     query = env.config().query("ptsd")
-    assert query.pubmed_term() == "(ketamine[tiab]) AND (PTSD[tiab]) NOT (rats[tiab])"
+    assert query.terms_for("pubmed") == "(ketamine[tiab]) AND (PTSD[tiab]) NOT (rats[tiab])"
+    search = query.search("pubmed")  # all a fetch is handed: its own options and terms
+    assert (search.query_id, search.intervention, search.terms) == (
+        "ptsd", "ketamine[tiab]", query.terms_for("pubmed"))
+    assert search.options is query.sources["pubmed"]
     assert query.destinations == ("team",)
     assert env.config().destinations["team"].schedule.trigger() is not None
 

@@ -272,7 +272,7 @@ def _batch_of_200(server, *, tweak=None) -> list[str]:
 
 
 def test_a_record_with_an_element_newer_than_the_dtd_does_not_stop_its_batch(env, server):
-    from watcher.fakes.eutils import with_unknown_element
+    from tests.helpers.pubmed import with_unknown_element
 
     env.write_queries(EVERYTHING)
     pmids = _batch_of_200(server, tweak=with_unknown_element)
@@ -286,7 +286,7 @@ def test_a_record_with_an_element_newer_than_the_dtd_does_not_stop_its_batch(env
 
 
 def test_an_unparseable_record_is_quarantined_kept_raw_and_recovered_by_reparse(env, server):
-    from watcher.fakes.eutils import without_article
+    from tests.helpers.pubmed import without_article
 
     env.write_queries(EVERYTHING)
     pmids = _batch_of_200(server, tweak=without_article)
@@ -362,16 +362,17 @@ class CursorSource:
         self.seen_cursors: list[str | None] = []
         self.fail = False
 
-    def fetch(self, query, window, context):
+    def fetch(self, search, window, context):
         from watcher.errors import SourceError
-        from watcher.sources import FetchedRecord, FetchResult
+        from watcher.models import SourceRecord
+        from watcher.sources import FetchResult
 
         self.seen_cursors.append(context.cursor)
         if self.fail:
             raise SourceError("PubMed (feed): HTTP 503")
         n = len(self.seen_cursors)
         study = Study("pubmed", "publication", {"pmid": f"5{n}"}, f"Item {n}")
-        return FetchResult("pmid", [f"5{n}"], [FetchedRecord(f"5{n}", f"<item {n}/>", study)],
+        return FetchResult("pmid", [f"5{n}"], [SourceRecord(f"5{n}", f"<item {n}/>", study)],
                            cursor=f'W/"etag-{n}"')
 
 

@@ -13,9 +13,9 @@ from aiosmtpd.controller import Controller
 
 from tests.fakes.slack import SlackServer
 from tests.helpers import EVERYTHING, FIXTURES, days_ago, renumbered, retracted
+from tests.helpers.pubmed import studies_of, without_article
 from watcher.digest import DigestItem
-from watcher.fakes.eutils import _esearch_error, without_article
-from watcher.parsers.pubmed import parse_efetch
+from watcher.fakes.eutils import _esearch_error
 from watcher.render.common import item_labels
 
 STUDY = "99000100"
@@ -23,10 +23,10 @@ NOTICE = "99000200"
 
 
 def test_the_parser_exposes_errata_and_the_study_a_notice_corrects():
-    study = parse_efetch((FIXTURES / "pubmed_metapub/35649368.xml").read_bytes())[0]
+    study = studies_of((FIXTURES / "pubmed_metapub/35649368.xml").read_bytes())[0]
     assert study.details["corrections"][0] | {"source": ""} == {
         "type": "ErratumIn", "pmid": "35767954", "source": ""}
-    notice = parse_efetch((FIXTURES / "pubmed_metapub/38962805.xml").read_bytes())[0]
+    notice = studies_of((FIXTURES / "pubmed_metapub/38962805.xml").read_bytes())[0]
     assert [(c["type"], c["pmid"]) for c in notice.details["corrections"]] == [
         ("ErratumFor", "38446048")]
 
@@ -283,7 +283,7 @@ def _sent_by_the_skeleton(env, article: ET.Element, *, details_kept: bool = Fals
     terms = env.config().query("everything").terms_for("pubmed")
     wrapper = ET.Element("PubmedArticleSet")
     wrapper.append(article)
-    study = parse_efetch(ET.tostring(wrapper))[0]
+    study = studies_of(ET.tostring(wrapper))[0]
     env.db.parent.mkdir(parents=True)
     db = sqlite_utils.Database(env.db)
     MIGRATIONS[0](db)

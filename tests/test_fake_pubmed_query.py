@@ -7,8 +7,8 @@ import pytest
 
 from tests.helpers import ROOT
 from watcher import config
-from watcher.fakes.eutils import _document, records_from_xml
-from watcher.fakes.pubmed_query import Document, matches
+from watcher.fakes.eutils import records_from_xml
+from watcher.fakes.pubmed_query import Document, document_of, matches
 
 DOC = Document(title="Esketamine for treatment-resistant depression: a randomized trial",
                abstract="Post-traumatic stress was a secondary outcome.",
@@ -45,9 +45,9 @@ def test_shipped_depression_query_finds_the_real_ketamine_review_and_nothing_els
     cfg = config.load(ROOT / "queries")
     xml = (ROOT / "tests/fixtures/pubmed_metapub/38011560.xml").read_bytes()
     other = (ROOT / "tests/fixtures/pubmed_metapub/38147649.xml").read_bytes()
-    ketamine = _document(records_from_xml(xml)[0][1])
-    anxiety_paper = _document(records_from_xml(other)[0][1])
-    found = [q.id for q in cfg.queries if matches(q.pubmed_term(), ketamine)]
+    ketamine = document_of(records_from_xml(xml)[0][1])
+    anxiety_paper = document_of(records_from_xml(other)[0][1])
+    found = [q.id for q in cfg.queries if matches(q.terms_for("pubmed"), ketamine)]
     assert "depression" in found
-    assert not [q.id for q in cfg.queries if matches(q.pubmed_term(), anxiety_paper)], \
+    assert not [q.id for q in cfg.queries if matches(q.terms_for("pubmed"), anxiety_paper)], \
         "a gut-microbiota paper without ketamine matches no ketamine query"

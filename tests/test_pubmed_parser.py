@@ -10,8 +10,10 @@ import socket
 import pytest
 
 from tests.helpers import FIXTURES, PUBMED_FILES
+from tests.helpers.pubmed import studies_of
 from watcher.errors import ParseError
 from watcher.parsers import pubmed
+from watcher.parsers.pubmed_study import clean_text
 
 # pmid: (title start, title end, doi, publication types that must be present)
 EXPECTED = {
@@ -62,7 +64,7 @@ EXPECTED = {
 def all_fixture_studies():
     studies = {}
     for path in PUBMED_FILES:
-        for study in pubmed.parse_efetch(path.read_bytes()):
+        for study in studies_of(path.read_bytes()):
             studies[study.ids["pmid"]] = study
     return studies
 
@@ -104,7 +106,7 @@ def test_medline_date_is_kept_as_text_with_its_year():
     original = b"<PubDate><Year>2022</Year><Season>Apr-Jun</Season></PubDate>"
     assert original in xml
     xml = xml.replace(original, b"<PubDate><MedlineDate>1998 Dec-1999 Jan</MedlineDate></PubDate>")
-    study = pubmed.parse_efetch(xml)[0]
+    study = studies_of(xml)[0]
     assert study.published == "1998 Dec-1999 Jan"
     assert study.year == 1998
 
@@ -130,7 +132,7 @@ def test_non_human_flag_follows_medline_animals_without_humans():
 
 def test_empty_article_set_is_an_empty_list():
     xml = (FIXTURES / "pubmed_metapub/37909814.xml").read_bytes()
-    assert pubmed.parse_efetch(xml) == []
+    assert studies_of(xml) == []
 
 
 @pytest.mark.parametrize("name, message", [
@@ -141,7 +143,7 @@ def test_empty_article_set_is_an_empty_list():
 ])
 def test_error_bodies_become_one_line_parse_errors(name, message):
     with pytest.raises(ParseError) as caught:
-        pubmed.parse_efetch((FIXTURES / name).read_bytes())
+        studies_of((FIXTURES / name).read_bytes())
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
 
@@ -149,11 +151,11 @@ def test_error_bodies_become_one_line_parse_errors(name, message):
 def test_truncated_and_empty_responses_are_parse_errors():
     xml = (FIXTURES / "biopython/pubmed4.xml").read_bytes()
     with pytest.raises(ParseError, match="malformed or truncated"):
-        pubmed.parse_efetch(xml[: len(xml) // 2])
+        studies_of(xml[: len(xml) // 2])
     with pytest.raises(ParseError, match="empty response"):
-        pubmed.parse_efetch(b"")
+        studies_of(b"")
     with pytest.raises(ParseError, match="not a PubmedArticleSet"):
-        pubmed.parse_efetch((FIXTURES / "biopython/esearch1.xml").read_bytes())
+        studies_of((FIXTURES / "biopython/esearch1.xml").read_bytes())
 
 
 def test_esearch_answers_counts_ids_and_dropped_phrases():
@@ -175,23 +177,23 @@ def test_unknown_dtd_is_pinned_to_a_bundled_one_without_network(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", no_network)
     xml = (FIXTURES / "biopython/pubmed1.xml").read_bytes().replace(
         b"pubmed_250101.dtd", b"pubmed_270101.dtd")
-    studies = pubmed.parse_efetch(xml)
+    studies = studies_of(xml)
     assert [s.ids["pmid"] for s in studies] == ["12091962", "9997"]
     with pytest.raises(ParseError, match="does not bundle"):
-        pubmed.parse_efetch(xml.replace(b"pubmed_270101.dtd", b"other_1.dtd"))
+        studies_of(xml.replace(b"pubmed_270101.dtd", b"other_1.dtd"))
 
 
 def test_clean_text_keeps_comparison_signs_and_converts_scripts():
-    assert pubmed.clean_text("p < 0.05 and n > 3") == "p < 0.05 and n > 3"
-    assert pubmed.clean_text("CO<sub>2</sub> and m<sup>2</sup>") == "CO₂ and m²"
-    assert pubmed.clean_text("<i>In vivo</i>  effects\n of <b>X</b>") == "In vivo effects of X"
+    assert clean_text("p < 0.05 and n > 3") == "p < 0.05 and n > 3"
+    assert clean_text("CO<sub>2</sub> and m<sup>2</sup>") == "CO₂ and m²"
+    assert clean_text("<i>In vivo</i>  effects\n of <b>X</b>") == "In vivo effects of X"
 
 
 def test_a_record_missing_its_article_is_left_out_and_named_not_fatal():
     xml = (FIXTURES / "biopython/pubmed1.xml").read_bytes()
     start, end = xml.index(b"<Article "), xml.index(b"</Article>") + len(b"</Article>")
     broken = xml[:start] + xml[end:]
-    assert [s.ids["pmid"] for s in pubmed.parse_efetch(broken)] == ["9997"]
+    assert [s.ids["pmid"] for s in studies_of(broken)] == ["9997"]
     bad = pubmed.parse_efetch_records(broken)[0]
     assert bad.source_id == "12091962" and bad.study is None
     assert bad.error.startswith("PubMed record 12091962: unexpected shape")
@@ -206,4 +208,4 @@ def test_mathml_formulas_become_their_text_not_markup():
     assert "inhaled He3/Xe129MRI ventilation" in imaging
     for abstract in (lactate, imaging):
         assert "<m" not in abstract and "</" not in abstract
-    assert pubmed.clean_text("<math><mi>p</mi> <mo><</mo> <mn>0.05</mn></math>") == "p<0.05"
+    assert clean_text("<math><mi>p</mi> <mo><</mo> <mn>0.05</mn></math>") == "p<0.05"

@@ -13,13 +13,19 @@ import pytest
 from Bio import Entrez
 
 from tests.helpers import FIXTURES, PUBMED_FILES, renumbered
-from tests.helpers.pubmed import OTHER, batch_with, editable_record
+from tests.helpers.pubmed import (
+    OTHER,
+    batch_with,
+    editable_record,
+    parse_one,
+    studies_of,
+    with_unknown_element,
+    without_article,
+)
 from watcher.errors import ParseError
 from watcher.fakes.eutils import (
     EutilsServer,
     records_from_xml,
-    with_unknown_element,
-    without_article,
 )
 from watcher.parsers import pubmed
 
@@ -68,9 +74,9 @@ def test_a_record_with_a_broken_shape_fails_alone_and_is_named():
     assert bad[0].error.startswith(f"PubMed record {ids[123]}: unexpected shape")
     assert "\n" not in bad[0].error
     assert f">{ids[123]}</PMID>" in bad[0].raw  # kept: a fixed parser can read it later
-    assert [s.ids["pmid"] for s in pubmed.parse_efetch(xml)] == ids[:123] + ids[124:]
+    assert [s.ids["pmid"] for s in studies_of(xml)] == ids[:123] + ids[124:]
     with pytest.raises(ParseError, match=f"PubMed record {ids[123]}: unexpected shape"):
-        pubmed.parse_record(bad[0].raw)
+        parse_one(bad[0].raw)
 
 
 def test_a_record_biopython_rejects_outright_fails_alone():
@@ -98,8 +104,8 @@ def test_every_fixture_record_re_parses_from_its_raw_text_into_the_same_study(pa
         assert record.raw.startswith("<PubmedArticle>")
         assert record.raw.endswith("</PubmedArticle>")
         assert record.raw.encode("utf-8") in data  # verbatim: entities, prefixes, spacing
-        assert pubmed.parse_record(record.raw) == record.study
-    assert pubmed.parse_efetch(data) == [r.study for r in records]
+        assert parse_one(record.raw) == record.study
+    assert studies_of(data) == [r.study for r in records]
 
 
 def test_many_stored_records_re_parse_at_once_in_order():
@@ -128,7 +134,7 @@ def test_mathml_and_inline_markup_survive_the_round_trip(name, title, kept):
     for markup in kept:
         assert markup in record.raw
     ET.fromstring(record.raw)  # well-formed on its own: MathML declares its namespace inline
-    again = pubmed.parse_record(record.raw)
+    again = parse_one(record.raw)
     assert again.title == record.study.title == title
     assert again.abstract == record.study.abstract
 
@@ -162,7 +168,7 @@ def test_book_records_keep_document_order_and_their_own_pmid():
     assert book.study.title == "Ketamine & depression: an example chapter"
     assert book.study.journal == "Example Reviews®"
     assert book.study.authors == ["Doe J"]
-    assert pubmed.parse_record(book.raw) == book.study
+    assert parse_one(book.raw) == book.study
 
 
 def test_an_empty_article_set_is_no_records():
@@ -213,16 +219,16 @@ def test_an_unknown_pubmed_dtd_is_pinned_and_nothing_is_downloaded(monkeypatch):
 
     records = pubmed.parse_efetch_records(xml)
     assert [r.source_id for r in records] == ["12091962", "9997"]
-    assert [pubmed.parse_record(r.raw) for r in records] == [r.study for r in records]
+    assert [parse_one(r.raw) for r in records] == [r.study for r in records]
     with pytest.raises(ParseError, match="does not bundle"):
         pubmed.parse_efetch_records(xml.replace(b"pubmed_990101.dtd", b"other_1.dtd"))
 
 
 def test_a_stored_raw_that_is_not_one_record_is_a_parse_error():
-    with pytest.raises(ParseError, match="PubMed record: malformed or truncated XML"):
-        pubmed.parse_record("<PubmedArticle><MedlineCitation>")
+    with pytest.raises(ParseError, match="PubMed records: malformed or truncated XML"):
+        parse_one("<PubmedArticle><MedlineCitation>")
     with pytest.raises(ParseError, match="expected one <PubmedArticle>"):
-        pubmed.parse_record("")
+        parse_one("")
 
 
 @pytest.mark.hostile
@@ -275,4 +281,4 @@ def test_a_control_character_in_one_record_does_not_fail_the_whole_answer():
     records = pubmed.parse_efetch_records(xml)
     assert [r.error for r in records] == [None, None, None]
     assert "Dose response data." in records[1].study.abstract
-    assert pubmed.parse_record(records[1].raw) == records[1].study
+    assert parse_one(records[1].raw) == records[1].study

@@ -39,8 +39,9 @@ def test_a_25000_record_back_fill_is_fetched_completely_each_pmid_once(env, serv
     settings = env.settings()
     reports: list[tuple[int, int]] = []
     with pipeline.make_http(settings) as http:
-        source = PubMedSource(settings, http)
-        result = source.fetch(env.config().query("q0"), Window(days_ago(3650), days_ago(0)),
+        source = PubMedSource(settings.source("pubmed"), http)
+        result = source.fetch(env.config().query("q0").search("pubmed"),
+                              Window(days_ago(3650), days_ago(0)),
                               FetchContext(lambda scheme, ids: set(),
                                            progress=lambda done, total: reports.append(
                                                (done, total))))

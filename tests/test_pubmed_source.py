@@ -19,12 +19,12 @@ from watcher.sources.pubmed import PubMedSource, ncbi_rate
 def source_for(env, **kwargs) -> tuple[PubMedSource, object]:
     settings = env.settings(NCBI_API_KEY="test-key")
     http = pipeline.make_http(settings)
-    return PubMedSource(settings, http, **kwargs), http
+    return PubMedSource(settings.source("pubmed"), http, **kwargs), http
 
 
 def everything(env):
     env.write_queries(QUERIES_YAML)
-    return env.config().query("everything")
+    return env.config().query("everything").search("pubmed")
 
 
 def test_pages_through_esearch_with_retstart(env, corpus_server):
@@ -98,7 +98,7 @@ def test_a_raised_ncbi_rate_applies_to_a_local_e_utilities_only():
     """WATCHER_NCBI_RATE lets a local mirror (or the demo's replay) go faster, never NCBI's
     own servers: a client above 3 requests/s (10 with a key) is blocked there."""
     def rate(**env: str) -> float:
-        return ncbi_rate(Settings.from_env(env))
+        return ncbi_rate(Settings.from_env(env).source("pubmed"))
 
     assert rate() == 3 and rate(NCBI_API_KEY="k") == 10
     assert rate(WATCHER_NCBI_RATE="50") == 3, "NCBI's limit wins at NCBI"
@@ -120,7 +120,7 @@ def test_ncbi_s_own_host_written_with_a_trailing_dot_keeps_ncbi_s_cap(url):
     """A trailing dot names the same NCBI host (DNS resolves it alike): a raised
     WATCHER_NCBI_RATE must not get past NCBI's 3 requests/s with it."""
     settings = Settings.from_env({"WATCHER_NCBI_RATE": "1e9", "WATCHER_EUTILS_URL": url})
-    assert ncbi_rate(settings) == 3
+    assert ncbi_rate(settings.source("pubmed")) == 3
 
 
 @pytest.mark.hostile
@@ -131,7 +131,7 @@ def test_a_look_alike_host_is_not_ncbi_and_hostile_rates_are_refused():
 
     evil = "https://eutils.ncbi.nlm.nih.gov.evil.example/"
     assert ncbi_rate(Settings.from_env({"WATCHER_NCBI_RATE": "50",
-                                        "WATCHER_EUTILS_URL": evil})) == 50
+                                        "WATCHER_EUTILS_URL": evil}).source("pubmed")) == 50
     for value in ("inf", "nan", "-1", "0", "1e999"):
         with pytest.raises(ConfigError, match="WATCHER_NCBI_RATE"):
             Settings.from_env({"WATCHER_NCBI_RATE": value})

@@ -14,16 +14,22 @@ from watcher.cli import main
 from watcher.digest import SourceReceipt
 from watcher.render.common import receipt_sentence
 from watcher.settings import Settings, secrets_in_env
+from watcher.sources import REGISTRY
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SETTINGS_SOURCE = (ROOT / "watcher" / "settings.py").read_text(encoding="utf-8")
 #: Settings fields that are not read from the environment (internal tuning).
-NOT_FROM_ENV = {"overlap_days"}
+NOT_FROM_ENV = {"overlap_days", "sources"}
+#: Variables each source declares for its own settings -> (source, settings field).
+SOURCE_VARIABLES = {variable.name: (name, field_name) for name, spec in REGISTRY.items()
+                    for field_name, variable in spec.settings.variables.items()}
 
 
 def env_variables_read() -> set[str]:
-    """Every variable name Settings.from_env reads (get, seconds, port, url)."""
-    return set(re.findall(r'(?:get|seconds|port|url)\("([A-Z][A-Z0-9_]+)"', SETTINGS_SOURCE))
+    """Every variable name Settings.from_env reads (get, seconds, port, url), the sources' own
+    included."""
+    return set(re.findall(r'(?:get|seconds|port|url)\("([A-Z][A-Z0-9_]+)"',
+                          SETTINGS_SOURCE)) | set(SOURCE_VARIABLES)
 
 
 def table_rows() -> dict[str, tuple[str, str]]:
@@ -58,16 +64,27 @@ def test_every_variable_the_code_reads_is_in_a_readme_table_and_nothing_else_is(
 def test_readme_defaults_match_settings(field_name):
     """Each documented default is the value Settings has when the variable is unset."""
     value = getattr(Settings.from_env({}), field_name)
-    rows = table_rows()
     names = [n for n in env_variables_read() if _field_for(n) == field_name]
     assert names, f"no environment variable sets Settings.{field_name}"
-    default, _meaning = rows[names[0]]
+    _assert_documented_default(names[0], value)
+
+
+@pytest.mark.parametrize("variable", sorted(SOURCE_VARIABLES))
+def test_readme_defaults_match_each_source_s_settings(variable):
+    """Likewise for the variables a source declares: its settings' value when unset."""
+    source, field_name = SOURCE_VARIABLES[variable]
+    _assert_documented_default(variable, getattr(Settings.from_env({}).source(source),
+                                                 field_name))
+
+
+def _assert_documented_default(name: str, value: object) -> None:
+    default, _meaning = table_rows()[name]
     if value is None:
-        assert default in ("unset", "NCBI's"), (names[0], default)
+        assert default in ("unset", "NCBI's"), (name, default)
     elif isinstance(value, float):
-        assert float(default) == value, (names[0], default)
+        assert float(default) == value, (name, default)
     else:
-        assert default == str(value), (names[0], default)
+        assert default == str(value), (name, default)
 
 
 def _field_for(variable: str) -> str | None:

@@ -24,7 +24,8 @@ def shipped_terms() -> list[tuple[str, str]]:
                 value = getattr(options, key, None)
                 if value:
                     found.append((f"{query.id} {source} {key}", value))
-        found.append((f"{query.id} composed PubMed term", query.pubmed_term()))
+        if "pubmed" in query.sources:
+            found.append((f"{query.id} composed PubMed term", query.terms_for("pubmed")))
     return found
 
 

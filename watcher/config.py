@@ -21,7 +21,7 @@ from .destinations import KINDS, UNKNOWN_KIND, Destination, options_models
 from .errors import ConfigError
 from .filters import Filters
 from .schedules import Schedule
-from .sources import REGISTRY
+from .sources import REGISTRY, Search
 from .terms import Terms
 from .yaml_base import Strict
 from .yaml_errors import ALIAS_VALUES, alias_bomb, describe, one_line, plain, syntax_error
@@ -97,16 +97,13 @@ class Query:
     def intervention_terms(self, source: str) -> str | None:
         return getattr(self.intervention, source, None) if self.intervention else None
 
+    def search(self, source: str) -> Search:
+        """What this query asks of *source*, all a fetch is handed: its own options only."""
+        return Search(self.id, self.sources[source], self.intervention_terms(source))
+
     def terms_for(self, source: str) -> str:
         """The exact search this query sends to *source* (built by the source's options)."""
-        options = self.sources.get(source)
-        if options is None:
-            return ""
-        return options.search_terms(self.intervention_terms(source))
-
-    def pubmed_term(self) -> str | None:
-        """The full PubMed term: (shared intervention) AND (condition terms) NOT (exclude)."""
-        return self.terms_for("pubmed") if "pubmed" in self.sources else None
+        return self.search(source).terms if source in self.sources else ""
 
 
 @dataclass

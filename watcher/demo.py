@@ -36,11 +36,11 @@ def run_demo(settings: Settings, *, db_path: str | None = None) -> int:
             server.add_files([path], entry_date=today - timedelta(days=days_ago))
         for days_ago, path in enumerate(demo_corpus("ctgov", ".json"), start=1):
             trials.add_files([path], updated=today - timedelta(days=days_ago))
-        demo_settings = settings.without_secrets().with_(
-            eutils_url=server.url, ncbi_rate=50.0,  # a local replay: no rate to respect
-            ctgov_url=trials.url, ctgov_rate=50.0,
-            isrctn_url=isrctn.url, isrctn_rate=50.0,
-            db=db_path or str(Path(tmp) / "demo.db"))
+        demo_settings = (  # local replays: no rate to respect
+            settings.without_secrets().with_(db=db_path or str(Path(tmp) / "demo.db"))
+            .with_source("pubmed", url=server.url, rate=50.0)
+            .with_source("clinicaltrials", url=trials.url, rate=50.0)
+            .with_source("isrctn", url=isrctn.url, rate=50.0))
         store = Store(demo_settings.db, setting="--db" if db_path else "WATCHER_DB")
         say = sys.stderr.write
         say(f"demo: local E-utilities at {server.url} serving {len(server.records)} recorded "

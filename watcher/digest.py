@@ -15,8 +15,8 @@ from .db.report_rows import HeldRecord
 from .db.rows import PendingItem, PollRow
 from .events import Correction, Event, NewStudy, TrialChanged
 from .filters import Filters, judge
-from .models import SOURCE_PRIORITY, Study
-from .sources import label
+from .models import Study
+from .sources import PRIORITY, label
 
 
 @dataclass(frozen=True)
@@ -236,8 +236,7 @@ def _changes_once(events: list[TrialChanged]) -> list[tuple[str, str]]:
     recorded counts each phrase as its own field, so an identical phrase is still told once."""
     def trust(event: TrialChanged) -> int:
         source = event.source
-        return SOURCE_PRIORITY.index(source) if source in SOURCE_PRIORITY else len(
-            SOURCE_PRIORITY)
+        return PRIORITY.index(source) if source in PRIORITY else len(PRIORITY)
 
     said: dict[str, tuple[int, list[str]]] = {}  # field -> (trust, its phrases, oldest first)
     for event in sorted(events, key=lambda e: (trust(e), e.id or 0)):

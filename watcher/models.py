@@ -5,13 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-#: Identifier schemes that link one study across sources, in display order.
-ID_SCHEMES = ("pmid", "pmcid", "doi", "nct")
-
-#: Whose description of a study wins when several sources hold it, most trusted first.
-SOURCE_PRIORITY = ("pubmed", "clinicaltrials", "europepmc")
-
-
 #: Trial registries whose ids carry the registry's own prefix, written as the registry does.
 _REGISTRY_PREFIXES = {"isrctn": "ISRCTN", "drks": "DRKS", "actrn": "ACTRN", "chictr": "ChiCTR"}
 
@@ -42,7 +35,7 @@ class Study:
 
     source: str  # the source module that produced it, e.g. "pubmed"
     kind: str  # "publication", "preprint" or "trial"
-    ids: dict[str, str]  # scheme -> id, normalized (see ID_SCHEMES)
+    ids: dict[str, str]  # scheme -> id, normalized (see normalize_id)
     title: str
     abstract: str = ""
     authors: list[str] = field(default_factory=list)
@@ -68,6 +61,19 @@ class Study:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Study:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One record as a source returned it, from its parser to the store: the raw payload is
+    always kept (so it can be re-parsed offline); *study* is None when it could not be parsed
+    (*error* says why, in one line naming the record)."""
+
+    source_id: str  # the source's own id ("" when the record has none)
+    raw: str  # the record exactly as it arrived (PubMed XML, a trial's JSON or XML)
+    study: Study | None
+    error: str | None = None
+    modified: str | None = None  # upstream modification date, when the source gives one
 
 
 @dataclass

@@ -22,6 +22,7 @@ from .db.rows import KeptRecord
 from .db.storage import storage_cause
 from .errors import WatcherError
 from .http import HttpClient, poll_deadline
+from .models import SourceRecord
 from .runtime import make_http, one_line, stamp, utc_now
 from .settings import Settings
 from .sources import (
@@ -93,7 +94,7 @@ def poll(config: Config, store: Store, settings: Settings, *, now: datetime | No
     own_http = http is None and sources is None
     http = http or make_http(settings)
     try:
-        sources = sources if sources is not None else build_sources(settings, http)
+        sources = sources if sources is not None else build_sources(settings.sources, http)
         report = PollReport()
         settle_destinations(config, store, stamp(now), run_id=run_id)
         for query in queries:
@@ -152,8 +153,8 @@ def poll_one(config: Config, query: Query, source: Source, store: Store, setting
         # Every request of the fetch within WATCHER_POLL_TIMEOUT: a source that pages or
         # answers for ever fails this poll, not every later one.
         with poll_deadline(settings.poll_timeout):
-            result = source.fetch(query, window, FetchContext(store.known_ids, retry,
-                                                              position.cursor, on_progress))
+            result = source.fetch(query.search(source.name), window, FetchContext(
+                store.known_ids, retry, position.cursor, on_progress, settings.overlap_days))
         with store.transaction():
             _keep_decide_apply(config, query, source, result, store, outcome, run_id,
                                stamp_now)
@@ -242,10 +243,10 @@ def reparse(config: Config, store: Store, *, now: datetime | None = None,
     return counts
 
 
-def _reparsed(store: Store, row: KeptRecord, result: object, now: str) -> int | None:
+def _reparsed(store: Store, row: KeptRecord, result: SourceRecord, now: str) -> int | None:
     """Store one re-parse result: None if still unparseable, the study id if the record was
     unparseable before and now reads, 0 otherwise."""
-    study, error = getattr(result, "study", None), getattr(result, "error", None)
+    study, error = result.study, result.error
     if study is None:
         store.save_record(row.source, row.source_id, row.payload, None, now,
                           parse_error=error or "unreadable")

@@ -19,6 +19,8 @@ import threading
 from collections.abc import Callable, Iterable
 from urllib.parse import quote, quote_plus
 
+from .printable import printable
+
 MASK = "***"
 # A known secret shorter than this is only removed where it stands alone (not inside a word):
 # scrubbing every "pw" out of "pwd" or "npw" would make messages unreadable.
@@ -117,7 +119,7 @@ def _encoded_regex(form: str) -> str:
 
 class ScrubbingFilter(logging.Filter):
     """Rewrites a record's final message, traceback and stack through :func:`scrub`, and
-    through render.common.printable: a log line may quote a title or an upstream error, and
+    through printable.printable: a log line may quote a title or an upstream error, and
     its escape sequences must not reach the operator's terminal.
 
     Attach it to *handlers*: a filter on a logger does not see records propagated from its
@@ -129,9 +131,6 @@ class ScrubbingFilter(logging.Filter):
         self.secrets = tuple(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        # Imported here: the renderers import the sources, which import this module.
-        from .render.common import printable
-
         try:
             message = record.getMessage()
         except Exception:  # bad format args: still show (scrubbed) what we have

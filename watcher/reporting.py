@@ -70,13 +70,13 @@ def check_online(config: Config, settings: Settings, say: Say) -> bool:
     today = utc_now().date()
     ok = True
     with contextlib.closing(make_http(settings)) as http:
-        source = PubMedSource(settings, http)
+        source = PubMedSource(settings.source("pubmed"), http)
         for query in config.queries:
             if "pubmed" not in query.sources:
                 continue
             window = Window(today - timedelta(days=query.lookback_days), today)
             try:
-                page = source.check(query, window)
+                page = source.check(query.search("pubmed"), window)
             except Exception as exc:  # one query's failure is reported, the others checked
                 say(f"- {query.id}: could not search: {one_line(exc, 'PubMed')}")
                 ok = False

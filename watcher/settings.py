@@ -1,38 +1,40 @@
-"""Runtime settings from the environment (the only place secrets come from)."""
+"""Runtime settings from the environment (the only place secrets come from).
+
+Each source declares its own variables and settings (``SourceSpec.settings``); they are read
+here with the rest, so one start reports every bad variable together.
+"""
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from urllib.parse import urlsplit
+from typing import Any
 
 from .errors import ConfigError
+from .sources import REGISTRY
+from .variables import EnvSettings, Variable, url_password
 
-DEFAULT_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
-DEFAULT_CTGOV_URL = "https://clinicaltrials.gov/api/v2/"
-DEFAULT_ISRCTN_URL = "https://www.isrctn.com/api/"
-DEFAULT_EUROPEPMC_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 SMTP_TLS_MODES = ("starttls", "ssl", "none")
 LOG_FORMATS = ("text", "json")
 #: Variables whose values are secrets: never echoed, even in an error about the value.
-SECRET_VARIABLES = ("NCBI_API_KEY", "SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL", "SMTP_PASSWORD")
+SECRET_VARIABLES = (*(variable.name for spec in REGISTRY.values()
+                      for variable in spec.settings.variables.values() if variable.secret),
+                    "SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL", "SMTP_PASSWORD")
+
+
+def _default_sources() -> dict[str, EnvSettings]:
+    return {name: spec.settings() for name, spec in REGISTRY.items()}
 
 
 @dataclass(frozen=True)
 class Settings:
     queries: str = "queries/"
     db: str = "state/watcher.db"
-    eutils_url: str = DEFAULT_EUTILS_URL
-    ctgov_url: str = DEFAULT_CTGOV_URL
-    isrctn_url: str = DEFAULT_ISRCTN_URL
-    europepmc_url: str = DEFAULT_EUROPEPMC_URL
+    #: Each source's own settings (URL, rate, keys), by source name: see ``source()``.
+    sources: Mapping[str, EnvSettings] = field(default_factory=_default_sources)
     slack_api_url: str = DEFAULT_SLACK_API_URL
-    ncbi_email: str | None = None
-    ncbi_api_key: str | None = field(default=None, repr=False)
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_webhook_url: str | None = field(default=None, repr=False)
     smtp_host: str | None = None
@@ -46,9 +48,6 @@ class Settings:
     max_response_mb: float = 200.0  # largest answer read from a source, decoded
     retry_backoff: float = 2.0  # first retry wait in seconds (doubles); Retry-After wins
     slack_interval: float = 1.0  # seconds between two Slack posts to one channel
-    ctgov_rate: float = 1.0  # requests per second to ClinicalTrials.gov
-    isrctn_rate: float = 1.0  # requests per second to ISRCTN
-    ncbi_rate: float | None = None  # requests/s to a local E-utilities; NCBI's own is capped
     overlap_days: int = 2  # each poll re-reads this many days before its last window's end
     poll_every: float = 180.0  # `serve`: minutes between two polls of every query
     lease_seconds: float = 120.0  # `serve`: a worker's lease expires this long after renewal
@@ -65,40 +64,17 @@ class Settings:
         problems: list[str] = []
 
         def get(name: str) -> str | None:
-            value = env.get(name, "").strip()
-            return value or None
+            return Variable.text(name).raw(env)
 
         def seconds(name: str, default: float, *, zero_ok: bool, unit: str = "seconds"
                     ) -> float:
-            value = get(name)
-            if value is None:
-                return default
-            try:
-                parsed = float(value)
-            except ValueError:
-                parsed = math.nan
-            if not math.isfinite(parsed) or parsed < 0 or (parsed == 0 and not zero_ok):
-                wanted = "0 or more" if zero_ok else "more than 0"
-                problems.append(f"{name}={value!r} is not a number of {unit} ({wanted})")
-                return default
-            return parsed
+            return Variable.number(name, default, zero_ok=zero_ok, unit=unit).read(env, problems)
 
         def port(name: str, default: int) -> int:
-            value = get(name)
-            if value is None:
-                return default
-            if not re.fullmatch(r"[0-9]{1,5}", value) or not 1 <= int(value) <= 65535:
-                problems.append(f"{name}={value!r} is not a port number (1-65535)")
-                return default
-            return int(value)
+            return Variable.port(name, default).read(env, problems)
 
         def url(name: str) -> str | None:
-            value = get(name)
-            if value is not None and not _is_http_url(value):
-                shown = "" if name in SECRET_VARIABLES else f"={_without_user_info(value)!r}"
-                problems.append(f"{name}{shown} is not an http(s) URL with a host")
-                return None
-            return value
+            return Variable.http_url(name, secret=name in SECRET_VARIABLES).read(env, problems)
 
         log_format = (get("WATCHER_LOG_FORMAT") or "text").lower()
         if log_format not in LOG_FORMATS:
@@ -111,13 +87,9 @@ class Settings:
         settings = cls(
             queries=get("WATCHER_QUERIES") or cls.queries,
             db=get("WATCHER_DB") or cls.db,
-            eutils_url=url("WATCHER_EUTILS_URL") or DEFAULT_EUTILS_URL,
-            ctgov_url=url("WATCHER_CTGOV_URL") or DEFAULT_CTGOV_URL,
-            isrctn_url=url("WATCHER_ISRCTN_URL") or DEFAULT_ISRCTN_URL,
-            europepmc_url=url("WATCHER_EUROPEPMC_URL") or DEFAULT_EUROPEPMC_URL,
+            sources={name: spec.settings.from_env(env, problems)
+                     for name, spec in REGISTRY.items()},
             slack_api_url=url("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
-            ncbi_email=get("NCBI_EMAIL"),
-            ncbi_api_key=get("NCBI_API_KEY"),
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_webhook_url=url("SLACK_WEBHOOK_URL"),
             smtp_host=get("SMTP_HOST"),
@@ -132,12 +104,6 @@ class Settings:
                                     zero_ok=False, unit="megabytes"),
             retry_backoff=seconds("WATCHER_RETRY_BACKOFF", cls.retry_backoff, zero_ok=True),
             slack_interval=seconds("WATCHER_SLACK_INTERVAL", cls.slack_interval, zero_ok=True),
-            ctgov_rate=seconds("WATCHER_CTGOV_RATE", cls.ctgov_rate, zero_ok=False,
-                               unit="requests per second"),
-            isrctn_rate=seconds("WATCHER_ISRCTN_RATE", cls.isrctn_rate, zero_ok=False,
-                                unit="requests per second"),
-            ncbi_rate=seconds("WATCHER_NCBI_RATE", 0.0, zero_ok=False,
-                              unit="requests per second") or None,
             poll_every=seconds("WATCHER_POLL_EVERY", cls.poll_every, zero_ok=False,
                                unit="minutes"),
             lease_seconds=seconds("WATCHER_LEASE_SECONDS", cls.lease_seconds, zero_ok=False),
@@ -153,16 +119,28 @@ class Settings:
             raise ConfigError(problems)
         return settings
 
+    def source(self, name: str) -> Any:
+        """The settings of source *name* (its module's settings class)."""
+        return self.sources[name]
+
+    def with_source(self, name: str, **changes: object) -> Settings:
+        """These settings with some of source *name*'s own changed."""
+        return replace(self, sources={**self.sources,
+                                      name: self.sources[name].with_(**changes)})
+
     def secrets(self) -> tuple[str, ...]:
         """Values that must never be printed, logged or stored."""
-        passwords = (_password(u) for u in (self.eutils_url, self.ctgov_url, self.isrctn_url,
-                                             self.europepmc_url, self.slack_api_url))
-        return tuple(v for v in (self.ncbi_api_key, self.slack_bot_token, self.slack_webhook_url,
-                                 self.smtp_password, *passwords) if v)
+        own = (url_password(self.slack_api_url),)
+        return tuple(v for v in (*(s for source in self.sources.values()
+                                   for s in source.secrets()),
+                                 self.slack_bot_token, self.slack_webhook_url,
+                                 self.smtp_password, *own) if v)
 
     def without_secrets(self) -> Settings:
         """The demo uses this so it can never post to a real team channel."""
-        return replace(self, ncbi_api_key=None, slack_bot_token=None, slack_webhook_url=None,
+        return replace(self, sources={name: source.without_secrets()
+                                      for name, source in self.sources.items()},
+                       slack_bot_token=None, slack_webhook_url=None,
                        smtp_host=None, smtp_user=None, smtp_password=None)
 
     def with_(self, **changes: object) -> Settings:
@@ -177,35 +155,8 @@ def secrets_in_env(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """The secret values in the environment, read without checking anything else: used to hide
     them from an error message when the settings themselves could not be built."""
     env = os.environ if env is None else env
-    urls = [env.get(name, "") for name in ("WATCHER_EUTILS_URL", "WATCHER_CTGOV_URL",
-                                           "WATCHER_ISRCTN_URL", "WATCHER_EUROPEPMC_URL",
-                                           "SLACK_API_URL")]
-    values = [env.get(name, "").strip() for name in SECRET_VARIABLES]
-    return tuple(v for v in (*values, *(_password(u.strip()) for u in urls)) if v)
-
-
-def _is_http_url(value: str) -> bool:
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 (raises ValueError for a port that is not a number or too big)
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-
-
-def _password(url: str) -> str | None:
-    try:
-        return urlsplit(url).password
-    except ValueError:
-        return None
-
-
-def _without_user_info(value: str) -> str:
-    """The URL with anything before the last '@' of its address replaced, so a malformed URL
-    can be echoed without its user name or password."""
-    scheme, sep, rest = value.partition("://")
-    if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
-        scheme, sep, rest = "", "", value
-    if "@" in rest:
-        rest = "***@" + rest.rsplit("@", 1)[1]
-    return f"{scheme}{sep}{rest}"
+    sources = [s for spec in REGISTRY.values() for s in spec.settings.secrets_in(env)]
+    values = [env.get(name, "").strip() for name in ("SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL",
+                                                     "SMTP_PASSWORD")]
+    return tuple(v for v in (*sources, *values, url_password(env.get("SLACK_API_URL",
+                                                                      "").strip())) if v)

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..events import NewStudy
-from ..models import SOURCE_PRIORITY, Match, Study, merge_studies
+from ..models import Match, Study, merge_studies
 from ..redact import scrub
+from ..sources import PRIORITY
 from .report_rows import RecordVersion
 
 
@@ -121,7 +122,7 @@ class RecordsMixin:
             "SELECT parsed FROM source_records WHERE study_id = ? AND parsed IS NOT NULL"
             " ORDER BY id", (study_id,))]
         if records:
-            merged = merge_studies(records, SOURCE_PRIORITY)
+            merged = merge_studies(records, PRIORITY)
             self.db["studies"].update(study_id, _study_row(merged, now))
 
     def records(self, source: str | None = None, *, after_id: int = 0,

@@ -42,12 +42,11 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .base import LocalServer
+from .ctgov_query import UnsupportedQuery, matches, parse_terms, texts, update_range
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 10
 API_VERSION = "2.0.5"
-_RANGE = re.compile(r"^AREA\[LastUpdatePostDate\]RANGE\[\s*([^,\]]+)\s*,\s*([^\]]+)\s*\]$")
-_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 
 
 @dataclass
@@ -61,10 +60,6 @@ class Scripted:
     page: int | None = None  # only the request for this page (1 = first); None: the next one
     times: int = 1
     headers: dict[str, str] = field(default_factory=dict)
-
-
-class UnsupportedQuery(ValueError):
-    """Search syntax this local server does not evaluate."""
 
 
 def studies_in(path: str | Path) -> list[dict[str, Any]]:
@@ -241,10 +236,10 @@ class CtgovServer(LocalServer):
         except ValueError:
             return _text(400, "pageSize must be a number")
         size = max(1, min(size, MAX_PAGE_SIZE))
-        low, high = _range(params.get("filter.advanced"))
+        low, high = update_range(params.get("filter.advanced"))
         ids = {i.strip().upper() for i in re.split(r"[,|\s]+", params.get("filter.ids", ""))
                if i.strip()}
-        areas = {area: _parse(params[f"query.{area}"]) for area in ("cond", "intr", "term")
+        areas = {area: parse_terms(params[f"query.{area}"]) for area in ("cond", "intr", "term")
                  if params.get(f"query.{area}")}
         found = []
         for nct, study in sorted(self._visible().items()):
@@ -254,7 +249,7 @@ class CtgovServer(LocalServer):
                 continue
             if ids and nct not in ids:
                 continue
-            if all(_matches(expr, _texts(study, area)) for area, expr in areas.items()):
+            if all(matches(expr, texts(study, area)) for area, expr in areas.items()):
                 found.append(self._as_served(nct, study))
         key = _search_key(params)
         offset, number = 0, 1
@@ -274,78 +269,6 @@ class CtgovServer(LocalServer):
         if more and number not in self.no_token_after:
             answer["nextPageToken"] = _make_token(offset + size, number + 1, key)
         return _json(answer)
-
-
-# --- search terms -------------------------------------------------------------------------------
-
-def _parse(expr: str) -> list[list[str]]:
-    """'a b OR "c d" AND e' -> [["a", "b"], ["c d", "e"]]: OR of ANDs of phrases."""
-    if re.search(r"[()\[\]]", expr) or re.search(r"\bNOT\b", expr):
-        raise UnsupportedQuery("the local server evaluates OR / AND of words and quoted "
-                               f"phrases only, not {expr!r}")
-    alternatives: list[list[str]] = [[]]
-    for quoted, word in _TOKEN.findall(expr):
-        if word == "OR":
-            alternatives.append([])
-        elif word == "AND":
-            continue
-        elif quoted or word:
-            alternatives[-1].append(_norm(quoted or word))
-    return [a for a in alternatives if a]
-
-
-def _matches(alternatives: list[list[str]], texts: list[str]) -> bool:
-    text = " " + " ".join(_norm(t) for t in texts) + " "
-    return any(all(f" {phrase} " in text for phrase in phrases) for phrases in alternatives)
-
-
-def _norm(text: str) -> str:
-    return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())
-
-
-def _texts(study: dict[str, Any], area: str) -> list[str]:
-    protocol = study.get("protocolSection", {})
-    ident = protocol.get("identificationModule", {})
-    derived = study.get("derivedSection", {})
-    arms = protocol.get("armsInterventionsModule", {})
-    cond = [ident.get("nctId", ""), ident.get("briefTitle", ""), ident.get("officialTitle", ""),
-            ident.get("acronym", ""), *protocol.get("conditionsModule", {}).get("conditions", []),
-            *protocol.get("conditionsModule", {}).get("keywords", []),
-            *(m.get("term", "") for m in derived.get("conditionBrowseModule", {})
-              .get("meshes", []))]
-    intr = [*(i.get("name", "") for i in arms.get("interventions", [])),
-            *(n for i in arms.get("interventions", []) for n in i.get("otherNames", [])),
-            *(n for g in arms.get("armGroups", []) for n in g.get("interventionNames", [])),
-            *(m.get("term", "") for m in derived.get("interventionBrowseModule", {})
-              .get("meshes", []))]
-    if area == "cond":
-        return cond
-    if area == "intr":
-        return intr
-    return [*cond, *intr, protocol.get("descriptionModule", {}).get("briefSummary", ""),
-            protocol.get("sponsorCollaboratorsModule", {}).get("leadSponsor", {})
-            .get("name", "")]
-
-
-def _range(advanced: str | None) -> tuple[date | None, date | None]:
-    if not advanced:
-        return None, None
-    match = _RANGE.match(advanced.strip())
-    if not match:
-        raise UnsupportedQuery("the local server evaluates filter.advanced="
-                               "AREA[LastUpdatePostDate]RANGE[start,end] only, not "
-                               f"{advanced!r}")
-
-    def day(value: str) -> date | None:
-        value = value.strip()
-        if value.upper() in ("MIN", "MAX"):
-            return None
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            raise UnsupportedQuery(f"{value!r} is not a date in RANGE[...]") from None
-
-    return day(match.group(1)), day(match.group(2))
 
 
 def _search_key(params: dict[str, str]) -> str:

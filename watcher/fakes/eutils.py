@@ -8,8 +8,7 @@ make the next calls fail (status, headers, body), truncate the next answer, or e
 requests-per-second limit with NCBI's real 429 body. A phrase in ``phrases_not_found`` that a
 search uses is answered as PubMed does, with <ErrorList><PhraseNotFound>; the QueryTranslation
 ends, as PubMed's does, with the date window searched ("AND 2026/01/01:2026/01/31[Date - Entry]").
-``with_unknown_element`` and ``without_article`` turn a record into one PubMed could send
-tomorrow (an element newer than Biopython's DTD) or a broken one. ``add_synthetic`` holds tens of
+``add_synthetic`` holds tens of
 thousands of small records cheaply (one shared search document, XML kept as text), for tests of
 long back-fills.
 """
@@ -30,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
 from .base import LocalServer
-from .pubmed_query import Document, matches
+from .pubmed_query import Document, document_of, matches
 
 ESEARCH_DOCTYPE = ('<!DOCTYPE eSearchResult PUBLIC "-//NLM//DTD esearch 20060628//EN" '
                    '"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20060628/esearch.dtd">')
@@ -111,26 +110,6 @@ def set_entry_date(article: ET.Element, when: date) -> None:
             ET.SubElement(node, tag).text = str(value)
 
 
-def with_unknown_element(article: ET.Element, tag: str = "FutureElement",
-                         text: str = "x") -> ET.Element:
-    """Add an element no bundled DTD declares inside MedlineCitation/Article (a "{uri}name" tag
-    is written with a namespace prefix Biopython does not know). Returns the same element."""
-    parent = article.find("MedlineCitation/Article")
-    if parent is None:
-        raise ValueError("record has no MedlineCitation/Article")
-    ET.SubElement(parent, tag).text = text
-    return article
-
-
-def without_article(article: ET.Element) -> ET.Element:
-    """Remove MedlineCitation/Article: a record with a broken shape. Returns the same element."""
-    citation = article.find("MedlineCitation")
-    if citation is not None:
-        for node in citation.findall("Article"):
-            citation.remove(node)
-    return article
-
-
 def _entry_date(article: ET.Element) -> date:
     for status in ("entrez", "pubmed"):
         node = article.find(f"PubmedData/History/PubMedPubDate[@PubStatus='{status}']")
@@ -138,31 +117,6 @@ def _entry_date(article: ET.Element) -> date:
             return date(int(node.findtext("Year")), int(node.findtext("Month")),
                         int(node.findtext("Day")))
     return date(1900, 1, 1)
-
-
-def _document(article: ET.Element) -> Document:
-    def text(node: ET.Element | None) -> str:
-        return "".join(node.itertext()) if node is not None else ""
-
-    citation = article.find("MedlineCitation")
-    headings = citation.findall("MeshHeadingList/MeshHeading") if citation is not None else []
-    major = [text(h.find("DescriptorName")) for h in headings
-             if h.find("DescriptorName") is not None and (
-                 h.find("DescriptorName").get("MajorTopicYN") == "Y"
-                 or any(q.get("MajorTopicYN") == "Y" for q in h.findall("QualifierName")))]
-    return Document(
-        title=text(article.find("MedlineCitation/Article/ArticleTitle")),
-        abstract=" ".join(text(a) for a in article.findall(
-            "MedlineCitation/Article/Abstract/AbstractText")),
-        mesh=[text(h.find("DescriptorName")) for h in headings],
-        major_mesh=major,
-        substances=[text(c) for c in article.findall(
-            "MedlineCitation/ChemicalList/Chemical/NameOfSubstance")],
-        publication_types=[text(p) for p in article.findall(
-            "MedlineCitation/Article/PublicationTypeList/PublicationType")],
-        keywords=[text(k) for k in article.findall("MedlineCitation/KeywordList/Keyword")],
-        language=article.findtext("MedlineCitation/Article/Language", "eng"),
-    )
 
 
 class EutilsServer(LocalServer):
@@ -206,7 +160,7 @@ class EutilsServer(LocalServer):
             set_entry_date(article, entry_date)
         pmid = article.findtext("MedlineCitation/PMID", "").strip()
         with self._lock:
-            self.records[pmid] = Record(pmid, _entry_date(article), article, _document(article),
+            self.records[pmid] = Record(pmid, _entry_date(article), article, document_of(article),
                                         modified)
         return pmid
 
@@ -216,7 +170,7 @@ class EutilsServer(LocalServer):
         evenly over the *days* days up to *newest*. They share one search document (all match
         the same terms) and keep their XML as text, so 25,000 cost a second, not minutes."""
         template = SYNTHETIC.replace("{title}", escape(title))
-        document = _document(ET.fromstring(template.format(pmid=1, year=2000, month=1, day=1)))
+        document = document_of(ET.fromstring(template.format(pmid=1, year=2000, month=1, day=1)))
         added = []
         with self._lock:
             for n in range(count):

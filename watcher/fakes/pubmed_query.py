@@ -9,6 +9,7 @@ as PubMed does, parentheses and implicit AND between adjacent terms. MeSH matchi
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 _TOKEN = re.compile(r'\s*(?:(?P<open>\()|(?P<close>\))|"(?P<phrase>[^"]*)"(?:\[(?P<ptag>[^\]]*)\])?'
@@ -137,3 +138,29 @@ def _atom(text: str, tag: str | None, doc: Document) -> bool:
 
 def _normalize(text: str) -> str:
     return " ".join(re.sub(r"[^\w*]+", " ", text.lower()).split())
+
+
+def document_of(article: ET.Element) -> Document:
+    """What a search reads of a <PubmedArticle>: its title, abstract, MeSH, keywords ..."""
+    def text(node: ET.Element | None) -> str:
+        return "".join(node.itertext()) if node is not None else ""
+
+    citation = article.find("MedlineCitation")
+    headings = citation.findall("MeshHeadingList/MeshHeading") if citation is not None else []
+    major = [text(h.find("DescriptorName")) for h in headings
+             if h.find("DescriptorName") is not None and (
+                 h.find("DescriptorName").get("MajorTopicYN") == "Y"
+                 or any(q.get("MajorTopicYN") == "Y" for q in h.findall("QualifierName")))]
+    return Document(
+        title=text(article.find("MedlineCitation/Article/ArticleTitle")),
+        abstract=" ".join(text(a) for a in article.findall(
+            "MedlineCitation/Article/Abstract/AbstractText")),
+        mesh=[text(h.find("DescriptorName")) for h in headings],
+        major_mesh=major,
+        substances=[text(c) for c in article.findall(
+            "MedlineCitation/ChemicalList/Chemical/NameOfSubstance")],
+        publication_types=[text(p) for p in article.findall(
+            "MedlineCitation/Article/PublicationTypeList/PublicationType")],
+        keywords=[text(k) for k in article.findall("MedlineCitation/KeywordList/Keyword")],
+        language=article.findtext("MedlineCitation/Article/Language", "eng"),
+    )

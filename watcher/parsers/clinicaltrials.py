@@ -1,5 +1,6 @@
 """Pure parsers for ClinicalTrials.gov API v2 JSON: a search page, the /version answer, one
-study into a normalized trial :class:`Study`, and what changed between two versions of a trial.
+study into a normalized trial :class:`Study` (what changed between two versions of a trial is
+``trial_changes.py``'s).
 
 No network here. A response that is not the v2 shape (the retired classic API's
 ``FullStudiesResponse``, an HTML error page, invalid JSON) is refused with one clear line rather
@@ -15,8 +16,8 @@ from datetime import date, datetime
 from typing import Any
 
 from ..errors import ParseError
-from ..models import Study
-from .trial_status import normalize_status, status_name
+from ..models import SourceRecord, Study
+from .trial_status import normalize_status
 
 SOURCE = "clinicaltrials"
 STUDY_URL = "https://clinicaltrials.gov/study/{nct}"
@@ -28,25 +29,7 @@ _PARTIAL_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 #: Top-level keys of the classic API (retired June 2024), to name it when a server answers so.
 _LEGACY_KEYS = ("FullStudiesResponse", "StudyFieldsResponse", "FieldValuesResponse")
 
-#: Fields a query may track (`track:` in the YAML), in the order changes are listed.
-TRACKABLE = ("status", "phases", "enrollment", "start_date", "primary_completion_date",
-             "completion_date", "results", "why_stopped", "study_type", "conditions",
-             "interventions", "sponsor", "countries", "title")
-#: What the team is told about unless a query says otherwise.
-DEFAULT_TRACK = ("status", "phases", "enrollment", "start_date", "primary_completion_date",
-                 "completion_date", "results", "why_stopped")
 
-
-@dataclass
-class ParsedRecord:
-    """One study as it arrived: its NCT id, its JSON text (sorted keys, so unchanged content
-    hashes the same) and either its study or why it could not be read."""
-
-    source_id: str
-    raw: str
-    study: Study | None
-    error: str | None = None
-    modified: str | None = None  # lastUpdatePostDate
 
 
 @dataclass
@@ -125,32 +108,32 @@ def parse_version(body: bytes | str) -> datetime:
                          "date and time") from None
 
 
-def study_records(studies: list[dict[str, Any]]) -> list[ParsedRecord]:
+def study_records(studies: list[dict[str, Any]]) -> list[SourceRecord]:
     """Each study of a page as a record: raw JSON kept, parsed alone (one bad study fails
     alone and is set aside by the core; the others are stored)."""
     return [_record(json.dumps(study, sort_keys=True), study) for study in studies]
 
 
-def parse_records(raws: list[str]) -> list[ParsedRecord]:
+def parse_records(raws: list[str]) -> list[SourceRecord]:
     """Re-parse kept raw records offline (SPEC.parse_records)."""
     records = []
     for raw in raws:
         try:
             data = json.loads(raw)
         except ValueError as exc:
-            records.append(ParsedRecord("", raw, None, f"invalid JSON ({exc.msg})"))
+            records.append(SourceRecord("", raw, None, f"invalid JSON ({exc.msg})"))
             continue
         records.append(_record(raw, data))
     return records
 
 
-def _record(raw: str, data: Any) -> ParsedRecord:
+def _record(raw: str, data: Any) -> SourceRecord:
     nct = nct_of(data)
     try:
         study = parse_study(data)
     except ParseError as exc:
-        return ParsedRecord(nct, raw, None, str(exc))
-    return ParsedRecord(nct, raw, study, None, study.details.get("last_update_posted"))
+        return SourceRecord(nct, raw, None, str(exc))
+    return SourceRecord(nct, raw, study, None, study.details.get("last_update_posted"))
 
 
 def nct_of(data: Any) -> str:
@@ -320,108 +303,3 @@ def _text(value: Any) -> str:
 
 def _strings(value: Any) -> list[str]:
     return [_text(v) for v in _list(value) if _text(v)]
-
-
-# --- what changed -----------------------------------------------------------------------------
-
-def changes(previous: Study, current: Study, tracked: list[str]) -> list[str]:
-    """What changed in the tracked fields between two versions of a trial, one phrase each
-    ("status Recruiting → Completed"); empty when only untracked fields changed. An empty
-    *tracked* means the defaults."""
-    return [phrase for _, phrase in changed_fields(previous, current, tracked)]
-
-
-def changed_fields(previous: Study, current: Study, tracked: list[str]
-                   ) -> list[tuple[str, str]]:
-    """``changes`` with the tracked field each phrase is about, so the changes several
-    records of one trial report can be told once per field."""
-    before, after = previous.details or {}, current.details or {}
-    wanted = set(tracked or DEFAULT_TRACK)
-    return [(name, phrase) for name in TRACKABLE if name in wanted
-            for phrase in _CHANGES[name](before, after)]
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "none"
-    return str(value) if value not in (None, "") else "none"
-
-
-def _simple(key: str, label: str):
-    def compare(before: dict, after: dict) -> list[str]:
-        old, new = before.get(key), after.get(key)
-        if (old or None) == (new or None):
-            return []
-        return [f"{label} {_shown(old)} → {_shown(new)}"]
-    return compare
-
-
-def _status(before: dict, after: dict) -> list[str]:
-    """Compared in the shared vocabulary (a kept record may hold a registry's own words)."""
-    old = normalize_status(before.get("overall_status"))
-    new = normalize_status(after.get("overall_status"))
-    if old == new:
-        return []
-    return [f"status {status_name(old) or 'none'} → {status_name(new) or 'none'}"]
-
-
-def _dated(key: str, label: str):
-    def compare(before: dict, after: dict) -> list[str]:
-        old, new = before.get(key) or "", after.get(key) or ""
-        old_type = (before.get(f"{key}_type") or "").lower()
-        new_type = (after.get(f"{key}_type") or "").lower()
-        if old != new:
-            return [f"{label} {old or 'none'} → {new or 'none'}"
-                    + (f" ({new_type})" if new and new_type else "")]
-        if old_type != new_type and new:
-            return [f"{label} {new} ({old_type or 'no type'} → {new_type or 'no type'})"]
-        return []
-    return compare
-
-
-def _enrollment(before: dict, after: dict) -> list[str]:
-    old, new = before.get("enrollment"), after.get("enrollment")
-    old_type = (before.get("enrollment_type") or "").lower()
-    new_type = (after.get("enrollment_type") or "").lower()
-    if old != new:
-        return [f"enrollment {_shown(old)} → {_shown(new)}"
-                + (f" ({new_type})" if new_type else "")]
-    if old_type != new_type and new is not None:
-        return [f"enrollment {new} ({old_type or 'no type'} → {new_type or 'no type'})"]
-    return []
-
-
-def _results(before: dict, after: dict) -> list[str]:
-    old, new = bool(before.get("has_results")), bool(after.get("has_results"))
-    posted = after.get("results_first_posted") or ""
-    if new and (not old or posted != (before.get("results_first_posted") or "")):
-        return [f"results posted {posted}".rstrip()]
-    if old and not new:
-        return ["results no longer posted"]
-    return []
-
-
-def _why_stopped(before: dict, after: dict) -> list[str]:
-    old, new = before.get("why_stopped") or "", after.get("why_stopped") or ""
-    if old == new:
-        return []
-    return [f"why stopped: {new}" if new else "why stopped: no longer given"]
-
-
-_CHANGES = {
-    "status": _status,
-    "phases": _simple("phases", "phase"),
-    "enrollment": _enrollment,
-    "start_date": _dated("start_date", "start date"),
-    "primary_completion_date": _dated("primary_completion_date", "primary completion"),
-    "completion_date": _dated("completion_date", "completion"),
-    "results": _results,
-    "why_stopped": _why_stopped,
-    "study_type": _simple("study_type", "study type"),
-    "conditions": _simple("conditions", "conditions"),
-    "interventions": _simple("interventions", "interventions"),
-    "sponsor": _simple("lead_sponsor", "lead sponsor"),
-    "countries": _simple("countries", "countries"),
-    "title": _simple("brief_title", "title"),
-}
-assert set(_CHANGES) == set(TRACKABLE)

@@ -2,7 +2,7 @@
 ``fullTrial`` elements) and one trial into a normalized trial :class:`Study`.
 
 No network here. The details are mapped onto the same keys as ClinicalTrials.gov's, so change
-phrases are shared (``changes``), and the status onto its vocabulary (``trial_status``).
+phrases are shared (``trial_changes``), and the status onto its vocabulary (``trial_status``).
 Elements are matched by local name ({*}), so the registry's namespace may change without
 breaking the reader; ElementTree fetches no external entities. A trial's ClinicalTrials.gov
 number becomes ``ids["nct"]``: a trial registered in both registries is one study.
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ParseError
-from ..models import Study
-from .clinicaltrials import DEFAULT_TRACK, TRACKABLE, changed_fields, changes
+from ..models import SourceRecord, Study
+from .trial_changes import DEFAULT_TRACK, TRACKABLE, changed_fields
 from .trial_status import normalize_status
 
-__all__ = ["DEFAULT_TRACK", "TRACKABLE", "ParsedRecord", "SearchAnswer", "changed_fields",
-           "changes", "parse_records", "parse_search", "parse_trial", "trial_records"]
+__all__ = ["DEFAULT_TRACK", "TRACKABLE", "SearchAnswer", "changed_fields", "parse_records",
+           "parse_search", "parse_trial"]
 
 SOURCE = "isrctn"
 TRIAL_URL = "https://www.isrctn.com/{isrctn}"
@@ -31,15 +31,6 @@ _EUDRACT = re.compile(r"(?<!\d)(\d{4}-\d{6}-\d{2})(?![\d-]\d)")
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})")
 
 
-@dataclass
-class ParsedRecord:
-    """One trial as it arrived: its ISRCTN id, its XML text and its study or why not."""
-
-    source_id: str
-    raw: str
-    study: Study | None
-    error: str | None = None
-    modified: str | None = None  # the trial's lastUpdated day
 
 
 @dataclass
@@ -87,26 +78,22 @@ def parse_search(body: bytes | str) -> SearchAnswer:
     return SearchAnswer(trials, total)
 
 
-def trial_records(trials: list[str]) -> list[ParsedRecord]:
-    return parse_records(trials)
-
-
-def parse_records(raws: list[str]) -> list[ParsedRecord]:
+def parse_records(raws: list[str]) -> list[SourceRecord]:
     """Each kept ``fullTrial`` parsed alone (SPEC.parse_records): one bad trial fails alone."""
     records = []
     for raw in raws:
         try:
             element = _xml(raw, "trial")
         except ParseError as exc:
-            records.append(ParsedRecord("", raw, None, str(exc)))
+            records.append(SourceRecord("", raw, None, str(exc)))
             continue
         isrctn = isrctn_of(element)
         try:
             study = parse_trial(element)
         except ParseError as exc:
-            records.append(ParsedRecord(isrctn, raw, None, str(exc)))
+            records.append(SourceRecord(isrctn, raw, None, str(exc)))
             continue
-        records.append(ParsedRecord(isrctn, raw, study, None,
+        records.append(SourceRecord(isrctn, raw, study, None,
                                     study.details.get("last_update_posted") or None))
     return records
 

@@ -1,19 +1,22 @@
 """Source registry: the one place a new source is plugged in.
 
-Each source is one module exposing ``SPEC`` (name, label, YAML options model with its term
-builder, fetcher factory, raw-record parser). The YAML schema, `watcher validate`, polling,
-receipts and re-parsing all read this registry.
+Each source is one module exposing ``SPEC`` (name, label, priority, YAML options model with its
+term builder, settings read from its own environment variables, fetcher factory, raw-record
+parser). The YAML schema, the settings, `watcher validate`, polling, receipts, merging and
+re-parsing all read this registry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ..http import HttpClient
-from ..settings import Settings
 from . import clinicaltrials, europepmc, isrctn, pubmed
 from .base import (
     FetchContext,
-    FetchedRecord,
     FetchResult,
+    Search,
     Source,
     SourceOptions,
     SourceSpec,
@@ -30,6 +33,9 @@ REGISTRY: dict[str, SourceSpec] = {
 
 LABELS = {name: spec.label for name, spec in REGISTRY.items()}
 
+#: Whose description of a study wins when several sources hold it, most trusted first.
+PRIORITY: tuple[str, ...] = tuple(sorted(REGISTRY, key=lambda name: REGISTRY[name].priority))
+
 
 def label(name: str) -> str:
     return LABELS.get(name, name)
@@ -41,11 +47,12 @@ def polled(name: str) -> bool:
     return bool(spec and spec.factory)
 
 
-def build_sources(settings: Settings, http: HttpClient) -> dict[str, Source]:
-    return {name: spec.factory(settings, http) for name, spec in REGISTRY.items()
+def build_sources(settings: Mapping[str, Any], http: HttpClient) -> dict[str, Source]:
+    """Every polled source's fetcher, each given its own settings (``Settings.sources``)."""
+    return {name: spec.factory(settings[name], http) for name, spec in REGISTRY.items()
             if spec.factory}
 
 
-__all__ = ["FetchContext", "FetchResult", "FetchedRecord", "LABELS", "REGISTRY", "Source",
+__all__ = ["FetchContext", "FetchResult", "LABELS", "PRIORITY", "REGISTRY", "Search", "Source",
            "SourceOptions", "SourceSpec", "Window", "build_sources", "date_window", "label",
            "polled", "terms_hash"]

@@ -1,26 +1,24 @@
 """What every source provides, and what it hands back to the core.
 
-A source is one module: its YAML options model (with the term builder), its fetcher and its
-parser, registered once in ``sources/__init__.py``. The core stores what it returns, decides
-what is new, and moves its position on.
+A source is one module: its YAML options model (with the term builder), its settings (base
+URL, rate, keys: environment variables it declares), its priority, its fetcher and its parser,
+registered once in ``sources/__init__.py``. A fetch is handed its own options only (a
+:class:`Search`), never the whole query. The core stores what it returns, decides what is new,
+and moves its position on.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
-from ..models import Study
+from ..http import HttpClient
+from ..models import SourceRecord, Study
+from ..variables import EnvSettings
 from ..yaml_base import Strict
-
-if TYPE_CHECKING:
-    from ..config import Query
-    from ..db import Position
-    from ..http import HttpClient
-    from ..settings import Settings
 
 #: known(scheme, ids) -> the subset already stored, so a source fetches only what is new.
 KnownIds = Callable[[str, Iterable[str]], set[str]]
@@ -44,6 +42,25 @@ class SourceOptions(Strict):
         return []
 
 
+Options = TypeVar("Options", bound=SourceOptions)
+
+
+@dataclass(frozen=True)
+class Search(Generic[Options]):
+    """What one saved query asks of one source: its id, that source's own options from the
+    YAML, and the shared intervention's terms for that source. A fetch reads nothing else of
+    the query."""
+
+    query_id: str
+    options: Options
+    intervention: str | None = None
+
+    @property
+    def terms(self) -> str:
+        """The exact search sent (a change restarts the query's look-back)."""
+        return self.options.search_terms(self.intervention)
+
+
 @dataclass(frozen=True)
 class Window:
     """Inclusive range of entry (or update) dates asked of the source."""
@@ -56,26 +73,16 @@ class Window:
 
 
 @dataclass
-class FetchedRecord:
-    """One record as the source returned it: the raw payload is always kept; *study* is None
-    when it could not be parsed (*error* says why)."""
-
-    source_id: str
-    raw: str
-    study: Study | None
-    error: str | None = None
-    modified: str | None = None  # upstream modification date, when the source gives one
-
-
-@dataclass
 class FetchContext:
     """What the core tells a fetch: which ids are stored, which quarantined ids to try again,
-    the source's opaque cursor from the last successful poll, and where to report progress."""
+    the source's opaque cursor from the last successful poll, where to report progress, and
+    how many days each poll re-reads before its last window's end."""
 
     known: KnownIds
     retry_ids: list[str] = field(default_factory=list)
     cursor: str | None = None
     progress: Progress | None = None
+    overlap_days: int = 2
 
 
 @dataclass
@@ -85,7 +92,7 @@ class FetchResult:
 
     scheme: str  # id scheme of ``matched`` (pmid, nct, ...)
     matched: list[str]
-    records: list[FetchedRecord]
+    records: list[SourceRecord]
     # Listed by the search but not returned by the fetch: retried, then quarantined.
     missing: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -100,7 +107,13 @@ class Source(Protocol):
     name: str  # key in the YAML 'sources:' mapping
     label: str  # shown to users
 
-    def fetch(self, query: Query, window: Window, context: FetchContext) -> FetchResult: ...
+    def fetch(self, search: Search[Any], window: Window, context: FetchContext
+              ) -> FetchResult: ...
+
+
+@dataclass(frozen=True)
+class NoSettings(EnvSettings):
+    """The settings of a source that reads no environment variable."""
 
 
 @dataclass(frozen=True)
@@ -111,9 +124,14 @@ class SourceSpec:
     name: str
     label: str
     options: type[SourceOptions]
-    factory: Callable[[Settings, HttpClient], Source] | None = None
-    #: Re-parse kept raw records offline: one result (with .study or .error) per raw record.
-    parse_records: Callable[[list[str]], list[Any]] | None = None
+    #: Whose description of a study wins when several sources hold it: lower is more trusted.
+    priority: int
+    #: Its settings, read from the environment variables the class declares.
+    settings: type[EnvSettings] = NoSettings
+    #: (its settings, the run's HTTP client) -> the fetcher.
+    factory: Callable[[Any, HttpClient], Source] | None = None
+    #: Re-parse kept raw records offline: one record (with .study or .error) per raw record.
+    parse_records: Callable[[list[str]], list[SourceRecord]] | None = None
     scheme: str = ""  # the id scheme of the source's own ids
     #: (previous, current, tracked fields) -> what changed that the team cares about, one
     #: (field, phrase) each (("status", "status Recruiting → Completed")); empty when nothing
@@ -125,7 +143,17 @@ def terms_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def date_window(position: Position, *, terms: str, lookback_days: int, overlap_days: int,
+class LastWindow(Protocol):
+    """Where a query's polls of a source got to (the store's Position)."""
+
+    @property
+    def window_end(self) -> str | None: ...
+
+    @property
+    def terms_hash(self) -> str | None: ...
+
+
+def date_window(position: LastWindow, *, terms: str, lookback_days: int, overlap_days: int,
                 today: date) -> Window:
     """From the last successful window's end minus an overlap. A new query looks back
     `lookback_days`; an edited one looks back that far too, but never leaves a gap after its
@@ -146,6 +174,15 @@ def past_total(collected: int, total: int) -> bool:
     is not converging (fresh page tokens for ever, repeated pages): the fetch must stop and
     fail rather than keep reading."""
     return collected > total + max(10, total // 100)
+
+
+def identified(record: SourceRecord) -> SourceRecord:
+    """*record*, named by a hash of its payload when it carries no id of its own, so it can
+    still be kept and set aside (a registry's record without its number)."""
+    if record.source_id:
+        return record
+    digest = hashlib.sha256(record.raw.encode("utf-8")).hexdigest()[:12]
+    return replace(record, source_id="unidentified-" + digest)
 
 
 def join_terms(*parts: Any, exclude: str | None = None) -> str:

@@ -1,4 +1,5 @@
-"""ClinicalTrials.gov through API v2: the YAML options, the fetcher and the registry entry.
+"""ClinicalTrials.gov through API v2: the YAML options, the settings (API base and rate), the
+fetcher and the registry entry.
 
 A poll asks ``/studies`` for the query's condition, intervention and free terms, restricted to
 studies whose last update was posted in the window (a new study's first posting is its first
@@ -12,39 +13,36 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from pydantic import Field, field_validator
 
 from ..errors import ParseError, SourceError
 from ..http import HttpClient, RateLimiter
+from ..models import SourceRecord
 from ..parsers.clinicaltrials import (
-    DEFAULT_TRACK,
-    TRACKABLE,
-    ParsedRecord,
     SearchPage,
-    changed_fields,
     nct_of,
     parse_records,
     parse_search_page,
     parse_version,
     study_records,
 )
-from ..settings import Settings
+from ..parsers.trial_changes import DEFAULT_TRACK, TRACKABLE, changed_fields
 from ..terms import Terms
+from ..variables import EnvSettings, Variable
 from .base import (
     FetchContext,
-    FetchedRecord,
     FetchResult,
+    Search,
     SourceOptions,
     SourceSpec,
     Window,
+    identified,
     past_total,
 )
-
-if TYPE_CHECKING:
-    from ..config import Query
 
 PAGE_SIZE = 1000  # the API's largest page
 #: How long a /version answer is trusted within one long-lived process.
@@ -52,6 +50,19 @@ VERSION_TTL = 600.0
 #: A data timestamp older than this is reported: the registry has not refreshed for days.
 STALE_DAYS = 4
 ID_BATCH = 100  # quarantined NCT ids asked again per request
+DEFAULT_URL = "https://clinicaltrials.gov/api/v2/"
+
+
+@dataclass(frozen=True)
+class ClinicalTrialsSettings(EnvSettings):
+    url: str = DEFAULT_URL
+    rate: float = 1.0  # requests per second, shared by every query of a run
+
+    variables = {
+        "url": Variable.http_url("WATCHER_CTGOV_URL", DEFAULT_URL),
+        "rate": Variable.number("WATCHER_CTGOV_RATE", 1.0, zero_ok=False,
+                                unit="requests per second"),
+    }
 
 
 class TrialRegistryOptions(SourceOptions):
@@ -110,32 +121,31 @@ class ClinicalTrialsSource:
     name = "clinicaltrials"
     label = "ClinicalTrials.gov"
 
-    def __init__(self, settings: Settings, http: HttpClient, *, page_size: int = PAGE_SIZE,
-                 rate: float | None = None):
-        self.base = settings.ctgov_url.rstrip("/") + "/"
+    def __init__(self, settings: ClinicalTrialsSettings, http: HttpClient, *,
+                 page_size: int = PAGE_SIZE, rate: float | None = None):
+        self.base = settings.url.rstrip("/") + "/"
         self.http = http
         self.page_size = page_size
-        self.overlap = timedelta(days=settings.overlap_days)
         # About one request per second (WATCHER_CTGOV_RATE), shared by every query of a run.
-        self.limiter = RateLimiter(rate or settings.ctgov_rate)
+        self.limiter = RateLimiter(rate or settings.rate)
         self._version: tuple[float, date] | None = None
 
-    def fetch(self, query: Query, window: Window, context: FetchContext) -> FetchResult:
-        options = query.sources[self.name]
+    def fetch(self, search: Search[ClinicalTrialsOptions], window: Window,
+              context: FetchContext) -> FetchResult:
         data_day = self.data_date()
         start = window.start
         covered = _day(context.cursor)
         if covered is not None:  # the registry's last day we saw, which may precede our end
-            start = min(start, covered - self.overlap)
+            start = min(start, covered - timedelta(days=context.overlap_days))
         end = max(start, min(window.end, data_day))
         warnings = []
         if (window.end - data_day).days >= STALE_DAYS:
             warnings.append(f"ClinicalTrials.gov data was last refreshed on {data_day}; "
                             "studies posted since are asked for again next run")
-        params = {**options.search_params(query.intervention_terms(self.name)),
+        params = {**search.options.search_params(search.intervention),
                   "filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{start},{end}]"}
         studies = self._search(params)
-        records = [_fetched(r) for r in study_records(studies)]
+        records = [identified(r) for r in study_records(studies)]
         found = [r.source_id for r in records]
         retry = [i for i in context.retry_ids if i not in found and i.startswith("NCT")]
         again = self._by_ids(retry) if retry else []
@@ -204,20 +214,14 @@ class ClinicalTrialsSource:
         except SourceError as exc:  # ParseError included: say which page
             raise type(exc)(f"{exc} (page {number})") from None
 
-    def _by_ids(self, ncts: list[str]) -> list[FetchedRecord]:
+    def _by_ids(self, ncts: list[str]) -> list[SourceRecord]:
         """Quarantined studies asked for again by id (filter.ids), outside any date range."""
-        records: list[FetchedRecord] = []
+        records: list[SourceRecord] = []
         for at in range(0, len(ncts), ID_BATCH):
             batch = ncts[at:at + ID_BATCH]
             page = self._page({"filter.ids": ",".join(batch)}, 1)
-            records += [_fetched(r) for r in study_records(page.studies)]
+            records += [identified(r) for r in study_records(page.studies)]
         return records
-
-
-def _fetched(record: ParsedRecord) -> FetchedRecord:
-    source_id = record.source_id or "unidentified-" + hashlib.sha256(
-        record.raw.encode("utf-8")).hexdigest()[:12]
-    return FetchedRecord(source_id, record.raw, record.study, record.error, record.modified)
 
 
 def _key(study: dict) -> str:
@@ -232,6 +236,7 @@ def _day(value: str | None) -> date | None:
 
 
 SPEC = SourceSpec(name="clinicaltrials", label="ClinicalTrials.gov",
-                  options=ClinicalTrialsOptions, factory=ClinicalTrialsSource,
+                  options=ClinicalTrialsOptions, priority=20,
+                  settings=ClinicalTrialsSettings, factory=ClinicalTrialsSource,
                   parse_records=parse_records, scheme="nct",
                   changes=changed_fields)

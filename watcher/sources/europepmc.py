@@ -1,13 +1,26 @@
-"""Europe PMC (preprints and more): the YAML options a query may already set. The fetcher
-arrives with the preprints work; until then the source is validated and reported as not polled.
+"""Europe PMC (preprints and more): the YAML options a query may already set and its REST base
+(checked, not used yet). The fetcher arrives with the preprints work; until then the source is
+validated and reported as not polled.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pydantic import Field
 
 from ..terms import Terms
+from ..variables import EnvSettings, Variable
 from .base import SourceOptions, SourceSpec, join_terms
+
+DEFAULT_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
+
+
+@dataclass(frozen=True)
+class EuropePMCSettings(EnvSettings):
+    url: str = DEFAULT_URL
+
+    variables = {"url": Variable.http_url("WATCHER_EUROPEPMC_URL", DEFAULT_URL)}
 
 
 class EuropePMCOptions(SourceOptions):
@@ -21,4 +34,4 @@ class EuropePMCOptions(SourceOptions):
 
 
 SPEC = SourceSpec(name="europepmc", label="Europe PMC", options=EuropePMCOptions,
-                  scheme="doi")
+                  priority=30, settings=EuropePMCSettings, scheme="doi")

@@ -1,5 +1,5 @@
-"""The ISRCTN registry through its XML query API: the YAML options, the fetcher and the registry
-entry.
+"""The ISRCTN registry through its XML query API: the YAML options, the settings (API base and
+rate), the fetcher and the registry entry.
 
 A poll asks ``query/format/default`` for the query's condition and intervention terms restricted
 to trials edited since the window's start (``lastEdited GE``; the window already starts an
@@ -11,27 +11,39 @@ trial registered in both registries is one study, told once.
 
 from __future__ import annotations
 
-import hashlib
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 from ..errors import SourceError
 from ..http import HttpClient, RateLimiter
-from ..parsers.isrctn import (
-    ParsedRecord,
-    changed_fields,
-    parse_records,
-    parse_search,
-    trial_records,
+from ..parsers.isrctn import changed_fields, parse_records, parse_search
+from ..variables import EnvSettings, Variable
+from .base import (
+    FetchContext,
+    FetchResult,
+    Search,
+    SourceSpec,
+    Window,
+    identified,
+    past_total,
 )
-from ..settings import Settings
-from .base import FetchContext, FetchedRecord, FetchResult, SourceSpec, Window, past_total
 from .clinicaltrials import TrialRegistryOptions
-
-if TYPE_CHECKING:
-    from ..config import Query
 
 #: Trials asked for in one answer (the API has no pages; more than this fails the poll).
 LIMIT = 5000
+DEFAULT_URL = "https://www.isrctn.com/api/"
+
+
+@dataclass(frozen=True)
+class ISRCTNSettings(EnvSettings):
+    url: str = DEFAULT_URL
+    rate: float = 1.0  # requests per second, shared by every query of a run
+
+    variables = {
+        "url": Variable.http_url("WATCHER_ISRCTN_URL", DEFAULT_URL),
+        "rate": Variable.number("WATCHER_ISRCTN_RATE", 1.0, zero_ok=False,
+                                unit="requests per second"),
+    }
 
 
 class ISRCTNOptions(TrialRegistryOptions):
@@ -51,17 +63,16 @@ class ISRCTNSource:
     name = "isrctn"
     label = "ISRCTN"
 
-    def __init__(self, settings: Settings, http: HttpClient, *, limit: int = LIMIT,
+    def __init__(self, settings: ISRCTNSettings, http: HttpClient, *, limit: int = LIMIT,
                  rate: float | None = None):
-        self.base = settings.isrctn_url.rstrip("/") + "/"
+        self.base = settings.url.rstrip("/") + "/"
         self.http = http
         self.limit = limit
-        self.limiter = RateLimiter(rate or settings.isrctn_rate)
+        self.limiter = RateLimiter(rate or settings.rate)
 
-    def fetch(self, query: Query, window: Window, context: FetchContext) -> FetchResult:
-        options = query.sources[self.name]
-        terms = options.search_terms(query.intervention_terms(self.name))
-        q = f"{terms} AND lastEdited GE {window.start.isoformat()}T00:00:00.000Z"
+    def fetch(self, search: Search[ISRCTNOptions], window: Window, context: FetchContext
+              ) -> FetchResult:
+        q = f"{search.terms} AND lastEdited GE {window.start.isoformat()}T00:00:00.000Z"
         response = self.http.get(self.base + "query/format/default",
                                  params={"q": q, "limit": str(self.limit)},
                                  limiter=self.limiter, service=self.label)
@@ -75,17 +86,13 @@ class ISRCTNSource:
         if answer.total is not None and past_total(len(answer.trials), answer.total):
             raise SourceError(f"ISRCTN search: the answer holds {len(answer.trials)} trials, "
                               f"more than the {answer.total} of its totalCount")
-        records = [_fetched(r) for r in trial_records(answer.trials)]
+        records = [identified(r) for r in parse_records(answer.trials)]
         found = list(dict.fromkeys(r.source_id for r in records))
         return FetchResult(scheme="isrctn", matched=found, records=records)
 
 
-def _fetched(record: ParsedRecord) -> FetchedRecord:
-    source_id = record.source_id or "unidentified-" + hashlib.sha256(
-        record.raw.encode("utf-8")).hexdigest()[:12]
-    return FetchedRecord(source_id, record.raw, record.study, record.error, record.modified)
-
-
-SPEC = SourceSpec(name="isrctn", label="ISRCTN", options=ISRCTNOptions, factory=ISRCTNSource,
+#: Ranked after every other source (it had no rank before it was given one).
+SPEC = SourceSpec(name="isrctn", label="ISRCTN", options=ISRCTNOptions, priority=40,
+                  settings=ISRCTNSettings, factory=ISRCTNSource,
                   parse_records=parse_records, scheme="isrctn",
                   changes=changed_fields)

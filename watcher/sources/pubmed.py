@@ -5,37 +5,37 @@ Corrections: a second esearch of the same term over the same window by modificat
 fetched again, so a retraction, erratum or expression of concern added to a delivered record
 reaches the core (which compares it with the kept version) at the cost of one search per poll.
 
-The YAML options (full PubMed syntax) and the search they build live here too, so PubMed is one
-module registered in one place.
+The YAML options (full PubMed syntax) and the search they build, the settings (E-utilities base,
+NCBI e-mail, API key and rate) and PubMed's priority live here too, so PubMed is one module
+registered in one place.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import Field
 
 from ..errors import SourceError, WatcherError
 from ..http import HttpClient, RateLimiter
+from ..models import SourceRecord
 from ..parsers.pubmed import SearchPage, parse_efetch_records, parse_esearch, parse_records
-from ..settings import Settings
 from ..terms import Terms
+from ..variables import EnvSettings, Variable
 from .base import (
     FetchContext,
-    FetchedRecord,
     FetchResult,
+    Search,
     SourceOptions,
     SourceSpec,
     Window,
     join_terms,
     past_total,
 )
-
-if TYPE_CHECKING:
-    from ..config import Query
 
 ESEARCH_LIMIT = 9999  # esearch will not page past this many ids for one search
 #: Before any PubMed entry date: the first slice of a day's revisions listed by entry date.
@@ -49,6 +49,25 @@ ESEARCH_PAGE = 10_000
 # of our fixtures), so 500 is ~10 MB, a few seconds from NCBI, and a retried batch repeats
 # little. 2.5x fewer requests than 200 for a back-fill; larger batches gain little more.
 EFETCH_BATCH = 500
+DEFAULT_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+
+
+@dataclass(frozen=True)
+class PubMedSettings(EnvSettings):
+    """Where E-utilities is, who asks (NCBI's e-mail and API key) and how fast."""
+
+    url: str = DEFAULT_URL
+    email: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    rate: float | None = None  # requests/s to a local E-utilities; NCBI's own is capped
+
+    variables = {
+        "url": Variable.http_url("WATCHER_EUTILS_URL", DEFAULT_URL),
+        "email": Variable.text("NCBI_EMAIL"),
+        "api_key": Variable.text("NCBI_API_KEY", secret=True),
+        "rate": Variable.number("WATCHER_NCBI_RATE", None, zero_ok=False,
+                                unit="requests per second"),
+    }
 
 
 class PubMedOptions(SourceOptions):
@@ -66,22 +85,24 @@ class PubMedSource:
     name = "pubmed"
     label = "PubMed"
 
-    def __init__(self, settings: Settings, http: HttpClient, *, page_size: int = ESEARCH_PAGE,
-                 fetch_batch: int = EFETCH_BATCH, search_limit: int = ESEARCH_LIMIT):
-        self.base = settings.eutils_url.rstrip("/") + "/"
+    def __init__(self, settings: PubMedSettings, http: HttpClient, *,
+                 page_size: int = ESEARCH_PAGE, fetch_batch: int = EFETCH_BATCH,
+                 search_limit: int = ESEARCH_LIMIT):
+        self.base = settings.url.rstrip("/") + "/"
         self.http = http
         self.page_size = page_size
         self.fetch_batch = fetch_batch
         self.search_limit = search_limit
         self.common = {"tool": "watcher"}
-        if settings.ncbi_email:
-            self.common["email"] = settings.ncbi_email
-        if settings.ncbi_api_key:
-            self.common["api_key"] = settings.ncbi_api_key
+        if settings.email:
+            self.common["email"] = settings.email
+        if settings.api_key:
+            self.common["api_key"] = settings.api_key
         self.limiter = _ncbi_limiter(ncbi_rate(settings))
 
-    def fetch(self, query: Query, window: Window, context: FetchContext) -> FetchResult:
-        term = query.terms_for(self.name)
+    def fetch(self, search: Search[PubMedOptions], window: Window, context: FetchContext
+              ) -> FetchResult:
+        term = search.terms
         warnings: list[str] = []
         health: dict[str, Any] = {}
         pmids = self._search(term, window.start, window.end, warnings, health=health)
@@ -98,7 +119,7 @@ class PubMedSource:
                               f"failed: {exc}") from exc
         listed = set(pmids) | set(retry)
         refresh = context.known("pmid", [p for p in revised if p not in listed])
-        records: list[FetchedRecord] = []
+        records: list[SourceRecord] = []
         asked = wanted + retry + sorted(refresh)
         for start in range(0, len(asked), self.fetch_batch):
             records += self._fetch(asked[start:start + self.fetch_batch])
@@ -191,17 +212,16 @@ class PubMedSource:
         }, limiter=self.limiter, service="PubMed")
         return parse_esearch(response.content)
 
-    def check(self, query: Query, window: Window) -> SearchPage:
+    def check(self, search: Search[PubMedOptions], window: Window) -> SearchPage:
         """One esearch of the query over its window, for `validate --online`: the count,
         PubMed's translation of the term and its warnings (phrases not found ...)."""
-        return self._esearch(query.terms_for(self.name), window.start, window.end, retstart=0)
+        return self._esearch(search.terms, window.start, window.end, retstart=0)
 
-    def _fetch(self, pmids: list[str]) -> list[FetchedRecord]:
+    def _fetch(self, pmids: list[str]) -> list[SourceRecord]:
         response = self.http.post(self.base + "efetch.fcgi", data={
             **self.common, "db": "pubmed", "id": ",".join(pmids), "retmode": "xml",
         }, limiter=self.limiter, service="PubMed")
-        return [FetchedRecord(r.source_id, r.raw, r.study, r.error)
-                for r in parse_efetch_records(response.content)]
+        return parse_efetch_records(response.content)
 
 
 #: NCBI counts a client's requests, not a run's: one limiter per rate for the whole process, so
@@ -211,18 +231,18 @@ _LIMITERS: dict[float, RateLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
 
 
-def ncbi_rate(settings: Settings) -> float:
+def ncbi_rate(settings: PubMedSettings) -> float:
     """Requests per second, shared by every query: NCBI allows 3 per client, 10 with an API key.
     WATCHER_NCBI_RATE can lower that, and raise it only for an E-utilities that is not NCBI's
     (a local mirror, the demo's replay, the tests' server): NCBI blocks clients that exceed it."""
-    policy = 10.0 if settings.ncbi_api_key else 3.0
+    policy = 10.0 if settings.api_key else 3.0
     # lower case and without a trailing dot: 'EUTILS.ncbi.nlm.nih.gov.' is NCBI's host too
-    host = (urlsplit(settings.eutils_url).hostname or "").lower().rstrip(".")
-    if settings.ncbi_rate is None:
+    host = (urlsplit(settings.url).hostname or "").lower().rstrip(".")
+    if settings.rate is None:
         return policy
     if host == "nih.gov" or host.endswith(".nih.gov"):
-        return min(settings.ncbi_rate, policy)
-    return settings.ncbi_rate
+        return min(settings.rate, policy)
+    return settings.rate
 
 
 def _ncbi_limiter(rate: float) -> RateLimiter:
@@ -241,5 +261,6 @@ def _unique(ids: list[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-SPEC = SourceSpec(name="pubmed", label="PubMed", options=PubMedOptions, factory=PubMedSource,
+SPEC = SourceSpec(name="pubmed", label="PubMed", options=PubMedOptions, priority=10,
+                  settings=PubMedSettings, factory=PubMedSource,
                   parse_records=parse_records, scheme="pmid")
