@@ -14,6 +14,7 @@ import pytest
 
 from tests.helpers import ROOT
 from watcher import config
+from watcher.errors import ConfigError
 
 SPEC_CONDITIONS = [
     "depression", "bipolar", "post-traumatic stress", "anxiety", "chronic pain", "ocd",
@@ -237,6 +238,83 @@ def test_duplicate_query_id_across_files_names_both(env):
     assert result.exit_code == 2
     assert re.match(rf"{re.escape(str(second))}:7: duplicate query id 'ptsd' \(first defined in "
                     rf".*a\.yaml\)", result.stderr.strip())
+
+
+#: A destination's YAML -> every problem reported for it (line 2 of the file): each kind's
+#: module checks its own fields, and the registry's union reads as one model did.
+DESTINATION_PROBLEMS = {
+    "{kind: slack}": ["destinations.d: a slack destination needs 'channel' (for example "
+                      "'#ketamine-watch')"],
+    "{kind: slack, to: [a@b.co]}": ["destinations.d: a slack destination needs 'channel' (for "
+                                    "example '#ketamine-watch')"],
+    "{kind: slack, channel: '#x', to: [a@b.co]}": [
+        "destinations.d: 'to' only applies to kind email, not slack"],
+    "{kind: slack, channel: '#x', to: []}": [],
+    "{kind: slack, chanel: '#x'}": ["unknown key 'chanel' in destinations.d (did you mean "
+                                    "'channel'?)"],
+    "{kind: slack, channel: 5}": ["destinations.d.channel: wrong type: input should be a valid "
+                                  "string, got a number 5"],
+    "{kind: x, channel: 5}": [
+        "destinations.d.channel: wrong type: input should be a valid string, got a number 5",
+        "destinations.d.kind: input should be 'slack', 'slack_webhook', 'email' or 'terminal', "
+        "got 'x'"],
+    "{channel: '#x', max_items: 0}": [
+        "destinations.d.max_items: Input should be greater than or equal to 1",
+        "missing required field 'kind' in destinations.d"],
+    "5": ["destinations.d: wrong type: input should be a valid dictionary or instance of "
+          "destination, got a number 5"],
+    "{kind: email}": ["destinations.d: an email destination needs 'to' (a list of addresses)"],
+    "{kind: email, channel: '#x'}": ["destinations.d: an email destination needs 'to' (a list "
+                                     "of addresses)"],
+    "{kind: email, to: [notanaddress]}": ["destinations.d: 'notanaddress' is not an email "
+                                          "address"],
+    "{kind: email, to: [a@b.co], channel: ''}": [],
+    "{kind: email, to: [a@b.co], channel: 5}": ["destinations.d.channel: wrong type: input "
+                                                "should be a valid string, got a number 5"],
+    "{kind: email, to: [a@b.co], sned_empty: true}": [
+        "unknown key 'sned_empty' in destinations.d (did you mean 'send_empty'?)"],
+    "{kind: slack_webhook, channel: '#x'}": [
+        "destinations.d: 'channel' only applies to kind slack, not slack_webhook"],
+    "{kind: terminal, to: [x]}": ["destinations.d: 'to' only applies to kind email, not "
+                                  "terminal"],
+}
+
+
+@pytest.mark.parametrize("destination", sorted(DESTINATION_PROBLEMS))
+def test_destination_problems_name_the_field_and_the_kind(tmp_path, destination):
+    (tmp_path / "q.yaml").write_text(f"destinations:\n  d: {destination}\nqueries: []\n")
+    try:
+        config.load(tmp_path)
+        problems = []
+    except ConfigError as exc:
+        problems = exc.problems
+    assert problems == [f"{tmp_path / 'q.yaml'}:2: {message}"
+                        for message in DESTINATION_PROBLEMS[destination]]
+
+
+def test_each_destination_kind_is_one_module_discriminated_by_its_own_kind():
+    """The registry's union picks a destination's model by ``kind``: each module's SPEC names
+    the kind its model's Literal accepts, so a kind is declared in one place."""
+    from typing import Literal
+
+    from watcher.destinations import KINDS
+
+    assert list(KINDS) == ["slack", "slack_webhook", "email", "terminal"]
+    for kind, spec in KINDS.items():
+        assert spec.kind == kind
+        assert spec.options.model_fields["kind"].annotation == Literal[kind]
+
+
+def test_a_destination_problem_points_at_its_own_line(tmp_path):
+    (tmp_path / "q.yaml").write_text("destinations:\n  d:\n    kind: email\n    to:\n"
+                                     "      - a@b.co\n      - 5\n    chanel: x\nqueries: []\n")
+    with pytest.raises(ConfigError) as caught:
+        config.load(tmp_path)
+    path = tmp_path / "q.yaml"
+    assert caught.value.problems == [
+        f"{path}:6: destinations.d.to[1]: wrong type: input should be a valid string, got a "
+        "number 5",
+        f"{path}:7: unknown key 'chanel' in destinations.d (did you mean 'channel'?)"]
 
 
 def test_every_problem_is_reported_not_just_the_first(env):

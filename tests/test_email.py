@@ -19,9 +19,9 @@ from aiosmtpd.smtp import AuthResult
 from tests.helpers import QUERIES_YAML, TODAY, days_ago, unprintable
 from tests.helpers.delivery import study_item
 from tests.helpers.email import Inbox, parts_of, smtp_vars
-from watcher.config import Destination
 from watcher.destinations import Part
-from watcher.destinations.email import EmailSender
+from watcher.destinations.email import Email
+from watcher.destinations.email_sender import EmailSender
 from watcher.digest import Digest, DigestItem, Section, SourceReceipt
 from watcher.errors import DeliveryError
 from watcher.events import NewStudy
@@ -181,7 +181,7 @@ def hostile_digest() -> Digest:
 
 def test_hostile_titles_are_escaped_readable_and_never_reach_a_header(smtp, unused_port):
     inbox = smtp()
-    destination = Destination(kind="email", to=TEAM, subject="Watch\r\nBcc: evil@example.org",
+    destination = Email(kind="email", to=TEAM, subject="Watch\r\nBcc: evil@example.org",
                               name="mail")
     sender = EmailSender(destination, Settings.from_env(smtp_vars(unused_port)))
     [part] = sender.prepare(hostile_digest())
@@ -225,7 +225,7 @@ def test_a_conclusion_holding_terminal_escapes_is_shown_in_both_parts_and_never_
     study = Study("pubmed", "publication", {"pmid": "1001"}, "A trial", abstract=abstract)
     digest = Digest("mail", "2026-10-31T08:00:00+00:00", None, [Section("Depression", [
         DigestItem(NewStudy.of(1), study, ["Depression"], [], 1)])], [])
-    sender = EmailSender(Destination(kind="email", to=TEAM, name="mail"),
+    sender = EmailSender(Email(kind="email", to=TEAM, name="mail"),
                          Settings.from_env(smtp_vars(unused_port)))
     [part] = sender.prepare(digest)
     sender.send(part)
@@ -342,7 +342,7 @@ def test_starttls_upgrades_before_logging_in(smtp, unused_port, certificate):
     inbox = smtp(tls_context=certificate, require_starttls=True, authenticator=accept)
     settings = Settings.from_env(smtp_vars(unused_port, SMTP_TLS="starttls",
                                            SMTP_USER="watcher-bot", SMTP_PASSWORD=PASSWORD))
-    sender = EmailSender(Destination(kind="email", to=TEAM, name="mail"), settings)
+    sender = EmailSender(Email(kind="email", to=TEAM, name="mail"), settings)
     sender.send(sender.prepare(hostile_digest())[0])
     assert inbox.tls == [True]
     assert logins == [(b"watcher-bot", PASSWORD.encode(), True)], "the password only over TLS"
@@ -352,7 +352,7 @@ def test_implicit_tls_and_a_certificate_that_is_not_trusted(smtp, unused_port, c
                                                             monkeypatch):
     inbox = smtp(ssl_context=certificate)
     settings = Settings.from_env(smtp_vars(unused_port, SMTP_TLS="ssl"))
-    sender = EmailSender(Destination(kind="email", to=TEAM, name="mail"), settings)
+    sender = EmailSender(Email(kind="email", to=TEAM, name="mail"), settings)
     part: Part = sender.prepare(hostile_digest())[0]
     sender.send(part)
     assert inbox.tls == [True]
@@ -369,7 +369,7 @@ def test_starttls_asked_of_a_server_without_it_is_a_clear_error(smtp, unused_por
     smtp()
     settings = Settings.from_env(smtp_vars(unused_port, SMTP_TLS="starttls",
                                            SMTP_USER="u", SMTP_PASSWORD=PASSWORD))
-    sender = EmailSender(Destination(kind="email", to=TEAM, name="mail"), settings)
+    sender = EmailSender(Email(kind="email", to=TEAM, name="mail"), settings)
     with pytest.raises(DeliveryError, match=r"^mail: the SMTP server 127\.0\.0\.1:\d+ does not "
                                             r"offer STARTTLS \(set SMTP_TLS=ssl"):
         sender.send(sender.prepare(hostile_digest())[0])
@@ -437,7 +437,7 @@ def test_an_smtp_server_that_never_answers_is_reported_as_a_timeout():
     server = ScriptedSMTP("silent")
     try:
         settings = Settings.from_env(smtp_vars(server.port, WATCHER_HTTP_TIMEOUT="0.3"))
-        sender = EmailSender(Destination(kind="email", to=["a@example.org"], name="mail"),
+        sender = EmailSender(Email(kind="email", to=["a@example.org"], name="mail"),
                              settings)
         with pytest.raises(DeliveryError) as failed:
             sender.send(sender.prepare(simple_digest())[0])
@@ -452,7 +452,7 @@ def test_a_server_that_hangs_up_after_accepting_the_message_counts_it_sent_once(
     server = ScriptedSMTP("drop_after_data")
     try:
         settings = Settings.from_env(smtp_vars(server.port))
-        sender = EmailSender(Destination(kind="email", to=["a@example.org"], name="mail"),
+        sender = EmailSender(Email(kind="email", to=["a@example.org"], name="mail"),
                              settings)
         message_id = sender.send(sender.prepare(simple_digest())[0])
     finally:
@@ -471,7 +471,7 @@ def test_fifty_recipients_and_a_non_ascii_sender_name_arrive_as_one_message(unus
         team = [f"member{n:02d}@example.org" for n in range(50)]
         settings = Settings.from_env(smtp_vars(
             unused_port, WATCHER_EMAIL_FROM="Veille kétamine — équipe <watcher@lab.example.org>"))
-        sender = EmailSender(Destination(kind="email", to=team, name="mail",
+        sender = EmailSender(Email(kind="email", to=team, name="mail",
                                          subject="Veille\r\nBcc: evil@example.org"), settings)
         sender.send(sender.prepare(simple_digest())[0])
     finally:

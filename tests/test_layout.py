@@ -20,18 +20,10 @@ SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\
                  re.I)
 
 #: Still to be moved by issue 16; each entry leaves these lists as its part lands.
-TOO_LONG: set[str] = {
-    "destinations/slack.py",
-    "config.py",
-}
+TOO_LONG: set[str] = set()
 LONG_CLASSES: set[str] = set()
 SQL_OUTSIDE_DB: set[str] = set()
-IN_CIRCLES: set[str] = {
-    "watcher.destinations",
-    "watcher.destinations.email",
-    "watcher.destinations.slack",
-    "watcher.destinations.terminal",
-}
+IN_CIRCLES: set[str] = set()
 
 
 

@@ -36,8 +36,7 @@ from tests.helpers.studies import store_study
 from watcher import pipeline
 from watcher.config import load
 from watcher.db import Store
-from watcher.destinations import Part
-from watcher.destinations import slack as slack_sender
+from watcher.destinations import Part, RecoversSent, slack_recovery
 from watcher.destinations.slack import SlackSender
 from watcher.digest import Digest, DigestItem, Section, SourceReceipt
 from watcher.errors import DeliveryError
@@ -279,6 +278,18 @@ def test_a_slack_destination_retired_after_a_killed_digest_says_what_may_be_post
         run.stdout
 
 
+def test_only_the_bot_token_sender_declares_it_can_recover_what_a_killed_process_posted():
+    """The core asks a sender that declares RecoversSent (and no other) what the destination
+    already holds; a webhook cannot read history, so its items are offered again."""
+    from watcher.destinations.email_sender import EmailSender
+    from watcher.destinations.slack_webhook import SlackWebhookSender
+    from watcher.destinations.terminal import TerminalSender
+
+    assert issubclass(SlackSender, RecoversSent)
+    assert not any(issubclass(sender, RecoversSent)
+                   for sender in (SlackWebhookSender, EmailSender, TerminalSender))
+
+
 def test_messages_posted_before_a_crash_are_found_in_history_and_threads(tmp_path, slack):
     cfg = write(tmp_path, conditions_yaml(3, TEAM))
     store = Store(tmp_path / "w.db")
@@ -409,7 +420,7 @@ def test_a_lookup_past_the_recovery_deadline_is_one_error_and_sends_nothing(
     """Resolving a name in a huge workspace (Slack may page it slowly, and rate-limit) is
     bounded: past the deadline the run says so in one line, with the way out, and the items
     wait 'sending' rather than being posted a second time."""
-    monkeypatch.setattr(slack_sender, "RECOVERY_DEADLINE", -1.0)  # already past
+    monkeypatch.setattr(slack_recovery, "RECOVERY_DEADLINE", -1.0)  # already past
     cfg, store, settings, _ = _killed_before_channel_ids(tmp_path, slack)
     posted = len(slack.messages)
 

@@ -7,86 +7,27 @@ checking uses pydantic models with unknown keys forbidden.
 
 from __future__ import annotations
 
-import contextlib
-import difflib
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import (
-    BaseModel,
-    Field,
-    ValidationError,
-    create_model,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, Field, ValidationError, create_model, field_validator
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from .described import SHOWN_CHARS
-from .described import shown as _shown
 from .described import type_name as _type_name
+from .destinations import KINDS, UNKNOWN_KIND, Destination, options_models
 from .errors import ConfigError
 from .filters import Filters
 from .schedules import Schedule
 from .sources import REGISTRY, Search
 from .terms import Terms
 from .yaml_base import Strict
+from .yaml_errors import ALIAS_VALUES, alias_bomb, describe, one_line, plain, syntax_error
+from .yaml_errors import line_of as _line_of
 
-DESTINATION_KINDS = ("slack", "slack_webhook", "email", "terminal")
 SLUG = r"^[a-z0-9][a-z0-9_-]*$"
-
-
-class Destination(Strict):
-    """Where digests go. Secrets (tokens, passwords) never live here: only in the environment."""
-
-    kind: Literal["slack", "slack_webhook", "email", "terminal"]  # see destinations.KINDS
-    channel: str | None = None
-    to: list[str] | None = None
-    subject: str | None = None
-    schedule: Schedule | None = None
-    #: Send a digest with nothing new (a heartbeat). Default: on for email (the weekly email is
-    #: also proof of life), off for Slack. A digest reporting a failure is always sent.
-    send_empty: bool | None = None
-    #: Items listed in one digest; the rest are summarised per condition and stay pending.
-    max_items: int = Field(default=50, ge=1, le=5000)
-    #: Names this destination had before (a name or a list): what is pending, sent and
-    #: scheduled under an old name moves to this one, so a rename loses and repeats nothing.
-    renamed_from: list[str] = []
-    name: str = ""  # filled from the mapping key
-
-    @field_validator("renamed_from", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        value = [value] if isinstance(value, str) else value
-        # A name written twice is one old name, not one claimed by two destinations.
-        return list(dict.fromkeys(value)) if isinstance(value, list) and all(
-            isinstance(item, str) for item in value) else value
-
-    @property
-    def sends_empty(self) -> bool:
-        if self.send_empty is not None:
-            return self.send_empty
-        return self.kind in ("email", "terminal")
-
-    @model_validator(mode="after")
-    def _kind_fields(self) -> Destination:
-        if self.kind == "slack" and not self.channel:
-            raise ValueError("a slack destination needs 'channel' (for example '#ketamine-watch')")
-        if self.kind == "email" and not self.to:
-            raise ValueError("an email destination needs 'to' (a list of addresses)")
-        if self.kind != "slack" and self.channel:
-            raise ValueError(f"'channel' only applies to kind slack, not {self.kind}")
-        if self.kind != "email" and self.to:
-            raise ValueError(f"'to' only applies to kind email, not {self.kind}")
-        for address in self.to or []:
-            if not re.fullmatch(r"[^@\s,<>]+@[^@\s,<>]+\.[^@\s,<>]+", address):
-                raise ValueError(f"{address!r} is not an email address")
-        return self
 
 
 def _intervention_model() -> type[BaseModel]:
@@ -202,7 +143,7 @@ class Config:
 
 
 #: The built-in destination of queries routed nowhere: `run --once` prints their digest.
-TERMINAL = Destination(kind="terminal", name="terminal", max_items=5000)
+TERMINAL = KINDS["terminal"].options(kind="terminal", name="terminal", max_items=5000)
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -240,12 +181,12 @@ def _load_file(path: Path, problems: list[str]) -> tuple[Any, FileModel] | None:
         # (serve's jobs and two deliveries load the queries at the same time).
         data = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
-        problems.append(f"{path}:{_syntax_error(exc, text)}")
+        problems.append(f"{path}:{syntax_error(exc, text)}")
         return None
     except YAMLError as exc:
-        problems.append(f"{path}:1: YAML syntax error: {_one_line(str(exc))}")
+        problems.append(f"{path}:1: YAML syntax error: {one_line(str(exc))}")
         return None
-    bomb = _alias_bomb(data)
+    bomb = alias_bomb(data)
     if bomb is not None:  # before anything copies what the aliases share
         problems.append(f"{path}:{bomb}: YAML aliases here repeat more than {ALIAS_VALUES:,} "
                         "values (an alias bomb?): write the values out instead")
@@ -259,10 +200,11 @@ def _load_file(path: Path, problems: list[str]) -> tuple[Any, FileModel] | None:
                         f"('queries:', 'destinations:', ...), found {_type_name(data)}")
         return None
     try:
-        model = FileModel.model_validate(_plain(data))
+        model = FileModel.model_validate(plain(data))
     except ValidationError as exc:
-        found = sorted((_line_of(data, error["loc"]), _describe(error))
-                       for error in exc.errors())
+        errors = [{**error, "loc": _untagged(error["loc"])} for error in exc.errors()]
+        found = sorted((_line_of(data, error["loc"]), describe(error, _known_keys()))
+                       for error in errors)
         problems.extend(f"{path}:{line}: {message}" for line, message in found)
         return None
     return data, model
@@ -408,129 +350,15 @@ def _check_renames(config: Config, renamed: list[tuple[str, Any, str]],
                 claimed[old] = name
 
 
-# --- error reporting helpers -------------------------------------------------------------------
-
-def _syntax_error(exc: MarkedYAMLError, text: str) -> str:
-    """'LINE: YAML syntax error: ...' pointing at the problem, or at the construct left open
-    when the problem is only noticed at the end of the file."""
-    problem, context = exc.problem_mark, exc.context_mark
-    mark = problem or context
-    at_end = problem is not None and problem.line >= len(text.rstrip("\n").splitlines())
-    if at_end and context is not None:
-        mark = context
-    what = _one_line(exc.problem or "invalid YAML")
-    if exc.context and context is not None:
-        what += f" ({_one_line(exc.context)} started on line {context.line + 1})"
-    return f"{mark.line + 1 if mark else 1}: YAML syntax error: {what}"
-
-
-#: Values that aliases (``*name``) may repeat in one file: far more than any real queries file
-#: shares, far fewer than the millions a "billion laughs" file of ten lines expands to.
-ALIAS_VALUES = 200_000
-
-
-def _alias_bomb(data: Any) -> int | None:
-    """The 1-based line of the value holding the alias whose repeats pass ALIAS_VALUES, or
-    None. Aliases share one parsed value, so this walks each value once (as cheap as the
-    parse), counting what copying every alias (as _plain does) would make."""
-    sizes: dict[int, int] = {}
-    repeated = 0
-
-    def size(node: Any, line: int) -> int:
-        """Values in *node* with its aliases copied; *line* is where *node* is written."""
-        nonlocal repeated
-        if not isinstance(node, (dict, list, tuple)):
-            return 1
-        if id(node) in sizes:  # an alias of a value already seen
-            repeated += sizes[id(node)]
-            return sizes[id(node)]
-        total = 1
-        for key in (list(node) if isinstance(node, dict) else range(len(node))):
-            inner = _line_of(node, [key]) if isinstance(node, (dict, list)) else line
-            total += size(node[key], inner) + (size(key, line) if isinstance(node, dict) else 0)
-            if repeated > ALIAS_VALUES:
-                raise _Bomb(line)
-        sizes[id(node)] = total
-        return total
-
-    try:
-        size(data, 1)
-    except _Bomb as found:
-        return found.line
-    return None
-
-
-class _Bomb(Exception):
-    def __init__(self, line: int):
-        super().__init__(line)
-        self.line = line
-
-
-def _plain(node: Any) -> Any:
-    """ruamel containers -> plain dict/list so pydantic sees ordinary types."""
-    if isinstance(node, dict):
-        return {str(k) if k is not None else "": _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
-
-
-def _line_of(node: Any, loc: Iterable[Any]) -> int:
-    """1-based line of the deepest YAML node on *loc* that exists (a missing key -> its parent)."""
-    line = 1
-    for key in loc:
-        if isinstance(node, CommentedMap) and key in node:
-            position = node.lc.data.get(key)
-            if position:
-                line = position[0] + 1
-            node = node[key]
-        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
-            with contextlib.suppress(KeyError, TypeError):
-                line = node.lc.item(key)[0] + 1
-            node = node[key]
-        else:
-            if isinstance(node, (CommentedMap, CommentedSeq)) and line == 1:
-                line = node.lc.line + 1
-            break
-    return line
-
-
-def _describe(error: dict[str, Any]) -> str:
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
-    where = where.lstrip(".") or "file"
-    loc = [part for part in error["loc"] if not isinstance(part, int)]
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        parent = ".".join(str(p) for p in loc[:-1]) or "top level"
-        close = difflib.get_close_matches(str(loc[-1]), _known_keys(), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"unknown key {_shown(str(loc[-1]))} in {parent}{hint}"
-    if kind == "missing":
-        return f"missing required field {str(loc[-1])!r}" + (
-            f" in {'.'.join(str(p) for p in loc[:-1])}" if len(loc) > 1 else "")
-    if kind == "string_pattern_mismatch":
-        return (f"{where}: {_shown(error.get('input'))} must start with a lower-case letter or "
-                "digit and use only a-z, 0-9, '-' and '_'")
-    if kind == "literal_error":
-        return f"{where}: {error['msg'].lower()}, got {_shown(error.get('input'))}"
-    message = error["msg"]
-    if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
-        return f"{where}: {message}"
-    if kind.endswith("_type") or kind.endswith("_parsing"):
-        value = error.get("input")
-        found = _type_name(value)
-        if isinstance(value, (str, int, float)) and len(repr(value)) <= SHOWN_CHARS:
-            found += f" {value!r}"  # short scalars help; long ones may be a pasted document
-        return f"{where}: wrong type: {message.lower()}, got {found}"
-    return f"{where}: {message}"
+def _untagged(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """pydantic puts a destination's kind (the union's tag) in an error's path, after its
+    name; the YAML has no such key."""
+    if len(loc) > 2 and loc[0] == "destinations" and (loc[2] in KINDS or loc[2] == UNKNOWN_KIND):
+        return (*loc[:2], *loc[3:])
+    return loc
 
 
 def _known_keys() -> list[str]:
-    models = [Schedule, Destination, Intervention, Sources, Filters, Defaults, QueryModel,
+    models = [Schedule, *options_models(), Intervention, Sources, Filters, Defaults, QueryModel,
               FileModel, *(spec.options for spec in REGISTRY.values())]
     return sorted({name for model in models for name in model.model_fields})
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

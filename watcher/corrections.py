@@ -19,15 +19,26 @@ the current destinations of the queries that found it are told instead.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from .db import Store
 from .events import Correction
 from .events.correction import CORRECTION_KINDS, RETRACTED, links, shows
 from .models import Study
 
-if TYPE_CHECKING:
-    from .config import Config
+
+class Routing(Protocol):
+    """What corrections reads of the configuration (config.Config): which destinations exist
+    and where each query's events go. A Protocol, so that this module (which the digest and the
+    destinations' renderers sit on) does not import the YAML schema built from them."""
+
+    @property
+    def queries(self) -> Sequence[Any]: ...
+
+    def all_destinations(self) -> Mapping[str, Any]: ...
+
+    def routes(self, query: Any) -> tuple[str, ...]: ...
 
 #: Publication types of a notice: a record that corrects another, never alerted as a study.
 NOTICE_TYPES = ("Retraction of Publication", "Published Erratum", "Expression of Concern")
@@ -85,7 +96,7 @@ def found_in(study_id: int, previous: Study | None, current: Study,
 
 
 def queue_corrections(study_id: int, previous: Study | None, current: Study, store: Store,
-                      now: str, config: Config | None = None) -> int:
+                      now: str, config: Routing | None = None) -> int:
     """Tell each correction *current* reveals once, to the destinations that had (or are owed
     and would not otherwise see) the corrected study. Returns the outbox rows added."""
     queued = 0
@@ -107,7 +118,7 @@ def queue_corrections(study_id: int, previous: Study | None, current: Study, sto
     return queued
 
 
-def _still_configured(to: list[str], study_id: int, store: Store, config: Config) -> list[str]:
+def _still_configured(to: list[str], study_id: int, store: Store, config: Routing) -> list[str]:
     """*to* without destinations gone from the YAML; when every one that had the study is gone
     (renamed, or the terminal replaced by Slack), the current destinations of the queries that
     found it: the team was told, through a destination it no longer uses."""

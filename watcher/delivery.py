@@ -14,7 +14,7 @@ from . import digest as digest_module
 from .config import Config, Destination
 from .db import Store
 from .db.storage import storage_cause
-from .destinations import KINDS, Disabled, Sender, build_sender
+from .destinations import KINDS, Disabled, RecoversSent, Sender, build_sender
 from .errors import DeliveryError, UsageError, WatcherError
 from .render import text
 from .render.common import receipt_line
@@ -213,8 +213,7 @@ def _recover_interrupted(store: Store, name: str, destination: Destination,
     is recorded with that channel as it was configured then. When the check
     cannot run, the items stay 'sending' with the error (health and status report it) and the
     destination sends nothing this time: sending them blind could post them twice."""
-    recover = getattr(sender, "recover", None)
-    if recover is None:
+    if not isinstance(sender, RecoversSent):  # a capability the sender declares
         return
     interrupted = store.interrupted(name)
     if not interrupted:
@@ -227,7 +226,7 @@ def _recover_interrupted(store: Store, name: str, destination: Destination,
                    for row in interrupted]
     addressed = {row["digest_id"]: row["channel"] for row in interrupted}
     try:
-        found = recover(interrupted)
+        found = sender.recover(interrupted)
     except Exception as exc:
         error = (f"{one_line(exc, name)}; {len(interrupted)} item(s) of an interrupted digest "
                  "stay unsent until it can be checked which of them the destination holds")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import config, pipeline
 from .db import Store
+from .destinations import KINDS
 from .fakes.ctgov import CtgovServer
 from .fakes.eutils import EutilsServer
 from .fakes.isrctn import IsrctnServer
@@ -26,7 +27,7 @@ def demo_corpus(kind: str = "pubmed", suffix: str = ".xml") -> list[Path]:
 def run_demo(settings: Settings, *, db_path: str | None = None) -> int:
     cfg = config.load(settings.queries)
     # Every configured destination prints here instead: the real outbox and digests, no post.
-    cfg.destinations = {name: config.Destination(kind="terminal", name=name)
+    cfg.destinations = {name: KINDS["terminal"].options(kind="terminal", name=name)
                         for name in cfg.destinations}
     today = pipeline.utc_now().date()
     with EutilsServer() as server, CtgovServer() as trials, IsrctnServer() as isrctn, \

@@ -1,99 +1,101 @@
 """Destination registry: the one place a new destination kind is plugged in.
 
-A sender turns a Digest into one or more message parts (each naming the outbox items it
-carries) and sends them one at a time; the core records each accepted part before sending the
-next, so a failure part-way leaves only the unsent rest pending.
+Each kind is one module exposing ``SPEC`` (kind, YAML options model with its checks, what the
+environment must provide, sender factory, preview renderer). The YAML schema
+(:data:`Destination`, which config.py uses), delivery, health and status all read this
+registry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from dataclasses import replace
+from typing import Annotated, Any, Literal, TextIO, Union
 
-from ..digest import Digest
-from ..render import slack as slack_render
+from pydantic import Discriminator, Tag, create_model, model_validator
+
 from ..settings import Settings
-from .slack import SlackSender, SlackWebhookSender
-from .terminal import TerminalSender
+from . import email, slack, slack_webhook, terminal
+from .base import (
+    DestinationOptions,
+    DestinationSpec,
+    Disabled,
+    Found,
+    Part,
+    RecoversSent,
+    Sender,
+)
 
-if TYPE_CHECKING:
-    from ..config import Destination
-
-
-@dataclass
-class Part:
-    """One message of a digest: the outbox items it carries and what is sent."""
-
-    outbox_ids: list[int]
-    body: Any
-    text: str = ""  # plain-text rendering (the fallback, and what a preview shows)
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-class Sender(Protocol):
-    def prepare(self, digest: Digest) -> list[Part]:
-        """Render the digest into the parts it is sent as (pure: nothing leaves yet)."""
-
-    def send(self, part: Part) -> str | None:
-        """Deliver one part; return its id at the destination (Slack ts, Message-ID) or None.
-        Raise DeliveryError when the destination did not accept it."""
+#: What the YAML validates a destination as when its kind is missing or unknown: every kind's
+#: fields, so every problem in it is reported at once (and the error names 'destination').
+UNKNOWN_KIND = "Destination"
 
 
-class Disabled(Exception):
-    """The destination cannot send in this environment; its items stay pending."""
+def _registry(*specs: DestinationSpec) -> dict[str, DestinationSpec]:
+    """kind -> spec, each options model taking the other kinds' fields too (only when empty,
+    checked after the kind's own checks), so that a field written under the wrong kind says
+    which kind it belongs to."""
+    own = {spec.kind: {name: info for name, info in spec.options.model_fields.items()
+                       if name not in DestinationOptions.model_fields} for spec in specs}
+    found = {}
+    for spec in specs:
+        foreign: dict[str, tuple[list[str], Any]] = {}
+        for kind, fields in own.items():
+            for name, info in fields.items():
+                if name not in spec.options.model_fields:  # a field two kinds share is its own
+                    foreign.setdefault(name, ([], info))[0].append(kind)
+        model: Any = create_model(  # type: ignore[call-overload]
+            spec.options.__name__, __base__=spec.options, __module__=spec.options.__module__,
+            __validators__={"_only_its_own_fields": model_validator(mode="after")(
+                DestinationOptions.only_its_own_fields)},
+            **{name: (info.annotation, None) for name, (_, info) in foreign.items()})
+        model.FOREIGN = {name: " or ".join(kinds) for name, (kinds, _) in foreign.items()}
+        found[spec.kind] = replace(spec, options=model)
+    return found
 
 
-@dataclass(frozen=True)
-class DestinationSpec:
-    kind: str
-    #: What the environment lacks for this kind to send (None when it can).
-    missing: Callable[[Settings], str | None]
-    factory: Callable[[Destination, Settings, TextIO], Sender] | None = None
-    #: What `watcher digest DEST --preview FILE` writes: the rendering, nothing sent.
-    preview: Callable[[Digest, Destination], str] | None = None
+#: YAML destination kind -> spec, in the order the YAML's error messages list them.
+KINDS: dict[str, DestinationSpec] = _registry(
+    slack.SPEC,
+    slack_webhook.SPEC,
+    email.SPEC,
+    terminal.SPEC,
+)
 
 
-def _needs(what: str, *values: Callable[[Settings], Any]) -> Callable[[Settings], str | None]:
-    return lambda settings: None if all(v(settings) for v in values) else f"{what} not set"
+def _any_kind() -> type[DestinationOptions]:
+    fields: dict[str, Any] = {name: (info.annotation, None) for spec in KINDS.values()
+                              for name, info in spec.options.model_fields.items()
+                              if name not in DestinationOptions.model_fields}
+    return create_model(UNKNOWN_KIND, __base__=DestinationOptions,
+                        kind=(Literal[tuple(KINDS)], ...), **fields)  # type: ignore[call-overload]
 
 
-def _email_sender(destination: Destination, settings: Settings, stream: TextIO) -> Sender:
-    from .email import EmailSender  # jinja2 and css-inline load only when email is used
-
-    return EmailSender(destination, settings)
-
-
-def _email_preview(digest: Digest, destination: Destination) -> str:
-    from ..render.email import preview
-
-    return preview(digest, destination)
+def _kind_of(value: Any) -> str:
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return kind if isinstance(kind, str) and kind in KINDS else UNKNOWN_KIND
 
 
-#: YAML destination kind -> spec.
-KINDS: dict[str, DestinationSpec] = {
-    "terminal": DestinationSpec("terminal", lambda settings: None,
-                                lambda destination, settings, stream: TerminalSender(stream)),
-    "slack": DestinationSpec(
-        "slack", _needs("SLACK_BOT_TOKEN", lambda s: s.slack_bot_token),
-        lambda destination, settings, stream: SlackSender(destination, settings),
-        lambda digest, destination: slack_render.preview(digest, threaded=True)),
-    "slack_webhook": DestinationSpec(
-        "slack_webhook", _needs("SLACK_WEBHOOK_URL", lambda s: s.slack_webhook_url),
-        lambda destination, settings, stream: SlackWebhookSender(destination, settings),
-        lambda digest, destination: slack_render.preview(digest, threaded=False)),
-    "email": DestinationSpec("email", _needs(
-        "SMTP_HOST and WATCHER_EMAIL_FROM", lambda s: s.smtp_host, lambda s: s.email_from),
-        _email_sender, _email_preview),
-}
+#: A destination in the YAML: the model of its ``kind``.
+Destination = Annotated[
+    Union[tuple(Annotated[spec.options, Tag(kind)] for kind, spec in KINDS.items())  # noqa: UP007
+          + (Annotated[_any_kind(), Tag(UNKNOWN_KIND)],)],
+    Discriminator(_kind_of)]
 
 
-def build_sender(destination: Destination, settings: Settings, stream: TextIO) -> Sender:
+def options_models() -> list[type[DestinationOptions]]:
+    """Every destination model (for the YAML's 'did you mean' hints)."""
+    return [spec.options for spec in KINDS.values()]
+
+
+def build_sender(destination: DestinationOptions, settings: Settings, stream: TextIO) -> Sender:
     """Return a sender for *destination*, or raise Disabled saying what is missing."""
     spec = KINDS[destination.kind]
     missing = spec.missing(settings)
     if missing:
         raise Disabled(missing)
-    if spec.factory is None:
-        raise Disabled(f"{destination.kind} delivery is not available in this version yet")
     return spec.factory(destination, settings, stream)
+
+
+__all__ = ["KINDS", "UNKNOWN_KIND", "Destination", "DestinationOptions", "DestinationSpec",
+           "Disabled", "Found", "Part", "RecoversSent", "Sender", "build_sender",
+           "options_models"]

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TextIO
 
-from ..digest import Digest
 from ..render import text
+from .base import DestinationOptions, DestinationSpec, Part, ready
 
 if TYPE_CHECKING:
-    from . import Part
+    from ..digest import Digest
+    from ..settings import Settings
+
+
+class Terminal(DestinationOptions):
+    kind: Literal["terminal"]
+
+    SENDS_EMPTY: ClassVar[bool] = True  # `run --once` always says what it found
 
 
 class TerminalSender:
@@ -16,8 +23,6 @@ class TerminalSender:
         self.stream = stream
 
     def prepare(self, digest: Digest) -> list[Part]:
-        from . import Part
-
         rendered = text.render(digest)
         return [Part([i for item in digest.items for i in item.outbox_ids], rendered, rendered)]
 
@@ -25,3 +30,10 @@ class TerminalSender:
         self.stream.write(part.body)
         self.stream.flush()
         return None
+
+
+def _sender(destination: Any, settings: Settings, stream: TextIO) -> TerminalSender:
+    return TerminalSender(stream)
+
+
+SPEC = DestinationSpec("terminal", Terminal, ready, _sender)

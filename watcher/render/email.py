@@ -1,6 +1,6 @@
 """The email digest: a subject, a plain-text part and an HTML part, from jinja2 templates.
 
-Pure (nothing is sent here): :mod:`watcher.destinations.email` wraps the result in a MIME
+Pure (nothing is sent here): :mod:`watcher.destinations.email_sender` wraps the result in a MIME
 message. Every string from a source is untrusted: the HTML template is autoescaped, links are
 only ever http(s), and anything that reaches a header is folded to one line first. The HTML is
 a ~600 px table layout with its CSS inlined (css-inline), so it reads the same in webmail,
@@ -14,7 +14,7 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 import css_inline
 import jinja2
@@ -39,8 +39,13 @@ from .common import (
     trial_facts,
 )
 
-if TYPE_CHECKING:
-    from ..config import Destination
+
+class Destination(Protocol):
+    """What the email renderer reads of an email destination's YAML options."""
+
+    @property
+    def subject(self) -> str | None: ...
+
 
 DEFAULT_SUBJECT = "watcher digest"
 WIDTH = 76  # plain-text wrap (RFC 5322 recommends lines under 78 characters)
