@@ -12,8 +12,9 @@ from email.policy import SMTP
 from email.utils import format_datetime, getaddresses, make_msgid
 from typing import TYPE_CHECKING, Protocol
 
+from ..clock import utc_now
+from ..printable import one_line
 from ..render import email as email_render
-from ..runtime import utc_now
 from .base import Part
 from .smtp import SmtpServer
 
@@ -37,9 +38,9 @@ def build_message(rendering: email_render.EmailRendering, *, sender: str,
     """The MIME message: From, To, Subject (one line), Date, Message-ID, then the plain-text
     part and the HTML alternative, both UTF-8."""
     message = EmailMessage(policy=SMTP)
-    message["From"] = email_render.one_line(sender)
-    message["To"] = ", ".join(email_render.one_line(r) for r in recipients)
-    message["Subject"] = email_render.one_line(rendering.subject)
+    message["From"] = one_line(sender)
+    message["To"] = ", ".join(one_line(r) for r in recipients)
+    message["Subject"] = one_line(rendering.subject)
     message["Date"] = format_datetime(utc_now())
     message["Message-ID"] = make_msgid("watcher", domain=_domain(sender))
     message["Auto-Submitted"] = "auto-generated"  # no vacation replies to a bot
