@@ -180,3 +180,33 @@ def test_a_partial_efetch_keeps_what_arrived_and_asks_again_for_the_rest(env, co
     asked = corpus_server.calls("efetch")[0]["id"].split(",")
     assert len(asked) == 18 and "29768149" not in asked
     assert second.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 18
+
+
+@pytest.mark.hostile
+def test_a_record_set_aside_is_in_one_receipt_only_even_within_the_same_second(
+        env, corpus_server):
+    """Found by comparing runs before and after issue 16: the receipt's quarantined records
+    were those last seen at or after the previous digest was sent, and timestamps have a
+    second's resolution, so a record set aside by a poll in the same second as that digest
+    (the poll's clock at or after its send) was listed again, as newly quarantined, by the
+    next digest, whose polls never saw it. A receipt lists what the polls it covers set aside."""
+    import io
+
+    from watcher.clock import utc_now
+
+    env.write_queries(NOWHERE)
+    corpus_server.never_return.add(LOST)
+
+    def receipt(now) -> str:
+        stream = io.StringIO()
+        pipeline.run_once(env.config(), env.store(), env.settings(), now=now, stream=stream)
+        return " ".join(stream.getvalue().split("Receipt:")[1].split())
+
+    for _ in range(2):
+        assert "quarantined" not in receipt(utc_now())
+    # The third poll sets it aside; its clock reads a little after its digest is sent (as
+    # two stamps of the same second compare).
+    ahead = utc_now() + timedelta(seconds=30)
+    assert f"1 quarantined ({LOST};" in receipt(ahead)
+    assert "quarantined" not in receipt(ahead + timedelta(seconds=1)), \
+        "the next digest's polls set nothing aside"

@@ -71,11 +71,15 @@ def build_digest(config: Config, store: Store, destination: str, *,
     through = store.last_poll_id()
     items, withheld = digest_module.select(store.pending(destination, withheld=True),
                                            routed)
+    polls = store.polls_since(after_poll)
+    # What the polls this receipt covers set aside (stamped with their poll's time): not
+    # "since the last digest", which a stamp of the same second as that digest would repeat.
+    covered = {(poll.query_id, poll.source, poll.finished) for poll in polls}
     quarantined = [held for held in store.held_records(states=("quarantined",))
-                   if since is None or held.last_seen >= since]
+                   if since is None or (held.query_id, held.source, held.last_seen) in covered]
     digest = digest_module.build(
         destination, items, {q: r.condition for q, r in routed.items()},
-        store.polls_since(after_poll), generated=stamp(now), since=since,
+        polls, generated=stamp(now), since=since,
         not_polled=not_polled(config, set(routed)), quarantined=quarantined)
     return BuiltDigest(digest, through, withheld)
 

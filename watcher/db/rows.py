@@ -37,12 +37,14 @@ class PollRow:
     new: int
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    #: When the poll ran: the stamp its writes carry (a record it set aside is last seen then).
+    finished: str = ""
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> PollRow:
         return cls(row["query_id"], row["source"], row["window_start"], row["window_end"],
                    row["seen"] or 0, row["new"] or 0, json.loads(row["warnings"] or "[]"),
-                   row["error"])
+                   row["error"], row["finished"] or "")
 
 
 @dataclass(frozen=True)
