@@ -7,19 +7,19 @@ Loaded only when an email destination sends or previews (jinja2 and css-inline c
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, getaddresses, make_msgid
 from typing import TYPE_CHECKING, Protocol
 
 from ..render import email as email_render
-from ..runtime import utc_now
 from .base import Part
 from .smtp import SmtpServer
 
 if TYPE_CHECKING:
     from ..digest import Digest
-    from ..settings import Settings
+    from .email_settings import EmailSettings
 
 log = logging.getLogger("watcher.destinations.email")
 
@@ -40,7 +40,7 @@ def build_message(rendering: email_render.EmailRendering, *, sender: str,
     message["From"] = email_render.one_line(sender)
     message["To"] = ", ".join(email_render.one_line(r) for r in recipients)
     message["Subject"] = email_render.one_line(rendering.subject)
-    message["Date"] = format_datetime(utc_now())
+    message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = make_msgid("watcher", domain=_domain(sender))
     message["Auto-Submitted"] = "auto-generated"  # no vacation replies to a bot
     message.set_content(rendering.text, subtype="plain", charset="utf-8")
@@ -51,15 +51,15 @@ def build_message(rendering: email_render.EmailRendering, *, sender: str,
 class EmailSender:
     """Sends a destination's digest as one message to every address in its ``to`` list."""
 
-    def __init__(self, destination: Addressed, settings: Settings):
+    def __init__(self, destination: Addressed, settings: EmailSettings, *, timeout: float):
         self.destination = destination
         self.settings = settings
         self.name = destination.name or "email"
-        self.server = SmtpServer(settings, self.name)
+        self.server = SmtpServer(settings, self.name, timeout=timeout)
 
     def prepare(self, digest: Digest) -> list[Part]:
         rendering = email_render.render(digest, self.destination)
-        message = build_message(rendering, sender=self.settings.email_from or "",
+        message = build_message(rendering, sender=self.settings.sender or "",
                                 recipients=list(self.destination.to or []))
         return [Part([i for item in digest.items for i in item.outbox_ids], message, rendering.text,
                      {"subject": rendering.subject, "message_id": message["Message-ID"]})]
