@@ -1,5 +1,6 @@
 """Email: one message (plain text and HTML) per digest to the addresses in ``to``, through the
-SMTP_* server (email_settings.py). The sender and its renderer (jinja2, css-inline) load only when email is used.
+SMTP_* server (its settings: email_settings.py). The sender and its renderer (jinja2,
+css-inline) load only when email is used.
 """
 
 from __future__ import annotations
