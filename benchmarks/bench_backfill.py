@@ -64,7 +64,7 @@ def main(count: int, batch: int = EFETCH_BATCH) -> None:
         for label in ("back-fill (all new)", "next poll (nothing new)"):
             server.requests.clear()
             Timed.fetching = 0.0
-            with pipeline.make_http(settings) as http:
+            with pipeline.client_for(settings) as http:
                 started = time.perf_counter()
                 report = pipeline.poll(cfg, store, settings, http=http,
                                        sources={"pubmed": Timed(settings.source("pubmed"), http,

@@ -31,8 +31,8 @@ from watcher import config as config_module  # noqa: E402
 from watcher.db import Store  # noqa: E402
 from watcher.delivery import build_digest  # noqa: E402
 from watcher.fakes.eutils import EutilsServer, records_from_xml  # noqa: E402
+from watcher.http import client_for  # noqa: E402
 from watcher.polling import poll  # noqa: E402
-from watcher.runtime import make_http  # noqa: E402
 from watcher.settings import Settings  # noqa: E402
 from watcher.sources import build_sources  # noqa: E402
 
@@ -163,7 +163,7 @@ def measure(queries: Path = ROOT / "queries", entries: list[Entry] | None = None
                                       "NCBI_API_KEY": "noise-benchmark"})
         cfg = config_module.load(settings.queries)
         store = Store(settings.db)
-        http = make_http(settings)
+        http = client_for(settings)
         try:
             pubmed = {"pubmed": build_sources(settings.sources, http)["pubmed"]}
             report = poll(cfg, store, settings, sources=pubmed)

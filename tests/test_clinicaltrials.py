@@ -310,7 +310,7 @@ def test_a_500_on_page_3_of_5_records_nothing_and_the_next_run_gets_everything(e
     ctgov.fail(500, "upstream trouble", page=3, times=99)
     settings = env.settings(WATCHER_CTGOV_URL=ctgov.url)
     sources = {"clinicaltrials": ClinicalTrialsSource(
-        settings.source("clinicaltrials"), pipeline.make_http(settings), page_size=2)}
+        settings.source("clinicaltrials"), pipeline.client_for(settings), page_size=2)}
     report = pipeline.poll(env.config(), env.store(), settings, sources=sources)
     assert "answered HTTP 500: upstream trouble" in report.outcomes[0].error
     assert "(page 3)" in report.outcomes[0].error
@@ -334,7 +334,7 @@ def test_fresh_page_tokens_for_ever_stop_at_the_announced_total_and_keep_the_win
     env.write_queries(TRIALS_YAML)
     settings = env.settings(WATCHER_CTGOV_URL=ctgov.url)
     sources = {"clinicaltrials": ClinicalTrialsSource(
-        settings.source("clinicaltrials"), pipeline.make_http(settings), page_size=2)}
+        settings.source("clinicaltrials"), pipeline.client_for(settings), page_size=2)}
     report = pipeline.poll(env.config(), env.store(), settings, sources=sources)
     error = report.outcomes[0].error
     assert error == ("ClinicalTrials.gov search: 9 pages brought 17 studies, more than the 5 "
@@ -355,7 +355,7 @@ def test_a_poll_that_pages_on_past_its_deadline_fails_and_keeps_the_window(env, 
                             WATCHER_POLL_TIMEOUT="1")
     assert settings.poll_timeout == 1
     sources = {"clinicaltrials": ClinicalTrialsSource(
-        settings.source("clinicaltrials"), pipeline.make_http(settings), page_size=1)}
+        settings.source("clinicaltrials"), pipeline.client_for(settings), page_size=1)}
     report = pipeline.poll(env.config(), env.store(), settings, sources=sources)
     error = report.outcomes[0].error or ""
     assert error.startswith(f"ClinicalTrials.gov (127.0.0.1:{ctgov.port}): the poll ran past "
@@ -367,7 +367,7 @@ def test_a_poll_that_pages_on_past_its_deadline_fails_and_keeps_the_window(env, 
     # The next poll has a deadline of its own: with time enough it gets everything.
     settings = settings.with_(poll_timeout=600.0).with_source("clinicaltrials", rate=50.0)
     sources = {"clinicaltrials": ClinicalTrialsSource(
-        settings.source("clinicaltrials"), pipeline.make_http(settings), page_size=10)}
+        settings.source("clinicaltrials"), pipeline.client_for(settings), page_size=10)}
     report = pipeline.poll(env.config(), store, settings, sources=sources)
     assert report.outcomes[0].error is None and report.outcomes[0].new == 40
 

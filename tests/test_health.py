@@ -21,9 +21,9 @@ from tests.helpers import (
     renumbered,
 )
 from tests.helpers.serve import ONE_QUERY
+from watcher.clock import utc_now
 from watcher.db.schema import MIGRATIONS
 from watcher.health import report_failing_sources
-from watcher.runtime import utc_now
 
 
 def _failing_poll(env, unused_port) -> None:

@@ -15,8 +15,7 @@ import pytest
 
 from tests.fakes.slowserver import SlowServer
 from watcher.errors import SourceError
-from watcher.http import HttpClient, RetryPolicy, poll_deadline
-from watcher.runtime import make_http
+from watcher.http import HttpClient, RetryPolicy, client_for, poll_deadline
 from watcher.settings import Settings
 
 
@@ -120,7 +119,7 @@ def test_an_answer_announcing_more_than_the_cap_is_refused_unread(slow):
 def test_an_answer_without_end_stops_being_read_at_the_cap(slow):
     # No Content-Length and no end: before the cap, this was read until the deadline.
     server = slow(["flood"], body=b"<x>" * 1000)
-    http = make_http(Settings.from_env({"WATCHER_MAX_RESPONSE_MB": "0.05",
+    http = client_for(Settings.from_env({"WATCHER_MAX_RESPONSE_MB": "0.05",
                                         "WATCHER_HTTP_TIMEOUT": "10"}))
     with pytest.raises(SourceError) as caught:
         http.get(server.url, service="PubMed")

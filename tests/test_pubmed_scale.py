@@ -38,7 +38,7 @@ def test_a_25000_record_back_fill_is_fetched_completely_each_pmid_once(env, serv
     env.write_queries(queries_yaml(1, lookback=3650))
     settings = env.settings()
     reports: list[tuple[int, int]] = []
-    with pipeline.make_http(settings) as http:
+    with pipeline.client_for(settings) as http:
         source = PubMedSource(settings.source("pubmed"), http)
         result = source.fetch(env.config().query("q0").search("pubmed"),
                               Window(days_ago(3650), days_ago(0)),

@@ -18,7 +18,7 @@ from watcher.sources.pubmed import PubMedSource, ncbi_rate
 
 def source_for(env, **kwargs) -> tuple[PubMedSource, object]:
     settings = env.settings(NCBI_API_KEY="test-key")
-    http = pipeline.make_http(settings)
+    http = pipeline.client_for(settings)
     return PubMedSource(settings.source("pubmed"), http, **kwargs), http
 
 

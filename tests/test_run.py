@@ -397,7 +397,7 @@ def test_a_study_first_found_in_a_run_after_a_new_route_reaches_it_whatever_its_
     run before it noted. The study was found after the route all the same (a later run): the
     newly added destination must get it, not lose it for good."""
 
-    from watcher.runtime import utc_now
+    from watcher.clock import utc_now
 
     two = FIRST_ONLY + """\
   - id: depression

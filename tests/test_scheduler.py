@@ -15,9 +15,9 @@ import pytest
 from pydantic import ValidationError
 
 from tests.helpers import EVERYTHING, QUERIES_YAML
+from watcher.clock import stamp, utc_now
 from watcher.config import Schedule
 from watcher.errors import WatcherError
-from watcher.runtime import stamp, utc_now
 from watcher.serve import jobs
 from watcher.serve.jobs import missed_digest
 from watcher.serve.lease import Holder, held_lease

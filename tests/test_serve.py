@@ -35,13 +35,13 @@ from tests.helpers import (
 )
 from tests.helpers.ctgov import ketamine_trial
 from tests.helpers.serve import ONE_QUERY, WITH_OPS, ServeProcess
+from watcher.clock import stamp, utc_now
 from watcher.db import Store
 from watcher.db.lease import process_space
 from watcher.errors import WatcherError
 from watcher.fakes.ctgov import CtgovServer
 from watcher.fakes.eutils import records_from_xml
 from watcher.render.slack import unescape
-from watcher.runtime import stamp, utc_now
 from watcher.serve.lease import Holder, held_lease
 from watcher.serve.worker import scheduled_job
 

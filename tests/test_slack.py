@@ -34,6 +34,7 @@ from tests.helpers.slack import (
 )
 from tests.helpers.studies import store_study
 from watcher import pipeline
+from watcher.clock import stamp
 from watcher.config import load
 from watcher.db import Store
 from watcher.destinations import Part, RecoversSent, slack_recovery
@@ -44,7 +45,6 @@ from watcher.events import NewStudy, QueryHealth, TrialChanged
 from watcher.models import Study
 from watcher.render import slack as slack_render
 from watcher.render.slack import MAX_SECTION, unescape
-from watcher.runtime import stamp
 from watcher.settings import Settings
 
 # --- building a store directly ---------------------------------------------------------------

@@ -20,11 +20,12 @@ from .described import type_name as _type_name
 from .destinations import KINDS, UNKNOWN_KIND, Destination, options_models
 from .errors import ConfigError
 from .filters import Filters
+from .printable import one_line
 from .schedules import Schedule
 from .sources import REGISTRY, Search
 from .terms import Terms
 from .yaml_base import Strict
-from .yaml_errors import ALIAS_VALUES, alias_bomb, describe, one_line, plain, syntax_error
+from .yaml_errors import ALIAS_VALUES, alias_bomb, describe, plain, syntax_error
 from .yaml_errors import line_of as _line_of
 
 SLUG = r"^[a-z0-9][a-z0-9_-]*$"

@@ -11,14 +11,14 @@ from datetime import datetime
 from typing import TextIO
 
 from . import digest as digest_module
+from .clock import stamp, utc_now
 from .config import Config, Destination
 from .db import Store
 from .db.storage import storage_cause
 from .destinations import KINDS, Context, Disabled, RecoversSent, Sender, build_sender
-from .errors import DeliveryError, UsageError, WatcherError
+from .errors import DeliveryError, UsageError, WatcherError, failure_line, named
 from .render import text
 from .render.common import receipt_line
-from .runtime import named, one_line, stamp, utc_now
 from .settings import Settings
 from .sources import REGISTRY
 
@@ -147,7 +147,7 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
     except Exception as exc:  # could not even be built: everything stays pending
         if storage_cause(exc) is not None:
             raise  # the database's disk, not this destination: stop the run
-        outcome.error = one_line(exc, name)
+        outcome.error = failure_line(exc, name)
         outcome.items = outcome.items or store.pending_counts().get(name, 0)
         log.info("%s", named(name, outcome.error), exc_info=not isinstance(exc, WatcherError))
         return outcome
@@ -170,7 +170,7 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
     except Exception as exc:  # not accepted: the unsent rest stays pending for the next run
         if storage_cause(exc, files=False) is not None:
             raise  # accepted but not recorded: its items stay 'sending' (see _recover_interrupted)
-        error = one_line(exc, name)
+        error = failure_line(exc, name)
         if getattr(exc, "uncertain", False):
             uncertain = list(part.outbox_ids)
         log.info("%s", named(name, error), exc_info=not isinstance(exc, WatcherError))
@@ -200,7 +200,7 @@ def _close(store: Store, digest_id: int, name: str, error: str | None,
     except Exception as exc:
         if storage_cause(exc) is not None:
             raise
-        problem = one_line(exc, name)
+        problem = failure_line(exc, name)
         log.info("%s", named(name, problem), exc_info=not isinstance(exc, WatcherError))
         return "sending", error or problem
 
@@ -229,7 +229,7 @@ def _recover_interrupted(store: Store, name: str, destination: Destination,
     try:
         found = sender.recover(interrupted)
     except Exception as exc:
-        error = (f"{one_line(exc, name)}; {len(interrupted)} item(s) of an interrupted digest "
+        error = (f"{failure_line(exc, name)}; {len(interrupted)} item(s) of an interrupted digest "
                  "stay unsent until it can be checked which of them the destination holds")
         with store.transaction():
             store.stuck(name, error)

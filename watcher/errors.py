@@ -5,6 +5,8 @@ The CLI prints ``str(error)`` and exits with ``error.exit_code``; no traceback u
 
 from __future__ import annotations
 
+from .redact import scrub
+
 
 class WatcherError(Exception):
     """Base for errors that are reported to the user as one clear line."""
@@ -62,3 +64,18 @@ class StorageError(WatcherError):
     def __init__(self, message: str, *, cause: str = ""):
         super().__init__(message)
         self.cause = cause
+
+
+def failure_line(exc: Exception, name: str) -> str:
+    """A failure as one line, secrets scrubbed: our own errors as they are, anything else
+    named as unexpected. Every failure the core reports, logs or stores passes through here."""
+    if isinstance(exc, WatcherError):
+        text = str(exc)
+    else:
+        text = f"{name}: unexpected {type(exc).__name__}: {exc}"
+    return scrub(" ".join(text.split()))
+
+
+def named(destination: str, error: str) -> str:
+    """*error* naming its destination once (delivery errors often begin with it already)."""
+    return error if error.startswith(f"{destination}: ") else f"{destination}: {error}"

@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .clock import stamp
 from .config import Config, Destination, Query
 from .db import Store
 from .events import QueryHealth
-from .runtime import stamp
 from .sources import label, polled
 
 #: The optional destination for operators: told of every query_health event (and, by

@@ -13,18 +13,19 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from . import delivery, polling
+from .clock import stamp, utc_now
 from .config import Config
 from .db import Store, storage
 from .delivery import DeliveryOutcome, build_digest, preview
 from .destinations import Sender
 from .events import Event
+from .http import client_for
 from .polling import PollOutcome, PollProgress, PollReport, poll_one
-from .runtime import make_http, stamp, utc_now
 from .settings import Settings
 from .sources import Source
 
 __all__ = ["DeliveryOutcome", "PollOutcome", "PollReport", "RunReport", "build_digest",
-           "deliver", "make_http", "notify", "poll", "poll_one", "poll_run", "preview",
+           "client_for", "deliver", "notify", "poll", "poll_one", "poll_run", "preview",
            "reparse", "run_once", "stamp", "utc_now"]
 
 

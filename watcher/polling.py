@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from . import poll_apply, poll_plan, search_drift
+from .clock import stamp, utc_now
 from .config import Config, Query
 from .db import Store
 from .db.rows import KeptRecord
 from .db.storage import storage_cause
-from .errors import WatcherError
-from .http import HttpClient, poll_deadline
+from .errors import WatcherError, failure_line
+from .http import HttpClient, client_for, poll_deadline
 from .models import SourceRecord
-from .runtime import make_http, one_line, stamp, utc_now
 from .settings import Settings
 from .sources import (
     REGISTRY,
@@ -92,7 +92,7 @@ def poll(config: Config, store: Store, settings: Settings, *, now: datetime | No
     now = now or utc_now()
     queries = [config.query(q) for q in query_ids] if query_ids else config.queries
     own_http = http is None and sources is None
-    http = http or make_http(settings)
+    http = http or client_for(settings)
     try:
         sources = sources if sources is not None else build_sources(settings.sources, http)
         report = PollReport()
@@ -161,7 +161,7 @@ def poll_one(config: Config, query: Query, source: Source, store: Store, setting
     except Exception as exc:  # one failing poll must not stop the others
         if storage_cause(exc) is not None:
             raise  # the database's disk, not this source: nothing can be recorded; stop the run
-        outcome.error = one_line(exc, label(source.name))
+        outcome.error = failure_line(exc, label(source.name))
         outcome.seen = outcome.new = outcome.queued = 0
         outcome.quarantined = []
         with store.transaction():

@@ -35,3 +35,9 @@ def printable(value: object, *, lines: bool = False) -> str:
     if lines:
         return "\n".join(printable(line) for line in text.splitlines())
     return _CONTROL.sub(" ", _BIDI.sub("", text))
+
+
+def one_line(value: object) -> str:
+    """*value* printable and folded to one line, every run of spacing a single space: what may
+    go into an error message, a log line or a mail header without starting a new one."""
+    return " ".join(printable(value).split())

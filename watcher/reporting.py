@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from .clock import stamp, utc_now
 from .config import Config
 from .db import Store, storage
 from .destinations import KINDS
 from .errors import UsageError
 from .health import failing_sources, last_error, orphaned
 from .models import normalize_id
-from .runtime import stamp, utc_now
 from .settings import Settings
 from .sources import label, polled
 
@@ -62,14 +62,15 @@ def check_online(config: Config, settings: Settings, say: Say) -> bool:
     how PubMed read the term, and what it could not find (a phrase PubMed drops silently
     narrows the search). Warnings are one line each on stderr, naming the query; returns False
     if a search failed (exit 1), True otherwise, warnings or not (exit 0)."""
-    from .runtime import make_http, one_line
+    from .errors import failure_line
+    from .http import client_for
     from .sources.base import Window
     from .sources.pubmed import PubMedSource
 
     say("query health (PubMed):")
     today = utc_now().date()
     ok = True
-    with contextlib.closing(make_http(settings)) as http:
+    with contextlib.closing(client_for(settings)) as http:
         source = PubMedSource(settings.source("pubmed"), http)
         for query in config.queries:
             if "pubmed" not in query.sources:
@@ -78,7 +79,7 @@ def check_online(config: Config, settings: Settings, say: Say) -> bool:
             try:
                 page = source.check(query.search("pubmed"), window)
             except Exception as exc:  # one query's failure is reported, the others checked
-                say(f"- {query.id}: could not search: {one_line(exc, 'PubMed')}")
+                say(f"- {query.id}: could not search: {failure_line(exc, 'PubMed')}")
                 ok = False
                 continue
             say(f"- {query.id}: {page.count} record(s) in the last {query.lookback_days} days")

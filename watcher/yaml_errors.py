@@ -17,6 +17,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from .described import SHOWN_CHARS
 from .described import shown as _shown
 from .described import type_name as _type_name
+from .printable import one_line
 
 
 def syntax_error(exc: MarkedYAMLError, text: str) -> str:
@@ -134,7 +135,3 @@ def describe(error: dict[str, Any], known_keys: Iterable[str]) -> str:
             found += f" {value!r}"  # short scalars help; long ones may be a pasted document
         return f"{where}: wrong type: {message.lower()}, got {found}"
     return f"{where}: {message}"
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -7,12 +7,13 @@ Loaded only when an email destination sends or previews (jinja2 and css-inline c
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, getaddresses, make_msgid
 from typing import TYPE_CHECKING, Protocol
 
+from ..clock import utc_now
+from ..printable import one_line
 from ..render import email as email_render
 from .base import Part
 from .smtp import SmtpServer
@@ -37,10 +38,10 @@ def build_message(rendering: email_render.EmailRendering, *, sender: str,
     """The MIME message: From, To, Subject (one line), Date, Message-ID, then the plain-text
     part and the HTML alternative, both UTF-8."""
     message = EmailMessage(policy=SMTP)
-    message["From"] = email_render.one_line(sender)
-    message["To"] = ", ".join(email_render.one_line(r) for r in recipients)
-    message["Subject"] = email_render.one_line(rendering.subject)
-    message["Date"] = format_datetime(datetime.now(UTC))
+    message["From"] = one_line(sender)
+    message["To"] = ", ".join(one_line(r) for r in recipients)
+    message["Subject"] = one_line(rendering.subject)
+    message["Date"] = format_datetime(utc_now())
     message["Message-ID"] = make_msgid("watcher", domain=_domain(sender))
     message["Auto-Submitted"] = "auto-generated"  # no vacation replies to a bot
     message.set_content(rendering.text, subtype="plain", charset="utf-8")

@@ -16,8 +16,8 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from ..errors import DeliveryError
+from ..printable import one_line
 from ..redact import scrub
-from ..render.email import one_line
 
 if TYPE_CHECKING:
     from .email_settings import EmailSettings

@@ -12,6 +12,7 @@ import logging
 
 from .body import DEFAULT_MAX_BYTES
 from .client import HttpClient
+from .configured import client_for
 from .deadline import poll_deadline
 from .rate import RateLimiter
 from .retry import RETRY_STATUSES, RetryPolicy
@@ -22,4 +23,4 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 __all__ = ["DEFAULT_MAX_BYTES", "MAX_REDIRECTS", "RETRY_STATUSES", "HttpClient", "RateLimiter",
-           "RetryPolicy", "poll_deadline"]
+           "RetryPolicy", "client_for", "poll_deadline"]

@@ -24,6 +24,7 @@ from Bio.Entrez.Parser import CorruptedXMLError, DataHandler, NotXMLError, Valid
 
 from ..errors import ParseError
 from ..models import SourceRecord
+from ..printable import one_line
 from .pubmed_study import parse_article, parse_book
 
 _DOCTYPE = re.compile(rb'<!DOCTYPE\s+(\w+)\s+PUBLIC\s+"([^"]*)"\s+"([^"]*)"\s*>')
@@ -88,13 +89,13 @@ def _read(xml: bytes, what: str, *, validate: bool = True) -> Any:
     try:
         return Entrez.read(io.BytesIO(pin_dtd(xml)), validate=validate)
     except RuntimeError as exc:  # <ERROR> elements from E-utilities
-        raise ParseError(f"{what}: E-utilities error: {_one_line(str(exc))}") from None
+        raise ParseError(f"{what}: E-utilities error: {one_line(str(exc))}") from None
     except NotXMLError:
         raise ParseError(f"{what}: response is not XML ({_snippet(xml)})") from None
     except (CorruptedXMLError, ExpatError, ValidationError) as exc:
-        raise ParseError(f"{what}: malformed or truncated XML ({_one_line(str(exc))})") from None
+        raise ParseError(f"{what}: malformed or truncated XML ({one_line(str(exc))})") from None
     except ValueError as exc:  # no DTD at all, or other structural problems
-        raise ParseError(f"{what}: unexpected XML ({_one_line(str(exc))[:160]})") from None
+        raise ParseError(f"{what}: unexpected XML ({one_line(str(exc))[:160]})") from None
 
 
 def parse_esearch(xml: bytes) -> SearchPage:
@@ -232,7 +233,7 @@ def _parsed_record(record: _RawRecord, data: Any) -> SourceRecord:
 
 def _record_error(record: _RawRecord, reason: str) -> str:
     name = record.pmid or f"#{record.position} (no PMID)"
-    return _one_line(f"PubMed record {name}: {reason}")[:300]
+    return one_line(f"PubMed record {name}: {reason}")[:300]
 
 
 class _Splitter:
@@ -319,17 +320,13 @@ def _split(xml: bytes, what: str) -> list[_RawRecord]:
     try:
         split = _Splitter(xml).run()
     except (ExpatError, LookupError, UnicodeDecodeError) as exc:
-        raise ParseError(f"{what}: malformed or truncated XML ({_one_line(str(exc))})") from None
+        raise ParseError(f"{what}: malformed or truncated XML ({one_line(str(exc))})") from None
     if split.errors:
-        raise ParseError(f"{what}: E-utilities error: {_one_line('; '.join(split.errors))}")
+        raise ParseError(f"{what}: E-utilities error: {one_line('; '.join(split.errors))}")
     if split.root != "PubmedArticleSet":
         raise ParseError(f"{what}: answer is not a PubmedArticleSet")
     return split.records
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _snippet(xml: bytes) -> str:
-    return _one_line(xml[:80].decode("utf-8", "replace"))
+    return one_line(xml[:80].decode("utf-8", "replace"))

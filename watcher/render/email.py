@@ -20,6 +20,7 @@ import css_inline
 import jinja2
 
 from ..digest import Digest, DigestItem
+from ..printable import one_line
 from .common import (
     conclusion,
     failure_phrase,
@@ -32,7 +33,6 @@ from .common import (
     notice_link,
     notice_text,
     overflow_line,
-    printable,
     receipt_line,
     receipt_sentence,
     registrations,
@@ -101,12 +101,6 @@ def subject_line(digest: Digest, prefix: str | None = None) -> str:
     Built from counts, source names and dates; the YAML prefix is folded to one line."""
     lead = one_line(prefix or "") or DEFAULT_SUBJECT
     return one_line(f"{lead}: {headline(digest)} · {date_range(digest)}")
-
-
-def one_line(value: str) -> str:
-    """*value* with every CR, LF and other control character folded into single spaces: what
-    may go into a header without starting a new one."""
-    return " ".join(printable(value).split())
 
 
 def date_range(digest: Digest) -> str:

@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from .. import health, pipeline
+from ..clock import stamp, utc_now
 from ..config import Config
 from ..db import Store, storage
-from ..errors import StorageError
+from ..errors import StorageError, named
 from ..events import QueryHealth
-from ..runtime import named, stamp, utc_now
 from ..schedules import Schedule
 from ..settings import Settings
 

@@ -15,10 +15,10 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from ..clock import utc_now
 from ..db import Store
 from ..db.lease import holder_gone, new_holder
 from ..errors import WatcherError
-from ..runtime import utc_now
 
 log = logging.getLogger("watcher.serve")
 

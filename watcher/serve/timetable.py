@@ -8,8 +8,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from ..clock import stamp, utc_now
 from ..config import Config
-from ..runtime import stamp, utc_now
 from ..settings import Settings
 
 log = logging.getLogger("watcher.serve")

@@ -12,9 +12,9 @@ import threading
 from pathlib import Path
 
 from .. import config as config_module
+from ..clock import stamp, utc_now
 from ..config import Config
 from ..errors import ConfigError, WatcherError
-from ..runtime import stamp, utc_now
 from ..schedules import Schedule
 from ..settings import Settings
 from .jobs import (
