@@ -145,8 +145,9 @@ def test_what_a_destination_kind_lacks_is_read_from_its_own_settings():
     from watcher.settings import Settings
 
     empty = Settings.from_env({})
-    assert [KINDS[kind].missing(empty.destination(kind)) for kind in KINDS] == [
-        "SLACK_BOT_TOKEN not set", "SLACK_WEBHOOK_URL not set",
-        "SMTP_HOST and WATCHER_EMAIL_FROM not set", None]
+    missing = {kind: KINDS[kind].missing(empty.destination(kind)) for kind in KINDS}
+    assert {kind: missing[kind] for kind in ("slack", "slack_webhook", "email", "terminal")} == {
+        "slack": "SLACK_BOT_TOKEN not set", "slack_webhook": "SLACK_WEBHOOK_URL not set",
+        "email": "SMTP_HOST and WATCHER_EMAIL_FROM not set", "terminal": None}
     ready = empty.with_destination("email", host="h", sender="a@b.org")
     assert KINDS["email"].missing(ready.destination("email")) is None
