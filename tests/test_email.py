@@ -183,7 +183,8 @@ def test_hostile_titles_are_escaped_readable_and_never_reach_a_header(smtp, unus
     inbox = smtp()
     destination = Email(kind="email", to=TEAM, subject="Watch\r\nBcc: evil@example.org",
                               name="mail")
-    sender = EmailSender(destination, Settings.from_env(smtp_vars(unused_port)))
+    settings = Settings.from_env(smtp_vars(unused_port))
+    sender = EmailSender(destination, settings.destination("email"), timeout=settings.http_timeout)
     [part] = sender.prepare(hostile_digest())
     message_id = sender.send(part)
 
@@ -225,8 +226,9 @@ def test_a_conclusion_holding_terminal_escapes_is_shown_in_both_parts_and_never_
     study = Study("pubmed", "publication", {"pmid": "1001"}, "A trial", abstract=abstract)
     digest = Digest("mail", "2026-10-31T08:00:00+00:00", None, [Section("Depression", [
         DigestItem(NewStudy.of(1), study, ["Depression"], [], 1)])], [])
-    sender = EmailSender(Email(kind="email", to=TEAM, name="mail"),
-                         Settings.from_env(smtp_vars(unused_port)))
+    settings = Settings.from_env(smtp_vars(unused_port))
+    sender = EmailSender(Email(kind="email", to=TEAM, name="mail"), settings.destination("email"),
+                         timeout=settings.http_timeout)
     [part] = sender.prepare(digest)
     sender.send(part)
     plain, html = parts_of(inbox.messages()[0])
@@ -342,7 +344,8 @@ def test_starttls_upgrades_before_logging_in(smtp, unused_port, certificate):
     inbox = smtp(tls_context=certificate, require_starttls=True, authenticator=accept)
     settings = Settings.from_env(smtp_vars(unused_port, SMTP_TLS="starttls",
                                            SMTP_USER="watcher-bot", SMTP_PASSWORD=PASSWORD))
-    sender = EmailSender(Email(kind="email", to=TEAM, name="mail"), settings)
+    sender = EmailSender(Email(kind="email", to=TEAM, name="mail"), settings.destination("email"),
+                         timeout=settings.http_timeout)
     sender.send(sender.prepare(hostile_digest())[0])
     assert inbox.tls == [True]
     assert logins == [(b"watcher-bot", PASSWORD.encode(), True)], "the password only over TLS"
@@ -352,7 +355,8 @@ def test_implicit_tls_and_a_certificate_that_is_not_trusted(smtp, unused_port, c
                                                             monkeypatch):
     inbox = smtp(ssl_context=certificate)
     settings = Settings.from_env(smtp_vars(unused_port, SMTP_TLS="ssl"))
-    sender = EmailSender(Email(kind="email", to=TEAM, name="mail"), settings)
+    sender = EmailSender(Email(kind="email", to=TEAM, name="mail"), settings.destination("email"),
+                         timeout=settings.http_timeout)
     part: Part = sender.prepare(hostile_digest())[0]
     sender.send(part)
     assert inbox.tls == [True]
@@ -369,7 +373,8 @@ def test_starttls_asked_of_a_server_without_it_is_a_clear_error(smtp, unused_por
     smtp()
     settings = Settings.from_env(smtp_vars(unused_port, SMTP_TLS="starttls",
                                            SMTP_USER="u", SMTP_PASSWORD=PASSWORD))
-    sender = EmailSender(Email(kind="email", to=TEAM, name="mail"), settings)
+    sender = EmailSender(Email(kind="email", to=TEAM, name="mail"), settings.destination("email"),
+                         timeout=settings.http_timeout)
     with pytest.raises(DeliveryError, match=r"^mail: the SMTP server 127\.0\.0\.1:\d+ does not "
                                             r"offer STARTTLS \(set SMTP_TLS=ssl"):
         sender.send(sender.prepare(hostile_digest())[0])
@@ -438,7 +443,7 @@ def test_an_smtp_server_that_never_answers_is_reported_as_a_timeout():
     try:
         settings = Settings.from_env(smtp_vars(server.port, WATCHER_HTTP_TIMEOUT="0.3"))
         sender = EmailSender(Email(kind="email", to=["a@example.org"], name="mail"),
-                             settings)
+                             settings.destination("email"), timeout=settings.http_timeout)
         with pytest.raises(DeliveryError) as failed:
             sender.send(sender.prepare(simple_digest())[0])
     finally:
@@ -453,7 +458,7 @@ def test_a_server_that_hangs_up_after_accepting_the_message_counts_it_sent_once(
     try:
         settings = Settings.from_env(smtp_vars(server.port))
         sender = EmailSender(Email(kind="email", to=["a@example.org"], name="mail"),
-                             settings)
+                             settings.destination("email"), timeout=settings.http_timeout)
         message_id = sender.send(sender.prepare(simple_digest())[0])
     finally:
         server.close()
@@ -472,7 +477,8 @@ def test_fifty_recipients_and_a_non_ascii_sender_name_arrive_as_one_message(unus
         settings = Settings.from_env(smtp_vars(
             unused_port, WATCHER_EMAIL_FROM="Veille kétamine — équipe <watcher@lab.example.org>"))
         sender = EmailSender(Email(kind="email", to=team, name="mail",
-                                         subject="Veille\r\nBcc: evil@example.org"), settings)
+                                         subject="Veille\r\nBcc: evil@example.org"),
+                             settings.destination("email"), timeout=settings.http_timeout)
         sender.send(sender.prepare(simple_digest())[0])
     finally:
         controller.stop()

@@ -248,8 +248,8 @@ def test_good_environment_values_are_accepted(env):
                             SMTP_PORT="465", SMTP_TLS="SSL",
                             SLACK_WEBHOOK_URL="https://hooks.slack.com/services/T/B/x",
                             WATCHER_CTGOV_URL="http://user:pw@127.0.0.1:8080/api/v2/")
-    assert (settings.retry_backoff, settings.http_timeout, settings.smtp_port,
-            settings.smtp_tls) == (0.0, 0.5, 465, "ssl")
+    assert (settings.retry_backoff, settings.http_timeout, settings.destination("email").port,
+            settings.destination("email").tls) == (0.0, 0.5, 465, "ssl")
     assert "pw" in settings.secrets(), "a password inside a base URL is a secret too"
 
 

@@ -11,6 +11,7 @@ import pytest
 from tests.helpers import ROOT
 from watcher import config as config_module
 from watcher.cli import main
+from watcher.destinations import KINDS
 from watcher.digest import SourceReceipt
 from watcher.render.common import receipt_sentence
 from watcher.settings import Settings, secrets_in_env
@@ -19,17 +20,20 @@ from watcher.sources import REGISTRY
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SETTINGS_SOURCE = (ROOT / "watcher" / "settings.py").read_text(encoding="utf-8")
 #: Settings fields that are not read from the environment (internal tuning).
-NOT_FROM_ENV = {"overlap_days", "sources"}
+NOT_FROM_ENV = {"overlap_days", "sources", "destinations"}
 #: Variables each source declares for its own settings -> (source, settings field).
 SOURCE_VARIABLES = {variable.name: (name, field_name) for name, spec in REGISTRY.items()
                     for field_name, variable in spec.settings.variables.items()}
+#: Variables each destination kind declares for its own settings -> (kind, settings field).
+DESTINATION_VARIABLES = {variable.name: (kind, field_name) for kind, spec in KINDS.items()
+                         for field_name, variable in spec.settings.variables.items()}
 
 
 def env_variables_read() -> set[str]:
-    """Every variable name Settings.from_env reads (get, seconds, port, url), the sources' own
-    included."""
-    return set(re.findall(r'(?:get|seconds|port|url)\("([A-Z][A-Z0-9_]+)"',
-                          SETTINGS_SOURCE)) | set(SOURCE_VARIABLES)
+    """Every variable name Settings.from_env reads (get, seconds), the sources' and the
+    destination kinds' own included."""
+    return (set(re.findall(r'(?:get|seconds)\("([A-Z][A-Z0-9_]+)"', SETTINGS_SOURCE))
+            | set(SOURCE_VARIABLES) | set(DESTINATION_VARIABLES))
 
 
 def table_rows() -> dict[str, tuple[str, str]]:
@@ -77,6 +81,14 @@ def test_readme_defaults_match_each_source_s_settings(variable):
                                                  field_name))
 
 
+@pytest.mark.parametrize("variable", sorted(DESTINATION_VARIABLES))
+def test_readme_defaults_match_each_destination_kind_s_settings(variable):
+    """Likewise for the variables a destination kind declares."""
+    kind, field_name = DESTINATION_VARIABLES[variable]
+    _assert_documented_default(variable, getattr(Settings.from_env({}).destination(kind),
+                                                 field_name))
+
+
 def _assert_documented_default(name: str, value: object) -> None:
     default, _meaning = table_rows()[name]
     if value is None:
@@ -89,7 +101,7 @@ def _assert_documented_default(name: str, value: object) -> None:
 
 def _field_for(variable: str) -> str | None:
     """The Settings field a variable fills, read from from_env's source."""
-    read_first = {"SMTP_TLS": "smtp_tls", "WATCHER_LOG_FORMAT": "log_format"}  # via a local
+    read_first = {"WATCHER_LOG_FORMAT": "log_format"}  # via a local
     match = re.search(rf'(\w+)=[^\n]*"{variable}"', SETTINGS_SOURCE)
     return read_first.get(variable) or (match.group(1) if match else None)
 

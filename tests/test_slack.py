@@ -299,7 +299,8 @@ def test_messages_posted_before_a_crash_are_found_in_history_and_threads(tmp_pat
     # its items 'sending', two messages in the channel and none recorded.
     pending = pipeline.build_digest(cfg, store, "team", now=pipeline.utc_now())
     built, through = pending.digest, pending.through_poll
-    sender = SlackSender(cfg.all_destinations()["team"], settings)
+    sender = SlackSender(cfg.all_destinations()["team"], settings.destination("slack"),
+                         timeout=settings.http_timeout)
     parts = sender.prepare(built)
     assert len(parts) >= 3
     digest_id = store.begin_digest("team", [i.outbox_id for i in built.items], now="t",
@@ -380,7 +381,8 @@ def _killed_before_channel_ids(tmp_path, slack: SlackServer):
     settings = Settings.from_env({"WATCHER_DB": str(tmp_path / "w.db"), **slack_vars(slack)})
     pending = pipeline.build_digest(cfg, store, "team", now=pipeline.utc_now())
     built, through = pending.digest, pending.through_poll
-    sender = SlackSender(cfg.all_destinations()["team"], settings)
+    sender = SlackSender(cfg.all_destinations()["team"], settings.destination("slack"),
+                         timeout=settings.http_timeout)
     parts = sender.prepare(built)
     when = stamp(pipeline.utc_now())
     digest_id = store.begin_digest("team", [i.outbox_id for i in built.items], now=when,
@@ -586,7 +588,8 @@ def test_a_429_is_retried_after_its_retry_after(tmp_path):
         cfg = write(tmp_path, conditions_yaml(1, TEAM))
         settings = Settings.from_env({"SLACK_API_URL": strict.url,
                                       "SLACK_BOT_TOKEN": strict.token})
-        sender = SlackSender(cfg.all_destinations()["team"], settings, interval=0)
+        sender = SlackSender(cfg.all_destinations()["team"], settings.destination("slack"),
+                             timeout=settings.http_timeout, interval=0)
         body = {"text": "x", "blocks": [{"type": "section",
                                          "text": {"type": "mrkdwn", "text": "x"}}]}
         started = time.monotonic()
@@ -845,7 +848,8 @@ def test_a_429_asking_for_an_hour_or_nonsense_fails_the_part_instead_of_sleeping
         cfg = write(tmp_path, conditions_yaml(1, TEAM))
         settings = Settings.from_env({"SLACK_API_URL": strict.url,
                                       "SLACK_BOT_TOKEN": strict.token})
-        sender = SlackSender(cfg.all_destinations()["team"], settings, interval=0)
+        sender = SlackSender(cfg.all_destinations()["team"], settings.destination("slack"),
+                             timeout=settings.http_timeout, interval=0)
         assert sender.send(Part([], BODY))
         thread, outcome = _send_in_thread(sender, Part([1], BODY, meta={"reply": True}))
         thread.join(timeout=20)

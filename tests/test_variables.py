@@ -99,3 +99,55 @@ def test_each_source_s_settings_are_its_own_and_changed_one_source_at_a_time():
                                                                          50.0)
     assert settings.source("isrctn").rate == 1.0, "the original is unchanged"
     assert PRIORITY[:3] == ("pubmed", "clinicaltrials", "europepmc"), "trust, most first"
+
+
+def test_each_destination_kind_s_settings_are_its_own_and_the_slack_kinds_share_theirs():
+    """Settings.destinations holds each registered kind's settings, read from the variables its
+    module declares; the two Slack kinds share one class, so a variable is read (and a bad
+    value reported) once, and a change through one kind is seen by the other."""
+    from watcher.destinations import KINDS
+    from watcher.errors import ConfigError
+    from watcher.settings import SECRET_VARIABLES, Settings
+
+    settings = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1", "SMTP_PASSWORD": "pw-2",
+                                  "SMTP_HOST": "mail.example.org", "SMTP_TLS": "SSL",
+                                  "SLACK_API_URL": "https://u:pw-3@slack.example/api/"})
+    assert set(settings.destinations) == set(KINDS)
+    slack = settings.destination("slack")
+    assert slack is settings.destination("slack_webhook")
+    assert (slack.bot_token, slack.interval, slack.webhook_url) == ("xoxb-1", 1.0, None)
+    email = settings.destination("email")
+    assert (email.host, email.port, email.tls, email.password) == ("mail.example.org", 587,
+                                                                   "ssl", "pw-2")
+    assert "xoxb-1" not in repr(settings) and "pw-2" not in repr(settings)
+    assert {"xoxb-1", "pw-2", "pw-3"} <= set(settings.secrets())
+    assert {"SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL", "SMTP_PASSWORD"} <= set(SECRET_VARIABLES)
+
+    bare = settings.without_secrets()
+    assert bare.destination("slack").bot_token is None
+    assert (bare.destination("email").host, bare.destination("email").password) == (None, None)
+    assert bare.destination("slack").api_url == "https://u:pw-3@slack.example/api/"
+
+    quick = settings.with_destination("slack_webhook", interval=0.0)
+    assert quick.destination("slack").interval == 0.0, "one variable, one value"
+    assert settings.destination("slack").interval == 1.0, "the original is unchanged"
+    with pytest.raises(TypeError, match="unknown settings"):
+        settings.with_destination("email", token="x")
+
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"WATCHER_SLACK_INTERVAL": "-1", "SMTP_PORT": "0"})
+    assert str(caught.value).count("WATCHER_SLACK_INTERVAL") == 1
+    assert "SMTP_PORT='0' is not a port number (1-65535)" in str(caught.value)
+
+
+def test_what_a_destination_kind_lacks_is_read_from_its_own_settings():
+    from watcher.destinations import KINDS
+    from watcher.settings import Settings
+
+    empty = Settings.from_env({})
+    missing = {kind: KINDS[kind].missing(empty.destination(kind)) for kind in KINDS}
+    assert {kind: missing[kind] for kind in ("slack", "slack_webhook", "email", "terminal")} == {
+        "slack": "SLACK_BOT_TOKEN not set", "slack_webhook": "SLACK_WEBHOOK_URL not set",
+        "email": "SMTP_HOST and WATCHER_EMAIL_FROM not set", "terminal": None}
+    ready = empty.with_destination("email", host="h", sender="a@b.org")
+    assert KINDS["email"].missing(ready.destination("email")) is None

@@ -15,7 +15,7 @@ from .clock import stamp, utc_now
 from .config import Config, Destination
 from .db import Store
 from .db.storage import storage_cause
-from .destinations import KINDS, Disabled, RecoversSent, Sender, build_sender
+from .destinations import KINDS, Context, Disabled, RecoversSent, Sender, build_sender
 from .errors import DeliveryError, UsageError, WatcherError, failure_line, named
 from .render import text
 from .render.common import receipt_line
@@ -128,7 +128,8 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
     outcome = DeliveryOutcome(name)
     if sender is None:
         try:
-            sender = build_sender(destination, settings, stream)
+            sender = build_sender(destination, settings.destination(destination.kind),
+                                  Context(stream, settings.http_timeout))
         except Disabled as reason:
             outcome.skipped = str(reason)
             outcome.items = store.pending_counts().get(name, 0)

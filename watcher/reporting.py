@@ -143,7 +143,7 @@ def _destinations(config: Config, store: Store, settings: Settings) -> Iterator[
         line = (f"destination {name} ({dest.kind}): {count} pending{waiting}, "
                 f"last sent {sent or 'never'}; schedule "
                 + (dest.schedule.describe() if dest.schedule else "none (`digest` sends it)"))
-        missing = KINDS[dest.kind].missing(settings)
+        missing = KINDS[dest.kind].missing(settings.destination(dest.kind))
         if missing:
             line += f"; CANNOT SEND: {missing}"
         error = last_error(store, dest)
@@ -242,7 +242,8 @@ def problems(config: Config, store: Store, *, now: datetime, hours: float,
     lines = [f"source failing: {f.message}" for f in failing_sources(config, store, now=now,
                                                                        hours=hours)]
     for name, destination in config.all_destinations().items():
-        missing = KINDS[destination.kind].missing(settings) if settings else None
+        missing = (KINDS[destination.kind].missing(settings.destination(destination.kind))
+                   if settings else None)
         if missing:
             lines.append(f"destination {name} cannot send: {missing}")
             continue

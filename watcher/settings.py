@@ -1,7 +1,8 @@
 """Runtime settings from the environment (the only place secrets come from).
 
-Each source declares its own variables and settings (``SourceSpec.settings``); they are read
-here with the rest, so one start reports every bad variable together.
+This module declares only the core's own variables. Each source and each destination kind
+declares its own (``SourceSpec.settings``, ``DestinationSpec.settings``); they are read here with
+the rest, so one start reports every bad variable together.
 """
 
 from __future__ import annotations
@@ -11,17 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from . import destinations as kinds
 from .errors import ConfigError
 from .sources import REGISTRY
-from .variables import EnvSettings, Variable, url_password
+from .variables import EnvSettings, Variable
 
-DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-SMTP_TLS_MODES = ("starttls", "ssl", "none")
 LOG_FORMATS = ("text", "json")
 #: Variables whose values are secrets: never echoed, even in an error about the value.
 SECRET_VARIABLES = (*(variable.name for spec in REGISTRY.values()
                       for variable in spec.settings.variables.values() if variable.secret),
-                    "SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL", "SMTP_PASSWORD")
+                    *(variable.name for variable in kinds.VARIABLES if variable.secret))
 
 
 def _default_sources() -> dict[str, EnvSettings]:
@@ -34,20 +34,12 @@ class Settings:
     db: str = "state/watcher.db"
     #: Each source's own settings (URL, rate, keys), by source name: see ``source()``.
     sources: Mapping[str, EnvSettings] = field(default_factory=_default_sources)
-    slack_api_url: str = DEFAULT_SLACK_API_URL
-    slack_bot_token: str | None = field(default=None, repr=False)
-    slack_webhook_url: str | None = field(default=None, repr=False)
-    smtp_host: str | None = None
-    smtp_port: int = 587
-    smtp_user: str | None = None
-    smtp_password: str | None = field(default=None, repr=False)
-    smtp_tls: str = "starttls"
-    email_from: str | None = None
+    #: Each destination kind's own settings (token, server), by kind: see ``destination()``.
+    destinations: Mapping[str, EnvSettings] = field(default_factory=kinds.default_settings)
     http_timeout: float = 30.0
     poll_timeout: float = 3600.0  # seconds one poll of one (query, source) may take in all
     max_response_mb: float = 200.0  # largest answer read from a source, decoded
     retry_backoff: float = 2.0  # first retry wait in seconds (doubles); Retry-After wins
-    slack_interval: float = 1.0  # seconds between two Slack posts to one channel
     overlap_days: int = 2  # each poll re-reads this many days before its last window's end
     poll_every: float = 180.0  # `serve`: minutes between two polls of every query
     lease_seconds: float = 120.0  # `serve`: a worker's lease expires this long after renewal
@@ -70,40 +62,21 @@ class Settings:
                     ) -> float:
             return Variable.number(name, default, zero_ok=zero_ok, unit=unit).read(env, problems)
 
-        def port(name: str, default: int) -> int:
-            return Variable.port(name, default).read(env, problems)
-
-        def url(name: str) -> str | None:
-            return Variable.http_url(name, secret=name in SECRET_VARIABLES).read(env, problems)
-
         log_format = (get("WATCHER_LOG_FORMAT") or "text").lower()
         if log_format not in LOG_FORMATS:
             problems.append(f"WATCHER_LOG_FORMAT={get('WATCHER_LOG_FORMAT')!r} must be one of "
                             f"{', '.join(LOG_FORMATS)}")
-        tls = (get("SMTP_TLS") or "starttls").lower()
-        if tls not in SMTP_TLS_MODES:
-            problems.append(f"SMTP_TLS={get('SMTP_TLS')!r} must be one of "
-                            f"{', '.join(SMTP_TLS_MODES)}")
         settings = cls(
             queries=get("WATCHER_QUERIES") or cls.queries,
             db=get("WATCHER_DB") or cls.db,
             sources={name: spec.settings.from_env(env, problems)
                      for name, spec in REGISTRY.items()},
-            slack_api_url=url("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
-            slack_bot_token=get("SLACK_BOT_TOKEN"),
-            slack_webhook_url=url("SLACK_WEBHOOK_URL"),
-            smtp_host=get("SMTP_HOST"),
-            smtp_port=port("SMTP_PORT", cls.smtp_port),
-            smtp_user=get("SMTP_USER"),
-            smtp_password=get("SMTP_PASSWORD"),
-            smtp_tls=tls,
-            email_from=get("WATCHER_EMAIL_FROM"),
+            destinations=kinds.settings_from_env(env, problems),
             http_timeout=seconds("WATCHER_HTTP_TIMEOUT", cls.http_timeout, zero_ok=False),
             poll_timeout=seconds("WATCHER_POLL_TIMEOUT", cls.poll_timeout, zero_ok=False),
             max_response_mb=seconds("WATCHER_MAX_RESPONSE_MB", cls.max_response_mb,
                                     zero_ok=False, unit="megabytes"),
             retry_backoff=seconds("WATCHER_RETRY_BACKOFF", cls.retry_backoff, zero_ok=True),
-            slack_interval=seconds("WATCHER_SLACK_INTERVAL", cls.slack_interval, zero_ok=True),
             poll_every=seconds("WATCHER_POLL_EVERY", cls.poll_every, zero_ok=False,
                                unit="minutes"),
             lease_seconds=seconds("WATCHER_LEASE_SECONDS", cls.lease_seconds, zero_ok=False),
@@ -128,20 +101,30 @@ class Settings:
         return replace(self, sources={**self.sources,
                                       name: self.sources[name].with_(**changes)})
 
+    def destination(self, kind: str) -> Any:
+        """The settings of destination kind *kind* (its module's settings class)."""
+        return self.destinations[kind]
+
+    def with_destination(self, kind: str, **changes: object) -> Settings:
+        """These settings with some of destination kind *kind*'s own changed (for every kind
+        sharing its settings class: one variable, one value)."""
+        old = self.destinations[kind]
+        new = old.with_(**changes)
+        return replace(self, destinations={k: new if type(v) is type(old) else v
+                                           for k, v in self.destinations.items()})
+
     def secrets(self) -> tuple[str, ...]:
         """Values that must never be printed, logged or stored."""
-        own = (url_password(self.slack_api_url),)
-        return tuple(v for v in (*(s for source in self.sources.values()
-                                   for s in source.secrets()),
-                                 self.slack_bot_token, self.slack_webhook_url,
-                                 self.smtp_password, *own) if v)
+        return tuple(dict.fromkeys(s for part in (*self.sources.values(),
+                                                  *self.destinations.values())
+                                   for s in part.secrets()))
 
     def without_secrets(self) -> Settings:
         """The demo uses this so it can never post to a real team channel."""
         return replace(self, sources={name: source.without_secrets()
                                       for name, source in self.sources.items()},
-                       slack_bot_token=None, slack_webhook_url=None,
-                       smtp_host=None, smtp_user=None, smtp_password=None)
+                       destinations={kind: own.without_secrets()
+                                     for kind, own in self.destinations.items()})
 
     def with_(self, **changes: object) -> Settings:
         names = {f.name for f in fields(self)}
@@ -156,7 +139,4 @@ def secrets_in_env(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
     them from an error message when the settings themselves could not be built."""
     env = os.environ if env is None else env
     sources = [s for spec in REGISTRY.values() for s in spec.settings.secrets_in(env)]
-    values = [env.get(name, "").strip() for name in ("SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL",
-                                                     "SMTP_PASSWORD")]
-    return tuple(v for v in (*sources, *values, url_password(env.get("SLACK_API_URL",
-                                                                      "").strip())) if v)
+    return tuple(dict.fromkeys((*sources, *kinds.secrets_in(env))))

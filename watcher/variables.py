@@ -1,6 +1,6 @@
 """Environment variables, declared once each: name, default, how a value is checked, whether it
 is a secret. A leaf (it imports nothing of watcher), so any part that owns
-settings (a source, later a destination) declares its own variables beside its code.
+settings (a source, a destination kind) declares its own variables beside its code.
 
 A bad value is never raised alone: it is added to the caller's list of problems, so one start
 reports every bad variable together, and the variable falls back to its default.
@@ -137,6 +137,11 @@ class EnvSettings:
         if unknown:
             raise TypeError(f"unknown settings: {sorted(unknown)}")
         return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class NoSettings(EnvSettings):
+    """The settings of a part (a source, a destination kind) that reads no variable."""
 
 
 def _http_url(value: str) -> str:

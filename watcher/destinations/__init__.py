@@ -1,21 +1,23 @@
 """Destination registry: the one place a new destination kind is plugged in.
 
-Each kind is one module exposing ``SPEC`` (kind, YAML options model with its checks, what the
-environment must provide, sender factory, preview renderer). The YAML schema
-(:data:`Destination`, which config.py uses), delivery, health and status all read this
-registry.
+Each kind is one module exposing ``SPEC`` (kind, YAML options model with its checks, settings
+read from its own environment variables and what they must provide, sender factory, preview
+renderer). The YAML schema (:data:`Destination`, which config.py uses), the settings
+(``Settings.destinations``), delivery, health and status all read this registry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Annotated, Any, Literal, TextIO, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import Discriminator, Tag, create_model, model_validator
 
-from ..settings import Settings
+from ..variables import EnvSettings
 from . import email, slack, slack_webhook, terminal
 from .base import (
+    Context,
     DestinationOptions,
     DestinationSpec,
     Disabled,
@@ -87,15 +89,45 @@ def options_models() -> list[type[DestinationOptions]]:
     return [spec.options for spec in KINDS.values()]
 
 
-def build_sender(destination: DestinationOptions, settings: Settings, stream: TextIO) -> Sender:
-    """Return a sender for *destination*, or raise Disabled saying what is missing."""
+def _settings_by_kind(make: Callable[[type[EnvSettings]], EnvSettings]) -> dict[str, EnvSettings]:
+    """Each kind's settings, made once per settings class: kinds that share a class (the two
+    Slack kinds) share one value, so each variable is read, and reported, once."""
+    made = {cls: make(cls) for cls in dict.fromkeys(spec.settings for spec in KINDS.values())}
+    return {kind: made[spec.settings] for kind, spec in KINDS.items()}
+
+
+def default_settings() -> dict[str, EnvSettings]:
+    """Every kind's settings with nothing set (``Settings()``)."""
+    return _settings_by_kind(lambda cls: cls())
+
+
+def settings_from_env(env: Mapping[str, str], problems: list[str]) -> dict[str, EnvSettings]:
+    """Every kind's settings read from *env*, each bad variable added to *problems*."""
+    return _settings_by_kind(lambda cls: cls.from_env(env, problems))
+
+
+#: Every variable a destination kind reads, each once.
+VARIABLES = tuple(dict.fromkeys(variable for spec in KINDS.values()
+                                for variable in spec.settings.variables.values()))
+
+
+def secrets_in(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The secret values of the destinations' variables as set, read without checking them."""
+    return tuple(secret for variable in VARIABLES for secret in variable.secrets(variable.raw(env)))
+
+
+def build_sender(destination: DestinationOptions, settings: EnvSettings, context: Context
+                 ) -> Sender:
+    """Return a sender for *destination*, given its kind's *settings*, or raise Disabled
+    saying what the environment is missing."""
     spec = KINDS[destination.kind]
     missing = spec.missing(settings)
     if missing:
         raise Disabled(missing)
-    return spec.factory(destination, settings, stream)
+    return spec.factory(destination, settings, context)
 
 
-__all__ = ["KINDS", "UNKNOWN_KIND", "Destination", "DestinationOptions", "DestinationSpec",
-           "Disabled", "Found", "Part", "RecoversSent", "Sender", "build_sender",
-           "options_models"]
+__all__ = ["KINDS", "UNKNOWN_KIND", "VARIABLES", "Context", "Destination",
+           "DestinationOptions", "DestinationSpec", "Disabled", "Found", "Part", "RecoversSent",
+           "Sender", "build_sender", "default_settings", "options_models", "secrets_in",
+           "settings_from_env"]

@@ -1,5 +1,6 @@
-"""What every destination kind is made of: its YAML options, its sender, and the spec that
-plugs both into the registry (``destinations/__init__.py``).
+"""What every destination kind is made of: its YAML options, its settings (the environment
+variables it reads), its sender, and the spec that plugs them into the registry
+(``destinations/__init__.py``).
 
 A sender turns a Digest into one or more message parts (each naming the outbox items it
 carries) and sends them one at a time; the core records each accepted part before sending the
@@ -15,11 +16,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, TextIO, r
 from pydantic import Field, field_validator
 
 from ..schedules import Schedule
+from ..variables import EnvSettings, NoSettings
 from ..yaml_base import Strict
 
 if TYPE_CHECKING:
     from ..digest import Digest
-    from ..settings import Settings
 
 
 class DestinationOptions(Strict):
@@ -112,24 +113,38 @@ class Disabled(Exception):
 
 
 @dataclass(frozen=True)
+class Context:
+    """What every sender is handed by the core besides its options and its own settings."""
+
+    #: Where the terminal prints (stdout for `run --once`, the log under serve).
+    stream: TextIO
+    #: WATCHER_HTTP_TIMEOUT: the limit on each connect, read or write of a network sender.
+    timeout: float
+
+
+def ready(settings: Any) -> str | None:
+    """The ``missing`` check of a kind that needs nothing from the environment."""
+    return None
+
+
+@dataclass(frozen=True)
 class DestinationSpec:
     """One destination kind, declared by its module and listed in the registry."""
 
     kind: str
     #: The YAML options model (``kind: Literal[...]``, its fields and checks).
     options: type[DestinationOptions]
-    #: What the environment lacks for this kind to send (None when it can).
-    missing: Callable[[Settings], str | None]
-    factory: Callable[[Any, Settings, TextIO], Sender]
+    #: (options, its settings, the core's Context) -> the sender.
+    factory: Callable[[Any, Any, Context], Sender]
+    #: Its settings, read from the environment variables the class declares. Kinds sharing
+    #: variables (the two Slack kinds) share the class, and so one value read once.
+    settings: type[EnvSettings] = NoSettings
+    #: What the environment lacks for this kind to send, given its settings (None: it can).
+    missing: Callable[[Any], str | None] = ready
     #: The renderer hook: what `watcher digest DEST --preview FILE` writes (None: plain text).
     preview: Callable[[Digest, Any], str] | None = None
 
 
-def needs(what: str, *values: Callable[[Settings], Any]) -> Callable[[Settings], str | None]:
-    """A ``missing`` check: *what* is not set unless every value is."""
+def needs(what: str, *values: Callable[[Any], Any]) -> Callable[[Any], str | None]:
+    """A ``missing`` check: *what* is not set unless every value (of the settings) is."""
     return lambda settings: None if all(v(settings) for v in values) else f"{what} not set"
-
-
-def ready(settings: Settings) -> str | None:
-    """A ``missing`` check for a kind that needs nothing from the environment."""
-    return None

@@ -1,19 +1,20 @@
 """Email: one message (plain text and HTML) per digest to the addresses in ``to``, through the
-SMTP_* server. The sender and its renderer (jinja2, css-inline) load only when email is used.
+SMTP_* server (its settings: email_settings.py). The sender and its renderer (jinja2,
+css-inline) load only when email is used.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, ClassVar, Literal, TextIO
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import model_validator
 
-from .base import DestinationOptions, DestinationSpec, Sender, needs
+from .base import Context, DestinationOptions, DestinationSpec, Sender, needs
+from .email_settings import EmailSettings
 
 if TYPE_CHECKING:
     from ..digest import Digest
-    from ..settings import Settings
 
 ADDRESS = re.compile(r"[^@\s,<>]+@[^@\s,<>]+\.[^@\s,<>]+")
 
@@ -34,10 +35,10 @@ class Email(DestinationOptions):
         return self
 
 
-def _sender(destination: Email, settings: Settings, stream: TextIO) -> Sender:
+def _sender(destination: Email, settings: EmailSettings, context: Context) -> Sender:
     from .email_sender import EmailSender  # jinja2 and css-inline load only when email is used
 
-    return EmailSender(destination, settings)
+    return EmailSender(destination, settings, timeout=context.timeout)
 
 
 def _preview(digest: Digest, destination: Email) -> str:
@@ -46,6 +47,5 @@ def _preview(digest: Digest, destination: Email) -> str:
     return preview(digest, destination)
 
 
-SPEC = DestinationSpec("email", Email, needs(
-    "SMTP_HOST and WATCHER_EMAIL_FROM", lambda s: s.smtp_host, lambda s: s.email_from),
-    _sender, _preview)
+SPEC = DestinationSpec("email", Email, _sender, settings=EmailSettings, missing=needs(
+    "SMTP_HOST and WATCHER_EMAIL_FROM", lambda s: s.host, lambda s: s.sender), preview=_preview)

@@ -20,7 +20,7 @@ from .smtp import SmtpServer
 
 if TYPE_CHECKING:
     from ..digest import Digest
-    from ..settings import Settings
+    from .email_settings import EmailSettings
 
 log = logging.getLogger("watcher.destinations.email")
 
@@ -52,15 +52,15 @@ def build_message(rendering: email_render.EmailRendering, *, sender: str,
 class EmailSender:
     """Sends a destination's digest as one message to every address in its ``to`` list."""
 
-    def __init__(self, destination: Addressed, settings: Settings):
+    def __init__(self, destination: Addressed, settings: EmailSettings, *, timeout: float):
         self.destination = destination
         self.settings = settings
         self.name = destination.name or "email"
-        self.server = SmtpServer(settings, self.name)
+        self.server = SmtpServer(settings, self.name, timeout=timeout)
 
     def prepare(self, digest: Digest) -> list[Part]:
         rendering = email_render.render(digest, self.destination)
-        message = build_message(rendering, sender=self.settings.email_from or "",
+        message = build_message(rendering, sender=self.settings.sender or "",
                                 recipients=list(self.destination.to or []))
         return [Part([i for item in digest.items for i in item.outbox_ids], message, rendering.text,
                      {"subject": rendering.subject, "message_id": message["Message-ID"]})]

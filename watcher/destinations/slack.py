@@ -9,19 +9,18 @@ posted (slack_recovery), and the core marks it sent instead of posting it twice.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import model_validator
 
 from ..errors import DeliveryError
 from ..render import slack as render
-from .base import DestinationOptions, DestinationSpec, Found, Part, RecoversSent, needs
-from .slack_client import CHANNEL_ID, BotClient, parts
+from .base import Context, DestinationOptions, DestinationSpec, Found, Part, RecoversSent, needs
+from .slack_client import CHANNEL_ID, BotClient, SlackSettings, parts
 from .slack_recovery import EVENT_TYPE, History
 
 if TYPE_CHECKING:
     from ..digest import Digest
-    from ..settings import Settings
 
 
 class Slack(DestinationOptions):
@@ -39,14 +38,13 @@ class Slack(DestinationOptions):
 class SlackSender(RecoversSent):
     """Posts with a bot token: one top-level message per digest, its items as thread replies."""
 
-    def __init__(self, destination: Slack, settings: Settings, *,
+    def __init__(self, destination: Slack, settings: SlackSettings, *, timeout: float,
                  interval: float | None = None):
         self.name = destination.name
         self.channel = destination.channel or ""
         self.api = BotClient(
-            self.name, self.channel, token=settings.slack_bot_token,
-            api_url=settings.slack_api_url, timeout=settings.http_timeout,
-            interval=settings.slack_interval if interval is None else interval)
+            self.name, self.channel, token=settings.bot_token, api_url=settings.api_url,
+            timeout=timeout, interval=settings.interval if interval is None else interval)
         self.history = History(self.api.call, self.name,
                                frozenset({destination.name, *destination.renamed_from}),
                                self.channel)
@@ -82,13 +80,13 @@ class SlackSender(RecoversSent):
         return self.history.recover(interrupted)
 
 
-def _sender(destination: Slack, settings: Settings, stream: TextIO) -> SlackSender:
-    return SlackSender(destination, settings)
+def _sender(destination: Slack, settings: SlackSettings, context: Context) -> SlackSender:
+    return SlackSender(destination, settings, timeout=context.timeout)
 
 
 def _preview(digest: Digest, destination: Slack) -> str:
     return render.preview(digest, threaded=True)
 
 
-SPEC = DestinationSpec("slack", Slack, needs("SLACK_BOT_TOKEN", lambda s: s.slack_bot_token),
-                       _sender, _preview)
+SPEC = DestinationSpec("slack", Slack, _sender, settings=SlackSettings,
+                       missing=needs("SLACK_BOT_TOKEN", lambda s: s.bot_token), preview=_preview)

@@ -1,4 +1,5 @@
-"""Talking to Slack, for both senders: slack_sdk clients that retry a short 429 after its
+"""Talking to Slack, for both senders: their settings (SLACK_*, WATCHER_SLACK_INTERVAL), slack_sdk
+clients that retry a short 429 after its
 Retry-After, pacing of about one message per second per channel, and turning ``ok: false`` (or
 a webhook's error body) into one DeliveryError line naming the destination, Slack's error code
 and what to do, never the token or the webhook URL.
@@ -10,6 +11,7 @@ import logging
 import re
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
@@ -19,10 +21,32 @@ from slack_sdk.webhook import WebhookClient
 
 from ..errors import DeliveryError
 from ..render import slack as render
+from ..variables import EnvSettings, Variable
 from .base import Part
 
 if TYPE_CHECKING:
     from ..digest import Digest
+
+DEFAULT_API_URL = "https://slack.com/api/"
+
+
+@dataclass(frozen=True)
+class SlackSettings(EnvSettings):
+    """What both Slack kinds read from the environment (one class, so each variable is read
+    and reported once): the bot's token and API, the webhook, and the pace of posts."""
+
+    api_url: str = DEFAULT_API_URL
+    bot_token: str | None = field(default=None, repr=False)
+    webhook_url: str | None = field(default=None, repr=False)
+    interval: float = 1.0  # seconds between two Slack posts to one channel
+
+    variables = {
+        "api_url": Variable.http_url("SLACK_API_URL", DEFAULT_API_URL),
+        "bot_token": Variable.text("SLACK_BOT_TOKEN", secret=True),
+        "webhook_url": Variable.http_url("SLACK_WEBHOOK_URL", secret=True),
+        "interval": Variable.number("WATCHER_SLACK_INTERVAL", 1.0, zero_ok=True),
+    }
+
 
 RATE_LIMIT_RETRIES = 5
 #: Longest Retry-After waited for; a longer (or unreadable) one fails the part, which stays

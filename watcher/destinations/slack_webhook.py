@@ -3,15 +3,16 @@ thread), to the one channel the webhook URL (SLACK_WEBHOOK_URL) is tied to."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, TextIO
+from typing import TYPE_CHECKING, Literal
 
 from slack_sdk.errors import SlackClientError
 
 from ..errors import DeliveryError
 from ..render import slack as render
-from .base import DestinationOptions, DestinationSpec, Part, needs
+from .base import Context, DestinationOptions, DestinationSpec, Part, needs
 from .slack_client import (
     SlackError,
+    SlackSettings,
     error_code,
     explain,
     pace,
@@ -23,7 +24,6 @@ from .slack_client import (
 
 if TYPE_CHECKING:
     from ..digest import Digest
-    from ..settings import Settings
 
 
 class SlackWebhook(DestinationOptions):
@@ -33,13 +33,12 @@ class SlackWebhook(DestinationOptions):
 class SlackWebhookSender:
     """Posts through an incoming webhook: the top message with what fits, then follow-ups."""
 
-    def __init__(self, destination: SlackWebhook, settings: Settings, *,
+    def __init__(self, destination: SlackWebhook, settings: SlackSettings, *, timeout: float,
                  interval: float | None = None):
         self.name = destination.name
-        self.interval = settings.slack_interval if interval is None else interval
-        self.client = webhook_client(settings.slack_webhook_url or "",
-                                     timeout=settings.http_timeout)
-        self._pace_key = f"webhook {hash(settings.slack_webhook_url)}"
+        self.interval = settings.interval if interval is None else interval
+        self.client = webhook_client(settings.webhook_url or "", timeout=timeout)
+        self._pace_key = f"webhook {hash(settings.webhook_url)}"
 
     def prepare(self, digest: Digest) -> list[Part]:
         return parts(digest, threaded=False)
@@ -59,14 +58,15 @@ class SlackWebhookSender:
         return None
 
 
-def _sender(destination: SlackWebhook, settings: Settings, stream: TextIO) -> SlackWebhookSender:
-    return SlackWebhookSender(destination, settings)
+def _sender(destination: SlackWebhook, settings: SlackSettings, context: Context
+            ) -> SlackWebhookSender:
+    return SlackWebhookSender(destination, settings, timeout=context.timeout)
 
 
 def _preview(digest: Digest, destination: SlackWebhook) -> str:
     return render.preview(digest, threaded=False)
 
 
-SPEC = DestinationSpec("slack_webhook", SlackWebhook,
-                       needs("SLACK_WEBHOOK_URL", lambda s: s.slack_webhook_url),
-                       _sender, _preview)
+SPEC = DestinationSpec("slack_webhook", SlackWebhook, _sender, settings=SlackSettings,
+                       missing=needs("SLACK_WEBHOOK_URL", lambda s: s.webhook_url),
+                       preview=_preview)

@@ -20,15 +20,16 @@ from ..printable import one_line
 from ..redact import scrub
 
 if TYPE_CHECKING:
-    from ..settings import Settings
+    from .email_settings import EmailSettings
 
 
 class SmtpServer:
     """The SMTP_* server, as one destination (*name*) uses it."""
 
-    def __init__(self, settings: Settings, name: str):
+    def __init__(self, settings: EmailSettings, name: str, *, timeout: float):
         self.settings = settings
         self.name = name
+        self.timeout = timeout
 
     def submit(self, message: EmailMessage, recipients: list[str]) -> dict:
         """Send *message* to *recipients*; return the ones refused (when some were accepted).
@@ -40,8 +41,8 @@ class SmtpServer:
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryError(self._line(exc)) from None
         try:
-            if self.settings.smtp_user:
-                connection.login(self.settings.smtp_user, self.settings.smtp_password or "")
+            if self.settings.user:
+                connection.login(self.settings.user, self.settings.password or "")
             return connection.send_message(message, to_addrs=recipients)
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryError(self._line(exc)) from None
@@ -55,12 +56,12 @@ class SmtpServer:
 
     def _connect(self) -> smtplib.SMTP:
         settings = self.settings
-        timeout = settings.http_timeout
-        if settings.smtp_tls == "ssl":
-            return smtplib.SMTP_SSL(settings.smtp_host or "", settings.smtp_port, timeout=timeout,
+        timeout = self.timeout
+        if settings.tls == "ssl":
+            return smtplib.SMTP_SSL(settings.host or "", settings.port, timeout=timeout,
                                     context=ssl.create_default_context())
-        connection = smtplib.SMTP(settings.smtp_host or "", settings.smtp_port, timeout=timeout)
-        if settings.smtp_tls == "starttls":
+        connection = smtplib.SMTP(settings.host or "", settings.port, timeout=timeout)
+        if settings.tls == "starttls":
             try:
                 connection.ehlo()
                 if not connection.has_extn("starttls"):
@@ -77,14 +78,14 @@ class SmtpServer:
 
     @property
     def _server(self) -> str:
-        return f"{self.settings.smtp_host}:{self.settings.smtp_port}"
+        return f"{self.settings.host}:{self.settings.port}"
 
     def _line(self, exc: BaseException) -> str:
         """One line saying what went wrong, for a person who can fix it."""
         server = self._server
         if isinstance(exc, smtplib.SMTPAuthenticationError):
             # The reply is not quoted: a server may echo the credentials back.
-            what = (f"the SMTP server {server} refused the login for {self.settings.smtp_user}"
+            what = (f"the SMTP server {server} refused the login for {self.settings.user}"
                     f" ({exc.smtp_code}; check SMTP_USER and SMTP_PASSWORD)")
         elif isinstance(exc, smtplib.SMTPRecipientsRefused):
             refused = "; ".join(f"{address} ({_reply(code, text)})"
@@ -102,7 +103,7 @@ class SmtpServer:
                 exc.__context__, socket.timeout | TimeoutError):
             # smtplib reports a reply that never came as a hang-up: say what happened
             what = (f"the SMTP server {server} did not answer within "
-                    f"{self.settings.http_timeout:g} s")
+                    f"{self.timeout:g} s")
         elif isinstance(exc, smtplib.SMTPServerDisconnected):
             what = f"the SMTP server {server} closed the connection ({exc or 'no reason given'})"
         elif isinstance(exc, smtplib.SMTPResponseException):
@@ -111,7 +112,7 @@ class SmtpServer:
             what = f"TLS with the SMTP server {server} failed ({exc.reason or exc})"
         elif isinstance(exc, socket.timeout | TimeoutError):
             what = (f"the SMTP server {server} did not answer within "
-                    f"{self.settings.http_timeout:g} s")
+                    f"{self.timeout:g} s")
         elif isinstance(exc, socket.gaierror):
             what = f"the SMTP server {server} could not be found ({exc.strerror or exc})"
         elif isinstance(exc, OSError):
@@ -122,7 +123,7 @@ class SmtpServer:
 
     def clean(self, text: str) -> str:
         """One line, with the password removed even if a server echoed it."""
-        password = self.settings.smtp_password
+        password = self.settings.password
         if password:
             text = text.replace(password, "***")
         return scrub(one_line(text))

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TextIO
 
 from ..render import text
-from .base import DestinationOptions, DestinationSpec, Part, ready
+from .base import Context, DestinationOptions, DestinationSpec, Part
 
 if TYPE_CHECKING:
     from ..digest import Digest
-    from ..settings import Settings
 
 
 class Terminal(DestinationOptions):
@@ -32,8 +31,8 @@ class TerminalSender:
         return None
 
 
-def _sender(destination: Any, settings: Settings, stream: TextIO) -> TerminalSender:
-    return TerminalSender(stream)
+def _sender(destination: Any, settings: Any, context: Context) -> TerminalSender:
+    return TerminalSender(context.stream)
 
 
-SPEC = DestinationSpec("terminal", Terminal, ready, _sender)
+SPEC = DestinationSpec("terminal", Terminal, _sender)  # reads no environment variable

@@ -17,7 +17,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from ..http import HttpClient
 from ..models import SourceRecord, Study
-from ..variables import EnvSettings
+from ..variables import EnvSettings, NoSettings
 from ..yaml_base import Strict
 
 #: known(scheme, ids) -> the subset already stored, so a source fetches only what is new.
@@ -109,11 +109,6 @@ class Source(Protocol):
 
     def fetch(self, search: Search[Any], window: Window, context: FetchContext
               ) -> FetchResult: ...
-
-
-@dataclass(frozen=True)
-class NoSettings(EnvSettings):
-    """The settings of a source that reads no environment variable."""
 
 
 @dataclass(frozen=True)
