@@ -307,7 +307,7 @@ def test_each_destination_kind_is_one_module_discriminated_by_its_own_kind():
 
     from watcher.destinations import KINDS
 
-    assert list(KINDS) == ["slack", "slack_webhook", "email", "terminal"]
+    assert {"slack", "slack_webhook", "email", "terminal"} <= set(KINDS)  # the shipped kinds
     for kind, spec in KINDS.items():
         assert spec.kind == kind
         assert spec.options.model_fields["kind"].annotation == Literal[kind]
