@@ -186,7 +186,7 @@ def test_the_lease_is_taken_for_the_block_and_given_up_at_its_end(env):
     with held_lease(str(env.db), holder, 120) as lease:
         with closing(env.store()) as store:
             row = store.lease()
-        assert row["holder"] == holder.name and row["pid"] == holder.pid
+        assert row.holder == holder.name and row.pid == holder.pid
         assert not lease.lost.is_set()
     with closing(env.store()) as store:
         assert store.lease() is None, "released on exit"
@@ -199,8 +199,8 @@ def test_the_lease_is_renewed_on_its_own_thread_while_the_block_runs(env):
             first = store.lease()
             time.sleep(0.6)  # longer than the lease's life: only renewals keep it
             later = store.lease()
-        assert later["renewed"] > first["renewed"] and later["expires"] > first["expires"]
-        assert datetime.fromisoformat(later["expires"]) > utc_now()
+        assert later.renewed > first.renewed and later.expires > first.expires
+        assert datetime.fromisoformat(later.expires) > utc_now()
     deadline = time.monotonic() + 2
     while any(t.name == "lease" for t in threading.enumerate()) and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -218,7 +218,7 @@ def test_the_lease_is_refused_while_another_live_worker_holds_it(env):
         entered = True
     assert not entered
     with closing(env.store()) as store:
-        assert store.lease()["holder"] == ELSEWHERE.name, "the live holder keeps it"
+        assert store.lease().holder == ELSEWHERE.name, "the live holder keeps it"
 
 
 def test_a_lease_taken_over_by_another_worker_is_seen_as_lost(env):
@@ -231,7 +231,7 @@ def test_a_lease_taken_over_by_another_worker_is_seen_as_lost(env):
                              now=utc_now(), ttl=120)
         assert lease.lost.wait(2) and told.is_set()
     with closing(env.store()) as store:
-        assert store.lease()["holder"] == ELSEWHERE.name, "giving up ours leaves theirs"
+        assert store.lease().holder == ELSEWHERE.name, "giving up ours leaves theirs"
 
 
 # --- what a job returns --------------------------------------------------------------------

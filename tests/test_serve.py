@@ -350,11 +350,11 @@ def test_a_second_worker_is_refused_and_a_dead_holders_lease_is_taken_over(env, 
 
     first.process.kill()  # kill -9: no chance to give the lease up
     first.process.wait(timeout=10)
-    assert env.store().lease()["pid"] == first.process.pid
+    assert env.store().lease().pid == first.process.pid
     time.sleep(1.2)  # the dead holder's lease expires
     third = ServeProcess(short)
     third.wait_for(rf"took over the worker lease from serve pid {first.process.pid}")
-    assert env.store().lease()["pid"] == third.process.pid
+    assert env.store().lease().pid == third.process.pid
     assert third.stop() == 0, third.out
 
 
@@ -377,13 +377,13 @@ def test_a_restarted_worker_takes_a_killed_holders_lease_at_once_but_never_a_liv
     first.process.kill()  # kill -9: the lease stays, unexpired, naming a pid that is gone
     first.process.wait(timeout=10)
     held = env.store().lease()
-    assert held["pid"] == first.process.pid
-    assert datetime.fromisoformat(held["expires"]) > utc_now() + timedelta(seconds=60)
+    assert held.pid == first.process.pid
+    assert datetime.fromisoformat(held.expires) > utc_now() + timedelta(seconds=60)
     second = ServeProcess(default_lease)
     second.wait_for(rf"took over the worker lease from serve pid {first.process.pid} on .*"
                     r"its process is gone from this host")
     second.wait_for(r"worker lease taken")
-    assert env.store().lease()["pid"] == second.process.pid
+    assert env.store().lease().pid == second.process.pid
     assert second.stop() == 0, second.out
     assert env.store().lease() is None
 
@@ -408,7 +408,7 @@ def test_a_dead_pid_is_not_taken_over_early_when_it_may_be_another_containers(en
         with closing(env.store()) as store:
             current = store.lease()
             if current:
-                store.release_lease(current["holder"])
+                store.release_lease(current.holder)
             assert store.take_lease(name, host=holder.host, pid=pid, now=utc_now(),
                                     ttl=120) is None
 
@@ -420,7 +420,7 @@ def test_a_dead_pid_is_not_taken_over_early_when_it_may_be_another_containers(en
     lease_of(f"serve pid {pid} on {holder.host} (abcdef, ns {process_space()})")
     # the same process space: the pid is certainly gone
     with held_lease(settings.db, holder, settings.lease_seconds), closing(env.store()) as store:
-        assert store.lease()["holder"] == holder.name
+        assert store.lease().holder == holder.name
 
 
 @pytest.mark.hostile

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TextIO
 
@@ -223,13 +223,13 @@ def _recover_interrupted(store: Store, name: str, destination: Destination,
     interrupted = store.interrupted(name)
     if not interrupted:
         return
-    carried = {(row["digest_id"], row["id"]) for row in interrupted}
-    digests = sorted({row["digest_id"] for row in interrupted if row["digest_id"]})
+    carried = {(row.digest_id, row.id) for row in interrupted}
+    digests = sorted({row.digest_id for row in interrupted if row.digest_id})
     known = store.channel_id(name, destination.channel) if destination.channel else None
-    interrupted = [{**row, "channel_id": row["channel_id"] or known,
-                    "channel": row["channel"] if row["channel_id"] else destination.channel}
+    interrupted = [replace(row, channel_id=row.channel_id or known,
+                           channel=row.channel if row.channel_id else destination.channel)
                    for row in interrupted]
-    addressed = {row["digest_id"]: row["channel"] for row in interrupted}
+    addressed = {row.digest_id: row.channel for row in interrupted}
     try:
         found = sender.recover(interrupted)
     except Exception as exc:

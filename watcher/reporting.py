@@ -166,10 +166,10 @@ def worker_line(store: Store) -> str:
     lease = store.lease()
     if lease is None:
         return "worker: none running (`watcher serve` gives its lease up when it stops)"
-    line = (f"worker: {lease['holder']} since {lease['since']}, lease renewed "
-            f"{lease['renewed']}")
-    if datetime.fromisoformat(lease["expires"]) <= utc_now():
-        line += f"; STALE: expired {lease['expires']}, is the worker running?"
+    line = (f"worker: {lease.holder} since {lease.since}, lease renewed "
+            f"{lease.renewed}")
+    if datetime.fromisoformat(lease.expires) <= utc_now():
+        line += f"; STALE: expired {lease.expires}, is the worker running?"
     return line
 
 
@@ -254,13 +254,13 @@ def problems(config: Config, store: Store, *, now: datetime, hours: float,
     if settings is not None:  # remembered beside the database: it could not be written
         lines += storage.problems(settings.db, min_free_mb=settings.health_min_free_mb)
     lease = store.lease()
-    if lease and datetime.fromisoformat(lease["expires"]) <= now:
-        lines.append(f"worker lease is stale: held by {lease['holder']} (pid {lease['pid']} on "
-                     f"{lease['host']}), last renewed {lease['renewed']}, expired "
-                     f"{lease['expires']}; is the worker running?")
-    elif lease and datetime.fromisoformat(lease["renewed"]) > now + CLOCK_SKEW:
-        lines.append(f"worker lease renewed in the future: held by {lease['holder']}, last "
-                     f"renewed {lease['renewed']}, now {stamp(now)}; the clocks of "
-                     f"{lease['host']} and this machine disagree, and a stopped worker's lease "
-                     f"would block the next one until {lease['expires']}")
+    if lease and datetime.fromisoformat(lease.expires) <= now:
+        lines.append(f"worker lease is stale: held by {lease.holder} (pid {lease.pid} on "
+                     f"{lease.host}), last renewed {lease.renewed}, expired "
+                     f"{lease.expires}; is the worker running?")
+    elif lease and datetime.fromisoformat(lease.renewed) > now + CLOCK_SKEW:
+        lines.append(f"worker lease renewed in the future: held by {lease.holder}, last "
+                     f"renewed {lease.renewed}, now {stamp(now)}; the clocks of "
+                     f"{lease.host} and this machine disagree, and a stopped worker's lease "
+                     f"would block the next one until {lease.expires}")
     return lines

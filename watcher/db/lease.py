@@ -13,6 +13,8 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from .report_rows import LeaseRow
+
 WORKER = "worker"
 
 
@@ -49,7 +51,7 @@ def holder_space(holder: str) -> str | None:
     return match.group(1) if match else None
 
 
-def holder_gone(lease: dict[str, Any], host: str) -> bool:
+def holder_gone(lease: LeaseRow, host: str) -> bool:
     """Whether *lease*'s holder is certainly dead: a process of this host name and of this
     very process space (same boot, same PID namespace) whose pid no longer exists. Anything
     less certain is not gone: another container with the same host name (its pids are not
@@ -57,10 +59,10 @@ def holder_gone(lease: dict[str, Any], host: str) -> bool:
     process, another user's live process. Those leases are taken over when they expire. A
     container restarted after kill -9 gets a new PID namespace, so it waits for expiry too."""
     space = process_space()
-    if lease["host"] != host or space is None or holder_space(lease["holder"]) != space:
+    if lease.host != host or space is None or holder_space(lease.holder) != space:
         return False
     try:
-        os.kill(int(lease["pid"]), 0)
+        os.kill(int(lease.pid), 0)
     except ProcessLookupError:
         return True
     except (OSError, ValueError, TypeError):  # alive but not ours to signal, or no pid
@@ -73,20 +75,21 @@ class LeaseMixin:
     db: Any
     transaction: Any
 
-    def lease(self, name: str = WORKER) -> dict[str, Any] | None:
-        """The lease row (holder, host, pid, since, renewed, expires), or None."""
-        rows = list(self.db.query("SELECT * FROM leases WHERE name = ?", [name]))
-        return rows[0] if rows else None
+    def lease(self, name: str = WORKER) -> LeaseRow | None:
+        """Who holds the lease, or None."""
+        row = self.conn.execute("SELECT holder, host, pid, since, renewed, expires FROM leases"
+                                " WHERE name = ?", (name,)).fetchone()
+        return LeaseRow(*row) if row else None
 
     def take_lease(self, holder: str, *, host: str, pid: int, now: datetime, ttl: float,
-                   name: str = WORKER, dead: str | None = None) -> dict[str, Any] | None:
+                   name: str = WORKER, dead: str | None = None) -> LeaseRow | None:
         """Take the lease for *holder* unless another holder's lease is still live; returns
         None when taken, else that other holder's row. An expired lease is taken over, and so
         is one held by *dead* (a holder the caller found gone, see holder_gone)."""
         with self.transaction():  # BEGIN IMMEDIATE: two workers starting at once see each other
             current = self.lease(name)
-            if (current and current["holder"] not in (holder, dead)
-                    and datetime.fromisoformat(current["expires"]) > now):
+            if (current and current.holder not in (holder, dead)
+                    and datetime.fromisoformat(current.expires) > now):
                 return current
             self.conn.execute(
                 "INSERT OR REPLACE INTO leases (name, holder, host, pid, since, renewed, expires)"

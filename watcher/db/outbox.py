@@ -24,7 +24,7 @@ from typing import Any
 
 from ..events import Event, from_row
 from ..redact import scrub
-from .report_rows import Delivery, SentMessage
+from .report_rows import Delivery, InterruptedItem, SentMessage
 from .rows import PendingItem
 from .schema import OPEN_STATES
 
@@ -105,17 +105,17 @@ class OutboxMixin:
                                      state))
         return items
 
-    def interrupted(self, destination: str) -> list[dict[str, Any]]:
+    def interrupted(self, destination: str) -> list[InterruptedItem]:
         """Items a dead process left 'sending', with the digest that carried them, when it
         started, the channel id its recorded messages went to and the channel as configured
         then (None if none was recorded): the destination may already hold them."""
         latest = ("(SELECT m.{} FROM messages m WHERE m.digest_id = o.digest_id AND"
                   " m.channel_id IS NOT NULL ORDER BY m.id DESC LIMIT 1)")
-        return list(self.db.query(
+        return [InterruptedItem(*row) for row in self.conn.execute(
             f"SELECT o.id, o.digest_id, d.started, {latest.format('channel_id')} AS channel_id,"
             f" {latest.format('channel')} AS channel FROM outbox o LEFT JOIN digests d"
             " ON d.id = o.digest_id WHERE o.destination = ? AND o.state = 'sending'"
-            " ORDER BY o.id", [destination]))
+            " ORDER BY o.id", (destination,))]
 
     def channel_id(self, destination: str, channel: str) -> str | None:
         """The id the destination answered with for the latest message it took in *channel*

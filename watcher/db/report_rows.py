@@ -89,3 +89,27 @@ class Delivery:
     state: str
     sent_at: str | None
     last_error: str | None
+
+
+@dataclass(frozen=True)
+class LeaseRow:
+    """Who holds the worker lease (one `serve` per database), since when, until when."""
+
+    holder: str
+    host: str
+    pid: int
+    since: str
+    renewed: str
+    expires: str
+
+
+@dataclass(frozen=True)
+class InterruptedItem:
+    """An item a dead process left 'sending': the digest that carried it, when that digest
+    started, and the channel (id and configured name) its recorded messages went to."""
+
+    id: int
+    digest_id: int | None
+    started: str | None
+    channel_id: str | None
+    channel: str | None

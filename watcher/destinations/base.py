@@ -20,6 +20,7 @@ from ..variables import EnvSettings, NoSettings
 from ..yaml_base import Strict
 
 if TYPE_CHECKING:
+    from ..db.report_rows import InterruptedItem
     from ..digest import Digest
 
 
@@ -102,7 +103,7 @@ class RecoversSent(Protocol):
     the destination already holds (Slack, by its messages' metadata). A sender declares it by
     subclassing; the core asks it before a new digest, so nothing is posted twice."""
 
-    def recover(self, interrupted: list[dict[str, Any]]) -> list[Found]:
+    def recover(self, interrupted: list[InterruptedItem]) -> list[Found]:
         """Each row of *interrupted* is an item: its outbox ``id``, ``digest_id``, the digest's
         ``started``, and the ``channel_id``/``channel`` its messages went to. Raise when the
         check cannot run (the items then stay 'sending')."""

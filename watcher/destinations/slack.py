@@ -20,6 +20,7 @@ from .slack_client import CHANNEL_ID, BotClient, SlackSettings, parts
 from .slack_recovery import EVENT_TYPE, History
 
 if TYPE_CHECKING:
+    from ..db.report_rows import InterruptedItem
     from ..digest import Digest
 
 
@@ -76,7 +77,7 @@ class SlackSender(RecoversSent):
             self._thread_ts = ts
         return ts or None
 
-    def recover(self, interrupted: list[dict[str, Any]]) -> list[Found]:
+    def recover(self, interrupted: list[InterruptedItem]) -> list[Found]:
         return self.history.recover(interrupted)
 
 

@@ -13,11 +13,14 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DeliveryError
 from .base import Found
 from .slack_client import CHANNEL_ID, SlackError, explain
+
+if TYPE_CHECKING:
+    from ..db.report_rows import InterruptedItem
 
 log = logging.getLogger("watcher.destinations.slack")
 
@@ -48,7 +51,7 @@ class History:
         self.names = names
         self.channel = channel
 
-    def recover(self, interrupted: list[dict[str, Any]]) -> list[Found]:
+    def recover(self, interrupted: list[InterruptedItem]) -> list[Found]:
         """Messages of interrupted digests that Slack already holds, found by their metadata
         in the channel's history since each digest started (and in their threads). Each row
         of *interrupted* is an item: its outbox ``id``, ``digest_id``, the digest's
@@ -61,11 +64,11 @@ class History:
         started: dict[int, str | None] = {}
         channels: dict[int, str | None] = {}
         for row in interrupted:
-            if row.get("digest_id") is not None:
-                digest_id = int(row["digest_id"])
-                wanted.setdefault(digest_id, set()).add(int(row["id"]))
-                started[digest_id] = row.get("started")
-                channels[digest_id] = row.get("channel_id") or channels.get(digest_id)
+            if row.digest_id is not None:
+                digest_id = int(row.digest_id)
+                wanted.setdefault(digest_id, set()).add(int(row.id))
+                started[digest_id] = row.started
+                channels[digest_id] = row.channel_id or channels.get(digest_id)
         if not wanted:
             return []
         deadline = time.monotonic() + RECOVERY_DEADLINE

@@ -74,15 +74,15 @@ def take_lease(path: str, holder: Holder, ttl: float) -> None:
         previous = store.lease()
         gone = previous is not None and holder_gone(previous, holder.host)
         other = store.take_lease(holder.name, host=holder.host, pid=holder.pid, now=utc_now(),
-                                 ttl=ttl, dead=previous["holder"] if gone and previous else None)
+                                 ttl=ttl, dead=previous.holder if gone and previous else None)
     if other:
-        raise WatcherError(f"another worker is running: {other['holder']} (since "
-                           f"{other['since']}, lease renewed {other['renewed']}, expires "
-                           f"{other['expires']})")
-    if previous and previous["holder"] != holder.name:
-        log.warning("took over the worker lease from %s (%s)", previous["holder"],
+        raise WatcherError(f"another worker is running: {other.holder} (since "
+                           f"{other.since}, lease renewed {other.renewed}, expires "
+                           f"{other.expires})")
+    if previous and previous.holder != holder.name:
+        log.warning("took over the worker lease from %s (%s)", previous.holder,
                     f"its process is gone from this host; the lease would have expired "
-                    f"{previous['expires']}" if gone else f"expired {previous['expires']}")
+                    f"{previous.expires}" if gone else f"expired {previous.expires}")
     log.info("worker lease taken: %s", holder.name)
 
 
