@@ -66,3 +66,19 @@ def status_name(value: Any) -> str:
     ISRCTN's 'No longer recruiting'); a status outside the vocabulary as written."""
     status = normalize_status(value)
     return STATUS_NAMES.get(status, status)
+
+
+def status_from_dates(start: str, recruitment_end: str, overall_end: str, as_of: str) -> str:
+    """The status a registry that states none derives from its dates, as of *as_of* (ISO
+    dates, "" when unknown): not yet recruiting before the recruitment start, recruiting until
+    its end, active (not recruiting) until the trial's end, then completed. "" when the dates
+    say nothing (no start and no end); never guessed past what they say."""
+    if not as_of or not (start or recruitment_end or overall_end):
+        return ""
+    if overall_end and as_of > overall_end:
+        return "COMPLETED"
+    if recruitment_end and as_of > recruitment_end:
+        return "ACTIVE_NOT_RECRUITING"
+    if start and as_of < start:
+        return "NOT_YET_RECRUITING"
+    return "RECRUITING" if start else ""
