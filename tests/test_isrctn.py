@@ -416,3 +416,24 @@ def test_an_ongoing_trial_kept_as_0_participants_before_the_fix_raises_no_enrolm
     # a target the registry really changed is still told
     assert changed_fields(now, edited(now, enrollment=3100), []) == [
         ("enrollment", "enrollment 3060 → 3100 (estimated)")]
+
+
+@pytest.mark.parametrize("written,shown", [
+    ("Phase II", "Phase 2"), ("Phase I/II", "Phase 1/2"), ("Phase II/III", "Phase 2/3"),
+    ("Phase IV", "Phase 4"), ("Not Applicable", ""),
+])
+def test_an_isrctn_phase_reads_as_clinicaltrials_gov_s_does(written, shown):
+    """ISRCTN's "Phase II · Recruiting" and ClinicalTrials.gov's PHASE2 RECRUITING are told
+    the same words: "Phase 2 · Recruiting"."""
+    xml = trial_xml("ISRCTN12345678", title="K", condition="D", drug="K",
+                    updated=days_ago(1)).replace("<phase>Phase II</phase>",
+                                                 f"<phase>{written}</phase>")
+    [record] = parse_records([xml])
+    facts = trial_facts(record.study)
+    assert facts.startswith(f"{shown} · Recruiting · " if shown else "Recruiting · "), facts
+
+
+def test_a_phase_change_is_told_in_the_same_words():
+    now = real_trials(date(2026, 12, 5))["ISRCTN15375673"]
+    before, after = edited(now, phases=["Phase II"]), edited(now, phases=["Phase II/III"])
+    assert changed_fields(before, after, []) == [("phases", "phase Phase 2 → Phase 2/3")]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..models import Study
-from .trial_status import normalize_status, status_from_dates, status_name
+from .trial_status import normalize_status, phase_name, status_from_dates, status_name
 
 #: Fields a query may track (`track:` in the YAML), in the order changes are listed.
 TRACKABLE = ("status", "phases", "enrollment", "start_date", "primary_completion_date",
@@ -64,6 +64,14 @@ def _status(before: dict, after: dict) -> list[str]:
     return [f"status {status_name(old) or 'none'} → {status_name(new) or 'none'}"]
 
 
+def _phases(before: dict, after: dict) -> list[str]:
+    """Shown in the one phase vocabulary ('phase Phase 2 → Phase 2/3', not PHASE2/PHASE3)."""
+    old, new = phase_name(before.get("phases")), phase_name(after.get("phases"))
+    if old == new:
+        return []
+    return [f"phase {old or 'none'} → {new or 'none'}"]
+
+
 def _dated(key: str, label: str):
     def compare(before: dict, after: dict) -> list[str]:
         old, new = before.get(key) or "", after.get(key) or ""
@@ -114,7 +122,7 @@ def _why_stopped(before: dict, after: dict) -> list[str]:
 
 _CHANGES = {
     "status": _status,
-    "phases": _simple("phases", "phase"),
+    "phases": _phases,
     "enrollment": _enrollment,
     "start_date": _dated("start_date", "start date"),
     "primary_completion_date": _dated("primary_completion_date", "primary completion"),
