@@ -86,6 +86,9 @@ def test_a_clearly_stated_n(sentence, count):
     "Depression affects 280 million people worldwide.",  # millions are not a sample
     "We pooled 23 randomised controlled trials.",  # studies are not participants
     "Ketamine was given for 3 months in patients with OCD.",  # a duration is no count
+    "Among type 2 diabetes patients, ketamine was safe.",  # a type, not a count
+    "Phase 2 patients and COVID-19 patients were excluded.",  # a phase, a disease's name
+    "Incidence was 4.2 per 1,000 person-years.",  # person-time is not people
 ])
 def test_hostile_sentences_give_no_n(sentence):
     assert sample_size(sentence) is None

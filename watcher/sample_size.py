@@ -12,6 +12,8 @@ patients"), and nothing is shown otherwise. Decisions:
   different n's without a total are arm sizes ("n = 30 ... n = 23"), and their sum is a guess.
 - Never a percentage ("62% of patients"), a dose ("0.5 mg/kg"), a duration or age ("12 years"),
   a year ("in 2010 patients"), a p-value, a decimal, or millions ("280 million people").
+- A number naming a type, stage, phase or arm ("type 2 diabetes patients") and person-years
+  are not head counts.
 - Cases and controls are not counted ("386 cases and 896 controls" has no stated total).
 - A meta-analysis's "k studies, N participants" gives N: studies, trials and reports are never
   people, so the pooled participant count is the n.
@@ -41,13 +43,16 @@ _PEOPLE = (r"(?:participants?|patients?|subjects?|individuals?|adults?|adolescen
 _QUALIFIERS = (r"(?:(?!(?:years?|months?|weeks?|days?|hours?|minutes?|times?|doses?|sessions?|"
                r"mg|mcg|g|kg|ml|mL|IU|units?|of|in|with|and|or|to|per|from|at|for|among|vs|"
                r"versus|than|on|by|the)\b)[A-Za-z][\w-]*\s+){0,2}?")
-_COUNT = re.compile(_NUMBER + r"\s+" + _QUALIFIERS + _PEOPLE + r"\b", re.I)
+_COUNT = re.compile(_NUMBER + r"\s+" + _QUALIFIERS + _PEOPLE + r"(?![\w-])", re.I)
 _TOTAL = re.compile(r"\b(?:a\s+total\s+of|in\s+total,?|total(?:\s+sample)?\s+(?:of|n\s*=|was))\s+"
                     + _NUMBER + r"(?:\s+" + _QUALIFIERS + _PEOPLE + r"\b)?"
                     r"|\btotal\s+N\s*=\s*" + _NUMBER, re.I)
 _N_EQUALS = re.compile(r"(?<![\w.])[nN]\s*=\s*" + _NUMBER)
 #: What turns a preceding number into something other than a head count.
 _NOT_PEOPLE = re.compile(r"^\s*(?:million|billion|thousand)\b", re.I)
+#: A number that names a type, stage or arm, not a count: "type 2 diabetes patients".
+_NAME_BEFORE = re.compile(r"\b(?:type|grade|stage|phase|class|level|day|week|month|visit|wave|"
+                          r"arm|part|step|version|tier)\s+$", re.I)
 _YEAR_BEFORE = re.compile(r"\b(?:in|since|from|until|during|by|of|between|and)\s+$", re.I)
 _SKIPPED_SECTION = re.compile(r"^(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE|IMPORTANCE)\s*:",
                               re.I)
@@ -104,13 +109,15 @@ def _own_sentences(abstract: str) -> list[str]:
 
 
 def _found(pattern: re.Pattern[str], sentence: str) -> list[SampleSize]:
+    """Every head count *pattern* finds in *sentence*, without years, types and millions."""
     found = []
     for match in pattern.finditer(sentence):
-        digits = next(g for g in match.groups() if g)
+        group = next(i for i, g in enumerate(match.groups(), 1) if g)  # the number's group
+        digits, start, end = match.group(group), match.start(group), match.end(group)
         count = int(re.sub(r"\D", "", digits))
-        start = match.start(match.groups().index(digits) + 1)
-        end = match.end(match.groups().index(digits) + 1)
         if count == 0 or _NOT_PEOPLE.match(sentence[end:]):
+            continue
+        if pattern is not _N_EQUALS and _NAME_BEFORE.search(sentence[:start]):
             continue
         if 1900 <= count <= 2100 and digits.isdigit() and _YEAR_BEFORE.search(sentence[:start]):
             continue
