@@ -26,6 +26,7 @@ WITH_DESTINATIONS = QUERIES_YAML.replace("defaults:\n", """destinations:
 defaults:
   destinations: [team]
 """)
+EVERYTHING_ONLY = QUERIES_YAML.split("  - id: depression")[0]
 
 
 def test_destination_without_secret_keeps_items_pending_and_terminal_prints(env,
@@ -226,3 +227,37 @@ def test_a_retired_destination_is_named_as_retired_by_validate_and_digest(env, c
             "error: destination 'weekly' is retired (retired: in the YAML): what it owed is "
             "set aside, never sent"], (args, result.stderr)
     assert env.store().pending_counts() == {"daily": 19, "weekly": 19}, "nothing moved yet"
+
+
+def test_db_and_queries_options_win_over_the_environment(env, corpus_server, tmp_path):
+    """--db and --queries on the command line are used instead of WATCHER_DB / WATCHER_QUERIES
+    (which stay the defaults): a second installation read without touching the environment."""
+    env.write_queries(QUERIES_YAML)
+    other_queries = tmp_path / "other"
+    other_queries.mkdir()
+    (other_queries / "q.yaml").write_text(EVERYTHING_ONLY, encoding="utf-8")
+    other_db = tmp_path / "other.db"
+    run = env.cli("run", "--once", "--db", str(other_db), "--queries", str(other_queries))
+    assert run.exit_code == 0, run.stderr
+    assert other_db.exists() and not env.db.exists(), "the option's database, not the variable's"
+    status = env.cli("status", "--db", str(other_db), "--queries", str(other_queries))
+    assert "everything / PubMed: last success" in status.stdout
+    assert "depression" not in status.stdout, "the option's queries, not the variable's"
+    default = env.cli("status")
+    assert "everything / PubMed: never polled" in default.stdout, "the variable stays the default"
+    validate = env.cli("validate", "--queries", str(other_queries))
+    assert validate.exit_code == 0 and "depression" not in validate.stdout
+    for command in ("run", "poll", "digest", "status", "reparse", "serve", "health"):
+        shown = env.cli(command, "--help").stdout
+        assert "--db FILE" in shown and "--queries DIR" in shown, command
+
+
+def test_a_bad_db_option_is_named_as_the_option(env, tmp_path):
+    """An error about the database names what set its path, so the user fixes the right thing."""
+    env.write_queries(QUERIES_YAML)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database\n" * 100, encoding="utf-8")
+    result = env.cli("run", "--once", "--db", str(notes))
+    assert result.exit_code == 2
+    assert f"--db={notes} is not an SQLite database" in result.stderr
+    assert "WATCHER_DB" not in result.stderr

@@ -17,44 +17,14 @@ from typing import Any, NoReturn
 
 import click
 
-from . import __version__, config, pipeline
+from . import __version__, pipeline
+from .cli_options import Context, paths, queries_option
 from .db import Store
 from .errors import WatcherError
 from .redact import install_log_scrubbing, register_secrets, scrub
 from .render.common import printable
 from .settings import Settings, secrets_in_env
 from .sources import label
-
-
-class Context:
-    """Per-invocation state. The environment is read on first use, inside a command, so that
-    `--help` and `--version` work whatever it holds and its errors get the usual handling."""
-
-    def __init__(self, debug: bool):
-        self.debug = debug
-        self._settings: Settings | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = Settings.from_env()
-            register_secrets(self._settings.secrets())
-        return self._settings
-
-    def secrets(self) -> tuple[str, ...]:
-        """What to hide from an error message, even when the settings could not be built."""
-        return self._settings.secrets() if self._settings else secrets_in_env()
-
-    def config(self) -> config.Config:
-        return config.load(self.settings.queries)
-
-    def store(self) -> Store:
-        return Store(self.settings.db)
-
-    def reader(self) -> Store:
-        """The database for a command that only reads it (`status`, `health`): never created,
-        migrated or waited on behind a writer; a read-only file can still be inspected."""
-        return Store.reading(self.settings.db)
 
 
 def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -190,6 +160,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 @main.command()
 @click.option("--online", is_flag=True,
               help="Also run each query's PubMed search: count, translation, warnings.")
+@queries_option
 @click.pass_obj
 @friendly
 def validate(obj: Context, online: bool) -> None:
@@ -207,6 +178,7 @@ def validate(obj: Context, online: bool) -> None:
 @click.option("--once", is_flag=True, help="Poll and send once, ignoring schedules.")
 @click.option("--dry-run", is_flag=True, help="Fetch and print, but store and send nothing.")
 @click.option("--query", "query_ids", multiple=True, metavar="ID", help="Poll only this query.")
+@paths
 @click.pass_obj
 @friendly
 def run(obj: Context, once: bool, dry_run: bool, query_ids: tuple[str, ...]) -> None:
@@ -217,7 +189,7 @@ def run(obj: Context, once: bool, dry_run: bool, query_ids: tuple[str, ...]) -> 
     if dry_run:
         # Work on an in-memory copy (or a fresh in-memory database): same code, nothing kept.
         # The real file is only read: never migrated, no -wal or -shm file left beside it.
-        store = Store.memory_copy(obj.settings.db)
+        store = Store.memory_copy(obj.settings.db, setting=obj.db_setting)
         click.echo("dry run: nothing will be stored or sent", err=True)
     else:
         store = obj.store()
@@ -231,6 +203,7 @@ def run(obj: Context, once: bool, dry_run: bool, query_ids: tuple[str, ...]) -> 
 
 @main.command(name="poll")
 @click.option("--query", "query_ids", multiple=True, metavar="ID", help="Poll only this query.")
+@paths
 @click.pass_obj
 @friendly
 def poll_command(obj: Context, query_ids: tuple[str, ...]) -> None:
@@ -253,6 +226,7 @@ def poll_command(obj: Context, query_ids: tuple[str, ...]) -> None:
 @click.argument("destination", required=False)
 @click.option("--preview", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the rendering to FILE instead of sending.")
+@paths
 @click.pass_obj
 @friendly
 def digest(obj: Context, destination: str | None, preview: Path | None) -> None:
@@ -274,6 +248,7 @@ def digest(obj: Context, destination: str | None, preview: Path | None) -> None:
 @click.option("--study", "study_id", metavar="ID",
               help="Show one study (PMID, PMCID, DOI, NCT or ISRCTN id): its records, every "
                    "kept version, and what the team was told.")
+@paths
 @click.pass_obj
 @friendly
 def status(obj: Context, study_id: str | None) -> None:
@@ -289,6 +264,7 @@ def status(obj: Context, study_id: str | None) -> None:
 
 
 @main.command()
+@paths
 @click.pass_obj
 @friendly
 def reparse(obj: Context) -> None:
@@ -300,6 +276,7 @@ def reparse(obj: Context) -> None:
 
 
 @main.command()
+@paths
 @click.pass_obj
 @friendly
 def serve(obj: Context) -> None:
@@ -314,6 +291,7 @@ def serve(obj: Context) -> None:
 
 
 @main.command()
+@paths
 @click.pass_obj
 @friendly
 def health(obj: Context) -> None:
@@ -340,6 +318,7 @@ def health(obj: Context) -> None:
 @main.command()
 @click.option("--db", "db_path", type=click.Path(dir_okay=False),
               help="Keep the demo database here (default: a temporary file).")
+@queries_option
 @click.pass_obj
 @friendly
 def demo(obj: Context, db_path: str | None) -> None:
