@@ -3,6 +3,8 @@ keep their items pending and say so."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.helpers import (
@@ -51,8 +53,13 @@ def test_status_shows_last_success_and_last_error(env, corpus_server, unused_por
     status = env.cli("status")
     assert status.exit_code == 0
     line = next(x for x in status.stdout.splitlines() if x.startswith("everything / PubMed"))
-    assert "last success 20" in line and "LAST ERROR" in line and "could not reach" in line
+    assert "last success 20" in line and "LAST ERROR" in line
     assert "19 studies stored" in status.stdout
+    # One outage, one line: the three queries that met it are named there, not listed thrice.
+    assert status.stdout.count("could not reach") == 1
+    grouped = next(x for x in status.stdout.splitlines() if "could not reach" in x)
+    assert grouped.startswith("LAST ERROR of PubMed for 3 queries (everything, depression, "
+                              "anxiety): ")
 
 
 HOSTILE_TRIALS = """\
@@ -261,3 +268,59 @@ def test_a_bad_db_option_is_named_as_the_option(env, tmp_path):
     assert result.exit_code == 2
     assert f"--db={notes} is not an SQLite database" in result.stderr
     assert "WATCHER_DB" not in result.stderr
+
+
+def test_status_runs_when_the_yaml_is_invalid(env, corpus_server):
+    """When the YAML is broken is when status is most needed: it says so in one line and shows
+    what the database holds."""
+    env.write_queries(QUERIES_YAML)
+    assert env.cli("run", "--once").exit_code == 0
+    env.write_queries("queries:\n  - id: broken\n    condition: [\n")
+    status = env.cli("status")
+    assert status.exit_code == 0, status.stderr
+    invalid = [x for x in status.stdout.splitlines() if "is invalid" in x]
+    assert len(invalid) == 1 and "`watcher validate`" in invalid[0]
+    assert "19 studies stored" in status.stdout
+    assert "everything / PubMed: last success 20" in status.stdout
+    as_json = json.loads(env.cli("status", "--json").stdout)
+    assert as_json["queries"]["valid"] is False and as_json["queries"]["error"]
+    assert {row["query"] for row in as_json["sources"]} == {"everything", "depression",
+                                                              "anxiety"}
+
+
+def test_status_json_has_the_documented_shape_and_no_secret(env, corpus_server, unused_port):
+    env.write_queries(WITH_DESTINATIONS)
+    env.cli("run", "--once")
+    env.cli("run", "--once", WATCHER_EUTILS_URL=f"http://127.0.0.1:{unused_port}/")
+    result = env.cli("status", "--json", SLACK_BOT_TOKEN="xoxb-secret-token")
+    assert result.exit_code == 0
+    assert "xoxb-secret-token" not in result.stdout and "test-key" not in result.stdout
+    data = json.loads(result.stdout)
+    assert data["version"] == 1 and data["database"]["studies"] == 19
+    assert data["queries"] == {"folder": str(env.queries), "valid": True, "error": None}
+    everything = next(r for r in data["sources"] if r["query"] == "everything")
+    assert everything["source"] == "pubmed" and everything["last_success"]
+    assert "could not reach" in everything["last_error"]
+    team = next(d for d in data["destinations"] if d["name"] == "team")
+    assert team["kind"] == "slack" and team["pending"] == 19 and team["last_sent"] is None
+    assert team["cannot_send"] is None  # the token is set
+    assert data["worker"] is None and data["orphaned"] == [] and data["id_conflicts"] == []
+
+
+def test_health_json_same_exit_codes_as_text(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    env.cli("run", "--once")
+    healthy = env.cli("health", "--json")
+    assert healthy.exit_code == 0
+    assert json.loads(healthy.stdout) == {"version": 1, "ok": True, "problems": [],
+                                          "failing_sources": []}
+    env.write_queries(WITH_DESTINATIONS)  # a Slack destination with no token: a problem
+    sick = env.cli("health", "--json")
+    text = env.cli("health")
+    assert sick.exit_code == text.exit_code == 1
+    data = json.loads(sick.stdout)
+    assert data["ok"] is False
+    assert data["problems"] == text.stdout.splitlines()
+    env.write_queries("queries: [\n")  # what stops the check is a problem too, still 1
+    broken = env.cli("health", "--json")
+    assert broken.exit_code == 1 and json.loads(broken.stdout)["ok"] is False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import sys
@@ -20,7 +21,7 @@ import click
 from . import __version__, pipeline
 from .cli_options import Context, paths, queries_option
 from .db import Store
-from .errors import WatcherError
+from .errors import ConfigError, WatcherError
 from .redact import install_log_scrubbing, register_secrets, scrub
 from .render.common import printable
 from .settings import Settings, secrets_in_env
@@ -248,18 +249,34 @@ def digest(obj: Context, destination: str | None, preview: Path | None) -> None:
 @click.option("--study", "study_id", metavar="ID",
               help="Show one study (PMID, PMCID, DOI, NCT or ISRCTN id): its records, every "
                    "kept version, and what the team was told.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (see README).")
 @paths
 @click.pass_obj
 @friendly
-def status(obj: Context, study_id: str | None) -> None:
+def status(obj: Context, study_id: str | None, as_json: bool) -> None:
     """Per query and source: last successful poll, its window, last error and quarantined
     records; per destination: pending items, schedule, last digest sent and last error; items
-    pending for a destination no longer in the YAML (ORPHANED)."""
-    from . import reporting
+    pending for a destination no longer in the YAML (ORPHANED). Runs even when the YAML is
+    invalid: it then shows what the database holds."""
+    from . import report_json, reporting
 
-    lines = (reporting.study_history(obj.reader(), study_id) if study_id
-             else reporting.status(obj.config(), obj.reader(), obj.settings))
-    for line in lines:
+    if study_id:
+        if as_json:
+            raise click.UsageError("--json is not available with --study")
+        for line in reporting.study_history(obj.reader(), study_id):
+            _say(line)
+        return
+    settings = obj.settings  # a bad environment still stops it, as everywhere
+    cfg, invalid = None, None
+    try:
+        cfg = obj.config()
+    except ConfigError as exc:
+        invalid = f"{len(exc.problems)} error(s), the first: {exc.problems[0]}"
+    if as_json:
+        click.echo(json.dumps(report_json.status(cfg, obj.reader(), settings, invalid),
+                              indent=2))
+        return
+    for line in reporting.status(cfg, obj.reader(), settings, invalid):
         _say(line)
 
 
@@ -291,27 +308,38 @@ def serve(obj: Context) -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (see README).")
 @paths
 @click.pass_obj
 @friendly
-def health(obj: Context) -> None:
+def health(obj: Context, as_json: bool) -> None:
     """Exit 0 when healthy, 1 when a source has failed longer than WATCHER_HEALTH_FAILING_HOURS,
     a destination cannot send, items are pending for a destination no longer in the YAML, the
     worker's lease is stale, or the database's disk is full or failing; one line per problem.
     Anything that stops the check (invalid YAML or environment, an unusable database) is 1 as
     well: monitors read only 0 and 1 (Docker's HEALTHCHECK reserves 2)."""
+    from . import report_json
+    from .health import failing_sources
     from .reporting import problems
 
+    now = pipeline.utc_now()
     try:
-        found = problems(obj.config(), obj.reader(), now=pipeline.utc_now(),
-                         hours=obj.settings.health_failing_hours, settings=obj.settings)
+        cfg, store = obj.config(), obj.reader()
+        found = problems(cfg, store, now=now, hours=obj.settings.health_failing_hours,
+                         settings=obj.settings)
+        failing = failing_sources(cfg, store, now=now, hours=obj.settings.health_failing_hours)
     except WatcherError as exc:
         exc.exit_code = 1
-        raise
-    for line in found:
-        _say(line)  # a source's last error, as it wrote it
-    if not found:
-        click.echo("ok")
+        if not as_json:
+            raise
+        found, failing = [scrub(" ".join(str(exc).split()))], []
+    if as_json:
+        click.echo(json.dumps(report_json.health(found, failing), indent=2))
+    else:
+        for line in found:
+            _say(line)  # a source's last error, as it wrote it
+        if not found:
+            click.echo("ok")
     sys.exit(1 if found else 0)
 
 
