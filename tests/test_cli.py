@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tests.fakes.slack import TOKEN
 from tests.helpers import (
     HOSTILE_TITLE,
     QUERIES_YAML,
@@ -324,3 +325,17 @@ def test_health_json_same_exit_codes_as_text(env, corpus_server):
     env.write_queries("queries: [\n")  # what stops the check is a problem too, still 1
     broken = env.cli("health", "--json")
     assert broken.exit_code == 1 and json.loads(broken.stdout)["ok"] is False
+
+
+def test_dry_run_with_a_slack_token_says_dry_run_not_token_missing(env, corpus_server, slack):
+    """A dry run drops the secrets so it can never post; it used to report that as the token
+    being unset, sending the operator to fix a token that is fine."""
+    env.write_queries(WITH_DESTINATIONS)
+    with_token = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": slack.url}
+    result = env.cli("run", "--once", "--dry-run", **with_token)
+    assert result.exit_code == 0, result.stderr
+    assert "SLACK_BOT_TOKEN not set" not in result.stderr + result.stdout
+    assert "note: team: not sent, dry run (19 item(s) pending)" in result.stderr
+    assert slack.messages == [], "a dry run posts nothing"
+    without = env.cli("run", "--once", "--dry-run", SLACK_API_URL=slack.url)
+    assert "note: team: not sent, dry run; and SLACK_BOT_TOKEN not set" in without.stderr

@@ -194,10 +194,9 @@ def run(obj: Context, once: bool, dry_run: bool, query_ids: tuple[str, ...]) -> 
         click.echo("dry run: nothing will be stored or sent", err=True)
     else:
         store = obj.store()
-    settings = obj.settings.without_secrets() if dry_run else obj.settings
     with _ProgressBars.on_terminal() as progress:
-        report = pipeline.run_once(cfg, store, settings, query_ids=list(query_ids) or None,
-                                   progress=progress)
+        report = pipeline.run_once(cfg, store, obj.settings, query_ids=list(query_ids) or None,
+                                   progress=progress, dry_run=dry_run)
     _report(report.poll, report.deliveries)
     sys.exit(0 if report.ok else 1)
 
