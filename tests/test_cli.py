@@ -339,3 +339,17 @@ def test_dry_run_with_a_slack_token_says_dry_run_not_token_missing(env, corpus_s
     assert slack.messages == [], "a dry run posts nothing"
     without = env.cli("run", "--once", "--dry-run", SLACK_API_URL=slack.url)
     assert "note: team: not sent, dry run; and SLACK_BOT_TOKEN not set" in without.stderr
+
+
+def test_run_with_no_network_ends_with_a_hint_of_the_offline_demo(env, unused_port):
+    """Every source failing to resolve its host is this machine's network, not the sources:
+    one last line says so and names the demo. (.invalid never resolves: RFC 6761.)"""
+    env.write_queries(QUERIES_YAML)
+    offline = env.cli("run", "--once", WATCHER_EUTILS_URL="http://watcher-test.invalid/")
+    assert offline.exit_code == 1
+    last = offline.stderr.strip().splitlines()[-1]
+    assert last == ("note: no source could be reached (no network?); `watcher demo` runs the "
+                    "whole pipeline offline")
+    refused = env.cli("run", "--once", WATCHER_EUTILS_URL=f"http://127.0.0.1:{unused_port}/")
+    assert refused.exit_code == 1 and "watcher demo" not in refused.stderr, \
+        "a source that is down is not a missing network"

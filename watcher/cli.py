@@ -355,9 +355,17 @@ def demo(obj: Context, db_path: str | None) -> None:
     sys.exit(run_demo(obj.settings, db_path=db_path))
 
 
+#: The end of every poll error when this machine cannot resolve any name (see http.failures).
+NO_NETWORK = "host name could not be resolved"
+
+
 def _report(poll_report: pipeline.PollReport, deliveries: list[pipeline.DeliveryOutcome]) -> None:
     for line in poll_report.error_lines():
         _say(f"error: {line}", err=True)
+    outcomes = poll_report.outcomes
+    if outcomes and all(o.error and NO_NETWORK in o.error for o in outcomes):
+        click.echo("note: no source could be reached (no network?); `watcher demo` runs the "
+                   "whole pipeline offline", err=True)
     for outcome in deliveries:
         if outcome.error:
             name = f"{outcome.destination}: "
