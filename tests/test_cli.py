@@ -308,25 +308,6 @@ def test_status_json_has_the_documented_shape_and_no_secret(env, corpus_server, 
     assert data["worker"] is None and data["orphaned"] == [] and data["id_conflicts"] == []
 
 
-def test_health_json_same_exit_codes_as_text(env, corpus_server):
-    env.write_queries(QUERIES_YAML)
-    env.cli("run", "--once")
-    healthy = env.cli("health", "--json")
-    assert healthy.exit_code == 0
-    assert json.loads(healthy.stdout) == {"version": 1, "ok": True, "problems": [],
-                                          "failing_sources": []}
-    env.write_queries(WITH_DESTINATIONS)  # a Slack destination with no token: a problem
-    sick = env.cli("health", "--json")
-    text = env.cli("health")
-    assert sick.exit_code == text.exit_code == 1
-    data = json.loads(sick.stdout)
-    assert data["ok"] is False
-    assert data["problems"] == text.stdout.splitlines()
-    env.write_queries("queries: [\n")  # what stops the check is a problem too, still 1
-    broken = env.cli("health", "--json")
-    assert broken.exit_code == 1 and json.loads(broken.stdout)["ok"] is False
-
-
 def test_dry_run_with_a_slack_token_says_dry_run_not_token_missing(env, corpus_server, slack):
     """A dry run drops the secrets so it can never post; it used to report that as the token
     being unset, sending the operator to fix a token that is fine."""
