@@ -15,6 +15,7 @@ from ..models import Study
 from ..parsers.pubmed_fields import REGISTRY_SCHEMES
 from ..parsers.trial_status import status_name
 from ..printable import printable
+from ..sample_size import paper_sample_size
 
 ID_LABELS = {"pmid": "PMID", "pmcid": "PMCID", "doi": "doi", "nct": "NCT"}
 
@@ -180,6 +181,16 @@ def trial_facts(study: Study) -> str:
         more = f" and {len(countries) - 3} more" if len(countries) > 3 else ""
         parts.append(", ".join(countries[:3]) + more)
     return " · ".join(part for part in parts if part)
+
+
+def study_facts(study: Study) -> str:
+    """The facts line under an entry: a trial's :func:`trial_facts`, or a paper's sample size
+    ('n=412') read from its abstract at render time (no stored field: every stored paper gets
+    it, and a better reading applies to all of them at once). Empty when there is none."""
+    if study.kind == "trial":
+        return trial_facts(study)
+    found = paper_sample_size(study)
+    return found.label() if found else ""
 
 
 def first_author(study: Study) -> str:

@@ -36,7 +36,7 @@ from .common import (
     receipt_line,
     receipt_sentence,
     registrations,
-    trial_facts,
+    study_facts,
 )
 
 
@@ -68,7 +68,7 @@ class ItemView:
     byline: str  # 'Krystal JH et al. · Proc Natl Acad Sci U S A · 2023 Dec 5'
     also: list[str] = field(default_factory=list)
     conclusion: str = ""
-    facts: str = ""  # a trial's phase, status, enrollment, sponsor, countries
+    facts: str = ""  # a trial's phase, status, enrollment...; a paper's "n=412"
     changed: str = ""  # what changed, for a change event; what a correction is
     note_label: str = "changed"  # "changed" or "correction"
     notice_url: str = ""  # a correction's notice
@@ -139,7 +139,7 @@ def item_view(item: DigestItem) -> ItemView:
     return ItemView(title=_clip(one_line(study.title) or "(untitled)"),
                     url=safe_href(item_url(study) or ""), labels=labels, byline=one_line(byline),
                     also=item.conditions[1:], conclusion=conclusion(study),
-                    facts=one_line(trial_facts(study)), changed=one_line(note_text(item)),
+                    facts=one_line(study_facts(study)), changed=one_line(note_text(item)),
                     note_label=note_label(item), notice=notice, notice_url=safe_href(notice_url))
 
 

@@ -36,7 +36,7 @@ from .common import (
     receipt_sentence,
     registrations,
     short_date,
-    trial_facts,
+    study_facts,
 )
 
 MAX_BLOCKS = 50
@@ -234,8 +234,8 @@ def item_mrkdwn(item: DigestItem) -> str:
     details = " · ".join(f for f in facts if f)
     if details:
         lines.append(details)
-    if trial_facts(study):
-        lines.append(text_field(trial_facts(study), 400))
+    if study_facts(study):
+        lines.append(text_field(study_facts(study), 400))
     note = item.event.slack_note()
     notice, notice_url = notice_link(item)
     if note:

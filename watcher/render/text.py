@@ -20,7 +20,7 @@ from .common import (
     printable,
     receipt_line,
     short_date,
-    trial_facts,
+    study_facts,
 )
 
 WIDTH = 100
@@ -60,8 +60,8 @@ def _item(item: DigestItem) -> list[str]:
         details.append("[" + ", ".join(tags) + "]")
     lines += _wrap(" ".join(d for d in details if d), WIDTH, initial_indent="  ",
                    subsequent_indent="  ")
-    if trial_facts(study):
-        lines += _wrap(trial_facts(study), WIDTH, initial_indent="  ",
+    if study_facts(study):
+        lines += _wrap(study_facts(study), WIDTH, initial_indent="  ",
                        subsequent_indent="  ")
     if changes_text(item):
         lines += _wrap(f"{note_label(item)}: {changes_text(item)}", WIDTH,
