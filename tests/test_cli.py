@@ -3,8 +3,11 @@ keep their items pending and say so."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from tests.fakes.slack import TOKEN
 from tests.helpers import (
     HOSTILE_TITLE,
     QUERIES_YAML,
@@ -26,6 +29,7 @@ WITH_DESTINATIONS = QUERIES_YAML.replace("defaults:\n", """destinations:
 defaults:
   destinations: [team]
 """)
+EVERYTHING_ONLY = QUERIES_YAML.split("  - id: depression")[0]
 
 
 def test_destination_without_secret_keeps_items_pending_and_terminal_prints(env,
@@ -50,8 +54,13 @@ def test_status_shows_last_success_and_last_error(env, corpus_server, unused_por
     status = env.cli("status")
     assert status.exit_code == 0
     line = next(x for x in status.stdout.splitlines() if x.startswith("everything / PubMed"))
-    assert "last success 20" in line and "LAST ERROR" in line and "could not reach" in line
+    assert "last success 20" in line and "LAST ERROR" in line
     assert "19 studies stored" in status.stdout
+    # One outage, one line: the three queries that met it are named there, not listed thrice.
+    assert status.stdout.count("could not reach") == 1
+    grouped = next(x for x in status.stdout.splitlines() if "could not reach" in x)
+    assert grouped.startswith("LAST ERROR of PubMed for 3 queries (everything, depression, "
+                              "anxiety): ")
 
 
 HOSTILE_TRIALS = """\
@@ -226,3 +235,102 @@ def test_a_retired_destination_is_named_as_retired_by_validate_and_digest(env, c
             "error: destination 'weekly' is retired (retired: in the YAML): what it owed is "
             "set aside, never sent"], (args, result.stderr)
     assert env.store().pending_counts() == {"daily": 19, "weekly": 19}, "nothing moved yet"
+
+
+def test_db_and_queries_options_win_over_the_environment(env, corpus_server, tmp_path):
+    """--db and --queries on the command line are used instead of WATCHER_DB / WATCHER_QUERIES
+    (which stay the defaults): a second installation read without touching the environment."""
+    env.write_queries(QUERIES_YAML)
+    other_queries = tmp_path / "other"
+    other_queries.mkdir()
+    (other_queries / "q.yaml").write_text(EVERYTHING_ONLY, encoding="utf-8")
+    other_db = tmp_path / "other.db"
+    run = env.cli("run", "--once", "--db", str(other_db), "--queries", str(other_queries))
+    assert run.exit_code == 0, run.stderr
+    assert other_db.exists() and not env.db.exists(), "the option's database, not the variable's"
+    status = env.cli("status", "--db", str(other_db), "--queries", str(other_queries))
+    assert "everything / PubMed: last success" in status.stdout
+    assert "depression" not in status.stdout, "the option's queries, not the variable's"
+    default = env.cli("status")
+    assert "everything / PubMed: never polled" in default.stdout, "the variable stays the default"
+    validate = env.cli("validate", "--queries", str(other_queries))
+    assert validate.exit_code == 0 and "depression" not in validate.stdout
+    for command in ("run", "poll", "digest", "status", "reparse", "serve", "health"):
+        shown = env.cli(command, "--help").stdout
+        assert "--db FILE" in shown and "--queries DIR" in shown, command
+
+
+def test_a_bad_db_option_is_named_as_the_option(env, tmp_path):
+    """An error about the database names what set its path, so the user fixes the right thing."""
+    env.write_queries(QUERIES_YAML)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database\n" * 100, encoding="utf-8")
+    result = env.cli("run", "--once", "--db", str(notes))
+    assert result.exit_code == 2
+    assert f"--db={notes} is not an SQLite database" in result.stderr
+    assert "WATCHER_DB" not in result.stderr
+
+
+def test_status_runs_when_the_yaml_is_invalid(env, corpus_server):
+    """When the YAML is broken is when status is most needed: it says so in one line and shows
+    what the database holds."""
+    env.write_queries(QUERIES_YAML)
+    assert env.cli("run", "--once").exit_code == 0
+    env.write_queries("queries:\n  - id: broken\n    condition: [\n")
+    status = env.cli("status")
+    assert status.exit_code == 0, status.stderr
+    invalid = [x for x in status.stdout.splitlines() if "is invalid" in x]
+    assert len(invalid) == 1 and "`watcher validate`" in invalid[0]
+    assert "19 studies stored" in status.stdout
+    assert "everything / PubMed: last success 20" in status.stdout
+    as_json = json.loads(env.cli("status", "--json").stdout)
+    assert as_json["queries"]["valid"] is False and as_json["queries"]["error"]
+    assert {row["query"] for row in as_json["sources"]} == {"everything", "depression",
+                                                              "anxiety"}
+
+
+def test_status_json_has_the_documented_shape_and_no_secret(env, corpus_server, unused_port):
+    env.write_queries(WITH_DESTINATIONS)
+    env.cli("run", "--once")
+    env.cli("run", "--once", WATCHER_EUTILS_URL=f"http://127.0.0.1:{unused_port}/")
+    result = env.cli("status", "--json", SLACK_BOT_TOKEN="xoxb-secret-token")
+    assert result.exit_code == 0
+    assert "xoxb-secret-token" not in result.stdout and "test-key" not in result.stdout
+    data = json.loads(result.stdout)
+    assert data["version"] == 1 and data["database"]["studies"] == 19
+    assert data["queries"] == {"folder": str(env.queries), "valid": True, "error": None}
+    everything = next(r for r in data["sources"] if r["query"] == "everything")
+    assert everything["source"] == "pubmed" and everything["last_success"]
+    assert "could not reach" in everything["last_error"]
+    team = next(d for d in data["destinations"] if d["name"] == "team")
+    assert team["kind"] == "slack" and team["pending"] == 19 and team["last_sent"] is None
+    assert team["cannot_send"] is None  # the token is set
+    assert data["worker"] is None and data["orphaned"] == [] and data["id_conflicts"] == []
+
+
+def test_dry_run_with_a_slack_token_says_dry_run_not_token_missing(env, corpus_server, slack):
+    """A dry run drops the secrets so it can never post; it used to report that as the token
+    being unset, sending the operator to fix a token that is fine."""
+    env.write_queries(WITH_DESTINATIONS)
+    with_token = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": slack.url}
+    result = env.cli("run", "--once", "--dry-run", **with_token)
+    assert result.exit_code == 0, result.stderr
+    assert "SLACK_BOT_TOKEN not set" not in result.stderr + result.stdout
+    assert "note: team: not sent, dry run (19 item(s) pending)" in result.stderr
+    assert slack.messages == [], "a dry run posts nothing"
+    without = env.cli("run", "--once", "--dry-run", SLACK_API_URL=slack.url)
+    assert "note: team: not sent, dry run; and SLACK_BOT_TOKEN not set" in without.stderr
+
+
+def test_run_with_no_network_ends_with_a_hint_of_the_offline_demo(env, unused_port):
+    """Every source failing to resolve its host is this machine's network, not the sources:
+    one last line says so and names the demo. (.invalid never resolves: RFC 6761.)"""
+    env.write_queries(QUERIES_YAML)
+    offline = env.cli("run", "--once", WATCHER_EUTILS_URL="http://watcher-test.invalid/")
+    assert offline.exit_code == 1
+    last = offline.stderr.strip().splitlines()[-1]
+    assert last == ("note: no source could be reached (no network?); `watcher demo` runs the "
+                    "whole pipeline offline")
+    refused = env.cli("run", "--once", WATCHER_EUTILS_URL=f"http://127.0.0.1:{unused_port}/")
+    assert refused.exit_code == 1 and "watcher demo" not in refused.stderr, \
+        "a source that is down is not a missing network"

@@ -128,6 +128,17 @@ BAD = {
         '    channel: "#watch"\n', '    channel: "#watch"\n    renamed_from: old\n')
         + "retired: [old]\n", 21,
         "retired 'old' is also in renamed_from of destination 'team'"),
+    "tab": (VALID.replace("    condition: PTSD\n", "\tcondition: PTSD\n"), 14,
+            "YAML syntax error: a tab character at column 1: YAML indents with spaces only"),
+    "key indented too far": (VALID.replace("    condition: PTSD\n", "      condition: PTSD\n"),
+                             14, "YAML syntax error: unexpected ':' at column 16: this line is "
+                             "indented more than the key above it"),
+    "key indented too little": (VALID.replace("    condition: PTSD\n", "   condition: PTSD\n"),
+                                14, "YAML syntax error: this line's indentation does not line "
+                                "up with the lines above it (the block it belongs to starts "
+                                "on line 13)"),
+    "unclosed quote": ('queries:\n  - id: "a\n    condition: A\n', 2,
+                       "YAML syntax error: a quote opened on line 2 is never closed"),
     "duplicate yaml key": (VALID.replace("    condition: PTSD\n",
                                          "    condition: PTSD\n    condition: again\n"), 15,
                            "YAML syntax error"),
@@ -391,3 +402,28 @@ def test_terminal_is_a_reserved_destination_name(env):
     result = env.cli("validate")
     assert result.exit_code == 2
     assert result.stderr.startswith(f"{path}:2: the destination name 'terminal' is reserved")
+
+
+def test_one_bad_timezone_is_one_error_not_one_per_query(env):
+    """The shipped queries with one typo in a destination's timezone: that one line, not a
+    false "unknown destination" for every query routed to a destination of the failed file."""
+    for shipped in (ROOT / "queries").glob("*.yaml"):
+        text = shipped.read_text(encoding="utf-8")
+        env.write_queries(text.replace("Europe/London", "Europe/Londn", 1), shipped.name)
+    result = env.cli("validate")
+    assert result.exit_code == 2
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1, errors
+    assert "unknown time zone 'Europe/Londn'" in errors[0]
+    assert errors[0].startswith(str(env.queries / "destinations.yaml") + ":")
+
+
+def test_a_truly_unknown_destination_is_still_reported_beside_a_failed_file(env):
+    """A name no file declares is an error of its own, even while another file fails."""
+    env.write_queries(VALID.split("queries:")[0].replace("Europe/London", "Mars/Olympus"),
+                      "destinations.yaml")
+    env.write_queries("queries:\n  - id: a\n    condition: A\n    destinations: [tema]\n"
+                      "    sources:\n      pubmed:\n        terms: x[tiab]\n", "q.yaml")
+    errors = env.cli("validate").stderr.strip().splitlines()
+    assert len(errors) == 2, errors
+    assert "unknown time zone" in errors[0] and "unknown destination 'tema'" in errors[1]

@@ -5,6 +5,7 @@ too long is also noted once a day in its query's next digest."""
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from contextlib import closing
 from datetime import timedelta
@@ -50,6 +51,33 @@ def test_health_is_1_when_a_source_has_failed_longer_than_configured(env, corpus
 
     assert env.cli("poll").exit_code == 0  # the source recovers
     assert env.cli("health", WATCHER_HEALTH_FAILING_HOURS="0").output.strip() == "ok"
+
+
+def test_health_json_has_the_text_form_s_problems_and_exit_codes(env, corpus_server,
+                                                                 unused_port):
+    """`health --json` is for a monitor that reads data: the same problems, the same exit
+    codes (0 and 1 only), the failing sources as fields."""
+    env.write_queries(QUERIES_YAML)
+    healthy = env.cli("health", "--json")
+    assert healthy.exit_code == 0
+    assert json.loads(healthy.stdout) == {"version": 1, "ok": True, "problems": [],
+                                          "failing_sources": []}
+    _failing_poll(env, unused_port)
+    sick = env.cli("health", "--json", WATCHER_HEALTH_FAILING_HOURS="0")
+    text = env.cli("health", WATCHER_HEALTH_FAILING_HOURS="0")
+    assert sick.exit_code == text.exit_code == 1
+    data = json.loads(sick.stdout)
+    assert data["ok"] is False and data["problems"] == text.stdout.splitlines()
+    failing = {f["query_id"]: f for f in data["failing_sources"]}
+    assert set(failing) == {"everything", "depression", "anxiety"}
+    assert failing["everything"]["source"] == "pubmed"
+    assert failing["everything"]["last_success"] and "could not reach" in (
+        failing["everything"]["last_error"])
+    assert "test-key" not in sick.stdout, "no secret"
+    env.write_queries("queries: [\n")  # what stops the check is a problem too: still 1
+    broken = env.cli("health", "--json")
+    assert broken.exit_code == 1
+    assert json.loads(broken.stdout)["problems"][0].startswith(str(env.queries))
 
 
 def test_a_source_failing_too_long_is_noted_once_a_day_in_the_digest(env, corpus_server,

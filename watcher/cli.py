@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import sys
@@ -17,44 +18,14 @@ from typing import Any, NoReturn
 
 import click
 
-from . import __version__, config, pipeline
+from . import __version__, pipeline
+from .cli_options import Context, paths, queries_option
 from .db import Store
-from .errors import WatcherError
+from .errors import ConfigError, WatcherError
 from .redact import install_log_scrubbing, register_secrets, scrub
 from .render.common import printable
 from .settings import Settings, secrets_in_env
 from .sources import label
-
-
-class Context:
-    """Per-invocation state. The environment is read on first use, inside a command, so that
-    `--help` and `--version` work whatever it holds and its errors get the usual handling."""
-
-    def __init__(self, debug: bool):
-        self.debug = debug
-        self._settings: Settings | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = Settings.from_env()
-            register_secrets(self._settings.secrets())
-        return self._settings
-
-    def secrets(self) -> tuple[str, ...]:
-        """What to hide from an error message, even when the settings could not be built."""
-        return self._settings.secrets() if self._settings else secrets_in_env()
-
-    def config(self) -> config.Config:
-        return config.load(self.settings.queries)
-
-    def store(self) -> Store:
-        return Store(self.settings.db)
-
-    def reader(self) -> Store:
-        """The database for a command that only reads it (`status`, `health`): never created,
-        migrated or waited on behind a writer; a read-only file can still be inspected."""
-        return Store.reading(self.settings.db)
 
 
 def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -190,6 +161,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 @main.command()
 @click.option("--online", is_flag=True,
               help="Also run each query's PubMed search: count, translation, warnings.")
+@queries_option
 @click.pass_obj
 @friendly
 def validate(obj: Context, online: bool) -> None:
@@ -207,6 +179,7 @@ def validate(obj: Context, online: bool) -> None:
 @click.option("--once", is_flag=True, help="Poll and send once, ignoring schedules.")
 @click.option("--dry-run", is_flag=True, help="Fetch and print, but store and send nothing.")
 @click.option("--query", "query_ids", multiple=True, metavar="ID", help="Poll only this query.")
+@paths
 @click.pass_obj
 @friendly
 def run(obj: Context, once: bool, dry_run: bool, query_ids: tuple[str, ...]) -> None:
@@ -217,20 +190,20 @@ def run(obj: Context, once: bool, dry_run: bool, query_ids: tuple[str, ...]) -> 
     if dry_run:
         # Work on an in-memory copy (or a fresh in-memory database): same code, nothing kept.
         # The real file is only read: never migrated, no -wal or -shm file left beside it.
-        store = Store.memory_copy(obj.settings.db)
+        store = Store.memory_copy(obj.settings.db, setting=obj.db_setting)
         click.echo("dry run: nothing will be stored or sent", err=True)
     else:
         store = obj.store()
-    settings = obj.settings.without_secrets() if dry_run else obj.settings
     with _ProgressBars.on_terminal() as progress:
-        report = pipeline.run_once(cfg, store, settings, query_ids=list(query_ids) or None,
-                                   progress=progress)
+        report = pipeline.run_once(cfg, store, obj.settings, query_ids=list(query_ids) or None,
+                                   progress=progress, dry_run=dry_run)
     _report(report.poll, report.deliveries)
     sys.exit(0 if report.ok else 1)
 
 
 @main.command(name="poll")
 @click.option("--query", "query_ids", multiple=True, metavar="ID", help="Poll only this query.")
+@paths
 @click.pass_obj
 @friendly
 def poll_command(obj: Context, query_ids: tuple[str, ...]) -> None:
@@ -253,6 +226,7 @@ def poll_command(obj: Context, query_ids: tuple[str, ...]) -> None:
 @click.argument("destination", required=False)
 @click.option("--preview", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the rendering to FILE instead of sending.")
+@paths
 @click.pass_obj
 @friendly
 def digest(obj: Context, destination: str | None, preview: Path | None) -> None:
@@ -274,21 +248,39 @@ def digest(obj: Context, destination: str | None, preview: Path | None) -> None:
 @click.option("--study", "study_id", metavar="ID",
               help="Show one study (PMID, PMCID, DOI, NCT or ISRCTN id): its records, every "
                    "kept version, and what the team was told.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (see README).")
+@paths
 @click.pass_obj
 @friendly
-def status(obj: Context, study_id: str | None) -> None:
+def status(obj: Context, study_id: str | None, as_json: bool) -> None:
     """Per query and source: last successful poll, its window, last error and quarantined
     records; per destination: pending items, schedule, last digest sent and last error; items
-    pending for a destination no longer in the YAML (ORPHANED)."""
-    from . import reporting
+    pending for a destination no longer in the YAML (ORPHANED). Runs even when the YAML is
+    invalid: it then shows what the database holds."""
+    from . import report_json, reporting
 
-    lines = (reporting.study_history(obj.reader(), study_id) if study_id
-             else reporting.status(obj.config(), obj.reader(), obj.settings))
-    for line in lines:
+    if study_id:
+        if as_json:
+            raise click.UsageError("--json is not available with --study")
+        for line in reporting.study_history(obj.reader(), study_id):
+            _say(line)
+        return
+    settings = obj.settings  # a bad environment still stops it, as everywhere
+    cfg, invalid = None, None
+    try:
+        cfg = obj.config()
+    except ConfigError as exc:
+        invalid = f"{len(exc.problems)} error(s), the first: {exc.problems[0]}"
+    if as_json:
+        click.echo(json.dumps(report_json.status(cfg, obj.reader(), settings, invalid),
+                              indent=2))
+        return
+    for line in reporting.status(cfg, obj.reader(), settings, invalid):
         _say(line)
 
 
 @main.command()
+@paths
 @click.pass_obj
 @friendly
 def reparse(obj: Context) -> None:
@@ -300,6 +292,7 @@ def reparse(obj: Context) -> None:
 
 
 @main.command()
+@paths
 @click.pass_obj
 @friendly
 def serve(obj: Context) -> None:
@@ -314,32 +307,45 @@ def serve(obj: Context) -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (see README).")
+@paths
 @click.pass_obj
 @friendly
-def health(obj: Context) -> None:
+def health(obj: Context, as_json: bool) -> None:
     """Exit 0 when healthy, 1 when a source has failed longer than WATCHER_HEALTH_FAILING_HOURS,
     a destination cannot send, items are pending for a destination no longer in the YAML, the
     worker's lease is stale, or the database's disk is full or failing; one line per problem.
     Anything that stops the check (invalid YAML or environment, an unusable database) is 1 as
     well: monitors read only 0 and 1 (Docker's HEALTHCHECK reserves 2)."""
+    from . import report_json
+    from .health import failing_sources
     from .reporting import problems
 
+    now = pipeline.utc_now()
     try:
-        found = problems(obj.config(), obj.reader(), now=pipeline.utc_now(),
-                         hours=obj.settings.health_failing_hours, settings=obj.settings)
+        cfg, store = obj.config(), obj.reader()
+        found = problems(cfg, store, now=now, hours=obj.settings.health_failing_hours,
+                         settings=obj.settings)
+        failing = failing_sources(cfg, store, now=now, hours=obj.settings.health_failing_hours)
     except WatcherError as exc:
         exc.exit_code = 1
-        raise
-    for line in found:
-        _say(line)  # a source's last error, as it wrote it
-    if not found:
-        click.echo("ok")
+        if not as_json:
+            raise
+        found, failing = [scrub(" ".join(str(exc).split()))], []
+    if as_json:
+        click.echo(json.dumps(report_json.health(found, failing), indent=2))
+    else:
+        for line in found:
+            _say(line)  # a source's last error, as it wrote it
+        if not found:
+            click.echo("ok")
     sys.exit(1 if found else 0)
 
 
 @main.command()
 @click.option("--db", "db_path", type=click.Path(dir_okay=False),
               help="Keep the demo database here (default: a temporary file).")
+@queries_option
 @click.pass_obj
 @friendly
 def demo(obj: Context, db_path: str | None) -> None:
@@ -349,9 +355,17 @@ def demo(obj: Context, db_path: str | None) -> None:
     sys.exit(run_demo(obj.settings, db_path=db_path))
 
 
+#: The end of every poll error when this machine cannot resolve any name (see http.failures).
+NO_NETWORK = "host name could not be resolved"
+
+
 def _report(poll_report: pipeline.PollReport, deliveries: list[pipeline.DeliveryOutcome]) -> None:
     for line in poll_report.error_lines():
         _say(f"error: {line}", err=True)
+    outcomes = poll_report.outcomes
+    if outcomes and all(o.error and NO_NETWORK in o.error for o in outcomes):
+        click.echo("note: no source could be reached (no network?); `watcher demo` runs the "
+                   "whole pipeline offline", err=True)
     for outcome in deliveries:
         if outcome.error:
             name = f"{outcome.destination}: "

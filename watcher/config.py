@@ -160,11 +160,14 @@ def load(folder: str | Path) -> Config:
         raise ConfigError([f"{folder}: no *.yaml files with saved queries"])
     problems: list[str] = []
     parsed: list[tuple[str, Any, FileModel]] = []
+    unloaded: set[str] = set()  # names declared in files that failed (ANY: unknown names)
     for path in paths:
         result = _load_file(path, problems)
-        if result is not None:
+        if result is None:
+            unloaded |= _declared_names(path)
+        else:
             parsed.append((str(path), *result))
-    config = _combine(parsed, problems)
+    config = _combine(parsed, problems, unloaded)
     if problems:
         raise ConfigError(problems)
     config.files = [str(p) for p in paths]
@@ -211,8 +214,28 @@ def _load_file(path: Path, problems: list[str]) -> tuple[Any, FileModel] | None:
     return data, model
 
 
-def _combine(parsed: list[tuple[str, Any, FileModel]], problems: list[str]) -> Config:
-    """Merge files: destinations and interventions are shared by name; query ids are unique."""
+#: In ``unloaded``: a file failed before its names could be read, so any name may be there.
+ANY = "*"
+
+
+def _declared_names(path: Path) -> set[str]:
+    """The destination and intervention names a file that failed to load declares (a bad
+    ``timezone:`` fails the whole file): a query naming one gets no follow-on "unknown
+    destination" error, the file's own error being the one cause. ANY if it cannot be read."""
+    try:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except Exception:  # unreadable or not YAML: its own error says so
+        return {ANY}
+    if not isinstance(data, dict):
+        return {ANY}
+    return {str(name) for key in ("destinations", "interventions")
+            if isinstance(data.get(key), dict) for name in data[key]}
+
+
+def _combine(parsed: list[tuple[str, Any, FileModel]], problems: list[str],
+             unloaded: frozenset[str] | set[str] = frozenset()) -> Config:
+    """Merge files: destinations and interventions are shared by name; query ids are unique.
+    A name in *unloaded* (declared by a file that failed) is not reported unknown again."""
     config = Config()
     interventions: dict[str, Intervention] = {}
     seen_ids: dict[str, str] = {}
@@ -250,7 +273,7 @@ def _combine(parsed: list[tuple[str, Any, FileModel]], problems: list[str]) -> C
             intervention = None
             if intervention_name:
                 intervention = interventions.get(intervention_name)
-                if intervention is None:
+                if intervention is None and not unloaded & {intervention_name, ANY}:
                     where = (*loc, "intervention") if q.intervention else ("defaults",
                                                                             "intervention")
                     problems.append(f"{path}:{_line_of(raw, where)}: query {q.id!r} uses unknown "
@@ -258,7 +281,7 @@ def _combine(parsed: list[tuple[str, Any, FileModel]], problems: list[str]) -> C
                                     f"{', '.join(sorted(interventions)) or 'none'})")
             routes = q.destinations if q.destinations is not None else defaults.destinations
             for i, dest in enumerate(routes or []):
-                if dest not in config.destinations:
+                if dest not in config.destinations and not unloaded & {dest, ANY}:
                     where = (*loc, "destinations", i) if q.destinations is not None else (
                         "defaults", "destinations", i)
                     retired = any(dest in other.retired for _, _, other in parsed)

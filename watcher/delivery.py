@@ -21,6 +21,7 @@ from .render import text
 from .render.common import receipt_line
 from .settings import Settings
 from .sources import REGISTRY
+from .variables import NoSettings
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +87,13 @@ def build_digest(config: Config, store: Store, destination: str, *,
 
 def deliver(config: Config, store: Store, settings: Settings, *, now: datetime | None = None,
             names: list[str] | None = None, stream: TextIO | None = None,
-            senders: dict[str, Sender] | None = None, preview_unsendable: bool = False
-            ) -> list[DeliveryOutcome]:
+            senders: dict[str, Sender] | None = None, preview_unsendable: bool = False,
+            dry_run: bool = False) -> list[DeliveryOutcome]:
     """Send each destination its pending digest. With *preview_unsendable*, when no configured
     destination can send, their digests are printed to *stream* instead (nothing is marked).
-    The caller holds the run lock (see watcher.pipeline)."""
+    With *dry_run* nothing is sent: each destination is skipped as "dry run" (plus what it
+    would lack to send, read from *settings*, which then keep their secrets: no sender is
+    built). The caller holds the run lock (see watcher.pipeline)."""
     now = now or utc_now()
     stream = stream or sys.stdout
     all_destinations = config.all_destinations()
@@ -102,7 +105,12 @@ def deliver(config: Config, store: Store, settings: Settings, *, now: datetime |
     for name, destination in all_destinations.items():
         if not names or name in names:
             sender = (senders or {}).get(name)
-            outcomes.append(_deliver_one(config, store, settings, name, destination,
+            if dry_run and sender is None and reaches_out(destination):
+                outcomes.append(_dry_run(store, settings, name, destination))
+                continue
+            outcomes.append(_deliver_one(config, store,
+                                         settings.without_secrets() if dry_run else settings,
+                                         name, destination,
                                          sender, now=now, stream=stream))
     if preview_unsendable and outcomes and all(o.skipped for o in outcomes):
         for outcome in outcomes:
@@ -120,6 +128,21 @@ def check_names(config: Config, names: list[str] | None) -> None:
     unknown = [n for n in names or [] if n not in known]
     if unknown:
         raise UsageError(_unknown(config, unknown[0]))
+
+
+def reaches_out(destination: Destination) -> bool:
+    """Whether the destination's kind sends beyond this process (it has settings: a token, a
+    server); the terminal does not, and still prints in a dry run."""
+    return KINDS[destination.kind].settings is not NoSettings
+
+
+def _dry_run(store: Store, settings: Settings, name: str,
+             destination: Destination) -> DeliveryOutcome:
+    """Why a dry run did not send: the dry run itself, and what a real run would lack (a
+    token really not set), never a lack the dry run made by dropping the secrets."""
+    missing = KINDS[destination.kind].missing(settings.destination(destination.kind))
+    return DeliveryOutcome(name, skipped="dry run" + (f"; and {missing}" if missing else ""),
+                           items=store.pending_counts().get(name, 0))
 
 
 def _deliver_one(config: Config, store: Store, settings: Settings, name: str,

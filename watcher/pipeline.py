@@ -44,8 +44,10 @@ def run_once(config: Config, store: Store, settings: Settings, *, now: datetime 
              sources: dict[str, Source] | None = None, command: str = "run --once",
              destinations: list[str] | None = None, senders: dict[str, Sender] | None = None,
              preview_unsendable: bool = True,
-             progress: PollProgress | None = None) -> RunReport:
-    """Poll, store, queue, then deliver pending digests (to *destinations*, default all)."""
+             progress: PollProgress | None = None, dry_run: bool = False) -> RunReport:
+    """Poll, store, queue, then deliver pending digests (to *destinations*, default all).
+    *dry_run*: poll without secrets and send nothing (*store* should be a copy): each
+    destination is reported as not sent because of the dry run, not for a missing token."""
     now = now or utc_now()
     for query_id in query_ids or []:
         config.query(query_id)  # unknown ids are a usage error before anything is recorded
@@ -53,12 +55,15 @@ def run_once(config: Config, store: Store, settings: Settings, *, now: datetime 
         with store.exclusive():
             run_id = store.start_run(command, stamp(now))
             try:
-                poll_report = polling.poll(config, store, settings, now=now,
+                poll_report = polling.poll(config, store,
+                                           settings.without_secrets() if dry_run else settings,
+                                           now=now,
                                            query_ids=query_ids, sources=sources, run_id=run_id,
                                            progress=progress)
                 deliveries = delivery.deliver(config, store, settings, now=now, stream=stream,
                                               names=destinations, senders=senders,
-                                              preview_unsendable=preview_unsendable)
+                                              preview_unsendable=preview_unsendable,
+                                              dry_run=dry_run)
             except BaseException as exc:
                 _abandon(store, run_id, exc)
                 raise

@@ -14,6 +14,7 @@ from pathlib import Path
 from .clock import stamp, utc_now
 from .config import Config
 from .db import Store, storage
+from .db.report_rows import PositionRow
 from .destinations import KINDS
 from .errors import UsageError
 from .health import failing_sources, last_error, orphaned
@@ -91,45 +92,72 @@ def check_online(config: Config, settings: Settings, say: Say) -> bool:
 
 # --- watcher status --------------------------------------------------------------------------
 
-def status(config: Config, store: Store, settings: Settings) -> Iterator[str]:
+def status(config: Config | None, store: Store, settings: Settings,
+           invalid: str | None = None) -> Iterator[str]:
     """Per query and source: last successful poll, its window, last error and quarantined
     records; id conflicts; per destination: pending items, schedule, last digest sent and
     last error; items pending for a destination no longer in the YAML (ORPHANED); what
-    retired destinations had set aside."""
+    retired destinations had set aside. With no *config* (the YAML is *invalid*: when status is
+    most needed) it shows what the database holds. One error met by several queries is
+    written once, naming them."""
     positions = {(p.query_id, p.source): p for p in store.positions()}
     windows = store.last_windows()
     stored = (f"{store.count('studies')} studies stored" if Path(settings.db).exists()
               else "not created yet: nothing has run")
     yield f"database: {settings.db} ({stored})"
+    if invalid is not None:
+        yield (f"queries: the YAML in {settings.queries} is invalid ({invalid}); showing what "
+               "the database holds (`watcher validate` lists every error)")
     yield worker_line(store)
     held = store.held_records(states=("watching", "quarantined"))
-    for query in config.queries:
-        for name in query.sources:
-            if not polled(name):
-                yield f"{query.id} / {label(name)}: not polled (not supported yet)"
-                continue
-            p = positions.get((query.id, name))
-            if not p:
-                yield f"{query.id} / {label(name)}: never polled"
-                continue
-            last = windows.get((query.id, name))
-            start, end = (last.start, last.end) if last else (None, p.window_end)
-            window = f"window {start} to {end}" if start else f"window through {end or '-'}"
-            line = (f"{query.id} / {label(name)}: last success {p.last_success or 'never'}"
-                    f", {window}")
-            if p.last_error:
-                line += f"; LAST ERROR {p.last_error_at}: {p.last_error}"
-            yield line
-            for record in held:
-                if record.query_id == query.id and record.source == name:
-                    what = "QUARANTINED" if record.state == "quarantined" else "awaited"
-                    yield (f"    {what} {record.source_id}: {record.reason} (since "
-                           f"{record.first_seen}, last tried {record.last_seen})")
+    pairs = ([(q.id, name) for q in config.queries for name in q.sources] if config
+             else list(positions))
+    shared = shared_errors([positions[pair] for pair in pairs if pair in positions])
+    for query_id, name in pairs:
+        if not polled(name):
+            yield f"{query_id} / {label(name)}: not polled (not supported yet)"
+            continue
+        p = positions.get((query_id, name))
+        if not p:
+            yield f"{query_id} / {label(name)}: never polled"
+            continue
+        last = windows.get((query_id, name))
+        start, end = (last.start, last.end) if last else (None, p.window_end)
+        window = f"window {start} to {end}" if start else f"window through {end or '-'}"
+        line = (f"{query_id} / {label(name)}: last success {p.last_success or 'never'}"
+                f", {window}")
+        if p.last_error:
+            error = ("the error below" if (name, p.last_error) in shared else p.last_error)
+            line += f"; LAST ERROR {p.last_error_at}: {error}"
+        yield line
+        for record in held:
+            if record.query_id == query_id and record.source == name:
+                what = "QUARANTINED" if record.state == "quarantined" else "awaited"
+                yield (f"    {what} {record.source_id}: {record.reason} (since "
+                       f"{record.first_seen}, last tried {record.last_seen})")
+    for (name, error), query_ids in shared.items():
+        yield (f"LAST ERROR of {label(name)} for {len(query_ids)} queries "
+               f"({', '.join(query_ids)}): {error}")
     for conflict in store.id_conflicts():
         yield (f"id conflict: {conflict.scheme}:{conflict.value} belongs to study "
                f"{conflict.owner_study} but {label(conflict.source)} record "
                f"{conflict.source_id} (study {conflict.claimed_by_study}) also claims it")
+    if config is None:
+        for name, count in sorted(store.pending_counts().items()):
+            yield (f"destination {name}: {count} pending, last sent "
+                   f"{store.last_digest(name)[0] or 'never'}")
+        return
     yield from _destinations(config, store, settings)
+
+
+def shared_errors(rows: list[PositionRow]) -> dict[tuple[str, str], list[str]]:
+    """(source, last error) -> the queries whose last poll of that source failed with it, for
+    each error met by more than one query: a source that is down fails every query alike."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        if row.last_error:
+            found.setdefault((row.source, row.last_error), []).append(row.query_id)
+    return {key: ids for key, ids in found.items() if len(ids) > 1}
 
 
 def _destinations(config: Config, store: Store, settings: Settings) -> Iterator[str]:

@@ -22,16 +22,46 @@ from .printable import one_line
 
 def syntax_error(exc: MarkedYAMLError, text: str) -> str:
     """'LINE: YAML syntax error: ...' pointing at the problem, or at the construct left open
-    when the problem is only noticed at the end of the file."""
+    when the problem is only noticed at the end of the file; the parser's words put plainly
+    where they name a common slip (a tab, an indentation that does not line up)."""
     problem, context = exc.problem_mark, exc.context_mark
     mark = problem or context
     at_end = problem is not None and problem.line >= len(text.rstrip("\n").splitlines())
     if at_end and context is not None:
         mark = context
+    plain_words = _in_plain_words(exc)
+    if plain_words is not None:
+        return f"{mark.line + 1 if mark else 1}: YAML syntax error: {plain_words}"
     what = one_line(exc.problem or "invalid YAML")
     if exc.context and context is not None:
         what += f" ({one_line(exc.context)} started on line {context.line + 1})"
     return f"{mark.line + 1 if mark else 1}: YAML syntax error: {what}"
+
+
+def _in_plain_words(exc: MarkedYAMLError) -> str | None:
+    """What a person should change, for the parser's errors that mean a common slip; None for
+    the rest (their own words, with where the construct started, are kept)."""
+    problem = exc.problem or ""
+    column = exc.problem_mark.column + 1 if exc.problem_mark else None
+    started = (f" (the block it belongs to starts on line {exc.context_mark.line + 1})"
+               if exc.context_mark else "")
+    if "'\\t'" in problem or "\t" in problem:
+        return (f"a tab character at column {column}: YAML indents with spaces only; "
+                "replace the tab with spaces")
+    if problem.startswith("expected <block end>"):
+        return ("this line's indentation does not line up with the lines above it" + started
+                + ": indent keys of the same block by the same number of spaces")
+    if problem == "mapping values are not allowed here":
+        return (f"unexpected ':' at column {column}: this line is indented more than the key "
+                "above it (line keys of the same block up), or a value holding ': ' needs "
+                "quotes")
+    if problem == "could not find expected ':'":
+        return ("a line that is neither 'key: value' nor '- item'" + started + ": add the "
+                "missing ':' or check the indentation")
+    if "end of stream" in problem and "quoted scalar" in (exc.context or ""):
+        line = exc.context_mark.line + 1 if exc.context_mark else 1
+        return f"a quote opened on line {line} is never closed"
+    return None
 
 
 #: Values that aliases (``*name``) may repeat in one file: far more than any real queries file
