@@ -25,6 +25,7 @@ from watcher.parsers.clinicaltrials import (
     study_records,
 )
 from watcher.parsers.trial_changes import changed_fields
+from watcher.render.common import trial_facts
 from watcher.settings import Settings
 from watcher.sources import REGISTRY, FetchContext, Window
 from watcher.sources.clinicaltrials import ClinicalTrialsSource
@@ -189,7 +190,7 @@ def test_change_phrases_name_old_and_new_for_tracked_fields_only():
     edited["protocolSection"]["descriptionModule"]["briefSummary"] = "Rewritten."
     after = parse_study(edited)
     assert changes(before, after, []) == [
-        "status Completed → Terminated", "phase NA → PHASE2", "enrollment 250 → 120 (actual)",
+        "status Completed → Terminated", "phase none → Phase 2", "enrollment 250 → 120 (actual)",
         "primary completion 2019-01-20 → 2019-03 (estimated)", "results posted 2026-03-02",
         "why stopped: funding ended"]
     assert changes(before, after, ["status"]) == ["status Completed → Terminated"]
@@ -549,3 +550,18 @@ def test_the_demo_serves_its_trials_offline_and_repeats_nothing(env):
     assert first.count("https://clinicaltrials.gov/study/NCT99000002") == 2
     assert "NCT9900000" not in second
     assert "ClinicalTrials.gov" in first.split("Receipt:", 1)[1]
+
+
+@pytest.mark.parametrize("page,nct,facts", [
+    ("search_melanoma_recruiting_limit3_20260811.json", "NCT04114136", "Phase 2 · Recruiting"),
+    ("search_keytruda_limit3_20260811.json", "NCT05431270", "Phase 1/2 · Recruiting"),
+    ("search_phelan_next_20260811.json", "NCT07014020", "Phase 1 · Active, not recruiting"),
+    ("search_phelan_next_20260811.json", "NCT03836300", "Enrolling by invitation"),  # NA
+])
+def test_phase_and_status_read_in_words_not_registry_codes(page, nct, facts):
+    # real answers say PHASE2, [PHASE1, PHASE2], ACTIVE_NOT_RECRUITING, NA
+    studies = parse_search_page((BIOMCP / page).read_bytes()).studies
+    [trial] = [parse_study(s) for s in studies if s["protocolSection"]["identificationModule"]
+               ["nctId"] == nct]
+    assert trial_facts(trial).startswith(facts + " · "), trial_facts(trial)
+    assert "PHASE" not in trial_facts(trial) and "_" not in trial_facts(trial)

@@ -3,14 +3,19 @@ unpaged total, bad answers), and a trial registered in both registries told once
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date
+
 import pytest
 
-from tests.helpers import days_ago
+from tests.helpers import FIXTURES, days_ago
 from watcher.errors import ParseError, SourceError
 from watcher.fakes.ctgov import CtgovServer
 from watcher.fakes.isrctn import IsrctnServer, trial_xml
 from watcher.http import HttpClient, RetryPolicy
-from watcher.parsers.isrctn import parse_records, parse_search
+from watcher.models import Study
+from watcher.parsers.isrctn import changed_fields, parse_records, parse_search
+from watcher.render.common import trial_facts
 from watcher.sources import REGISTRY
 
 YAML = """\
@@ -293,3 +298,142 @@ def test_the_source_is_registered_after_clinicaltrials():
     names = list(REGISTRY)
     assert names.index("isrctn") == names.index("clinicaltrials") + 1
     assert REGISTRY["isrctn"].scheme == "isrctn"
+
+
+# --- a real answer's shape: enrolment and a status derived from the dates ---------------------
+
+REAL = FIXTURES / "isrctn_real" / "search_mecfs_3of11.xml"
+
+
+def real_trials(as_of: date | None) -> dict[str, Study]:
+    """The real answer's trials by ISRCTN number, read as of *as_of*."""
+    answer = parse_search(REAL.read_bytes())
+    return {r.source_id: r.study for r in parse_records(answer.trials, as_of=as_of)}
+
+
+def test_an_ongoing_trial_shows_its_target_enrolment_and_an_ended_one_its_final_figure():
+    # HERITAGE (ISRCTN15375673) is ongoing: totalFinalEnrolment 0, targetEnrolment 3060.
+    trials = real_trials(date(2026, 12, 5))
+    ongoing, ended = trials["ISRCTN15375673"], trials["ISRCTN16132141"]
+    assert (ongoing.details["enrollment"], ongoing.details["enrollment_type"]) == (
+        3060, "ESTIMATED")
+    assert "3060 participants (estimated)" in trial_facts(ongoing)
+    assert "(actual)" not in trial_facts(ongoing)
+    # ended: final 49 of a target of 50
+    assert (ended.details["enrollment"], ended.details["enrollment_type"]) == (49, "ACTUAL")
+    assert "49 participants (actual)" in trial_facts(ended)
+
+
+@pytest.mark.parametrize("isrctn,as_of,status,shown", [
+    # recruitment 2026-09-01 .. 2028-02-29, trial ends 2028-08-31
+    ("ISRCTN16025168", date(2026, 6, 1), "NOT_YET_RECRUITING", "Not yet recruiting"),
+    ("ISRCTN16025168", date(2026, 9, 1), "RECRUITING", "Recruiting"),
+    ("ISRCTN16025168", date(2028, 2, 29), "RECRUITING", "Recruiting"),
+    ("ISRCTN16025168", date(2028, 3, 1), "ACTIVE_NOT_RECRUITING", "Active, not recruiting"),
+    ("ISRCTN16025168", date(2028, 9, 1), "COMPLETED", "Completed"),
+    # recruitment 2024-09-23 .. 2025-10-27, trial ends 2025-12-31
+    ("ISRCTN16132141", date(2025, 11, 15), "ACTIVE_NOT_RECRUITING", "Active, not recruiting"),
+    ("ISRCTN16132141", date(2026, 12, 5), "COMPLETED", "Completed"),
+])
+def test_a_trial_stating_no_status_has_the_one_its_dates_give_on_the_answer_s_day(
+        isrctn, as_of, status, shown):
+    study = real_trials(as_of)[isrctn]
+    assert study.details["overall_status"] == status
+    assert study.details["status_as_of"] == as_of.isoformat()
+    assert shown in trial_facts(study)
+
+
+def test_a_stated_status_wins_over_the_dates_and_no_day_means_no_guess():
+    xml = trial_xml("ISRCTN12345678", title="K", condition="D", drug="K",
+                    updated=days_ago(1), status="Suspended")
+    [record] = parse_records([xml], as_of=date(2030, 1, 1))  # dates would say completed
+    assert record.study.details["overall_status"] == "SUSPENDED"
+    assert "status_as_of" not in record.study.details
+    assert real_trials(None)["ISRCTN15375673"].details["overall_status"] == ""
+
+
+def edited(study: Study, **details) -> Study:
+    """*study* as the registry might have edited it."""
+    return replace(study, details={**study.details, **details})
+
+
+def test_time_passing_alone_is_no_status_change_but_the_registry_moving_a_date_is():
+    before = real_trials(date(2026, 6, 1))["ISRCTN16025168"]  # not yet recruiting then
+    later = real_trials(date(2026, 12, 5))["ISRCTN16025168"]  # recruiting now
+    # an edit elsewhere in the record: the calendar's move is not told as a change
+    assert changed_fields(before, edited(later, enrollment=250), []) == [
+        ("enrollment", "enrollment 210 → 250 (estimated)")]
+    # the registry closes recruitment early: the status it now gives is told, with the date
+    closed = real_trials(date(2026, 12, 5))["ISRCTN16025168"]
+    closed = edited(closed, primary_completion_date="2026-11-30",
+                    overall_status="ACTIVE_NOT_RECRUITING")
+    assert changed_fields(before, closed, []) == [
+        ("status", "status Recruiting → Active, not recruiting"),
+        ("primary_completion_date", "primary completion 2028-02-29 → 2026-11-30")]
+
+
+def test_a_trial_kept_before_statuses_were_derived_raises_no_status_change():
+    kept = real_trials(None)["ISRCTN15375673"]  # the earlier parser: no status at all
+    now = real_trials(date(2026, 12, 5))["ISRCTN15375673"]
+    assert now.details["overall_status"] == "RECRUITING"
+    assert changed_fields(kept, now, []) == []
+
+
+def test_a_real_answer_polled_twice_tells_only_what_the_registry_changed(env, isrctn):
+    """Stored as of an earlier day (not yet recruiting then), the trial comes back edited
+    (its target raised): the team is told the new target, not 'status Not yet recruiting →
+    Recruiting', which only the calendar did."""
+    import json
+
+    env.write_queries(YAML.format(sources="isrctn:\n        condition: myalgic\n"
+                                  "        intervention: coaching"))
+    body = REAL.read_text().replace('totalCount="11"', 'totalCount="3"')  # trimmed to 3
+    isrctn.fail(200, body, content_type="application/xml")
+    first = env.cli("run", "--once", WATCHER_ISRCTN_URL=isrctn.url)
+    assert first.exit_code == 0, first.stderr
+    assert "3060 participants (estimated)" in first.stdout, first.stdout
+    assert "· 0 participants" not in first.stdout
+    store = env.store()
+    record = next(r for r in store.records("isrctn") if r["source_id"] == "ISRCTN15375673")
+    parsed = json.loads(record["parsed"])
+    assert parsed["details"]["overall_status"] == "RECRUITING"
+    parsed["details"].update(overall_status="NOT_YET_RECRUITING", status_as_of="2026-04-01")
+    with store.transaction():
+        store.db["source_records"].update(record["id"], {"parsed": json.dumps(parsed)})
+    isrctn.fail(200, body.replace("<targetEnrolment>3060<", "<targetEnrolment>3100<")
+                .replace('lastUpdated="2026-05-26T', f'lastUpdated="{days_ago(0)}T'),
+                content_type="application/xml")
+    second = env.cli("run", "--once", WATCHER_ISRCTN_URL=isrctn.url)
+    assert second.exit_code == 0, second.stderr
+    assert "changed: enrollment 3060 → 3100 (estimated)" in second.stdout, second.stdout
+    assert "status" not in second.stdout.split("changed:")[1].split("\n")[0]
+
+
+def test_an_ongoing_trial_kept_as_0_participants_before_the_fix_raises_no_enrolment_change():
+    now = real_trials(date(2026, 12, 5))["ISRCTN15375673"]
+    kept = edited(now, enrollment=0, enrollment_type="ACTUAL")  # how the earlier parser read it
+    assert changed_fields(kept, now, []) == []
+    # a target the registry really changed is still told
+    assert changed_fields(now, edited(now, enrollment=3100), []) == [
+        ("enrollment", "enrollment 3060 → 3100 (estimated)")]
+
+
+@pytest.mark.parametrize("written,shown", [
+    ("Phase II", "Phase 2"), ("Phase I/II", "Phase 1/2"), ("Phase II/III", "Phase 2/3"),
+    ("Phase IV", "Phase 4"), ("Not Applicable", ""),
+])
+def test_an_isrctn_phase_reads_as_clinicaltrials_gov_s_does(written, shown):
+    """ISRCTN's "Phase II · Recruiting" and ClinicalTrials.gov's PHASE2 RECRUITING are told
+    the same words: "Phase 2 · Recruiting"."""
+    xml = trial_xml("ISRCTN12345678", title="K", condition="D", drug="K",
+                    updated=days_ago(1)).replace("<phase>Phase II</phase>",
+                                                 f"<phase>{written}</phase>")
+    [record] = parse_records([xml])
+    facts = trial_facts(record.study)
+    assert facts.startswith(f"{shown} · Recruiting · " if shown else "Recruiting · "), facts
+
+
+def test_a_phase_change_is_told_in_the_same_words():
+    now = real_trials(date(2026, 12, 5))["ISRCTN15375673"]
+    before, after = edited(now, phases=["Phase II"]), edited(now, phases=["Phase II/III"])
+    assert changed_fields(before, after, []) == [("phases", "phase Phase 2 → Phase 2/3")]

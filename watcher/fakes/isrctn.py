@@ -43,6 +43,7 @@ def trial_xml(isrctn: str, *, title: str, condition: str, drug: str, updated: da
         f"<overallEndDate>2026-12-31T00:00:00.000Z</overallEndDate></trialDesign>"
         f"<participants><recruitmentCountries><country>{escape(country)}</country>"
         f"</recruitmentCountries><targetEnrolment>{enrolment}</targetEnrolment>"
+        f"<totalFinalEnrolment>0</totalFinalEnrolment>"  # as the registry says until the end
         f"<recruitmentStart>2024-02-01T00:00:00.000Z</recruitmentStart>"
         f"<recruitmentStatusOverride>{escape(status)}</recruitmentStatusOverride>"
         f"</participants><conditions><condition><description>{escape(condition)}"

@@ -13,12 +13,13 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from ..errors import ParseError
 from ..models import SourceRecord, Study
 from .trial_changes import DEFAULT_TRACK, TRACKABLE, changed_fields
-from .trial_status import normalize_status
+from .trial_status import normalize_status, status_from_dates
 
 __all__ = ["DEFAULT_TRACK", "TRACKABLE", "SearchAnswer", "changed_fields", "parse_records",
            "parse_search", "parse_trial"]
@@ -78,8 +79,9 @@ def parse_search(body: bytes | str) -> SearchAnswer:
     return SearchAnswer(trials, total)
 
 
-def parse_records(raws: list[str]) -> list[SourceRecord]:
-    """Each kept ``fullTrial`` parsed alone (SPEC.parse_records): one bad trial fails alone."""
+def parse_records(raws: list[str], as_of: date | None = None) -> list[SourceRecord]:
+    """Each kept ``fullTrial`` parsed alone (SPEC.parse_records): one bad trial fails alone.
+    *as_of* is the day of the answer, which a status derived from the dates is told as of."""
     records = []
     for raw in raws:
         try:
@@ -89,7 +91,7 @@ def parse_records(raws: list[str]) -> list[SourceRecord]:
             continue
         isrctn = isrctn_of(element)
         try:
-            study = parse_trial(element)
+            study = parse_trial(element, as_of)
         except ParseError as exc:
             records.append(SourceRecord(isrctn, raw, None, str(exc)))
             continue
@@ -106,9 +108,13 @@ def isrctn_of(full: ET.Element) -> str:
     return f"ISRCTN{match.group(1)}" if match else ""
 
 
-def parse_trial(full: ET.Element) -> Study:
+def parse_trial(full: ET.Element, as_of: date | None = None) -> Study:
     """One ``fullTrial`` into a normalized trial. Raises ParseError when it lacks its ISRCTN
-    number; every other field is optional (the registry's records vary in completeness)."""
+    number; every other field is optional (the registry's records vary in completeness).
+
+    Where the trial states no status (the default format has none: the registry derives it
+    from the recruitment dates), it is derived from them as of *as_of* and the day is kept as
+    ``status_as_of``, so a change compares both versions as of one day (``trial_changes``)."""
     if _local(full.tag) != "fullTrial":
         raise ParseError(f"ISRCTN trial: <{_local(full.tag)}> is not a <fullTrial>")
     trial = full.find("{*}trial")
@@ -133,9 +139,9 @@ def parse_trial(full: ET.Element) -> Study:
         elif "eudract" not in ids and (match := _EUDRACT.search(info["id"])):
             ids["eudract"] = match.group(1)
     title = _find(trial, "trialDescription/title") or isrctn
-    final = _find(trial, "participants/totalFinalEnrolment")
-    target = _find(trial, "participants/targetEnrolment")
-    enrolment = final or target
+    # The final figure is 0 (or absent) until the trial ends: the target is what is expected.
+    final = _count(_find(trial, "participants/totalFinalEnrolment"))
+    target = _count(_find(trial, "participants/targetEnrolment"))
     interventions = trial.findall("{*}interventions/{*}intervention")
     phases = []
     for node in interventions:
@@ -145,26 +151,31 @@ def parse_trial(full: ET.Element) -> Study:
     start = _day(_find(trial, "participants/recruitmentStart"))
     registered = _day((trial.find("{*}isrctn").get("dateAssigned") or "")
                       if trial.find("{*}isrctn") is not None else "")
+    end = _day(_find(trial, "participants/recruitmentEnd"))
+    overall_end = _day(_find(trial, "trialDesign/overallEndDate"))
     sponsor = _find(full, "sponsor/organisation")
     status = normalize_status(_find(trial, "participants/recruitmentStatusOverride")
                               or _find(trial, "trialDesign/overallStatusOverride")
                               or _find(trial, "participants/recruitmentStatus") or "")
+    as_of_day = as_of.isoformat() if as_of and not status else ""
+    if as_of_day:
+        status = status_from_dates(start, end, overall_end, as_of_day)
     details: dict[str, Any] = {
         "isrctn_id": isrctn,
         "brief_title": title,
         "official_title": _find(trial, "trialDescription/scientificTitle"),
         "acronym": _find(trial, "trialDescription/acronym"),
         "overall_status": status,
+        **({"status_as_of": as_of_day} if as_of_day else {}),
         "why_stopped": _find(trial, "trialDesign/reasonAbandoned"),
         "phases": phases,
         "study_type": _find(trial, "trialDesign/primaryStudyDesign"),
-        "enrollment": int(enrolment) if enrolment.isdigit() else None,
-        "enrollment_type": ("ACTUAL" if final.isdigit() else
-                            "ESTIMATED" if target.isdigit() else ""),
+        "enrollment": final or target,
+        "enrollment_type": "ACTUAL" if final else "ESTIMATED" if target is not None else "",
         "start_date": start, "start_date_type": "",
-        "primary_completion_date": _day(_find(trial, "participants/recruitmentEnd")),
+        "primary_completion_date": end,
         "primary_completion_date_type": "",
-        "completion_date": _day(_find(trial, "trialDesign/overallEndDate")),
+        "completion_date": overall_end,
         "completion_date_type": "",
         "conditions": _all(trial, "conditions/condition/description"),
         "interventions": [_find(n, "drugNames") or _find(n, "description")
@@ -201,6 +212,11 @@ def _all(node: ET.Element, path: str) -> list[str]:
         if value and value not in values:
             values.append(value)
     return values
+
+
+def _count(value: str) -> int | None:
+    """A participant count, or None (also for 0: no final figure yet)."""
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def _clean(value: str | None) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..models import Study
-from .trial_status import normalize_status, status_name
+from .trial_status import normalize_status, phase_name, status_from_dates, status_name
 
 #: Fields a query may track (`track:` in the YAML), in the order changes are listed.
 TRACKABLE = ("status", "phases", "enrollment", "start_date", "primary_completion_date",
@@ -46,12 +46,30 @@ def _simple(key: str, label: str):
 
 
 def _status(before: dict, after: dict) -> list[str]:
-    """Compared in the shared vocabulary (a kept record may hold a registry's own words)."""
+    """Compared in the shared vocabulary (a kept record may hold a registry's own words).
+
+    A status derived from the dates (``status_as_of``, ISRCTN) moves with the calendar alone:
+    the earlier version's status (derived, or none stated) is derived again from its own dates
+    as of the same day, so only a change the registry made (its dates, or a status it states)
+    is told, never the mere passing of time."""
     old = normalize_status(before.get("overall_status"))
     new = normalize_status(after.get("overall_status"))
+    as_of = after.get("status_as_of") or ""
+    if as_of and (before.get("status_as_of") or not old):
+        old = status_from_dates(before.get("start_date") or "",
+                                before.get("primary_completion_date") or "",
+                                before.get("completion_date") or "", as_of)
     if old == new:
         return []
     return [f"status {status_name(old) or 'none'} → {status_name(new) or 'none'}"]
+
+
+def _phases(before: dict, after: dict) -> list[str]:
+    """Shown in the one phase vocabulary ('phase Phase 2 → Phase 2/3', not PHASE2/PHASE3)."""
+    old, new = phase_name(before.get("phases")), phase_name(after.get("phases"))
+    if old == new:
+        return []
+    return [f"phase {old or 'none'} → {new or 'none'}"]
 
 
 def _dated(key: str, label: str):
@@ -69,7 +87,12 @@ def _dated(key: str, label: str):
 
 
 def _enrollment(before: dict, after: dict) -> list[str]:
+    """An ISRCTN record kept by the earlier parser holds its "final" 0 as 0 (actual): read
+    now as the target (estimated), it is no change the registry made, so none is told."""
     old, new = before.get("enrollment"), after.get("enrollment")
+    if (after.get("isrctn_id") and old == 0 and new
+            and (after.get("enrollment_type") or "").upper() == "ESTIMATED"):
+        return []
     old_type = (before.get("enrollment_type") or "").lower()
     new_type = (after.get("enrollment_type") or "").lower()
     if old != new:
@@ -99,7 +122,7 @@ def _why_stopped(before: dict, after: dict) -> list[str]:
 
 _CHANGES = {
     "status": _status,
-    "phases": _simple("phases", "phase"),
+    "phases": _phases,
     "enrollment": _enrollment,
     "start_date": _dated("start_date", "start date"),
     "primary_completion_date": _dated("primary_completion_date", "primary completion"),

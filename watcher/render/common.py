@@ -13,7 +13,7 @@ from ..digest import Digest, DigestItem, SourceReceipt
 from ..labels import INFERRED, inferred_labels
 from ..models import Study
 from ..parsers.pubmed_fields import REGISTRY_SCHEMES
-from ..parsers.trial_status import status_name
+from ..parsers.trial_status import phase_name, status_name
 from ..printable import printable
 from ..sample_size import paper_sample_size
 
@@ -169,9 +169,7 @@ def trial_facts(study: Study) -> str:
     if study.kind != "trial":
         return ""
     d = study.details
-    phases = [p.replace("EARLY_PHASE", "Early phase ").replace("PHASE", "Phase ")
-              for p in d.get("phases") or [] if p and p != "NA"]
-    parts = ["/".join(phases), status_name(d.get("overall_status"))]
+    parts = [phase_name(d.get("phases")), status_name(d.get("overall_status"))]
     if d.get("enrollment") not in (None, ""):
         kind = str(d.get("enrollment_type") or "").lower()
         parts.append(f"{d['enrollment']} participants" + (f" ({kind})" if kind else ""))

@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..clock import utc_now
 from ..errors import SourceError
 from ..http import HttpClient, RateLimiter
+from ..models import SourceRecord
 from ..parsers.isrctn import changed_fields, parse_records, parse_search
 from ..variables import EnvSettings, Variable
 from .base import (
@@ -86,13 +88,20 @@ class ISRCTNSource:
         if answer.total is not None and past_total(len(answer.trials), answer.total):
             raise SourceError(f"ISRCTN search: the answer holds {len(answer.trials)} trials, "
                               f"more than the {answer.total} of its totalCount")
-        records = [identified(r) for r in parse_records(answer.trials)]
+        # the answer's day: a trial stating no status has it derived from its dates as of it
+        records = [identified(r) for r in parse_records(answer.trials, as_of=window.end)]
         found = list(dict.fromkeys(r.source_id for r in records))
         return FetchResult(scheme="isrctn", matched=found, records=records)
+
+
+def reparse_records(raws: list[str]) -> list[SourceRecord]:
+    """Kept trials re-read offline (`watcher reparse`): a status derived from the dates is
+    derived as of today, the day the record is read again (the parser itself reads no clock)."""
+    return parse_records(raws, as_of=utc_now().date())
 
 
 #: Ranked after every other source (it had no rank before it was given one).
 SPEC = SourceSpec(name="isrctn", label="ISRCTN", options=ISRCTNOptions, priority=40,
                   settings=ISRCTNSettings, factory=ISRCTNSource,
-                  parse_records=parse_records, scheme="isrctn",
+                  parse_records=reparse_records, scheme="isrctn",
                   changes=changed_fields)
