@@ -45,8 +45,19 @@ class DigestItem:
 
 @dataclass
 class Section:
+    """One condition's part of a digest. *items* are the studies told in full here (this is
+    their primary condition, ``item.conditions[0]``); *pointers* are studies that matched this
+    condition too but are told in full under their own primary condition: a one-line pointer
+    each, so every condition's specialist sees every study that matched their condition."""
+
     condition: str
     items: list[DigestItem] = field(default_factory=list)
+    pointers: list[DigestItem] = field(default_factory=list)
+
+    @property
+    def matched(self) -> int:
+        """Every study that matched this condition (told here or pointed to)."""
+        return len(self.items) + len(self.pointers)
 
 
 @dataclass
@@ -78,6 +89,9 @@ class Digest:
     #: condition -> items held back by the destination's max_items (still pending: they lead
     #: the next digest)
     overflow: dict[str, int] = field(default_factory=dict)
+    #: The few most important items, named at the top of the digest (each is also listed in
+    #: full in its section).
+    highlights: list[DigestItem] = field(default_factory=list)
 
     @property
     def items(self) -> list[DigestItem]:
