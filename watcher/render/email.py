@@ -50,7 +50,7 @@ class Destination(Protocol):
 DEFAULT_SUBJECT = "watcher digest"
 WIDTH = 76  # plain-text wrap (RFC 5322 recommends lines under 78 characters)
 TITLE_LIMIT = 300  # a title longer than this is cut: the link carries the rest
-POINTER_LIMIT = 120  # a pointer's or highlight's title: a line, about two on a phone
+POINTER_LIMIT = 120  # a pointer's title: a line, about two on a phone
 MAX_HIGHLIGHTS = 5
 
 
@@ -187,7 +187,7 @@ def _context(digest: Digest, subject: str, brand: str) -> dict[str, object]:
                      for r in failures],
         "sections": sections,
         "counts": counts,
-        "highlights": [_pointer(item, _anchors(digest), _section_anchors(digest))
+        "highlights": [_pointer(item, _anchors(digest), _section_anchors(digest), TITLE_LIMIT)
                        for item in digest.highlights[:MAX_HIGHLIGHTS] if item.study],
         "notices": [one_line(notice_text(n)) for n in digest.notices],
         "overflow": overflow_line(digest),
@@ -218,14 +218,14 @@ def _section_anchors(digest: Digest) -> dict[str, str]:
     return {s.condition: f"c{n}" for n, s in enumerate(digest.sections, start=1)}
 
 
-def _pointer(item: DigestItem, anchors: dict[int, str], sections: dict[str, str]
-             ) -> PointerView:
+def _pointer(item: DigestItem, anchors: dict[int, str], sections: dict[str, str],
+             limit: int = POINTER_LIMIT) -> PointerView:
     """A one-line reference to *item*'s full entry, under its primary condition."""
     assert item.study is not None
     where = item.conditions[0] if item.conditions else "Other"
     href = "#" + anchors[item.outbox_id] if item.outbox_id in anchors else \
         safe_href(item_url(item.study) or "")
-    return PointerView(_clip(one_line(item.study.title) or "(untitled)", POINTER_LIMIT), href,
+    return PointerView(_clip(one_line(item.study.title) or "(untitled)", limit), href,
                        one_line(where), "#" + sections[where] if where in sections else "")
 
 
