@@ -107,7 +107,7 @@ def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
     counts += [f"{text_field(c, 200)}: 0 (+{n} held)" for c, n in digest.overflow.items()
                if c not in {s.condition for s in digest.sections}]
     if counts:
-        blocks.append(section_block("*By condition:* " + " · ".join(counts)))
+        blocks.append(section_block("*By condition*\n" + "\n".join(counts)))
     highlights = [_highlight(item) for item in digest.highlights if item.study]
     if highlights:
         blocks.append(section_block("*Highlights*\n" + "\n".join(highlights[:MAX_HIGHLIGHTS])))
