@@ -204,3 +204,13 @@ def test_no_sideways_scrolling_at_desktop_or_phone_width(digest, width, tmp_path
     scroll, visible = overflow(email_render.render(replace(digest, sections=sections)).html,
                                width, tmp_path)
     assert visible >= width - 20 and scroll <= visible
+
+
+def test_the_summary_counts_what_max_items_held_back_per_condition(digest):
+    held = replace(digest, overflow={digest.sections[0].condition: 3, "Suicidal ideation": 4})
+    page = Page(email_render.render(held).html)
+    rows = page.by_class("count-name")
+    assert [page.cell_text(n) for n in rows][-1] == "Suicidal ideation", "listed, unlinked"
+    assert page.elements[rows[-1] + 1][0] != "a"
+    counts = [page.cell_text(n) for n in page.by_class("count-n")]
+    assert counts[0] == f"{digest.sections[0].matched} +3 held" and counts[-1] == "0 +4 held"
