@@ -93,7 +93,7 @@ def build_digest(config: Config, store: Store, destination: str, *,
         destination, items, {q: r.condition for q, r in routed.items()},
         polls, generated=stamp(now), since=since,
         not_polled=not_polled(config, set(routed)), quarantined=quarantined,
-        outages=store.outages(), routed=routed)
+        outages=store.outages(), queries=routed)
     return BuiltDigest(digest, through, withheld)
 
 

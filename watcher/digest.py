@@ -172,11 +172,12 @@ def build(destination: str, pending: list[PendingItem], conditions: dict[str, st
           polls: list[PollRow], *, generated: str, since: str | None,
           not_polled: dict[str, int] | None = None,
           quarantined: list[HeldRecord] | None = None, outages: list[Outage] | None = None,
-          routed: Mapping[str, RoutedQuery] | None = None) -> Digest:
+          queries: Mapping[str, RoutedQuery] | None = None) -> Digest:
     """Group *pending* by the first condition (in YAML order) among *conditions* it matched.
 
     *conditions* maps the query ids routed to this destination to their condition names;
-    *outages* (the failing positions) say since when a source fails; *routed* gives each
+    *outages* (the failing positions) say since when a source fails; *queries* (the routed
+    queries) give each
     condition's searches, for the links that show what max_items holds back.
     """
     order = list(conditions)
@@ -201,7 +202,7 @@ def build(destination: str, pending: list[PendingItem], conditions: dict[str, st
     return Digest(destination, generated, since, ordered,
                   receipts(polls, set(conditions), not_polled or {}, quarantined or [],
                            outages),
-                  notices, searches=condition_searches(routed or {}))
+                  notices, searches=condition_searches(queries or {}))
 
 
 def condition_searches(routed: Mapping[str, RoutedQuery]
