@@ -53,11 +53,8 @@ class SourceReceipt:
         """Queries whose latest poll failed (failed polls, without per-query detail)."""
         return len(self.failing) if self.queries else self.failed
 
-    @property
-    def recovered(self) -> int:
-        """Failed polls whose query has polled successfully since: nothing to report but
-        the receipt's count."""
-        return self.failed - len(self.failing) if self.queries else 0
+    #: Failed polls of queries that have polled successfully since (nothing was lost).
+    recovered: int = 0
 
 
 def receipts(polls: list[PollRow], query_ids: set[str], not_polled: dict[str, int],
@@ -100,6 +97,11 @@ def receipts(polls: list[PollRow], query_ids: set[str], not_polled: dict[str, in
     for (source, query_id), poll in latest.items():
         if poll.error:
             by_source[source].failing.append(query_id)
+    for poll in polls:
+        receipt = by_source.get(poll.source)
+        if poll.error and receipt and poll.query_id in receipt.queries \
+                and poll.query_id not in receipt.failing:
+            receipt.recovered += 1
     _outages(by_source, latest, outages or [])
     for held in quarantined:
         if held.query_id in query_ids:

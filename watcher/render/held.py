@@ -63,8 +63,8 @@ def search_url(source: str, searches: list[Mapping[str, str]], start: date,
         terms = [s["term"] for s in searches if s.get("term")]
         if not terms:
             return ""
-        either = terms[0] if len(terms) == 1 else " OR ".join(f"({t})" for t in terms)
-        term = f'({either}) AND ("{start:%Y/%m/%d}"[edat] : "{end:%Y/%m/%d}"[edat])'
+        either = " OR ".join(_grouped(t) for t in terms)
+        term = f'{_grouped(either)} AND ("{start:%Y/%m/%d}"[edat] : "{end:%Y/%m/%d}"[edat])'
         return PUBMED_SEARCH + "?" + urlencode({"term": term, "sort": "date"}, quote_via=quote)
     if source == "clinicaltrials" and len(searches) == 1:  # its fields cannot be ORed
         params = {key.removeprefix("query."): value for key, value in searches[0].items()
@@ -72,6 +72,16 @@ def search_url(source: str, searches: list[Mapping[str, str]], start: date,
         params["lastUpdPost"] = f"{start.isoformat()}_{end.isoformat()}"
         return CTGOV_SEARCH + "?" + urlencode(params, quote_via=quote)
     return ""
+
+
+def _grouped(term: str) -> str:
+    """*term* in parentheses, unless one pair already encloses all of it."""
+    depth = 0
+    for n, ch in enumerate(term):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0 and n < len(term) - 1:
+            return f"({term})"
+    return term if term.startswith("(") and depth == 0 else f"({term})"
 
 
 def _window_start(digest: Digest, source: str) -> str | None:
