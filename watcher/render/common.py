@@ -230,7 +230,8 @@ def overflow_line(digest: Digest) -> str:
         return ""
     parts = "; ".join(f"{condition}: {count}" for condition, count in digest.overflow.items())
     return (f"{digest.held_back} more not listed here ({parts}). They stay pending and lead "
-            "the next digest; the search link for each condition shows them now.")
+            "the next digest; a search link per condition, at the end of this digest, shows "
+            "them now.")
 
 
 def headline(digest: Digest) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from urllib.parse import quote, urlencode
+from urllib.parse import quote_plus, urlencode
 
 from ..digest import Digest, DigestItem
 from ..sources import label
@@ -65,13 +65,19 @@ def search_url(source: str, searches: list[Mapping[str, str]], start: date,
             return ""
         either = " OR ".join(_grouped(t) for t in terms)
         term = f'{_grouped(either)} AND ("{start:%Y/%m/%d}"[edat] : "{end:%Y/%m/%d}"[edat])'
-        return PUBMED_SEARCH + "?" + urlencode({"term": term, "sort": "date"}, quote_via=quote)
+        return PUBMED_SEARCH + "?" + _query({"term": term, "sort": "date"})
     if source == "clinicaltrials" and len(searches) == 1:  # its fields cannot be ORed
         params = {key.removeprefix("query."): value for key, value in searches[0].items()
                   if value}
         params["lastUpdPost"] = f"{start.isoformat()}_{end.isoformat()}"
-        return CTGOV_SEARCH + "?" + urlencode(params, quote_via=quote)
+        return CTGOV_SEARCH + "?" + _query(params)
     return ""
+
+
+def _query(params: Mapping[str, str]) -> str:
+    """A query string that stays readable (and short) where a reader sees it: search syntax
+    such as ( ) [ ] * : / is left as it is, spaces are '+'."""
+    return urlencode(params, quote_via=quote_plus, safe="()[]*:/")
 
 
 def _grouped(term: str) -> str:

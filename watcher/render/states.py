@@ -52,7 +52,8 @@ def heartbeat_line(digest: Digest) -> str:
     if digest.items or digest.overflow or not polled or any(r.down for r in digest.receipts):
         return ""
     queries = len({q for r in polled for q in r.queries}) or max(r.asked for r in polled)
-    who = polled[0].label if len(polled) == 1 else f"All {len(polled)} sources"
+    who = polled[0].label if len(polled) == 1 else \
+        "Both sources" if len(polled) == 2 else f"All {len(polled)} sources"
     starts = [r.window_start for r in polled if r.window_start]
     since = digest.since or (min(starts) if starts else None)
     return (f"{who} polled {_plural(queries, 'query', 'queries')}, nothing new"
