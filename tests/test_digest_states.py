@@ -8,6 +8,7 @@ back."""
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.request
 from contextlib import closing
@@ -18,9 +19,11 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.helpers import QUERIES_YAML, days_ago
+from tests.helpers.ctgov import ketamine_trial
 from tests.helpers.email import Inbox, parts_of, smtp_vars
 from tests.helpers.slack import TEAM, delivered_pmids, slack_vars, texts
 from watcher import pipeline
+from watcher.fakes.ctgov import CtgovServer
 from watcher.render.slack import unescape
 from watcher.serve import jobs
 
@@ -238,3 +241,48 @@ def test_a_140_item_first_digest_links_each_condition_s_held_back_studies_on_pub
         assert re.search(r'<a [^>]*href="https://pubmed\.ncbi\.nlm\.nih\.gov/\?term=[^"]+"'
                          rf"[^>]*>{label}</a>", html), label
         assert re.search(rf"{label}: https://pubmed\.ncbi\.nlm\.nih\.gov/\?term=\S+", plain)
+
+
+TRIALS_YAML = """\
+destinations:
+  term:
+    kind: terminal
+    max_items: 1
+defaults:
+  destinations: [term]
+  lookback_days: 30
+queries:
+  - id: trials
+    condition: Depression
+    sources:
+      clinicaltrials:
+        condition: depression
+        intervention: ketamine
+"""
+
+
+def test_held_back_trials_link_the_clinicaltrials_gov_search_that_lists_them(env, server):
+    with CtgovServer() as ctgov:
+        ncts = [f"NCT0900010{n}" for n in range(4)]
+        for n, nct in enumerate(ncts, start=1):
+            ctgov.add_study(ketamine_trial(nct), updated=days_ago(n))
+        env.write_queries(TRIALS_YAML)
+        result = env.cli("run", "--once", WATCHER_CTGOV_URL=ctgov.url)
+        assert result.exit_code == 0, result.stderr
+        held = {nct for nct in ncts if nct not in result.stdout}
+        assert len(held) == 3
+        assert "3 more not listed here (Depression: 3)" in " ".join(result.stdout.split())
+        [url] = re.findall(r"Depression: 3 on ClinicalTrials\.gov: (\S+)", result.stdout)
+        assert url.startswith("https://clinicaltrials.gov/search?")
+        params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+        start, end = params["lastUpdPost"].split("_")
+        assert params == {"cond": "depression", "intr": "ketamine",
+                          "lastUpdPost": f"{days_ago(30)}_{days_ago(0)}"}
+        # The same search asked of the registry's API lists every trial held back.
+        api = ctgov.url + "studies?" + urlencode({
+            "query.cond": params["cond"], "query.intr": params["intr"],
+            "filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{start},{end}]"})
+        with urllib.request.urlopen(api, timeout=10) as answer:
+            listed = {s["protocolSection"]["identificationModule"]["nctId"]
+                      for s in json.load(answer)["studies"]}
+        assert held <= listed

@@ -36,8 +36,8 @@ class HeldLink:
 def held_links(digest: Digest) -> list[HeldLink]:
     """Per held-back condition (in the digest's order) and source with a search page: the
     link that lists them. The window runs from the earliest of the source's receipt window
-    and the held studies' own entry dates (one held back before is older) to the digest's
-    date."""
+    and the dates the held studies are listed by (one held back before is older) to the
+    digest's date."""
     out: list[HeldLink] = []
     end = _date(digest.generated) or date.today()
     for condition, items in digest.held.items():
@@ -48,7 +48,7 @@ def held_links(digest: Digest) -> list[HeldLink]:
         for source, found in by_source.items():
             searches = digest.searches.get(condition, {}).get(source, [])
             starts = [d for d in [_window_start(digest, source), digest.since]
-                      + [i.study.entry_date for i in found if i.study] if d]
+                      + [_listed_on(i) for i in found] if d]
             start = min((d for d in map(_date, starts) if d), default=end)
             url = search_url(source, searches, min(start, end), end)
             if url:
@@ -88,6 +88,17 @@ def _grouped(term: str) -> str:
         if depth == 0 and n < len(term) - 1:
             return f"({term})"
     return term if term.startswith("(") and depth == 0 else f"({term})"
+
+
+def _listed_on(item: DigestItem) -> str | None:
+    """The date the source's search lists a study by: PubMed's entry date, a registry's last
+    update (what its polls ask by)."""
+    study = item.study
+    if study is None:
+        return None
+    if study.kind == "trial":
+        return str(study.details.get("last_update_posted") or "") or None
+    return study.entry_date
 
 
 def _window_start(digest: Digest, source: str) -> str | None:
