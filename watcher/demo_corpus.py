@@ -79,89 +79,13 @@ class Corpus:
         for spec in self.isrctn:
             updated = self.day(spec["dates"]["updated"])
             with isrctn._lock:
-                isrctn.trials[spec["isrctn"]] = (updated, self.full_trial(spec))
+                isrctn.trials[spec["isrctn"]] = (updated, full_trial(spec, self.today))
 
     # -- PubMed -------------------------------------------------------------------------------
 
     def article(self, paper: dict[str, Any], *, revised: bool = False) -> ET.Element:
         """The PubmedArticle efetch returns for *paper* (its journal date the entry day)."""
-        when = self.day(-paper["days_ago"])
-        if paper.get("file"):
-            _, article = records_from_xml((data_dir() / "pubmed" / paper["file"]).read_bytes())[0]
-            _redate(article, when)
-            return article
-        root = ET.Element("PubmedArticle")
-        indexed = bool(paper.get("mesh"))
-        citation = ET.SubElement(root, "MedlineCitation", {
-            "Status": "MEDLINE" if indexed else "PubMed-not-MEDLINE", "Owner": "NLM"})
-        ET.SubElement(citation, "PMID", {"Version": "1"}).text = paper["pmid"]
-        art = ET.SubElement(citation, "Article", {"PubModel": "Print-Electronic"})
-        journal = ET.SubElement(art, "Journal")
-        issue = ET.SubElement(journal, "JournalIssue", {"CitedMedium": "Internet"})
-        _date(ET.SubElement(issue, "PubDate"), when, named_month=True)
-        ET.SubElement(journal, "Title").text = paper["journal"]
-        ET.SubElement(journal, "ISOAbbreviation").text = paper["iso"]
-        ET.SubElement(art, "ArticleTitle").text = " ".join(str(paper["title"]).split())
-        doi = f"10.5555/watcher-demo.{paper['pmid']}"  # 10.5555: the DOI prefix for examples
-        ET.SubElement(art, "ELocationID", {"EIdType": "doi", "ValidYN": "Y"}).text = doi
-        if paper.get("abstract"):
-            abstract = ET.SubElement(art, "Abstract")
-            for line in str(paper["abstract"]).splitlines():
-                label, sep, text = line.partition(": ")
-                section = ET.SubElement(abstract, "AbstractText")
-                if sep and label.isupper():
-                    section.set("Label", label)
-                    section.text = text.strip()
-                else:
-                    section.text = line.strip()
-        if paper.get("authors"):
-            authors = ET.SubElement(art, "AuthorList", {"CompleteYN": "Y"})
-            for name in paper["authors"]:
-                last, _, initials = name.rpartition(" ")
-                author = ET.SubElement(authors, "Author", {"ValidYN": "Y"})
-                ET.SubElement(author, "LastName").text = last
-                ET.SubElement(author, "Initials").text = initials
-        ET.SubElement(art, "Language").text = "eng"
-        if paper.get("registry"):
-            banks = ET.SubElement(art, "DataBankList", {"CompleteYN": "Y"})
-            bank = ET.SubElement(banks, "DataBank")
-            ET.SubElement(bank, "DataBankName").text = "ClinicalTrials.gov"
-            numbers = ET.SubElement(bank, "AccessionNumberList")
-            ET.SubElement(numbers, "AccessionNumber").text = paper["registry"]
-        types = ET.SubElement(art, "PublicationTypeList")
-        kinds = list(paper.get("types") or ["Journal Article"])
-        if revised and paper["revised"]["kind"] == "Retraction":
-            kinds.append("Retracted Publication")
-        for name in kinds:
-            ET.SubElement(types, "PublicationType").text = name
-        _date(ET.SubElement(art, "ArticleDate", {"DateType": "Electronic"}), when)
-        links = []
-        if revised:
-            links.append((f"{paper['revised']['kind']}In", paper["revised"]["notice"]))
-        if paper.get("notice_for"):
-            kind = paper["notice_for"]["kind"]
-            links.append((f"{kind}Of" if kind == "Retraction" else f"{kind}For",
-                          paper["notice_for"]["pmid"]))
-        if links:
-            comments = ET.SubElement(citation, "CommentsCorrectionsList")
-            for ref_type, pmid in links:
-                link = ET.SubElement(comments, "CommentsCorrections", {"RefType": ref_type})
-                ET.SubElement(link, "RefSource").text = f"{paper['iso']}. {when.year}."
-                ET.SubElement(link, "PMID", {"Version": "1"}).text = str(pmid)
-        if indexed:
-            headings = ET.SubElement(citation, "MeshHeadingList")
-            for heading in paper["mesh"]:
-                node = ET.SubElement(headings, "MeshHeading")
-                ET.SubElement(node, "DescriptorName", {
-                    "MajorTopicYN": "Y" if heading.startswith("*") else "N"}).text = \
-                    heading.lstrip("*")
-        data = ET.SubElement(root, "PubmedData")
-        ET.SubElement(data, "History")  # the server writes the entry date
-        ET.SubElement(data, "PublicationStatus").text = "aheadofprint"
-        ids = ET.SubElement(data, "ArticleIdList")
-        ET.SubElement(ids, "ArticleId", {"IdType": "pubmed"}).text = paper["pmid"]
-        ET.SubElement(ids, "ArticleId", {"IdType": "doi"}).text = doi
-        return root
+        return article(paper, self.day(-paper["days_ago"]), revised=revised)
 
     # -- ClinicalTrials.gov -------------------------------------------------------------------
 
@@ -246,58 +170,137 @@ class Corpus:
         status["lastUpdatePostDateStruct"] = {"date": updated.isoformat(), "type": "ACTUAL"}
         return status
 
-    # -- ISRCTN -------------------------------------------------------------------------------
 
-    def full_trial(self, spec: dict[str, Any]) -> str:
-        """The ``fullTrial`` XML of *spec*: the real answer's first trial, edited."""
-        root = ET.fromstring((data_dir() / "isrctn" / spec["base"]).read_bytes())
-        full = copy.deepcopy(root.find(f"{{{NS}}}fullTrial"))
-        trial = full.find(f"{{{NS}}}trial")
-        dates = {key: self.day(offset) for key, offset in spec["dates"].items()}
-        number = spec["isrctn"].removeprefix("ISRCTN")
-        trial.set("lastUpdated", f"{dates['updated'].isoformat()}T10:00:00.000Z")
-        trial.set("publicIdentifierCanonical", spec["isrctn"])
-        trial.set("publicIdentifierDateAssigned", f"{dates['registered'].isoformat()}T10:00:00Z")
-        isrctn = _at(trial, "isrctn")
-        isrctn.text = number
-        isrctn.set("dateAssigned", f"{dates['registered'].isoformat()}T10:00:00Z")
-        summary = " ".join(spec["summary"].split())
-        texts = {
-            "trialDescription/title": spec["title"],
-            "trialDescription/scientificTitle": spec["title"],
-            "trialDescription/acronym": spec["acronym"],
-            "trialDescription/studyHypothesis": summary,
-            "trialDescription/plainEnglishSummary": summary,
-            "externalRefs/doi": f"10.1186/{spec['isrctn']}",
-            "externalRefs/clinicalTrialsGovNumber": spec["nct"],
-            "trialDesign/primaryStudyDesign": spec["design"],
-            "trialDesign/secondaryStudyDesign": "Randomised controlled trial",
-            "trialDesign/overallEndDate": _stamp(dates["overall_end"]),
-            "participants/targetEnrolment": str(spec["target"]),
-            "participants/recruitmentStart": _stamp(dates["start"]),
-            "participants/recruitmentEnd": _stamp(dates["end"]),
-            "conditions/condition/description": spec["condition"],
-            "conditions/condition/diseaseClass1": "Mental and Behavioural Disorders",
-            "interventions/intervention/description": summary,
-            "interventions/intervention/interventionType": "Drug",
-            "interventions/intervention/phase": spec["phase"],
-            "interventions/intervention/drugNames": spec["drug"],
-        }
-        for path, value in texts.items():
-            _at(trial, path).text = value
-        for path in ("trialDescription/primaryOutcomes", "trialDescription/secondaryOutcomes",
-                     "trialDescription/secondaryOutcome", "participants/trialCentres",
-                     "participants/inclusion", "participants/exclusion"):
-            node = _at(trial, path)  # the real trial's own text: not this one's
-            node.clear()
-        countries = _at(trial, "participants/recruitmentCountries")
-        countries.clear()
-        for country in spec["countries"]:
-            ET.SubElement(countries, f"{{{NS}}}country").text = country
-        _at(full, "sponsor/organisation").text = spec["sponsor"]
-        for node in full.findall(f"{{{NS}}}sponsor/{{{NS}}}rorId"):
-            node.text = ""
-        return ET.tostring(full, encoding="unicode")
+def article(paper: dict[str, Any], when: date, *, revised: bool = False) -> ET.Element:
+    """The PubmedArticle efetch returns for *paper*, its journal date *when*."""
+    if paper.get("file"):
+        _, record = records_from_xml((data_dir() / "pubmed" / paper["file"]).read_bytes())[0]
+        _redate(record, when)
+        return record
+    root = ET.Element("PubmedArticle")
+    indexed = bool(paper.get("mesh"))
+    citation = ET.SubElement(root, "MedlineCitation", {
+        "Status": "MEDLINE" if indexed else "PubMed-not-MEDLINE", "Owner": "NLM"})
+    ET.SubElement(citation, "PMID", {"Version": "1"}).text = paper["pmid"]
+    art = ET.SubElement(citation, "Article", {"PubModel": "Print-Electronic"})
+    journal = ET.SubElement(art, "Journal")
+    issue = ET.SubElement(journal, "JournalIssue", {"CitedMedium": "Internet"})
+    _date(ET.SubElement(issue, "PubDate"), when, named_month=True)
+    ET.SubElement(journal, "Title").text = paper["journal"]
+    ET.SubElement(journal, "ISOAbbreviation").text = paper["iso"]
+    ET.SubElement(art, "ArticleTitle").text = " ".join(str(paper["title"]).split())
+    doi = f"10.5555/watcher-demo.{paper['pmid']}"  # 10.5555: the DOI prefix for examples
+    ET.SubElement(art, "ELocationID", {"EIdType": "doi", "ValidYN": "Y"}).text = doi
+    if paper.get("abstract"):
+        abstract = ET.SubElement(art, "Abstract")
+        for line in str(paper["abstract"]).splitlines():
+            label, sep, text = line.partition(": ")
+            section = ET.SubElement(abstract, "AbstractText")
+            if sep and label.isupper():
+                section.set("Label", label)
+                section.text = text.strip()
+            else:
+                section.text = line.strip()
+    if paper.get("authors"):
+        authors = ET.SubElement(art, "AuthorList", {"CompleteYN": "Y"})
+        for name in paper["authors"]:
+            last, _, initials = name.rpartition(" ")
+            author = ET.SubElement(authors, "Author", {"ValidYN": "Y"})
+            ET.SubElement(author, "LastName").text = last
+            ET.SubElement(author, "Initials").text = initials
+    ET.SubElement(art, "Language").text = "eng"
+    if paper.get("registry"):
+        banks = ET.SubElement(art, "DataBankList", {"CompleteYN": "Y"})
+        bank = ET.SubElement(banks, "DataBank")
+        ET.SubElement(bank, "DataBankName").text = "ClinicalTrials.gov"
+        numbers = ET.SubElement(bank, "AccessionNumberList")
+        ET.SubElement(numbers, "AccessionNumber").text = paper["registry"]
+    types = ET.SubElement(art, "PublicationTypeList")
+    kinds = list(paper.get("types") or ["Journal Article"])
+    if revised and paper["revised"]["kind"] == "Retraction":
+        kinds.append("Retracted Publication")
+    for name in kinds:
+        ET.SubElement(types, "PublicationType").text = name
+    _date(ET.SubElement(art, "ArticleDate", {"DateType": "Electronic"}), when)
+    links = []
+    if revised:
+        links.append((f"{paper['revised']['kind']}In", paper["revised"]["notice"]))
+    if paper.get("notice_for"):
+        kind = paper["notice_for"]["kind"]
+        links.append((f"{kind}Of" if kind == "Retraction" else f"{kind}For",
+                      paper["notice_for"]["pmid"]))
+    if links:
+        comments = ET.SubElement(citation, "CommentsCorrectionsList")
+        for ref_type, pmid in links:
+            link = ET.SubElement(comments, "CommentsCorrections", {"RefType": ref_type})
+            ET.SubElement(link, "RefSource").text = f"{paper['iso']}. {when.year}."
+            ET.SubElement(link, "PMID", {"Version": "1"}).text = str(pmid)
+    if indexed:
+        headings = ET.SubElement(citation, "MeshHeadingList")
+        for heading in paper["mesh"]:
+            node = ET.SubElement(headings, "MeshHeading")
+            ET.SubElement(node, "DescriptorName", {
+                "MajorTopicYN": "Y" if heading.startswith("*") else "N"}).text = \
+                heading.lstrip("*")
+    data = ET.SubElement(root, "PubmedData")
+    ET.SubElement(data, "History")  # the server writes the entry date
+    ET.SubElement(data, "PublicationStatus").text = "aheadofprint"
+    ids = ET.SubElement(data, "ArticleIdList")
+    ET.SubElement(ids, "ArticleId", {"IdType": "pubmed"}).text = paper["pmid"]
+    ET.SubElement(ids, "ArticleId", {"IdType": "doi"}).text = doi
+    return root
+
+
+def full_trial(spec: dict[str, Any], today: date) -> str:
+    """The ``fullTrial`` XML of *spec*: the real answer's first trial, edited."""
+    root = ET.fromstring((data_dir() / "isrctn" / spec["base"]).read_bytes())
+    full = copy.deepcopy(root.find(f"{{{NS}}}fullTrial"))
+    trial = full.find(f"{{{NS}}}trial")
+    dates = {key: today + timedelta(days=offset) for key, offset in spec["dates"].items()}
+    number = spec["isrctn"].removeprefix("ISRCTN")
+    trial.set("lastUpdated", f"{dates['updated'].isoformat()}T10:00:00.000Z")
+    trial.set("publicIdentifierCanonical", spec["isrctn"])
+    trial.set("publicIdentifierDateAssigned", f"{dates['registered'].isoformat()}T10:00:00Z")
+    isrctn = _at(trial, "isrctn")
+    isrctn.text = number
+    isrctn.set("dateAssigned", f"{dates['registered'].isoformat()}T10:00:00Z")
+    summary = " ".join(spec["summary"].split())
+    texts = {
+        "trialDescription/title": spec["title"],
+        "trialDescription/scientificTitle": spec["title"],
+        "trialDescription/acronym": spec["acronym"],
+        "trialDescription/studyHypothesis": summary,
+        "trialDescription/plainEnglishSummary": summary,
+        "externalRefs/doi": f"10.1186/{spec['isrctn']}",
+        "externalRefs/clinicalTrialsGovNumber": spec["nct"],
+        "trialDesign/primaryStudyDesign": spec["design"],
+        "trialDesign/secondaryStudyDesign": "Randomised controlled trial",
+        "trialDesign/overallEndDate": _stamp(dates["overall_end"]),
+        "participants/targetEnrolment": str(spec["target"]),
+        "participants/recruitmentStart": _stamp(dates["start"]),
+        "participants/recruitmentEnd": _stamp(dates["end"]),
+        "conditions/condition/description": spec["condition"],
+        "conditions/condition/diseaseClass1": "Mental and Behavioural Disorders",
+        "interventions/intervention/description": summary,
+        "interventions/intervention/interventionType": "Drug",
+        "interventions/intervention/phase": spec["phase"],
+        "interventions/intervention/drugNames": spec["drug"],
+    }
+    for path, value in texts.items():
+        _at(trial, path).text = value
+    for path in ("trialDescription/primaryOutcomes", "trialDescription/secondaryOutcomes",
+                 "trialDescription/secondaryOutcome", "participants/trialCentres",
+                 "participants/inclusion", "participants/exclusion"):
+        node = _at(trial, path)  # the real trial's own text: not this one's
+        node.clear()
+    countries = _at(trial, "participants/recruitmentCountries")
+    countries.clear()
+    for country in spec["countries"]:
+        ET.SubElement(countries, f"{{{NS}}}country").text = country
+    _at(full, "sponsor/organisation").text = spec["sponsor"]
+    for node in full.findall(f"{{{NS}}}sponsor/{{{NS}}}rorId"):
+        node.text = ""
+    return ET.tostring(full, encoding="unicode")
 
 
 def _at(node: ET.Element, path: str) -> ET.Element:
