@@ -77,9 +77,8 @@ class Corpus:
         for spec in self.trials:
             trials.add_study(self.study(spec, revised=spec.get("week") == "last"))
         for spec in self.isrctn:
-            updated = self.day(spec["dates"]["updated"])
-            with isrctn._lock:
-                isrctn.trials[spec["isrctn"]] = (updated, full_trial(spec, self.today))
+            isrctn.add_full_trial(spec["isrctn"], full_trial(spec, self.today),
+                                  updated=self.day(spec["dates"]["updated"]))
 
     # -- PubMed -------------------------------------------------------------------------------
 
