@@ -122,3 +122,15 @@ def test_an_empty_slack_digest_is_not_written_as_if_it_were_sent(tmp_path):
         assert not list((tmp_path / "out").glob("digest-slack*"))
     assert [p.name for p in email.files] == ["digest-email.html"]
     assert Path(email.files[0]).read_text("utf-8").count("<html") == 1
+
+
+def test_the_demo_never_replaces_a_database_it_did_not_make(env, tmp_path):
+    """`--db` naming an existing file (the team's real database, by a slip) is refused, the
+    file untouched: the demo starts from an empty database of its own."""
+    real = tmp_path / "watcher.db"
+    real.write_bytes(b"the team's history")
+    result = env.cli("demo", "--db", str(real), "--out", str(tmp_path / "out"),
+                     WATCHER_QUERIES=str(ROOT / "queries"))
+    assert result.exit_code == 2 and "exists" in result.stderr
+    assert real.read_bytes() == b"the team's history"
+    assert not (tmp_path / "out").exists()

@@ -344,8 +344,8 @@ def health(obj: Context, as_json: bool) -> None:
 
 @main.command()
 @click.option("--db", "db_path", type=click.Path(dir_okay=False),
-              help="Keep the demo database here (default: demo.db in the --out folder; "
-                   "replaced on every demo).")
+              help="Keep the demo database in this new file (default: demo.db in the --out "
+                   "folder, replaced on every demo).")
 @click.option("--out", type=click.Path(file_okay=False), default="watcher-demo",
               show_default=True, help="Write the email and Slack renderings here.")
 @queries_option

@@ -22,6 +22,7 @@ from .delivery import build_digest
 from .demo_corpus import Corpus
 from .destinations import KINDS
 from .digest import Digest
+from .errors import UsageError
 from .fakes.ctgov import CtgovServer
 from .fakes.eutils import EutilsServer
 from .fakes.isrctn import IsrctnServer
@@ -56,9 +57,13 @@ def run_demo(settings: Settings, *, db_path: str | None = None,
     corpus = Corpus(now.date())
     folder = Path(out or DEFAULT_OUT)
     say = sys.stderr.write
+    if db_path and Path(db_path).exists():  # never someone's real database
+        raise UsageError(f"--db {db_path} exists: the demo starts from an empty database; "
+                         "give a new file (or remove it, if an earlier demo made it)")
     folder.mkdir(parents=True, exist_ok=True)
     db = Path(db_path or folder / "demo.db")
-    db.unlink(missing_ok=True)  # the demo's two weeks start afresh every time
+    for old in (db, *(db.with_name(db.name + end) for end in ("-wal", "-shm"))):
+        old.unlink(missing_ok=True)  # the demo's own, from its last run: it starts afresh
     with EutilsServer() as server, CtgovServer() as trials, IsrctnServer() as isrctn:
         demo_settings = (  # local servers: no rate to respect
             settings.without_secrets().with_(db=str(db))
@@ -81,7 +86,7 @@ def run_demo(settings: Settings, *, db_path: str | None = None,
             corpus.serve_this_week(server, trials, isrctn)
             this = pipeline.poll_run(cfg, store, demo_settings, now=now)
             say(f"demo: this week ({now:%d %b %Y}): {corpus.new_this_week()} new studies "
-                "upstream, three trials revised, one paper retracted, one corrected\n\n")
+                f"upstream; revised: {corpus.revisions()}\n\n")
             written = write_renderings(cfg, store, folder, now)
         finally:
             store.close()

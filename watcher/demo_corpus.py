@@ -56,6 +56,13 @@ class Corpus:
         trials = [t for t in self.trials if t.get("week") != "last"]
         return len(papers) + len(trials)  # (an ISRCTN record here is a trial above, merged)
 
+    def revisions(self) -> str:
+        """What upstream revised this week: '3 trials, 1 paper retracted, 1 corrected'."""
+        trials = sum(1 for spec in self.trials if spec.get("then"))
+        kinds = [paper["revised"]["kind"] for paper in self.papers if paper.get("revised")]
+        return (f"{trials} trials, {kinds.count('Retraction')} paper(s) retracted, "
+                f"{len(kinds) - kinds.count('Retraction')} corrected")
+
     def serve_last_week(self, pubmed: EutilsServer, trials: CtgovServer) -> None:
         for paper in self.papers:
             if paper.get("week") == "last":
