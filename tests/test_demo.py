@@ -58,6 +58,13 @@ def test_the_email_holds_a_realistic_week(demo):
     assert "results posted" in html
     assert "NCT99000003" in html.split("pubmed.ncbi.nlm.nih.gov/92000023/", 1)[1][:3000], \
         "the paper reporting a demo trial names it"
+    lowered = html.lower()
+    for design in ("rct", "meta-analysis", "systematic review", "review", "case report",
+                   "animal", "editorial", "letter", "retracted", "erratum", "trial"):
+        assert re.search(rf">\s*{design}\s*<", lowered), f"no item labelled {design}"
+    # The trial in both registries is one study, told once (in ClinicalTrials.gov's words).
+    assert "ketamine-enhanced prolonged exposure therapy for ptsd" in lowered
+    assert "prolonged exposure therapy for post-traumatic stress disorder" not in lowered
     conditions = [q.condition for q in config.load(ROOT / "queries").queries]
     assert sum(condition in html for condition in conditions) >= 8
 
