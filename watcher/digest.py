@@ -177,8 +177,7 @@ def build(destination: str, pending: list[PendingItem], conditions: dict[str, st
 
     *conditions* maps the query ids routed to this destination to their condition names;
     *outages* (the failing positions) say since when a source fails; *queries* (the routed
-    queries) give each
-    condition's searches, for the links that show what max_items holds back.
+    queries) give each condition's searches, for links that show what max_items holds back.
     """
     order = list(conditions)
     sections: dict[str, Section] = {}

@@ -225,7 +225,7 @@ def conclusion(study: Study, limit: int = 300) -> str:
 
 def overflow_line(digest: Digest) -> str:
     """What max_items held back, per condition: it stays pending and leads the next digest,
-    and a search per condition (:func:`watcher.render.searches.held_links`) shows it now."""
+    and a search per condition (:func:`watcher.render.held.held_links`) shows it now."""
     if not digest.overflow:
         return ""
     parts = "; ".join(f"{condition}: {count}" for condition, count in digest.overflow.items())
