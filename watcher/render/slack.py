@@ -33,11 +33,14 @@ from .common import (
     notice_text,
     overflow_line,
     printable,
+    receipt_line,
     receipt_sentence,
     registrations,
     short_date,
     study_facts,
 )
+from .held import held_links
+from .states import heartbeat_line, nothing_lost
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -181,7 +184,8 @@ def date_range(digest: Digest) -> str:
 def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
     """The top-level message: header (date range), headline (failures first), counts per
     condition and per kind of event, what max_items held back, and the receipt."""
-    blocks = [header_block(f"Literature watch · {date_range(digest)}"),
+    blocks = [header_block(f"{warning_mark(digest)}Literature watch · {date_range(digest)}"),
+              *failure_blocks(digest),
               section_block(f"*{escape(clean(headline(digest)))}*")]
     counts = [f"{text_field(s.condition, 200)}: {len(s.items)}"
               + (f" (+{digest.overflow[s.condition]} held)"
@@ -211,10 +215,22 @@ def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
     else:
         receipt = [escape(f"Receipt: no source was polled since {short_date(digest.since)}.")]
     blocks.append(context_block([cut_escaped_text(r, 1500) for r in receipt]))
-    fallback = [escape(clean(f"watcher: {headline(digest)} · {date_range(digest)}"))]
+    fallback = [warning_mark(digest)
+                + escape(clean(f"watcher: {headline(digest)} · {date_range(digest)}"))]
     if digest.overflow:
         fallback.append(escape(clean(overflow_line(digest))))
     return blocks, fallback
+
+
+def warning_mark(digest: Digest) -> str:
+    """Before the header and notification of a digest whose source is down: never alike."""
+    return ":warning: " if any(r.down for r in digest.receipts) else ""
+
+
+def failure_blocks(digest: Digest) -> list[dict[str, Any]]:
+    """Under a failure digest's header: nothing is lost, and where polling catches up."""
+    lost = nothing_lost(digest)
+    return [section_block(f":warning: *{escape(clean(lost))}*")] if lost else []
 
 
 def item_mrkdwn(item: DigestItem) -> str:
@@ -268,7 +284,12 @@ class _Unit:
 
 def render(digest: Digest, *, threaded: bool) -> list[SlackMessage]:
     """The digest as Slack messages, each within Block Kit's limits. *threaded*: items go in
-    replies under the top message (bot token); otherwise they follow it (webhook)."""
+    replies under the top message (bot token); otherwise they follow it (webhook). A quiet
+    digest is one short heartbeat; the searches showing what max_items held back close it."""
+    if (beat := heartbeat_line(digest)) and not digest.notices:
+        return [SlackMessage([section_block(f":white_check_mark: {escape(beat)}"), context_block(
+            [cut_escaped_text(escape(clean(receipt_line(digest))), 1500)])],
+            [escape(f"watcher: {beat}")])]
     blocks, fallback = top_blocks(digest)
     top = SlackMessage(blocks=blocks, fallback=fallback)
     messages = [top]
@@ -288,6 +309,11 @@ def render(digest: Digest, *, threaded: bool) -> list[SlackMessage]:
             _pack(messages, _Unit([section_block(item_mrkdwn(item))], item_fallback(item),
                                   item.outbox_ids, section.condition, len(section.items)),
                   threaded=threaded)
+    for held in held_links(digest):  # a link too long for a section is named, not cut
+        shown = link(held.url, held.label) if len(held.url) < MAX_SECTION - 400 else \
+            escape(clean(held.label)) + " (search too long for Slack: see the email digest)"
+        _pack(messages, _Unit([section_block(shown)], "• " + escape(clean(held.label)), [],
+                              "Held back for the next digest", digest.held_back), threaded=threaded)
     return [m for m in messages if m.blocks]
 
 
