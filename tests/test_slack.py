@@ -533,8 +533,11 @@ def test_a_failed_source_leads_the_slack_headline(env, slack, unused_port):
                      **slack_vars(slack))
     assert result.exit_code == 1
     [top] = slack.top_level()
-    assert top.text.startswith("watcher: PubMed could not be polled: 0 of 3 queries polled")
-    assert "PubMed could not be polled" in texts(top)[2]
+    assert top.text.startswith(
+        ":warning: watcher: PubMed could not be polled for any of 3 queries since ")
+    assert texts(top)[1].startswith(":warning: Literature watch"), "a failure looks it"
+    assert "Nothing is lost" in texts(top)[2]
+    assert "PubMed could not be polled" in texts(top)[3]
     assert "FAILED" in " ".join(texts(top)), "the receipt says so too"
 
 

@@ -38,6 +38,8 @@ from .common import (
     registrations,
     study_facts,
 )
+from .held import held_links
+from .states import nothing_lost
 
 
 class Destination(Protocol):
@@ -191,6 +193,8 @@ def _context(digest: Digest, subject: str, brand: str) -> dict[str, object]:
                        for item in digest.highlights[:MAX_HIGHLIGHTS] if item.study],
         "notices": [one_line(notice_text(n)) for n in digest.notices],
         "overflow": overflow_line(digest),
+        "held_links": [{"label": h.label, "url": safe_href(h.url)} for h in held_links(digest)],
+        "banner": nothing_lost(digest),
         "receipt": receipt_line(digest),
         "receipt_sentences": [receipt_sentence(r) for r in digest.receipts],
     }

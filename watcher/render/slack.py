@@ -29,11 +29,13 @@ from .common import (
     notice_link,
     notice_text,
     overflow_line,
+    receipt_line,
     receipt_sentence,
     registrations,
     short_date,
     study_facts,
 )
+from .held import held_links
 from .slack_blocks import (  # noqa: F401 (MAX_*, TITLE_LIMIT: the limits, read by tests)
     BLOCKS_BUDGET,
     FALLBACK_BUDGET,
@@ -56,6 +58,7 @@ from .slack_blocks import (  # noqa: F401 (MAX_*, TITLE_LIMIT: the limits, read 
     text_field,
     within_budget,
 )
+from .states import heartbeat_line, nothing_lost
 
 CONCLUSION_LIMIT = 300
 MAX_HIGHLIGHTS = 5
@@ -95,10 +98,12 @@ def date_range(digest: Digest) -> str:
 
 
 def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
-    """The top-level message: header (date range), headline (failures first), how many studies
-    matched each condition, the highlights, counts per kind of event, what max_items held back,
-    and the receipt. Cut to the message budget however long the names and errors are."""
-    blocks = [header_block(f"Literature watch · {date_range(digest)}"),
+    """The top-level message: header (date range, marked when a source is down), what a failure
+    means, headline (failures first), how many studies matched each condition, the highlights,
+    counts per kind of event, what max_items held back, and the receipt. Cut to the message
+    budget however long the names and errors are."""
+    blocks = [header_block(f"{warning_mark(digest)}Literature watch · {date_range(digest)}"),
+              *failure_blocks(digest),
               section_block(f"*{escape(clean(headline(digest)))}*")]
     counts = [f"{text_field(s.condition, 200)}: {s.matched}"
               + (f" (+{digest.overflow[s.condition]} held)"
@@ -131,7 +136,8 @@ def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
     else:
         receipt = [escape(f"Receipt: no source was polled since {short_date(digest.since)}.")]
     blocks.append(context_block([cut_escaped_text(r, 1500) for r in receipt]))
-    fallback = [escape(clean(f"watcher: {headline(digest)} · {date_range(digest)}"))]
+    fallback = [warning_mark(digest)
+                + escape(clean(f"watcher: {headline(digest)} · {date_range(digest)}"))]
     if digest.overflow:
         fallback.append(escape(clean(overflow_line(digest))))
     return within_budget(blocks, BLOCKS_BUDGET), fallback
@@ -152,6 +158,17 @@ def short_link(item: DigestItem, limit: int) -> str:
     target = link_target(url) if url else None
     return link(url if target and len(target) <= SHORT_LINK_TARGET else "", item.study.title,
                 limit)
+
+
+def warning_mark(digest: Digest) -> str:
+    """Before the header and notification of a digest whose source is down: never alike."""
+    return ":warning: " if any(r.down for r in digest.receipts) else ""
+
+
+def failure_blocks(digest: Digest) -> list[dict[str, Any]]:
+    """Under a failure digest's header: nothing is lost, and where polling catches up."""
+    lost = nothing_lost(digest)
+    return [section_block(f":warning: *{escape(clean(lost))}*")] if lost else []
 
 
 def item_mrkdwn(item: DigestItem) -> str:
@@ -207,7 +224,13 @@ class _Unit:
 def render(digest: Digest, *, threaded: bool) -> list[SlackMessage]:
     """The digest as Slack messages, each within Block Kit's limits. *threaded*: items go in
     replies under the top message (bot token), one reply per condition (continued in more when
-    it is too long); otherwise they follow it (webhook), packed into as few messages as fit."""
+    it is too long); otherwise they follow it (webhook), packed into as few messages as fit.
+    A quiet digest is one short heartbeat; the searches showing what max_items held back close
+    it, in a reply of their own."""
+    if (beat := heartbeat_line(digest)) and not digest.notices:
+        return [SlackMessage([section_block(f":white_check_mark: {escape(beat)}"), context_block(
+            [cut_escaped_text(escape(clean(receipt_line(digest))), 1500)])],
+            [escape(f"watcher: {beat}")])]
     blocks, fallback = top_blocks(digest)
     top = SlackMessage(blocks=blocks, fallback=fallback)
     messages = [top]
@@ -223,6 +246,11 @@ def render(digest: Digest, *, threaded: bool) -> list[SlackMessage]:
                         item.outbox_ids, section.condition, section.matched)
                   for item in section.items]
         units += _pointer_units(section)
+    for n, held in enumerate(held_links(digest)):  # a link too long for a section is named
+        shown = link(held.url, held.label) if len(held.url) < MAX_SECTION - 400 else \
+            escape(clean(held.label)) + " (search too long for Slack: see the email digest)"
+        units.append(_Unit([section_block(shown)], "• " + escape(clean(held.label)), [],
+                           "Held back for the next digest", digest.held_back, joined=n > 0))
     for unit in units:
         _pack(messages, unit, threaded=threaded)
     return [m for m in messages if m.blocks]
