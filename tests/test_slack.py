@@ -159,8 +159,11 @@ def _many(n_items: int, n_conditions: int) -> list[tuple[Study, list[str]]]:
 
 
 def _order(slack: SlackServer) -> list[int]:
-    shown = " ".join(t for m in slack.messages for t in texts(m)[1:])
-    return [int(n) for n in re.findall(r"\|Study (\d{3}) of", shown)]
+    """The studies told in full, in posted order: each is its own block, its linked title
+    first (a one-line pointer to a study told under another condition is not counted)."""
+    found = [re.match(r"<[^|>]+\|Study (\d{3}) of", t) for m in slack.messages
+             for t in texts(m)[1:]]
+    return [int(m.group(1)) for m in found if m]
 
 
 def test_400_items_over_10_conditions_are_one_message_and_a_thread_each_item_once(
