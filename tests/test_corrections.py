@@ -160,7 +160,8 @@ def test_a_retraction_is_one_correction_item_in_slack_and_in_email_then_nothing(
     assert len(inbox.messages) == 2
     plain, html = _email_parts(inbox.messages[1])
     assert inbox.messages[1]["Subject"].count("1 correction") == 1
-    assert plain.count(study_url) == 1 and plain.count("!! RETRACTED: this paper has been retracted") == 1
+    assert plain.count(study_url) == 1
+    assert plain.count("!! RETRACTED: this paper has been retracted") == 1
     assert f"correction: RETRACTED · notice PMID {NOTICE} {notice_url}" in " ".join(plain.split())
     assert html.count(study_url) == 1 and f'href="{notice_url}"' in html
     assert "item-retracted" in html and "⚠ RETRACTED: this paper has been retracted" in html
@@ -196,7 +197,8 @@ def test_a_study_still_owed_to_a_destination_carries_the_label_instead(env, serv
     preview = tmp_path / "mail.html"
     assert env.cli("digest", "mail", "--preview", str(preview)).exit_code == 0
     html = preview.read_text()
-    assert html.count(f"pubmed.ncbi.nlm.nih.gov/{STUDY}/") == 1 and "⚠ RETRACTED: this paper" in html
+    assert html.count(f"pubmed.ncbi.nlm.nih.gov/{STUDY}/") == 1
+    assert "⚠ RETRACTED: this paper" in html
     assert "1 new study" in html
 
 

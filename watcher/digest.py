@@ -9,14 +9,19 @@ filter changed is withheld rather than sent under a wrong heading.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from .db.report_rows import HeldRecord
+from .db.report_rows import HeldRecord, Outage
 from .db.rows import PendingItem, PollRow
 from .events import Correction, Event, NewStudy, TrialChanged
 from .filters import Filters, judge
 from .models import Study
-from .sources import PRIORITY, label
+from .receipts import SourceReceipt, receipts
+from .sources import PRIORITY
+
+__all__ = ["Digest", "DigestItem", "RoutedQuery", "Section", "SourceReceipt", "build", "limit",
+           "receipts", "select"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,9 @@ class RoutedQuery:
 
     condition: str
     filters: Filters
+    #: source -> the search this query sends there (PubMed: {"term": ...}; ClinicalTrials.gov:
+    #: its query.* parameters): what a link showing the studies a digest held back asks.
+    searches: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -61,24 +69,6 @@ class Section:
 
 
 @dataclass
-class SourceReceipt:
-    """What one source did since the destination's previous digest."""
-
-    source: str
-    label: str
-    window_start: str | None = None
-    window_end: str | None = None
-    polls: int = 0
-    seen: int = 0
-    new: int = 0
-    failed: int = 0
-    last_error: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    not_polled: int = 0  # queries that ask for this source, which has no fetcher yet
-    quarantined: list[str] = field(default_factory=list)  # source ids set aside
-
-
-@dataclass
 class Digest:
     destination: str
     generated: str  # ISO timestamp
@@ -92,6 +82,10 @@ class Digest:
     #: The few most important items, named at the top of the digest (each is also listed in
     #: full in its section).
     highlights: list[DigestItem] = field(default_factory=list)
+    #: condition -> the items *overflow* counts (what a link to the source's search shows)
+    held: dict[str, list[DigestItem]] = field(default_factory=dict)
+    #: condition -> source -> the searches of its queries (see RoutedQuery.searches)
+    searches: dict[str, dict[str, list[Mapping[str, str]]]] = field(default_factory=dict)
 
     @property
     def items(self) -> list[DigestItem]:
@@ -117,6 +111,7 @@ def limit(digest: Digest, max_items: int) -> Digest:
     room = max_items
     sections: list[Section] = []
     overflow: dict[str, int] = {}
+    held: dict[str, list[DigestItem]] = {}
     for section in digest.sections:
         kept = section.items[:max(room, 0)]
         room -= len(kept)
@@ -124,8 +119,8 @@ def limit(digest: Digest, max_items: int) -> Digest:
             sections.append(Section(section.condition, kept))
         if len(section.items) > len(kept):
             overflow[section.condition] = len(section.items) - len(kept)
-    return Digest(digest.destination, digest.generated, digest.since, sections,
-                  digest.receipts, digest.notices, overflow)
+            held[section.condition] = section.items[len(kept):]
+    return replace(digest, sections=sections, overflow=overflow, held=held)
 
 
 def select(pending: list[PendingItem], routed: dict[str, RoutedQuery]
@@ -176,10 +171,13 @@ def select(pending: list[PendingItem], routed: dict[str, RoutedQuery]
 def build(destination: str, pending: list[PendingItem], conditions: dict[str, str],
           polls: list[PollRow], *, generated: str, since: str | None,
           not_polled: dict[str, int] | None = None,
-          quarantined: list[HeldRecord] | None = None) -> Digest:
+          quarantined: list[HeldRecord] | None = None, outages: list[Outage] | None = None,
+          queries: Mapping[str, RoutedQuery] | None = None) -> Digest:
     """Group *pending* by the first condition (in YAML order) among *conditions* it matched.
 
-    *conditions* maps the query ids routed to this destination to their condition names.
+    *conditions* maps the query ids routed to this destination to their condition names;
+    *outages* (the failing positions) say since when a source fails; *queries* (the routed
+    queries) give each condition's searches, for links that show what max_items holds back.
     """
     order = list(conditions)
     sections: dict[str, Section] = {}
@@ -201,8 +199,19 @@ def build(destination: str, pending: list[PendingItem], conditions: dict[str, st
     names_in_order = list(dict.fromkeys([conditions[q] for q in order] + ["Other"]))
     ordered = [sections[name] for name in names_in_order if name in sections]
     return Digest(destination, generated, since, ordered,
-                  receipts(polls, set(conditions), not_polled or {}, quarantined or []),
-                  notices)
+                  receipts(polls, set(conditions), not_polled or {}, quarantined or [],
+                           outages),
+                  notices, searches=condition_searches(queries or {}))
+
+
+def condition_searches(routed: Mapping[str, RoutedQuery]
+                       ) -> dict[str, dict[str, list[Mapping[str, str]]]]:
+    """condition -> source -> the searches of the queries filed under it (YAML order)."""
+    out: dict[str, dict[str, list[Mapping[str, str]]]] = {}
+    for query in routed.values():
+        for source, search in query.searches.items():
+            out.setdefault(query.condition, {}).setdefault(source, []).append(search)
+    return out
 
 
 def merge_changes(pending: list[PendingItem]) -> list[tuple[PendingItem, list[PendingItem]]]:
@@ -288,44 +297,3 @@ def _continue(earlier: str, later: str) -> str | None:
     if not label.strip() or not head.startswith(label):
         return None
     return f"{head} → {middle} → {end}"
-
-
-def receipts(polls: list[PollRow], query_ids: set[str], not_polled: dict[str, int],
-             quarantined: list[HeldRecord]) -> list[SourceReceipt]:
-    """Per source: window covered, polls, records seen, new, failures and quarantined records
-    since the last digest. A failed poll's partial work still counts, so the headline and the
-    receipt never disagree."""
-    by_source: dict[str, SourceReceipt] = {}
-
-    def receipt_for(source: str) -> SourceReceipt:
-        return by_source.setdefault(source, SourceReceipt(source, label(source)))
-
-    for poll in polls:
-        if poll.query_id not in query_ids:
-            continue
-        receipt = receipt_for(poll.source)
-        receipt.polls += 1
-        receipt.seen += poll.seen
-        receipt.new += poll.new
-        for warning in poll.warnings:
-            warning = f"query {poll.query_id}: {warning}"  # whose search it was
-            if warning not in receipt.warnings:
-                receipt.warnings.append(warning)
-        if poll.error:
-            receipt.failed += 1
-            receipt.last_error = poll.error
-            continue
-        if poll.window_start and (receipt.window_start is None
-                                  or poll.window_start < receipt.window_start):
-            receipt.window_start = poll.window_start
-        if poll.window_end and (receipt.window_end is None
-                                or poll.window_end > receipt.window_end):
-            receipt.window_end = poll.window_end
-    for held in quarantined:
-        if held.query_id in query_ids:
-            ids = receipt_for(held.source).quarantined
-            if held.source_id not in ids:
-                ids.append(held.source_id)
-    for source, count in not_polled.items():
-        receipt_for(source).not_polled = count
-    return list(by_source.values())

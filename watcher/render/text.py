@@ -23,6 +23,8 @@ from .common import (
     study_facts,
 )
 from .facts import RETRACTED, WARNING_TEXT, trial_ids, warning, without_warning
+from .held import held_links
+from .states import nothing_lost
 
 WIDTH = 100
 
@@ -31,6 +33,8 @@ def render(digest: Digest) -> str:
     since = f"since {short_date(digest.since)}" if digest.since else "(first digest)"
     lines = [f"watcher: {headline(digest)} {since}"
              f" · digest for {digest.destination} · {short_date(digest.generated)}", ""]
+    if nothing_lost(digest):  # a failure digest says so before anything else
+        lines += _wrap("!! " + nothing_lost(digest), WIDTH, subsequent_indent="   ") + [""]
     for section in digest.sections:
         lines.append(f"== {section.condition} ({len(section.items)}) ==")
         for item in section.items:
@@ -43,7 +47,8 @@ def render(digest: Digest) -> str:
                            subsequent_indent="  ")
         lines.append("")
     if digest.overflow:
-        lines += _wrap(overflow_line(digest), WIDTH) + [""]
+        lines += _wrap(overflow_line(digest), WIDTH)
+        lines += [f"  {held.label}: {held.url}" for held in held_links(digest)] + [""]
     if not digest.sections:
         lines += ["No new studies matched any saved query.", ""]
     lines += _wrap(receipt_line(digest), WIDTH, subsequent_indent="  ")
