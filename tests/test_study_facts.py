@@ -146,6 +146,11 @@ def test_a_future_start_reads_starts_and_a_completion_not_reported_reads_due(tod
     assert trial_dates(isrctn("ISRCTN16025168"), today) == expected
 
 
+def test_a_withdrawn_trial_never_starts_even_when_its_planned_start_is_ahead():
+    withdrawn = parse_study(json.loads((FIXTURES / "ctgov_aact" / "NCT00973089.json").read_text()))
+    assert trial_dates(withdrawn, date(2009, 1, 1)) == "planned start May 2010"
+
+
 def test_results_posted_are_told_and_a_paper_keeps_its_publication_date():
     with_results = parse_study(json.loads(
         (FIXTURES / "ctgov_aact" / "NCT05594173.json").read_text()))

@@ -149,7 +149,8 @@ def _passed(iso: str, today: date) -> bool:
 def trial_dates(study: Study, today: date | None = None) -> str:
     """'started Mar 2025 · completion expected Aug 2028': the dates a clinician decides on,
     each labelled, as of *today* (default: now). A start in the future 'starts'; a start that
-    never happened (withdrawn, or not yet recruiting past its planned day) is 'planned start';
+    never happened (withdrawn, even if planned for later, or not yet recruiting past its
+    planned day) is 'planned start';
     the end is 'completed' or 'stopped' (terminated) once the registry says so, 'completion
     expected' while ahead and 'completion was due' when past but not reported. Results posted
     are told. With neither start nor end, the day it was registered."""
@@ -159,10 +160,10 @@ def trial_dates(study: Study, today: date | None = None) -> str:
     parts = []
     start = str(d.get("start_date") or "")
     if month(start):
-        if not _passed(start, today):
+        if status == "WITHDRAWN" or (status == "NOT_YET_RECRUITING" and _passed(start, today)):
+            parts.append(f"planned start {month(start)}")  # it never started (or not yet)
+        elif not _passed(start, today):
             parts.append(f"starts {month(start)}")
-        elif status in ("WITHDRAWN", "NOT_YET_RECRUITING"):
-            parts.append(f"planned start {month(start)}")
         else:
             parts.append(f"started {month(start)}")
     end = str(d.get("completion_date") or "")
