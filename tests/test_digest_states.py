@@ -123,6 +123,28 @@ def test_pubmed_down_all_week_is_one_outage_since_when_and_the_next_poll_catches
     assert not back.text.startswith(":warning:") and "Nothing is lost" not in back.text
 
 
+def test_a_failure_caught_up_by_a_later_poll_is_no_alert_in_the_email(
+        env, corpus_server, smtp, unused_port):
+    """PubMed down on Monday, back on Tuesday: nothing is missing, so the email shows no red
+    alert ('PubMed: 0 of 3 queries could not be polled'); its receipt says it was caught up."""
+    env.write_queries(BOTH)
+    cfg = env.config()
+    up = env.settings(**smtp_vars(unused_port))
+    down = env.settings(**smtp_vars(unused_port), WATCHER_EUTILS_URL=DOWN)
+    now = datetime.now(UTC).replace(microsecond=0)
+    with closing(env.store()) as store:
+        assert pipeline.run_once(cfg, store, up, now=now - timedelta(days=7)).ok
+    with closing(env.store()) as store:
+        assert pipeline.poll_run(cfg, store, down, now=now - timedelta(days=2)).failures
+    with closing(env.store()) as store:
+        assert pipeline.run_once(cfg, store, up, now=now).ok
+    plain, html = parts_of(smtp.messages()[-1])
+    for part in (plain, visible(html)):
+        assert "could not be polled" not in part and "A SOURCE" not in part.upper()[:200]
+        assert "caught up by a later one" in part
+    assert 'class="alert"' not in html
+
+
 def test_one_query_failing_for_two_runs_is_a_partial_failure_with_its_count(
         env, corpus_server, slack):
     env.write_queries(QUERIES_YAML.replace("defaults:\n", TEAM))

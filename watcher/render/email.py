@@ -204,7 +204,7 @@ def item_view(item: DigestItem) -> ItemView:
 
 
 def _context(digest: Digest, subject: str, brand: str) -> dict[str, object]:
-    failures = [r for r in digest.receipts if r.failed]
+    failures = [r for r in digest.receipts if r.down]  # not failures a later poll caught up
     sections = _sections(digest)
     counts = [CountView(s.condition, s.matched, s.held, "#" + s.anchor) for s in sections]
     counts += [CountView(condition, 0, held, "") for condition, held in digest.overflow.items()
