@@ -275,3 +275,28 @@ def test_an_expression_of_concern_is_marked_less_loudly_and_its_conclusion_is_it
     html = email.render(Digest("team", "2026-12-05T08:00:00+00:00", None,
                                [Section("Depression", [item(study)])], [])).html
     assert 'class="item item-concern"' in html and "item-retracted" not in html
+
+
+def test_a_retracted_rct_named_in_the_highlights_or_a_pointer_says_it_is_retracted_there():
+    """The highlights name a digest's most important items, and a retraction is news the team
+    must see first: the line at the top must not read like a strong new RCT."""
+    study = paper(RCT, lambda a: retracted(a, "99000200"))
+    entry = DigestItem(NewStudy.of(1), study, ["Depression", "PTSD"], [], 1)
+    digest = Digest("team", "2026-12-05T08:00:00+00:00", None,
+                    [Section("Depression", [entry]), Section("PTSD", pointers=[entry])], [],
+                    highlights=[entry])
+    top = slack.render(digest, threaded=True)[0]
+    [block] = [b for b in top.blocks if b["type"] == "section"
+               and b["text"]["text"].startswith("*Highlights*")]
+    assert block["text"]["text"].split("\n")[1].startswith(
+        "• :warning: *RETRACTED* <https://pubmed.ncbi.nlm.nih.gov/99000100/|Exploring")
+    rendered = email.render(digest)
+    highlights = rendered.html.split("Highlights</div>", 1)[1].split("By condition", 1)[0]
+    assert re.search(r"RETRACTED[^<]*</[^>]+>\s*<a [^>]*href=\"#s1\"", highlights), highlights
+    plain = rendered.text.split("HIGHLIGHTS\n", 1)[1]
+    assert plain.startswith("* RETRACTED: Exploring the effect"), plain[:80]
+    replies = [m for m in slack.render(digest, threaded=True) if "PTSD" in str(m.blocks)]
+    assert "\n• :warning: *RETRACTED* <https://pubmed.ncbi.nlm.nih.gov/99000100/|" in \
+        str(replies[-1].blocks[-1]["text"]["text"])
+    assert re.search(r"also relevant: <span[^>]*>RETRACTED</span> <a", rendered.html)
+    assert "also relevant: RETRACTED: Exploring" in rendered.text

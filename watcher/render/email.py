@@ -38,6 +38,8 @@ from .common import (
     study_facts,
 )
 from .facts import (
+    CONCERN,
+    RETRACTED,
     WARNING_TEXT,
     RegistryId,
     quoted_conclusion,
@@ -62,6 +64,8 @@ WIDTH = 76  # plain-text wrap (RFC 5322 recommends lines under 78 characters)
 TITLE_LIMIT = 300  # a title longer than this is cut: the link carries the rest
 POINTER_LIMIT = 120  # a pointer's title: a line, about two on a phone
 MAX_HIGHLIGHTS = 5
+#: Before a highlight's or pointer's title when the study is retracted (or under concern).
+WARNING_LEADS = {RETRACTED: "RETRACTED", CONCERN: "Expression of concern"}
 
 
 class EmailRendering(NamedTuple):
@@ -121,6 +125,8 @@ class PointerView:
     href: str
     condition: str
     condition_href: str  # '#c2', or '' when that condition's section is not in this email
+    #: 'RETRACTED' or 'Expression of concern' before the title (never a routine line), or "".
+    warning: str = ""
 
 
 @dataclass
@@ -260,7 +266,8 @@ def _pointer(item: DigestItem, anchors: dict[int, str], sections: dict[str, str]
     href = "#" + anchors[item.outbox_id] if item.outbox_id in anchors else \
         safe_href(item_url(item.study) or "")
     return PointerView(_clip(one_line(item.study.title) or "(untitled)", limit), href,
-                       one_line(where), "#" + sections[where] if where in sections else "")
+                       one_line(where), "#" + sections[where] if where in sections else "",
+                       WARNING_LEADS.get(warning(item_labels(item)), ""))
 
 
 @functools.cache

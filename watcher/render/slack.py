@@ -154,7 +154,7 @@ def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
 def _highlight(item: DigestItem) -> str:
     """'• <url|title> · Depression': a highlight, and the condition whose reply tells it."""
     assert item.study is not None
-    return (f"• {short_link(item, HIGHLIGHT_TITLE_LIMIT)}"
+    return (f"• {warning_lead(item)}{short_link(item, HIGHLIGHT_TITLE_LIMIT)}"
             f" · _{text_field(item.conditions[0] if item.conditions else 'Other', 100)}_")
 
 
@@ -166,6 +166,16 @@ def short_link(item: DigestItem, limit: int) -> str:
     target = link_target(url) if url else None
     return link(url if target and len(target) <= SHORT_LINK_TARGET else "", item.study.title,
                 limit)
+
+
+#: Before a retracted (or concerning) study's title, wherever it is named: never routine.
+WARNING_LEADS = {RETRACTED: ":warning: *RETRACTED* ",
+                 CONCERN: ":grey_exclamation: _Expression of concern_ "}
+
+
+def warning_lead(item: DigestItem) -> str:
+    """The warning before *item*'s title (its entry, a highlight, a pointer), else ""."""
+    return WARNING_LEADS.get(warning(item_labels(item)), "")
 
 
 def warning_mark(digest: Digest) -> str:
@@ -188,11 +198,7 @@ def item_mrkdwn(item: DigestItem) -> str:
     assert study is not None
     labels = item_labels(item)
     state = warning(labels)
-    title = link(item_url(study), study.title)
-    if state == RETRACTED:
-        title = f":warning: *RETRACTED* {title}"  # not a grey tag: it must stop the eye
-    elif state == CONCERN:
-        title = f":grey_exclamation: _Expression of concern_ {title}"
+    title = WARNING_LEADS.get(state, "") + link(item_url(study), study.title)  # not a tag
     tags = [text_field(lbl, 60).replace("`", "'") for lbl in without_warning(labels)]
     lines = [title + ("  " + " ".join(f"`{lbl}`" for lbl in tags if lbl) if tags else "")]
     facts = [text_field(first_author(study), 120),
@@ -295,7 +301,7 @@ def _pointer_units(section: Section) -> list[_Unit]:
         if item.study is None:
             continue
         where = text_field(item.conditions[0] if item.conditions else "Other", 100)
-        line = f"• {short_link(item, POINTER_TITLE_LIMIT)} → {where}"
+        line = f"• {warning_lead(item)}{short_link(item, POINTER_TITLE_LIMIT)} → {where}"
         if len("\n".join([*lines, line])) > POINTER_BLOCK:
             units.append(_pointer_unit(section, lines, joined=bool(units)))
             lines = []
