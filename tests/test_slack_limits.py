@@ -196,3 +196,30 @@ def test_slack_accepts_every_message_of_the_200_study_digest(digest, threaded):
         if threaded:
             top = slack.top_level("#ketamine-watch")
             assert len(top) == 1 and len(slack.replies(top[0].ts)) == len(parts) - 1
+
+
+@pytest.mark.hostile
+def test_forty_conditions_and_long_upstream_errors_never_cut_the_counts_or_a_highlight_link():
+    """A week with PubMed, ClinicalTrials.gov and ISRCTN all answering HTML error pages, 40
+    conditions with real-length names and something held back under each: the top message
+    still gives every condition's count, and every highlight stays a whole link (the
+    receipt, which `watcher status` tells in full, is what gets shortened)."""
+    from dataclasses import replace
+    base = big_digest(80, 40, long_titles=False, n_highlights=5)
+    names = {s.condition: f"{s.condition}: depression, anxiety and related disorders (adults)"
+             for s in base.sections}
+    sections = [replace(s, condition=names[s.condition]) for s in base.sections]
+    receipts = [replace(r, failed=8, last_error="HTTP 503: " + "<html>down</html> " * 200)
+                for r in base.receipts] * 2
+    big = replace(base, sections=sections, receipts=receipts,
+                  overflow={s.condition: 12 for s in sections})
+    top = slack_render.render(big, threaded=True)[0]
+    assert_within_limits(top)
+    text = sections_text(top)
+    for section in sections:
+        assert f"\n{section.condition}: {section.matched} (+12 held)\n" in text + "\n"
+    highlights = re.findall(r"^• (.*)$", text.split("*Highlights*\n", 1)[1], re.M)[:5]
+    assert len(highlights) == 5
+    for line in highlights:
+        assert re.fullmatch(r"(:warning: \*RETRACTED\* )?<https://[^|<>]+\|\[\d{3}\][^<>]*> · _.+_",
+                            line), line

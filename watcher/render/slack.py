@@ -119,8 +119,7 @@ def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
               for s in digest.sections]
     counts += [f"{text_field(c, 200)}: 0 (+{n} held)" for c, n in digest.overflow.items()
                if c not in {s.condition for s in digest.sections}]
-    if counts:
-        blocks.append(section_block("*By condition*\n" + "\n".join(counts)))
+    blocks += lines_blocks(["*By condition*", *counts] if counts else [])
     highlights = [_highlight(item) for item in digest.highlights if item.study]
     if highlights:
         blocks.append(section_block("*Highlights*\n" + "\n".join(highlights[:MAX_HIGHLIGHTS])))
@@ -149,6 +148,18 @@ def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
     if digest.overflow:
         fallback.append(escape(clean(overflow_line(digest))))
     return within_budget(blocks, BLOCKS_BUDGET), fallback
+
+
+def lines_blocks(lines: list[str], size: int = POINTER_BLOCK) -> list[dict[str, Any]]:
+    """*lines* in as few section blocks as hold them whole (40 conditions' counts are more
+    than one block's 3,000 characters: a cut would drop the last conditions)."""
+    blocks: list[list[str]] = []
+    for line in lines:
+        if blocks and len("\n".join([*blocks[-1], line])) <= size:
+            blocks[-1].append(line)
+        else:
+            blocks.append([line])
+    return [section_block("\n".join(chunk)) for chunk in blocks]
 
 
 def _highlight(item: DigestItem) -> str:

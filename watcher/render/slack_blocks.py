@@ -63,10 +63,16 @@ def cut_escaped(raw: str, limit: int) -> str:
 
 
 def cut_escaped_text(escaped: str, limit: int) -> str:
-    """Cut already-escaped text to *limit* characters without breaking an entity."""
+    """Cut already-escaped text to *limit* characters without breaking an entity; text of
+    several lines (counts, highlights, pointers) is cut after a whole line where one ends in
+    the second half, so no ``<url|title>`` link is left open."""
     if len(escaped) <= limit:
         return escaped
-    cut = escaped[:limit - 1]
+    cut = escaped[:limit - 2]
+    line_end = cut.rfind("\n")
+    if line_end > limit // 2:
+        return cut[:line_end] + "\n…"
+    cut = cut[:limit - 1]
     amp = cut.rfind("&")
     if amp != -1 and ";" not in cut[amp:]:
         cut = cut[:amp]
@@ -129,10 +135,20 @@ def block_text_size(block: dict[str, Any]) -> int:
 
 def within_budget(blocks: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
     """*blocks* with their longest texts cut until all of them together fit *budget*: a
-    message Slack refuses (msg_blocks_too_long) would fail the digest on every run."""
+    message Slack refuses (msg_blocks_too_long) would fail the digest on every run. Context
+    elements (the receipt and its upstream errors, which `watcher status` tells in full) are
+    cut first, to 200 characters each, before anything the reader came for."""
+    contexts = [obj for block in blocks if block["type"] == "context"
+                for obj in block["elements"] if obj.get("text")]
+    _cut_longest(contexts, sum(block_text_size(block) for block in blocks) - budget)
     texts = [obj for block in blocks for obj in [block.get("text"), *block.get("elements", [])]
              if obj and obj.get("text")]
-    excess = sum(len(obj["text"]) for obj in texts) - budget
+    _cut_longest(texts, sum(len(obj["text"]) for obj in texts) - budget)
+    return blocks
+
+
+def _cut_longest(texts: list[dict[str, Any]], excess: int) -> None:
+    """Cut the longest of *texts* (none below 200 characters) until *excess* is gone."""
     while excess > 0 and texts:
         longest = max(texts, key=lambda obj: len(obj["text"]))
         size = len(longest["text"])
@@ -141,4 +157,3 @@ def within_budget(blocks: list[dict[str, Any]], budget: int) -> list[dict[str, A
             break  # (every text already short: only possible with an absurdly small budget)
         longest["text"] = cut_escaped_text(longest["text"], keep)
         excess -= size - len(longest["text"])
-    return blocks
