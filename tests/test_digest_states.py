@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.helpers import QUERIES_YAML, days_ago
+from tests.helpers import FIXTURES, QUERIES_YAML, days_ago
 from tests.helpers.ctgov import ketamine_trial
 from tests.helpers.email import Inbox, parts_of, smtp_vars
 from tests.helpers.slack import TEAM, delivered_pmids, slack_vars, texts
@@ -308,3 +308,31 @@ def test_held_back_trials_link_the_clinicaltrials_gov_search_that_lists_them(env
             listed = {s["protocolSection"]["identificationModule"]["nctId"]
                       for s in json.load(answer)["studies"]}
         assert held <= listed
+
+
+def test_held_back_studies_no_search_page_lists_are_never_promised_a_link():
+    """ISRCTN has no search by date: a digest that held back only ISRCTN trials must not
+    send the reader to 'a search link per condition, at the end of this digest' that is not
+    there; it says which held-back studies have none."""
+    from watcher.digest import Digest, DigestItem, Section
+    from watcher.events import NewStudy
+    from watcher.parsers import isrctn
+    from watcher.render import email, slack, text
+    answer = (FIXTURES / "isrctn_real" / "search_mecfs_3of11.xml").read_text(encoding="utf-8")
+    trials = [r.study for r in isrctn.parse_records(isrctn.parse_search(answer).trials,
+                                                    as_of=date(2026, 12, 5))]
+    items = [DigestItem(NewStudy.of(n), study, ["ME/CFS"], [], n)
+             for n, study in enumerate(trials, start=1)]
+    digest = Digest("team", "2026-12-05T08:00:00+00:00", "2026-11-28T08:00:00+00:00",
+                    [Section("ME/CFS", items[:1])], [], overflow={"ME/CFS": 2},
+                    held={"ME/CFS": items[1:]},
+                    searches={"ME/CFS": {"isrctn": [{"term": "chronic fatigue"}]}})
+    shown = {"slack": unescape(" ".join(slack.readable(m) for m in
+                                        slack.render(digest, threaded=True))),
+             "email": email.render(digest).text, "terminal": text.render(digest)}
+    for channel, page in shown.items():
+        page = " ".join(page.split())
+        assert "2 more not listed here (ME/CFS: 2)" in page, channel
+        assert "search link per condition" not in page, channel
+        assert "They stay pending and lead the next digest" in page, channel
+        assert "ME/CFS: 2 on ISRCTN: no search link" in page, channel
