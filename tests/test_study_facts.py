@@ -146,6 +146,19 @@ def test_a_future_start_reads_starts_and_a_completion_not_reported_reads_due(tod
     assert trial_dates(isrctn("ISRCTN16025168"), today) == expected
 
 
+def test_a_completion_known_only_to_the_month_is_not_overdue_during_that_month():
+    """CT.gov often gives the month alone ('2013-01'): on 15 Jan 2013 the trial is due to end
+    this month, not late; from February it is."""
+    data = json.loads((FIXTURES / "ctgov_aact" / "NCT00763412.json").read_text())
+    data["protocolSection"]["statusModule"]["overallStatus"] = "ACTIVE_NOT_RECRUITING"
+    trial = parse_study(data)
+    assert trial.details["completion_date"] == "2013-01"
+    assert trial_dates(trial, date(2013, 1, 15)).startswith(
+        "started Nov 2006 · completion expected Jan 2013 · ")
+    assert trial_dates(trial, date(2013, 2, 1)).startswith(
+        "started Nov 2006 · completion was due Jan 2013 · ")
+
+
 def test_a_withdrawn_trial_never_starts_even_when_its_planned_start_is_ahead():
     withdrawn = parse_study(json.loads((FIXTURES / "ctgov_aact" / "NCT00973089.json").read_text()))
     assert trial_dates(withdrawn, date(2009, 1, 1)) == "planned start May 2010"
