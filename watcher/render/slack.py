@@ -209,7 +209,7 @@ def item_mrkdwn(item: DigestItem) -> str:
     assert study is not None
     labels = item_labels(item)
     state = warning(labels)
-    title = WARNING_LEADS.get(state, "") + link(item_url(study), study.title)  # not a tag
+    title = WARNING_LEADS.get(state, "") + short_link(item, TITLE_LIMIT)  # not a grey tag
     tags = [text_field(lbl, 60).replace("`", "'") for lbl in without_warning(labels)]
     lines = [title + ("  " + " ".join(f"`{lbl}`" for lbl in tags if lbl) if tags else "")]
     facts = [text_field(first_author(study), 120),
