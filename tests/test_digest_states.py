@@ -336,3 +336,34 @@ def test_held_back_studies_no_search_page_lists_are_never_promised_a_link():
         assert "search link per condition" not in page, channel
         assert "They stay pending and lead the next digest" in page, channel
         assert "ME/CFS: 2 on ISRCTN: no search link" in page, channel
+
+
+@pytest.mark.parametrize("extra", [2_300, 6_000])
+def test_a_long_query_s_held_back_search_stays_reachable_from_slack(extra):
+    """A condition's PubMed terms can run to a few thousand characters (shipped depression's
+    is 1,900 as a link). A link that fits a section is posted as a link; one that cannot is
+    never replaced by 'see the email digest' (a Slack-only team has none): it becomes a
+    search of the held studies' own PMIDs, which is short."""
+    from watcher.digest import Digest, DigestItem, Section
+    from watcher.events import NewStudy
+    from watcher.models import Study
+    from watcher.render import slack
+    from watcher.render.held import held_links
+    term = "ketamine[tiab] AND (" + " OR ".join(["depressi*[tiab]"] * (extra // 18)) + ")"
+    items = [DigestItem(NewStudy.of(n), Study("pubmed", "publication", {"pmid": str(n)}, f"T{n}",
+                                              entry_date="2026-12-01"), ["Depression"], [], n)
+             for n in (1, 2)]
+    digest = Digest("team", "2026-12-05T08:00:00+00:00", "2026-11-28T08:00:00+00:00",
+                    [Section("Depression", items[:1])], [], overflow={"Depression": 1},
+                    held={"Depression": items[1:]},
+                    searches={"Depression": {"pubmed": [{"term": term}]}})
+    [held] = held_links(digest)
+    last = slack.render(digest, threaded=True)[-1]
+    shown = " ".join(texts(type("P", (), last.payload())))
+    assert "see the email digest" not in shown
+    if len(held.url) < 2_900:
+        assert "<https://pubmed.ncbi.nlm.nih.gov/?term=" in shown and \
+            shown.count("[edat]") == 2, "the whole link"
+    else:
+        assert "<https://pubmed.ncbi.nlm.nih.gov/?term=2[pmid]&amp;sort=date|Depression: 1 on " \
+            "PubMed (these studies)>" in shown

@@ -43,7 +43,7 @@ from .facts import (
     warning,
     without_warning,
 )
-from .held import held_links
+from .held import held_links, ids_url
 from .slack_blocks import (  # noqa: F401 (MAX_*, TITLE_LIMIT: the limits, read by tests)
     BLOCKS_BUDGET,
     FALLBACK_BUDGET,
@@ -59,6 +59,7 @@ from .slack_blocks import (  # noqa: F401 (MAX_*, TITLE_LIMIT: the limits, read 
     cut_escaped_text,
     escape,
     header_block,
+    lines_blocks,
     link,
     link_target,
     mrkdwn,
@@ -148,18 +149,6 @@ def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
     if digest.overflow:
         fallback.append(escape(clean(overflow_line(digest))))
     return within_budget(blocks, BLOCKS_BUDGET), fallback
-
-
-def lines_blocks(lines: list[str], size: int = POINTER_BLOCK) -> list[dict[str, Any]]:
-    """*lines* in as few section blocks as hold them whole (40 conditions' counts are more
-    than one block's 3,000 characters: a cut would drop the last conditions)."""
-    blocks: list[list[str]] = []
-    for line in lines:
-        if blocks and len("\n".join([*blocks[-1], line])) <= size:
-            blocks[-1].append(line)
-        else:
-            blocks.append([line])
-    return [section_block("\n".join(chunk)) for chunk in blocks]
 
 
 def _highlight(item: DigestItem) -> str:
@@ -290,8 +279,12 @@ def render(digest: Digest, *, threaded: bool) -> list[SlackMessage]:
                   for item in section.items]
         units += _pointer_units(section)
     for n, held in enumerate(held_links(digest)):  # a link too long for a section is named
-        shown = link(held.url, held.label) if len(held.url) < MAX_SECTION - 400 else \
-            escape(clean(held.label)) + " (search too long for Slack: see the email digest)"
+        shown = link(held.url, held.label)
+        if len(shown) > MAX_SECTION:  # a long query: a search of the held PMIDs themselves
+            shown = link(ids_url(held), held.label + " (these studies)")
+        if len(shown) > MAX_SECTION or "<" not in shown:
+            shown = escape(clean(held.label)) + " (its search is too long for a Slack link: " \
+                "the email and terminal digests give it)"
         units.append(_Unit([section_block(shown)], "• " + escape(clean(held.label)), [],
                            "Held back for the next digest", digest.held_back, joined=n > 0))
     for unit in units:

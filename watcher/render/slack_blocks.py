@@ -120,6 +120,18 @@ def section_block(text: str) -> dict[str, Any]:
     return {"type": "section", "text": mrkdwn(text)}
 
 
+def lines_blocks(lines: list[str], size: int = 2_800) -> list[dict[str, Any]]:
+    """*lines* in as few section blocks as hold them whole (40 conditions' counts are more
+    than one block's 3,000 characters: a cut would drop the last conditions)."""
+    blocks: list[list[str]] = []
+    for line in lines:
+        if blocks and len("\n".join([*blocks[-1], line])) <= size:
+            blocks[-1].append(line)
+        else:
+            blocks.append([line])
+    return [section_block("\n".join(chunk)) for chunk in blocks]
+
+
 def context_block(parts: list[str]) -> dict[str, Any]:
     return {"type": "context", "elements": [mrkdwn(part)
                                             for part in parts[:MAX_CONTEXT_ELEMENTS]]}
