@@ -223,3 +223,16 @@ def test_forty_conditions_and_long_upstream_errors_never_cut_the_counts_or_a_hig
     for line in highlights:
         assert re.fullmatch(r"(:warning: \*RETRACTED\* )?<https://[^|<>]+\|\[\d{3}\][^<>]*> · _.+_",
                             line), line
+
+
+@pytest.mark.hostile
+def test_a_condition_heading_too_long_for_a_header_keeps_its_count():
+    """A header holds 150 characters: a long condition name is shortened, its count kept."""
+    from dataclasses import replace
+    base = big_digest(6, 2, long_titles=False, n_highlights=0)
+    long = "Depression & anxiety <in adults> " * 8
+    sections = [replace(base.sections[0], condition=long.strip()), *base.sections[1:]]
+    replies = slack_render.render(replace(base, sections=sections), threaded=True)
+    [heading] = [h for m in replies for h in headers(m) if h.startswith("Depression")]
+    assert len(heading) <= MAX_HEADER
+    assert heading.endswith(f"… ({sections[0].matched})"), heading

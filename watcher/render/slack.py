@@ -345,7 +345,7 @@ def _pack(messages: list[SlackMessage], unit: _Unit, *, threaded: bool) -> None:
 
 def _heading(unit: _Unit, *, continued: bool) -> list[dict[str, Any]]:
     count = "continued" if continued else str(unit.group_size)
-    return [header_block(f"{clean(unit.group)} ({count})")]
+    return [header_block(clean(unit.group), f" ({count})")]
 
 
 def _fits(message: SlackMessage, blocks: list[dict[str, Any]]) -> bool:

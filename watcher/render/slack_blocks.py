@@ -104,10 +104,11 @@ def link(url: str, label: str, limit: int = TITLE_LIMIT) -> str:
 
 # --- blocks ---------------------------------------------------------------------------------
 
-def header_block(value: str) -> dict[str, Any]:
+def header_block(value: str, tail: str = "") -> dict[str, Any]:
+    """A header of *value*, shortened to fit, then *tail* whole (a heading's count)."""
+    shown = text_field(value, MAX_HEADER - len(escape(tail))) + escape(tail)
     return {"type": "header",
-            "text": {"type": "plain_text", "text": text_field(value, MAX_HEADER) or "watcher",
-                     "emoji": True}}
+            "text": {"type": "plain_text", "text": shown.strip() or "watcher", "emoji": True}}
 
 
 def mrkdwn(text: str) -> dict[str, Any]:
