@@ -367,3 +367,23 @@ def test_a_long_query_s_held_back_search_stays_reachable_from_slack(extra):
     else:
         assert "<https://pubmed.ncbi.nlm.nih.gov/?term=2[pmid]&amp;sort=date|Depression: 1 on " \
             "PubMed (these studies)>" in shown
+
+
+def test_a_held_back_correction_of_an_old_paper_does_not_stretch_the_search_to_its_year():
+    """A retraction of a 1990 paper is news this week, but its PubMed entry date is 1990: the
+    held-back search must not widen to 36 years of papers (it lists the week's)."""
+    from watcher.digest import Digest, DigestItem, Section
+    from watcher.events import Correction, NewStudy
+    from watcher.models import Study
+    from watcher.render.held import held_links
+    old = Study("pubmed", "publication", {"pmid": "2100000"}, "Old", entry_date="1990-04-01")
+    new = Study("pubmed", "publication", {"pmid": "2"}, "New", entry_date="2026-12-01")
+    items = [DigestItem(Correction.of(1, "Retraction", "99999999"), old, ["Depression"], [], 1),
+             DigestItem(NewStudy.of(2), new, ["Depression"], [], 2)]
+    digest = Digest("team", "2026-12-05T08:00:00+00:00", "2026-11-28T08:00:00+00:00",
+                    [Section("Depression", [])], [], overflow={"Depression": 2},
+                    held={"Depression": items},
+                    searches={"Depression": {"pubmed": [{"term": "ketamine"}]}})
+    [held] = held_links(digest)
+    term = parse_qs(urlsplit(held.url).query)["term"][0]
+    assert term.endswith('("2026/11/28"[edat] : "2026/12/05"[edat])'), term

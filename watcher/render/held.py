@@ -12,6 +12,7 @@ from datetime import date, datetime
 from urllib.parse import quote_plus, urlencode
 
 from ..digest import Digest, DigestItem
+from ..events import Correction
 from ..sources import label
 
 PUBMED_SEARCH = "https://pubmed.ncbi.nlm.nih.gov/"
@@ -106,9 +107,11 @@ def _grouped(term: str) -> str:
 
 def _listed_on(item: DigestItem) -> str | None:
     """The date the source's search lists a study by: PubMed's entry date, a registry's last
-    update (what its polls ask by)."""
+    update (what its polls ask by). None for a correction: its paper may be decades old (its
+    entry date would stretch the search over every year since), and the notice is this
+    week's."""
     study = item.study
-    if study is None:
+    if study is None or isinstance(item.event, Correction):
         return None
     if study.kind == "trial":
         return str(study.details.get("last_update_posted") or "") or None
