@@ -145,7 +145,8 @@ def _queries_of(n: int, n_conditions: int = 10) -> list[int]:
 
 
 def _in_condition_order(order: list[int]) -> bool:
-    sections = [min(_queries_of(n)) for n in order]  # listed under the first in YAML order
+    # listed under the condition its title names (its primary one), sections in YAML order
+    sections = [_queries_of(n)[0] for n in order]
     return sections == sorted(sections)
 
 

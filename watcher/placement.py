@@ -6,11 +6,13 @@ depression almost always (as background, a secondary outcome, "antidepressant ef
 the primary condition is not the first query in YAML order but the one the study is *about*,
 judged, in this order, from:
 
-1. its title (for a trial, its brief or official title);
+1. whether its title (for a trial, its brief or official title) names the condition;
 2. its central topics: a paper's major MeSH topics, a trial's registered conditions (and the
    MeSH terms the registry derived from them);
-3. how often its abstract (a trial's summary) names the condition;
-4. its other MeSH headings;
+3. which condition its title names first ("PTSD with co-occurring depression", "suicidal
+   ideation in adolescents with major depressive disorder": the subject comes first);
+4. how often its abstract (a trial's summary) names the condition;
+5. its other MeSH headings;
 
 and only then YAML order. What a condition "is" comes from its own query: the words and
 phrases its terms search for (``[tiab]``, ``[ti]``, ``[ab]`` or untagged; a trailing ``*`` is a
@@ -96,6 +98,11 @@ class Topic:
                 break
         return count
 
+    def first(self, text: str) -> int | None:
+        """Where in (normalized) *text* this condition is first named, or None."""
+        found = self.pattern.search(normalized(text)) if self.pattern and text else None
+        return found.start() if found else None
+
     def covers_heading(self, heading: str) -> bool:
         """Whether a MeSH heading (or a registered condition) is this condition: one of its
         headings or their sub-headings, or a heading its words name."""
@@ -142,19 +149,21 @@ def _positive_atoms(term: str) -> list[tuple[str, str, bool]]:
     return atoms
 
 
-def about(study: Study, topic: Topic) -> tuple[bool, bool, int, bool]:
+def about(study: Study, topic: Topic) -> tuple[bool, bool, int, int, bool]:
     """How centrally *study* is about *topic*, compared as a tuple (see the module's order)."""
     details = study.details or {}
     titles = [study.title, str(details.get("official_title") or "")]
-    in_title = any(topic.mentions(t) for t in titles)
+    places = [p for p in (topic.first(t) for t in titles[:1]) if p is not None]
+    in_title = bool(places) or any(topic.mentions(t) for t in titles[1:])
     central = [str(h.get("descriptor", "")) for h in details.get("mesh") or []
                if isinstance(h, dict) and h.get("major_topic")]
     if study.kind == "trial":
         central += [str(c) for c in details.get("conditions") or []] + list(study.mesh_terms)
     is_central = any(topic.covers_heading(h) for h in central if h)
+    earliest = -min(places) if places else -len(normalized(study.title)) - 1
     mentioned = topic.mentions(study.abstract)
     indexed = any(topic.covers_heading(h) for h in study.mesh_terms)
-    return in_title, is_central, mentioned, indexed
+    return in_title, is_central, earliest, mentioned, indexed
 
 
 def primary_first(study: Study | None, conditions: list[str],
