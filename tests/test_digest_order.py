@@ -174,3 +174,13 @@ def test_limit_keeps_the_strongest_across_sections_and_every_field():
     assert titles(none_left.items[:-1]) == [RETRACTED.title]
     assert [s.condition for s in none_left.sections] == ["Depression"]
     assert none_left.highlights == none_left.items[:1], "a held-back highlight goes with it"
+
+
+def test_a_change_stored_before_fields_were_recorded_is_still_news_when_the_trial_stopped():
+    stored = TrialChanged.from_stored(key="change:clinicaltrials:old", study_id=1, query_id="q",
+                                      details={"changes": ["status Recruiting → Terminated"]})
+    moved = TrialChanged.from_stored(key="change:clinicaltrials:old2", study_id=2, query_id="q",
+                                     details={"changes": ["enrollment 60 → 80"]})
+    digest = built([item(1, moved, REGISTERED), item(2, NewStudy.of(3), CASE),
+                    item(3, stored, WITHDRAWN)])
+    assert titles(digest.sections[0].items) == [WITHDRAWN.title, REGISTERED.title, CASE.title]

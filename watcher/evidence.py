@@ -47,6 +47,8 @@ _NOTICE_TYPES = {"Published Erratum", "Expression of Concern", "Retraction of Pu
 _COMMENT_TYPES = {"Editorial", "Letter", "Comment", "News", "Newspaper Article"}
 _SYNTHESIS_TYPES = {"Meta-Analysis", "Systematic Review", "Network Meta-Analysis"}
 _STOPPED = re.compile(r"\b(?:terminated|suspended|withdrawn|stopped)\b", re.I)
+#: A change phrase's first word -> its field, for change events stored without fields.
+_FIELD_OF = {"status": "status", "results": "results", "why": "why_stopped"}
 _NARRATIVE = re.compile(r"\b(?:review|overview)\b", re.I)
 
 
@@ -61,6 +63,8 @@ def news_rank(event: Event, study: Study | None, labels: Sequence[str] = ()) -> 
         return RETRACTION if event.label == "RETRACTED" else CORRECTED
     if isinstance(event, TrialChanged):
         said = dict(zip(event.fields, event.changes, strict=False))
+        if not event.fields:  # stored before fields were: each phrase names its field first
+            said = {_FIELD_OF.get(p.split(" ", 1)[0].rstrip(":"), ""): p for p in event.changes}
         status = said.get("status", "").rsplit("→", 1)[-1]
         if _STOPPED.search(status) or said.get("why_stopped", "").startswith("why stopped: "):
             return STOPPED
