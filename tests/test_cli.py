@@ -11,7 +11,6 @@ from tests.fakes.slack import TOKEN
 from tests.helpers import (
     HOSTILE_TITLE,
     QUERIES_YAML,
-    ROOT,
     SHOWN_TITLE,
     days_ago,
     run_watcher,
@@ -145,19 +144,6 @@ def test_console_script_runs_as_a_module():
     result = run_watcher("--version", env={})
     assert result.returncode == 0 and "watcher, version" in result.stdout
     assert main.name == "main"
-
-
-def test_demo_runs_offline_and_shows_found_once(tmp_path):
-    result = run_watcher("demo", env={"WATCHER_QUERIES": str(ROOT / "queries"),
-                                      "WATCHER_EUTILS_URL": "http://127.0.0.1:9/"})
-    assert result.returncode == 0, result.stderr
-    assert "Ketamine and the neurobiology of depression" in result.stdout
-    first, second = result.stdout.split("Nothing new", 1)
-    destinations = first.count("· digest for ")
-    assert destinations == 2, "the shipped Slack channel and weekly email, printed locally"
-    assert first.count("https://pubmed.ncbi.nlm.nih.gov/38011560/") == destinations
-    assert "38011560" not in second, "the second run repeats nothing"
-    assert "Receipt: PubMed" in result.stdout
 
 
 def test_bad_numeric_environment_is_a_one_line_configuration_error(env):

@@ -192,7 +192,7 @@ def test_the_headline_says_a_poll_failed_and_agrees_with_the_receipt(env, corpus
     result = env.cli("run", "--once")
     assert result.exit_code == 1
     head = result.stdout.splitlines()[0]
-    assert "PubMed: 1 of 3 polls FAILED" in head
+    assert "PubMed: 1 of 3 queries could not be polled since " in head
     assert "1 FAILED" in result.stdout.split("Receipt:")[1]
     shown = result.stdout.count("pubmed.ncbi.nlm.nih.gov/")
     assert f"{shown} new stud" in head
@@ -406,7 +406,8 @@ def test_a_source_that_failed_everywhere_leads_the_headline_not_nothing_new(env,
                      WATCHER_EUTILS_URL=f"http://127.0.0.1:{unused_port}/entrez/eutils/")
     assert result.exit_code == 1
     assert result.stdout.splitlines()[0].startswith(
-        "watcher: PubMed could not be polled: 0 of 3 queries polled · Nothing new")
+        "watcher: PubMed could not be polled for any of 3 queries since ")
+    assert "(never polled successfully) · Nothing new" in result.stdout.splitlines()[0]
 
 
 def test_a_trial_item_shows_its_facts_and_a_change_says_what_changed_in_every_medium():

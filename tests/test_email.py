@@ -149,7 +149,7 @@ def test_an_empty_week_still_sends_the_heartbeat(env, corpus_server, smtp, unuse
     assert quiet["Subject"].startswith("Ketamine watch: Nothing new · ")
     plain, html = parts_of(quiet)
     assert "No new studies matched any saved query." in plain
-    assert "Receipt" in visible_text(html) and "3 polls" in visible_text(html)
+    assert "Receipt" in visible_text(html) and "3 queries polled" in visible_text(html)
 
 
 # --- untrusted text ----------------------------------------------------------------------------
@@ -244,7 +244,7 @@ def test_the_subject_prefix_and_a_failed_source_are_one_line():
     digest = Digest("mail", "2026-10-31T08:00:00+00:00", None, [],
                     [SourceReceipt("pubmed", "PubMed", polls=3, failed=3, last_error="HTTP 503")])
     subject = email_render.subject_line(digest, "Weekly\nwatch\x00")
-    assert subject == ("Weekly watch: PubMed could not be polled: 0 of 3 queries polled"
+    assert subject == ("Weekly watch: PubMed could not be polled for any of 3 queries"
                        " · Nothing new · 31 Oct 2026")
 
 
@@ -257,7 +257,7 @@ def test_a_source_that_could_not_be_polled_is_in_the_subject(env, smtp, unused_p
     result = env.cli("run", "--once", **smtp_vars(unused_port), WATCHER_EUTILS_URL=dead)
     assert result.exit_code == 1  # the polls failed...
     [message] = inbox.messages()  # ...and the team is told, even with nothing new
-    assert "PubMed could not be polled: 0 of 3 queries polled" in message["Subject"]
+    assert "PubMed could not be polled for any of 3 queries since " in message["Subject"]
     plain, html = parts_of(message)
     assert "PubMed could not be polled" in plain and "PubMed could not be polled" in html
 

@@ -160,8 +160,11 @@ def _many(n_items: int, n_conditions: int) -> list[tuple[Study, list[str]]]:
 
 
 def _order(slack: SlackServer) -> list[int]:
-    shown = " ".join(t for m in slack.messages for t in texts(m)[1:])
-    return [int(n) for n in re.findall(r"\|Study (\d{3}) of", shown)]
+    """The studies told in full, in posted order: each is its own block, its linked title
+    first (a one-line pointer to a study told under another condition is not counted)."""
+    found = [re.match(r"<[^|>]+\|Study (\d{3}) of", t) for m in slack.messages
+             for t in texts(m)[1:]]
+    return [int(m.group(1)) for m in found if m]
 
 
 def test_400_items_over_10_conditions_are_one_message_and_a_thread_each_item_once(
@@ -531,8 +534,11 @@ def test_a_failed_source_leads_the_slack_headline(env, slack, unused_port):
                      **slack_vars(slack))
     assert result.exit_code == 1
     [top] = slack.top_level()
-    assert top.text.startswith("watcher: PubMed could not be polled: 0 of 3 queries polled")
-    assert "PubMed could not be polled" in texts(top)[2]
+    assert top.text.startswith(
+        ":warning: watcher: PubMed could not be polled for any of 3 queries since ")
+    assert texts(top)[1].startswith(":warning: Literature watch"), "a failure looks it"
+    assert "Nothing is lost" in texts(top)[2]
+    assert "PubMed could not be polled" in texts(top)[3]
     assert "FAILED" in " ".join(texts(top)), "the receipt says so too"
 
 

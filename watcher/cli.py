@@ -344,15 +344,18 @@ def health(obj: Context, as_json: bool) -> None:
 
 @main.command()
 @click.option("--db", "db_path", type=click.Path(dir_okay=False),
-              help="Keep the demo database here (default: a temporary file).")
+              help="Keep the demo database in this new file (default: demo.db in the --out "
+                   "folder, replaced on every demo).")
+@click.option("--out", type=click.Path(file_okay=False), default="watcher-demo",
+              show_default=True, help="Write the email and Slack renderings here.")
 @queries_option
 @click.pass_obj
 @friendly
-def demo(obj: Context, db_path: str | None) -> None:
-    """The whole pipeline offline: local servers replay recorded responses."""
+def demo(obj: Context, db_path: str | None, out: str) -> None:
+    """The whole pipeline offline on a realistic week: writes what Slack and email would get."""
     from .demo import run_demo
 
-    sys.exit(run_demo(obj.settings, db_path=db_path))
+    sys.exit(run_demo(obj.settings, db_path=db_path, out=out))
 
 
 #: The end of every poll error when this machine cannot resolve any name (see http.failures).

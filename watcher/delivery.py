@@ -12,7 +12,7 @@ from typing import TextIO
 
 from . import digest as digest_module
 from .clock import stamp, utc_now
-from .config import Config, Destination
+from .config import Config, Destination, Query
 from .db import Store
 from .db.storage import storage_cause
 from .destinations import KINDS, Context, Disabled, RecoversSent, Sender, build_sender
@@ -40,8 +40,19 @@ class DeliveryOutcome:
 
 def routed_queries(config: Config, destination: str) -> dict[str, digest_module.RoutedQuery]:
     """The queries whose events go to *destination*, in YAML order."""
-    return {q.id: digest_module.RoutedQuery(q.condition, q.filters) for q in config.queries
-            if destination in config.routes(q)}
+    return {q.id: digest_module.RoutedQuery(q.condition, q.filters, _searches(q))
+            for q in config.queries if destination in config.routes(q)}
+
+
+def _searches(query: Query) -> dict[str, dict[str, str]]:
+    """source -> what the query asks it: a registry's own parameters where it has them
+    (ClinicalTrials.gov's query.*), else the exact terms (PubMed's full search)."""
+    out: dict[str, dict[str, str]] = {}
+    for source in query.sources:
+        search = query.search(source)
+        params = getattr(search.options, "search_params", None)
+        out[source] = params(search.intervention) if params else {"term": search.terms}
+    return out
 
 
 def topics(config: Config, query_ids: set[str]) -> dict[str, Topic]:
@@ -96,19 +107,21 @@ def build_digest(config: Config, store: Store, destination: str, *,
         destination, items, {q: r.condition for q, r in routed.items()},
         polls, generated=stamp(now), since=since,
         not_polled=not_polled(config, set(routed)), quarantined=quarantined,
-        topics=topics(config, set(routed)))
+        outages=store.outages(), queries=routed, topics=topics(config, set(routed)))
     return BuiltDigest(digest, through, withheld)
 
 
 def deliver(config: Config, store: Store, settings: Settings, *, now: datetime | None = None,
             names: list[str] | None = None, stream: TextIO | None = None,
             senders: dict[str, Sender] | None = None, preview_unsendable: bool = False,
-            dry_run: bool = False) -> list[DeliveryOutcome]:
+            dry_run: bool = False, scheduled: bool = False) -> list[DeliveryOutcome]:
     """Send each destination its pending digest. With *preview_unsendable*, when no configured
     destination can send, their digests are printed to *stream* instead (nothing is marked).
     With *dry_run* nothing is sent: each destination is skipped as "dry run" (plus what it
     would lack to send, read from *settings*, which then keep their secrets: no sender is
-    built). The caller holds the run lock (see watcher.pipeline)."""
+    built). *scheduled*: a schedule's firing (serve), where a quiet digest is a heartbeat
+    (see DestinationOptions.sends_quiet). The caller holds the run lock (see
+    watcher.pipeline)."""
     now = now or utc_now()
     stream = stream or sys.stdout
     all_destinations = config.all_destinations()
@@ -126,7 +139,8 @@ def deliver(config: Config, store: Store, settings: Settings, *, now: datetime |
             outcomes.append(_deliver_one(config, store,
                                          settings.without_secrets() if dry_run else settings,
                                          name, destination,
-                                         sender, now=now, stream=stream))
+                                         sender, now=now, stream=stream,
+                                         scheduled=scheduled))
     if preview_unsendable and outcomes and all(o.skipped for o in outcomes):
         for outcome in outcomes:
             if outcome.items:
@@ -162,7 +176,7 @@ def _dry_run(store: Store, settings: Settings, name: str,
 
 def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
                  destination: Destination, sender: Sender | None, *, now: datetime,
-                 stream: TextIO) -> DeliveryOutcome:
+                 stream: TextIO, scheduled: bool = False) -> DeliveryOutcome:
     outcome = DeliveryOutcome(name)
     if sender is None:
         try:
@@ -183,7 +197,8 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
             outcome.withheld = len(built.withheld)
         digest = digest_module.limit(built.digest, destination.max_items)
         outcome.items = digest.total + len(digest.notices)
-        if not digest.items and not digest.failed_polls and not destination.sends_empty:
+        if not digest.items and not digest.failed_polls and \
+                not destination.sends_quiet(scheduled=scheduled):
             return outcome
         parts = sender.prepare(digest)
     except Exception as exc:  # could not even be built: everything stays pending

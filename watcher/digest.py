@@ -9,16 +9,21 @@ filter changed is withheld rather than sent under a wrong heading.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from . import evidence
-from .db.report_rows import HeldRecord
+from .db.report_rows import HeldRecord, Outage
 from .db.rows import PendingItem, PollRow
 from .events import Correction, Event, NewStudy, TrialChanged
 from .filters import Filters, judge
 from .models import Study
 from .placement import Topic, beside_their_trials, primary_first, with_their_trials
-from .sources import PRIORITY, label
+from .receipts import SourceReceipt, receipts
+from .sources import PRIORITY
+
+__all__ = ["Digest", "DigestItem", "RoutedQuery", "Section", "SourceReceipt", "build", "limit",
+           "receipts", "select"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,9 @@ class RoutedQuery:
 
     condition: str
     filters: Filters
+    #: source -> the search this query sends there (PubMed: {"term": ...}; ClinicalTrials.gov:
+    #: its query.* parameters): what a link showing the studies a digest held back asks.
+    searches: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,24 +75,6 @@ class Section:
 
 
 @dataclass
-class SourceReceipt:
-    """What one source did since the destination's previous digest."""
-
-    source: str
-    label: str
-    window_start: str | None = None
-    window_end: str | None = None
-    polls: int = 0
-    seen: int = 0
-    new: int = 0
-    failed: int = 0
-    last_error: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    not_polled: int = 0  # queries that ask for this source, which has no fetcher yet
-    quarantined: list[str] = field(default_factory=list)  # source ids set aside
-
-
-@dataclass
 class Digest:
     destination: str
     generated: str  # ISO timestamp
@@ -98,6 +88,10 @@ class Digest:
     #: The few most important items, named at the top of the digest (each is also listed in
     #: full in its section).
     highlights: list[DigestItem] = field(default_factory=list)
+    #: condition -> the items *overflow* counts (what a link to the source's search shows)
+    held: dict[str, list[DigestItem]] = field(default_factory=dict)
+    #: condition -> source -> the searches of its queries (see RoutedQuery.searches)
+    searches: dict[str, dict[str, list[Mapping[str, str]]]] = field(default_factory=dict)
 
     @property
     def items(self) -> list[DigestItem]:
@@ -126,15 +120,18 @@ def limit(digest: Digest, max_items: int) -> Digest:
         [item for section in digest.sections for item in section.items])[:max(max_items, 0)]}
     sections: list[Section] = []
     overflow = dict(digest.overflow)
+    held = {condition: list(items) for condition, items in digest.held.items()}
     for section in digest.sections:
         items = [item for item in section.items if item.outbox_id in kept]
         pointers = [item for item in section.pointers if item.outbox_id in kept]
         if len(section.items) > len(items):
             overflow[section.condition] = (overflow.get(section.condition, 0)
                                            + len(section.items) - len(items))
+            held.setdefault(section.condition, []).extend(
+                item for item in section.items if item.outbox_id not in kept)
         if items or pointers:
             sections.append(replace(section, items=items, pointers=pointers))
-    return replace(digest, sections=sections, overflow=overflow,
+    return replace(digest, sections=sections, overflow=overflow, held=held,
                    highlights=[item for item in digest.highlights if item.outbox_id in kept])
 
 
@@ -197,7 +194,8 @@ def select(pending: list[PendingItem], routed: dict[str, RoutedQuery]
 def build(destination: str, pending: list[PendingItem], conditions: dict[str, str],
           polls: list[PollRow], *, generated: str, since: str | None,
           not_polled: dict[str, int] | None = None,
-          quarantined: list[HeldRecord] | None = None,
+          quarantined: list[HeldRecord] | None = None, outages: list[Outage] | None = None,
+          queries: Mapping[str, RoutedQuery] | None = None,
           topics: dict[str, Topic] | None = None) -> Digest:
     """Each study told in full under its primary condition (the one it is most about, see
     watcher.placement) with a pointer in every other condition it matched; strongest evidence
@@ -206,7 +204,9 @@ def build(destination: str, pending: list[PendingItem], conditions: dict[str, st
 
     *conditions* maps the query ids routed to this destination to their condition names (YAML
     order: sections come in it, and it breaks ties); *topics* maps them to what each condition
-    is about (from the condition's name alone when absent).
+    is about (from the condition's name alone when absent); *outages* (the failing positions)
+    say since when a source fails; *queries* (the routed queries) give each condition's
+    searches, for links that show what max_items holds back.
     """
     order = list(conditions)
     about: dict[str, Topic] = {}
@@ -239,8 +239,20 @@ def build(destination: str, pending: list[PendingItem], conditions: dict[str, st
     names_in_order = list(dict.fromkeys([conditions[q] for q in order] + ["Other"]))
     ordered = [sections[name] for name in names_in_order if name in sections]
     return Digest(destination, generated, since, ordered,
-                  receipts(polls, set(conditions), not_polled or {}, quarantined or []),
-                  notices, highlights=highlights(ordered))
+                  receipts(polls, set(conditions), not_polled or {}, quarantined or [],
+                           outages),
+                  notices, highlights=highlights(ordered),
+                  searches=condition_searches(queries or {}))
+
+
+def condition_searches(routed: Mapping[str, RoutedQuery]
+                       ) -> dict[str, dict[str, list[Mapping[str, str]]]]:
+    """condition -> source -> the searches of the queries filed under it (YAML order)."""
+    out: dict[str, dict[str, list[Mapping[str, str]]]] = {}
+    for query in routed.values():
+        for source, search in query.searches.items():
+            out.setdefault(query.condition, {}).setdefault(source, []).append(search)
+    return out
 
 
 def merge_changes(pending: list[PendingItem]) -> list[tuple[PendingItem, list[PendingItem]]]:
@@ -326,44 +338,3 @@ def _continue(earlier: str, later: str) -> str | None:
     if not label.strip() or not head.startswith(label):
         return None
     return f"{head} → {middle} → {end}"
-
-
-def receipts(polls: list[PollRow], query_ids: set[str], not_polled: dict[str, int],
-             quarantined: list[HeldRecord]) -> list[SourceReceipt]:
-    """Per source: window covered, polls, records seen, new, failures and quarantined records
-    since the last digest. A failed poll's partial work still counts, so the headline and the
-    receipt never disagree."""
-    by_source: dict[str, SourceReceipt] = {}
-
-    def receipt_for(source: str) -> SourceReceipt:
-        return by_source.setdefault(source, SourceReceipt(source, label(source)))
-
-    for poll in polls:
-        if poll.query_id not in query_ids:
-            continue
-        receipt = receipt_for(poll.source)
-        receipt.polls += 1
-        receipt.seen += poll.seen
-        receipt.new += poll.new
-        for warning in poll.warnings:
-            warning = f"query {poll.query_id}: {warning}"  # whose search it was
-            if warning not in receipt.warnings:
-                receipt.warnings.append(warning)
-        if poll.error:
-            receipt.failed += 1
-            receipt.last_error = poll.error
-            continue
-        if poll.window_start and (receipt.window_start is None
-                                  or poll.window_start < receipt.window_start):
-            receipt.window_start = poll.window_start
-        if poll.window_end and (receipt.window_end is None
-                                or poll.window_end > receipt.window_end):
-            receipt.window_end = poll.window_end
-    for held in quarantined:
-        if held.query_id in query_ids:
-            ids = receipt_for(held.source).quarantined
-            if held.source_id not in ids:
-                ids.append(held.source_id)
-    for source, count in not_polled.items():
-        receipt_for(source).not_polled = count
-    return list(by_source.values())

@@ -44,10 +44,12 @@ def run_once(config: Config, store: Store, settings: Settings, *, now: datetime 
              sources: dict[str, Source] | None = None, command: str = "run --once",
              destinations: list[str] | None = None, senders: dict[str, Sender] | None = None,
              preview_unsendable: bool = True,
-             progress: PollProgress | None = None, dry_run: bool = False) -> RunReport:
+             progress: PollProgress | None = None, dry_run: bool = False,
+             scheduled: bool = False) -> RunReport:
     """Poll, store, queue, then deliver pending digests (to *destinations*, default all).
     *dry_run*: poll without secrets and send nothing (*store* should be a copy): each
-    destination is reported as not sent because of the dry run, not for a missing token."""
+    destination is reported as not sent because of the dry run, not for a missing token.
+    *scheduled*: a schedule fired it (a quiet Slack digest is then a heartbeat)."""
     now = now or utc_now()
     for query_id in query_ids or []:
         config.query(query_id)  # unknown ids are a usage error before anything is recorded
@@ -63,7 +65,7 @@ def run_once(config: Config, store: Store, settings: Settings, *, now: datetime 
                 deliveries = delivery.deliver(config, store, settings, now=now, stream=stream,
                                               names=destinations, senders=senders,
                                               preview_unsendable=preview_unsendable,
-                                              dry_run=dry_run)
+                                              dry_run=dry_run, scheduled=scheduled)
             except BaseException as exc:
                 _abandon(store, run_id, exc)
                 raise

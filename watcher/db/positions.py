@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..redact import scrub
-from .report_rows import HeldRecord, PollWindow, PositionRow
+from .report_rows import HeldRecord, Outage, PollWindow, PositionRow
 
 
 @dataclass
@@ -58,6 +58,17 @@ class PositionsMixin:
         return [PositionRow(*row) for row in self.conn.execute(
             "SELECT query_id, source, window_end, last_success, last_attempt, last_error,"
             " last_error_at FROM positions ORDER BY query_id, source")]
+
+    def outages(self) -> list[Outage]:
+        """Every (query, source) failing now (its last poll failed: a success clears the
+        error), with its last success, saved window end and first failure since that success:
+        what a digest's receipt says about a source that is down, over however many runs."""
+        return [Outage(*row) for row in self.conn.execute(
+            "SELECT p.query_id, p.source, p.last_success, p.window_end,"
+            " (SELECT MIN(l.finished) FROM polls l WHERE l.query_id = p.query_id AND"
+            "  l.source = p.source AND l.error IS NOT NULL AND"
+            "  l.finished > COALESCE(p.last_success, ''))"
+            " FROM positions p WHERE p.last_error IS NOT NULL ORDER BY p.query_id, p.source")]
 
     # --- quarantine --------------------------------------------------------------------------
 

@@ -20,6 +20,19 @@ class PositionRow:
 
 
 @dataclass(frozen=True)
+class Outage:
+    """A (query, source) whose last poll failed: when it last succeeded, where its next
+    successful poll restarts (its saved window end: nothing after it is lost), and when it
+    first failed since that success (how long it has been failing)."""
+
+    query_id: str
+    source: str
+    last_success: str | None  # None: never polled successfully
+    window_end: str | None  # None: the next success looks back lookback_days
+    failing_since: str | None
+
+
+@dataclass(frozen=True)
 class PollWindow:
     """The window the last successful poll of a (query, source) covered."""
 

@@ -32,8 +32,8 @@ class DestinationOptions(Strict):
     subject: str | None = None
     schedule: Schedule | None = None
     #: Send a digest with nothing new (a heartbeat). Default: the kind's SENDS_EMPTY (on for
-    #: email, whose weekly message is also proof of life). A digest reporting a failure is
-    #: always sent.
+    #: email, whose weekly message is also proof of life), or, for Slack (QUIET_HEARTBEAT), on
+    #: for a schedule's digest only. A digest reporting a failure is always sent.
     send_empty: bool | None = None
     #: Items listed in one digest; the rest are summarised per condition and stay pending.
     max_items: int = Field(default=50, ge=1, le=5000)
@@ -44,6 +44,9 @@ class DestinationOptions(Strict):
 
     #: Whether a digest with nothing new is sent when the YAML does not say.
     SENDS_EMPTY: ClassVar[bool] = False
+    #: Whether a quiet digest a schedule fires is sent when the YAML does not say: a short
+    #: heartbeat, so a team reading only this destination can tell quiet from dead.
+    QUIET_HEARTBEAT: ClassVar[bool] = False
     #: Fields that belong to other kinds -> their kind. The registry adds them (accepted only
     #: when empty) so that a field written under the wrong kind says whose it is.
     FOREIGN: ClassVar[dict[str, str]] = {}
@@ -59,6 +62,13 @@ class DestinationOptions(Strict):
     @property
     def sends_empty(self) -> bool:
         return self.SENDS_EMPTY if self.send_empty is None else self.send_empty
+
+    def sends_quiet(self, *, scheduled: bool) -> bool:
+        """Whether a digest with nothing new goes out: as `send_empty` says, else the kind's
+        default (a schedule's quiet Slack digest is a heartbeat; a hand-run one is not)."""
+        if self.send_empty is not None:
+            return self.send_empty
+        return self.SENDS_EMPTY or (scheduled and self.QUIET_HEARTBEAT)
 
     def only_its_own_fields(self) -> DestinationOptions:
         """The registry's check, run after the kind's own: another kind's field is empty."""

@@ -9,7 +9,7 @@ posted (slack_recovery), and the core marks it sent instead of posting it twice.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import model_validator
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 class Slack(DestinationOptions):
     kind: Literal["slack"]
+    QUIET_HEARTBEAT: ClassVar[bool] = True  # a quiet scheduled digest says so
     #: '#name' or the channel's id (C0...): the bot must be a member.
     channel: str | None = None
 

@@ -3,7 +3,7 @@ thread), to the one channel the webhook URL (SLACK_WEBHOOK_URL) is tied to."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from slack_sdk.errors import SlackClientError
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 class SlackWebhook(DestinationOptions):
     kind: Literal["slack_webhook"]
+    QUIET_HEARTBEAT: ClassVar[bool] = True  # a quiet scheduled digest says so
 
 
 class SlackWebhookSender:

@@ -75,6 +75,13 @@ class IsrctnServer(LocalServer):
             self.trials[isrctn] = (fields["updated"], trial_xml(isrctn, **fields))
         return isrctn
 
+    def add_full_trial(self, isrctn: str, xml: str, *, updated: date) -> str:
+        """Serve a ``fullTrial`` given as XML (a recorded answer's, or an edited copy of one),
+        last edited on *updated*."""
+        with self._lock:
+            self.trials[isrctn] = (updated, xml)
+        return isrctn
+
     def fail(self, status: int, body: str = "", *, content_type: str = "text/plain") -> None:
         self.scripted.append(Scripted(status, body, content_type))
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from ..digest import Digest, DigestItem, SourceReceipt
+from ..digest import Digest, DigestItem
 from ..labels import INFERRED, inferred_labels
 from ..models import Study
 from ..parsers.pubmed_fields import REGISTRY_SCHEMES
 from ..parsers.trial_status import phase_name, status_name
 from ..printable import printable
 from ..sample_size import paper_sample_size
+from .states import failure_phrase, receipt_sentence
 
 ID_LABELS = {"pmid": "PMID", "pmcid": "PMCID", "doi": "doi", "nct": "NCT"}
 
@@ -223,12 +224,14 @@ def conclusion(study: Study, limit: int = 300) -> str:
 
 
 def overflow_line(digest: Digest) -> str:
-    """What max_items held back, per condition: it stays pending and leads the next digest."""
+    """What max_items held back, per condition: it stays pending and leads the next digest,
+    and a search per condition (:func:`watcher.render.held.held_links`) shows it now."""
     if not digest.overflow:
         return ""
     parts = "; ".join(f"{condition}: {count}" for condition, count in digest.overflow.items())
     return (f"{digest.held_back} more not listed here ({parts}). They stay pending and lead "
-            "the next digest; `watcher status` counts them.")
+            "the next digest; a search link per condition, at the end of this digest, shows "
+            "them now.")
 
 
 def headline(digest: Digest) -> str:
@@ -248,19 +251,10 @@ def headline(digest: Digest) -> str:
     text = ", ".join(parts) if count or kinds else "Nothing new"
     if digest.notices:
         text += f", {_plural(len(digest.notices), 'notice')}"
-    failures = [r for r in digest.receipts if r.failed]
+    failures = [r for r in digest.receipts if r.down]
     if failures:
         text = "; ".join(failure_phrase(r) for r in failures) + " · " + text
     return text
-
-
-def failure_phrase(receipt: SourceReceipt) -> str:
-    """'PubMed could not be reached: 0 of 10 queries polled' (or '3 of 10 polls failed')."""
-    ok = receipt.polls - receipt.failed
-    if ok == 0:
-        return (f"{receipt.label} could not be polled: 0 of {receipt.polls} "
-                f"{'query' if receipt.polls == 1 else 'queries'} polled")
-    return f"{receipt.label}: {receipt.failed} of {receipt.polls} polls FAILED"
 
 
 def notice_text(item: DigestItem) -> str:
@@ -278,31 +272,6 @@ def short_date(iso: str | None) -> str:
     text = when.strftime("%d %b %Y")
     if "T" in iso:
         text += when.strftime(" %H:%M UTC")
-    return text
-
-
-def receipt_sentence(receipt: SourceReceipt) -> str:
-    """One source's part of the receipt line, e.g. 'PubMed 2026-10-24 to 2026-11-23: ...'."""
-    if receipt.not_polled and not receipt.polls:
-        queries = "query asks" if receipt.not_polled == 1 else "queries ask"
-        return (f"{receipt.label}: not polled, not supported in this version yet "
-                f"({receipt.not_polled} {queries} for it)")
-    window = ""
-    if receipt.window_start and receipt.window_end:
-        window = f" {receipt.window_start} to {receipt.window_end}"
-    text = (f"{receipt.label}{window}: {_plural(receipt.polls, 'poll')}, "
-            f"{_plural(receipt.seen, 'record')} seen, {receipt.new} new")
-    if receipt.failed:
-        text += f", {receipt.failed} FAILED (last: {receipt.last_error})"
-    if receipt.warnings:
-        shown = "; ".join(receipt.warnings[:3])
-        more = f" and {len(receipt.warnings) - 3} more" if len(receipt.warnings) > 3 else ""
-        text += f", {len(receipt.warnings)} warning(s): {shown}{more}"
-    if receipt.quarantined:
-        shown = ", ".join(receipt.quarantined[:5])
-        more = f" and {len(receipt.quarantined) - 5} more" if len(receipt.quarantined) > 5 else ""
-        text += (f", {len(receipt.quarantined)} quarantined ({shown}{more}; see "
-                 "`watcher status`)")
     return text
 
 

@@ -38,6 +38,8 @@ from .common import (
     registrations,
     study_facts,
 )
+from .held import held_links
+from .states import nothing_lost
 
 
 class Destination(Protocol):
@@ -50,6 +52,8 @@ class Destination(Protocol):
 DEFAULT_SUBJECT = "watcher digest"
 WIDTH = 76  # plain-text wrap (RFC 5322 recommends lines under 78 characters)
 TITLE_LIMIT = 300  # a title longer than this is cut: the link carries the rest
+POINTER_LIMIT = 120  # a pointer's title: a line, about two on a phone
+MAX_HIGHLIGHTS = 5
 
 
 class EmailRendering(NamedTuple):
@@ -79,6 +83,32 @@ class ItemView:
 class SectionView:
     condition: str
     items: list[ItemView]
+    anchor: str = ""  # the section's id, which the summary links to
+    matched: int = 0  # every study that matched its condition (told here or pointed to)
+    held: int = 0  # held back by max_items
+    anchors: list[str] = field(default_factory=list)  # each item's id, as items
+    pointers: list[PointerView] = field(default_factory=list)
+
+
+@dataclass
+class PointerView:
+    """A study that matched a section's condition too, told in full under *condition*: one
+    line, its title linking to that entry (or, when it is not in this email, to the study)."""
+
+    title: str
+    href: str
+    condition: str
+    condition_href: str  # '#c2', or '' when that condition's section is not in this email
+
+
+@dataclass
+class CountView:
+    """One line of the summary: a condition, how many studies matched it, its section."""
+
+    condition: str
+    matched: int
+    held: int
+    href: str  # '' for a condition whose every study max_items held back
 
 
 def render(digest: Digest, destination: Destination | None = None) -> EmailRendering:
@@ -145,6 +175,10 @@ def item_view(item: DigestItem) -> ItemView:
 
 def _context(digest: Digest, subject: str, brand: str) -> dict[str, object]:
     failures = [r for r in digest.receipts if r.failed]
+    sections = _sections(digest)
+    counts = [CountView(s.condition, s.matched, s.held, "#" + s.anchor) for s in sections]
+    counts += [CountView(condition, 0, held, "") for condition, held in digest.overflow.items()
+               if condition not in {s.condition for s in sections}]
     return {
         "subject": subject,
         "brand": brand,
@@ -153,13 +187,50 @@ def _context(digest: Digest, subject: str, brand: str) -> dict[str, object]:
         "destination": digest.destination,
         "failures": [{"phrase": failure_phrase(r), "error": one_line(r.last_error or "")}
                      for r in failures],
-        "sections": [SectionView(s.condition, [item_view(i) for i in s.items])
-                     for s in digest.sections],
+        "sections": sections,
+        "counts": counts,
+        "highlights": [_pointer(item, _anchors(digest), _section_anchors(digest), TITLE_LIMIT)
+                       for item in digest.highlights[:MAX_HIGHLIGHTS] if item.study],
         "notices": [one_line(notice_text(n)) for n in digest.notices],
         "overflow": overflow_line(digest),
+        "held_links": [{"label": h.label, "url": safe_href(h.url)} for h in held_links(digest)],
+        "banner": nothing_lost(digest),
         "receipt": receipt_line(digest),
         "receipt_sentences": [receipt_sentence(r) for r in digest.receipts],
     }
+
+
+def _sections(digest: Digest) -> list[SectionView]:
+    """Each condition's section: its full entries, each with the id the summary and the
+    pointers link to, then its pointers."""
+    anchors, section_anchors = _anchors(digest), _section_anchors(digest)
+    return [SectionView(s.condition, [item_view(i) for i in s.items],
+                        section_anchors[s.condition], s.matched,
+                        digest.overflow.get(s.condition, 0),
+                        [anchors[i.outbox_id] for i in s.items],
+                        [_pointer(i, anchors, section_anchors) for i in s.pointers if i.study])
+            for s in digest.sections]
+
+
+def _anchors(digest: Digest) -> dict[int, str]:
+    """outbox id -> the id of that study's full entry: plain ASCII, so every mail client that
+    follows in-message links at all (by id or by name) finds it."""
+    return {item.outbox_id: f"s{item.outbox_id}" for s in digest.sections for item in s.items}
+
+
+def _section_anchors(digest: Digest) -> dict[str, str]:
+    return {s.condition: f"c{n}" for n, s in enumerate(digest.sections, start=1)}
+
+
+def _pointer(item: DigestItem, anchors: dict[int, str], sections: dict[str, str],
+             limit: int = POINTER_LIMIT) -> PointerView:
+    """A one-line reference to *item*'s full entry, under its primary condition."""
+    assert item.study is not None
+    where = item.conditions[0] if item.conditions else "Other"
+    href = "#" + anchors[item.outbox_id] if item.outbox_id in anchors else \
+        safe_href(item_url(item.study) or "")
+    return PointerView(_clip(one_line(item.study.title) or "(untitled)", limit), href,
+                       one_line(where), "#" + sections[where] if where in sections else "")
 
 
 @functools.cache
@@ -187,10 +258,10 @@ def _wrap(value: str, first: str = "", rest: str | None = None) -> str:
                                    break_long_words=False, break_on_hyphens=False)) or first
 
 
-def _clip(title: str) -> str:
-    if len(title) <= TITLE_LIMIT:
+def _clip(title: str, limit: int = TITLE_LIMIT) -> str:
+    if len(title) <= limit:
         return title
-    return title[:TITLE_LIMIT - 1].rsplit(" ", 1)[0] + "…"
+    return title[:limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 def _day(iso: str | None) -> date | None:

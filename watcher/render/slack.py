@@ -1,27 +1,24 @@
 """Slack Block Kit rendering of a digest: pure data in, messages out, nothing sent.
 
-Every string that came from a source is untrusted: it is escaped for Slack (``&``, ``<``, ``>``
-and nothing else, as Slack asks) in every text field and in the fallback, so a title such as
-``<!channel>`` shows as text and cannot notify anyone. Link targets are percent-encoded where
-they could end the ``<url|label>`` syntax, headers stay on one line, and long strings are cut so
-each message stays well inside Block Kit's limits (50 blocks, 3,000 characters per section,
-150 per header, about 12,000 characters of text in all).
+Every string that came from a source is untrusted: :mod:`.slack_blocks` escapes it for Slack in
+every text field and in the fallback, so a title such as ``<!channel>`` shows as text and cannot
+notify anyone, and long strings are cut so each message stays well inside Block Kit's limits.
 
-A digest becomes one top-level message (header, headline, counts, overflow, receipt, notices)
-and the items, grouped by condition in the YAML's order, in further messages: thread replies
-for a bot, plain follow-up messages for a webhook (which packs what fits into the first).
+A digest becomes one top-level message (header, headline, how many studies matched each
+condition, the highlights, overflow, receipt, notices) and the items, grouped by condition in
+the YAML's order, in further messages: for a bot, one thread reply per condition (continued in
+more when too long), a divider between studies and the studies told in full under another
+condition as short lines at the end; for a webhook, plain follow-up messages, packed.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
 
-from ..digest import Digest, DigestItem
+from ..digest import Digest, DigestItem, Section
 from ..sources import label as source_label
 from .common import (
     conclusion,
@@ -32,22 +29,45 @@ from .common import (
     notice_link,
     notice_text,
     overflow_line,
-    printable,
+    receipt_line,
     receipt_sentence,
     registrations,
     short_date,
     study_facts,
 )
+from .held import held_links
+from .slack_blocks import (  # noqa: F401 (MAX_*, TITLE_LIMIT: the limits, read by tests)
+    BLOCKS_BUDGET,
+    FALLBACK_BUDGET,
+    MAX_BLOCKS,
+    MAX_CONTEXT_ELEMENTS,
+    MAX_HEADER,
+    MAX_SECTION,
+    TITLE_LIMIT,
+    block_text_size,
+    clean,
+    context_block,
+    cut_escaped,
+    cut_escaped_text,
+    escape,
+    header_block,
+    link,
+    link_target,
+    mrkdwn,
+    section_block,
+    text_field,
+    within_budget,
+)
+from .states import heartbeat_line, nothing_lost
 
-MAX_BLOCKS = 50
-MAX_SECTION = 3000
-MAX_HEADER = 150
-MAX_CONTEXT_ELEMENTS = 10
-#: Text of all blocks in one message, and of its fallback: together under Slack's ~12,000.
-BLOCKS_BUDGET = 10_000
-FALLBACK_BUDGET = 2_000
-TITLE_LIMIT = 300
 CONCLUSION_LIMIT = 300
+MAX_HIGHLIGHTS = 5
+HIGHLIGHT_TITLE_LIMIT = 200
+POINTER_TITLE_LIMIT = 150
+#: Text of one block of pointer lines: well inside MAX_SECTION, so a cut never ends a link.
+POINTER_BLOCK = 2_800
+#: The longest link target kept in a one-line highlight or pointer (else the bare title).
+SHORT_LINK_TARGET = 500
 
 
 @dataclass
@@ -69,107 +89,6 @@ class SlackMessage:
         return {"text": self.text, "blocks": self.blocks}
 
 
-# --- escaping -------------------------------------------------------------------------------
-
-def clean(value: object) -> str:
-    """One line of readable text: escape sequences, control and bidi override characters
-    dropped (:func:`printable`), whitespace (CR, LF, tabs) collapsed."""
-    return " ".join(printable(value or "").split())
-
-
-def escape(value: object) -> str:
-    """Slack's three control characters as entities; nothing else is touched."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def text_field(value: object, limit: int) -> str:
-    """*value* cleaned to one line, escaped, and cut so the escaped form has at most *limit*
-    characters (never splitting an entity)."""
-    return cut_escaped(clean(value), limit)
-
-
-def cut_escaped(raw: str, limit: int) -> str:
-    """Escape *raw* and keep at most *limit* characters of the result, ending with an ellipsis
-    when cut."""
-    escaped = escape(raw)
-    if len(escaped) <= limit:
-        return escaped
-    out: list[str] = []
-    size = 0
-    for ch in raw:
-        piece = escape(ch)
-        if size + len(piece) > limit - 1:
-            break
-        out.append(piece)
-        size += len(piece)
-    return "".join(out).rstrip() + "…"
-
-
-def cut_escaped_text(escaped: str, limit: int) -> str:
-    """Cut already-escaped text to *limit* characters without breaking an entity."""
-    if len(escaped) <= limit:
-        return escaped
-    cut = escaped[:limit - 1]
-    amp = cut.rfind("&")
-    if amp != -1 and ";" not in cut[amp:]:
-        cut = cut[:amp]
-    return cut.rstrip() + "…"
-
-
-def link_target(url: str) -> str | None:
-    """A URL safe inside ``<url|label>``: http(s) only; ``<``, ``>``, ``|``, spaces and
-    controls percent-encoded, ``&`` escaped as Slack expects. None when it is no web link."""
-    url = url.strip()
-    try:
-        scheme = urlsplit(url).scheme.lower()
-    except ValueError:
-        return None
-    if scheme not in ("http", "https"):
-        return None
-    safe = quote(url, safe="/:?#[]@!$&'()*+,;=%~-._")
-    return safe.replace("&", "&amp;")
-
-
-def link(url: str, label: str, limit: int = TITLE_LIMIT) -> str:
-    """``<url|label>`` with the label escaped and cut; the bare label when *url* is unusable."""
-    shown = text_field(label, limit)
-    if not any(unicodedata.category(ch)[0] not in "CZ" for ch in shown):
-        shown = "(untitled)"  # only zero-width or format characters: an invisible link
-    target = link_target(url) if url else None
-    return f"<{target}|{shown}>" if target else shown
-
-
-# --- blocks ---------------------------------------------------------------------------------
-
-def header_block(value: str) -> dict[str, Any]:
-    return {"type": "header",
-            "text": {"type": "plain_text", "text": text_field(value, MAX_HEADER) or "watcher",
-                     "emoji": True}}
-
-
-def mrkdwn(text: str) -> dict[str, Any]:
-    """A mrkdwn text object; verbatim, so Slack does not turn a bare '#name' or '@here' in a
-    title into a link or a mention of its own accord."""
-    return {"type": "mrkdwn", "text": cut_escaped_text(text, MAX_SECTION), "verbatim": True}
-
-
-def section_block(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": mrkdwn(text)}
-
-
-def context_block(parts: list[str]) -> dict[str, Any]:
-    return {"type": "context", "elements": [mrkdwn(part)
-                                            for part in parts[:MAX_CONTEXT_ELEMENTS]]}
-
-
-def block_text_size(block: dict[str, Any]) -> int:
-    """Characters of text a block carries (what counts toward a message's size)."""
-    size = len(block.get("text", {}).get("text", ""))
-    size += sum(len(e.get("text", "")) for e in block.get("elements", []))
-    size += sum(len(f.get("text", "")) for f in block.get("fields", []))
-    return size
-
-
 # --- the digest -----------------------------------------------------------------------------
 
 def date_range(digest: Digest) -> str:
@@ -179,18 +98,24 @@ def date_range(digest: Digest) -> str:
 
 
 def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
-    """The top-level message: header (date range), headline (failures first), counts per
-    condition and per kind of event, what max_items held back, and the receipt."""
-    blocks = [header_block(f"Literature watch · {date_range(digest)}"),
+    """The top-level message: header (date range, marked when a source is down), what a failure
+    means, headline (failures first), how many studies matched each condition, the highlights,
+    counts per kind of event, what max_items held back, and the receipt. Cut to the message
+    budget however long the names and errors are."""
+    blocks = [header_block(f"{warning_mark(digest)}Literature watch · {date_range(digest)}"),
+              *failure_blocks(digest),
               section_block(f"*{escape(clean(headline(digest)))}*")]
-    counts = [f"{text_field(s.condition, 200)}: {len(s.items)}"
+    counts = [f"{text_field(s.condition, 200)}: {s.matched}"
               + (f" (+{digest.overflow[s.condition]} held)"
                  if digest.overflow.get(s.condition) else "")
               for s in digest.sections]
     counts += [f"{text_field(c, 200)}: 0 (+{n} held)" for c, n in digest.overflow.items()
                if c not in {s.condition for s in digest.sections}]
     if counts:
-        blocks.append(section_block("*By condition:* " + " · ".join(counts)))
+        blocks.append(section_block("*By condition*\n" + "\n".join(counts)))
+    highlights = [_highlight(item) for item in digest.highlights if item.study]
+    if highlights:
+        blocks.append(section_block("*Highlights*\n" + "\n".join(highlights[:MAX_HIGHLIGHTS])))
     kinds: dict[str, int] = {}
     for item in digest.items:
         if item.study is not None:
@@ -211,10 +136,39 @@ def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
     else:
         receipt = [escape(f"Receipt: no source was polled since {short_date(digest.since)}.")]
     blocks.append(context_block([cut_escaped_text(r, 1500) for r in receipt]))
-    fallback = [escape(clean(f"watcher: {headline(digest)} · {date_range(digest)}"))]
+    fallback = [warning_mark(digest)
+                + escape(clean(f"watcher: {headline(digest)} · {date_range(digest)}"))]
     if digest.overflow:
         fallback.append(escape(clean(overflow_line(digest))))
-    return blocks, fallback
+    return within_budget(blocks, BLOCKS_BUDGET), fallback
+
+
+def _highlight(item: DigestItem) -> str:
+    """'• <url|title> · Depression': a highlight, and the condition whose reply tells it."""
+    assert item.study is not None
+    return (f"• {short_link(item, HIGHLIGHT_TITLE_LIMIT)}"
+            f" · _{text_field(item.conditions[0] if item.conditions else 'Other', 100)}_")
+
+
+def short_link(item: DigestItem, limit: int) -> str:
+    """A study's title linked to it, in a line that stays short: an absurdly long address
+    from a source gives the bare title (a cut could only break the link's markup)."""
+    assert item.study is not None
+    url = item_url(item.study)
+    target = link_target(url) if url else None
+    return link(url if target and len(target) <= SHORT_LINK_TARGET else "", item.study.title,
+                limit)
+
+
+def warning_mark(digest: Digest) -> str:
+    """Before the header and notification of a digest whose source is down: never alike."""
+    return ":warning: " if any(r.down for r in digest.receipts) else ""
+
+
+def failure_blocks(digest: Digest) -> list[dict[str, Any]]:
+    """Under a failure digest's header: nothing is lost, and where polling catches up."""
+    lost = nothing_lost(digest)
+    return [section_block(f":warning: *{escape(clean(lost))}*")] if lost else []
 
 
 def item_mrkdwn(item: DigestItem) -> str:
@@ -263,12 +217,20 @@ class _Unit:
     fallback: str
     outbox_ids: list[int]
     group: str | None = None  # condition heading it belongs under
-    group_size: int = 0
+    group_size: int = 0  # studies that matched that condition (its heading's count)
+    joined: bool = False  # continues the unit before it: no divider between them
 
 
 def render(digest: Digest, *, threaded: bool) -> list[SlackMessage]:
     """The digest as Slack messages, each within Block Kit's limits. *threaded*: items go in
-    replies under the top message (bot token); otherwise they follow it (webhook)."""
+    replies under the top message (bot token), one reply per condition (continued in more when
+    it is too long); otherwise they follow it (webhook), packed into as few messages as fit.
+    A quiet digest is one short heartbeat; the searches showing what max_items held back close
+    it, in a reply of their own."""
+    if (beat := heartbeat_line(digest)) and not digest.notices:
+        return [SlackMessage([section_block(f":white_check_mark: {escape(beat)}"), context_block(
+            [cut_escaped_text(escape(clean(receipt_line(digest))), 1500)])],
+            [escape(f"watcher: {beat}")])]
     blocks, fallback = top_blocks(digest)
     top = SlackMessage(blocks=blocks, fallback=fallback)
     messages = [top]
@@ -278,32 +240,68 @@ def render(digest: Digest, *, threaded: bool) -> list[SlackMessage]:
     for notice in digest.notices:
         text = text_field(notice_text(notice), 1000)
         units.append(_Unit([section_block(":warning: " + text)], "! " + text,
-                            [notice.outbox_id]))
+                            [notice.outbox_id], joined=True))
+    for section in digest.sections:
+        units += [_Unit([section_block(item_mrkdwn(item))], item_fallback(item),
+                        item.outbox_ids, section.condition, section.matched)
+                  for item in section.items]
+        units += _pointer_units(section)
+    for n, held in enumerate(held_links(digest)):  # a link too long for a section is named
+        shown = link(held.url, held.label) if len(held.url) < MAX_SECTION - 400 else \
+            escape(clean(held.label)) + " (search too long for Slack: see the email digest)"
+        units.append(_Unit([section_block(shown)], "• " + escape(clean(held.label)), [],
+                           "Held back for the next digest", digest.held_back, joined=n > 0))
     for unit in units:
         _pack(messages, unit, threaded=threaded)
-    if threaded and digest.sections and messages[-1] is top:
-        messages.append(SlackMessage(reply=True))
-    for section in digest.sections:
-        for item in section.items:
-            _pack(messages, _Unit([section_block(item_mrkdwn(item))], item_fallback(item),
-                                  item.outbox_ids, section.condition, len(section.items)),
-                  threaded=threaded)
     return [m for m in messages if m.blocks]
 
 
+def _pointer_units(section: Section) -> list[_Unit]:
+    """The studies that matched *section*'s condition but are told in full under their own:
+    one short line each, at the end of the condition's reply, in as few blocks as fit."""
+    if not section.pointers:
+        return []
+    lead = ("*Also relevant here*, told in full under their own condition:"
+            if section.items else "*Told in full under their own condition:*")
+    units: list[_Unit] = []
+    lines = [lead]
+    for item in section.pointers:
+        if item.study is None:
+            continue
+        where = text_field(item.conditions[0] if item.conditions else "Other", 100)
+        line = f"• {short_link(item, POINTER_TITLE_LIMIT)} → {where}"
+        if len("\n".join([*lines, line])) > POINTER_BLOCK:
+            units.append(_pointer_unit(section, lines, joined=bool(units)))
+            lines = []
+        lines.append(line)
+    units.append(_pointer_unit(section, lines, joined=bool(units)))
+    return units
+
+
+def _pointer_unit(section: Section, lines: list[str], *, joined: bool) -> _Unit:
+    shown = sum(line.startswith("•") for line in lines)
+    return _Unit([section_block("\n".join(lines))], f"({shown} more under other conditions)",
+                 [], section.condition, section.matched, joined=joined)
+
+
 def _pack(messages: list[SlackMessage], unit: _Unit, *, threaded: bool) -> None:
-    """Add *unit* to the last message, or start a new one when it would not fit."""
+    """Add *unit* to the last message, or start a new one when it would not fit. Threaded,
+    each condition starts its own reply; a divider separates one study from the next."""
     current = messages[-1]
-    heading = _heading(unit, continued=False) if unit.group and unit.group != current.group \
-        else []
-    if not _fits(current, heading + unit.blocks):
+    new_group = unit.group is not None and unit.group != current.group
+    if threaded and new_group:
+        current = SlackMessage(reply=True)
+        messages.append(current)
+    heading = _heading(unit, continued=False) if new_group else []
+    lead = heading or ([] if unit.joined or not current.blocks else [{"type": "divider"}])
+    if not _fits(current, lead + unit.blocks):
         current = SlackMessage(reply=threaded)
         messages.append(current)
         continued = messages[-2].group == unit.group and unit.group is not None
-        heading = _heading(unit, continued=continued) if unit.group else []
-    current.blocks += heading + unit.blocks
-    if heading:
-        current.fallback.append(heading[0]["text"]["text"])  # escaped by header_block
+        lead = _heading(unit, continued=continued) if unit.group else []
+    current.blocks += lead + unit.blocks
+    if lead and lead[0]["type"] == "header":
+        current.fallback.append(lead[0]["text"]["text"])  # escaped by header_block
     current.fallback.append(unit.fallback)
     current.outbox_ids += unit.outbox_ids
     current.group = unit.group or current.group
@@ -338,6 +336,8 @@ def readable(message: SlackMessage) -> str:
             lines.append(unescape(text))
         elif block["type"] == "context":
             lines.append("  ".join(unescape(e["text"]) for e in block["elements"]))
+        elif block["type"] == "divider":
+            lines.append("-" * 40)
     return "\n\n".join(lines)
 
 

@@ -22,6 +22,8 @@ from .common import (
     short_date,
     study_facts,
 )
+from .held import held_links
+from .states import nothing_lost
 
 WIDTH = 100
 
@@ -30,6 +32,8 @@ def render(digest: Digest) -> str:
     since = f"since {short_date(digest.since)}" if digest.since else "(first digest)"
     lines = [f"watcher: {headline(digest)} {since}"
              f" · digest for {digest.destination} · {short_date(digest.generated)}", ""]
+    if nothing_lost(digest):  # a failure digest says so before anything else
+        lines += _wrap("!! " + nothing_lost(digest), WIDTH, subsequent_indent="   ") + [""]
     if digest.highlights:
         lines.append("Highlights:")
         for number, item in enumerate(digest.highlights, 1):
@@ -51,7 +55,8 @@ def render(digest: Digest) -> str:
                            subsequent_indent="  ")
         lines.append("")
     if digest.overflow:
-        lines += _wrap(overflow_line(digest), WIDTH) + [""]
+        lines += _wrap(overflow_line(digest), WIDTH)
+        lines += [f"  {held.label}: {held.url}" for held in held_links(digest)] + [""]
     if not digest.sections:
         lines += ["No new studies matched any saved query.", ""]
     lines += _wrap(receipt_line(digest), WIDTH, subsequent_indent="  ")

@@ -87,13 +87,13 @@ def digest(cfg: Config, settings: Settings, destination: str) -> Outcome:
                     report = pipeline.run_once(cfg, store, settings, query_ids=queries,
                                                stream=stream, command=f"serve {destination}",
                                                destinations=[destination],
-                                               preview_unsendable=False)
+                                               preview_unsendable=False, scheduled=True)
                 failures, deliveries = report.poll.error_lines(), report.deliveries
             else:
                 with storage.guarded(store.path, stamp(utc_now())), \
                         digest_stream(settings.log_format) as stream:
-                    deliveries = pipeline.deliver(cfg, store, settings,
-                                                  names=[destination], stream=stream)
+                    deliveries = pipeline.deliver(cfg, store, settings, names=[destination],
+                                                  stream=stream, scheduled=True)
                 failures = []
         except StorageError as exc:  # a full disk: nothing more is sent; retried as a failure
             log.error("%s: %s", destination, exc)

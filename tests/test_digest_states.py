@@ -1,0 +1,288 @@
+"""What a digest tells about its sources and what it holds back, through the real pipeline
+against the local E-utilities, Slack and SMTP servers: PubMed down all week over many runs is
+one outage told truthfully (how many queries, since when, its last success) with where the
+next successful poll catches up, in a digest that looks like a failure; a partial failure
+names how many queries failed; a quiet scheduled Slack digest is a short heartbeat by default;
+a first digest past max_items links, per condition, a PubMed search that shows what it held
+back."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from contextlib import closing
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.helpers import QUERIES_YAML, days_ago
+from tests.helpers.ctgov import ketamine_trial
+from tests.helpers.email import Inbox, parts_of, smtp_vars
+from tests.helpers.slack import TEAM, delivered_pmids, slack_vars, texts
+from watcher import pipeline
+from watcher.fakes.ctgov import CtgovServer
+from watcher.render.slack import unescape
+from watcher.serve import jobs
+
+#: Nothing listens on port 9 (discard): PubMed cannot be reached.
+DOWN = "http://127.0.0.1:9/entrez/eutils/"
+
+BOTH = QUERIES_YAML.replace("defaults:\n", """\
+destinations:
+  team:
+    kind: slack
+    channel: "#ketamine-watch"
+  mail:
+    kind: email
+    to: [team@example.org]
+    subject: Ketamine watch
+defaults:
+  destinations: [team, mail]
+""")
+
+
+@pytest.fixture
+def smtp(unused_port):
+    """An aiosmtpd inbox on a free port (stopped after the test)."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=unused_port)
+    controller.start()
+    yield inbox
+    controller.stop()
+
+
+def day(when: datetime | date) -> str:
+    return f"{when.day} {when:%b}"
+
+
+def visible(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+# --- a source down all week -----------------------------------------------------------------
+
+def test_pubmed_down_all_week_is_one_outage_since_when_and_the_next_poll_catches_up(
+        env, corpus_server, slack, smtp, unused_port):
+    env.write_queries(BOTH)
+    cfg = env.config()
+    up = env.settings(**slack_vars(slack), **smtp_vars(unused_port))
+    down = env.settings(**slack_vars(slack), **smtp_vars(unused_port), WATCHER_EUTILS_URL=DOWN)
+    now = datetime.now(UTC).replace(microsecond=0)
+    week_ago = now - timedelta(days=7)
+    with closing(env.store()) as store:
+        assert pipeline.run_once(cfg, store, up, now=week_ago).ok
+    sent = set(delivered_pmids(slack))
+    for n in range(6, 0, -1):  # the poll job, every day of the week: PubMed is down
+        with closing(env.store()) as store:
+            assert pipeline.poll_run(cfg, store, down, now=now - timedelta(days=n)).failures
+    with closing(env.store()) as store:  # the scheduled digest: still down
+        report = pipeline.run_once(cfg, store, down, now=now, scheduled=True)
+    assert [d.sent for d in report.deliveries] == [True, True]
+
+    outage = (f"PubMed could not be polled for any of 3 queries since {day(now - timedelta(6))}"
+              f" (last success {day(week_ago)} {week_ago:%H:%M} UTC)")
+    lost = (f"Nothing is lost: the next successful poll catches up from "
+            f"{week_ago.day} {week_ago:%b %Y}.")
+    top = slack.top_level()[-1]
+    shown = [unescape(t) for t in texts(top)]
+    assert shown[0].startswith(":warning: watcher: " + outage), shown[0]
+    assert shown[1].startswith(":warning: Literature watch"), "a failure digest looks it"
+    assert lost in shown[2]
+    assert outage in shown[3], "the headline"
+    receipt = " ".join(shown[4:])
+    assert "PubMed" in receipt and "0 of 3 queries polled" in receipt and "3 FAILED" in receipt
+    assert "21" not in " ".join(shown) and "polls FAILED" not in " ".join(shown), \
+        "21 failed polls over seven runs are three queries down, not a count of polls"
+
+    mail = smtp.messages()[-1]
+    assert mail["Subject"].startswith("Ketamine watch: " + outage)
+    plain, html = parts_of(mail)
+    page = visible(html)
+    body = visible(html.split("<body", 1)[1].split("</div>", 1)[1])  # after the preheader
+    assert body.startswith("⚠ A source could not be polled: this digest is incomplete "
+                           + lost), "the email's banner comes first"
+    assert lost in page and outage in page
+    assert plain.startswith("!! A SOURCE COULD NOT BE POLLED")
+    assert "Nothing is lost" in plain
+
+    # PubMed is back: the next poll starts from the saved position (minus the overlap), and
+    # everything entered during the outage reaches the team.
+    corpus_server.requests.clear()
+    with closing(env.store()) as store:
+        assert pipeline.run_once(cfg, store, up).ok
+    starts = {call["mindate"] for call in corpus_server.calls("esearch")
+              if call.get("datetype") == "edat"}
+    assert starts == {(week_ago.date() - timedelta(days=2)).strftime("%Y/%m/%d")}
+    entered = {pmid for pmid, record in corpus_server.records.items()
+               if week_ago.date() < record.entry_date <= days_ago(0)}
+    assert entered and entered <= set(delivered_pmids(slack)) - sent
+    back = slack.top_level()[-1]
+    assert not back.text.startswith(":warning:") and "Nothing is lost" not in back.text
+
+
+def test_one_query_failing_for_two_runs_is_a_partial_failure_with_its_count(
+        env, corpus_server, slack):
+    env.write_queries(QUERIES_YAML.replace("defaults:\n", TEAM))
+    cfg = env.config()
+    settings = env.settings(**slack_vars(slack))
+    now = datetime.now(UTC).replace(microsecond=0)
+    with closing(env.store()) as store:
+        assert pipeline.run_once(cfg, store, settings, now=now - timedelta(days=3)).ok
+    for n in (2, 0):  # the first search of each run is refused: one query fails each time
+        corpus_server.fail_next(400, body="<ERROR>bad request</ERROR>", endpoint="esearch")
+        with closing(env.store()) as store:
+            report = pipeline.run_once(cfg, store, settings, now=now - timedelta(days=n))
+        assert len(report.poll.failures) == 1
+    top = slack.top_level()[-1]
+    shown = [unescape(t) for t in texts(top)]
+    assert (f"PubMed: 1 of 3 queries could not be polled since {day(now - timedelta(2))} (last "
+            f"success {day(now - timedelta(3))}") in shown[0]
+    assert shown[1].startswith(":warning: ")
+    assert "Nothing is lost: the next successful poll catches up from" in shown[2]
+    assert "2 of 3 queries polled" in " ".join(shown[4:])
+
+
+# --- a quiet week ---------------------------------------------------------------------------
+
+def test_a_quiet_scheduled_slack_digest_is_a_short_heartbeat_by_default(
+        env, corpus_server, slack):
+    env.write_queries(QUERIES_YAML.replace("defaults:\n", TEAM.replace(
+        "    kind: slack\n", "    kind: slack\n    schedule: {cron: '0 9 * * mon',"
+        " timezone: UTC}\n")))
+    settings = env.settings(**slack_vars(slack))
+    assert env.cli("run", "--once", **slack_vars(slack)).exit_code == 0
+    first = slack.top_level()[-1]
+    posted = len(slack.messages)
+    assert env.cli("run", "--once", **slack_vars(slack)).exit_code == 0
+    assert len(slack.messages) == posted, "a quiet hand-run digest stays quiet"
+
+    outcome = jobs.digest(env.config(), settings, "team")  # what serve's schedule runs
+    assert outcome.error is None
+    assert len(slack.messages) == posted + 1, "one short message, no thread"
+    beat = slack.messages[-1]
+    since = datetime.fromtimestamp(float(first.ts), UTC)
+    assert unescape(beat.blocks[0]["text"]["text"]) == (
+        f":white_check_mark: PubMed polled 3 queries, nothing new since "
+        f"{since.day} {since:%b %Y}.")
+    assert "Receipt: PubMed" in unescape(beat.blocks[1]["elements"][0]["text"])
+    assert len(beat.blocks) == 2 and beat.text.startswith("watcher: PubMed polled 3 queries")
+
+    env.write_queries(QUERIES_YAML.replace("defaults:\n", TEAM.replace(
+        "    kind: slack\n", "    kind: slack\n    send_empty: false\n")))
+    jobs.digest(env.config(), settings, "team")
+    assert len(slack.messages) == posted + 1, "send_empty: false turns the heartbeat off"
+
+
+# --- held back by max_items -----------------------------------------------------------------
+
+HELD_YAML = TEAM.replace("    channel:", "    max_items: 50\n    channel:").replace(
+    "  destinations: [team]\n", "  destinations: [team, mail]\n").replace(
+    "defaults:\n", "  mail:\n    kind: email\n    to: [team@example.org]\n    max_items: 50\n"
+    "defaults:\n") + """\
+  lookback_days: 30
+queries:
+  - id: depression
+    condition: Depression
+    sources:
+      pubmed:
+        terms: depression[tiab]
+  - id: ptsd
+    condition: PTSD
+    sources:
+      pubmed:
+        terms: traumatic[tiab]
+"""
+
+
+def esearch(server, term: str) -> set[str]:
+    """The PMIDs the local E-utilities lists for *term*: what the link's PubMed page shows."""
+    url = server.url + "esearch.fcgi?" + urlencode({"db": "pubmed", "term": term,
+                                                    "retmax": "10000"})
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return set(re.findall(r"<Id>(\d+)</Id>", answer.read().decode()))
+
+
+def test_a_140_item_first_digest_links_each_condition_s_held_back_studies_on_pubmed(
+        env, server, slack, smtp, unused_port):
+    depression = server.add_synthetic(70, first_pmid=39_800_001, newest=days_ago(1), days=20,
+                                      title="Ketamine for treatment-resistant depression")
+    ptsd = server.add_synthetic(70, first_pmid=39_800_101, newest=days_ago(1), days=20,
+                                title="Ketamine after traumatic events")
+    env.write_queries(HELD_YAML)
+    result = env.cli("run", "--once", **slack_vars(slack), **smtp_vars(unused_port))
+    assert result.exit_code == 0, result.stderr
+    listed = set(delivered_pmids(slack))
+    assert len(listed) == 50 and slack.rejected == []
+    held = {"Depression": set(depression) - listed, "PTSD": set(ptsd) - listed}
+    assert len(held["Depression"]) == 20 and len(held["PTSD"]) == 70
+
+    top = slack.top_level()[0]
+    overflow = next(t for t in map(unescape, texts(top)) if "more not listed here" in t)
+    assert "90 more not listed here (Depression: 20; PTSD: 70)" in overflow
+    assert "`watcher status` counts them" not in overflow
+    links = {label: url for m in slack.messages for t in texts(m)
+             for url, label in re.findall(r"<(https://pubmed[^|>]+)\|([^>]+)>", t)}
+    window = f'("{days_ago(30):%Y/%m/%d}"[edat] : "{days_ago(0):%Y/%m/%d}"[edat])'
+    for condition, query_id in (("Depression", "depression"), ("PTSD", "ptsd")):
+        terms = env.config().query(query_id).terms_for("pubmed")  # what the polls send
+        label = f"{condition}: {len(held[condition])} on PubMed"
+        query = parse_qs(urlsplit(unescape(links[label])).query)
+        term = query["term"][0]
+        assert terms == f"({'depression' if query_id == 'depression' else 'traumatic'}[tiab])"
+        assert term == f"{terms} AND {window}", term
+        assert held[condition] <= esearch(server, term), "the link shows what was held back"
+
+    plain, html = parts_of(smtp.messages()[0])
+    for condition in held:
+        label = f"{condition}: {len(held[condition])} on PubMed"
+        assert re.search(r'<a [^>]*href="https://pubmed\.ncbi\.nlm\.nih\.gov/\?term=[^"]+"'
+                         rf"[^>]*>{label}</a>", html), label
+        assert re.search(rf"{label}: https://pubmed\.ncbi\.nlm\.nih\.gov/\?term=\S+", plain)
+
+
+TRIALS_YAML = """\
+destinations:
+  term:
+    kind: terminal
+    max_items: 1
+defaults:
+  destinations: [term]
+  lookback_days: 30
+queries:
+  - id: trials
+    condition: Depression
+    sources:
+      clinicaltrials:
+        condition: depression
+        intervention: ketamine
+"""
+
+
+def test_held_back_trials_link_the_clinicaltrials_gov_search_that_lists_them(env, server):
+    with CtgovServer() as ctgov:
+        ncts = [f"NCT0900010{n}" for n in range(4)]
+        for n, nct in enumerate(ncts, start=1):
+            ctgov.add_study(ketamine_trial(nct), updated=days_ago(n))
+        env.write_queries(TRIALS_YAML)
+        result = env.cli("run", "--once", WATCHER_CTGOV_URL=ctgov.url)
+        assert result.exit_code == 0, result.stderr
+        held = {nct for nct in ncts if nct not in result.stdout}
+        assert len(held) == 3
+        assert "3 more not listed here (Depression: 3)" in " ".join(result.stdout.split())
+        [url] = re.findall(r"Depression: 3 on ClinicalTrials\.gov: (\S+)", result.stdout)
+        assert url.startswith("https://clinicaltrials.gov/search?")
+        params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+        start, end = params["lastUpdPost"].split("_")
+        assert params == {"cond": "depression", "intr": "ketamine",
+                          "lastUpdPost": f"{days_ago(30)}_{days_ago(0)}"}
+        # The same search asked of the registry's API lists every trial held back.
+        api = ctgov.url + "studies?" + urlencode({
+            "query.cond": params["cond"], "query.intr": params["intr"],
+            "filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{start},{end}]"})
+        with urllib.request.urlopen(api, timeout=10) as answer:
+            listed = {s["protocolSection"]["identificationModule"]["nctId"]
+                      for s in json.load(answer)["studies"]}
+        assert held <= listed
