@@ -152,16 +152,19 @@ def test_a_retraction_is_one_correction_item_in_slack_and_in_email_then_nothing(
     posted = _slack_texts(slack.messages[before:])
     items = [t for t in posted if study_url in t]
     assert len(items) == 1, posted
-    assert "`RETRACTED`" in items[0] and f"<{notice_url}|notice PMID {NOTICE}>" in items[0]
-    assert "RETRACTED" not in items[0].split("`RETRACTED`", 1)[1].split("\n")[0], "once"
+    # a warning mark and bold, not the grey tag an RCT gets
+    assert " :warning: *RETRACTED* <" in items[0] and "`RETRACTED`" not in items[0]
+    assert f"<{notice_url}|notice PMID {NOTICE}>" in items[0]
+    assert "RETRACTED" not in items[0].split("*RETRACTED*", 1)[1].split("\n")[0], "once"
     assert any("1 correction" in t and "new stud" not in t for t in posted), posted
     assert len(inbox.messages) == 2
     plain, html = _email_parts(inbox.messages[1])
     assert inbox.messages[1]["Subject"].count("1 correction") == 1
-    assert plain.count(study_url) == 1 and plain.count("[RETRACTED]") == 1
+    assert plain.count(study_url) == 1
+    assert plain.count("!! RETRACTED: this paper has been retracted") == 1
     assert f"correction: RETRACTED · notice PMID {NOTICE} {notice_url}" in " ".join(plain.split())
     assert html.count(study_url) == 1 and f'href="{notice_url}"' in html
-    assert "label-alert" in html and ">RETRACTED<" in html
+    assert "item-retracted" in html and "⚠ RETRACTED: this paper has been retracted" in html
 
     after = len(slack.messages)
     third = run()
@@ -194,7 +197,8 @@ def test_a_study_still_owed_to_a_destination_carries_the_label_instead(env, serv
     preview = tmp_path / "mail.html"
     assert env.cli("digest", "mail", "--preview", str(preview)).exit_code == 0
     html = preview.read_text()
-    assert html.count(f"pubmed.ncbi.nlm.nih.gov/{STUDY}/") == 1 and ">RETRACTED<" in html
+    assert html.count(f"pubmed.ncbi.nlm.nih.gov/{STUDY}/") == 1
+    assert "⚠ RETRACTED: this paper" in html
     assert "1 new study" in html
 
 

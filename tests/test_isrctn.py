@@ -258,7 +258,7 @@ def test_a_change_both_registries_report_is_one_item_telling_each_field_once(env
         add(isrctn, nct="NCT09000001", updated=days_ago(2))
         first = env.cli("run", "--once", **urls)
         assert first.exit_code == 0, first.stderr
-        assert "\n  Recruiting\n" in first.stdout, first.stdout
+        assert "\n  Recruiting · registered " in first.stdout, first.stdout  # dates labelled
         ctgov.add_study(ctgov_trial("NCT09000001", "ISRCTN12345678", "COMPLETED"),
                         updated=days_ago(0))
         add(isrctn, nct="NCT09000001", status="Completed", enrolment=80, updated=days_ago(0))

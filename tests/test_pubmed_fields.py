@@ -7,6 +7,7 @@ DataBankList and the abstract. Records stored by an older parser get the new fie
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from functools import cache
 
@@ -308,6 +309,10 @@ def test_every_renderer_shows_the_trials_a_paper_reports_with_the_register_named
              "terminal": text_render.render(digest)}
     for name, text in shown.items():
         text = " ".join(text.split())  # as read, across the plain text's wrapped lines
+        if name == "slack":  # a link reads as its label (preview: "label (url)")
+            text = re.sub(r" \(https?://[^)\s]*\)", "", text.split("--- Block Kit JSON")[0])
+        if name == "email html":
+            text = re.sub(r"<[^>]+>", "", text)
         assert "reports trial NCT02149199" in text, name
         assert ("reports trials NCT01234567, ISRCTN12345678, EudraCT 2017-001234-56 and 1 more"
                 in text), name

@@ -29,8 +29,10 @@ from watcher.render.slack import (
 
 #: What Slack answers msg_blocks_too_long past (text of all blocks of one message).
 SLACK_TEXT_LIMIT = 13_000
-#: A study's full entry: its linked title first, which starts with big_digest's study number.
-ENTRY = re.compile(r"<[^|]+\|\[(\d{3})\]")
+#: A study's full entry: its linked title first (after a retraction's warning), which starts
+#: with big_digest's study number.
+ENTRY = re.compile(r"(?::warning: \*RETRACTED\* |:grey_exclamation: _Expression of concern_ )?"
+                   r"<[^|]+\|\[(\d{3})\]")
 
 
 def assert_within_limits(message: SlackMessage) -> None:

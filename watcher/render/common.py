@@ -12,10 +12,10 @@ from datetime import datetime
 from ..digest import Digest, DigestItem
 from ..labels import INFERRED, inferred_labels
 from ..models import Study
-from ..parsers.pubmed_fields import REGISTRY_SCHEMES
-from ..parsers.trial_status import phase_name, status_name
 from ..printable import printable
-from ..sample_size import paper_sample_size
+from .facts import id_text, registrations, source_parts
+from .facts import study_facts as study_facts  # re-exported: every renderer imports from here
+from .facts import trial_facts as trial_facts
 from .states import failure_phrase, receipt_sentence
 
 ID_LABELS = {"pmid": "PMID", "pmcid": "PMCID", "doi": "doi", "nct": "NCT"}
@@ -28,8 +28,10 @@ def authors(study: Study, limit: int = 3) -> str:
 
 
 def citation(study: Study) -> str:
-    """'Krystal JH, Kaye AP, et al. · Proc Natl Acad Sci U S A · 2023 Dec 5'"""
-    return " · ".join(part for part in (authors(study), study.journal, study.published) if part)
+    """'Krystal JH, Kaye AP, et al. · Proc Natl Acad Sci U S A · 2023 Dec 5'; for a trial, its
+    investigators and its ids in every registry it is in (its sponsor and dates are facts)."""
+    where = [id_text(study)] if study.kind == "trial" else source_parts(study)
+    return " · ".join(part for part in (authors(study), *where) if part)
 
 
 def id_line(study: Study) -> str:
@@ -42,36 +44,6 @@ def id_line(study: Study) -> str:
     if registered:
         parts.append(registered)
     return " · ".join(parts)
-
-
-#: Registry ids that read as bare numbers get the register's name in front.
-_REGISTRY_NAMES = {"eudract": "EudraCT ", "ctis": "CTIS "}
-
-
-def registrations(study: Study, limit: int = 3) -> str:
-    """'reports trial NCT02149199, ISRCTN12345678': the trials a paper reports (from its
-    DataBankList and abstract), which a clinician follows to the registry. Empty for a
-    registry record, whose own id is already shown."""
-    if study.kind == "trial":
-        return ""
-    ids = list(dict.fromkeys(_REGISTRY_NAMES.get(scheme, "") + _short_id(value)
-                             for scheme in REGISTRY_SCHEMES
-                             for value in study.linked_ids.get(scheme, [])))
-    if not ids:
-        return ""
-    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
-    return f"reports trial{'s' if len(ids) > 1 else ''} " + ", ".join(ids[:limit]) + more
-
-
-#: The longest registry id shown whole (a CTIS number with its register's name is 22): an
-#: accession is the publisher's free text, and one line must not become a page.
-_ID_LIMIT = 40
-
-
-def _short_id(value: str) -> str:
-    """A linked id as one short line: whitespace (line breaks too) collapsed, cut with '…'."""
-    value = " ".join(str(value).split())
-    return value if len(value) <= _ID_LIMIT else value[:_ID_LIMIT - 1] + "…"
 
 
 #: MEDLINE publication types -> the short labels the team scans for, in display order.
@@ -162,34 +134,6 @@ def note_text(item: DigestItem) -> str:
 def changes_text(item: DigestItem) -> str:
     """What changed, for a change event: 'status Recruiting → Completed; enrollment 60 → 120'."""
     return item.event.changes_text()
-
-
-def trial_facts(study: Study) -> str:
-    """'Phase 2 · Recruiting · 60 participants (estimated) · Sponsor · Israel, United States':
-    what a clinician scans a trial for. Empty for publications."""
-    if study.kind != "trial":
-        return ""
-    d = study.details
-    parts = [phase_name(d.get("phases")), status_name(d.get("overall_status"))]
-    if d.get("enrollment") not in (None, ""):
-        kind = str(d.get("enrollment_type") or "").lower()
-        parts.append(f"{d['enrollment']} participants" + (f" ({kind})" if kind else ""))
-    parts.append(str(d.get("lead_sponsor") or ""))
-    countries = [str(c) for c in d.get("countries") or []]
-    if countries:
-        more = f" and {len(countries) - 3} more" if len(countries) > 3 else ""
-        parts.append(", ".join(countries[:3]) + more)
-    return " · ".join(part for part in parts if part)
-
-
-def study_facts(study: Study) -> str:
-    """The facts line under an entry: a trial's :func:`trial_facts`, or a paper's sample size
-    ('n=412') read from its abstract at render time (no stored field: every stored paper gets
-    it, and a better reading applies to all of them at once). Empty when there is none."""
-    if study.kind == "trial":
-        return trial_facts(study)
-    found = paper_sample_size(study)
-    return found.label() if found else ""
 
 
 def first_author(study: Study) -> str:

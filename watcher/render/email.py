@@ -35,8 +35,16 @@ from .common import (
     overflow_line,
     receipt_line,
     receipt_sentence,
-    registrations,
     study_facts,
+)
+from .facts import (
+    WARNING_TEXT,
+    RegistryId,
+    quoted_conclusion,
+    shown_ids,
+    source_parts,
+    warning,
+    without_warning,
 )
 from .held import held_links
 from .states import nothing_lost
@@ -77,6 +85,20 @@ class ItemView:
     note_label: str = "changed"  # "changed" or "correction"
     notice_url: str = ""  # a correction's notice
     notice: str = ""  # its link text ("notice PMID 123")
+    #: "retracted" or "concern" (the entry is set apart and says so), else "".
+    warning: str = ""
+    warning_text: str = ""  # what the set-apart entry says ('RETRACTED: this paper has …')
+    #: A trial's registry ids, or the trials a paper reports after ids_lead ('reports trial').
+    ids: list[RegistryId] = field(default_factory=list)
+    ids_lead: str = ""
+    ids_more: str = ""  # ' and 2 more'
+
+    @property
+    def ids_text(self) -> str:
+        """The ids as the plain-text part shows them: 'reports trial NCT02149199'."""
+        shown = ", ".join(entry.label for entry in self.ids)
+        return (self.ids_lead + " " if self.ids_lead and shown else "") + shown + \
+            (self.ids_more if shown else "")
 
 
 @dataclass
@@ -158,19 +180,27 @@ def safe_href(url: str) -> str:
 
 
 def item_view(item: DigestItem) -> ItemView:
+    """One study as the templates show it: a retracted one set apart with no conclusion, a
+    trial with its registry ids linked (both, when it is in two registries) and its sponsor
+    and labelled dates in the facts line only."""
     study = item.study
     assert study is not None
     labels = item_labels(item)
+    state = warning(labels)
     notice, notice_url = notice_link(item)
     if study.kind == "trial" and "trial" not in labels:
         labels.insert(0, "trial")
-    byline = " · ".join(p for p in (first_author(study), study.journal, study.published,
-                                    registrations(study)) if p)
+    byline = " · ".join(p for p in (first_author(study), *source_parts(study)) if p)
+    lead, ids, more = shown_ids(study)
     return ItemView(title=_clip(one_line(study.title) or "(untitled)"),
-                    url=safe_href(item_url(study) or ""), labels=labels, byline=one_line(byline),
-                    also=item.conditions[1:], conclusion=conclusion(study),
+                    url=safe_href(item_url(study) or ""), labels=without_warning(labels),
+                    byline=one_line(byline), also=item.conditions[1:],
+                    conclusion=quoted_conclusion(labels, conclusion(study)),
                     facts=one_line(study_facts(study)), changed=one_line(note_text(item)),
-                    note_label=note_label(item), notice=notice, notice_url=safe_href(notice_url))
+                    note_label=note_label(item), notice=notice, notice_url=safe_href(notice_url),
+                    warning=state, warning_text=WARNING_TEXT.get(state, ""), ids_lead=lead,
+                    ids_more=more,
+                    ids=[RegistryId(one_line(e.label), safe_href(e.url)) for e in ids])
 
 
 def _context(digest: Digest, subject: str, brand: str) -> dict[str, object]:

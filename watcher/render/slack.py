@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..digest import Digest, DigestItem, Section
-from ..sources import label as source_label
+from ..models import Study
 from .common import (
     conclusion,
     first_author,
@@ -31,9 +31,17 @@ from .common import (
     overflow_line,
     receipt_line,
     receipt_sentence,
-    registrations,
     short_date,
     study_facts,
+)
+from .facts import (
+    CONCERN,
+    RETRACTED,
+    quoted_conclusion,
+    shown_ids,
+    source_parts,
+    warning,
+    without_warning,
 )
 from .held import held_links
 from .slack_blocks import (  # noqa: F401 (MAX_*, TITLE_LIMIT: the limits, read by tests)
@@ -172,19 +180,23 @@ def failure_blocks(digest: Digest) -> list[dict[str, Any]]:
 
 
 def item_mrkdwn(item: DigestItem) -> str:
-    """One study: linked title, labels, first author et al., journal or registry, date,
-    the other conditions it matched, and the abstract's conclusion when it has one."""
+    """One study: linked title (a retraction's warning before it), labels, first author et al.,
+    a paper's journal and date or a trial's linked registry ids, the facts line (a trial's
+    labelled dates and sponsor there, once), the other conditions it matched, and the abstract's
+    conclusion when it has one (never a retracted paper's)."""
     study = item.study
     assert study is not None
-    lines = [link(item_url(study), study.title)]
-    labels = [text_field(lbl, 60).replace("`", "'") for lbl in item_labels(item)]
-    if labels:
-        lines[0] += "  " + " ".join(f"`{lbl}`" for lbl in labels if lbl)
-    where = study.journal or (source_label(study.source) if study.kind == "trial" else "")
-    trial_id = study.ids.get("nct") if study.kind == "trial" else ""
-    facts = [text_field(first_author(study), 120), text_field(where, 200),
-             text_field(trial_id, 40), text_field(study.published or study.entry_date or "", 40),
-             text_field(registrations(study), 200)]
+    labels = item_labels(item)
+    state = warning(labels)
+    title = link(item_url(study), study.title)
+    if state == RETRACTED:
+        title = f":warning: *RETRACTED* {title}"  # not a grey tag: it must stop the eye
+    elif state == CONCERN:
+        title = f":grey_exclamation: _Expression of concern_ {title}"
+    tags = [text_field(lbl, 60).replace("`", "'") for lbl in without_warning(labels)]
+    lines = [title + ("  " + " ".join(f"`{lbl}`" for lbl in tags if lbl) if tags else "")]
+    facts = [text_field(first_author(study), 120),
+             *(text_field(part, 200) for part in source_parts(study)), _ids_mrkdwn(study)]
     details = " · ".join(f for f in facts if f)
     if details:
         lines.append(details)
@@ -197,16 +209,30 @@ def item_mrkdwn(item: DigestItem) -> str:
                      + (f" · {link(notice_url, notice, 80)}" if notice_url else ""))
     if len(item.conditions) > 1:
         lines.append("also: " + text_field("; ".join(item.conditions[1:]), 400))
-    found = conclusion(study, CONCLUSION_LIMIT)
+    found = quoted_conclusion(labels, conclusion(study, CONCLUSION_LIMIT))
     if found:
         lines.append("> " + text_field(found, 2 * CONCLUSION_LIMIT))
     return "\n".join(lines)
 
 
+def _ids_mrkdwn(study: Study) -> str:
+    """A trial's registry ids, or 'reports trial …' for a paper, each id a link to its
+    registry page (an id without a stable page, or malformed, stays plain text)."""
+    lead, ids, more = shown_ids(study)
+    if not ids:
+        return ""
+    shown = ", ".join(link(entry.url, entry.label, 60) if entry.url else text_field(entry.label, 60)
+                      for entry in ids)
+    return (lead + " " if lead else "") + shown + more
+
+
 def item_fallback(item: DigestItem) -> str:
+    """The notification line: a retracted study says so first."""
     study = item.study
     assert study is not None
-    return "• " + text_field(study.title, 150)
+    state = warning(item_labels(item))
+    lead = {RETRACTED: "RETRACTED: ", CONCERN: "Expression of concern: "}.get(state, "")
+    return "• " + lead + text_field(study.title, 150)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from .common import (
     short_date,
     study_facts,
 )
+from .facts import RETRACTED, WARNING_TEXT, trial_ids, warning, without_warning
 from .held import held_links
 from .states import nothing_lost
 
@@ -78,10 +79,15 @@ def _pointer(item: DigestItem) -> str:
 
 
 def _item(item: DigestItem) -> list[str]:
+    """One study: a retraction's warning first, its citation (a trial's investigators and
+    registry ids), tags, facts, what changed, and its links (every registry it is in)."""
     study = item.study
-    lines = _wrap(study.title, WIDTH, initial_indent="* ", subsequent_indent="  ")
-    details = [citation(study)]
     tags = item_labels(item)  # the same tags as Slack and email: design, inferred, event
+    state = warning(tags)
+    lines = [("!! " if state == RETRACTED else "! ") + WARNING_TEXT[state]] if state else []
+    lines += _wrap(study.title, WIDTH, initial_indent="* ", subsequent_indent="  ")
+    details = [citation(study)]
+    tags = without_warning(tags)
     if study.kind == "preprint" and "preprint" not in tags:
         tags.insert(0, study.kind)
     if tags:
@@ -97,7 +103,8 @@ def _item(item: DigestItem) -> list[str]:
     if len(item.conditions) > 1:
         lines += _wrap("also: " + "; ".join(item.conditions[1:]), WIDTH,
                        initial_indent="  ", subsequent_indent="  ")
-    link = " · ".join(part for part in (study.url, id_line(study)) if part)
+    others = [entry.url for entry in trial_ids(study) if entry.url and entry.url != study.url]
+    link = " · ".join(part for part in (study.url, id_line(study), *others) if part)
     if link:
         lines.append("  " + link)
     return lines
