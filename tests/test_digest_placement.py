@@ -15,14 +15,14 @@ from ruamel.yaml import YAML
 
 from benchmarks.bench_noise import Entry, Measurement, load_set, measure
 from tests.helpers import ROOT
-from tests.helpers.pubmed import parse
+from tests.helpers.pubmed import parse, studies_of
 from watcher import config as config_module
 from watcher import digest as digest_module
 from watcher.db.rows import PendingItem
 from watcher.delivery import topics
 from watcher.events import NewStudy
 from watcher.models import Match, Study
-from watcher.placement import Topic
+from watcher.placement import Topic, primary_first
 from watcher.render import text
 
 SHIPPED = ROOT / "queries"
@@ -150,3 +150,33 @@ def test_what_a_condition_is_about_comes_from_its_own_query():
     excluded = Topic.of("X", ['pain[tiab] NOT (anaesthesia[tiab] OR sedation[tiab]) OR "a b"'])
     assert excluded.mentions("anaesthesia and sedation") == 0, "NOT terms are not the condition"
     assert excluded.mentions("pain, A-B") == 2
+
+
+KRYSTAL = ROOT / "tests" / "fixtures" / "pubmed_metapub" / "38011560.xml"
+
+
+def test_the_drug_is_no_condition_even_where_a_query_repeats_it():
+    """'Ketamine and the neurobiology of depression' (a real record) matched by a depression
+    query and an anxiety query whose terms also say ketamine: its title naming the drug first
+    must not file it under anxiety. The drug's words come out of a condition's topic when they
+    are the query's intervention, and when every candidate condition searches for them."""
+    krystal = studies_of(KRYSTAL.read_bytes())[0]
+    assert krystal.title.startswith("Ketamine and the neurobiology of depression")
+    depression = Topic.of("Depression", ['depressi*[tiab] OR "Depression"[Mesh]'])
+    with_drug = Topic.of("Anxiety", ['"social anxiety"[tiab] OR ketamine[tiab]'])
+    assert primary_first(krystal, ["Anxiety", "Depression"],
+                         {"Anxiety": with_drug, "Depression": depression})[0] == "Anxiety", (
+        "without either rule the drug named first wins: the case this guards against")
+    anxiety = Topic.of("Anxiety", ['"social anxiety"[tiab] OR ketamine[tiab]'],
+                       intervention=['"Ketamine"[Mesh] OR ketamin*[tiab] OR ketamine[tiab]'])
+    assert anxiety.mentions("ketamine") == 0 and anxiety.mentions("social anxiety") == 1
+    assert primary_first(krystal, ["Anxiety", "Depression"],
+                         {"Anxiety": anxiety, "Depression": depression})[0] == "Depression"
+    both = {"Anxiety": with_drug,
+            "Depression": Topic.of("Depression", ["ketamine[tiab] AND depressi*[tiab]"])}
+    assert primary_first(krystal, ["Anxiety", "Depression"], both)[0] == "Depression"
+
+
+def test_the_shipped_queries_keep_the_drug_out_of_every_condition():
+    for query_id, topic in TOPICS.items():
+        assert topic.mentions("ketamine esketamine Spravato") == 0, query_id

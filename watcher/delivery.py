@@ -64,7 +64,9 @@ def topics(config: Config, query_ids: set[str]) -> dict[str, Topic]:
         if query.id in query_ids:
             terms = [getattr(options, "condition", None) or getattr(options, "terms", None)
                      for options in query.sources.values()]
-            found[query.id] = Topic.of(query.condition, [t for t in terms if t])
+            drug = [query.intervention_terms(source) for source in query.sources]
+            found[query.id] = Topic.of(query.condition, [t for t in terms if t],
+                                       [t for t in drug if t])
     return found
 
 

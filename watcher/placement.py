@@ -24,6 +24,7 @@ Pure functions: no I/O, no SQL.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -51,16 +52,20 @@ def normalized(text: str) -> str:
 
 @dataclass(frozen=True)
 class Topic:
-    """What one condition is about: a pattern over normalized text, and MeSH headings
-    (normalized; a heading covers its sub-headings, "heading, ...")."""
+    r"""What one condition is about: phrases over normalized text (regex fragments: escaped
+    words, ``\w*`` after a prefix) and MeSH headings (normalized; a heading covers its
+    sub-headings, "heading, ...")."""
 
     name: str
-    pattern: re.Pattern[str] | None
+    phrases: tuple[str, ...] = ()
     headings: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, condition: str, terms: Iterable[str] = ()) -> Topic:
-        """The topic of *condition*, from its name and its queries' condition terms."""
+    def of(cls, condition: str, terms: Iterable[str] = (),
+           intervention: Iterable[str] = ()) -> Topic:
+        """The topic of *condition*, from its name and its queries' condition terms. Words of
+        *intervention* (the drug's own terms, which every query searches too) are no part of
+        what a condition is about, even where a query's terms repeat them."""
         phrases: set[str] = set()
         headings: set[str] = set()
         name = normalized(condition.split("(", 1)[0])
@@ -75,17 +80,26 @@ class Topic:
                     headings.add(words)
                 elif tag in _TEXT_TAGS:
                     phrases.add(re.escape(words) + (r"\w*" if wildcard else ""))
-        pattern = None
-        if phrases:
-            ordered = sorted(phrases, key=len, reverse=True)  # the longest phrase wins a spot
-            pattern = re.compile(r"(?<!\w)(?:" + "|".join(ordered) + r")(?!\w)")
-        return cls(condition, pattern, tuple(sorted(headings)))
+        drug = cls.of("", intervention) if intervention else None
+        if drug is not None:
+            phrases -= set(drug.phrases)
+            headings -= set(drug.headings)
+        return cls(condition, tuple(sorted(phrases)), tuple(sorted(headings)))
+
+    @property
+    def pattern(self) -> re.Pattern[str] | None:
+        return _compiled(self.phrases)
 
     def merged(self, other: Topic) -> Topic:
         """One topic for two queries filed under the same condition name."""
-        parts = [p.pattern for p in (self.pattern, other.pattern) if p is not None]
-        pattern = re.compile("|".join(f"(?:{p})" for p in parts)) if parts else None
-        return Topic(self.name, pattern, tuple(sorted({*self.headings, *other.headings})))
+        return Topic(self.name, tuple(sorted({*self.phrases, *other.phrases})),
+                     tuple(sorted({*self.headings, *other.headings})))
+
+    def without(self, phrases: set[str], headings: set[str]) -> Topic:
+        """This topic less what it shares with every other candidate: a word all of them
+        search for cannot tell them apart (a drug name repeated in every query's terms)."""
+        return Topic(self.name, tuple(p for p in self.phrases if p not in phrases),
+                     tuple(h for h in self.headings if h not in headings))
 
     def mentions(self, text: str) -> int:
         """How many times *text* names this condition (at most _MENTIONS_CAP)."""
@@ -109,6 +123,15 @@ class Topic:
         words = normalized(heading)
         return any(words == h or words.startswith(h + " ") for h in self.headings) or (
             self.mentions(heading) > 0)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One pattern for a topic's phrases (the longest phrase wins a spot), compiled once."""
+    if not phrases:
+        return None
+    ordered = sorted(phrases, key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(ordered) + r")(?!\w)")
 
 
 def _positive_atoms(term: str) -> list[tuple[str, str, bool]]:
@@ -172,7 +195,12 @@ def primary_first(study: Study | None, conditions: list[str],
     ties and orders the rest."""
     if study is None or len(conditions) < 2:
         return list(conditions)
-    scores = [about(study, topics.get(name) or Topic.of(name)) for name in conditions]
+    candidates = [topics.get(name) or Topic.of(name) for name in conditions]
+    shared_phrases = set.intersection(*(set(t.phrases) for t in candidates))
+    shared_headings = set.intersection(*(set(t.headings) for t in candidates))
+    if shared_phrases or shared_headings:
+        candidates = [t.without(shared_phrases, shared_headings) for t in candidates]
+    scores = [about(study, topic) for topic in candidates]
     best = max(range(len(conditions)), key=lambda i: (scores[i], -i))
     return [conditions[best]] + [c for i, c in enumerate(conditions) if i != best]
 
