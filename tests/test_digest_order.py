@@ -18,7 +18,7 @@ from watcher.events import Correction, Event, NewStudy, QueryHealth, TrialChange
 from watcher.fakes.ctgov import renumbered
 from watcher.models import Match, Study
 from watcher.parsers.clinicaltrials import parse_study
-from watcher.render import text
+from watcher.render import email, slack, text
 
 METAPUB = FIXTURES / "pubmed_metapub"
 
@@ -184,3 +184,22 @@ def test_a_change_stored_before_fields_were_recorded_is_still_news_when_the_tria
     digest = built([item(1, moved, REGISTERED), item(2, NewStudy.of(3), CASE),
                     item(3, stored, WITHDRAWN)])
     assert titles(digest.sections[0].items) == [WITHDRAWN.title, REGISTERED.title, CASE.title]
+
+
+def test_each_highlight_says_why_it_is_one_and_a_retraction_warns_in_every_channel():
+    """The top of the digest says why each item is named there; a retraction named at the top
+    is as unmistakable as its entry (never a plain link a reader could take as a finding)."""
+    digest = built(news(1) + new(10, ANIMAL, EDITORIAL, META, RCT_2018))
+    quiet = built(new(1, ANIMAL, EDITORIAL, CASE, META, RCT_2018))
+    top = slack.render(digest, threaded=True)[0]
+    lines = [line for block in top.blocks if block.get("type") == "section"
+             for line in block["text"]["text"].splitlines() if line.startswith("• ")]
+    assert lines[0].startswith("• :warning: *RETRACTED* <")
+    assert lines[1].startswith("• *trial stopped* <")
+    assert lines[2].startswith("• *results posted* <")
+    quiet_top = slack.render(quiet, threaded=True)[0]
+    assert "• *meta-analysis* <" in str(quiet_top.blocks) and "• *RCT* <" in str(quiet_top.blocks)
+    mail = email.render(digest)
+    summary = mail.html.split("By condition")[0]
+    assert "RETRACTED</span>" in summary and "trial stopped</span>" in summary
+    assert "[RETRACTED] " + RETRACTED.title[:30] in " ".join(mail.text.split())

@@ -109,6 +109,24 @@ def evidence_class(event: Event, study: Study | None, labels: Sequence[str] = ()
     return Evidence.CLINICAL
 
 
+_NEWS_REASONS = {RETRACTION: "RETRACTED", STOPPED: "trial stopped", RESULTS: "results posted",
+                 CORRECTED: "corrected"}
+
+
+def reason(event: Event, study: Study | None, labels: Sequence[str] = ()) -> str:
+    """Why an item is a highlight, in a word or two ('RETRACTED', 'trial stopped',
+    'meta-analysis', 'RCT'); '' for an item of no highlight class."""
+    rank = news_rank(event, study, labels)
+    if rank is not None:
+        return _NEWS_REASONS[rank]
+    kind = evidence_class(event, study, labels)
+    if kind == Evidence.SYNTHESIS and study is not None:
+        types = _types(study, list(labels))
+        return "meta-analysis" if "Meta-Analysis" in types or "Network Meta-Analysis" in types \
+            else "systematic review"
+    return "RCT" if kind == Evidence.RCT else ""
+
+
 def newest(event: Event, study: Study | None) -> str:
     """The date an item is ordered by, newest first: when the news was found for news, else
     when the source first listed the study."""

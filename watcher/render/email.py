@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import NamedTuple, Protocol
 
@@ -20,6 +20,7 @@ import css_inline
 import jinja2
 
 from ..digest import Digest, DigestItem
+from ..evidence import reason
 from ..printable import one_line
 from .common import (
     conclusion,
@@ -121,6 +122,7 @@ class PointerView:
     href: str
     condition: str
     condition_href: str  # '#c2', or '' when that condition's section is not in this email
+    reason: str = ""  # why a highlight is one ('RETRACTED', 'RCT'); '' for a pointer
 
 
 @dataclass
@@ -219,7 +221,9 @@ def _context(digest: Digest, subject: str, brand: str) -> dict[str, object]:
                      for r in failures],
         "sections": sections,
         "counts": counts,
-        "highlights": [_pointer(item, _anchors(digest), _section_anchors(digest), TITLE_LIMIT)
+        "highlights": [replace(_pointer(item, _anchors(digest), _section_anchors(digest),
+                                        TITLE_LIMIT),
+                               reason=reason(item.event, item.study, item.labels))
                        for item in digest.highlights[:MAX_HIGHLIGHTS] if item.study],
         "notices": [one_line(notice_text(n)) for n in digest.notices],
         "overflow": overflow_line(digest),
