@@ -15,6 +15,7 @@ from ruamel.yaml import YAML
 
 from benchmarks.bench_noise import Entry, Measurement, load_set, measure
 from tests.helpers import ROOT
+from tests.helpers.ctgov import AACT, ketamine_trial, study
 from tests.helpers.pubmed import parse, studies_of
 from watcher import config as config_module
 from watcher import digest as digest_module
@@ -22,6 +23,9 @@ from watcher.db.rows import PendingItem
 from watcher.delivery import topics
 from watcher.events import NewStudy
 from watcher.models import Match, Study
+from watcher.parsers import isrctn
+from watcher.parsers.clinicaltrials import parse_study
+from watcher.parsers.isrctn import parse_search
 from watcher.placement import Topic, primary_first
 from watcher.render import text
 
@@ -180,3 +184,36 @@ def test_the_drug_is_no_condition_even_where_a_query_repeats_it():
 def test_the_shipped_queries_keep_the_drug_out_of_every_condition():
     for query_id, topic in TOPICS.items():
         assert topic.mentions("ketamine esketamine Spravato") == 0, query_id
+
+
+def test_a_trial_is_filed_by_what_it_measures_first_when_its_title_names_no_condition():
+    """A real ClinicalTrials.gov record, retitled: nothing in its title or registered conditions
+    names a condition and its summary speaks of depression, but its primary outcome is an OCD
+    scale: it is an OCD trial, told in full there."""
+    record = ketamine_trial("NCT99000101")
+    protocol = record["protocolSection"]
+    protocol["identificationModule"]["briefTitle"] = "Ketamine infusions in refractory patients"
+    protocol["identificationModule"]["officialTitle"] = ""
+    protocol["conditionsModule"] = {"conditions": ["Refractory illness"]}
+    protocol["descriptionModule"] = {"briefSummary": (
+        "Patients with depression and depressive symptoms, on antidepressants, receive ketamine.")}
+    protocol["outcomesModule"] = {"primaryOutcomes": [
+        {"measure": "Change in Yale-Brown Obsessive Compulsive Scale (Y-BOCS) score"}]}
+    record.pop("derivedSection", None)
+    trial = parse_study(record)
+    assert trial.details["primary_outcomes"] == [
+        "Change in Yale-Brown Obsessive Compulsive Scale (Y-BOCS) score"]
+    assert primary_first(trial, [DEPRESSION, OCD], {DEPRESSION: TOPICS["depression"],
+                                                    OCD: TOPICS["ocd"]}) == [OCD, DEPRESSION]
+    protocol["outcomesModule"] = {}
+    assert primary_first(parse_study(record), [DEPRESSION, OCD], {
+        DEPRESSION: TOPICS["depression"], OCD: TOPICS["ocd"]})[0] == DEPRESSION, (
+        "without it, the summary's depression decides: the outcome is what tells them apart")
+
+
+def test_both_registries_keep_a_trials_primary_outcomes():
+    answer = parse_search((ROOT / "tests/fixtures/isrctn_real/search_mecfs_3of11.xml").read_bytes())
+    outcomes = [r.study.details["primary_outcomes"] for r in isrctn.parse_records(answer.trials)]
+    assert ["Health-related quality of life (HRQoL)"] in outcomes
+    assert parse_study(study(AACT / "NCT03630471.json")).details["primary_outcomes"] == [
+        "Mental health symptoms", "Idiographic problems"]

@@ -8,7 +8,7 @@ judged, in this order, from:
 
 1. whether its title (for a trial, its brief or official title) names the condition;
 2. its central topics: a paper's major MeSH topics, a trial's registered conditions (and the
-   MeSH terms the registry derived from them);
+   MeSH terms the registry derived from them) and its primary outcomes;
 3. which condition its title names first ("PTSD with co-occurring depression", "suicidal
    ideation in adolescents with major depressive disorder": the subject comes first);
 4. how often its abstract (a trial's summary) names the condition;
@@ -182,6 +182,7 @@ def about(study: Study, topic: Topic) -> tuple[bool, bool, int, int, bool]:
                if isinstance(h, dict) and h.get("major_topic")]
     if study.kind == "trial":
         central += [str(c) for c in details.get("conditions") or []] + list(study.mesh_terms)
+        central += [str(o) for o in details.get("primary_outcomes") or []]
     is_central = any(topic.covers_heading(h) for h in central if h)
     earliest = -min(places) if places else -len(normalized(study.title)) - 1
     mentioned = topic.mentions(study.abstract)
