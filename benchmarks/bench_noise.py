@@ -77,6 +77,8 @@ class Measurement:
     entries: list[Entry]
     queries: dict[str, QueryFigures]
     alerted: dict[str, set[str]]  # PMID -> query ids that alerted it
+    #: PMID -> the query id of the condition that tells it in full (its primary condition)
+    placed: dict[str, str] = field(default_factory=dict)
 
     @property
     def negatives_alerting(self) -> list[str]:
@@ -170,7 +172,7 @@ def measure(queries: Path = ROOT / "queries", entries: list[Entry] | None = None
             failures = [f"{o.query_id}: {o.error}" for o in report.failures]
             if failures:
                 raise RuntimeError("poll failed: " + "; ".join(failures))
-            alerted = _alerted(cfg, store)
+            alerted, placed = _alerted(cfg, store)
         finally:
             http.close()
             store.close()
@@ -184,14 +186,17 @@ def measure(queries: Path = ROOT / "queries", entries: list[Entry] | None = None
                 figures[query_id].found.append(entry.pmid)
             elif query_id not in entry.also_ok:
                 figures[query_id].false_alerts.append(entry.pmid)
-    return Measurement(entries, figures, alerted)
+    return Measurement(entries, figures, alerted, placed)
 
 
-def _alerted(cfg: config_module.Config, store: Store) -> dict[str, set[str]]:
+def _alerted(cfg: config_module.Config, store: Store
+             ) -> tuple[dict[str, set[str]], dict[str, str]]:
     """PMID -> the queries under which the team would see it, from every destination's
-    pending digest (the filters re-judged there, as on delivery)."""
+    pending digest (the filters re-judged there, as on delivery); and PMID -> the query of the
+    condition that tells it in full."""
     by_condition = {q.condition: q.id for q in cfg.queries}
     alerted: dict[str, set[str]] = {}
+    placed: dict[str, str] = {}
     now = datetime.now(UTC)
     for destination in cfg.all_destinations():
         digest = build_digest(cfg, store, destination, now=now).digest
@@ -200,7 +205,9 @@ def _alerted(cfg: config_module.Config, store: Store) -> dict[str, set[str]]:
                 continue
             found = {by_condition[c] for c in item.conditions if c in by_condition}
             alerted.setdefault(item.study.ids["pmid"], set()).update(found)
-    return alerted
+            if item.conditions[0] in by_condition:
+                placed.setdefault(item.study.ids["pmid"], by_condition[item.conditions[0]])
+    return alerted, placed
 
 
 def report(result: Measurement) -> str:

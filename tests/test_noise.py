@@ -8,6 +8,7 @@ against the local E-utilities server, and each destination's real digest."""
 from __future__ import annotations
 
 import shutil
+import xml.etree.ElementTree as ET
 
 import pytest
 from ruamel.yaml import YAML
@@ -59,3 +60,18 @@ def test_excluding_on_anaesthesia_alone_would_lose_a_real_depression_study(tmp_p
     entries = [e for e in load_set() if "depression" in e.expect or e.pmid == "91000101"]
     blunt = measure(folder, entries)
     assert {"91000002", "91000003"} <= set(blunt.queries["depression"].missed)
+
+
+def test_respiratory_depression_is_a_side_effect_not_a_depression_study(shipped):
+    """An anaesthesia or sedation paper whose only "depression" is respiratory is no depression
+    study; a depression study that reports no respiratory depression still is."""
+    def says(entry, words: str) -> bool:
+        return words in ET.tostring(entry.article, encoding="unicode").lower()
+
+    side_effect = [e.pmid for e in shipped.entries
+                   if e.negative and says(e, "respiratory depression")]
+    real = [e.pmid for e in shipped.entries
+            if "depression" in e.expect and says(e, "respiratory depression")]
+    assert len(side_effect) >= 2 and {"91000006", "91000008"} <= set(real)
+    assert [p for p in side_effect if "depression" in shipped.alerted.get(p, ())] == []
+    assert all("depression" in shipped.alerted[p] for p in real)

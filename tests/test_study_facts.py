@@ -307,7 +307,7 @@ def test_a_retracted_rct_named_in_the_highlights_or_a_pointer_says_it_is_retract
     highlights = rendered.html.split("Highlights</div>", 1)[1].split("By condition", 1)[0]
     assert re.search(r"RETRACTED[^<]*</[^>]+>\s*<a [^>]*href=\"#s1\"", highlights), highlights
     plain = rendered.text.split("HIGHLIGHTS\n", 1)[1]
-    assert plain.startswith("* RETRACTED: Exploring the effect"), plain[:80]
+    assert plain.startswith("* [RETRACTED] Exploring the effect"), plain[:80]
     replies = [m for m in slack.render(digest, threaded=True) if "PTSD" in str(m.blocks)]
     assert "\n• :warning: *RETRACTED* <https://pubmed.ncbi.nlm.nih.gov/99000100/|" in \
         str(replies[-1].blocks[-1]["text"]["text"])

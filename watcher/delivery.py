@@ -17,6 +17,7 @@ from .db import Store
 from .db.storage import storage_cause
 from .destinations import KINDS, Context, Disabled, RecoversSent, Sender, build_sender
 from .errors import DeliveryError, UsageError, WatcherError, failure_line, named
+from .placement import Topic
 from .render import text
 from .render.common import receipt_line
 from .settings import Settings
@@ -52,6 +53,21 @@ def _searches(query: Query) -> dict[str, dict[str, str]]:
         params = getattr(search.options, "search_params", None)
         out[source] = params(search.intervention) if params else {"term": search.terms}
     return out
+
+
+def topics(config: Config, query_ids: set[str]) -> dict[str, Topic]:
+    """What each query's condition is about, from its condition terms in every source (a
+    registry's ``condition``, else the source's ``terms``): how the digest finds a study's
+    primary condition (see watcher.placement)."""
+    found: dict[str, Topic] = {}
+    for query in config.queries:
+        if query.id in query_ids:
+            terms = [getattr(options, "condition", None) or getattr(options, "terms", None)
+                     for options in query.sources.values()]
+            drug = [query.intervention_terms(source) for source in query.sources]
+            found[query.id] = Topic.of(query.condition, [t for t in terms if t],
+                                       [t for t in drug if t])
+    return found
 
 
 def not_polled(config: Config, query_ids: set[str]) -> dict[str, int]:
@@ -93,7 +109,7 @@ def build_digest(config: Config, store: Store, destination: str, *,
         destination, items, {q: r.condition for q, r in routed.items()},
         polls, generated=stamp(now), since=since,
         not_polled=not_polled(config, set(routed)), quarantined=quarantined,
-        outages=store.outages(), queries=routed)
+        outages=store.outages(), queries=routed, topics=topics(config, set(routed)))
     return BuiltDigest(digest, through, withheld)
 
 

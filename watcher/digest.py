@@ -12,11 +12,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from . import evidence
 from .db.report_rows import HeldRecord, Outage
 from .db.rows import PendingItem, PollRow
 from .events import Correction, Event, NewStudy, TrialChanged
 from .filters import Filters, judge
 from .models import Study
+from .placement import Topic, beside_their_trials, primary_first, with_their_trials
 from .receipts import SourceReceipt, receipts
 from .sources import PRIORITY
 
@@ -39,7 +41,7 @@ class RoutedQuery:
 class DigestItem:
     event: Event
     study: Study | None  # None for events about a query rather than a study
-    conditions: list[str]  # every condition it matched, the section's own first
+    conditions: list[str]  # every condition it matched, its primary one first
     labels: list[str]
     outbox_id: int
     #: Outbox rows of the study's other change events this item tells too (see merge_changes).
@@ -49,6 +51,10 @@ class DigestItem:
     def outbox_ids(self) -> list[int]:
         """Every outbox row this item delivers: a message carrying it carries them all."""
         return [self.outbox_id, *self.merged]
+
+
+#: At most this many items are named at the top of a digest (see :func:`highlights`).
+MAX_HIGHLIGHTS = 3
 
 
 @dataclass
@@ -105,22 +111,39 @@ class Digest:
 
 
 def limit(digest: Digest, max_items: int) -> Digest:
-    """Keep at most *max_items* study items (in condition order, oldest first within each);
-    the rest are counted per condition in ``overflow`` and stay pending, so a backlog after an
-    outage is one readable digest, never a flood and never a silent drop. Notices always go."""
-    room = max_items
+    """Keep at most *max_items* study items, the strongest across all sections (in evidence
+    order, see watcher.evidence); the rest are counted per condition in ``overflow`` and stay
+    pending, so a backlog after an outage is one readable digest, never a flood and never a
+    silent drop. Pointers and highlights to a held-back item go with it; notices always go;
+    every other field is kept."""
+    kept = {item.outbox_id for item in strongest_first(
+        [item for section in digest.sections for item in section.items])[:max(max_items, 0)]}
     sections: list[Section] = []
-    overflow: dict[str, int] = {}
-    held: dict[str, list[DigestItem]] = {}
+    overflow = dict(digest.overflow)
+    held = {condition: list(items) for condition, items in digest.held.items()}
     for section in digest.sections:
-        kept = section.items[:max(room, 0)]
-        room -= len(kept)
-        if kept:
-            sections.append(Section(section.condition, kept))
-        if len(section.items) > len(kept):
-            overflow[section.condition] = len(section.items) - len(kept)
-            held[section.condition] = section.items[len(kept):]
-    return replace(digest, sections=sections, overflow=overflow, held=held)
+        items = [item for item in section.items if item.outbox_id in kept]
+        pointers = [item for item in section.pointers if item.outbox_id in kept]
+        if len(section.items) > len(items):
+            overflow[section.condition] = (overflow.get(section.condition, 0)
+                                           + len(section.items) - len(items))
+            held.setdefault(section.condition, []).extend(
+                item for item in section.items if item.outbox_id not in kept)
+        if items or pointers:
+            sections.append(replace(section, items=items, pointers=pointers))
+    return replace(digest, sections=sections, overflow=overflow, held=held,
+                   highlights=[item for item in digest.highlights if item.outbox_id in kept])
+
+
+def strongest_first(items: list[DigestItem]) -> list[DigestItem]:
+    """*items* in evidence order: strongest class first, newest first within a class."""
+    return evidence.in_order(items)
+
+
+def highlights(sections: list[Section]) -> list[DigestItem]:
+    """The few items the top of a digest names (see watcher.evidence.highlights)."""
+    return evidence.highlights([item for section in sections for item in section.items],
+                               MAX_HIGHLIGHTS)
 
 
 def select(pending: list[PendingItem], routed: dict[str, RoutedQuery]
@@ -172,15 +195,25 @@ def build(destination: str, pending: list[PendingItem], conditions: dict[str, st
           polls: list[PollRow], *, generated: str, since: str | None,
           not_polled: dict[str, int] | None = None,
           quarantined: list[HeldRecord] | None = None, outages: list[Outage] | None = None,
-          queries: Mapping[str, RoutedQuery] | None = None) -> Digest:
-    """Group *pending* by the first condition (in YAML order) among *conditions* it matched.
+          queries: Mapping[str, RoutedQuery] | None = None,
+          topics: dict[str, Topic] | None = None) -> Digest:
+    """Each study told in full under its primary condition (the one it is most about, see
+    watcher.placement) with a pointer in every other condition it matched; strongest evidence
+    first in each section (watcher.evidence), a paper right after the trial it reports when
+    both are here; and the digest's highlights.
 
-    *conditions* maps the query ids routed to this destination to their condition names;
-    *outages* (the failing positions) say since when a source fails; *queries* (the routed
-    queries) give each condition's searches, for links that show what max_items holds back.
+    *conditions* maps the query ids routed to this destination to their condition names (YAML
+    order: sections come in it, and it breaks ties); *topics* maps them to what each condition
+    is about (from the condition's name alone when absent); *outages* (the failing positions)
+    say since when a source fails; *queries* (the routed queries) give each condition's
+    searches, for links that show what max_items holds back.
     """
     order = list(conditions)
-    sections: dict[str, Section] = {}
+    about: dict[str, Topic] = {}
+    for query_id, name in conditions.items():
+        topic = (topics or {}).get(query_id) or Topic.of(name)
+        about[name] = about[name].merged(topic) if name in about else topic
+    entries: list[DigestItem] = []
     notices: list[DigestItem] = []
     for entry, others in merge_changes(pending):
         query_ids = list(dict.fromkeys(m.query_id for m in entry.matches))
@@ -188,20 +221,28 @@ def build(destination: str, pending: list[PendingItem], conditions: dict[str, st
             if event.query_id and event.query_id not in query_ids:
                 query_ids.append(event.query_id)
         routed = sorted((q for q in query_ids if q in conditions), key=order.index)
-        names = [conditions[q] for q in routed] or ["Other"]
+        names = list(dict.fromkeys(conditions[q] for q in routed)) or ["Other"]
         labels = list(dict.fromkeys(label for m in entry.matches for label in m.labels))
-        item = DigestItem(entry.event, entry.study, names, labels, entry.outbox_id,
+        item = DigestItem(entry.event, entry.study,
+                          primary_first(entry.study, names, about), labels, entry.outbox_id,
                           [other.outbox_id for other in others])
-        if entry.study is None:
-            notices.append(item)
-            continue
-        sections.setdefault(names[0], Section(names[0])).items.append(item)
+        (notices if entry.study is None else entries).append(item)
+    follows = with_their_trials(entries)
+    sections: dict[str, Section] = {}
+    for item in strongest_first(entries):
+        primary, *elsewhere = item.conditions
+        sections.setdefault(primary, Section(primary)).items.append(item)
+        for name in elsewhere:
+            sections.setdefault(name, Section(name)).pointers.append(item)
+    for section in sections.values():
+        section.items = beside_their_trials(section.items, follows)
     names_in_order = list(dict.fromkeys([conditions[q] for q in order] + ["Other"]))
     ordered = [sections[name] for name in names_in_order if name in sections]
     return Digest(destination, generated, since, ordered,
                   receipts(polls, set(conditions), not_polled or {}, quarantined or [],
                            outages),
-                  notices, searches=condition_searches(queries or {}))
+                  notices, highlights=highlights(ordered),
+                  searches=condition_searches(queries or {}))
 
 
 def condition_searches(routed: Mapping[str, RoutedQuery]

@@ -84,8 +84,11 @@ def killed_run(env, slack: SlackServer, nth: int) -> None:
 
 
 def delivered_pmids(slack: SlackServer) -> list[str]:
-    return re.findall(r"pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/",
-                      " ".join(t for m in slack.messages for t in texts(m)[1:]))
+    """The PMIDs of the studies told in full (not the one-line "• " highlights and pointers
+    that name a study told in full elsewhere)."""
+    lines = [line for m in slack.messages for t in texts(m)[1:] for line in t.splitlines()
+             if not line.startswith("•")]
+    return re.findall(r"pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/", " ".join(lines))
 
 
 #: The same channel under its old name, and renamed with (and without) `renamed_from`.

@@ -210,6 +210,11 @@ def parse_study(data: Any) -> Study:
         "primary_completion_date": primary, "primary_completion_date_type": primary_type,
         "completion_date": completion, "completion_date_type": completion_type,
         "conditions": _strings(_dict(protocol.get("conditionsModule")).get("conditions")),
+        # what the trial measures first: one of the signs of what it is about (placement)
+        "primary_outcomes": [_text(o.get("measure"))
+                             for o in _list(_dict(protocol.get("outcomesModule"))
+                                            .get("primaryOutcomes"))
+                             if isinstance(o, dict) and _text(o.get("measure"))],
         "interventions": [_intervention(i) for i in interventions if _text(i.get("name"))],
         "lead_sponsor": sponsor,
         "countries": sorted({_text(loc.get("country")) for loc in locations

@@ -178,6 +178,9 @@ def parse_trial(full: ET.Element, as_of: date | None = None) -> Study:
         "completion_date": overall_end,
         "completion_date_type": "",
         "conditions": _all(trial, "conditions/condition/description"),
+        # what the trial measures first: one of the signs of what it is about (placement)
+        "primary_outcomes": (_all(trial, "trialDescription/primaryOutcomes/outcomeMeasure/variable")
+                             or _all(trial, "trialDescription/primaryOutcome")),
         "interventions": [_find(n, "drugNames") or _find(n, "description")
                           for n in interventions
                           if _find(n, "drugNames") or _find(n, "description")],

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import NamedTuple, Protocol
 
@@ -20,6 +20,7 @@ import css_inline
 import jinja2
 
 from ..digest import Digest, DigestItem
+from ..evidence import reason
 from ..printable import one_line
 from .common import (
     conclusion,
@@ -127,6 +128,7 @@ class PointerView:
     condition_href: str  # '#c2', or '' when that condition's section is not in this email
     #: 'RETRACTED' or 'Expression of concern' before the title (never a routine line), or "".
     warning: str = ""
+    reason: str = ""  # why a highlight is one ('RETRACTED', 'RCT'); '' for a pointer
 
 
 @dataclass
@@ -225,8 +227,8 @@ def _context(digest: Digest, subject: str, brand: str) -> dict[str, object]:
                      for r in failures],
         "sections": sections,
         "counts": counts,
-        "highlights": [_pointer(item, _anchors(digest), _section_anchors(digest), TITLE_LIMIT)
-                       for item in digest.highlights[:MAX_HIGHLIGHTS] if item.study],
+        "highlights": [_highlight(item, digest) for item in digest.highlights[:MAX_HIGHLIGHTS]
+                       if item.study],
         "notices": [one_line(notice_text(n)) for n in digest.notices],
         "overflow": overflow_line(digest),
         "held_links": [{"label": h.label, "url": safe_href(h.url)} for h in held_links(digest)],
@@ -252,6 +254,13 @@ def _anchors(digest: Digest) -> dict[int, str]:
     """outbox id -> the id of that study's full entry: plain ASCII, so every mail client that
     follows in-message links at all (by id or by name) finds it."""
     return {item.outbox_id: f"s{item.outbox_id}" for s in digest.sections for item in s.items}
+
+
+def _highlight(item: DigestItem, digest: Digest) -> PointerView:
+    """A highlight: why it is one, a retraction (or concern) first however it was found."""
+    view = _pointer(item, _anchors(digest), _section_anchors(digest), TITLE_LIMIT)
+    return replace(view, warning="", reason=view.warning
+                   or reason(item.event, item.study, item.labels))
 
 
 def _section_anchors(digest: Digest) -> dict[str, str]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..digest import Digest, DigestItem, Section
+from ..evidence import reason
 from ..models import Study
 from .common import (
     conclusion,
@@ -152,9 +153,13 @@ def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def _highlight(item: DigestItem) -> str:
-    """'• <url|title> · Depression': a highlight, and the condition whose reply tells it."""
+    """'• *RCT* <url|title> · Depression': a highlight, why it is one, and the condition whose
+    reply tells it (a retraction carries the same warning as its entry)."""
     assert item.study is not None
-    return (f"• {warning_lead(item)}{short_link(item, HIGHLIGHT_TITLE_LIMIT)}"
+    why = reason(item.event, item.study, item.labels)
+    lead = warning_lead(item) or (WARNING_LEADS[RETRACTED] if why == "RETRACTED" else "")
+    tag = lead + (f"*{why}* " if why and why != "RETRACTED" else "")
+    return (f"• {tag}{short_link(item, HIGHLIGHT_TITLE_LIMIT)}"
             f" · _{text_field(item.conditions[0] if item.conditions else 'Other', 100)}_")
 
 

@@ -35,10 +35,19 @@ def render(digest: Digest) -> str:
              f" · digest for {digest.destination} · {short_date(digest.generated)}", ""]
     if nothing_lost(digest):  # a failure digest says so before anything else
         lines += _wrap("!! " + nothing_lost(digest), WIDTH, subsequent_indent="   ") + [""]
+    if digest.highlights:
+        lines.append("Highlights:")
+        for number, item in enumerate(digest.highlights, 1):
+            lines += _wrap(_highlight(item), WIDTH, initial_indent=f"  {number}. ",
+                           subsequent_indent="     ")
+        lines.append("")
     for section in digest.sections:
-        lines.append(f"== {section.condition} ({len(section.items)}) ==")
+        lines.append(f"== {section.condition} ({section.matched}) ==")
         for item in section.items:
             lines += _item(item)
+        for item in section.pointers:
+            lines += _wrap(_pointer(item), WIDTH, initial_indent="  ↳ ",
+                           subsequent_indent="    ")
         lines.append("")
     if digest.notices:
         lines.append(f"== Notices ({len(digest.notices)}) ==")
@@ -53,6 +62,20 @@ def render(digest: Digest) -> str:
         lines += ["No new studies matched any saved query.", ""]
     lines += _wrap(receipt_line(digest), WIDTH, subsequent_indent="  ")
     return "\n".join(printable(line) for line in lines) + "\n"
+
+
+def _highlight(item: DigestItem) -> str:
+    """'[RETRACTED] <title> (Depression)': one of the few items named at the top."""
+    tags = item_labels(item)[:2]
+    lead = f"[{', '.join(tags)}] " if tags else ""
+    title = item.study.title if item.study is not None else notice_text(item)
+    return f"{lead}{title} ({item.conditions[0]})"
+
+
+def _pointer(item: DigestItem) -> str:
+    """'<title> — in full under <primary condition>': a study told in full elsewhere."""
+    title = item.study.title if item.study is not None else notice_text(item)
+    return f"{title} — in full under {item.conditions[0]}"
 
 
 def _item(item: DigestItem) -> list[str]:
