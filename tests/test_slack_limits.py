@@ -234,3 +234,19 @@ def test_a_condition_heading_too_long_for_a_header_keeps_its_count():
     [heading] = [h for m in replies for h in headers(m) if h.startswith("Depression")]
     assert len(heading) <= MAX_HEADER
     assert heading.endswith(f"… ({sections[0].matched})"), heading
+
+
+@pytest.mark.hostile
+def test_five_highlights_with_long_addresses_are_all_named_as_whole_links():
+    """Five highlights whose DOI addresses run to 450 characters are more than one block holds:
+    each is still named, its link whole, rather than the fifth cut off mid-address."""
+    from dataclasses import replace
+    base = big_digest(10, 2, long_titles=True, n_highlights=5)
+    for n, item in enumerate(base.highlights):
+        item.study = replace(item.study, ids={"doi": f"10.5555/{n}" + "x" * 440})
+    top = slack_render.render(base, threaded=True)[0]
+    assert_within_limits(top)
+    lines = [line for line in sections_text(top).split("\n") if line.startswith("• ")]
+    assert len(lines) == 5
+    for n, line in enumerate(lines):
+        assert re.search(rf"<https://doi\.org/10\.5555/{n}x{{440}}\|[^<>]+> · _.+_$", line), line

@@ -124,7 +124,7 @@ def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
     blocks += lines_blocks(["*By condition*", *counts] if counts else [])
     highlights = [_highlight(item) for item in digest.highlights if item.study]
     if highlights:
-        blocks.append(section_block("*Highlights*\n" + "\n".join(highlights[:MAX_HIGHLIGHTS])))
+        blocks += lines_blocks(["*Highlights*", *highlights[:MAX_HIGHLIGHTS]])
     kinds: dict[str, int] = {}
     for item in digest.items:
         if item.study is not None:
