@@ -140,6 +140,7 @@ def test_a_trial_s_dates_say_what_they_are_and_no_start_date_stands_bare():
     (date(2026, 6, 1), "starts Sep 2026 · completion expected Aug 2028"),
     (date(2026, 12, 5), "started Sep 2026 · completion expected Aug 2028"),
     (date(2029, 1, 1), "started Sep 2026 · completion was due Aug 2028"),
+    (date(2028, 8, 31), "started Sep 2026 · completion expected Aug 2028"),  # due today
 ])
 def test_a_future_start_reads_starts_and_a_completion_not_reported_reads_due(today, expected):
     # recruitment 2026-09-01 .. 2028-02-29, trial ends 2028-08-31; read as recruiting
