@@ -143,3 +143,16 @@ def test_the_demo_never_replaces_a_database_it_did_not_make(env, tmp_path):
     assert result.exit_code == 2 and "exists" in result.stderr
     assert real.read_bytes() == b"the team's history"
     assert not (tmp_path / "out").exists()
+
+
+def test_the_demo_run_outside_the_clone_says_how_to_point_it_at_the_queries(tmp_path):
+    """From another folder there is no queries/ beside it: the error names the option the
+    demo itself offers (--queries), not only the environment variable."""
+    result = run_watcher("demo", "--out", str(tmp_path / "out"), cwd=tmp_path, env={})
+    assert result.returncode == 2
+    assert "queries folder not found" in result.stderr and "--queries" in result.stderr
+    result = run_watcher("demo", "--queries", str(ROOT / "queries"), "--out",
+                         str(tmp_path / "out"), cwd=tmp_path, env={
+                             "WATCHER_EUTILS_URL": "http://127.0.0.1:9/"})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "digest-email.html").is_file()

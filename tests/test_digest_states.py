@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.helpers import QUERIES_YAML, days_ago
+from tests.helpers import FIXTURES, QUERIES_YAML, days_ago
 from tests.helpers.ctgov import ketamine_trial
 from tests.helpers.email import Inbox, parts_of, smtp_vars
 from tests.helpers.slack import TEAM, delivered_pmids, slack_vars, texts
@@ -121,6 +121,28 @@ def test_pubmed_down_all_week_is_one_outage_since_when_and_the_next_poll_catches
     assert entered and entered <= set(delivered_pmids(slack)) - sent
     back = slack.top_level()[-1]
     assert not back.text.startswith(":warning:") and "Nothing is lost" not in back.text
+
+
+def test_a_failure_caught_up_by_a_later_poll_is_no_alert_in_the_email(
+        env, corpus_server, smtp, unused_port):
+    """PubMed down on Monday, back on Tuesday: nothing is missing, so the email shows no red
+    alert ('PubMed: 0 of 3 queries could not be polled'); its receipt says it was caught up."""
+    env.write_queries(BOTH)
+    cfg = env.config()
+    up = env.settings(**smtp_vars(unused_port))
+    down = env.settings(**smtp_vars(unused_port), WATCHER_EUTILS_URL=DOWN)
+    now = datetime.now(UTC).replace(microsecond=0)
+    with closing(env.store()) as store:
+        assert pipeline.run_once(cfg, store, up, now=now - timedelta(days=7)).ok
+    with closing(env.store()) as store:
+        assert pipeline.poll_run(cfg, store, down, now=now - timedelta(days=2)).failures
+    with closing(env.store()) as store:
+        assert pipeline.run_once(cfg, store, up, now=now).ok
+    plain, html = parts_of(smtp.messages()[-1])
+    for part in (plain, visible(html)):
+        assert "could not be polled" not in part and "A SOURCE" not in part.upper()[:200]
+        assert "caught up by a later one" in part
+    assert 'class="alert"' not in html
 
 
 def test_one_query_failing_for_two_runs_is_a_partial_failure_with_its_count(
@@ -289,3 +311,82 @@ def test_held_back_trials_link_the_clinicaltrials_gov_search_that_lists_them(env
             listed = {s["protocolSection"]["identificationModule"]["nctId"]
                       for s in json.load(answer)["studies"]}
         assert held <= listed
+
+
+def test_held_back_studies_no_search_page_lists_are_never_promised_a_link():
+    """ISRCTN has no search by date: a digest that held back only ISRCTN trials must not
+    send the reader to 'a search link per condition, at the end of this digest' that is not
+    there; it says which held-back studies have none."""
+    from watcher.digest import Digest, DigestItem, Section
+    from watcher.events import NewStudy
+    from watcher.parsers import isrctn
+    from watcher.render import email, slack, text
+    answer = (FIXTURES / "isrctn_real" / "search_mecfs_3of11.xml").read_text(encoding="utf-8")
+    trials = [r.study for r in isrctn.parse_records(isrctn.parse_search(answer).trials,
+                                                    as_of=date(2026, 12, 5))]
+    items = [DigestItem(NewStudy.of(n), study, ["ME/CFS"], [], n)
+             for n, study in enumerate(trials, start=1)]
+    digest = Digest("team", "2026-12-05T08:00:00+00:00", "2026-11-28T08:00:00+00:00",
+                    [Section("ME/CFS", items[:1])], [], overflow={"ME/CFS": 2},
+                    held={"ME/CFS": items[1:]},
+                    searches={"ME/CFS": {"isrctn": [{"term": "chronic fatigue"}]}})
+    shown = {"slack": unescape(" ".join(slack.readable(m) for m in
+                                        slack.render(digest, threaded=True))),
+             "email": email.render(digest).text, "terminal": text.render(digest)}
+    for channel, page in shown.items():
+        page = " ".join(page.split())
+        assert "2 more not listed here (ME/CFS: 2)" in page, channel
+        assert "search link per condition" not in page, channel
+        assert "They stay pending and lead the next digest" in page, channel
+        assert "ME/CFS: 2 on ISRCTN: no search link" in page, channel
+
+
+@pytest.mark.parametrize("extra", [2_300, 6_000])
+def test_a_long_query_s_held_back_search_stays_reachable_from_slack(extra):
+    """A condition's PubMed terms can run to a few thousand characters (shipped depression's
+    is 1,900 as a link). A link that fits a section is posted as a link; one that cannot is
+    never replaced by 'see the email digest' (a Slack-only team has none): it becomes a
+    search of the held studies' own PMIDs, which is short."""
+    from watcher.digest import Digest, DigestItem, Section
+    from watcher.events import NewStudy
+    from watcher.models import Study
+    from watcher.render import slack
+    from watcher.render.held import held_links
+    term = "ketamine[tiab] AND (" + " OR ".join(["depressi*[tiab]"] * (extra // 18)) + ")"
+    items = [DigestItem(NewStudy.of(n), Study("pubmed", "publication", {"pmid": str(n)}, f"T{n}",
+                                              entry_date="2026-12-01"), ["Depression"], [], n)
+             for n in (1, 2)]
+    digest = Digest("team", "2026-12-05T08:00:00+00:00", "2026-11-28T08:00:00+00:00",
+                    [Section("Depression", items[:1])], [], overflow={"Depression": 1},
+                    held={"Depression": items[1:]},
+                    searches={"Depression": {"pubmed": [{"term": term}]}})
+    [held] = held_links(digest)
+    last = slack.render(digest, threaded=True)[-1]
+    shown = " ".join(texts(type("P", (), last.payload())))
+    assert "see the email digest" not in shown
+    if len(held.url) < 2_900:
+        assert "<https://pubmed.ncbi.nlm.nih.gov/?term=" in shown and \
+            shown.count("[edat]") == 2, "the whole link"
+    else:
+        assert "<https://pubmed.ncbi.nlm.nih.gov/?term=2[pmid]&amp;sort=date|Depression: 1 on " \
+            "PubMed (these studies)>" in shown
+
+
+def test_a_held_back_correction_of_an_old_paper_does_not_stretch_the_search_to_its_year():
+    """A retraction of a 1990 paper is news this week, but its PubMed entry date is 1990: the
+    held-back search must not widen to 36 years of papers (it lists the week's)."""
+    from watcher.digest import Digest, DigestItem, Section
+    from watcher.events import Correction, NewStudy
+    from watcher.models import Study
+    from watcher.render.held import held_links
+    old = Study("pubmed", "publication", {"pmid": "2100000"}, "Old", entry_date="1990-04-01")
+    new = Study("pubmed", "publication", {"pmid": "2"}, "New", entry_date="2026-12-01")
+    items = [DigestItem(Correction.of(1, "Retraction", "99999999"), old, ["Depression"], [], 1),
+             DigestItem(NewStudy.of(2), new, ["Depression"], [], 2)]
+    digest = Digest("team", "2026-12-05T08:00:00+00:00", "2026-11-28T08:00:00+00:00",
+                    [Section("Depression", [])], [], overflow={"Depression": 2},
+                    held={"Depression": items},
+                    searches={"Depression": {"pubmed": [{"term": "ketamine"}]}})
+    [held] = held_links(digest)
+    term = parse_qs(urlsplit(held.url).query)["term"][0]
+    assert term.endswith('("2026/11/28"[edat] : "2026/12/05"[edat])'), term

@@ -437,3 +437,15 @@ def test_a_phase_change_is_told_in_the_same_words():
     now = real_trials(date(2026, 12, 5))["ISRCTN15375673"]
     before, after = edited(now, phases=["Phase II"]), edited(now, phases=["Phase II/III"])
     assert changed_fields(before, after, []) == [("phases", "phase Phase 2 → Phase 2/3")]
+
+
+def test_an_enrolment_in_digits_int_cannot_read_fails_nothing():
+    """'²' is a digit to str.isdigit but not to int(): a record carrying it (an upstream slip
+    or a hostile answer) is read without a target, and the rest of the answer is unharmed."""
+    body = REAL.read_text(encoding="utf-8").replace(
+        "<targetEnrolment>3060</targetEnrolment>", "<targetEnrolment>3²</targetEnrolment>")
+    records = parse_records(parse_search(body.encode()).trials, as_of=date(2026, 12, 5))
+    assert [r.error for r in records] == [None, None, None]
+    heritage = next(r.study for r in records if r.source_id == "ISRCTN15375673")
+    assert heritage.details["enrollment"] is None
+    assert "participants" not in trial_facts(heritage)

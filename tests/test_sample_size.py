@@ -74,6 +74,20 @@ def test_a_clearly_stated_n(sentence, count):
     assert found is not None and found.count == count
 
 
+@pytest.mark.parametrize("sentence, count", [
+    ("Of 512 patients screened, 120 patients were randomised.", 120),
+    ("Of the 2,004 adults assessed for eligibility, 412 adults were enrolled.", 412),
+    ("Of 900 screened patients, 86 patients were included.", 86),
+    ("300 veterans were approached; 64 veterans consented.", 64),
+    ("Of 512 patients screened, 120 were randomised.", None),  # no count of people enrolled
+])
+def test_people_screened_or_approached_are_not_the_sample(sentence, count):
+    """'Of 512 patients screened, 120 were randomised': the largest count of people is the
+    funnel's top, not the study's n; shown, it would overstate the evidence fourfold."""
+    found = sample_size(sentence)
+    assert (found.count if found else None) == count
+
+
 @pytest.mark.parametrize("sentence", [
     "Ketamine 0.5 mg/kg was infused over 40 minutes in 2 sessions.",  # dose, duration
     "In 2010 patients were first recruited at the site.",  # a year

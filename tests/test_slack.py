@@ -792,6 +792,19 @@ def test_a_title_with_nothing_visible_is_shown_as_untitled(title):
     assert shown.startswith("<https://pubmed.ncbi.nlm.nih.gov/2001/|(untitled)>"), shown
 
 
+@pytest.mark.hostile
+def test_an_absurdly_long_address_from_a_source_never_eats_the_entry():
+    """A DOI of 4,000 characters (a publisher's slip) made the entry's link longer than a
+    section holds: the cut left an open '<https://doi.org/…' and no title, author or journal.
+    The entry keeps its title (unlinked) and byline."""
+    item = study_item(1, "Ketamine in OCD: a trial", ["OCD"], journal="J Psychiatr Res")
+    item.study.ids.clear()
+    item.study.ids["doi"] = "10.5555/" + "x" * 4000
+    shown = slack_render.item_mrkdwn(item)
+    assert shown.startswith("Ketamine in OCD: a trial") and "J Psychiatr Res" in shown
+    assert len(shown) < 3000 and "<https://doi.org/" not in shown
+
+
 def _interrupted_digest(cfg, store: Store, settings: Settings) -> int:
     """What a process killed right after beginning a digest leaves: items 'sending', nothing
     posted."""

@@ -194,3 +194,59 @@ def test_slack_accepts_every_message_of_the_200_study_digest(digest, threaded):
         if threaded:
             top = slack.top_level("#ketamine-watch")
             assert len(top) == 1 and len(slack.replies(top[0].ts)) == len(parts) - 1
+
+
+@pytest.mark.hostile
+def test_forty_conditions_and_long_upstream_errors_never_cut_the_counts_or_a_highlight_link():
+    """A week with PubMed, ClinicalTrials.gov and ISRCTN all answering HTML error pages, 40
+    conditions with real-length names and something held back under each: the top message
+    still gives every condition's count, and every highlight stays a whole link (the
+    receipt, which `watcher status` tells in full, is what gets shortened)."""
+    from dataclasses import replace
+    base = big_digest(80, 40, long_titles=False, n_highlights=5)
+    names = {s.condition: f"{s.condition}: depression, anxiety and related disorders (adults)"
+             for s in base.sections}
+    sections = [replace(s, condition=names[s.condition]) for s in base.sections]
+    receipts = [replace(r, failed=8, last_error="HTTP 503: " + "<html>down</html> " * 200)
+                for r in base.receipts] * 2
+    big = replace(base, sections=sections, receipts=receipts,
+                  overflow={s.condition: 12 for s in sections})
+    top = slack_render.render(big, threaded=True)[0]
+    assert_within_limits(top)
+    text = sections_text(top)
+    for section in sections:
+        assert f"\n{section.condition}: {section.matched} (+12 held)\n" in text + "\n"
+    highlights = re.findall(r"^• (.*)$", text.split("*Highlights*\n", 1)[1], re.M)[:5]
+    assert len(highlights) == 5
+    for line in highlights:
+        assert re.fullmatch(r"(:warning: \*RETRACTED\* )?<https://[^|<>]+\|\[\d{3}\][^<>]*> · _.+_",
+                            line), line
+
+
+@pytest.mark.hostile
+def test_a_condition_heading_too_long_for_a_header_keeps_its_count():
+    """A header holds 150 characters: a long condition name is shortened, its count kept."""
+    from dataclasses import replace
+    base = big_digest(6, 2, long_titles=False, n_highlights=0)
+    long = "Depression & anxiety <in adults> " * 8
+    sections = [replace(base.sections[0], condition=long.strip()), *base.sections[1:]]
+    replies = slack_render.render(replace(base, sections=sections), threaded=True)
+    [heading] = [h for m in replies for h in headers(m) if h.startswith("Depression")]
+    assert len(heading) <= MAX_HEADER
+    assert heading.endswith(f"… ({sections[0].matched})"), heading
+
+
+@pytest.mark.hostile
+def test_five_highlights_with_long_addresses_are_all_named_as_whole_links():
+    """Five highlights whose DOI addresses run to 450 characters are more than one block holds:
+    each is still named, its link whole, rather than the fifth cut off mid-address."""
+    from dataclasses import replace
+    base = big_digest(10, 2, long_titles=True, n_highlights=5)
+    for n, item in enumerate(base.highlights):
+        item.study = replace(item.study, ids={"doi": f"10.5555/{n}" + "x" * 440})
+    top = slack_render.render(base, threaded=True)[0]
+    assert_within_limits(top)
+    lines = [line for line in sections_text(top).split("\n") if line.startswith("• ")]
+    assert len(lines) == 5
+    for n, line in enumerate(lines):
+        assert re.search(rf"<https://doi\.org/10\.5555/{n}x{{440}}\|[^<>]+> · _.+_$", line), line

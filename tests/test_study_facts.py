@@ -140,10 +140,24 @@ def test_a_trial_s_dates_say_what_they_are_and_no_start_date_stands_bare():
     (date(2026, 6, 1), "starts Sep 2026 · completion expected Aug 2028"),
     (date(2026, 12, 5), "started Sep 2026 · completion expected Aug 2028"),
     (date(2029, 1, 1), "started Sep 2026 · completion was due Aug 2028"),
+    (date(2028, 8, 31), "started Sep 2026 · completion expected Aug 2028"),  # due today
 ])
 def test_a_future_start_reads_starts_and_a_completion_not_reported_reads_due(today, expected):
     # recruitment 2026-09-01 .. 2028-02-29, trial ends 2028-08-31; read as recruiting
     assert trial_dates(isrctn("ISRCTN16025168"), today) == expected
+
+
+def test_a_completion_known_only_to_the_month_is_not_overdue_during_that_month():
+    """CT.gov often gives the month alone ('2013-01'): on 15 Jan 2013 the trial is due to end
+    this month, not late; from February it is."""
+    data = json.loads((FIXTURES / "ctgov_aact" / "NCT00763412.json").read_text())
+    data["protocolSection"]["statusModule"]["overallStatus"] = "ACTIVE_NOT_RECRUITING"
+    trial = parse_study(data)
+    assert trial.details["completion_date"] == "2013-01"
+    assert trial_dates(trial, date(2013, 1, 15)).startswith(
+        "started Nov 2006 · completion expected Jan 2013 · ")
+    assert trial_dates(trial, date(2013, 2, 1)).startswith(
+        "started Nov 2006 · completion was due Jan 2013 · ")
 
 
 def test_a_withdrawn_trial_never_starts_even_when_its_planned_start_is_ahead():
@@ -275,3 +289,28 @@ def test_an_expression_of_concern_is_marked_less_loudly_and_its_conclusion_is_it
     html = email.render(Digest("team", "2026-12-05T08:00:00+00:00", None,
                                [Section("Depression", [item(study)])], [])).html
     assert 'class="item item-concern"' in html and "item-retracted" not in html
+
+
+def test_a_retracted_rct_named_in_the_highlights_or_a_pointer_says_it_is_retracted_there():
+    """The highlights name a digest's most important items, and a retraction is news the team
+    must see first: the line at the top must not read like a strong new RCT."""
+    study = paper(RCT, lambda a: retracted(a, "99000200"))
+    entry = DigestItem(NewStudy.of(1), study, ["Depression", "PTSD"], [], 1)
+    digest = Digest("team", "2026-12-05T08:00:00+00:00", None,
+                    [Section("Depression", [entry]), Section("PTSD", pointers=[entry])], [],
+                    highlights=[entry])
+    top = slack.render(digest, threaded=True)[0]
+    [block] = [b for b in top.blocks if b["type"] == "section"
+               and b["text"]["text"].startswith("*Highlights*")]
+    assert block["text"]["text"].split("\n")[1].startswith(
+        "• :warning: *RETRACTED* <https://pubmed.ncbi.nlm.nih.gov/99000100/|Exploring")
+    rendered = email.render(digest)
+    highlights = rendered.html.split("Highlights</div>", 1)[1].split("By condition", 1)[0]
+    assert re.search(r"RETRACTED[^<]*</[^>]+>\s*<a [^>]*href=\"#s1\"", highlights), highlights
+    plain = rendered.text.split("HIGHLIGHTS\n", 1)[1]
+    assert plain.startswith("* [RETRACTED] Exploring the effect"), plain[:80]
+    replies = [m for m in slack.render(digest, threaded=True) if "PTSD" in str(m.blocks)]
+    assert "\n• :warning: *RETRACTED* <https://pubmed.ncbi.nlm.nih.gov/99000100/|" in \
+        str(replies[-1].blocks[-1]["text"]["text"])
+    assert re.search(r"also relevant: <span[^>]*>RETRACTED</span> <a", rendered.html)
+    assert "also relevant: RETRACTED: Exploring" in rendered.text

@@ -154,7 +154,8 @@ def load(folder: str | Path) -> Config:
     """Load and check every ``*.yaml`` in *folder*; raise ConfigError listing every problem."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ConfigError([f"{folder}: queries folder not found (set WATCHER_QUERIES)"])
+        raise ConfigError([f"{folder}: queries folder not found (give --queries DIR or set "
+                           "WATCHER_QUERIES)"])
     paths = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
     if not paths:
         raise ConfigError([f"{folder}: no *.yaml files with saved queries"])

@@ -14,6 +14,8 @@ patients"), and nothing is shown otherwise. Decisions:
   a year ("in 2010 patients"), a p-value, a decimal, or millions ("280 million people").
 - A number naming a type, stage, phase or arm ("type 2 diabetes patients") and person-years
   are not head counts.
+- People screened, assessed, approached or invited ("Of 512 patients screened, 120 were
+  randomised") are the top of the funnel, not the sample: never counted.
 - Cases and controls are not counted ("386 cases and 896 controls" has no stated total).
 - A meta-analysis's "k studies, N participants" gives N: studies, trials and reports are never
   people, so the pooled participant count is the n.
@@ -54,6 +56,12 @@ _NOT_PEOPLE = re.compile(r"^\s*(?:million|billion|thousand)\b", re.I)
 _NAME_BEFORE = re.compile(r"\b(?:type|grade|stage|phase|class|level|day|week|month|visit|wave|"
                           r"arm|part|step|version|tier)\s+$", re.I)
 _YEAR_BEFORE = re.compile(r"\b(?:in|since|from|until|during|by|of|between|and)\s+$", re.I)
+#: People counted before the study took them in ("512 patients screened", "900 screened
+#: patients", "300 veterans were approached"): the top of the funnel, not the sample.
+_FUNNEL = r"(?:screened|assessed|approached|invited|contacted|eligible)"
+_FUNNEL_AFTER = re.compile(r"^\s*(?:(?:were|was|had\s+been|have\s+been)\s+)?" + _FUNNEL + r"\b",
+                           re.I)
+_FUNNEL_IN = re.compile(r"\b" + _FUNNEL.replace("eligible|", "") + r"\b", re.I)
 _SKIPPED_SECTION = re.compile(r"^(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE|IMPORTANCE)\s*:",
                               re.I)
 _CAPTION = re.compile(r"^\s*(?:Table|Fig(?:ure)?\.?|Supplementary)\s+\w+", re.I)
@@ -118,6 +126,9 @@ def _found(pattern: re.Pattern[str], sentence: str) -> list[SampleSize]:
         if count == 0 or _NOT_PEOPLE.match(sentence[end:]):
             continue
         if pattern is not _N_EQUALS and _NAME_BEFORE.search(sentence[:start]):
+            continue
+        if pattern is _COUNT and (_FUNNEL_AFTER.match(sentence[match.end():])
+                                  or _FUNNEL_IN.search(match.group(0))):
             continue
         if 1900 <= count <= 2100 and digits.isdigit() and _YEAR_BEFORE.search(sentence[:start]):
             continue

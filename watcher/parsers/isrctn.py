@@ -219,7 +219,8 @@ def _all(node: ET.Element, path: str) -> list[str]:
 
 def _count(value: str) -> int | None:
     """A participant count, or None (also for 0: no final figure yet)."""
-    return int(value) if value.isdigit() and int(value) > 0 else None
+    digits = value.isascii() and value.isdigit()  # ('²' is a digit to isdigit, not to int)
+    return int(value) if digits and int(value) > 0 else None
 
 
 def _clean(value: str | None) -> str:

@@ -13,9 +13,11 @@ from ..digest import Digest, DigestItem
 from ..labels import INFERRED, inferred_labels
 from ..models import Study
 from ..printable import printable
+from ..sources import label as source_label
 from .facts import id_text, registrations, source_parts
 from .facts import study_facts as study_facts  # re-exported: every renderer imports from here
 from .facts import trial_facts as trial_facts
+from .held import held_links
 from .states import failure_phrase, receipt_sentence
 
 ID_LABELS = {"pmid": "PMID", "pmcid": "PMCID", "doi": "doi", "nct": "NCT"}
@@ -173,9 +175,23 @@ def overflow_line(digest: Digest) -> str:
     if not digest.overflow:
         return ""
     parts = "; ".join(f"{condition}: {count}" for condition, count in digest.overflow.items())
-    return (f"{digest.held_back} more not listed here ({parts}). They stay pending and lead "
-            "the next digest; a search link per condition, at the end of this digest, shows "
-            "them now.")
+    text = f"{digest.held_back} more not listed here ({parts}). They stay pending and lead " \
+        "the next digest"
+    links = held_links(digest)
+    if links:
+        text += "; a search link per condition, at the end of this digest, shows them now"
+    linked = {(link.condition, link.source) for link in links}
+    unlinked: dict[tuple[str, str], int] = {}  # a source with no search page (ISRCTN)
+    for condition, items in digest.held.items():
+        for item in items:
+            if item.study is not None and (condition, item.study.source) not in linked:
+                key = (condition, item.study.source)
+                unlinked[key] = unlinked.get(key, 0) + 1
+    if unlinked:
+        text += " (" + "; ".join(f"{condition}: {count} on {source_label(source)}"
+                                 for (condition, source), count in unlinked.items()) + \
+            ": no search link)"
+    return text + "."
 
 
 def headline(digest: Digest) -> str:

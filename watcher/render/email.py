@@ -39,6 +39,8 @@ from .common import (
     study_facts,
 )
 from .facts import (
+    CONCERN,
+    RETRACTED,
     WARNING_TEXT,
     RegistryId,
     quoted_conclusion,
@@ -63,6 +65,8 @@ WIDTH = 76  # plain-text wrap (RFC 5322 recommends lines under 78 characters)
 TITLE_LIMIT = 300  # a title longer than this is cut: the link carries the rest
 POINTER_LIMIT = 120  # a pointer's title: a line, about two on a phone
 MAX_HIGHLIGHTS = 5
+#: Before a highlight's or pointer's title when the study is retracted (or under concern).
+WARNING_LEADS = {RETRACTED: "RETRACTED", CONCERN: "Expression of concern"}
 
 
 class EmailRendering(NamedTuple):
@@ -122,6 +126,8 @@ class PointerView:
     href: str
     condition: str
     condition_href: str  # '#c2', or '' when that condition's section is not in this email
+    #: 'RETRACTED' or 'Expression of concern' before the title (never a routine line), or "".
+    warning: str = ""
     reason: str = ""  # why a highlight is one ('RETRACTED', 'RCT'); '' for a pointer
 
 
@@ -206,7 +212,7 @@ def item_view(item: DigestItem) -> ItemView:
 
 
 def _context(digest: Digest, subject: str, brand: str) -> dict[str, object]:
-    failures = [r for r in digest.receipts if r.failed]
+    failures = [r for r in digest.receipts if r.down]  # not failures a later poll caught up
     sections = _sections(digest)
     counts = [CountView(s.condition, s.matched, s.held, "#" + s.anchor) for s in sections]
     counts += [CountView(condition, 0, held, "") for condition, held in digest.overflow.items()
@@ -221,10 +227,8 @@ def _context(digest: Digest, subject: str, brand: str) -> dict[str, object]:
                      for r in failures],
         "sections": sections,
         "counts": counts,
-        "highlights": [replace(_pointer(item, _anchors(digest), _section_anchors(digest),
-                                        TITLE_LIMIT),
-                               reason=reason(item.event, item.study, item.labels))
-                       for item in digest.highlights[:MAX_HIGHLIGHTS] if item.study],
+        "highlights": [_highlight(item, digest) for item in digest.highlights[:MAX_HIGHLIGHTS]
+                       if item.study],
         "notices": [one_line(notice_text(n)) for n in digest.notices],
         "overflow": overflow_line(digest),
         "held_links": [{"label": h.label, "url": safe_href(h.url)} for h in held_links(digest)],
@@ -252,6 +256,13 @@ def _anchors(digest: Digest) -> dict[int, str]:
     return {item.outbox_id: f"s{item.outbox_id}" for s in digest.sections for item in s.items}
 
 
+def _highlight(item: DigestItem, digest: Digest) -> PointerView:
+    """A highlight: why it is one, a retraction (or concern) first however it was found."""
+    view = _pointer(item, _anchors(digest), _section_anchors(digest), TITLE_LIMIT)
+    return replace(view, warning="", reason=view.warning
+                   or reason(item.event, item.study, item.labels))
+
+
 def _section_anchors(digest: Digest) -> dict[str, str]:
     return {s.condition: f"c{n}" for n, s in enumerate(digest.sections, start=1)}
 
@@ -264,7 +275,8 @@ def _pointer(item: DigestItem, anchors: dict[int, str], sections: dict[str, str]
     href = "#" + anchors[item.outbox_id] if item.outbox_id in anchors else \
         safe_href(item_url(item.study) or "")
     return PointerView(_clip(one_line(item.study.title) or "(untitled)", limit), href,
-                       one_line(where), "#" + sections[where] if where in sections else "")
+                       one_line(where), "#" + sections[where] if where in sections else "",
+                       WARNING_LEADS.get(warning(item_labels(item)), ""))
 
 
 @functools.cache

@@ -172,8 +172,8 @@ def trial_dates(study: Study, today: date | None = None) -> str:
             parts.append(f"completed {month(end)}")
         elif status == "TERMINATED":
             parts.append(f"stopped {month(end)}")
-        elif not _passed(end, today):
-            parts.append(f"completion expected {month(end)}")
+        elif not _passed(end, today) or today.isoformat().startswith(end[:10]):
+            parts.append(f"completion expected {month(end)}")  # (its day or month is not over)
         else:
             parts.append(f"completion was due {month(end)}")
     if month(str(d.get("results_first_posted") or "")):

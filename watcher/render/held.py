@@ -12,6 +12,7 @@ from datetime import date, datetime
 from urllib.parse import quote_plus, urlencode
 
 from ..digest import Digest, DigestItem
+from ..events import Correction
 from ..sources import label
 
 PUBMED_SEARCH = "https://pubmed.ncbi.nlm.nih.gov/"
@@ -26,6 +27,9 @@ class HeldLink:
     source: str
     count: int
     url: str
+    #: The held studies' own ids at the source (PMIDs), for a search of just them where the
+    #: query's is too long to be posted as a link (:func:`ids_url`).
+    ids: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -52,8 +56,19 @@ def held_links(digest: Digest) -> list[HeldLink]:
             start = min((d for d in map(_date, starts) if d), default=end)
             url = search_url(source, searches, min(start, end), end)
             if url:
-                out.append(HeldLink(condition, source, len(found), url))
+                ids = tuple(i.study.ids.get("pmid", "") for i in found if i.study)
+                out.append(HeldLink(condition, source, len(found), url,
+                                    ids if all(ids) else ()))
     return out
+
+
+def ids_url(held: HeldLink) -> str:
+    """PubMed's search for exactly the held studies' PMIDs ('' when they are not all known):
+    a much shorter address than a long query's, which a Slack link cannot hold."""
+    if held.source != "pubmed" or not held.ids:
+        return ""
+    term = " OR ".join(f"{pmid}[pmid]" for pmid in held.ids)
+    return PUBMED_SEARCH + "?" + _query({"term": term, "sort": "date"})
 
 
 def search_url(source: str, searches: list[Mapping[str, str]], start: date,
@@ -92,9 +107,11 @@ def _grouped(term: str) -> str:
 
 def _listed_on(item: DigestItem) -> str | None:
     """The date the source's search lists a study by: PubMed's entry date, a registry's last
-    update (what its polls ask by)."""
+    update (what its polls ask by). None for a correction: its paper may be decades old (its
+    entry date would stretch the search over every year since), and the notice is this
+    week's."""
     study = item.study
-    if study is None:
+    if study is None or isinstance(item.event, Correction):
         return None
     if study.kind == "trial":
         return str(study.details.get("last_update_posted") or "") or None

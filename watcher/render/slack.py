@@ -44,7 +44,7 @@ from .facts import (
     warning,
     without_warning,
 )
-from .held import held_links
+from .held import held_links, ids_url
 from .slack_blocks import (  # noqa: F401 (MAX_*, TITLE_LIMIT: the limits, read by tests)
     BLOCKS_BUDGET,
     FALLBACK_BUDGET,
@@ -60,6 +60,7 @@ from .slack_blocks import (  # noqa: F401 (MAX_*, TITLE_LIMIT: the limits, read 
     cut_escaped_text,
     escape,
     header_block,
+    lines_blocks,
     link,
     link_target,
     mrkdwn,
@@ -120,11 +121,10 @@ def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
               for s in digest.sections]
     counts += [f"{text_field(c, 200)}: 0 (+{n} held)" for c, n in digest.overflow.items()
                if c not in {s.condition for s in digest.sections}]
-    if counts:
-        blocks.append(section_block("*By condition*\n" + "\n".join(counts)))
+    blocks += lines_blocks(["*By condition*", *counts] if counts else [])
     highlights = [_highlight(item) for item in digest.highlights if item.study]
     if highlights:
-        blocks.append(section_block("*Highlights*\n" + "\n".join(highlights[:MAX_HIGHLIGHTS])))
+        blocks += lines_blocks(["*Highlights*", *highlights[:MAX_HIGHLIGHTS]])
     kinds: dict[str, int] = {}
     for item in digest.items:
         if item.study is not None:
@@ -157,7 +157,8 @@ def _highlight(item: DigestItem) -> str:
     reply tells it (a retraction carries the same warning as its entry)."""
     assert item.study is not None
     why = reason(item.event, item.study, item.labels)
-    tag = ":warning: *RETRACTED* " if why == "RETRACTED" else f"*{why}* " if why else ""
+    lead = warning_lead(item) or (WARNING_LEADS[RETRACTED] if why == "RETRACTED" else "")
+    tag = lead + (f"*{why}* " if why and why != "RETRACTED" else "")
     return (f"• {tag}{short_link(item, HIGHLIGHT_TITLE_LIMIT)}"
             f" · _{text_field(item.conditions[0] if item.conditions else 'Other', 100)}_")
 
@@ -170,6 +171,16 @@ def short_link(item: DigestItem, limit: int) -> str:
     target = link_target(url) if url else None
     return link(url if target and len(target) <= SHORT_LINK_TARGET else "", item.study.title,
                 limit)
+
+
+#: Before a retracted (or concerning) study's title, wherever it is named: never routine.
+WARNING_LEADS = {RETRACTED: ":warning: *RETRACTED* ",
+                 CONCERN: ":grey_exclamation: _Expression of concern_ "}
+
+
+def warning_lead(item: DigestItem) -> str:
+    """The warning before *item*'s title (its entry, a highlight, a pointer), else ""."""
+    return WARNING_LEADS.get(warning(item_labels(item)), "")
 
 
 def warning_mark(digest: Digest) -> str:
@@ -192,11 +203,7 @@ def item_mrkdwn(item: DigestItem) -> str:
     assert study is not None
     labels = item_labels(item)
     state = warning(labels)
-    title = link(item_url(study), study.title)
-    if state == RETRACTED:
-        title = f":warning: *RETRACTED* {title}"  # not a grey tag: it must stop the eye
-    elif state == CONCERN:
-        title = f":grey_exclamation: _Expression of concern_ {title}"
+    title = WARNING_LEADS.get(state, "") + short_link(item, TITLE_LIMIT)  # not a grey tag
     tags = [text_field(lbl, 60).replace("`", "'") for lbl in without_warning(labels)]
     lines = [title + ("  " + " ".join(f"`{lbl}`" for lbl in tags if lbl) if tags else "")]
     facts = [text_field(first_author(study), 120),
@@ -277,8 +284,12 @@ def render(digest: Digest, *, threaded: bool) -> list[SlackMessage]:
                   for item in section.items]
         units += _pointer_units(section)
     for n, held in enumerate(held_links(digest)):  # a link too long for a section is named
-        shown = link(held.url, held.label) if len(held.url) < MAX_SECTION - 400 else \
-            escape(clean(held.label)) + " (search too long for Slack: see the email digest)"
+        shown = link(held.url, held.label)
+        if len(shown) > MAX_SECTION:  # a long query: a search of the held PMIDs themselves
+            shown = link(ids_url(held), held.label + " (these studies)")
+        if len(shown) > MAX_SECTION or "<" not in shown:
+            shown = escape(clean(held.label)) + " (its search is too long for a Slack link: " \
+                "the email and terminal digests give it)"
         units.append(_Unit([section_block(shown)], "• " + escape(clean(held.label)), [],
                            "Held back for the next digest", digest.held_back, joined=n > 0))
     for unit in units:
@@ -299,7 +310,7 @@ def _pointer_units(section: Section) -> list[_Unit]:
         if item.study is None:
             continue
         where = text_field(item.conditions[0] if item.conditions else "Other", 100)
-        line = f"• {short_link(item, POINTER_TITLE_LIMIT)} → {where}"
+        line = f"• {warning_lead(item)}{short_link(item, POINTER_TITLE_LIMIT)} → {where}"
         if len("\n".join([*lines, line])) > POINTER_BLOCK:
             units.append(_pointer_unit(section, lines, joined=bool(units)))
             lines = []
@@ -339,7 +350,7 @@ def _pack(messages: list[SlackMessage], unit: _Unit, *, threaded: bool) -> None:
 
 def _heading(unit: _Unit, *, continued: bool) -> list[dict[str, Any]]:
     count = "continued" if continued else str(unit.group_size)
-    return [header_block(f"{clean(unit.group)} ({count})")]
+    return [header_block(clean(unit.group), f" ({count})")]
 
 
 def _fits(message: SlackMessage, blocks: list[dict[str, Any]]) -> bool:

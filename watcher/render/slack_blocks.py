@@ -63,10 +63,16 @@ def cut_escaped(raw: str, limit: int) -> str:
 
 
 def cut_escaped_text(escaped: str, limit: int) -> str:
-    """Cut already-escaped text to *limit* characters without breaking an entity."""
+    """Cut already-escaped text to *limit* characters without breaking an entity; text of
+    several lines (counts, highlights, pointers) is cut after a whole line where one ends in
+    the second half, so no ``<url|title>`` link is left open."""
     if len(escaped) <= limit:
         return escaped
-    cut = escaped[:limit - 1]
+    cut = escaped[:limit - 2]
+    line_end = cut.rfind("\n")
+    if line_end > limit // 2:
+        return cut[:line_end] + "\n…"
+    cut = cut[:limit - 1]
     amp = cut.rfind("&")
     if amp != -1 and ";" not in cut[amp:]:
         cut = cut[:amp]
@@ -98,10 +104,11 @@ def link(url: str, label: str, limit: int = TITLE_LIMIT) -> str:
 
 # --- blocks ---------------------------------------------------------------------------------
 
-def header_block(value: str) -> dict[str, Any]:
+def header_block(value: str, tail: str = "") -> dict[str, Any]:
+    """A header of *value*, shortened to fit, then *tail* whole (a heading's count)."""
+    shown = text_field(value, MAX_HEADER - len(escape(tail))) + escape(tail)
     return {"type": "header",
-            "text": {"type": "plain_text", "text": text_field(value, MAX_HEADER) or "watcher",
-                     "emoji": True}}
+            "text": {"type": "plain_text", "text": shown.strip() or "watcher", "emoji": True}}
 
 
 def mrkdwn(text: str) -> dict[str, Any]:
@@ -112,6 +119,18 @@ def mrkdwn(text: str) -> dict[str, Any]:
 
 def section_block(text: str) -> dict[str, Any]:
     return {"type": "section", "text": mrkdwn(text)}
+
+
+def lines_blocks(lines: list[str], size: int = 2_800) -> list[dict[str, Any]]:
+    """*lines* in as few section blocks as hold them whole (40 conditions' counts are more
+    than one block's 3,000 characters: a cut would drop the last conditions)."""
+    blocks: list[list[str]] = []
+    for line in lines:
+        if blocks and len("\n".join([*blocks[-1], line])) <= size:
+            blocks[-1].append(line)
+        else:
+            blocks.append([line])
+    return [section_block("\n".join(chunk)) for chunk in blocks]
 
 
 def context_block(parts: list[str]) -> dict[str, Any]:
@@ -129,10 +148,20 @@ def block_text_size(block: dict[str, Any]) -> int:
 
 def within_budget(blocks: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
     """*blocks* with their longest texts cut until all of them together fit *budget*: a
-    message Slack refuses (msg_blocks_too_long) would fail the digest on every run."""
+    message Slack refuses (msg_blocks_too_long) would fail the digest on every run. Context
+    elements (the receipt and its upstream errors, which `watcher status` tells in full) are
+    cut first, to 200 characters each, before anything the reader came for."""
+    contexts = [obj for block in blocks if block["type"] == "context"
+                for obj in block["elements"] if obj.get("text")]
+    _cut_longest(contexts, sum(block_text_size(block) for block in blocks) - budget)
     texts = [obj for block in blocks for obj in [block.get("text"), *block.get("elements", [])]
              if obj and obj.get("text")]
-    excess = sum(len(obj["text"]) for obj in texts) - budget
+    _cut_longest(texts, sum(len(obj["text"]) for obj in texts) - budget)
+    return blocks
+
+
+def _cut_longest(texts: list[dict[str, Any]], excess: int) -> None:
+    """Cut the longest of *texts* (none below 200 characters) until *excess* is gone."""
     while excess > 0 and texts:
         longest = max(texts, key=lambda obj: len(obj["text"]))
         size = len(longest["text"])
@@ -141,4 +170,3 @@ def within_budget(blocks: list[dict[str, Any]], budget: int) -> list[dict[str, A
             break  # (every text already short: only possible with an absurdly small budget)
         longest["text"] = cut_escaped_text(longest["text"], keep)
         excess -= size - len(longest["text"])
-    return blocks
