@@ -89,5 +89,5 @@ def test_an_event_of_an_unknown_kind_is_shown_from_what_it_stores():
     assert "1 now published" in out and "[now published" in out and "in a journal" in out
     assert "! something else" in out
     posted = json.dumps([m.payload() for m in slack.render(built, threaded=True)])
-    assert "*What:* 1 now published" in posted and "in a journal" in posted
+    assert "1 now published" in posted and "in a journal" in posted
     assert "in a journal" in email.render(built).html

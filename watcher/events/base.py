@@ -55,10 +55,6 @@ class Event:
         """(one, many) as a digest's headline counts these; None: counted as new studies."""
         return self.title(), self.title()
 
-    def short_name(self) -> str:
-        """What Slack's top message calls the kind when it counts items ('corrected')."""
-        return self.title()
-
     def changes_text(self) -> str:
         """What changed, in one line: 'status Recruiting → Completed; enrollment 60 → 120'."""
         return ""

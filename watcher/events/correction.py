@@ -87,9 +87,6 @@ class Correction(Event):
     def counted_as(self) -> tuple[str, str] | None:
         return "correction", "corrections"
 
-    def short_name(self) -> str:
-        return "corrected"
-
     def changes_text(self) -> str:
         return "; ".join(self.changes)
 

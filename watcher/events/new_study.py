@@ -27,6 +27,3 @@ class NewStudy(Event):
 
     def counted_as(self) -> tuple[str, str] | None:
         return None
-
-    def short_name(self) -> str:
-        return "new"

@@ -125,14 +125,6 @@ def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
     highlights = [_highlight(item) for item in digest.highlights if item.study]
     if highlights:
         blocks += lines_blocks(["*Highlights*", *highlights[:MAX_HIGHLIGHTS]])
-    kinds: dict[str, int] = {}
-    for item in digest.items:
-        if item.study is not None:
-            name = item.event.short_name()
-            kinds[name] = kinds.get(name, 0) + 1
-    if kinds:
-        blocks.append(section_block("*What:* " + " · ".join(
-            f"{count} {escape(name)}" for name, count in kinds.items())))
     if digest.overflow:
         blocks.append(section_block(escape(clean(overflow_line(digest)))))
     if not digest.sections:
