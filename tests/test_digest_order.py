@@ -195,11 +195,11 @@ def test_each_highlight_says_why_it_is_one_and_a_retraction_warns_in_every_chann
     lines = [line for block in top.blocks if block.get("type") == "section"
              for line in block["text"]["text"].splitlines() if line.startswith("• ")]
     assert lines[0].startswith("• :warning: *RETRACTED* <")
-    assert lines[1].startswith("• *trial stopped* <")
+    assert lines[1].startswith("• *trial withdrawn* <"), "withdrawn: it never enrolled"
     assert lines[2].startswith("• *results posted* <")
     quiet_top = slack.render(quiet, threaded=True)[0]
     assert "• *meta-analysis* <" in str(quiet_top.blocks) and "• *RCT* <" in str(quiet_top.blocks)
     mail = email.render(digest)
     summary = mail.html.split("By condition")[0]
-    assert "RETRACTED</span>" in summary and "trial stopped</span>" in summary
+    assert "RETRACTED</span>" in summary and "trial withdrawn</span>" in summary
     assert "[RETRACTED] " + RETRACTED.title[:30] in " ".join(mail.text.split())

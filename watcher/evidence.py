@@ -117,6 +117,11 @@ def reason(event: Event, study: Study | None, labels: Sequence[str] = ()) -> str
     """Why an item is a highlight, in a word or two ('RETRACTED', 'trial stopped',
     'meta-analysis', 'RCT'); '' for an item of no highlight class."""
     rank = news_rank(event, study, labels)
+    if rank == STOPPED and isinstance(event, TrialChanged):
+        # withdrawn (it never enrolled), terminated or suspended: not the same news
+        status = " ".join(p for p in event.changes if p.startswith("status")).rsplit("→", 1)[-1]
+        if found := _STOPPED.search(status):
+            return f"trial {found.group(0).lower()}"
     if rank is not None:
         return _NEWS_REASONS[rank]
     kind = evidence_class(event, study, labels)
