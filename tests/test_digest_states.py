@@ -145,6 +145,30 @@ def test_a_failure_caught_up_by_a_later_poll_is_no_alert_in_the_email(
     assert 'class="alert"' not in html
 
 
+def test_a_failure_caught_up_with_nothing_new_posts_nothing_to_slack(
+        env, corpus_server, slack):
+    """PubMed down at one run, back by the next with nothing new: the failure was told while
+    it lasted; once a later poll caught it up nothing was lost, so a hand-run Slack digest
+    (quiet unless something is wrong) posts nothing rather than 'Nothing new'."""
+    env.write_queries(QUERIES_YAML.replace("defaults:\n", TEAM))
+    cfg = env.config()
+    up = env.settings(**slack_vars(slack))
+    down = env.settings(**slack_vars(slack), WATCHER_EUTILS_URL=DOWN)
+    then = datetime.now(UTC).replace(microsecond=0) - timedelta(days=7)
+    with closing(env.store()) as store:
+        assert pipeline.run_once(cfg, store, up, now=then).ok
+    posted = len(slack.top_level())
+    with closing(env.store()) as store:
+        assert not pipeline.run_once(cfg, store, down, now=then + timedelta(hours=1)).ok
+    assert len(slack.top_level()) == posted + 1, "still down at digest time: told"
+    assert "could not be polled" in unescape(texts(slack.top_level()[-1])[0])
+    with closing(env.store()) as store:
+        assert pipeline.poll_run(cfg, store, down, now=then + timedelta(hours=2)).failures
+    with closing(env.store()) as store:
+        assert pipeline.run_once(cfg, store, up, now=then + timedelta(hours=3)).ok
+    assert len(slack.top_level()) == posted + 1, "caught up, nothing new: nothing posted"
+
+
 def test_one_query_failing_for_two_runs_is_a_partial_failure_with_its_count(
         env, corpus_server, slack):
     env.write_queries(QUERIES_YAML.replace("defaults:\n", TEAM))

@@ -199,7 +199,7 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
             outcome.withheld = len(built.withheld)
         digest = digest_module.limit(built.digest, destination.max_items)
         outcome.items = digest.total + len(digest.notices)
-        if not digest.items and not digest.failed_polls and \
+        if not digest.items and not digest.failing and \
                 not destination.sends_quiet(scheduled=scheduled):
             return outcome
         parts = sender.prepare(digest)

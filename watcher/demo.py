@@ -114,7 +114,7 @@ def write_renderings(cfg: config.Config, store: Store, folder: Path,
         stem = folder / ("digest-" + (_short(options.kind) if kinds.count(options.kind) == 1
                                       else name))
         summary = headline(built)
-        if not built.items and not built.failed_polls and not options.sends_empty:
+        if not built.items and not built.failing and not options.sends_empty:
             written.append(Written(name, options.kind, [], f"{summary}: not sent (its digest "
                                                           "is empty), so nothing is written"))
             continue

@@ -102,8 +102,11 @@ class Digest:
         return sum(len(section.items) for section in self.sections)
 
     @property
-    def failed_polls(self) -> int:
-        return sum(r.failed for r in self.receipts)
+    def failing(self) -> int:
+        """Queries whose latest poll failed, over every source: a digest is owed even with
+        nothing new while one is (a failure a later poll caught up is told in the receipt of
+        the next digest, not sent on its own)."""
+        return sum(r.down for r in self.receipts)
 
     @property
     def held_back(self) -> int:
