@@ -20,6 +20,7 @@ import click
 
 from . import __version__, pipeline
 from .cli_options import Context, paths, queries_option
+from .cli_search import search
 from .db import Store
 from .errors import ConfigError, WatcherError
 from .redact import install_log_scrubbing, register_secrets, scrub
@@ -383,3 +384,6 @@ def _say(line: str, err: bool = False) -> None:
     """Echo a line that may quote a source (a title, an error an upstream server wrote) with
     its control characters and escape sequences cleaned (render.common.printable)."""
     click.echo(printable(line), err=err)
+
+
+main.add_command(search)
