@@ -208,6 +208,7 @@ def test_the_views_a_team_browses_are_readable(polled):
     event = next(store.db.query("SELECT * FROM events_readable WHERE study_id = ?",
                                 [study["id"]]))
     assert event["kind"] == "new" and event["study_title"] == study["title"]
+    assert event["conditions"] == "everything, mood"
     assert event["created"] and "sent" in event["delivered"]
     record = next(store.db.query("SELECT * FROM records_readable WHERE study_id = ?",
                                  [study["id"]]))

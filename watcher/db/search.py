@@ -42,7 +42,8 @@ SELECT s.id, s.kind, s.source, s.title, {STUDY_DATE} AS listed, s.published, s.y
 FROM studies s""",
     # one row per event: when, what, about which study, and where it went
     "events_readable": """
-SELECT e.id, e.created, e.kind, e.query_id AS condition, e.study_id, s.title AS study_title,
+SELECT e.id, e.created, e.kind, COALESCE(e.query_id, s.conditions) AS conditions,
+  e.study_id, s.title AS study_title,
   COALESCE(json_extract(e.details, '$.label'), json_extract(e.details, '$.message'))
     AS what,
   (SELECT group_concat(value, '; ') FROM json_each(e.details, '$.changes')) AS changes,
