@@ -63,14 +63,16 @@ FROM source_records r LEFT JOIN studies s ON s.id = r.study_id""",
 
 def add_search(db: sqlite_utils.Database) -> None:
     """Migration 7: the conditions column (filled from the matches already kept), the FTS5
-    index populated from every stored study with its triggers, and the readable views."""
-    db["studies"].add_column("conditions", str)
+    index populated from every stored study with its triggers, and the readable views. What
+    is already there is kept as it is (a database whose version was set back by hand)."""
+    if "conditions" not in db["studies"].columns_dict:
+        db["studies"].add_column("conditions", str)
     db.execute(f"UPDATE studies SET conditions = ({_CONDITIONS_OF.format(study='studies.id')})")
-    db["studies"].enable_fts(FTS_COLUMNS, create_triggers=True, tokenize="porter")
-    db.execute(f"CREATE INDEX idx_studies_listed ON studies ({STUDY_DATE.replace('s.', '')}"
-               " DESC, id DESC)")  # newest first without sorting every match
+    db["studies"].enable_fts(FTS_COLUMNS, create_triggers=True, tokenize="porter", replace=True)
+    db.execute("CREATE INDEX IF NOT EXISTS idx_studies_listed ON studies"
+               f" ({STUDY_DATE.replace('s.', '')} DESC, id DESC)")  # newest first, unsorted
     for name, sql in _VIEWS.items():
-        db.create_view(name, sql.strip())
+        db.create_view(name, sql.strip(), replace=True)
 
 
 _CONDITIONS_OF = ("SELECT group_concat(query_id, ', ') FROM (SELECT DISTINCT query_id FROM"
