@@ -84,7 +84,7 @@ def fill(store: Store, count: int, *, seed: int = 18) -> None:
 SEARCHES = [
     ("a word in most studies", ["ketamine"]),
     ("a rarer word", ["fmri"]),
-    ("a word in 0.1% of studies", ["arketamine"]),
+    ("a word in 100 of the studies", ["arketamine"]),
     ("a word in none", ["zebrafish"]),
     ("a phrase", ['"treatment resistant depression"']),
     ("an author", ["Sanacora"]),
