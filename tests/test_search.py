@@ -12,7 +12,9 @@ from contextlib import closing
 import pytest
 
 from tests.helpers import FIXTURES, days_ago, renumbered, retracted
+from tests.helpers.ctgov import ketamine_trial
 from watcher.db import MIGRATIONS
+from watcher.fakes.ctgov import CtgovServer
 
 # The real PubMed corpus (tests/fixtures), found by a query that finds everything and by a
 # topic query whose id names a condition that no study's text mentions ("mood").
@@ -218,3 +220,46 @@ def test_the_views_a_team_browses_are_readable(polled):
             for column, value in row.items():
                 assert not isinstance(value, bytes), (view, column)
                 assert not _json_container(value), (view, column, value)
+
+
+TRIALS = """\
+destinations:
+  team:
+    kind: terminal
+defaults:
+  destinations: [team]
+  lookback_days: 30
+queries:
+  - id: trials
+    condition: Depression trials
+    sources:
+      clinicaltrials:
+        condition: depression OR "treatment resistant depression"
+        intervention: ketamine OR esketamine
+"""
+
+
+def test_a_trial_is_found_by_its_summary_and_its_change_reads_plainly(env):
+    """A real ClinicalTrials.gov record (relabelled a ketamine trial) through the local
+    registry: found by a word of its summary; its status change, once told, reads in
+    events_readable as the digest says it."""
+    with CtgovServer() as ctgov:
+        ctgov.add_study(ketamine_trial("NCT09000001", status="RECRUITING"),
+                        updated=days_ago(3))
+        env.write_queries(TRIALS)
+        url = {"WATCHER_CTGOV_URL": ctgov.url}
+        assert env.cli("run", "--once", **url).exit_code == 0
+
+        def complete(data):
+            data["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+
+        ctgov.update("NCT09000001", complete, updated=days_ago(0))
+        assert env.cli("run", "--once", **url).exit_code == 0
+    (trial,) = json.loads(env.cli("search", "counsellors", "--json").stdout)["studies"]
+    assert trial["kind"] == "trial" and trial["ids"]["nct"] == "NCT09000001"
+    assert trial["conditions"] == ["trials"]
+    store = env.store()
+    (change,) = store.db.query("SELECT * FROM events_readable WHERE kind = 'trial_changed'")
+    assert change["study_title"] == "Ketamine trial NCT09000001"
+    assert "Recruiting → Completed" in change["changes"], change
+    assert change["conditions"] == "trials" and change["delivered"].startswith("team sent ")

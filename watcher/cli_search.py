@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -17,6 +18,8 @@ from .redact import scrub
 
 #: How many authors a text line names before "et al.".
 _AUTHORS_SHOWN = 3
+#: Under the title, past the date ("2026-11-22 ").
+_INDENT = " " * 11
 
 
 @click.command()
@@ -53,7 +56,8 @@ def search(obj: Context, text: str, conditions: tuple[str, ...], since: datetime
     for hit in hits:
         for line in _lines(hit):
             click.echo(line)
-    click.echo(f"{len(hits)} stud{'y' if len(hits) == 1 else 'ies'} found"
+    missing = "" if Path(obj.settings.db).exists() else f" (no database at {obj.settings.db} yet)"
+    click.echo(f"{len(hits)} stud{'y' if len(hits) == 1 else 'ies'} found{missing}"
                + (f" (the newest {limit}; --limit shows more)" if len(hits) == limit else ""))
 
 
@@ -78,7 +82,7 @@ def _lines(hit: SearchHit) -> list[str]:
     facts = " · ".join(part for part in (authors, hit.journal, ids,
                                          ", ".join(hit.conditions)) if part)
     lines = [one_line(f"{hit.date or '----------'}  {hit.title}"),
-             "            " + one_line(facts + (f" · {hit.url}" if hit.url else ""))]
+             _INDENT + one_line(facts + (f" · {hit.url}" if hit.url else ""))]
     if hit.snippet and "[" in hit.snippet:
-        lines.append("            " + one_line(hit.snippet))
+        lines.append(_INDENT + one_line(hit.snippet))
     return lines
