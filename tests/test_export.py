@@ -234,6 +234,7 @@ def test_unusual_text_survives_every_format(filled):
     assert raw.count("{") - raw.count("\\{") == raw.count("}") - raw.count("\\}")
     for char in "%&$#_":
         assert f"\\{char}" in raw
+    assert "O'Brien-M{\\\"u}ller, Jos{\\'e}" in raw  # accents as LaTeX accents
 
 
 def test_a_retracted_paper_says_so(filled):
@@ -293,6 +294,7 @@ def test_output_file_and_an_empty_export(filled, tmp_path):
     (["--since", "last week"], "error: --since 'last week' is not a date: write it as "
                                "YYYY-MM-DD"),
     (["--since", "2026-13-01"], "error: --since '2026-13-01' is not a date"),
+    (["--since", ""], "error: --since '' is not a date"),
     (["--query", "nope"], "error: unknown query 'nope' (known: anxiety, depression, "
                           "everything, trials)"),
     (["--condition", "Nope"], "error: unknown condition 'Nope' (known: Anxiety, Depression, "
@@ -311,3 +313,20 @@ def test_without_the_queries_conditions_are_named_by_query_id(filled, tmp_path):
     assert result.stderr.startswith("note: queries not read")
     docs = [json.loads(line) for line in result.stdout.splitlines()]
     assert docs and all("depression" in d["conditions"] for d in docs)
+
+
+def test_a_study_every_query_set_aside_is_left_out_as_in_the_digests(env):
+    """A paper the query's filters excluded (noise) is not exported; one it kept is."""
+    from tests.helpers.pubmed import studies_of
+    from tests.helpers.studies import store_study
+
+    kept, noise = studies_of((FIXTURES / "biopython/pubmed2.xml").read_bytes())[:2]
+    env.write_queries(QUERIES_YAML)
+    with env.store() as store:
+        for study, excluded in ((kept, None), (noise, "non-human study")):
+            study_id, _ = store_study(store, study, "2026-01-05T00:00:00+00:00")
+            store.add_match(study_id, "everything", "pubmed", run_id=0,
+                            now="2026-01-05T00:00:00+00:00", excluded=excluded, labels=[])
+    docs = _read_json(_export(env, "--format", "json"))
+    assert list(docs) == [kept.ids["pmid"]]
+    assert docs[kept.ids["pmid"]]["conditions"] == ["Everything in the corpus"]

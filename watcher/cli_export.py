@@ -4,6 +4,7 @@ conditions, and when it cannot be read each query id stands for its condition.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -51,7 +52,8 @@ def export(obj: Context, fmt: str, since: str | None, query_ids: tuple[str, ...]
         click.echo(one_line(f"wrote {count} stud{'y' if count == 1 else 'ies'} as {fmt} to "
                             f"{output}"), err=True)
     except BrokenPipeError:  # `watcher export ... | head`: stop quietly, like cat
-        sys.stderr.close()
+        with contextlib.suppress(OSError, ValueError):  # Python's own flush at exit too
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
     except WatcherError as exc:
         if obj.debug:
@@ -63,7 +65,7 @@ def export(obj: Context, fmt: str, since: str | None, query_ids: tuple[str, ...]
 
 def _export(obj: Context, fmt: str, since: str | None, query_ids: tuple[str, ...],
             conditions: tuple[str, ...], kind: str | None) -> tuple[str, int]:
-    day = _day(since) if since else None
+    day = _day(since) if since is not None else None
     names: dict[str, str] = {}
     try:
         names = obj.config().conditions()
