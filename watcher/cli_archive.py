@@ -1,0 +1,60 @@
+"""`watcher archive DIR`: the static archive (see watcher.archive), written from the database
+alone (no network). The YAML names the conditions; when it cannot be read, each query id is its
+own condition, so the history stays browsable whatever the queries folder holds."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .cli_options import Context, paths
+from .clock import stamp, utc_now
+from .db.archive import read_archive
+from .errors import ConfigError, WatcherError
+from .printable import one_line
+from .redact import scrub
+
+
+@click.command(name="archive")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--no-charts", is_flag=True, help="Skip the per-condition charts (matplotlib).")
+@paths
+@click.pass_obj
+def archive(obj: Context, folder: Path, no_charts: bool) -> None:
+    """Write a static archive to FOLDER: an index with search over titles and abstracts, a page
+    per condition (studies newest first, a chart per month), per study and per digest sent.
+    It works opened from disk (file://); nothing else in FOLDER is touched."""
+    try:
+        _write(obj, folder, charts=not no_charts)
+    except WatcherError as exc:
+        if obj.debug:
+            raise
+        for line in scrub(str(exc)).splitlines():
+            click.echo(f"error: {one_line(line)}", err=True)
+        sys.exit(exc.exit_code)
+
+
+def _write(obj: Context, folder: Path, *, charts: bool) -> None:
+    from .archive.site import build_pages
+
+    started = time.monotonic()
+    names: dict[str, str] = {}
+    try:
+        names = obj.config().conditions()
+    except ConfigError as exc:
+        click.echo(one_line(f"note: queries not read ({exc.problems[0]}); conditions are "
+                            "named by query id"), err=True)
+    data = read_archive(obj.reader())
+    chart = None
+    if charts:
+        from .archive.chart import studies_per_month as chart
+    files = build_pages(data, names, generated=stamp(utc_now()), chart=chart)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    click.echo(one_line(f"wrote {len(data.studies)} studies, {len(data.digests)} digest(s) and "
+               f"{len(files)} files to {folder} in {time.monotonic() - started:.1f}s; "
+               f"open {folder / 'index.html'}"))
