@@ -111,6 +111,8 @@ def search_index(studies: list[ArchivedStudy]) -> str:
     entries = [{"p": study_page(s.id), "t": one_line(s.title), "a": printable(s.abstract),
                 "d": s.date, "k": s.kind} for s in newest_first(studies)]
     data = json.dumps(entries, ensure_ascii=True, separators=(",", ":"))
+    # as Jinja's tojson: no '</script>' or '<!--' even if the script is ever inlined in a page
+    data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return f"window.ARCHIVE_INDEX = {data};\n"
 
 
