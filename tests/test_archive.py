@@ -13,8 +13,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from tests.helpers import FIXTURES, PUBMED_FILES, QUERIES_YAML, Env, days_ago, renumbered
+from watcher.cli import main
 from watcher.fakes.eutils import EutilsServer
 
 #: A title written to break out of HTML (and the search's JavaScript) if it were not escaped.
@@ -171,3 +173,23 @@ def test_search_works_opened_from_disk_in_a_browser(site):
     assert "&lt;/script&gt;&lt;script&gt;alert" in results and "<b" not in results
     nothing = _browse(index + "?q=zzznotaword")
     assert "0 studies found" in nothing
+
+
+def test_a_missing_database_is_refused_rather_than_written_as_an_empty_archive(tmp_path):
+    missing = tmp_path / "typo.db"
+    result = CliRunner().invoke(main, ["archive", str(tmp_path / "site"), "--db", str(missing)])
+    assert result.exit_code == 2
+    assert f"error: no database at {missing} (--db)" in result.output
+    assert not (tmp_path / "site").exists() and not missing.exists()
+
+
+def test_without_readable_queries_each_query_id_is_its_own_condition(site, tmp_path):
+    env, _ = site
+    result = CliRunner().invoke(main, ["archive", str(tmp_path / "site"), "--no-charts",
+                                       "--db", str(env.db), "--queries", str(tmp_path / "no")])
+    assert result.exit_code == 0
+    assert "conditions are named by query id" in result.output
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert set(re.findall(r'<a href="condition-[^"]+\.html">([^<]+)</a>', index)) == {
+        "everything", "depression", "anxiety"}
+    assert not list((tmp_path / "site").glob("*.svg"))

@@ -13,7 +13,7 @@ import click
 from .cli_options import Context, paths
 from .clock import stamp, utc_now
 from .db.archive import read_archive
-from .errors import ConfigError, WatcherError
+from .errors import ConfigError, UsageError, WatcherError
 from .printable import one_line
 from .redact import scrub
 
@@ -41,6 +41,8 @@ def _write(obj: Context, folder: Path, *, charts: bool) -> None:
     from .archive.site import build_pages
 
     started = time.monotonic()
+    if not Path(obj.settings.db).exists():  # a mistyped path must not write an empty archive
+        raise UsageError(f"no database at {obj.settings.db} ({obj.db_setting})")
     names: dict[str, str] = {}
     try:
         names = obj.config().conditions()
