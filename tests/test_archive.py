@@ -16,13 +16,24 @@ import pytest
 from click.testing import CliRunner
 
 from tests.helpers import FIXTURES, PUBMED_FILES, QUERIES_YAML, Env, days_ago, renumbered
+from tests.helpers.ctgov import ketamine_trial
 from watcher.cli import main
+from watcher.fakes.ctgov import CtgovServer
 from watcher.fakes.eutils import EutilsServer
 
 #: A title written to break out of HTML (and the search's JavaScript) if it were not escaped.
 HOSTILE = '</script><script>alert("pwned")</script><b id="bold">Ketamine</b> & <img src=x>'
 HOSTILE_PMID = "99999901"
 KETAMINE_PMID = "38011560"  # tests/fixtures/pubmed_metapub: ketamine and depression
+TRIAL = "NCT09000001"
+TRIALS_QUERY = """\
+  - id: trials
+    condition: Depression trials
+    sources:
+      clinicaltrials:
+        condition: depression
+        intervention: ketamine
+"""
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -47,23 +58,33 @@ def _parse(path: Path) -> _Page:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> tuple[Env, Path]:
-    """Every real fixture record plus one with a hostile title, polled and delivered (the
-    terminal destination), then the archive written."""
+    """Every real fixture record plus one with a hostile title and a real trial record, polled
+    and delivered (the terminal destination); the trial then completes upstream, and a second
+    digest tells it; then the archive is written."""
     tmp = tmp_path_factory.mktemp("archive")
-    with EutilsServer() as server:
+    with EutilsServer() as server, CtgovServer() as ctgov:
+        ctgov.add_study(ketamine_trial(TRIAL, status="RECRUITING"), updated=days_ago(3))
         for n, path in enumerate(PUBMED_FILES, start=1):
             server.add_files([path], entry_date=days_ago(n))
         hostile = renumbered(FIXTURES / "pubmed_metapub" / f"{KETAMINE_PMID}.xml", HOSTILE_PMID)
         hostile.find("MedlineCitation/Article/ArticleTitle").text = HOSTILE
         server.add_article(hostile, entry_date=days_ago(40))  # an earlier month: two bars
         env = Env(tmp, server)
-        env.write_queries(QUERIES_YAML.replace("lookback_days: 30", "lookback_days: 60"))
-        result = env.cli("run", "--once")
+        env.write_queries(QUERIES_YAML.replace("lookback_days: 30", "lookback_days: 60")
+                          + TRIALS_QUERY)
+        result = env.cli("run", "--once", WATCHER_CTGOV_URL=ctgov.url)
         assert result.exit_code == 0, result.output
+
+        def complete(data: dict) -> None:
+            data["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+
+        ctgov.update(TRIAL, complete, updated=days_ago(0))
+        result = env.cli("run", "--once", WATCHER_CTGOV_URL=ctgov.url)
+        assert "status Recruiting → Completed" in result.output
         out = tmp / "site"
         result = env.cli("archive", str(out))
     assert result.exit_code == 0, result.output
-    assert re.match(r"wrote \d+ studies, 1 digest\(s\)", result.output)
+    assert re.match(r"wrote \d+ studies, 2 digest\(s\)", result.output)
     return env, out
 
 
@@ -114,6 +135,20 @@ def test_a_study_page_shows_its_ids_linked_its_record_history_and_what_the_team_
     assert 'href="digest-1.html"' in page
 
 
+def test_a_trial_page_links_its_registry_and_shows_each_version_and_the_change_told(site):
+    env, out = site
+    study_id = env.store().find_study({"nct": TRIAL})
+    page = (out / f"study-{study_id}.html").read_text()
+    assert f'href="https://clinicaltrials.gov/study/{TRIAL}"' in page
+    history = page.split("Kept records", 1)[1]
+    assert history.count("<br>") == 1 and len(re.findall(r"\d\d:\d\d <span", history)) == 2
+    assert "status Recruiting → Completed" in page  # the event, with its date and delivery
+    assert 'href="digest-1.html"' in page and 'href="digest-2.html"' in page
+    second = (out / "digest-2.html").read_text()
+    assert re.findall(r'href="study-(\d+)\.html"', second) == [str(study_id)]
+    assert "status Recruiting → Completed" in second
+
+
 def test_the_digest_page_lists_every_item_it_carried(site):
     env, out = site
     page = (out / "digest-1.html").read_text()
@@ -140,7 +175,7 @@ def test_a_hostile_title_is_text_on_every_page_never_markup(site):
 def test_each_condition_has_a_chart_of_studies_per_month(site):
     _, out = site
     charts = sorted(out.glob("condition-*.svg"))
-    assert len(charts) == 3
+    assert len(charts) == 4
     for chart in charts:
         root = ET.parse(chart).getroot()
         assert root.tag.endswith("svg")
@@ -191,5 +226,5 @@ def test_without_readable_queries_each_query_id_is_its_own_condition(site, tmp_p
     assert "conditions are named by query id" in result.output
     index = (tmp_path / "site" / "index.html").read_text()
     assert set(re.findall(r'<a href="condition-[^"]+\.html">([^<]+)</a>', index)) == {
-        "everything", "depression", "anxiety"}
+        "everything", "depression", "anxiety", "trials"}
     assert not list((tmp_path / "site").glob("*.svg"))

@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 
 from ..db.archive import ArchiveData, ArchivedDigest, ArchivedStudy
+from ..events import Event
 from ..printable import one_line, printable
 from ..sources import label
 
@@ -50,6 +51,11 @@ def id_link(scheme: str, value: str) -> str:
     if page is None or not page[0].fullmatch(value):
         return ""
     return page[1].format(id=urllib.parse.quote(value, safe="/:;()"))
+
+
+def what(event: Event) -> str:
+    """What an event is, as its item's tag says it ('trial changed', 'RETRACTED')."""
+    return event.lead_label() or "new study"
 
 
 def safe_href(url: str) -> str:
@@ -128,7 +134,7 @@ def _environment() -> jinja2.Environment:
     env.filters["minute"] = lambda stamp: (stamp or "")[:16].replace("T", " ")
     env.filters["href"] = safe_href
     env.filters["source"] = label
-    env.globals.update(id_link=id_link, study_page=study_page, digest_page=digest_page,
+    env.globals.update(id_link=id_link, what=what, study_page=study_page, digest_page=digest_page,
                        search_limit=SEARCH_LIMIT)
     return env
 
