@@ -228,3 +228,19 @@ def test_without_readable_queries_each_query_id_is_its_own_condition(site, tmp_p
     assert set(re.findall(r'<a href="condition-[^"]+\.html">([^<]+)</a>', index)) == {
         "everything", "depression", "anxiety", "trials"}
     assert not list((tmp_path / "site").glob("*.svg"))
+
+
+def test_serve_rewrites_the_archive_after_each_digest_it_sends(env, corpus_server, capsys):
+    from watcher.serve import jobs
+
+    routed = QUERIES_YAML.replace("defaults:\n", "defaults:\n  destinations: [screen]\n")
+    env.write_queries("destinations:\n  screen:\n    kind: terminal\n" + routed)
+    folder = env.tmp / "served"
+    settings = env.settings(WATCHER_ARCHIVE_DIR=str(folder))
+    assert jobs.digest(env.config(), settings, "screen").ok
+    assert "digest for screen" in capsys.readouterr().out
+    index = (folder / "index.html").read_text()
+    assert 'href="digest-1.html"' in index and "Depression" in index
+    study_id = env.store().find_study({"pmid": KETAMINE_PMID})
+    assert (folder / f"study-{study_id}.html").is_file()
+    assert not list(folder.glob(".*.part"))

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import click
 
+from .archive.writer import write_archive
 from .cli_options import Context, paths
-from .clock import stamp, utc_now
-from .db.archive import read_archive
 from .errors import ConfigError, UsageError, WatcherError
 from .printable import one_line
 from .redact import scrub
@@ -38,8 +37,6 @@ def archive(obj: Context, folder: Path, no_charts: bool) -> None:
 
 
 def _write(obj: Context, folder: Path, *, charts: bool) -> None:
-    from .archive.site import build_pages
-
     started = time.monotonic()
     if not Path(obj.settings.db).exists():  # a mistyped path must not write an empty archive
         raise UsageError(f"no database at {obj.settings.db} ({obj.db_setting})")
@@ -49,14 +46,7 @@ def _write(obj: Context, folder: Path, *, charts: bool) -> None:
     except ConfigError as exc:
         click.echo(one_line(f"note: queries not read ({exc.problems[0]}); conditions are "
                             "named by query id"), err=True)
-    data = read_archive(obj.reader())
-    chart = None
-    if charts:
-        from .archive.chart import studies_per_month as chart
-    files = build_pages(data, names, generated=stamp(utc_now()), chart=chart)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    click.echo(one_line(f"wrote {len(data.studies)} studies, {len(data.digests)} digest(s) and "
-               f"{len(files)} files to {folder} in {time.monotonic() - started:.1f}s; "
-               f"open {folder / 'index.html'}"))
+    written = write_archive(obj.reader(), folder, names, charts=charts)
+    click.echo(one_line(f"wrote {written.studies} studies, {written.digests} digest(s) and "
+                        f"{written.files} files to {folder} in "
+                        f"{time.monotonic() - started:.1f}s; open {folder / 'index.html'}"))
