@@ -234,8 +234,13 @@ def test_a_hostile_title_is_text_in_the_feed(env, tmp_path):
     assert feeds[f"conditions/{stem}.atom"].feed.title == f"watcher: {condition}"
 
 
-def test_an_empty_database_gives_valid_empty_feeds(env, tmp_path):
+def test_an_empty_database_gives_valid_empty_feeds_and_a_missing_one_writes_nothing(
+        env, tmp_path):
     env.write_queries(X_DELIVERED_Y_NOT)
+    missing = env.cli("feed", str(tmp_path / "feeds"), "--db", str(tmp_path / "typo.db"))
+    assert missing.exit_code == 2 and "typo.db: no database there" in missing.stderr
+    assert not (tmp_path / "feeds").exists() and not (tmp_path / "typo.db").exists()
+    assert env.store().pending_counts() == {}  # created and migrated: nothing in it yet
     feeds = write_feeds(env, tmp_path / "feeds")
     assert set(feeds) == {"x.atom", "y.atom", f"conditions/{file_stem('Depression')}.atom",
                           f"conditions/{file_stem('Everything in the corpus')}.atom"}

@@ -10,7 +10,7 @@ import click
 
 from .cli_options import Context, paths
 from .clock import stamp, utc_now
-from .errors import WatcherError
+from .errors import UsageError, WatcherError
 from .feeds import feeds, write
 from .printable import one_line
 from .redact import scrub
@@ -26,6 +26,9 @@ def feed(obj: Context, folder: Path) -> None:
     to the file, or to it served from anywhere. Safe to run after every digest: an entry keeps
     its id, so readers never show it twice."""
     try:
+        if not Path(obj.settings.db).exists():  # a mistyped path must not empty the feeds
+            raise UsageError(f"{obj.db_setting} {obj.settings.db}: no database there; nothing "
+                             "was written")
         written = write(folder, feeds(obj.config(), obj.reader().delivered()),
                         generated=stamp(utc_now()))
     except WatcherError as exc:
