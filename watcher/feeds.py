@@ -1,6 +1,6 @@
 """Which items each feed lists, and the files they are written to: one Atom feed per
-destination (what it was told, newest first) and one per condition (every item told under it,
-to any destination, once).
+destination (what it was told, newest first) and one per condition (every delivered item
+filed under it, whichever destination it went to, once).
 
 Items are read back as the digest carried them: a trial's change events sent in one digest
 are one entry, and a change carried by the study's own new-study item is not an entry of its
@@ -62,12 +62,15 @@ def conditions_of(config: Config, delivered: DeliveredItem) -> list[str]:
     return list(dict.fromkeys(names.get(q, q) for q in query_ids)) or ["Other"]
 
 
+def _digest(delivered: DeliveredItem) -> int:
+    return delivered.digest_id or 0
+
+
 def as_told(config: Config, delivered: list[DeliveredItem]) -> list[FeedItem]:
     """*delivered* (one destination's, newest first) as its digests carried it: merged per
     digest (see the module's docstring), newest first."""
     out: list[tuple[FeedItem, int]] = []
-    key = lambda d: d.digest_id or 0  # noqa: E731
-    for _, group in groupby(sorted(delivered, key=key), key=key):
+    for _, group in groupby(sorted(delivered, key=_digest), key=_digest):
         rows = sorted(group, key=lambda d: d.outbox_id)
         by_outbox = {d.outbox_id: d for d in rows}
         pending = [PendingItem(d.outbox_id, d.event, d.study, d.matches) for d in rows]
