@@ -383,3 +383,8 @@ def _say(line: str, err: bool = False) -> None:
     """Echo a line that may quote a source (a title, an error an upstream server wrote) with
     its control characters and escape sequences cleaned (render.common.printable)."""
     click.echo(printable(line), err=err)
+
+
+from .cli_feed import feed as feed_command  # noqa: E402  (a command in its own module)
+
+main.add_command(feed_command)
