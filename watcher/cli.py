@@ -385,6 +385,8 @@ def _say(line: str, err: bool = False) -> None:
     click.echo(printable(line), err=err)
 
 
+from .cli_archive import archive  # noqa: E402  (a command in its own module)
 from .cli_feed import feed as feed_command  # noqa: E402  (a command in its own module)
 
 main.add_command(feed_command)
+main.add_command(archive)

@@ -48,6 +48,7 @@ class Settings:
     health_failing_hours: float = 24.0  # `health`: a source failing longer than this is a problem
     health_min_free_mb: float = 50.0  # `health`: less free space by the database is a problem
     log_format: str = "text"  # `serve`'s log lines: text or json
+    archive_dir: str | None = None  # `serve`: rebuild the static archive here after a digest
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +88,7 @@ class Settings:
             health_min_free_mb=seconds("WATCHER_HEALTH_MIN_FREE_MB", cls.health_min_free_mb,
                                        zero_ok=True, unit="megabytes"),
             log_format=log_format,
+            archive_dir=get("WATCHER_ARCHIVE_DIR") or None,
         )
         if problems:
             raise ConfigError(problems)
