@@ -244,3 +244,51 @@ def test_serve_rewrites_the_archive_after_each_digest_it_sends(env, corpus_serve
     study_id = env.store().find_study({"pmid": KETAMINE_PMID})
     assert (folder / f"study-{study_id}.html").is_file()
     assert not list(folder.glob(".*.part"))
+
+
+HELD_BACK = """\
+destinations:
+  screen:
+    kind: terminal
+    max_items: 3
+defaults:
+  destinations: [screen]
+"""
+
+
+def test_a_digest_that_holds_studies_back_links_each_condition_to_its_archive_page(tmp_path):
+    """With WATCHER_ARCHIVE_URL, what max_items held back is one click away: each held
+    condition links to its archive page (which lists those studies), and the digest's foot
+    links to the archive's search. The link is the page the archive really writes."""
+    base = "https://watch.example.org/archive"
+    with EutilsServer() as server:
+        for n, path in enumerate(PUBMED_FILES, start=1):
+            server.add_files([path], entry_date=days_ago(n))
+        env = Env(tmp_path, server)
+        env.write_queries(QUERIES_YAML.replace("defaults:\n", HELD_BACK))
+        assert env.cli("poll").exit_code == 0
+        assert env.cli("archive", str(tmp_path / "site")).exit_code == 0
+        preview = tmp_path / "digest.txt"
+        result = env.cli("digest", "--preview", str(preview), WATCHER_ARCHIVE_URL=base + "/")
+        assert result.exit_code == 0, result.output
+        text = preview.read_text()
+        no_archive = env.cli("digest", "--preview", str(preview))
+    links = re.findall(r"^  (.+): (\d+) in the archive: " + re.escape(base) + r"/(\S+)$",
+                       text, re.M)
+    assert links, text
+    for condition, count, page in links:
+        listing = (tmp_path / "site" / page).read_text()
+        assert f"<h1>{condition}" in listing or condition in listing
+        assert int(count) <= len(re.findall(r'href="study-\d+\.html"', listing))
+    assert f"Every study so far, searchable: {base}/index.html" in text
+    assert no_archive.exit_code == 0 and "archive" not in preview.read_text()
+
+
+def test_an_archive_url_that_is_no_web_address_is_refused_in_one_line(tmp_path):
+    with EutilsServer() as server:
+        env = Env(tmp_path, server)
+        env.write_queries(QUERIES_YAML)
+        result = env.cli("digest", "--preview", str(tmp_path / "x.txt"),
+                         WATCHER_ARCHIVE_URL="javascript:alert(1)")
+    assert result.exit_code != 0
+    assert "WATCHER_ARCHIVE_URL='javascript:alert(1)' must be an http(s) address" in result.output

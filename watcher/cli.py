@@ -234,7 +234,8 @@ def digest(obj: Context, destination: str | None, preview: Path | None) -> None:
     cfg = obj.config()
     store = obj.store()
     if preview:
-        name, count, rendered = pipeline.preview(cfg, store, destination)
+        name, count, rendered = pipeline.preview(cfg, store, destination,
+                                                 archive=obj.settings.archive_url)
         preview.write_text(rendered, encoding="utf-8")
         click.echo(f"wrote {count} pending item(s) for {name} to {preview}")
         return

@@ -7,7 +7,6 @@ are http(s) only."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import re
 import urllib.parse
@@ -21,6 +20,7 @@ from ..db.archive import ArchiveData, ArchivedDigest, ArchivedStudy
 from ..events import Event
 from ..printable import one_line, printable
 from ..sources import label
+from .pages import condition_page, digest_page, study_page
 
 #: The pages an id links to, when the id has the register's exact form.
 ID_PAGES: dict[str, tuple[re.Pattern[str], str]] = {
@@ -64,20 +64,6 @@ def safe_href(url: str) -> str:
     return url if re.match(r"https?://[^\s\"'<>]+$", url, re.IGNORECASE) else ""
 
 
-def slug(name: str) -> str:
-    """A file name for a condition: readable, and unique through a short hash of the name."""
-    words = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40].strip("-")
-    return f"{words or 'condition'}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
-
-
-def study_page(study_id: int) -> str:
-    return f"study-{study_id}.html"
-
-
-def digest_page(digest_id: int) -> str:
-    return f"digest-{digest_id}.html"
-
-
 def newest_first(studies: list[ArchivedStudy]) -> list[ArchivedStudy]:
     return sorted(studies, key=lambda s: (s.date, s.id), reverse=True)
 
@@ -92,7 +78,7 @@ def conditions_of(data: ArchiveData, names: Mapping[str, str]) -> list[Condition
             grouped.setdefault(name, []).append(study)
     known = list(dict.fromkeys(names.values()))
     order = known + sorted(set(grouped) - set(known))
-    return [Condition(name, f"condition-{slug(name)}.html", newest_first(grouped[name]))
+    return [Condition(name, condition_page(name), newest_first(grouped[name]))
             for name in order if grouped[name]]
 
 
