@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import bibtexparser
@@ -199,7 +200,10 @@ def test_every_stored_study_reads_back_the_same_in_every_format(filled):
 
 
 def test_papers_and_trials_are_typed_for_reference_managers(filled):
-    ris = _read_ris(_export(filled, "--format", "ris"))
+    text = _export(filled, "--format", "ris")
+    # every line a tag (EndNote's import stops at one that is not), a blank between references
+    assert all(re.fullmatch(r"[A-Z][A-Z0-9]  - .*", line) for line in text.splitlines() if line)
+    ris = _read_ris(text)
     bib = _read_bibtex(_export(filled, "--format", "bibtex"))
     assert ris["28731372"]["type"] == "JOUR" and bib["28731372"]["type"] == "article"
     trial = ris["NCT03630471"]

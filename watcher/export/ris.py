@@ -83,10 +83,18 @@ def entry(item: Exported) -> dict[str, Any]:
     return ref
 
 
+class _Writer(rispy.RisWriter):
+    """rispy's RIS writer without its numbered line ("1.") before each reference: that line
+    is no RIS tag, and EndNote's strict import stops at what is not one."""
+
+    def set_header(self, count: int) -> str:
+        return ""
+
+
 def write(items: Iterable[Exported]) -> str:
     """The RIS file of *items* (empty for none)."""
     entries = [entry(item) for item in items]
-    return rispy.dumps(entries) if entries else ""
+    return rispy.dumps(entries, implementation=_Writer) if entries else ""
 
 
 def _put(ref: dict[str, Any], key: str, value: str) -> None:
