@@ -310,6 +310,13 @@ def test_a_mistake_is_one_clear_line(filled, args, message):
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(message)
 
 
+def test_a_mistyped_database_is_refused_not_exported_empty(filled, tmp_path):
+    result = filled.cli("export", "--format", "ris", "--db", str(tmp_path / "typo.db"))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == f"error: no database at {tmp_path / 'typo.db'} (--db)\n"
+    assert not (tmp_path / "typo.db").exists()
+
+
 def test_without_the_queries_conditions_are_named_by_query_id(filled, tmp_path):
     result = filled.cli("export", "--format", "json", "--query", "depression",
                         WATCHER_QUERIES=str(tmp_path / "missing"))

@@ -44,8 +44,8 @@ def export(obj: Context, fmt: str, since: str | None, query_ids: tuple[str, ...]
     Studies every query's filters set aside are left out, as in the digests."""
     try:
         text, count = _export(obj, fmt, since, query_ids, conditions, kind)
-        if output is None:
-            click.echo(text, nl=False)
+        if output is None:  # written as is: click.echo would hide a reader gone (EPIPE)
+            sys.stdout.write(text)
             sys.stdout.flush()
             return
         _write(output, text)
@@ -66,6 +66,8 @@ def export(obj: Context, fmt: str, since: str | None, query_ids: tuple[str, ...]
 def _export(obj: Context, fmt: str, since: str | None, query_ids: tuple[str, ...],
             conditions: tuple[str, ...], kind: str | None) -> tuple[str, int]:
     day = _day(since) if since is not None else None
+    if not Path(obj.settings.db).exists():  # a mistyped path must not export an empty file
+        raise UsageError(f"no database at {obj.settings.db} ({obj.db_setting})")
     names: dict[str, str] = {}
     try:
         names = obj.config().conditions()
