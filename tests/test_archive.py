@@ -17,7 +17,10 @@ from click.testing import CliRunner
 
 from tests.helpers import FIXTURES, PUBMED_FILES, QUERIES_YAML, Env, days_ago, renumbered
 from tests.helpers.ctgov import ketamine_trial
+from watcher.archive.site import build_pages
 from watcher.cli import main
+from watcher.db.archive import ArchiveData, ArchivedEvent, ArchivedStudy
+from watcher.events import Correction
 from watcher.fakes.ctgov import CtgovServer
 from watcher.fakes.eutils import EutilsServer
 
@@ -292,3 +295,26 @@ def test_an_archive_url_that_is_no_web_address_is_refused_in_one_line(tmp_path):
                          WATCHER_ARCHIVE_URL="javascript:alert(1)")
     assert result.exit_code != 0
     assert "WATCHER_ARCHIVE_URL='javascript:alert(1)' must be an http(s) address" in result.output
+
+
+def test_a_retracted_study_says_so_on_every_archive_page_that_lists_it():
+    """A paper the team was told is retracted (or whose record says so) is never a plain,
+    citable title in the archive: its condition page, its own page and the search say so."""
+    told = ArchivedStudy(1, "publication", "Ketamine maintenance: a randomised trial", "", [],
+                         "J Psych", "2026", "2026-11-20", "2026-11-20", "", query_ids=["q"],
+                         events=[ArchivedEvent(Correction.of(1, "Retraction", "39000001"))])
+    marked = ArchivedStudy(2, "publication", "Esketamine in adolescents", "", [], "", "",
+                           "2026-11-21", "2026-11-21", "", query_ids=["q"],
+                           publication_types=["Journal Article", "Retracted Publication"])
+    sound = ArchivedStudy(3, "publication", "Ketamine for OCD", "", [], "", "", "2026-11-22",
+                          "2026-11-22", "", query_ids=["q"])
+    files = build_pages(ArchiveData([told, marked, sound], []), {"q": "Depression"},
+                        generated="2026-12-05T08:00:00")
+    listing = next(text for name, text in files.items() if name.startswith("condition-"))
+    assert listing.count("RETRACTED") == 2
+    for study in (told, marked):
+        line = next(x for x in listing.splitlines() if study.title in x)
+        assert "RETRACTED" in line
+        assert "do not rely on its findings" in files[f"study-{study.id}.html"]
+        assert f'"RETRACTED: {study.title}"' in files["search-index.js"]
+    assert "RETRACTED" not in files["study-3.html"]

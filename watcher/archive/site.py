@@ -100,7 +100,9 @@ def per_month(studies: list[ArchivedStudy]) -> dict[str, int]:
 def search_index(studies: list[ArchivedStudy]) -> str:
     """The search's data as a classic script (file:// loads those; it refuses fetch() and
     modules): one entry per study, newest first, with what is searched and shown."""
-    entries = [{"p": study_page(s.id), "t": one_line(s.title), "a": printable(s.abstract),
+    entries = [{"p": study_page(s.id),
+                "t": ("RETRACTED: " if s.retracted else "") + one_line(s.title),
+                "a": printable(s.abstract),
                 "d": s.date, "k": s.kind} for s in newest_first(studies)]
     data = json.dumps(entries, ensure_ascii=True, separators=(",", ":"))
     # as Jinja's tojson: no '</script>' or '<!--' even if the script is ever inlined in a page

@@ -60,6 +60,14 @@ class ArchivedStudy:
     labels: list[str] = field(default_factory=list)
     records: list[ArchivedRecord] = field(default_factory=list)
     events: list[ArchivedEvent] = field(default_factory=list)
+    publication_types: list[str] = field(default_factory=list)
+
+    @property
+    def retracted(self) -> bool:
+        """Retracted: its record says so, or the team was told of its retraction. Every page
+        that lists it says so, never a plain title a reader could cite."""
+        return "Retracted Publication" in self.publication_types or any(
+            e.event.lead_label() == "RETRACTED" for e in self.events)
 
     @property
     def date(self) -> str:
@@ -96,13 +104,14 @@ def read_archive(store: Any) -> ArchiveData:
     studies: dict[int, ArchivedStudy] = {}
     for row in conn.execute(
             "SELECT id, kind, title, abstract, authors, journal, published, entry_date,"
-            " first_seen, url FROM studies s WHERE EXISTS (SELECT 1 FROM matches m WHERE"
-            " m.study_id = s.id AND m.excluded IS NULL) ORDER BY id"):
+            " first_seen, url, publication_types FROM studies s WHERE EXISTS (SELECT 1"
+            " FROM matches m WHERE m.study_id = s.id AND m.excluded IS NULL) ORDER BY id"):
         (study_id, kind, title, abstract, authors, journal, published, entry_date, first_seen,
-         url) = row
+         url, types) = row
         studies[study_id] = ArchivedStudy(
             study_id, kind or "", title or "", abstract or "", json.loads(authors or "[]"),
-            journal or "", published or "", entry_date, first_seen or "", url or "")
+            journal or "", published or "", entry_date, first_seen or "", url or "",
+            publication_types=json.loads(types or "[]"))
     for scheme, value, study_id in conn.execute(
             "SELECT scheme, value, study_id FROM study_ids ORDER BY rowid"):
         if study_id in studies:
