@@ -20,7 +20,6 @@ import click
 
 from . import __version__, pipeline
 from .cli_options import Context, paths, queries_option
-from .cli_search import search
 from .db import Store
 from .errors import ConfigError, WatcherError
 from .redact import install_log_scrubbing, register_secrets, scrub
@@ -235,7 +234,8 @@ def digest(obj: Context, destination: str | None, preview: Path | None) -> None:
     cfg = obj.config()
     store = obj.store()
     if preview:
-        name, count, rendered = pipeline.preview(cfg, store, destination)
+        name, count, rendered = pipeline.preview(cfg, store, destination,
+                                                 archive=obj.settings.archive_url)
         preview.write_text(rendered, encoding="utf-8")
         click.echo(f"wrote {count} pending item(s) for {name} to {preview}")
         return
@@ -386,4 +386,12 @@ def _say(line: str, err: bool = False) -> None:
     click.echo(printable(line), err=err)
 
 
+from .cli_archive import archive  # noqa: E402  (a command in its own module)
+from .cli_export import export  # noqa: E402  (a command in its own module)
+from .cli_feed import feed as feed_command  # noqa: E402  (a command in its own module)
+from .cli_search import search  # noqa: E402  (a command in its own module)
+
+main.add_command(feed_command)
+main.add_command(archive)
+main.add_command(export)
 main.add_command(search)

@@ -92,8 +92,9 @@ class BuiltDigest:
 
 
 def build_digest(config: Config, store: Store, destination: str, *,
-                 now: datetime) -> BuiltDigest:
-    """The pending digest for *destination* (see BuiltDigest)."""
+                 now: datetime, archive: str | None = None) -> BuiltDigest:
+    """The pending digest for *destination* (see BuiltDigest); *archive*: where the static
+    archive is served (WATCHER_ARCHIVE_URL), which the digest links into."""
     since, after_poll = store.last_digest(destination)
     routed = routed_queries(config, destination)
     through = store.last_poll_id()
@@ -110,7 +111,7 @@ def build_digest(config: Config, store: Store, destination: str, *,
         polls, generated=stamp(now), since=since,
         not_polled=not_polled(config, set(routed)), quarantined=quarantined,
         outages=store.outages(), queries=routed, topics=topics(config, set(routed)))
-    return BuiltDigest(digest, through, withheld)
+    return BuiltDigest(replace(digest, archive=archive or ""), through, withheld)
 
 
 def deliver(config: Config, store: Store, settings: Settings, *, now: datetime | None = None,
@@ -146,7 +147,8 @@ def deliver(config: Config, store: Store, settings: Settings, *, now: datetime |
     if preview_unsendable and outcomes and all(o.skipped for o in outcomes):
         for outcome in outcomes:
             if outcome.items:
-                built = build_digest(config, store, outcome.destination, now=now)
+                built = build_digest(config, store, outcome.destination, now=now,
+                                     archive=settings.archive_url)
                 stream.write(f"-- not sent to {outcome.destination} ({outcome.skipped});"
                              " pending:\n")
                 stream.write(text.render(built.digest))
@@ -191,7 +193,7 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
     when = stamp(now)
     try:
         _recover_interrupted(store, name, destination, sender)
-        built = build_digest(config, store, name, now=now)
+        built = build_digest(config, store, name, now=now, archive=settings.archive_url)
         if built.withheld:
             with store.transaction():
                 for outbox_id, reason in built.withheld:
@@ -310,7 +312,7 @@ def _recover_interrupted(store: Store, name: str, destination: Destination,
 
 
 def preview(config: Config, store: Store, destination: str | None, *,
-            now: datetime | None = None) -> tuple[str, int, str]:
+            now: datetime | None = None, archive: str | None = None) -> tuple[str, int, str]:
     """What *destination* would be sent now, rendered, without sending or marking anything:
     (destination name, items, text)."""
     known = config.all_destinations()
@@ -319,7 +321,7 @@ def preview(config: Config, store: Store, destination: str | None, *,
         raise UsageError(_unknown(config, name))
     with store.undone():  # what the digest would be once renames are adopted; none is now
         store.adopt_renames(config.renames())
-        built = build_digest(config, store, name, now=now or utc_now()).digest
+        built = build_digest(config, store, name, now=now or utc_now(), archive=archive).digest
     built = digest_module.limit(built, known[name].max_items)
     spec = KINDS[known[name].kind]
     rendered = spec.preview(built, known[name]) if spec.preview else text.render(built)

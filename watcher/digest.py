@@ -88,6 +88,9 @@ class Digest:
     #: The few most important items, named at the top of the digest (each is also listed in
     #: full in its section).
     highlights: list[DigestItem] = field(default_factory=list)
+    #: Where the static archive is served (WATCHER_ARCHIVE_URL), '' when nowhere: held-back
+    #: conditions and the footer link into it.
+    archive: str = ""
     #: condition -> the items *overflow* counts (what a link to the source's search shows)
     held: dict[str, list[DigestItem]] = field(default_factory=dict)
     #: condition -> source -> the searches of its queries (see RoutedQuery.searches)

@@ -8,6 +8,7 @@ the rest, so one start reports every bad variable together.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -48,6 +49,8 @@ class Settings:
     health_failing_hours: float = 24.0  # `health`: a source failing longer than this is a problem
     health_min_free_mb: float = 50.0  # `health`: less free space by the database is a problem
     log_format: str = "text"  # `serve`'s log lines: text or json
+    archive_dir: str | None = None  # `serve`: rebuild the static archive here after a digest
+    archive_url: str | None = None  # where that archive is served: digests link into it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +90,8 @@ class Settings:
             health_min_free_mb=seconds("WATCHER_HEALTH_MIN_FREE_MB", cls.health_min_free_mb,
                                        zero_ok=True, unit="megabytes"),
             log_format=log_format,
+            archive_dir=get("WATCHER_ARCHIVE_DIR") or None,
+            archive_url=_archive_url(get("WATCHER_ARCHIVE_URL"), problems),
         )
         if problems:
             raise ConfigError(problems)
@@ -140,3 +145,15 @@ def secrets_in_env(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
     env = os.environ if env is None else env
     sources = [s for spec in REGISTRY.values() for s in spec.settings.secrets_in(env)]
     return tuple(dict.fromkeys((*sources, *kinds.secrets_in(env))))
+
+
+def _archive_url(value: str | None, problems: list[str]) -> str | None:
+    """The archive's base address, without a trailing '/'; an address that is not http(s)
+    is a problem (a reader's link must open)."""
+    if not value:
+        return None
+    value = value.strip().rstrip("/")
+    if not re.match(r"https?://[^\s\"'<>]+$", value, re.IGNORECASE):
+        problems.append(f"WATCHER_ARCHIVE_URL={value!r} must be an http(s) address")
+        return None
+    return value

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .abandoned import AbandonedMixin
 from .connection import StoreBase
 from .corrections import CorrectionsMixin
+from .delivered import DeliveredMixin
 from .lease import LeaseMixin
 from .lock import RunLockMixin
 from .outbox import DigestsMixin, OutboxMixin
@@ -25,7 +26,7 @@ from .typed_reads import TypedReadsMixin
 
 class Store(StoreBase, RunLockMixin, StudyIdsMixin, RecordsMixin, StudiesMixin, OutboxMixin,
             RoutesMixin, RenamesMixin, DigestsMixin, PositionsMixin, LeaseMixin, AbandonedMixin,
-            CorrectionsMixin, TypedReadsMixin, SearchMixin):
+            CorrectionsMixin, TypedReadsMixin, DeliveredMixin, SearchMixin):
     """Open (creating and migrating as needed) the watcher database at *path*."""
 
 

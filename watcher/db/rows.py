@@ -81,3 +81,18 @@ class KeptRecord:
     def of(cls, row: Mapping[str, Any]) -> KeptRecord:
         return cls(row["id"], row["source"], row["source_id"], row["payload"],
                    row["modified"], row["parse_error"])
+
+
+@dataclass(frozen=True)
+class DeliveredItem:
+    """One outbox row a destination accepted, about a study: what the team was told, when
+    (*sent_at*), in which digest, and the matches (not excluded by their query) that file it
+    under conditions. What a feed lists (see watcher.feeds)."""
+
+    outbox_id: int
+    destination: str
+    sent_at: str
+    digest_id: int | None
+    event: Event
+    study: Study
+    matches: list[Match]

@@ -234,6 +234,7 @@ def _context(digest: Digest, subject: str, brand: str) -> dict[str, object]:
         "held_links": [{"label": h.label, "url": safe_href(h.url)} for h in held_links(digest)],
         "banner": nothing_lost(digest),
         "receipt": receipt_line(digest),
+        "archive": safe_href(digest.archive + "/index.html") if digest.archive else "",
         "receipt_sentences": [receipt_sentence(r) for r in digest.receipts],
     }
 

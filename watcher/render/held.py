@@ -9,13 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
+from ..archive.pages import condition_page
 from ..digest import Digest, DigestItem
 from ..events import Correction
 from ..sources import label
 
 PUBMED_SEARCH = "https://pubmed.ncbi.nlm.nih.gov/"
+#: The source name of a link into the static archive (WATCHER_ARCHIVE_URL), which lists every
+#: study a condition has had, held back or not.
+ARCHIVE = "archive"
 CTGOV_SEARCH = "https://clinicaltrials.gov/search"
 
 
@@ -33,7 +37,9 @@ class HeldLink:
 
     @property
     def label(self) -> str:
-        """'Depression: 40 on PubMed'"""
+        """'Depression: 40 on PubMed' ('Depression: 40 in the archive')."""
+        if self.source == ARCHIVE:
+            return f"{self.condition}: {self.count} in the archive"
         return f"{self.condition}: {self.count} on {label(self.source)}"
 
 
@@ -45,6 +51,9 @@ def held_links(digest: Digest) -> list[HeldLink]:
     out: list[HeldLink] = []
     end = _date(digest.generated) or date.today()
     for condition, items in digest.held.items():
+        if digest.archive and condition in digest.searches:  # a condition the archive pages
+            out.append(HeldLink(condition, ARCHIVE, len(items),
+                                f"{digest.archive}/{quote(condition_page(condition))}"))
         by_source: dict[str, list[DigestItem]] = {}
         for item in items:
             if item.study is not None:

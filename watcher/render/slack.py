@@ -136,6 +136,8 @@ def top_blocks(digest: Digest) -> tuple[list[dict[str, Any]], list[str]]:
             receipt[MAX_CONTEXT_ELEMENTS - 1:] = ["; ".join(receipt[MAX_CONTEXT_ELEMENTS - 1:])]
     else:
         receipt = [escape(f"Receipt: no source was polled since {short_date(digest.since)}.")]
+    if digest.archive and len(receipt) < MAX_CONTEXT_ELEMENTS:
+        receipt.append(link(digest.archive + "/index.html", "Every study so far: the archive"))
     blocks.append(context_block([cut_escaped_text(r, 1500) for r in receipt]))
     fallback = [warning_mark(digest)
                 + escape(clean(f"watcher: {headline(digest)} · {date_range(digest)}"))]

@@ -61,6 +61,8 @@ def render(digest: Digest) -> str:
     if not digest.sections:
         lines += ["No new studies matched any saved query.", ""]
     lines += _wrap(receipt_line(digest), WIDTH, subsequent_indent="  ")
+    if digest.archive:
+        lines.append(f"Every study so far, searchable: {digest.archive}/index.html")
     return "\n".join(printable(line) for line in lines) + "\n"
 
 

@@ -12,13 +12,14 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
 from .. import health, pipeline
 from ..clock import stamp, utc_now
 from ..config import Config
 from ..db import Store, storage
-from ..errors import StorageError, named
+from ..errors import StorageError, failure_line, named
 from ..events import QueryHealth
 from ..schedules import Schedule
 from ..settings import Settings
@@ -111,7 +112,25 @@ def digest(cfg: Config, settings: Settings, destination: str) -> Outcome:
     failed = [o.error for o in deliveries if o.destination == destination and o.error]
     skipped = [o.skipped for o in deliveries if o.skipped]
     error = next(iter(failed + failures + skipped), None)
+    if settings.archive_dir and any(o.sent for o in deliveries):
+        rebuild_archive(cfg, settings)
     return Outcome(error=error, retry=bool(failed))
+
+
+def rebuild_archive(cfg: Config, settings: Settings) -> None:
+    """Write the static archive into WATCHER_ARCHIVE_DIR after a digest went out. A failure
+    is logged, never the digest's: what was sent stays sent, and the next digest tries again."""
+    from ..archive.writer import write_archive
+
+    folder = Path(settings.archive_dir or "")
+    try:
+        with Store.reading(settings.db) as store:
+            written = write_archive(store, folder, cfg.conditions())
+    except Exception as exc:  # a broken archive must not stop the worker
+        log.error("%s", failure_line(exc, f"archive not rebuilt in {folder}"))
+        return
+    log.info("archive rebuilt in %s: %d studies, %d digest(s)", folder, written.studies,
+             written.digests)
 
 
 # --- the ops destination -------------------------------------------------------------------
