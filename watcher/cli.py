@@ -389,7 +389,9 @@ def _say(line: str, err: bool = False) -> None:
 from .cli_archive import archive  # noqa: E402  (a command in its own module)
 from .cli_export import export  # noqa: E402  (a command in its own module)
 from .cli_feed import feed as feed_command  # noqa: E402  (a command in its own module)
+from .cli_search import search  # noqa: E402  (a command in its own module)
 
 main.add_command(feed_command)
 main.add_command(archive)
 main.add_command(export)
+main.add_command(search)

@@ -18,6 +18,7 @@ from .positions import Position, PositionsMixin
 from .renames import RenamesMixin
 from .routes import RoutesMixin
 from .schema import MIGRATIONS
+from .search import SearchHit, SearchMixin
 from .studies import RecordsMixin, SavedRecord, StudiesMixin, content_hash
 from .study_ids import StudyIdsMixin
 from .typed_reads import TypedReadsMixin
@@ -25,8 +26,8 @@ from .typed_reads import TypedReadsMixin
 
 class Store(StoreBase, RunLockMixin, StudyIdsMixin, RecordsMixin, StudiesMixin, OutboxMixin,
             RoutesMixin, RenamesMixin, DigestsMixin, PositionsMixin, LeaseMixin, AbandonedMixin,
-            CorrectionsMixin, TypedReadsMixin, DeliveredMixin):
+            CorrectionsMixin, TypedReadsMixin, DeliveredMixin, SearchMixin):
     """Open (creating and migrating as needed) the watcher database at *path*."""
 
 
-__all__ = ["MIGRATIONS", "Position", "SavedRecord", "Store", "content_hash"]
+__all__ = ["MIGRATIONS", "Position", "SavedRecord", "SearchHit", "Store", "content_hash"]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from ..events import NewStudy
+from .search import add_search
 
 #: Stamped into ``meta`` so that a foreign SQLite file is never mistaken for a watcher database.
 APPLICATION = "watcher"
@@ -221,10 +222,18 @@ def _migration_6(db: sqlite_utils.Database) -> None:
     conn.execute("DROP TABLE temp.held")
 
 
+def _migration_7(db: sqlite_utils.Database) -> None:
+    """Full-text search (FTS5 over titles, abstracts, authors, journals and conditions, kept
+    current by triggers) and the readable views Datasette shows: see search.py. An older
+    database gains both, populated from what it holds, the first time it is opened."""
+    add_search(db)
+
+
 #: Ordered schema migrations; the database's ``PRAGMA user_version`` is how many have run.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2,
                                                              _migration_3, _migration_4,
-                                                             _migration_5, _migration_6]
+                                                             _migration_5, _migration_6,
+                                                             _migration_7]
 
 #: Tables a watcher database has once migrated: how a foreign SQLite file is recognised.
 CORE_TABLES = {"studies", "study_ids", "matches", "positions", "outbox", "runs", "polls",

@@ -152,6 +152,7 @@ class RecordsMixin:
 class StudiesMixin:
     conn: Any
     db: Any
+    refresh_conditions: Any  # from SearchMixin
 
     # --- the merged view -------------------------------------------------------------------
 
@@ -192,12 +193,12 @@ class StudiesMixin:
             "INSERT OR IGNORE INTO matches (study_id, query_id, source, first_matched, run_id,"
             " excluded, labels) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (study_id, query_id, source, now, run_id, excluded, json.dumps(labels)))
-        if cursor.rowcount == 1:
-            return True
-        self.conn.execute(
-            "UPDATE matches SET excluded = ?, labels = ? WHERE study_id = ? AND query_id = ?"
-            " AND source = ?", (excluded, json.dumps(labels), study_id, query_id, source))
-        return False
+        if cursor.rowcount != 1:
+            self.conn.execute(
+                "UPDATE matches SET excluded = ?, labels = ? WHERE study_id = ? AND query_id = ?"
+                " AND source = ?", (excluded, json.dumps(labels), study_id, query_id, source))
+        self.refresh_conditions(study_id)  # what search and the readable views show
+        return cursor.rowcount == 1
 
     def destinations_told(self, study_id: int) -> list[str]:
         """Destinations that hold (or are owed) the study's new-study event: the only ones a
