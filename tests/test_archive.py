@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
+import feedparser
 import pytest
 from click.testing import CliRunner
 
@@ -318,3 +319,17 @@ def test_a_retracted_study_says_so_on_every_archive_page_that_lists_it():
         assert "do not rely on its findings" in files[f"study-{study.id}.html"]
         assert f'"RETRACTED: {study.title}"' in files["search-index.js"]
     assert "RETRACTED" not in files["study-3.html"]
+
+
+def test_the_archive_carries_the_feeds_and_its_index_links_them(site):
+    """Beside the archive, the Atom feeds of what was told (one per destination and per
+    condition), valid for a feed reader and linked from the index."""
+    env, out = site
+    index = (out / "index.html").read_text()
+    linked = re.findall(r'<a href="(feeds/[^"]+\.atom)">', index)
+    assert "feeds/terminal.atom" in linked
+    assert any(link.startswith("feeds/conditions/") for link in linked)
+    told = feedparser.parse((out / "feeds" / "terminal.atom").read_bytes())
+    assert not told.bozo and told.entries
+    titles = {entry.title for entry in told.entries}
+    assert any("neurobiology of depression" in title for title in titles)

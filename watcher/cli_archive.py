@@ -41,12 +41,14 @@ def _write(obj: Context, folder: Path, *, charts: bool) -> None:
     if not Path(obj.settings.db).exists():  # a mistyped path must not write an empty archive
         raise UsageError(f"no database at {obj.settings.db} ({obj.db_setting})")
     names: dict[str, str] = {}
+    config = None
     try:
-        names = obj.config().conditions()
+        config = obj.config()
+        names = config.conditions()
     except ConfigError as exc:
         click.echo(one_line(f"note: queries not read ({exc.problems[0]}); conditions are "
-                            "named by query id"), err=True)
-    written = write_archive(obj.reader(), folder, names, charts=charts)
+                            "named by query id, and no feeds are written"), err=True)
+    written = write_archive(obj.reader(), folder, names, charts=charts, config=config)
     click.echo(one_line(f"wrote {written.studies} studies, {written.digests} digest(s) and "
                         f"{written.files} files to {folder} in "
                         f"{time.monotonic() - started:.1f}s; open {folder / 'index.html'}"))

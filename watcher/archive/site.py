@@ -10,7 +10,7 @@ import functools
 import json
 import re
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,8 +132,10 @@ def _render(name: str, **values: Any) -> str:
 
 
 def build_pages(data: ArchiveData, names: Mapping[str, str], *, generated: str,
-                chart: Callable[[dict[str, int]], str] | None = None) -> dict[str, str]:
-    """Every file of the archive (name -> text): the index with its search, a page per
+                chart: Callable[[dict[str, int]], str] | None = None,
+                feeds: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
+    """Every file of the archive (name -> text): the index with its search (and links to the
+    Atom *feeds* written beside it: (title, relative path)), a page per
     condition (with a chart of studies per month when *chart* draws one as SVG), per study and
     per digest, and the search's data."""
     conditions = conditions_of(data, names)
@@ -163,5 +165,6 @@ def build_pages(data: ArchiveData, names: Mapping[str, str], *, generated: str,
         files[digest_page(digest.id)] = _render("digest.html", digest=digest, titles=titles,
                                                 generated=generated)
     files["index.html"] = _render("index.html", conditions=conditions, digests=data.digests,
-                                  count=len(data.studies), generated=generated)
+                                  count=len(data.studies), generated=generated,
+                                  feeds=list(feeds))
     return files

@@ -11,8 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import stamp, utc_now
+from ..config import Config
 from ..db.archive import read_archive
+from ..feeds import feeds
+from ..feeds import write as write_feeds
 from .site import build_pages
+
+#: The folder, inside the archive's, its Atom feeds are written to.
+FEEDS_DIR = "feeds"
 
 
 @dataclass(frozen=True)
@@ -25,15 +31,23 @@ class Written:
 
 
 def write_archive(store: Any, folder: Path, names: Mapping[str, str], *,
-                  charts: bool = True) -> Written:
+                  charts: bool = True, config: Config | None = None) -> Written:
     """Write the archive of the database behind *store* (a Store) into *folder*; *names* maps
     query ids to their conditions. Each file is written beside itself and renamed into place,
-    so a reader (or a web server) never sees half a page while `serve` rebuilds it."""
+    so a reader (or a web server) never sees half a page while `serve` rebuilds it. Given the
+    *config*, the Atom feeds (watcher.feeds) are written beside it, in FEEDS_DIR, and the
+    index links them."""
     data = read_archive(store)
     chart = None
     if charts:
         from .chart import studies_per_month as chart
-    files = build_pages(data, names, generated=stamp(utc_now()), chart=chart)
+    generated = stamp(utc_now())
+    links: list[tuple[str, str]] = []
+    if config is not None:
+        all_feeds = feeds(config, store.delivered())
+        write_feeds(folder / FEEDS_DIR, all_feeds, generated=generated)
+        links = [(feed.info.title, f"{FEEDS_DIR}/{feed.path}") for feed in all_feeds]
+    files = build_pages(data, names, generated=generated, chart=chart, feeds=links)
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         part = folder / f".{name}.part"

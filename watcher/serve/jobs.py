@@ -125,7 +125,7 @@ def rebuild_archive(cfg: Config, settings: Settings) -> None:
     folder = Path(settings.archive_dir or "")
     try:
         with Store.reading(settings.db) as store:
-            written = write_archive(store, folder, cfg.conditions())
+            written = write_archive(store, folder, cfg.conditions(), config=cfg)
     except Exception as exc:  # a broken archive must not stop the worker
         log.error("%s", failure_line(exc, f"archive not rebuilt in {folder}"))
         return
