@@ -368,3 +368,32 @@ def test_a_title_a_spreadsheet_would_run_as_a_formula_is_written_as_text(env):
     assert row["pmid"] == study.ids["pmid"]  # a plain value is untouched
     (doc,) = _read_json(_export(env, "--format", "json")).values()
     assert doc["title"] == hostile
+
+
+@pytest.mark.hostile
+def test_output_through_a_link_or_into_a_pipe_is_written_not_replaced(filled, tmp_path):
+    """-o a symlink (a shared references folder) writes the file it points to, the link kept;
+    -o a named pipe (or /dev/stdout, /dev/null) writes into it, never replaces it with a file
+    (as root, -o /dev/null would otherwise replace the device itself)."""
+    import os
+    import threading
+
+    target = tmp_path / "library" / "alerts.ris"
+    target.parent.mkdir()
+    target.write_text("old", encoding="utf-8")
+    link = tmp_path / "alerts.ris"
+    link.symlink_to(target)
+    result = filled.cli("export", "--format", "ris", "-o", str(link))
+    assert result.exit_code == 0, result.stderr
+    assert link.is_symlink() and link.resolve() == target
+    assert len(rispy.loads(target.read_text(encoding="utf-8"))) == len(_stored(filled))
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    result = filled.cli("export", "--format", "json", "-o", str(pipe))
+    reader.join(timeout=20)
+    assert result.exit_code == 0, result.stderr
+    assert pipe.is_fifo() and len(got[0].decode().splitlines()) == len(_stored(filled))
