@@ -263,3 +263,14 @@ def test_a_trial_is_found_by_its_summary_and_its_change_reads_plainly(env):
     assert change["study_title"] == "Ketamine trial NCT09000001"
     assert "Recruiting → Completed" in change["changes"], change
     assert change["conditions"] == "trials" and change["delivered"].startswith("team sent ")
+
+
+def test_an_unknown_condition_is_one_clear_line_not_an_empty_answer(polled):
+    """A mistyped --condition ('Mood disorder') must not read as "nothing was ever found"."""
+    result = polled.cli("search", "ketamine", "--condition", "Mood disorder")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == ("error: unknown condition 'Mood disorder' (known: Everything in "
+                             "the corpus, Mood disorders; or a query id: everything, mood)\n")
+    # a query id kept in the database but gone from the YAML is still known
+    polled.write_queries(QUERIES.split("  - id: mood")[0])
+    assert pmids(polled.cli("search", "Krystal", "--condition", "mood", "--json")) == [KETAMINE]
