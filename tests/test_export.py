@@ -397,3 +397,26 @@ def test_output_through_a_link_or_into_a_pipe_is_written_not_replaced(filled, tm
     reader.join(timeout=20)
     assert result.exit_code == 0, result.stderr
     assert pipe.is_fifo() and len(got[0].decode().splitlines()) == len(_stored(filled))
+
+
+def test_an_online_only_paper_has_no_doi_for_pages(env):
+    """A real record with no pages but its DOI as ELocationID (online-only): the DOI is the
+    DOI, never its page range as well (Zotero and EndNote would show 'Pages: 10.1177/...')."""
+    import re as _re
+
+    from tests.helpers.pubmed import studies_of
+    from tests.helpers.studies import store_study
+
+    xml = (FIXTURES / "pubmed_metapub/28731372.xml").read_bytes()
+    (study,) = studies_of(_re.sub(rb"<Pagination>.*?</Pagination>", b"", xml, flags=_re.S))
+    env.write_queries(QUERIES_YAML)
+    with env.store() as store:
+        study_id, _ = store_study(store, study, "2026-01-05T00:00:00+00:00")
+        store.add_match(study_id, "everything", "pubmed", run_id=0,
+                        now="2026-01-05T00:00:00+00:00", excluded=None, labels=[])
+    (ref,) = rispy.loads(_export(env, "--format", "ris"))
+    assert ref["doi"] == "10.1177/1352458517722646" and "start_page" not in ref
+    (entry,) = _read_bibtex(_export(env, "--format", "bibtex")).values()
+    assert entry["doi"] == "10.1177/1352458517722646" and "pages" not in entry["fields"]
+    (row,) = csv.DictReader(io.StringIO(_export(env, "--format", "csv"), newline=""))
+    assert row["pages"] == "" and row["volume"] == ref["volume"]
