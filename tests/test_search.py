@@ -274,3 +274,15 @@ def test_an_unknown_condition_is_one_clear_line_not_an_empty_answer(polled):
     # a query id kept in the database but gone from the YAML is still known
     polled.write_queries(QUERIES.split("  - id: mood")[0])
     assert pmids(polled.cli("search", "Krystal", "--condition", "mood", "--json")) == [KETAMINE]
+
+
+def test_a_column_filter_looks_in_that_column_only(polled):
+    """`title:word` (and abstract:, authors:, journal:, conditions:) as in FTS5: a reviewer
+    looking for an author's papers, not papers citing the name; an unknown column is words."""
+    assert pmids(polled.cli("search", "authors:Krystal", "--json")) == [KETAMINE]
+    assert pmids(polled.cli("search", "title:Krystal", "--json")) == []
+    assert pmids(polled.cli("search", "title:neurobiology authors:krystal", "--json")) == [
+        KETAMINE]
+    assert pmids(polled.cli("search", "Title:ketamine*", "--json")) == pmids(
+        polled.cli("search", "title:ketamine*", "--json"))
+    assert polled.cli("search", "nocolumn:ketamine").exit_code == 0
