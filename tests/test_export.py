@@ -212,8 +212,8 @@ def test_papers_and_trials_are_typed_for_reference_managers(filled):
     assert any(n.startswith("Status: ") for n in trial["notes"])
     # the one vocabulary of the digests, never the registry's codes (COMPLETED, PHASE2)
     assert "Status: Completed" in trial["notes"]
-    statuses = {row["row"]["status"] for row in _read_csv(_export(filled, "--format", "csv")).values()}
-    phases = {row["row"]["phase"] for row in _read_csv(_export(filled, "--format", "csv")).values()}
+    rows = [row["row"] for row in _read_csv(_export(filled, "--format", "csv")).values()]
+    statuses, phases = {row["status"] for row in rows}, {row["phase"] for row in rows}
     assert not any(re.fullmatch(r"[A-Z_]+", s) for s in statuses if s), statuses
     assert not any(re.search(r"PHASE\d", p) for p in phases), phases
     assert "Registered trials" in trial["keywords"]
