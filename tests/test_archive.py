@@ -20,7 +20,7 @@ from tests.helpers import FIXTURES, PUBMED_FILES, QUERIES_YAML, Env, days_ago, r
 from tests.helpers.ctgov import ketamine_trial
 from watcher.archive.site import build_pages
 from watcher.cli import main
-from watcher.db.archive import ArchiveData, ArchivedEvent, ArchivedStudy
+from watcher.db.archive import ArchiveData, ArchivedDigest, ArchivedEvent, ArchivedStudy
 from watcher.events import Correction
 from watcher.fakes.ctgov import CtgovServer
 from watcher.fakes.eutils import EutilsServer
@@ -158,7 +158,21 @@ def test_the_digest_page_lists_every_item_it_carried(site):
     page = (out / "digest-1.html").read_text()
     linked = set(map(int, re.findall(r'href="study-(\d+)\.html"', page)))
     assert linked == _study_ids(env)
-    assert "not the text its messages said" in page  # the database keeps no copy of that
+    # and the digest as it was sent: its own text, kept when it went out
+    sent = page.split('<pre class="sent">', 1)[1].split("</pre>", 1)[0]
+    assert "Ketamine and the neurobiology of depression" in sent
+    assert "Receipt: PubMed" in sent
+    second = (out / "digest-2.html").read_text()
+    assert "status Recruiting → Completed" in second.split('<pre class="sent">', 1)[1]
+
+
+def test_a_digest_sent_before_its_text_was_kept_lists_its_items_and_says_so(tmp_path):
+    """A database from before migration 8 (no digest text): the page lists what the digest
+    carried and says why there is no text, never an empty 'as sent'."""
+    data = ArchiveData([], [ArchivedDigest(1, "team", "2026-11-01T08:00:00",
+                                           "2026-11-01T08:00:05", "sent", 1)])
+    page = build_pages(data, {}, generated="2026-12-05T08:00:00")["digest-1.html"]
+    assert "before watcher kept a digest's text" in page and "As sent" not in page
 
 
 @pytest.mark.hostile

@@ -210,6 +210,12 @@ def test_papers_and_trials_are_typed_for_reference_managers(filled):
     trial = ris["NCT03630471"]
     assert trial["type"] == "CTRIAL" and bib["NCT03630471"]["type"] == "misc"
     assert any(n.startswith("Status: ") for n in trial["notes"])
+    # the one vocabulary of the digests, never the registry's codes (COMPLETED, PHASE2)
+    assert "Status: Completed" in trial["notes"]
+    rows = [row["row"] for row in _read_csv(_export(filled, "--format", "csv")).values()]
+    statuses, phases = {row["status"] for row in rows}, {row["phase"] for row in rows}
+    assert not any(re.fullmatch(r"[A-Z_]+", s) for s in statuses if s), statuses
+    assert not any(re.search(r"PHASE\d", p) for p in phases), phases
     assert "Registered trials" in trial["keywords"]
     fields = bib["NCT03630471"]["fields"]
     assert "NCT03630471" in fields["registry"] and fields["status"] and fields["sponsor"]

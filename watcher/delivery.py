@@ -214,7 +214,8 @@ def _deliver_one(config: Config, store: Store, settings: Settings, name: str,
         return outcome
     carried = [i for item in digest.items for i in item.outbox_ids]
     digest_id = store.begin_digest(name, carried, now=when, through_poll=built.through_poll,
-                                   receipt=receipt_line(digest))
+                                   receipt=receipt_line(digest),
+                                   rendered=text.render(digest))  # what the archive shows
     error = None
     uncertain: list[int] = []  # items of a message that may have arrived after all
     try:

@@ -90,6 +90,7 @@ class ArchivedDigest:
     parts: int
     items: list[Event] = field(default_factory=list)
     message_ids: list[str] = field(default_factory=list)
+    rendered: str = ""  # its text as it was sent ('' for a digest sent before that was kept)
 
 
 @dataclass
@@ -166,8 +167,8 @@ def _read_events(conn: Any, studies: dict[int, ArchivedStudy]) -> dict[int, Arch
 
 
 def _read_digests(conn: Any, events: dict[int, ArchivedEvent]) -> list[ArchivedDigest]:
-    digests = {row[0]: ArchivedDigest(*row) for row in conn.execute(
-        "SELECT id, destination, started, sent_at, state, parts FROM digests"
+    digests = {row[0]: ArchivedDigest(*row[:6], rendered=row[6] or "") for row in conn.execute(
+        "SELECT id, destination, started, sent_at, state, parts, rendered FROM digests"
         " WHERE sent_at IS NOT NULL ORDER BY sent_at DESC, id DESC")}
     for digest_id, event_id in conn.execute(
             "SELECT m.digest_id, o.event_id FROM outbox o JOIN messages m ON m.id = o.message_id"

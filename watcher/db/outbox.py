@@ -209,14 +209,15 @@ class DigestsMixin:
     # --- digests and the messages that carry them --------------------------------------------
 
     def begin_digest(self, destination: str, outbox_ids: list[int], *, now: str,
-                     through_poll: int, receipt: str) -> int:
+                     through_poll: int, receipt: str, rendered: str = "") -> int:
         """Record that a digest is being sent and mark its items 'sending', before anything
-        leaves: a crash from here on leaves a trace the next run can check."""
+        leaves: a crash from here on leaves a trace the next run can check. *rendered* is the
+        digest as read (its text rendering), kept so the archive shows it as it was sent."""
         with self.transaction():
             digest_id = self.db["digests"].insert({
                 "destination": destination, "started": now, "sent_at": None,
                 "items": len(outbox_ids), "through_poll": through_poll, "receipt": receipt,
-                "state": "sending", "parts": 0}).last_pk
+                "state": "sending", "parts": 0, "rendered": rendered or None}).last_pk
             for chunk in _chunks(outbox_ids):
                 marks = ",".join("?" * len(chunk))
                 self.conn.execute(

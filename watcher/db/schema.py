@@ -229,11 +229,17 @@ def _migration_7(db: sqlite_utils.Database) -> None:
     add_search(db)
 
 
+def _migration_8(db: sqlite_utils.Database) -> None:
+    """A digest's text as it was sent (the archive shows it); older digests have none."""
+    if "rendered" not in db["digests"].columns_dict:
+        db["digests"].add_column("rendered", str)
+
+
 #: Ordered schema migrations; the database's ``PRAGMA user_version`` is how many have run.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2,
                                                              _migration_3, _migration_4,
                                                              _migration_5, _migration_6,
-                                                             _migration_7]
+                                                             _migration_7, _migration_8]
 
 #: Tables a watcher database has once migrated: how a foreign SQLite file is recognised.
 CORE_TABLES = {"studies", "study_ids", "matches", "positions", "outbox", "runs", "polls",

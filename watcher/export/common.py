@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..db.export import StoredStudy
 from ..models import Study
+from ..parsers.trial_status import phase_name, status_name
 
 #: Ids of a publication; every other id a study carries is a trial registry's.
 PUBLICATION_IDS = ("pmid", "pmcid", "doi")
@@ -115,11 +116,13 @@ def page_range(pages: str) -> tuple[str, str]:
 
 
 def trial_facts(study: Study) -> dict[str, str]:
-    """{"status", "phase", "sponsor"} of a trial ("" where unknown or not a trial)."""
+    """{"status", "phase", "sponsor"} of a trial ("" where unknown or not a trial), in the one
+    vocabulary the digests use for every registry ("Active, not recruiting", "Phase 2"), never
+    a registry's codes (ACTIVE_NOT_RECRUITING, PHASE2)."""
     details = study.details
     phases = details.get("phases") or []
-    return {"status": str(details.get("overall_status") or ""),
-            "phase": ", ".join(str(p) for p in phases) if isinstance(phases, list) else "",
+    return {"status": status_name(details.get("overall_status")),
+            "phase": phase_name(phases) if isinstance(phases, list) else "",
             "sponsor": str(details.get("lead_sponsor") or "")}
 
 
