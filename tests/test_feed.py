@@ -258,3 +258,15 @@ def test_feed_file_names_are_safe_and_distinct_for_any_name(name):
     names = ["Depression", "depression", "a/../../etc", "CON", "抑郁症", ".hidden", "x" * 300,
              "Dépression", "PTSD (war) & ptsd", "ptsd-war-ptsd"]
     assert len({file_stem(n) for n in names}) == len(names)
+
+
+@pytest.mark.hostile
+def test_a_folder_that_cannot_be_written_is_one_clear_line_not_a_traceback(env, tmp_path):
+    env.write_queries(X_DELIVERED_Y_NOT)
+    env.store().close()
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    result = env.cli("feed", str(blocker / "feeds"))
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"error: cannot write the feeds to {blocker / 'feeds'}: ")
+    assert len(result.stderr.splitlines()) == 1

@@ -263,3 +263,26 @@ def test_a_trial_is_found_by_its_summary_and_its_change_reads_plainly(env):
     assert change["study_title"] == "Ketamine trial NCT09000001"
     assert "Recruiting → Completed" in change["changes"], change
     assert change["conditions"] == "trials" and change["delivered"].startswith("team sent ")
+
+
+def test_an_unknown_condition_is_one_clear_line_not_an_empty_answer(polled):
+    """A mistyped --condition ('Mood disorder') must not read as "nothing was ever found"."""
+    result = polled.cli("search", "ketamine", "--condition", "Mood disorder")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == ("error: unknown condition 'Mood disorder' (known: Everything in "
+                             "the corpus, Mood disorders; or a query id: everything, mood)\n")
+    # a query id kept in the database but gone from the YAML is still known
+    polled.write_queries(QUERIES.split("  - id: mood")[0])
+    assert pmids(polled.cli("search", "Krystal", "--condition", "mood", "--json")) == [KETAMINE]
+
+
+def test_a_column_filter_looks_in_that_column_only(polled):
+    """`title:word` (and abstract:, authors:, journal:, conditions:) as in FTS5: a reviewer
+    looking for an author's papers, not papers citing the name; an unknown column is words."""
+    assert pmids(polled.cli("search", "authors:Krystal", "--json")) == [KETAMINE]
+    assert pmids(polled.cli("search", "title:Krystal", "--json")) == []
+    assert pmids(polled.cli("search", "title:neurobiology authors:krystal", "--json")) == [
+        KETAMINE]
+    assert pmids(polled.cli("search", "Title:ketamine*", "--json")) == pmids(
+        polled.cli("search", "title:ketamine*", "--json"))
+    assert polled.cli("search", "nocolumn:ketamine").exit_code == 0

@@ -48,7 +48,14 @@ def _write(obj: Context, folder: Path, *, charts: bool) -> None:
     except ConfigError as exc:
         click.echo(one_line(f"note: queries not read ({exc.problems[0]}); conditions are "
                             "named by query id, and no feeds are written"), err=True)
-    written = write_archive(obj.reader(), folder, names, charts=charts, config=config)
+    store = obj.reader()
+    try:
+        written = write_archive(store, folder, names, charts=charts, config=config)
+    except OSError as exc:  # a folder under a file, a read-only disk, a full one
+        raise WatcherError(f"cannot write the archive to {folder}: {exc.strerror or exc}"
+                           f" ({exc.filename})") from None
+    finally:
+        store.close()
     click.echo(one_line(f"wrote {written.studies} studies, {written.digests} digest(s) and "
                         f"{written.files} files to {folder} in "
                         f"{time.monotonic() - started:.1f}s; open {folder / 'index.html'}"))

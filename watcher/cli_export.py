@@ -117,8 +117,15 @@ def _chosen(names: dict[str, str], stored: list[str], query_ids: tuple[str, ...]
 
 
 def _write(path: Path, text: str) -> None:
-    """Write *path* whole or not at all: a failed export leaves an older file as it was."""
+    """Write *path* whole or not at all: a failed export leaves an older file as it was. A
+    symlink's file is written (the link kept); a device or a pipe (/dev/stdout, a FIFO) is
+    written into, never replaced by a file."""
     try:
+        path = Path(os.path.realpath(path))
+        if path.exists() and not path.is_file():
+            with open(path, "w", encoding="utf-8", newline="") as out:
+                out.write(text)
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:

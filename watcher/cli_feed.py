@@ -29,8 +29,16 @@ def feed(obj: Context, folder: Path) -> None:
         if not Path(obj.settings.db).exists():  # a mistyped path must not empty the feeds
             raise UsageError(f"{obj.db_setting} {obj.settings.db}: no database there; nothing "
                              "was written")
-        written = write(folder, feeds(obj.config(), obj.reader().delivered()),
-                        generated=stamp(utc_now()))
+        store = obj.reader()
+        try:
+            all_feeds = feeds(obj.config(), store.delivered())
+        finally:
+            store.close()
+        try:
+            written = write(folder, all_feeds, generated=stamp(utc_now()))
+        except OSError as exc:  # a folder under a file, a read-only disk, a full one
+            raise WatcherError(f"cannot write the feeds to {folder}: {exc.strerror or exc}"
+                               f" ({exc.filename})") from None
     except WatcherError as exc:
         if obj.debug:
             raise

@@ -12,7 +12,8 @@ import click
 
 from .cli_options import Context, paths
 from .db import SearchHit
-from .errors import ConfigError, WatcherError
+from .db.export import matched_query_ids
+from .errors import ConfigError, UsageError, WatcherError
 from .printable import one_line
 from .redact import scrub
 
@@ -40,10 +41,13 @@ def search(obj: Context, text: str, conditions: tuple[str, ...], since: datetime
     first. Words are matched whole (stemmed: 'depressive' finds 'depression'); "a phrase",
     word* (a prefix), OR and NOT work as in SQLite FTS5."""
     try:
-        query_ids = _query_ids(obj, conditions)
         store = obj.reader()
-        hits = store.search(text, conditions=query_ids or None, limit=limit,
-                            since=since.date().isoformat() if since else None)
+        try:
+            query_ids = _query_ids(obj, conditions, matched_query_ids(store))
+            hits = store.search(text, conditions=query_ids or None, limit=limit,
+                                since=since.date().isoformat() if since else None)
+        finally:
+            store.close()
     except WatcherError as exc:
         if obj.debug:
             raise
@@ -61,17 +65,28 @@ def search(obj: Context, text: str, conditions: tuple[str, ...], since: datetime
                + (f" (the newest {limit}; --limit shows more)" if len(hits) == limit else ""))
 
 
-def _query_ids(obj: Context, conditions: tuple[str, ...]) -> list[str]:
+def _query_ids(obj: Context, conditions: tuple[str, ...], stored: list[str]) -> list[str]:
     """--condition values as query ids: a condition's name as the YAML gives it is read as its
-    query's id; anything else is taken as an id (a query since removed from the YAML is still
-    in the database). The YAML is not needed: an invalid one only loses the names."""
+    query's id; a query id the YAML or the database (*stored*: a query since removed from the
+    YAML) knows is taken as is. The YAML is not needed: an invalid one only loses the names.
+    Anything else is a UsageError, never an empty answer that reads as "nothing found"."""
     if not conditions:
         return []
     try:
-        named = {name.casefold(): qid for qid, name in obj.config().conditions().items()}
+        names = obj.config().conditions()
     except ConfigError:
-        named = {}
-    return [named.get(c.casefold(), c) for c in conditions]
+        names = {}
+    named = {name.casefold(): qid for qid, name in names.items()}
+    known = set(names) | set(stored)
+    chosen = []
+    for condition in conditions:
+        query_id = named.get(condition.casefold(), condition)
+        if query_id not in known:
+            shown = ", ".join(sorted(set(names.values()), key=str.casefold)) or "none"
+            raise UsageError(f"unknown condition {condition!r} (known: {shown}; or a query "
+                             f"id: {', '.join(sorted(known)) or 'none'})")
+        chosen.append(query_id)
+    return chosen
 
 
 def _lines(hit: SearchHit) -> list[str]:

@@ -104,24 +104,30 @@ class SearchHit:
 _TOKEN = re.compile(r'"[^"]*"|[^\s"]+')
 _OPERATORS = {"AND", "OR", "NOT"}
 _PREFIX = re.compile(r"^(\w+)\*$")
+#: 'title:word' (any FTS column): that column only, as FTS5 reads it.
+_COLUMN = re.compile(rf"^({'|'.join(FTS_COLUMNS)}):(.+)$", re.IGNORECASE)
 
 
 def fts_query(text: str) -> str:
     """What a user typed as an FTS5 query that SQLite accepts: each word and "quoted phrase"
     kept as a phrase (so 'treatment-resistant' and 'ketamine's' are words, not syntax),
-    upper-case AND / OR / NOT kept as operators, 'word*' kept as a prefix; a stray quote is
-    dropped. The result may still be rejected (an operator alone): see plain_query."""
+    upper-case AND / OR / NOT kept as operators, 'word*' kept as a prefix, 'title:word' (any
+    of FTS_COLUMNS) looks in that column only; a stray quote is dropped. The result may still
+    be rejected (an operator alone): see plain_query."""
     parts = []
     for token in _TOKEN.findall(text.replace('"', ' " ') if text.count('"') % 2 else text):
         if token == '"':
             continue
-        if token in _OPERATORS:
+        column = ""
+        if found := _COLUMN.match(token):
+            column, token = found.group(1).lower() + " : ", found.group(2)
+        if token in _OPERATORS and not column:
             parts.append(token)
         elif prefix := _PREFIX.match(token):
-            parts.append(f'"{prefix.group(1)}"*')
-        else:
-            parts.append('"' + token.strip('"').replace('"', '""') + '"')
-    return " ".join(p for p in parts if p != '""')
+            parts.append(f'{column}"{prefix.group(1)}"*')
+        elif token.strip('"'):
+            parts.append(column + '"' + token.strip('"').replace('"', '""') + '"')
+    return " ".join(parts)
 
 
 def plain_query(text: str) -> str:

@@ -92,7 +92,16 @@ def journal_info(study: Study) -> dict[str, str]:
     title = str(info.get("title") or "") or study.journal
     return {"title": title, "abbreviation": str(info.get("iso_abbreviation") or ""),
             "volume": str(info.get("volume") or ""), "issue": str(info.get("issue") or ""),
-            "pages": str(info.get("pages") or "")}
+            "pages": _pages(str(info.get("pages") or ""), study.ids.get("doi", ""))}
+
+
+def _pages(pages: str, doi: str) -> str:
+    """The pages, or an e-locator such as e0123; not a DOI (the parser's stand-in for an
+    online-only paper's pages): it is the DOI field's, and as pages a reference manager would
+    show 'Pages: 10.1177/...'."""
+    if (doi and pages.casefold() == doi.casefold()) or re.match(r"10\.\d{4,9}/", pages):
+        return ""
+    return pages
 
 
 def page_range(pages: str) -> tuple[str, str]:

@@ -1,6 +1,9 @@
 """CSV: one row per study, with stable column names (COLUMNS; documented in the README). A
 column is only ever added at the end, so a spreadsheet built on them keeps working. Lists are
-joined with "; "; every value is text (the csv module quotes what needs quoting)."""
+joined with "; "; every value is text (the csv module quotes what needs quoting). A value a
+spreadsheet would run as a formula (it starts with = + - @, a tab or a carriage return: a
+title `=HYPERLINK(...)` from a source) starts with a quote, so Excel and LibreOffice show it as
+text (OWASP's advice for CSV injection)."""
 
 from __future__ import annotations
 
@@ -17,6 +20,14 @@ COLUMNS = ("study_id", "kind", "title", "first_author", "authors", "journal", "y
            "sponsor", "corrections", "retracted", "first_seen", "abstract")
 
 SEPARATOR = "; "
+
+#: How a cell a spreadsheet would read as a formula starts.
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text(value: str) -> str:
+    """*value* as a spreadsheet shows it, never runs it: a leading quote before a formula."""
+    return "'" + value if value.startswith(_FORMULA) else value
 
 
 def row(item: Exported) -> dict[str, str]:
@@ -53,5 +64,5 @@ def write(items: Iterable[Exported]) -> str:
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for item in items:
-        writer.writerow(row(item))
+        writer.writerow({name: as_text(value) for name, value in row(item).items()})
     return out.getvalue()
