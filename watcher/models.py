@@ -12,12 +12,12 @@ _REGISTRY_PREFIXES = {"isrctn": "ISRCTN", "drks": "DRKS", "actrn": "ACTRN", "chi
 def normalize_id(scheme: str, value: str) -> str:
     """Canonical form of an id so that the same study matches across sources."""
     value = value.strip()
-    if scheme == "doi":
+    if scheme in ("doi", "preprint_doi"):
         value = value.lower()
         for prefix in ("https://doi.org/", "http://dx.doi.org/", "doi:"):
             if value.startswith(prefix):
                 value = value[len(prefix):]
-    elif scheme in ("pmcid", "nct", "eudract", "ctis"):
+    elif scheme in ("pmcid", "nct", "eudract", "ctis", "ppr"):
         value = value.upper()
     elif scheme in _REGISTRY_PREFIXES:  # "isrctn 12345678" and "12345678" -> ISRCTN12345678
         prefix = _REGISTRY_PREFIXES[scheme]
