@@ -18,6 +18,7 @@ from .db.report_rows import PositionRow
 from .destinations import KINDS
 from .errors import UsageError
 from .health import failing_sources, last_error, orphaned
+from .lookups import step as lookups
 from .models import normalize_id
 from .settings import Settings
 from .sources import label, polled
@@ -142,6 +143,7 @@ def status(config: Config | None, store: Store, settings: Settings,
         yield (f"id conflict: {conflict.scheme}:{conflict.value} belongs to study "
                f"{conflict.owner_study} but {label(conflict.source)} record "
                f"{conflict.source_id} (study {conflict.claimed_by_study}) also claims it")
+    yield from lookups.status_lines(store)
     if config is None:
         for name, count in sorted(store.pending_counts().items()):
             yield (f"destination {name}: {count} pending, last sent "

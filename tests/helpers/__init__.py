@@ -117,6 +117,8 @@ class Env:
             "WATCHER_CTGOV_URL": "http://127.0.0.1:9/api/v2/",
             "WATCHER_ISRCTN_URL": "http://127.0.0.1:9/api/",
             "WATCHER_EUROPEPMC_URL": "http://127.0.0.1:9/rest/",
+            "WATCHER_CROSSREF_URL": "http://127.0.0.1:9/",
+            "WATCHER_BIORXIV_URL": "http://127.0.0.1:9/",
             "SLACK_API_URL": "http://127.0.0.1:9/api/",
             "SLACK_BOT_TOKEN": "",
             "SLACK_WEBHOOK_URL": "",

@@ -13,6 +13,7 @@ from .corrections import CorrectionsMixin
 from .delivered import DeliveredMixin
 from .lease import LeaseMixin
 from .lock import RunLockMixin
+from .lookups import LookupsMixin
 from .outbox import DigestsMixin, OutboxMixin
 from .positions import Position, PositionsMixin
 from .renames import RenamesMixin
@@ -26,7 +27,7 @@ from .typed_reads import TypedReadsMixin
 
 class Store(StoreBase, RunLockMixin, StudyIdsMixin, RecordsMixin, StudiesMixin, OutboxMixin,
             RoutesMixin, RenamesMixin, DigestsMixin, PositionsMixin, LeaseMixin, AbandonedMixin,
-            CorrectionsMixin, TypedReadsMixin, DeliveredMixin, SearchMixin):
+            CorrectionsMixin, TypedReadsMixin, DeliveredMixin, SearchMixin, LookupsMixin):
     """Open (creating and migrating as needed) the watcher database at *path*."""
 
 

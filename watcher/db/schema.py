@@ -235,11 +235,33 @@ def _migration_8(db: sqlite_utils.Database) -> None:
         db["digests"].add_column("rendered", str)
 
 
+def _migration_9_placeholder(db: sqlite_utils.Database) -> None:
+    """Stands for migration 9 (study joins, branch i19-identity) until that branch is merged
+    here; never merged to main as such."""
+
+
+def _migration_10(db: sqlite_utils.Database) -> None:
+    """Look-ups after a poll (watcher.lookups, db/lookups.py): when each id of a study was last
+    asked of each upstream (Crossref, bioRxiv, Europe PMC), and each upstream's last success
+    and last failure."""
+    db["lookup_items"].create({"upstream": str, "item": str, "study_id": int, "checked": str},
+                              pk=("upstream", "item"), if_not_exists=True)
+    db["lookup_items"].create_index(["study_id"], if_not_exists=True)
+    db["lookup_status"].create({"upstream": str, "last_success": str, "last_attempt": str,
+                                "last_error": str, "last_error_at": str, "checked": int},
+                               pk="upstream", if_not_exists=True)
+
+
 #: Ordered schema migrations; the database's ``PRAGMA user_version`` is how many have run.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2,
                                                              _migration_3, _migration_4,
                                                              _migration_5, _migration_6,
-                                                             _migration_7, _migration_8]
+                                                             _migration_7, _migration_8,
+                                                             # 9 is the identity core's
+                                                             # (branch i19-identity): this
+                                                             # placeholder goes when it lands
+                                                             _migration_9_placeholder,
+                                                             _migration_10]
 
 #: Tables a watcher database has once migrated: how a foreign SQLite file is recognised.
 CORE_TABLES = {"studies", "study_ids", "matches", "positions", "outbox", "runs", "polls",

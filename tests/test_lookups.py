@@ -1,0 +1,117 @@
+"""The look-ups after a poll, end to end through the CLI and the real client: a retraction
+Crossref knows (Retraction Watch's data) told once to whoever was told of the study, whichever
+of Crossref and PubMed tells first; an upstream that fails or hangs keeps its check due and
+holds nothing else back."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import EVERYTHING, FIXTURES, days_ago, renumbered, retracted
+from watcher.fakes.crossref import CrossrefServer, update, work
+
+STUDY, NOTICE = "39000001", "39000002"
+SOURCE = FIXTURES / "pubmed_metapub/36318760.xml"
+NOTICE_DOI = "10.1016/s0140-6736(26)00001-x"
+
+
+@pytest.fixture
+def crossref():
+    with CrossrefServer() as running:
+        yield running
+
+
+def _told(env, server) -> str:
+    """The study told in a first run (Crossref unreachable then); its DOI."""
+    env.write_queries(EVERYTHING)
+    server.add_article(renumbered(SOURCE, STUDY), entry_date=days_ago(10))
+    first = env.cli("run", "--once")
+    assert first.exit_code == 0, first.stderr
+    assert f"pubmed.ncbi.nlm.nih.gov/{STUDY}/" in first.stdout
+    store = env.store()
+    return store.get_study(store.find_study({"pmid": STUDY})).ids["doi"]
+
+
+def _retracted_in_crossref(crossref, doi: str) -> None:
+    crossref.add(work(doi, updated_by=[
+        update("correction", "10.1016/s0140-6736(04)99999-2", source="retraction-watch",
+               record_id="17269"),
+        update("retraction", NOTICE_DOI, source="retraction-watch", record_id="4036")]))
+
+
+def _corrections(env) -> list:
+    store = env.store()
+    return [e for e in store.events_of(store.find_study({"pmid": STUDY}))
+            if e.kind == "correction"]
+
+
+def test_a_retraction_only_in_retraction_watch_is_told_once_then_pubmed_adds_nothing(
+        env, server, crossref):
+    doi = _told(env, server)
+    _retracted_in_crossref(crossref, doi)
+
+    second = env.cli("run", "--once", WATCHER_CROSSREF_URL=crossref.url)
+    assert second.exit_code == 0, second.stderr
+    assert "1 correction since" in second.stdout, second.stdout
+    assert second.stdout.count(f"pubmed.ncbi.nlm.nih.gov/{STUDY}/") == 1
+    assert "RETRACTED" in second.stdout
+    assert f"https://doi.org/{NOTICE_DOI}" in second.stdout, "the notice is linked by its DOI"
+    assert "Retraction Watch" in second.stdout
+    assert doi in crossref.asked()
+    assert len(_corrections(env)) == 1, "the later correction entry was read, but the " \
+        "study has a PMID and its notice is not held: PubMed's path tells errata"
+
+    # PubMed revises the record: Retracted Publication, RetractionIn the notice's PMID
+    server.add_article(retracted(renumbered(SOURCE, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(0))
+    third = env.cli("run", "--once", WATCHER_CROSSREF_URL=crossref.url)
+    assert third.exit_code == 0, third.stderr
+    assert "RETRACTED" not in third.stdout and f"/{STUDY}/" not in third.stdout
+    assert [e.key for e in _corrections(env)] == [
+        f"correction:{_study_id(env)}:retraction"]
+
+
+def test_a_retraction_pubmed_told_first_is_not_told_again_from_crossref(env, server,
+                                                                          crossref):
+    doi = _told(env, server)
+    server.add_article(retracted(renumbered(SOURCE, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(0))
+    second = env.cli("run", "--once")  # Crossref unreachable: PubMed tells it
+    assert second.exit_code == 0, second.stderr
+    assert "1 correction since" in second.stdout, second.stdout
+    assert f"pubmed.ncbi.nlm.nih.gov/{NOTICE}/" in second.stdout
+
+    _retracted_in_crossref(crossref, doi)
+    third = env.cli("run", "--once", WATCHER_CROSSREF_URL=crossref.url)
+    assert third.exit_code == 0, third.stderr
+    assert doi in crossref.asked(), "Crossref was asked"
+    assert "RETRACTED" not in third.stdout and f"/{STUDY}/" not in third.stdout
+    assert len(_corrections(env)) == 1
+
+
+def test_a_crossref_timeout_keeps_the_check_due_and_the_digest_goes_out(env, server,
+                                                                         crossref):
+    env.write_queries(EVERYTHING)
+    server.add_article(renumbered(SOURCE, STUDY), entry_date=days_ago(10))
+    crossref.delay = 3.0
+    first = env.cli("run", "--once", WATCHER_CROSSREF_URL=crossref.url,
+                    WATCHER_HTTP_TIMEOUT="0.5", WATCHER_LOOKUP_TIMEOUT="1.5")
+    assert first.exit_code == 0, first.stderr
+    assert f"pubmed.ncbi.nlm.nih.gov/{STUDY}/" in first.stdout, "delivered all the same"
+    status = env.cli("status", WATCHER_CROSSREF_URL=crossref.url)
+    line = next(x for x in status.stdout.splitlines() if x.startswith("look-up Crossref"))
+    assert "last success never" in line and "LAST ERROR" in line, line
+
+    crossref.delay = 0.0
+    doi = env.store().get_study(_study_id(env)).ids["doi"]
+    _retracted_in_crossref(crossref, doi)
+    second = env.cli("run", "--once", WATCHER_CROSSREF_URL=crossref.url)
+    assert second.exit_code == 0, second.stderr
+    assert "RETRACTED" in second.stdout, "the check stayed due and was made"
+    status = env.cli("status", WATCHER_CROSSREF_URL=crossref.url)
+    line = next(x for x in status.stdout.splitlines() if x.startswith("look-up Crossref"))
+    assert "LAST ERROR" not in line and "last success never" not in line, line
+
+
+def _study_id(env) -> int:
+    return env.store().find_study({"pmid": STUDY})
