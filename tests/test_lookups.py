@@ -115,3 +115,68 @@ def test_a_crossref_timeout_keeps_the_check_due_and_the_digest_goes_out(env, ser
 
 def _study_id(env) -> int:
     return env.store().find_study({"pmid": STUDY})
+
+
+# --- the step over a store: which studies are asked, how often, in how many requests ----------
+
+def _told_studies(env, count: int, *, scheme: str = "doi", prefix: str = "10.5555/told",
+                  kind: str = "publication") -> list[str]:
+    """*count* studies told to the terminal, the last one the newest; their ids of *scheme*."""
+    from tests.helpers.studies import store_study
+    from watcher.events import NewStudy
+    from watcher.models import Study
+
+    env.write_queries(EVERYTHING)
+    [destination] = env.config().all_destinations()
+    values = [f"{prefix}.{n}" for n in range(count)]
+    with env.store() as store, store.transaction():
+        for n, value in enumerate(values):
+            study = Study(source="europepmc", kind=kind, ids={scheme: value}, title=f"S {n}")
+            study_id, _ = store_study(store, study, f"2026-01-01T00:00:{n % 60:02d}+00:00"
+                                      if n < 60 else f"2026-01-01T00:01:{n % 60:02d}+00:00")
+            event_id, _ = store.add_event(NewStudy.of(study_id), "2026-01-02T00:00:00+00:00")
+            store.queue(destination, event_id, "2026-01-02T00:00:00+00:00")
+    return values
+
+
+def _run(env, when: str, **extra: str):
+    from datetime import datetime
+
+    from watcher.lookups import step
+
+    with env.store() as store:
+        return step.run(env.config(), store, env.settings(**extra),
+                        now=datetime.fromisoformat(when))
+
+
+def test_told_dois_are_asked_in_batches_newest_first_and_not_again_until_due(env, crossref):
+    dois = _told_studies(env, 120)
+    url = {"WATCHER_CROSSREF_URL": crossref.url, "WATCHER_CROSSREF_RATE": "100",
+           "WATCHER_LOOKUPS_PER_RUN": "100"}
+    first = _run(env, "2026-02-01T10:00:00+00:00", **url)
+    assert len(crossref.requests) == 2, "100 DOIs (the per-run cap), 50 a request"
+    assert set(crossref.asked()) == set(dois[20:]), "the newest studies first"
+    assert first.outcomes[0].asked == 100 and not first.failures
+
+    _run(env, "2026-02-01T12:00:00+00:00", **url)
+    assert set(crossref.asked()[100:]) == set(dois[:20]), "then the rest, and only the rest"
+    _run(env, "2026-02-03T12:00:00+00:00", **url)
+    assert len(crossref.requests) == 3, "nothing is due again within the re-check days"
+    _run(env, "2026-02-09T10:00:01+00:00", **url)
+    assert len(crossref.requests) == 5 and crossref.throttled == 0
+
+
+def test_a_failing_crossref_is_recorded_and_its_checks_stay_due(env, crossref):
+    dois = _told_studies(env, 60)
+    url = {"WATCHER_CROSSREF_URL": crossref.url, "WATCHER_CROSSREF_RATE": "100",
+           "WATCHER_RETRY_BACKOFF": "0.01"}
+    crossref.fail(500, times=8)  # every try of this run
+    report = _run(env, "2026-02-01T10:00:00+00:00", **url)
+    assert report.failures and "500" in (report.failures[0].error or "")
+    with env.store() as store:
+        [status] = store.lookup_statuses()
+    assert status.last_success is None and "500" in (status.last_error or "")
+    crossref.scripted.clear()
+    again = _run(env, "2026-02-01T11:00:00+00:00", **url)
+    assert not again.failures and again.outcomes[0].asked == 60
+    assert set(dois) <= set(crossref.asked())

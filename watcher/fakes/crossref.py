@@ -6,8 +6,8 @@ those DOIs (the same filter repeated is OR'ed, as Crossref documents; other filt
 modelled); ``GET /works/{doi}`` one ``work`` or 404. Every answer carries
 ``X-Rate-Limit-Limit`` / ``X-Rate-Limit-Interval``; a client asking faster than that is
 answered 429 with ``Retry-After`` (counted in ``throttled``). Tests can also script the next
-answers (a status and body), make answers slow (``delay``), and read every request with the
-time it arrived (``requests``).
+answers (a status and body; a scripted 429 carries Retry-After too), make answers slow
+(``delay``), and read every request with the time it arrived (``requests``).
 """
 
 from __future__ import annotations
@@ -94,11 +94,18 @@ class CrossrefServer(LocalServer):
         now = time.monotonic()
         headers = {"X-Rate-Limit-Limit": str(self.limit),
                    "X-Rate-Limit-Interval": f"{self.interval}s"}
+        if path.startswith("/works/"):
+            dois = [unquote(path[len("/works/"):]).lower()]
+        else:
+            dois = [part[4:].lower() for part in params.get("filter", "").split(",")
+                    if part.startswith("doi:")]
         with self._lock:
-            request = Request(path, params, now)
+            request = Request(path, params, now, dois)
             self.requests.append(request)
             recent = [r for r in self.requests if now - r.at < self.interval]
-            if len(recent) > self.limit:
+            if len(recent) > self.limit or (self.scripted and self.scripted[0][0] == 429):
+                if len(recent) <= self.limit:
+                    self.scripted.pop(0)
                 self.throttled += 1
                 return 429, {"status": "error", "message": "rate limited"}, {
                     **headers, "Retry-After": str(self.retry_after)}
@@ -107,19 +114,14 @@ class CrossrefServer(LocalServer):
                 return status, {"status": "error", "message": body or "scripted"}, headers
             works = dict(self.works)
         if path.startswith("/works/"):
-            doi = unquote(path[len("/works/"):]).lower()
-            request.dois = [doi]
-            if doi not in works:
+            if dois[0] not in works:
                 return 404, {"status": "error", "message": "Resource not found."}, headers
             return 200, {"status": "ok", "message-type": "work", "message-version": "1.0.0",
-                         "message": works[doi]}, headers
+                         "message": works[dois[0]]}, headers
         if path.rstrip("/") != "/works":
             return 404, {"status": "error", "message": "Resource not found."}, headers
-        wanted = [part[4:].lower() for part in params.get("filter", "").split(",")
-                  if part.startswith("doi:")]
-        request.dois = wanted
         rows = int(params.get("rows") or 20)
-        items = [works[doi] for doi in wanted if doi in works][:rows]
+        items = [works[doi] for doi in dois if doi in works][:rows]
         return 200, {"status": "ok", "message-type": "work-list", "message-version": "1.0.0",
                      "message": {"facets": {}, "total-results": len(items), "items": items,
                                  "items-per-page": rows, "query": {"start-index": 0,

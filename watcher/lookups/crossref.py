@@ -212,4 +212,4 @@ class CrossrefClient:
             wanted = 1.1 * interval / limit  # the same margin as RateLimiter's own
             if wanted > self.limiter.interval:
                 log.debug("Crossref grants %g requests per %gs: slowing down", limit, interval)
-                self.limiter.interval = wanted
+                self.limiter.slow_to(wanted)
