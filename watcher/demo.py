@@ -23,6 +23,8 @@ from .demo_corpus import Corpus
 from .destinations import KINDS
 from .digest import Digest
 from .errors import UsageError
+from .fakes.biorxiv import BiorxivServer
+from .fakes.crossref import CrossrefServer
 from .fakes.ctgov import CtgovServer
 from .fakes.eutils import EutilsServer
 from .fakes.isrctn import IsrctnServer
@@ -64,12 +66,16 @@ def run_demo(settings: Settings, *, db_path: str | None = None,
     db = Path(db_path or folder / "demo.db")
     for old in (db, *(db.with_name(db.name + end) for end in ("-wal", "-shm"))):
         old.unlink(missing_ok=True)  # the demo's own, from its last run: it starts afresh
-    with EutilsServer() as server, CtgovServer() as trials, IsrctnServer() as isrctn:
+    with EutilsServer() as server, CtgovServer() as trials, IsrctnServer() as isrctn, \
+            CrossrefServer() as crossref, BiorxivServer() as biorxiv:
         demo_settings = (  # local servers: no rate to respect
             settings.without_secrets().with_(db=str(db))
             .with_source("pubmed", url=server.url, rate=50.0)
             .with_source("clinicaltrials", url=trials.url, rate=50.0)
-            .with_source("isrctn", url=isrctn.url, rate=50.0))
+            .with_source("isrctn", url=isrctn.url, rate=50.0)
+            .with_(lookups=settings.lookups.with_(  # the look-ups never leave the machine
+                crossref_url=crossref.url, biorxiv_url=biorxiv.url, crossref_rate=50.0,
+                biorxiv_rate=50.0)))
         store = Store(demo_settings.db, setting="--db" if db_path else "WATCHER_DB")
         try:
             corpus.serve_last_week(server, trials)
