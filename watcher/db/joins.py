@@ -77,6 +77,13 @@ class JoinsMixin:
         return self._claim_ids(study_id, {scheme: value}, source=source, source_id=source_id,
                                now=now)
 
+    def all_ids(self, study_id: int) -> list[tuple[str, str]]:
+        """Every id the study carries, (scheme, value) in the order it claimed them (a study
+        can hold two of a scheme: the DOIs of an article and its erratum's notice...)."""
+        return [(scheme, value) for scheme, value in self.conn.execute(
+            "SELECT scheme, value FROM study_ids WHERE study_id = ? ORDER BY rowid",
+            (study_id,))]
+
     # --- who holds an id ---------------------------------------------------------------------
 
     def owner_of(self, scheme: str, value: str) -> int | None:
