@@ -14,8 +14,10 @@ from .report_rows import IdConflict
 log = logging.getLogger("watcher.db.studies")
 
 #: Schemes that identify one study only: a record holding a different value of one of these is
-#: a different study, even when it shares a DOI (errata and their articles do).
-UNIQUE_SCHEMES = ("pmid", "nct")
+#: a different study, even when it shares a DOI (errata and their articles do: a journal DOI
+#: is not one of these). A study has one preprint: two preprints (PPR ids or preprint DOIs)
+#: claiming one PMID are a conflict, logged and never merged silently.
+UNIQUE_SCHEMES = ("pmid", "nct", "ppr", "preprint_doi")
 
 
 class StudyIdsMixin:

@@ -115,7 +115,7 @@ def _links(doi: str, item: dict[str, Any], journal: str, published: str,
             other = clean_doi(str(entry.get("id") or ""))
             if not other or other == doi:
                 continue
-            note = f"Crossref relation {name}"
+            note = name  # the identity core records "Crossref relation {note}"
             if entry.get("asserted-by"):
                 note += f" (asserted by {entry['asserted-by']})"
             if name == "has-preprint":  # this work is the published version

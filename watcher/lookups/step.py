@@ -29,6 +29,7 @@ from ..db.lookups import DueId
 from ..db.storage import storage_cause
 from ..errors import failure_line
 from ..http import HttpClient, client_for, poll_deadline
+from ..identity import apply_link
 from ..settings import Settings
 from ..sources import REGISTRY
 from ..versions import VersionLink
@@ -110,11 +111,6 @@ def _since(now: datetime, days: float) -> str:
 
 def apply_links(store: Store, config: Config, links: Iterable[VersionLink], now: str) -> int:
     """Hand each link to the identity core; the outbox rows it queued."""
-    try:
-        from ..identity import apply_link
-    except ImportError:  # until the identity core (branch i19-identity) is merged
-        log.info("version links found but not applied: no identity core yet")
-        return 0
     return sum(apply_link(store, config, link, now) for link in links)
 
 
