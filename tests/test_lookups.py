@@ -119,7 +119,7 @@ def _study_id(env) -> int:
 
 # --- the step over a store: which studies are asked, how often, in how many requests ----------
 
-def _told_studies(env, count: int, *, scheme: str = "doi", prefix: str = "10.5555/told",
+def _told_studies(env, count: int, *, scheme: str = "doi", prefix: str = "10.5555/told.",
                   kind: str = "publication") -> list[str]:
     """*count* studies told to the terminal, the last one the newest; their ids of *scheme*."""
     from tests.helpers.studies import store_study
@@ -128,7 +128,7 @@ def _told_studies(env, count: int, *, scheme: str = "doi", prefix: str = "10.555
 
     env.write_queries(EVERYTHING)
     [destination] = env.config().all_destinations()
-    values = [f"{prefix}.{n}" for n in range(count)]
+    values = [f"{prefix}{n}" for n in range(count)]
     with env.store() as store, store.transaction():
         for n, value in enumerate(values):
             study = Study(source="europepmc", kind=kind, ids={scheme: value}, title=f"S {n}")
@@ -180,3 +180,67 @@ def test_a_failing_crossref_is_recorded_and_its_checks_stay_due(env, crossref):
     again = _run(env, "2026-02-01T11:00:00+00:00", **url)
     assert not again.failures and again.outcomes[0].asked == 60
     assert set(dois) <= set(crossref.asked())
+
+
+def test_a_told_preprint_biorxiv_maps_is_one_now_published_item(env):
+    import io
+
+    from watcher import pipeline
+    from watcher.fakes.biorxiv import BiorxivServer
+
+    [doi] = _told_studies(env, 1, scheme="preprint_doi", prefix="10.64898/2026.01.05.2630000",
+                          kind="preprint")
+    with env.store() as store:
+        pipeline.deliver(env.config(), store, env.settings(), stream=io.StringIO())
+    with BiorxivServer() as biorxiv:
+        biorxiv.add(doi, server="medrxiv", published_doi="10.1001/jamapsychiatry.2026.0042",
+                    journal="JAMA Psychiatry", published_date="2026-11-20")
+        url = {"WATCHER_BIORXIV_URL": biorxiv.url, "WATCHER_BIORXIV_RATE": "100"}
+        first = _run(env, "2026-12-01T10:00:00+00:00", **url)
+        _run(env, "2026-12-03T10:00:00+00:00", **url)  # published now: not asked again
+    [outcome] = [o for o in first.outcomes if o.upstream == "biorxiv"]
+    assert (outcome.asked, outcome.links, outcome.queued) == (1, 1, 1)
+    assert biorxiv.requests == [f"/pubs/medrxiv/{doi}/na/json"]
+    digest = io.StringIO()
+    with env.store() as store:
+        pipeline.deliver(env.config(), store, env.settings(), stream=digest)
+        study = store.find_study({"preprint_doi": doi})
+        assert store.find_study({"doi": "10.1001/jamapsychiatry.2026.0042"}) == study
+    assert digest.getvalue().count("now published in JAMA Psychiatry") == 1, digest.getvalue()
+
+
+def test_crossref_has_preprint_joins_a_new_article_to_its_told_preprint(env, crossref):
+    import io
+
+    from tests.helpers.studies import store_study
+    from watcher import pipeline
+    from watcher.events import NewStudy
+    from watcher.models import Study
+
+    [pre_doi] = _told_studies(env, 1, scheme="preprint_doi", prefix="10.1101/2026.03.01.263000",
+                              kind="preprint")
+    with env.store() as store:
+        pipeline.deliver(env.config(), store, env.settings(), stream=io.StringIO())
+        [destination] = env.config().all_destinations()
+        with store.transaction():  # this run's poll found the journal article
+            article = Study(source="pubmed", kind="publication", ids={
+                "pmid": "41000001", "doi": "10.1001/jamapsychiatry.2026.7"},
+                title="Ketamine for depression: a trial", journal="JAMA Psychiatry")
+            study_id, _ = store_study(store, article, "2026-12-01T09:00:00+00:00")
+            event_id, _ = store.add_event(NewStudy.of(study_id), "2026-12-01T09:00:00+00:00")
+            store.queue(destination, event_id, "2026-12-01T09:00:00+00:00")
+    crossref.add(work("10.1001/jamapsychiatry.2026.7", journal="JAMA Psychiatry", relation={
+        "has-preprint": [{"id-type": "doi", "id": pre_doi, "asserted-by": "object"}]}))
+    report = _run(env, "2026-12-01T10:00:00+00:00", WATCHER_CROSSREF_URL=crossref.url,
+                  WATCHER_CROSSREF_RATE="100")
+    assert not [o for o in report.failures if o.upstream == "crossref"]
+    assert len(crossref.requests) == 1, "the preprint's and the article's DOIs in one request"
+    digest = io.StringIO()
+    with env.store() as store:
+        pipeline.deliver(env.config(), store, env.settings(), stream=digest)
+        assert store.find_study({"pmid": "41000001"}) == store.find_study(
+            {"preprint_doi": pre_doi}), "one study"
+    text = digest.getvalue()
+    assert text.count("now published in JAMA Psychiatry") == 1, text
+    assert "1 now published since" in text and "new" not in text.split("\n")[0], text
+    assert text.count("* Ketamine for depression: a trial") == 1, "not a second new study"
