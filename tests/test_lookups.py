@@ -244,3 +244,48 @@ def test_crossref_has_preprint_joins_a_new_article_to_its_told_preprint(env, cro
     assert text.count("now published in JAMA Psychiatry") == 1, text
     assert "1 now published since" in text and "new" not in text.split("\n")[0], text
     assert text.count("* Ketamine for depression: a trial") == 1, "not a second new study"
+
+
+def test_an_expression_of_concern_of_a_study_pubmed_does_not_index_is_told_once(env, crossref):
+    import io
+
+    from watcher import pipeline
+
+    [doi] = _told_studies(env, 1)
+    with env.store() as store:
+        pipeline.deliver(env.config(), store, env.settings(), stream=io.StringIO())
+    crossref.add(work(doi, updated_by=[
+        update("expression_of_concern", "10.5555/concern.1"),
+        update("addendum", "10.5555/addendum.1")]))
+    url = {"WATCHER_CROSSREF_URL": crossref.url, "WATCHER_CROSSREF_RATE": "100"}
+    _run(env, "2026-12-01T10:00:00+00:00", **url)
+    _run(env, "2026-12-09T10:00:00+00:00", **url)  # asked again a week later: nothing new
+    assert len(crossref.requests) == 2
+    digest = io.StringIO()
+    with env.store() as store:
+        pipeline.deliver(env.config(), store, env.settings(), stream=digest)
+        [event] = [e for e in store.events_of(store.find_study({"doi": doi}))
+                   if e.kind == "correction"]
+    assert event.key.endswith(":concern:10.5555/concern.1"), "keyed by the notice's DOI"
+    text = digest.getvalue()
+    assert "1 correction since" in text and "expression of concern" in text, text
+    assert "https://doi.org/10.5555/concern.1" in text and "addendum" not in text.lower()
+
+
+def test_an_erratum_whose_notice_we_hold_takes_pubmeds_key(env, crossref):
+    from tests.helpers.studies import store_study
+    from watcher.models import Study
+
+    [doi] = _told_studies(env, 1)
+    with env.store() as store, store.transaction():
+        notice = Study(source="pubmed", kind="publication", title="Correction.",
+                       ids={"pmid": "41000009", "doi": "10.5555/erratum.9"},
+                       publication_types=["Published Erratum"])
+        store_study(store, notice, "2026-12-01T09:00:00+00:00")
+    crossref.add(work(doi, updated_by=[update("correction", "10.5555/erratum.9")]))
+    _run(env, "2026-12-01T10:00:00+00:00", WATCHER_CROSSREF_URL=crossref.url,
+         WATCHER_CROSSREF_RATE="100")
+    with env.store() as store:
+        study = store.find_study({"doi": doi})
+        assert [e.key for e in store.events_of(study) if e.kind == "correction"] == [
+            f"correction:{study}:erratum:41000009"], "the key PubMed's path makes"
