@@ -58,7 +58,9 @@ def assert_failed_and_kept(env, epmc, failed, message: str):
     later = poll(env, epmc)
     assert later.exit_code == 0, later.stderr
     assert later.stdout.count(WANTED) == 4
-    assert f"FIRST_IDATE:[{days_ago(30).isoformat()} TO" in epmc.queries[-1]
+    # the poll's last search (the look-ups after it ask by id: EXT_ID:... AND SRC:PPR)
+    searches = [q for q in epmc.queries if "FIRST_IDATE" in q]
+    assert f"FIRST_IDATE:[{days_ago(30).isoformat()} TO" in searches[-1]
 
 
 @pytest.mark.parametrize("body,content_type,message", [
