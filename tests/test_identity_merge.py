@@ -86,7 +86,7 @@ def test_a_told_preprint_and_its_published_record_become_one_study_told_as_now_p
     [event] = [e for e in store.events_of(pre) if isinstance(e, NowPublished)]
     assert event.key == f"now_published:{pre}:pmid:{PMID}"
     assert event.changes_text().startswith(
-        "now published in Proc Natl Acad Sci U S A (2023-12-05)")
+        "now published in Proc Natl Acad Sci U S A (2023 Dec 5); was a bioRxiv preprint")
     urls = [url for _, url in event.links()]
     assert f"https://europepmc.org/article/PPR/{PPR}" in urls
     assert f"https://doi.org/{PREPRINT_DOI}" in urls
