@@ -188,3 +188,28 @@ def test_every_renderer_says_now_published_what_changed_and_every_link():
         assert word in posted, ("slack", word)
         assert word.replace("&", "&amp;") in html, ("email", word)
     assert "1 now published" in shown and "1 now published" in posted
+
+
+def test_a_preprint_and_its_article_both_told_then_linked_tell_nothing_more(env, epmc):
+    """Told as two studies before any link was known; the link arrives later: they become
+    one study (the one told first), and neither alert nor a "now published" is sent again."""
+    env.write_queries(YAML.replace("        preprints_only: false\n", ""))  # preprints only
+    the_preprint(epmc, days_ago(8))
+    assert PREPRINT_TITLE in run(env, epmc)
+    _, article = records_from_xml(PUBMED_FILE.read_bytes())[0]
+    env.server.add_article(article, entry_date=days_ago(1))
+    assert f"* {TITLE}" in run(env, epmc), "no link known yet: told as a new study"
+    store = env.store()
+    pre, pub = store.owner_of("ppr", PPR), store.owner_of("pmid", PMID)
+    assert pre != pub
+    store.close()
+
+    env.write_queries(YAML)  # now the Europe PMC search finds the article's record too
+    epmc.add(publication(PMID, title=TITLE, indexed=days_ago(0), journal=JOURNAL,
+                         preprint_of=PPR, doi=DOI))
+    out = run(env, epmc)
+    assert TITLE not in out and PREPRINT_TITLE not in out and "now published" not in out, out
+    store = env.store()
+    assert store.owner_of("pmid", PMID) == pre and store.survivor_of(pub) == pre
+    told = kinds(env, pre)
+    assert told == [("new", "team", "sent"), ("new", "team", "sent")], told
