@@ -133,3 +133,27 @@ def test_status_study_shows_the_joins_and_a_merged_away_id_resolves(env):
 
     missing = env.cli("status", "--study", "study:999")
     assert missing.exit_code != 0 and "no stored study is study:999" in missing.stderr
+
+
+def test_a_database_from_before_joins_lists_its_records_as_kept_before_joins(env):
+    store = Store(env.db)
+    kept = save(store, PUBLISHED, PMID, "2026-10-01T09:00:00")
+    with store.transaction():  # as a watcher of schema 8 left it: no study_joins
+        store.conn.execute("DROP TABLE study_joins")
+        store.conn.execute("PRAGMA user_version = 8")
+    store.close()
+    shown = env.cli("status", "--study", PMID)  # read-only: upgraded in memory
+    assert shown.exit_code == 0, shown.stderr
+    assert f"(before joins were recorded)  PubMed {PMID} — kept before joins were recorded" \
+        in shown.stdout
+    upgraded = Store(env.db)
+    assert [(j.study_id, j.source_id, j.joined) for j in upgraded.joins_of(kept)] == [
+        (kept, PMID, None)]
+    # and it joins from then on
+    pre = save(upgraded, preprint(), PPR, "2026-11-01T09:00:00")
+    with upgraded.transaction():
+        apply_link(upgraded, None, VersionLink(preprint=("ppr", PPR), published=("pmid", PMID),
+                                               basis=AUTHORITATIVE, via="biorxiv"),
+                   "2026-11-01T09:00:01")
+    assert upgraded.survivor_of(pre) == kept
+    assert upgraded.joins_of(kept)[-1].rule == "bioRxiv mapping"

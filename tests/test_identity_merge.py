@@ -86,7 +86,7 @@ def test_a_told_preprint_and_its_published_record_become_one_study_told_as_now_p
     [event] = [e for e in store.events_of(pre) if isinstance(e, NowPublished)]
     assert event.key == f"now_published:{pre}:pmid:{PMID}"
     assert event.changes_text().startswith(
-        "now published in Proc Natl Acad Sci U S A (2023-12-05)")
+        "now published in Proc Natl Acad Sci U S A (2023 Dec 5); was a bioRxiv preprint")
     urls = [url for _, url in event.links()]
     assert f"https://europepmc.org/article/PPR/{PPR}" in urls
     assert f"https://doi.org/{PREPRINT_DOI}" in urls
@@ -163,3 +163,21 @@ def test_two_preprints_claiming_one_pmid_are_a_conflict_never_merged(tmp_path):
                                             via="europepmc"), "2026-11-02T09:00:02")
     assert store.survivor_of(pub) == one
     assert store.study_exists(two) and store.get_study(two).ids == {"ppr": "PPR700002"}
+
+
+def test_a_preprint_doi_given_as_a_plain_doi_is_the_same_preprint(tmp_path):
+    """A source that does not tell a preprint server's DOI apart (PubMed lists medRxiv
+    preprints with a plain DOI) still finds the preprint Europe PMC gave: one study, both
+    versions' DOIs kept under their own schemes."""
+    store = Store(tmp_path / "w.db")
+    pre = save(store, preprint(), PPR, "2026-11-01T09:00:00")
+    same = Study(source="feed", kind="preprint", ids={"doi": f"https://doi.org/{PREPRINT_DOI}"},
+                 title="The same preprint, from a feed")
+    assert save(store, same, "entry-1", "2026-11-02T09:00:00") == pre
+    assert store.joins_of(pre)[-1].rule == f"shared id preprint_doi:{PREPRINT_DOI}"
+    published = save(store, PUBLISHED, PMID, "2026-11-03T09:00:00")
+    with store.transaction():
+        apply_link(store, None, link(), "2026-11-03T09:00:01")
+    assert store.survivor_of(published) == pre
+    assert store.get_study(pre).ids["preprint_doi"] == PREPRINT_DOI
+    assert store.get_study(pre).ids["doi"] == DOI

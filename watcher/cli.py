@@ -146,8 +146,8 @@ def _has_location(line: str) -> bool:
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
-    """Watch PubMed, ClinicalTrials.gov and ISRCTN for new ketamine studies in each condition
-    the team follows, and send digests of what is new or changed (Europe PMC preprints: later)."""
+    """Watch PubMed, ClinicalTrials.gov, ISRCTN and Europe PMC (preprints) for new ketamine
+    studies in each condition the team follows, and send digests of what is new or changed."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_LowercaseLevel("%(levelname)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler],
@@ -261,13 +261,12 @@ def status(obj: Context, study_id: str | None, as_json: bool) -> None:
     invalid: it then shows what the database holds."""
     from . import report_json, reporting
 
-    if study_id:
-        from . import study_story
+    if study_id:  # one study's story (watcher.study_story)
+        from .study_story import study_history, study_json
 
-        if as_json:
-            click.echo(json.dumps(study_story.study_json(obj.reader(), study_id), indent=2))
-            return
-        for line in study_story.study_history(obj.reader(), study_id):
+        story = study_json(obj.reader(), study_id) if as_json else None
+        for line in [json.dumps(story, indent=2)] if story else study_history(obj.reader(),
+                                                                            study_id):
             _say(line)
         return
     settings = obj.settings  # a bad environment still stops it, as everywhere

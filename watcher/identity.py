@@ -198,10 +198,11 @@ def _tell_published(store: Store, config: Destinations | None, link: VersionLink
     event = NowPublished.of(
         study_id, (link.published[0], normalize_id(*link.published)),
         journal=(published.journal if published else "") or link.journal,
-        date=link.published_date or (published.published if published else ""),
+        date=(published.published if published else "") or link.published_date,
         published_ids=published_ids, preprint_ids=preprint_ids,
         preprint_title=preprint.title,
-        published_title=(published.title if published else "") or link.title, rule=rule)
+        published_title=(published.title if published else "") or link.title, rule=rule,
+        server=preprint.journal if preprint.kind == "preprint" else "")
     event_id, new = store.add_event(event, now)
     if not new:
         return 0

@@ -20,6 +20,7 @@ from typing import Any
 from ..events import NewStudy
 from ..models import normalize_id
 from .report_rows import StudyJoin
+from .study_ids import canonical_ids
 
 log = logging.getLogger("watcher.db.studies")
 
@@ -88,15 +89,18 @@ class JoinsMixin:
 
     def owner_of(self, scheme: str, value: str) -> int | None:
         """The study holding this one id, or None."""
+        canonical = canonical_ids({scheme: value})
+        if not canonical:
+            return None
+        ((scheme, value),) = canonical.items()
         row = self.conn.execute("SELECT study_id FROM study_ids WHERE scheme = ? AND value = ?",
-                                (scheme, normalize_id(scheme, value))).fetchone()
+                                (scheme, value)).fetchone()
         return row[0] if row else None
 
     def owners_of(self, ids: dict[str, str]) -> dict[int, str]:
         """Study -> the first of *ids* ("scheme:value") it holds, in the order of *ids*."""
         owners: dict[int, str] = {}
-        for scheme, raw in ids.items():
-            value = normalize_id(scheme, raw)
+        for scheme, value in canonical_ids(ids).items():
             owner = self.owner_of(scheme, value)
             if owner is not None:
                 owners.setdefault(owner, f"{scheme}:{value}")

@@ -165,8 +165,7 @@ class RecordsMixin:
             "SELECT parsed FROM source_records WHERE study_id = ? AND parsed IS NOT NULL"
             " ORDER BY id", (study_id,))]
         if records:
-            merged = merge_studies(records, PRIORITY)
-            self.db["studies"].update(study_id, _study_row(merged, now))
+            self.db["studies"].update(study_id, _study_row(merged_view(records), now))
 
     def records(self, source: str | None = None, *, after_id: int = 0,
                 limit: int = -1) -> list[dict[str, Any]]:
@@ -260,6 +259,19 @@ class StudiesMixin:
             "SELECT query_id, source, labels FROM matches WHERE study_id = ?"
             " ORDER BY first_matched, query_id", (study_id,))]
 
+
+
+def merged_view(records: list[Study]) -> Study:
+    """The study as the team sees it: its published version's records first (a preprint
+    joined to its article is shown as the article, by the most trusted source), the
+    preprint's filling what they lack."""
+    published = [record for record in records if record.kind != "preprint"]
+    preprints = [record for record in records if record.kind == "preprint"]
+    if not published or not preprints:
+        return merge_studies(records, PRIORITY)
+    # no priority between the two merged views: the published one first, as given
+    return merge_studies([merge_studies(published, PRIORITY),
+                          merge_studies(preprints, PRIORITY)], ())
 
 
 def _study_row(study: Study, now: str) -> dict[str, Any]:

@@ -43,6 +43,7 @@ class NowPublished(Event):
     preprint_title: str = ""  # only when the published title differs
     published_title: str = ""
     rule: str = ""  # how the versions were joined
+    server: str = ""  # where the preprint was posted ("bioRxiv"), when known
 
     @classmethod
     def key_for(cls, study_id: int, scheme: str, value: str) -> str:
@@ -51,7 +52,7 @@ class NowPublished(Event):
     @classmethod
     def of(cls, study_id: int, published: tuple[str, str], *, journal: str, date: str,
            published_ids: list[str], preprint_ids: list[str], preprint_title: str,
-           published_title: str, rule: str) -> Self:
+           published_title: str, rule: str, server: str = "") -> Self:
         """The event of study *study_id* (the preprint's) whose published version is
         *published* (scheme, id). Titles are kept only when they differ."""
         changed = bool(published_title) and _plain(preprint_title) != _plain(published_title)
@@ -59,7 +60,8 @@ class NowPublished(Event):
                    date=date, published_ids=tuple(published_ids),
                    preprint_ids=tuple(preprint_ids),
                    preprint_title=preprint_title if changed else "",
-                   published_title=published_title if changed else "", rule=rule)
+                   published_title=published_title if changed else "", rule=rule,
+                   server=server)
 
     @property
     def details(self) -> dict[str, Any]:
@@ -68,7 +70,7 @@ class NowPublished(Event):
                 "preprint_ids": list(self.preprint_ids),
                 "preprint_title": self.preprint_title,
                 "published_title": self.published_title, "rule": self.rule,
-                "changes": [self.changes_text()]}
+                "server": self.server, "changes": [self.changes_text()]}
 
     @classmethod
     def from_stored(cls, *, key: str, study_id: int | None, query_id: str | None,
@@ -81,7 +83,8 @@ class NowPublished(Event):
                    published_ids=tuple(str(i) for i in details.get("published_ids") or []),
                    preprint_ids=tuple(str(i) for i in details.get("preprint_ids") or []),
                    preprint_title=text("preprint_title"),
-                   published_title=text("published_title"), rule=text("rule"))
+                   published_title=text("published_title"), rule=text("rule"),
+                   server=text("server"))
 
     # --- how a reader is told ----------------------------------------------------------------
 
@@ -104,13 +107,18 @@ class NowPublished(Event):
         return "now published", "now published"
 
     def changes_text(self) -> str:
-        """'now published in J (date); title was "…"; preprint: <url> · published: <url>'."""
+        """'now published in J (date); was a bioRxiv preprint; preprint <urls>, published
+        <urls>; title was "…"': links before the old title, so a note cut short keeps them."""
         parts = [self.headline()]
+        if self.server:
+            parts.append(f"was a {self.server} preprint")
+        links = [", ".join(f"{side} " + " ".join(url for _, url in id_links(list(ids)))
+                           for side, ids in (("preprint", self.preprint_ids),
+                                             ("published", self.published_ids))
+                           if id_links(list(ids)))]
+        parts += [link for link in links if link]
         if self.preprint_title:
-            parts.append(f"title was “{self.preprint_title}”, now “{self.published_title}”")
-        links = [f"{label} {url}" for label, url in self.links()]
-        if links:
-            parts.append(" · ".join(links))
+            parts.append(f"title was “{self.preprint_title}”")
         return "; ".join(parts)
 
     def note_label(self) -> str:

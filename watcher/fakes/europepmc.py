@@ -36,9 +36,10 @@ def preprint(ppr: str, *, title: str, indexed: date, abstract: str = "",
              note: str = "CrossRef Pre-print loader") -> dict[str, Any]:
     """A ``source: PPR`` result in the shape of a real ``resultType=core`` answer. With
     *published_as* ``(pmid, reference, note)``-like ``(pmid, "Journal. 2026 Jan;1(1):1")`` it
-    carries the "Preprint of" link Europe PMC adds once the published version is known."""
+    carries the "Preprint of" link Europe PMC adds once the published version is known.
+    *doi* "" gives it none."""
     record: dict[str, Any] = {
-        "id": ppr, "source": "PPR", "doi": doi or f"10.1101/{indexed:%Y.%m.%d}.{ppr[3:]:0>8}",
+        "id": ppr, "source": "PPR",
         "title": title, "authorString": ", ".join(authors) + ".",
         "authorList": {"author": [{"fullName": name, "lastName": name.rsplit(" ", 1)[0],
                                    "initials": name.rsplit(" ", 1)[-1]} for name in authors]},
@@ -46,6 +47,10 @@ def preprint(ppr: str, *, title: str, indexed: date, abstract: str = "",
         "bookOrReportDetails": {"publisher": server, "yearOfPublication": indexed.year},
         "pubTypeList": {"pubType": ["Preprint"]}, "citedByCount": 0,
         "firstIndexDate": indexed.isoformat(), "firstPublicationDate": indexed.isoformat()}
+    if doi is None:  # a server DOI of the dated 10.1101 form
+        doi = f"10.1101/{indexed:%Y.%m.%d}.{ppr[3:]:0>8}"
+    if doi:
+        record["doi"] = doi
     if published_as:
         pmid, reference = published_as[0], published_as[1]
         record["commentCorrectionList"] = {"commentCorrection": [{
