@@ -289,3 +289,15 @@ def test_an_erratum_whose_notice_we_hold_takes_pubmeds_key(env, crossref):
         study = store.find_study({"doi": doi})
         assert [e.key for e in store.events_of(study) if e.kind == "correction"] == [
             f"correction:{study}:erratum:41000009"], "the key PubMed's path makes"
+
+
+def test_a_dry_run_asks_crossref_but_keeps_and_sends_nothing(env, server, crossref):
+    doi = _told(env, server)
+    _retracted_in_crossref(crossref, doi)
+    dry = env.cli("run", "--once", "--dry-run", WATCHER_CROSSREF_URL=crossref.url)
+    assert dry.exit_code == 0, dry.stderr
+    assert doi in crossref.asked()
+    assert _corrections(env) == [], "nothing of the dry run was kept"
+    real = env.cli("run", "--once", WATCHER_CROSSREF_URL=crossref.url)
+    assert real.exit_code == 0, real.stderr
+    assert "1 correction since" in real.stdout, "still due: the dry run marked nothing checked"
