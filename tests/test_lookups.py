@@ -301,3 +301,14 @@ def test_a_dry_run_asks_crossref_but_keeps_and_sends_nothing(env, server, crossr
     real = env.cli("run", "--once", WATCHER_CROSSREF_URL=crossref.url)
     assert real.exit_code == 0, real.stderr
     assert "1 correction since" in real.stdout, "still due: the dry run marked nothing checked"
+
+
+def test_status_json_lists_each_lookup_with_its_last_failure(env, server):
+    import json
+
+    _told(env, server)  # Crossref unreachable in that run
+    status = env.cli("status", "--json")
+    assert status.exit_code == 0, status.stderr
+    crossref = next(row for row in json.loads(status.stdout)["lookups"]
+                    if row["upstream"] == "crossref")
+    assert crossref["last_success"] is None and "could not reach" in crossref["last_error"]
