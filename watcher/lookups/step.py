@@ -27,7 +27,7 @@ from ..config import Config
 from ..db import Store
 from ..db.lookups import DueId
 from ..db.storage import storage_cause
-from ..errors import failure_line
+from ..errors import WatcherError, failure_line
 from ..http import HttpClient, client_for, poll_deadline
 from ..identity import apply_link
 from ..settings import Settings
@@ -98,7 +98,8 @@ def _guarded(store: Store, outcome: LookupOutcome, now: datetime,
         with store.transaction():
             store.lookup_failed(outcome.upstream, error=outcome.error, now=when)
         log.warning("look-up %s failed: %s (what it did not answer is asked next run)",
-                    LABELS[outcome.upstream], outcome.error)
+                    LABELS[outcome.upstream], outcome.error,
+                    exc_info=not isinstance(exc, WatcherError))
         return
     if asked:
         with store.transaction():
