@@ -97,9 +97,10 @@ def _guarded(store: Store, outcome: LookupOutcome, now: datetime,
         outcome.error = failure_line(exc, LABELS[outcome.upstream])
         with store.transaction():
             store.lookup_failed(outcome.upstream, error=outcome.error, now=when)
-        log.warning("look-up %s failed: %s (what it did not answer is asked next run)",
-                    LABELS[outcome.upstream], outcome.error,
-                    exc_info=not isinstance(exc, WatcherError))
+        # as a poll's failure is: `status` shows it, and the next run asks again
+        log.info("look-up %s failed: %s (what it did not answer is asked next run)",
+                 LABELS[outcome.upstream], outcome.error,
+                 exc_info=not isinstance(exc, WatcherError))
         return
     if asked:
         with store.transaction():
