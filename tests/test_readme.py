@@ -13,6 +13,7 @@ from watcher import config as config_module
 from watcher.cli import main
 from watcher.destinations import KINDS
 from watcher.digest import SourceReceipt
+from watcher.lookups.settings import LookupSettings
 from watcher.render.common import receipt_sentence
 from watcher.settings import Settings, secrets_in_env
 from watcher.sources import REGISTRY
@@ -20,10 +21,13 @@ from watcher.sources import REGISTRY
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SETTINGS_SOURCE = (ROOT / "watcher" / "settings.py").read_text(encoding="utf-8")
 #: Settings fields that are not read from the environment (internal tuning).
-NOT_FROM_ENV = {"overlap_days", "sources", "destinations"}
+NOT_FROM_ENV = {"overlap_days", "sources", "destinations", "lookups"}
 #: Variables each source declares for its own settings -> (source, settings field).
 SOURCE_VARIABLES = {variable.name: (name, field_name) for name, spec in REGISTRY.items()
                     for field_name, variable in spec.settings.variables.items()}
+#: Variables the look-ups declare (watcher.lookups.settings) -> their settings field.
+LOOKUP_VARIABLES = {variable.name: field_name
+                    for field_name, variable in LookupSettings.variables.items()}
 #: Variables each destination kind declares for its own settings -> (kind, settings field).
 DESTINATION_VARIABLES = {variable.name: (kind, field_name) for kind, spec in KINDS.items()
                          for field_name, variable in spec.settings.variables.items()}
@@ -33,7 +37,7 @@ def env_variables_read() -> set[str]:
     """Every variable name Settings.from_env reads (get, seconds), the sources' and the
     destination kinds' own included."""
     return (set(re.findall(r'(?:get|seconds)\("([A-Z][A-Z0-9_]+)"', SETTINGS_SOURCE))
-            | set(SOURCE_VARIABLES) | set(DESTINATION_VARIABLES))
+            | set(SOURCE_VARIABLES) | set(DESTINATION_VARIABLES) | set(LOOKUP_VARIABLES))
 
 
 def table_rows() -> dict[str, tuple[str, str]]:
@@ -79,6 +83,13 @@ def test_readme_defaults_match_each_source_s_settings(variable):
     source, field_name = SOURCE_VARIABLES[variable]
     _assert_documented_default(variable, getattr(Settings.from_env({}).source(source),
                                                  field_name))
+
+
+@pytest.mark.parametrize("variable", sorted(LOOKUP_VARIABLES))
+def test_readme_defaults_match_the_lookups_settings(variable):
+    """Likewise for the look-ups' variables."""
+    _assert_documented_default(variable, getattr(Settings.from_env({}).lookups,
+                                                 LOOKUP_VARIABLES[variable]))
 
 
 @pytest.mark.parametrize("variable", sorted(DESTINATION_VARIABLES))
@@ -156,7 +167,7 @@ def test_readme_yaml_example_is_valid(tmp_path):
     (tmp_path / "example.yaml").write_text(example, encoding="utf-8")
     cfg = config_module.load(tmp_path)
     assert [q.id for q in cfg.queries] == ["chronic-pain"]
-    assert set(cfg.queries[0].sources) == {"pubmed", "clinicaltrials", "isrctn"}
+    assert set(cfg.queries[0].sources) == {"pubmed", "clinicaltrials", "isrctn", "europepmc"}
     assert set(cfg.destinations) == {"team-slack", "weekly-email"}
 
 

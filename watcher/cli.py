@@ -146,8 +146,8 @@ def _has_location(line: str) -> bool:
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
-    """Watch PubMed, ClinicalTrials.gov and ISRCTN for new ketamine studies in each condition
-    the team follows, and send digests of what is new or changed (Europe PMC preprints: later)."""
+    """Watch PubMed, ClinicalTrials.gov, ISRCTN and Europe PMC (preprints) for new ketamine
+    studies in each condition the team follows, and send digests of what is new or changed."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_LowercaseLevel("%(levelname)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler],
@@ -247,7 +247,8 @@ def digest(obj: Context, destination: str | None, preview: Path | None) -> None:
 
 @main.command()
 @click.option("--study", "study_id", metavar="ID",
-              help="Show one study (PMID, PMCID, DOI, NCT or ISRCTN id): its records, every "
+              help="Show one study (PMID, PMCID, DOI, PPR, NCT or ISRCTN id, or study:N): "
+                   "its ids, the records and links it is joined from and why, every "
                    "kept version, and what the team was told.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (see README).")
 @paths
@@ -260,10 +261,12 @@ def status(obj: Context, study_id: str | None, as_json: bool) -> None:
     invalid: it then shows what the database holds."""
     from . import report_json, reporting
 
-    if study_id:
-        if as_json:
-            raise click.UsageError("--json is not available with --study")
-        for line in reporting.study_history(obj.reader(), study_id):
+    if study_id:  # one study's story (watcher.study_story)
+        from .study_story import study_history, study_json
+
+        story = study_json(obj.reader(), study_id) if as_json else None
+        for line in [json.dumps(story, indent=2)] if story else study_history(obj.reader(),
+                                                                            study_id):
             _say(line)
         return
     settings = obj.settings  # a bad environment still stops it, as everywhere

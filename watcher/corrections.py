@@ -99,23 +99,30 @@ def queue_corrections(study_id: int, previous: Study | None, current: Study, sto
                       now: str, config: Routing | None = None) -> int:
     """Tell each correction *current* reveals once, to the destinations that had (or are owed
     and would not otherwise see) the corrected study. Returns the outbox rows added."""
-    queued = 0
-    for target, stem, notice in found_in(study_id, previous, current, store):
-        states = store.new_item_states(target)
-        if not states:
-            continue  # never told anyone (excluded by the filters): nothing to correct
-        study = store.get_study(target)
-        owed_sees_it = study is not None and shows(study, stem, notice)
-        to = [name for name, state in states.items()
-              if state in TOLD or not owed_sees_it]
-        if config is not None:
-            to = _still_configured(to, target, store, config)
-        if not to:
-            continue  # the pending item will carry the label; an event later would repeat it
-        event_id, new = store.add_event(Correction.of(target, stem, notice), now)
-        if new:
-            queued += sum(store.queue(destination, event_id, now) for destination in to)
-    return queued
+    return sum(queue_correction(target, Correction.of(target, stem, notice), store, now, config,
+                                stem=stem, notice=notice)
+               for target, stem, notice in found_in(study_id, previous, current, store))
+
+
+def queue_correction(target: int, event: Correction, store: Store, now: str,
+                     config: Routing | None = None, *, stem: str, notice: str) -> int:
+    """Tell *event* (a correction of study *target* of RefType *stem*, told by *notice*) once,
+    to the destinations that had (or are owed and would not otherwise see) the study, whoever
+    found it: PubMed's records or a look-up (watcher.lookups). Returns the outbox rows added."""
+    states = store.new_item_states(target)
+    if not states:
+        return 0  # never told anyone (excluded by the filters): nothing to correct
+    study = store.get_study(target)
+    owed_sees_it = study is not None and shows(study, stem, notice)
+    to = [name for name, state in states.items() if state in TOLD or not owed_sees_it]
+    if config is not None:
+        to = _still_configured(to, target, store, config)
+    if not to:
+        return 0  # the pending item will carry the label; an event later would repeat it
+    event_id, new = store.add_event(event, now)
+    if not new:
+        return 0
+    return sum(store.queue(destination, event_id, now) for destination in to)
 
 
 def _still_configured(to: list[str], study_id: int, store: Store, config: Routing) -> list[str]:

@@ -8,7 +8,7 @@ each entry point here holds it around everything it does, once; nothing below ta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -20,6 +20,7 @@ from .delivery import DeliveryOutcome, build_digest, preview
 from .destinations import Sender
 from .events import Event
 from .http import client_for
+from .lookups import step as lookups
 from .polling import PollOutcome, PollProgress, PollReport, poll_one
 from .settings import Settings
 from .sources import Source
@@ -33,6 +34,9 @@ __all__ = ["DeliveryOutcome", "PollOutcome", "PollReport", "RunReport", "build_d
 class RunReport:
     poll: PollReport
     deliveries: list[DeliveryOutcome]
+    #: The look-ups after the polls (watcher.lookups): a failing one is retried next run and
+    #: does not fail the run.
+    lookups: lookups.Lookups = field(default_factory=lookups.Lookups)
 
     @property
     def ok(self) -> bool:
@@ -62,6 +66,7 @@ def run_once(config: Config, store: Store, settings: Settings, *, now: datetime 
                                            now=now,
                                            query_ids=query_ids, sources=sources, run_id=run_id,
                                            progress=progress)
+                looked = lookups.run(config, store, settings, now=now)
                 deliveries = delivery.deliver(config, store, settings, now=now, stream=stream,
                                               names=destinations, senders=senders,
                                               preview_unsendable=preview_unsendable,
@@ -69,7 +74,7 @@ def run_once(config: Config, store: Store, settings: Settings, *, now: datetime 
             except BaseException as exc:
                 _abandon(store, run_id, exc)
                 raise
-        report = RunReport(poll_report, deliveries)
+        report = RunReport(poll_report, deliveries, looked)
         store.finish_run(run_id, status="ok" if report.ok else "failed", now=stamp(utc_now()),
                          summary={
                              "polls": len(poll_report.outcomes),
@@ -94,6 +99,7 @@ def poll_run(config: Config, store: Store, settings: Settings, *,
             try:
                 report = polling.poll(config, store, settings, now=now, query_ids=query_ids,
                                       run_id=run_id, progress=progress)
+                lookups.run(config, store, settings, now=now)
             except BaseException as exc:
                 _abandon(store, run_id, exc)
                 raise

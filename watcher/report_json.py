@@ -56,6 +56,7 @@ def status(config: Config | None, store: Store, settings: Settings,
         "destinations": _destinations(config, store, settings),
         "orphaned": sorted(orphaned(config, store)) if config else [],
         "id_conflicts": [asdict(c) for c in store.id_conflicts()],
+        "lookups": [asdict(row) for row in store.lookup_statuses()],
     }
 
 

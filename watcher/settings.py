@@ -15,6 +15,7 @@ from typing import Any
 
 from . import destinations as kinds
 from .errors import ConfigError
+from .lookups.settings import LookupSettings
 from .sources import REGISTRY
 from .variables import EnvSettings, Variable
 
@@ -37,6 +38,8 @@ class Settings:
     sources: Mapping[str, EnvSettings] = field(default_factory=_default_sources)
     #: Each destination kind's own settings (token, server), by kind: see ``destination()``.
     destinations: Mapping[str, EnvSettings] = field(default_factory=kinds.default_settings)
+    #: The look-ups after a poll (Crossref, bioRxiv): see watcher.lookups.
+    lookups: LookupSettings = field(default_factory=LookupSettings)
     http_timeout: float = 30.0
     poll_timeout: float = 3600.0  # seconds one poll of one (query, source) may take in all
     max_response_mb: float = 200.0  # largest answer read from a source, decoded
@@ -75,6 +78,7 @@ class Settings:
             sources={name: spec.settings.from_env(env, problems)
                      for name, spec in REGISTRY.items()},
             destinations=kinds.settings_from_env(env, problems),
+            lookups=LookupSettings.from_env(env, problems),
             http_timeout=seconds("WATCHER_HTTP_TIMEOUT", cls.http_timeout, zero_ok=False),
             poll_timeout=seconds("WATCHER_POLL_TIMEOUT", cls.poll_timeout, zero_ok=False),
             max_response_mb=seconds("WATCHER_MAX_RESPONSE_MB", cls.max_response_mb,

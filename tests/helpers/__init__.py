@@ -112,11 +112,14 @@ class Env:
             # Nor the local E-utilities: tests of NCBI's own rate set this to "" again.
             "WATCHER_NCBI_RATE": "50",
             "WATCHER_ISRCTN_RATE": "50",
+            "WATCHER_EUROPEPMC_RATE": "50",
             # No test reaches the internet: every other base is a closed local port unless
             # the test starts a local server for it.
             "WATCHER_CTGOV_URL": "http://127.0.0.1:9/api/v2/",
             "WATCHER_ISRCTN_URL": "http://127.0.0.1:9/api/",
             "WATCHER_EUROPEPMC_URL": "http://127.0.0.1:9/rest/",
+            "WATCHER_CROSSREF_URL": "http://127.0.0.1:9/",
+            "WATCHER_BIORXIV_URL": "http://127.0.0.1:9/",
             "SLACK_API_URL": "http://127.0.0.1:9/api/",
             "SLACK_BOT_TOKEN": "",
             "SLACK_WEBHOOK_URL": "",

@@ -11,8 +11,10 @@ from .abandoned import AbandonedMixin
 from .connection import StoreBase
 from .corrections import CorrectionsMixin
 from .delivered import DeliveredMixin
+from .joins import JoinsMixin
 from .lease import LeaseMixin
 from .lock import RunLockMixin
+from .lookups import LookupsMixin
 from .outbox import DigestsMixin, OutboxMixin
 from .positions import Position, PositionsMixin
 from .renames import RenamesMixin
@@ -26,7 +28,8 @@ from .typed_reads import TypedReadsMixin
 
 class Store(StoreBase, RunLockMixin, StudyIdsMixin, RecordsMixin, StudiesMixin, OutboxMixin,
             RoutesMixin, RenamesMixin, DigestsMixin, PositionsMixin, LeaseMixin, AbandonedMixin,
-            CorrectionsMixin, TypedReadsMixin, DeliveredMixin, SearchMixin):
+            CorrectionsMixin, TypedReadsMixin, DeliveredMixin, SearchMixin, JoinsMixin,
+            LookupsMixin):
     """Open (creating and migrating as needed) the watcher database at *path*."""
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from ..events import NewStudy
+from ..versions import is_preprint_doi
 from .search import add_search
 
 #: Stamped into ``meta`` so that a foreign SQLite file is never mistaken for a watcher database.
@@ -235,11 +236,48 @@ def _migration_8(db: sqlite_utils.Database) -> None:
         db["digests"].add_column("rendered", str)
 
 
+def _migration_9(db: sqlite_utils.Database) -> None:
+    """One study across sources: why each record belongs to its study (``study_joins``: the
+    record, or the link or merged study, its rule and when; see joins.py). Records an older
+    watcher attached are listed with the rule that attached them unknown and no time; a
+    preprint server's DOI it kept as a plain ``doi`` becomes the study's ``preprint_doi``."""
+    if "study_joins" in db.table_names():  # a database whose version was set back by hand
+        return
+    db["study_joins"].create({
+        "id": int, "study_id": int, "source": str, "source_id": str, "merged_study": int,
+        "rule": str, "basis": str, "joined": str,
+    }, pk="id", not_null={"study_id", "rule"})
+    db["study_joins"].create_index(["study_id"])
+    db["study_joins"].create_index(["merged_study"])
+    db.execute("INSERT INTO study_joins (study_id, source, source_id, rule, basis)"
+               " SELECT study_id, source, source_id, 'kept before joins were recorded', ''"
+               " FROM source_records WHERE study_id IS NOT NULL ORDER BY id")
+    # A preprint server's DOI kept as a plain doi is the preprint's id from now on.
+    for value, study_id in db.execute("SELECT value, study_id FROM study_ids WHERE"
+                                      " scheme = 'doi'").fetchall():
+        if is_preprint_doi(value):
+            db.execute("UPDATE OR IGNORE study_ids SET scheme = 'preprint_doi' WHERE"
+                       " scheme = 'doi' AND value = ? AND study_id = ?", [value, study_id])
+
+
+def _migration_10(db: sqlite_utils.Database) -> None:
+    """Look-ups after a poll (watcher.lookups, db/lookups.py): when each id of a study was last
+    asked of each upstream (Crossref, bioRxiv, Europe PMC), and each upstream's last success
+    and last failure."""
+    db["lookup_items"].create({"upstream": str, "item": str, "study_id": int, "checked": str},
+                              pk=("upstream", "item"), if_not_exists=True)
+    db["lookup_items"].create_index(["study_id"], if_not_exists=True)
+    db["lookup_status"].create({"upstream": str, "last_success": str, "last_attempt": str,
+                                "last_error": str, "last_error_at": str, "checked": int},
+                               pk="upstream", if_not_exists=True)
+
+
 #: Ordered schema migrations; the database's ``PRAGMA user_version`` is how many have run.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2,
                                                              _migration_3, _migration_4,
                                                              _migration_5, _migration_6,
-                                                             _migration_7, _migration_8]
+                                                             _migration_7, _migration_8,
+                                                             _migration_9, _migration_10]
 
 #: Tables a watcher database has once migrated: how a foreign SQLite file is recognised.
 CORE_TABLES = {"studies", "study_ids", "matches", "positions", "outbox", "runs", "polls",

@@ -58,6 +58,25 @@ class Correction(Event):
         return cls(key=key, study_id=target, label=label, what=what, notice=notice,
                    notice_url=url, changes=(text,))
 
+    @classmethod
+    def from_crossref(cls, target: int, stem: str, notice_doi: str, *, key_notice: str = "",
+                      retraction_watch: bool = False) -> Self:
+        """The same correction found in Crossref's ``updated-by`` (watcher.lookups): the same
+        key as PubMed's (a retraction's names no notice; an erratum's or concern's names
+        *key_notice*, the notice's PMID when known, else its DOI), so it is told once whichever
+        source tells first. The link shown is the notice's DOI; a Retraction Watch entry says
+        so."""
+        kind, label, what = CORRECTION_KINDS[stem]
+        url = f"https://doi.org/{notice_doi}" if notice_doi else ""
+        key_notice = key_notice or notice_doi
+        key = f"{cls.KIND}:{target}:{kind}" + ("" if kind == "retraction" else f":{key_notice}")
+        told_by = " (Retraction Watch, through Crossref)" if retraction_watch else \
+            " (through Crossref)"
+        text = (label if kind == "retraction" else what) + (
+            f": notice DOI {notice_doi} {url}" if notice_doi else "") + told_by
+        return cls(key=key, study_id=target, label=label, what=what, notice=notice_doi,
+                   notice_url=url, changes=(text,))
+
     @property
     def details(self) -> dict[str, Any]:
         return {"label": self.label, "what": self.what, "notice": self.notice,
@@ -103,4 +122,5 @@ class Correction(Event):
     def notice_link(self) -> tuple[str, str]:
         if not self.notice_url:
             return "", ""
-        return f"notice PMID {self.notice}", self.notice_url
+        scheme = "DOI" if "/" in self.notice else "PMID"  # a Crossref notice is a DOI
+        return f"notice {scheme} {self.notice}", self.notice_url

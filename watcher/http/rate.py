@@ -27,3 +27,11 @@ class RateLimiter:
             self._next = max(now, self._next) + self.interval
         if wait > 0:
             self._sleep(wait)
+
+    def slow_to(self, interval: float) -> None:
+        """Space calls at least *interval* seconds apart from now on, the next one included
+        (a server's rate-limit headers asking for less than the configured rate)."""
+        with self._lock:
+            if interval > self.interval:
+                self._next += interval - self.interval
+                self.interval = interval
