@@ -215,7 +215,8 @@ def test_a_feed_that_fails_fails_the_poll_naming_it_and_the_cursor_stays(env, fe
     queries(env, feeds.url("ok.rss"), bad)
     run(env)
     before = cursor(env)
-    feeds.serve("ok.rss", journal_rss("Molecular Psychiatry", [KETAMINE_PAIN, KETAMINE_TRD]))
+    relapse = Article("Ketamine and depressive relapse", "Follow-up.", doi="10.1038/s41380-9")
+    feeds.serve("ok.rss", journal_rss("Molecular Psychiatry", [relapse, KETAMINE_TRD]))
     extra = {"WATCHER_HTTP_TIMEOUT": "1"}
     if answer == "html":
         feeds.script("mp.rss", 200, "<!DOCTYPE html><html><body>Service unavailable</body>"
@@ -232,10 +233,12 @@ def test_a_feed_that_fails_fails_the_poll_naming_it_and_the_cursor_stays(env, fe
     assert "Traceback" not in failed.stderr
     if answer == "html":
         assert "not an RSS or Atom feed (an HTML page)" in lines[0]
-    if answer != "dead":  # the cursor is the last successful poll's, untouched
-        assert cursor(env) == before
-    else:
-        assert env.store().position("depression", "feed").cursor == before
+    assert cursor(env) == before, "the cursor is the last successful poll's, untouched"
+    assert env.store().find_study({"doi": relapse.doi}) is None, "nothing half-kept"
+    feeds.scripts.clear()  # the feed is back: the next poll catches up
+    queries(env, feeds.url("ok.rss"), feeds.url("mp.rss"))
+    later = env.cli("run", "--once", **FAST)
+    assert later.exit_code == 0 and relapse.title in later.stdout
 
 
 def test_edited_terms_forget_the_cursor_and_read_every_feed_whole(env, feeds):

@@ -69,7 +69,9 @@ def parse_feed(content: bytes, *, url: str, content_type: str = "") -> FeedAnswe
                "content-type": content_type or "application/xml"}
     parsed = feedparser.parse(io.BytesIO(content), response_headers=headers,
                               sanitize_html=True, resolve_relative_uris=True)
-    entries = list(parsed.get("entries") or [])
+    # a fragment of a cut-off entry carries nothing to tell (no title, text, link or id)
+    entries = [entry for entry in parsed.get("entries") or []
+               if any(entry.get(key) for key in ("title", "summary", "content", "link", "id"))]
     problem = parsed.get("bozo_exception")
     # A feed served as text/html, or in another encoding than it declares, reads whole.
     broken = parsed.get("bozo") and not isinstance(problem, _BENIGN)

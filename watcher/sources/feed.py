@@ -19,9 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from ..errors import SourceError
 from ..http import HttpClient, RateLimiter
@@ -35,6 +35,17 @@ from .feed_terms import FeedMatcher, problem
 #: The id scheme of ``FetchResult.matched``: the entries' own source ids (each fetch returns
 #: the record of every entry it matched, so none is looked up by this scheme).
 SCHEME = "feed"
+
+
+def _http_url(value: str) -> str:
+    value = value.strip()
+    if not is_http_url(value):
+        raise ValueError(f"{shown_url(value)!r} is not an http(s) URL with a host")
+    return value
+
+
+#: A feed's address in the YAML: http(s) with a host (shown without its query in messages).
+FeedUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 @dataclass(frozen=True)
@@ -51,16 +62,13 @@ class FeedOptions(SourceOptions):
     """A query's feeds: their URLs, and the words an entry must mention to be told (with the
     shared intervention's ``feed`` words, when it has them)."""
 
-    urls: list[str] = Field(min_length=1)
+    urls: list[FeedUrl] = Field(min_length=1)
     terms: Terms | None = None
 
     @field_validator("urls")
     @classmethod
-    def _http_urls(cls, value: list[str]) -> list[str]:
-        bad = [url for url in value if not is_http_url(url.strip())]
-        if bad:
-            raise ValueError(f"{shown_url(bad[0])!r} is not an http(s) URL with a host")
-        return list(dict.fromkeys(url.strip() for url in value))
+    def _once_each(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
 
     @field_validator("terms")
     @classmethod

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_OR = re.compile(r"\s+OR\s+")
+_OR = re.compile(r"(?:^|\s+)OR(?:\s+|$)")
 _NOT_WORD = re.compile(r"[\W_]+")
 _UNSUPPORTED = re.compile(r"(?<![\w-])(AND|NOT)(?![\w-])|[()\[\]]")
 
