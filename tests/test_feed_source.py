@@ -263,3 +263,31 @@ def test_kept_entries_are_read_again_offline_by_reparse(env, feeds):
     assert again.source_id == kept["source_id"]
     assert again.study.ids == {"doi": KETAMINE_TRD.doi}
     assert json.loads(kept["parsed"]) == again.study.to_dict()
+
+
+def test_a_study_a_feed_told_first_is_not_told_again_when_pubmed_lists_it(env, feeds):
+    pnas = Article("Ketamine and the neurobiology of depression", "A review.",
+                   doi="10.1073/PNAS.2305772120", date="2023-11-27")
+    feeds.serve("pnas.rss", journal_rss("PNAS", [pnas]))
+    queries(env, feeds.url("pnas.rss"), pubmed=PUBMED)
+    assert run(env).count("Ketamine and the neurobiology of depression") == 1
+    env.server.add_files([FIXTURES / "pubmed_metapub" / "38011560.xml"], entry_date=days_ago(1))
+    second = run(env)
+    assert "neurobiology" not in second.lower(), second
+    store = env.store()
+    study_id = store.find_study({"doi": "10.1073/pnas.2305772120"})
+    assert store.find_study({"pmid": "38011560"}) == study_id
+    assert [e.kind for e in store.events_of(study_id)] == ["new"]
+
+
+def test_one_article_in_two_feeds_of_a_query_is_one_item(env, feeds):
+    in_print = Article(KETAMINE_TRD.title, KETAMINE_TRD.summary, doi=KETAMINE_TRD.doi,
+                       link="https://www.nature.com/articles/print-1")
+    feeds.serve("online.rss", journal_rss("Molecular Psychiatry", [KETAMINE_TRD]))
+    feeds.serve("issue.rss", journal_rss("Molecular Psychiatry", [in_print]))
+    queries(env, feeds.url("online.rss"), feeds.url("issue.rss"))
+    out = run(env)
+    assert out.count(KETAMINE_TRD.title) == 1, out
+    store = env.store()
+    study_id = store.find_study({"doi": KETAMINE_TRD.doi})
+    assert len({r.source_id for r in store.record_history(study_id)}) == 2
