@@ -87,6 +87,7 @@ def test_a_medrxiv_entry_is_a_preprint_its_version_not_part_of_the_doi():
     assert first.ids == {"preprint_doi": "10.1101/2026.05.01.26300001"}
     assert first.kind == "preprint" and first.authors == ["Smith, J.", "Doe, A."]
     assert second.ids == {"preprint_doi": "10.64898/2026.06.15.26355706"}, "from its link"
+    assert first.journal == second.journal == "medRxiv", "the server, not the feed's title"
 
 
 @pytest.mark.parametrize("item,ids,linked", [
@@ -101,6 +102,9 @@ def test_a_medrxiv_entry_is_a_preprint_its_version_not_part_of_the_doi():
     # an article naming its trial: linked, not the article's own id
     ("<link>https://j.example.org/a/1</link><description>Registered as NCT05123456."
      "</description>", {}, {"nct": ["NCT05123456"]}),
+    # a publisher's abstract page: the DOI without the page's name
+    ("<link>https://onlinelibrary.wiley.com/doi/10.1002/DA.23456/abstract</link>",
+     {"doi": "10.1002/da.23456"}, {}),
     # a malformed DOI is no id; the DOI in the text is taken instead
     ("<link>https://j.example.org/a/2</link><prism:doi>10.1038</prism:doi>"
      "<description>See https://doi.org/10.1177/0269881126000001.</description>",

@@ -39,6 +39,10 @@ _NCT_LINK = re.compile(r"clinicaltrials\.gov/(?:study|ct2/show)/(NCT\d{8})\b", r
 _ISRCTN_LINK = re.compile(r"isrctn\.com/(ISRCTN\d{8})\b", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]+>")
 _VERSION = re.compile(r"v\d+$")
+#: What a publisher's page adds after the DOI in its address (/doi/10.1002/x/abstract).
+_PAGE = re.compile(r"/(abstract|full|fulltext|pdf|epdf|html|summary)$", re.IGNORECASE)
+#: A preprint server's subject feed ("medrxiv Subject Collection: ...") names the server.
+_SERVERS = {"medrxiv": "medRxiv", "biorxiv": "bioRxiv"}
 _BENIGN = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 _DATE_KEYS = ("published", "prism_publicationdate", "prism_coverdate", "created", "updated")
 
@@ -109,7 +113,7 @@ def _count(n: int) -> str:
 
 
 def _what(content: bytes) -> str:
-    text = content.decode("utf-8", "replace").strip()
+    text = content[:2000].decode("utf-8", "replace").strip()
     if not text:
         return "an empty answer"
     if text[:200].lower().lstrip("\ufeff").startswith(("<!doctype html", "<html")):
@@ -185,6 +189,7 @@ def study_of(entry: dict[str, Any], info: dict[str, Any]) -> Study:
     day = next((value[:10] for key in _DATE_KEYS
                 if re.match(r"\d{4}-\d{2}-\d{2}", value := _date(entry, key))), "")
     journal = one_line(_text(entry.get("prism_publicationname")) or info.get("title") or "")
+    journal = next((name for key, name in _SERVERS.items() if key in journal.lower()), journal)
     url = next((link for link in links if link.startswith(("http://", "https://"))), "")
     return Study(source=SOURCE, kind=kind, ids=ids, title=title, abstract=summary,
                  authors=_authors(entry), journal=journal, published=day,
@@ -223,6 +228,7 @@ def _link_doi(path: str) -> str | None:
     """The DOI in a link's path (a resolver's, a publisher's /doi/ page, a preprint server's
     /content/ page, whose version suffix is not part of the DOI)."""
     found = doi_in(path)
+    found = _PAGE.sub("", found) if found else None
     if found and doi_scheme(_VERSION.sub("", found)) == "preprint_doi":
         return _VERSION.sub("", found)
     return found
