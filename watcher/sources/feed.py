@@ -112,9 +112,10 @@ class FeedSource:
         warnings: list[str] = []
         for url in options.urls:
             key = _key(url)
-            response = self._get(url, known.get(key) or {})
+            last = known.get(key)
+            response = self._get(url, last if isinstance(last, dict) else {})
             if response is None:  # 304: nothing new since the last successful fetch
-                state[key] = known[key]
+                state[key] = last  # type: ignore[assignment]
                 continue
             answer = parse_feed(response.content, url=url,
                                 content_type=response.headers.get("content-type", ""))
