@@ -1,2 +1,2 @@
-"""Local servers only tests use: a Slack Web API and a misbehaving HTTP server (the demo's
-servers stay in watcher/fakes/)."""
+"""Local servers only tests use: a Slack Web API, a misbehaving HTTP server and RSS/Atom feeds
+(the demo's servers stay in watcher/fakes/)."""

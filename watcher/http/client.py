@@ -86,8 +86,11 @@ class HttpClient:
 
     def request(self, method: str, url: str, *, params: dict | None = None,
                 data: dict | None = None, limiter: RateLimiter | None = None,
-                service: str = "") -> httpx.Response:
-        """Send a request and return a 2xx response, or raise SourceError with one line."""
+                service: str = "", headers: dict[str, str] | None = None,
+                accept: tuple[int, ...] = ()) -> httpx.Response:
+        """Send a request and return a 2xx response (or one whose status the caller *accept*s:
+        a conditional GET's 304), or raise SourceError with one line. *headers* are sent with
+        it (a conditional GET's If-None-Match)."""
         host, secrets = self._host_and_secrets(url)
         label = f"{service} ({host})" if service else host
         if host in self._unreachable:
@@ -106,7 +109,7 @@ class HttpClient:
             try:
                 response = send(self._client, method, url, params=params, data=data,
                                 timeout=self.timeout, max_bytes=self.max_bytes,
-                                poll=poll)
+                                poll=poll, headers=headers)
             except (PollOutOfTime, TooLarge, Redirected, TooManyRedirects,
                     httpx.InvalidURL) as exc:
                 raise SourceError(self._refused(exc, label, poll)) from None
@@ -132,7 +135,7 @@ class HttpClient:
                 raise SourceError(f"{label}: {reason(exc, secrets)}") from None
             else:
                 self._answered(host)
-                if response.is_success:
+                if response.is_success or response.status_code in accept:
                     return response
                 hint = body_hint(response, secrets)
                 if response.status_code not in RETRY_STATUSES:

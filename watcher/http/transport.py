@@ -17,7 +17,8 @@ MAX_REDIRECTS = 5
 
 def send(client: httpx.Client, method: str, url: str, *, params: dict | None,
          data: dict | None, timeout: float, max_bytes: int,
-         poll: PollDeadline | None = None) -> httpx.Response:
+         poll: PollDeadline | None = None,
+         headers: dict[str, str] | None = None) -> httpx.Response:
     """One attempt within *timeout* seconds in all (and within *poll*'s deadline).
 
     httpx's timeouts apply to each connect and each read, so a trickling server never
@@ -33,7 +34,7 @@ def send(client: httpx.Client, method: str, url: str, *, params: dict | None,
     remaining = Remaining(deadline, timeout)
     try:
         for _ in range(MAX_REDIRECTS + 1):
-            with client.stream(method, url, params=params, data=data,
+            with client.stream(method, url, params=params, data=data, headers=headers,
                                extensions={"timeout": remaining}) as response:
                 # (a 3xx naming nowhere, or a 300/304, is the answer itself: not a success)
                 if not response.has_redirect_location:

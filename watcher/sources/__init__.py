@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..http import HttpClient
-from . import clinicaltrials, europepmc, isrctn, pubmed
+from . import clinicaltrials, europepmc, feed, isrctn, pubmed
 from .base import (
     FetchContext,
     FetchResult,
@@ -28,7 +28,7 @@ from .base import (
 #: YAML source name -> spec, in the order sources are polled and shown.
 REGISTRY: dict[str, SourceSpec] = {
     spec.name: spec for spec in (pubmed.SPEC, clinicaltrials.SPEC, isrctn.SPEC,
-                                   europepmc.SPEC)
+                                   europepmc.SPEC, feed.SPEC)
 }
 
 LABELS = {name: spec.label for name, spec in REGISTRY.items()}
