@@ -145,10 +145,10 @@ def preprint_doi(server: str, year: int, month: int, day: int) -> str:
     if server == "Research Square":
         return unique(lambda: f"10.21203/rs.3.rs-{rng.randint(1000000, 4999999)}/v1")
     prefix = "10.64898" if server == "medRxiv" and year >= 2025 else "10.1101"
-    suffix = "2" if server == "medRxiv" else ""
-    digits = 8 if suffix else 6
-    return unique(lambda: f"{prefix}/{year}.{month:02d}.{day:02d}.{suffix}"
-                          f"{rng.randint(10 ** (digits - 1), 10 ** digits - 1)}")
+    # medRxiv's numbers start with the two-digit year (2024.03.01.24303600), bioRxiv's do not
+    lead = str(year)[2:] if server == "medRxiv" else ""
+    return unique(lambda: f"{prefix}/{year}.{month:02d}.{day:02d}.{lead}"
+                          f"{rng.randint(100000, 999999)}")
 
 
 def title_for(condition: tuple[str, str, str], treatment: str, design: str) -> str:
