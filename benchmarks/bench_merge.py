@@ -62,6 +62,7 @@ class Outcome:
     joined: bool | None  # what the project did; None when skipped
     reason: str
     note: str = ""  # why it was skipped, or what each record became
+    errors: list[str] = field(default_factory=list)  # a record its parser could not read
 
     @property
     def verdict(self) -> str:
@@ -117,7 +118,8 @@ class Measurement:
                                for name, figures in self.categories.items()},
                 "false_joins": [asdict(o) for o in self.of("FP")],
                 "misses": [asdict(o) for o in self.of("FN")],
-                "skipped": [{"id": o.id, "note": o.note} for o in self.of("skipped")]}
+                "skipped": [{"id": o.id, "note": o.note} for o in self.of("skipped")],
+                "unreadable": [asdict(o) for o in self.outcomes if o.errors]}
 
 
 # --- the set -----------------------------------------------------------------------------------
@@ -225,6 +227,7 @@ def run_pair(pair: dict[str, Any], config: Config, query: Query, folder: Path) -
                    for side, record in zip((pair["a"], pair["b"]), records, strict=True)]
     finally:
         store.conn.close()
+    outcome.errors = [record.error or "" for record in records if record.study is None]
     outcome.joined = studies[0] is not None and studies[0] == studies[1]
     outcome.note = "; ".join(
         f"{side['source']} {record.source_id}: "
@@ -271,6 +274,10 @@ def report(measurement: Measurement) -> str:
         found = measurement.of(verdict)
         lines += ["", f"{title}: {len(found)}"]
         lines += [f"- {o.id}: {o.reason} [{o.note}]" for o in found]
+    unreadable = [o for o in measurement.outcomes if o.errors]
+    if unreadable:
+        lines += ["", f"Records their parser could not read: {len(unreadable)}"]
+        lines += [f"- {o.id}: {'; '.join(o.errors)}" for o in unreadable]
     skipped = measurement.of("skipped")
     if skipped:
         reasons: dict[str, int] = {}

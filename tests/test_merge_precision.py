@@ -62,6 +62,12 @@ def test_no_two_studies_are_ever_joined(measurement: Measurement):
     assert measured >= 80, f"only {measured} pairs measured: {figures}"
 
 
+def test_every_record_of_the_set_is_read_by_its_parser(measurement: Measurement):
+    """A pair only measures joining if both records were read: an unreadable payload would
+    count as 'not joined' and hide a false join."""
+    assert [(o.id, o.errors) for o in measurement.outcomes if o.errors] == []
+
+
 def test_records_sharing_an_id_are_one_study(measurement: Measurement):
     """The baseline the rest builds on: a trial in two registries naming each other's id is
     joined every time, whichever arrived first."""

@@ -147,7 +147,7 @@ def alike_but_different() -> None:
         condition = rng.choice(CONDITIONS)
         one = preprint_of(new_paper(group=group, condition=condition), server="medRxiv")
         two = preprint_of(new_paper(group=group, condition=condition, year=one.year),
-                          server="medRxiv", title=one.title.replace(":", " in adolescents:"))
+                          server="medRxiv", title=_narrowed(one.title))
         make = [lambda p: rec("europepmc", europepmc(p)),
                 lambda p: rec("feed", feed(p, channel="medRxiv Psychiatry", guid=p.doi,
                                            link=rxiv_link(p, 1)))][i % 2]
@@ -220,3 +220,9 @@ def alike_but_different() -> None:
         add("similar_trials_two_registries", False,
             f"a ketamine trial in ClinicalTrials.gov ({one.nct}) and an esketamine one in "
             f"ISRCTN ({two.isrctn}), same sponsor and PI, no shared id", a, b)
+
+
+def _narrowed(title: str) -> str:
+    """The group's next study's title: the same words, narrowed to another population."""
+    head, colon, tail = title.partition(":")
+    return f"{head} in adolescents{colon}{tail}"

@@ -140,7 +140,9 @@ def preprints_and_published() -> None:
         paper = new_paper()
         variants = [paper.title.upper(), paper.title.rstrip(".") + ".",
                     paper.title.replace(":", " -"), paper.title]
-        pre = preprint_of(paper, title=variants[i % 4], months_before=rng.randint(1, 5))
+        # posted the same year it was published: the conservative rule compares years
+        pre = preprint_of(paper, title=variants[i % 4],
+                          months_before=min(rng.randint(1, 5), paper.month - 1))
         pre.epmc_links = [epmc_link("Preprint of", "MED", paper.pmid, GUESS)]
         a, b = swap(rec("europepmc", europepmc(pre)), rec("pubmed", pubmed(paper)), i)
         add("guessed_link_same_title", True,
