@@ -156,3 +156,15 @@ def test_the_demo_run_outside_the_clone_says_how_to_point_it_at_the_queries(tmp_
                              "WATCHER_EUTILS_URL": "http://127.0.0.1:9/"})
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "digest-email.html").is_file()
+
+
+def test_the_week_s_preprints_are_in_the_email_and_the_anaesthesia_noise_is_not(demo):
+    """Europe PMC preprints of the week reach the digest, named by their server; the
+    anaesthesia preprint whose only "depression" is respiratory does not."""
+    cwd, result = demo
+    html = (cwd / "watcher-demo" / "digest-email.html").read_text(encoding="utf-8")
+    for ppr in ("PPR9900001", "PPR9900002", "PPR9900003"):
+        assert f"europepmc.org/article/PPR/{ppr}" in html, ppr
+    assert "Research Square" in html and "medRxiv" in html
+    assert "PPR9900004" not in html and "procedural sedation in children" not in html
+    assert "Europe PMC" in result.stderr

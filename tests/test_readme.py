@@ -156,7 +156,7 @@ def test_readme_yaml_example_is_valid(tmp_path):
     (tmp_path / "example.yaml").write_text(example, encoding="utf-8")
     cfg = config_module.load(tmp_path)
     assert [q.id for q in cfg.queries] == ["chronic-pain"]
-    assert set(cfg.queries[0].sources) == {"pubmed", "clinicaltrials", "isrctn"}
+    assert set(cfg.queries[0].sources) == {"pubmed", "clinicaltrials", "isrctn", "europepmc"}
     assert set(cfg.destinations) == {"team-slack", "weekly-email"}
 
 

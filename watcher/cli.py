@@ -146,8 +146,8 @@ def _has_location(line: str) -> bool:
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
-    """Watch PubMed, ClinicalTrials.gov and ISRCTN for new ketamine studies in each condition
-    the team follows, and send digests of what is new or changed (Europe PMC preprints: later)."""
+    """Watch PubMed, ClinicalTrials.gov, ISRCTN and Europe PMC (preprints) for new ketamine
+    studies in each condition the team follows, and send digests of what is new or changed."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_LowercaseLevel("%(levelname)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler],

@@ -1,9 +1,10 @@
-"""`watcher demo`: the production pipeline against local E-utilities, ClinicalTrials.gov and
-ISRCTN servers that serve the demo's two weeks (watcher/demo_corpus.py, dated relative to
-today). Last week's run tells last week's studies; this week's poll finds the new studies and
-what changed; this week's digest is then written as each destination would receive it (the
-email's HTML, Slack's Block Kit messages), files a person can open. Only the base URLs differ
-from a real run; secrets are dropped, so the demo can never post to a real channel."""
+"""`watcher demo`: the production pipeline against local E-utilities, ClinicalTrials.gov,
+ISRCTN and Europe PMC servers that serve the demo's two weeks (watcher/demo_corpus.py, dated
+relative to today). Last week's run tells last week's studies; this week's poll finds the new
+studies and what changed; this week's digest is then written as each destination would
+receive it (the email's HTML, Slack's Block Kit messages), files a person can open. Only the
+base URLs differ from a real run; secrets are dropped, so the demo can never post to a real
+channel."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from .destinations import KINDS
 from .digest import Digest
 from .errors import UsageError
 from .fakes.ctgov import CtgovServer
+from .fakes.europepmc import EuropePMCServer
 from .fakes.eutils import EutilsServer
 from .fakes.isrctn import IsrctnServer
 from .render import slack as slack_render
@@ -64,18 +66,21 @@ def run_demo(settings: Settings, *, db_path: str | None = None,
     db = Path(db_path or folder / "demo.db")
     for old in (db, *(db.with_name(db.name + end) for end in ("-wal", "-shm"))):
         old.unlink(missing_ok=True)  # the demo's own, from its last run: it starts afresh
-    with EutilsServer() as server, CtgovServer() as trials, IsrctnServer() as isrctn:
+    with (EutilsServer() as server, CtgovServer() as trials, IsrctnServer() as isrctn,
+          EuropePMCServer() as europepmc):
         demo_settings = (  # local servers: no rate to respect
             settings.without_secrets().with_(db=str(db))
             .with_source("pubmed", url=server.url, rate=50.0)
             .with_source("clinicaltrials", url=trials.url, rate=50.0)
-            .with_source("isrctn", url=isrctn.url, rate=50.0))
+            .with_source("isrctn", url=isrctn.url, rate=50.0)
+            .with_source("europepmc", url=europepmc.url, rate=50.0))
         store = Store(demo_settings.db, setting="--db" if db_path else "WATCHER_DB")
         try:
             corpus.serve_last_week(server, trials)
             week_ago = now - timedelta(days=7)
-            say(f"demo: local PubMed, ClinicalTrials.gov and ISRCTN servers; {len(cfg.queries)} "
-                f"saved queries from {settings.queries}; database {demo_settings.db}\n")
+            say(f"demo: local PubMed, ClinicalTrials.gov, ISRCTN and Europe PMC servers; "
+                f"{len(cfg.queries)} saved queries from {settings.queries}; database "
+                f"{demo_settings.db}\n")
             # Last week's digests are stamped as sent last week, so this week's covers a week.
             with patch.object(delivery, "utc_now", lambda: week_ago):
                 last = pipeline.run_once(last_week_cfg, store, demo_settings, now=week_ago,
@@ -83,7 +88,7 @@ def run_demo(settings: Settings, *, db_path: str | None = None,
             told = max((d.items for d in last.deliveries), default=0)
             say(f"demo: last week ({week_ago:%d %b %Y}): {told} studies told to "
                 f"{', '.join(cfg.destinations)}\n")
-            corpus.serve_this_week(server, trials, isrctn)
+            corpus.serve_this_week(server, trials, isrctn, europepmc)
             this = pipeline.poll_run(cfg, store, demo_settings, now=now)
             say(f"demo: this week ({now:%d %b %Y}): {corpus.new_this_week()} new studies "
                 f"upstream; revised: {corpus.revisions()}\n\n")

@@ -1,12 +1,14 @@
 """The demo's two weeks upstream, dated relative to the day it runs, so nothing in its digest
 reads as old news: last week's studies and trials (told in last week's digest), then this week's
-new papers and trials, the registries' revisions of last week's trials (a status, an enrolment,
-a trial stopped, results posted) and PubMed's of last week's papers (a retraction, an erratum).
+new papers, preprints and trials, the registries' revisions of last week's trials (a status, an
+enrolment, a trial stopped, results posted) and PubMed's of last week's papers (a retraction, an
+erratum).
 
-The records are described in watcher/demo_data (papers.yaml, trials.yaml; provenance in its
-README.md) and built here into what each registry answers: PubMed efetch XML, ClinicalTrials.gov
-API v2 JSON (edited copies of real records) and an ISRCTN ``fullTrial`` (an edited copy of a real
-answer's), served by the local fake servers."""
+The records are described in watcher/demo_data (papers.yaml, trials.yaml, preprints.yaml;
+provenance in its README.md) and built here into what each registry answers: PubMed efetch XML,
+ClinicalTrials.gov API v2 JSON (edited copies of real records), an ISRCTN ``fullTrial`` (an
+edited copy of a real answer's) and Europe PMC ``resultType=core`` JSON, served by the local fake
+servers."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from .fakes.ctgov import CtgovServer
+from .fakes.europepmc import EuropePMCServer, preprint
 from .fakes.eutils import EutilsServer, records_from_xml
 from .fakes.isrctn import NS, IsrctnServer
 
@@ -45,6 +48,7 @@ class Corpus:
         trials = _load("trials.yaml")
         self.trials: list[dict[str, Any]] = trials["clinicaltrials"]
         self.isrctn: list[dict[str, Any]] = trials["isrctn"]
+        self.preprints: list[dict[str, Any]] = _load("preprints.yaml")["preprints"]
 
     def day(self, offset: int) -> date:
         """*offset* days from today (negative: before)."""
@@ -54,7 +58,9 @@ class Corpus:
         """Studies this week's digest tells as new (correction notices are not studies)."""
         papers = [p for p in self.papers if p.get("week") != "last" and "notice_for" not in p]
         trials = [t for t in self.trials if t.get("week") != "last"]
-        return len(papers) + len(trials)  # (an ISRCTN record here is a trial above, merged)
+        preprints = [p for p in self.preprints if not p.get("noise")]
+        # (an ISRCTN record here is a trial above, merged)
+        return len(papers) + len(trials) + len(preprints)
 
     def revisions(self) -> str:
         """What upstream revised this week: '3 trials, 1 paper retracted, 1 corrected'."""
@@ -72,7 +78,7 @@ class Corpus:
                 trials.add_study(self.study(spec))
 
     def serve_this_week(self, pubmed: EutilsServer, trials: CtgovServer,
-                        isrctn: IsrctnServer) -> None:
+                        isrctn: IsrctnServer, europepmc: EuropePMCServer) -> None:
         for paper in self.papers:
             entered = self.day(-paper["days_ago"])
             if paper.get("week") != "last":
@@ -86,6 +92,19 @@ class Corpus:
         for spec in self.isrctn:
             isrctn.add_full_trial(spec["isrctn"], full_trial(spec, self.today),
                                   updated=self.day(spec["dates"]["updated"]))
+        for spec in self.preprints:
+            europepmc.add(self.preprint(spec))
+
+    def preprint(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The Europe PMC record of *spec*, first indexed its ``days_ago`` before today."""
+        indexed = self.day(-spec["days_ago"])
+        link = spec.get("published_as")
+        published = (link[0], link[1].format(year=indexed.year,
+                                             month=MONTHS[indexed.month - 1])) if link else None
+        return preprint(spec["ppr"], title=" ".join(spec["title"].split()), indexed=indexed,
+                        abstract=" ".join(str(spec["abstract"]).split()),
+                        authors=tuple(spec["authors"]), server=spec["server"], doi="",
+                        published_as=published)
 
     # -- PubMed -------------------------------------------------------------------------------
 

@@ -112,6 +112,7 @@ class Env:
             # Nor the local E-utilities: tests of NCBI's own rate set this to "" again.
             "WATCHER_NCBI_RATE": "50",
             "WATCHER_ISRCTN_RATE": "50",
+            "WATCHER_EUROPEPMC_RATE": "50",
             # No test reaches the internet: every other base is a closed local port unless
             # the test starts a local server for it.
             "WATCHER_CTGOV_URL": "http://127.0.0.1:9/api/v2/",

@@ -8,8 +8,8 @@ phrases and bare words (a trailing ``*`` a prefix) matched case-insensitively in
 title, abstract, authors and journal; ``SRC:PPR``, ``EXT_ID:123``, ``DOI:"10.x/y"`` and
 ``FIRST_IDATE:[2026-01-01 TO 2026-02-01]`` on the record's fields; ``TITLE:``/``ABSTRACT:``
 on those. Tests can script the next answers (any status, body, content type) and make the
-server misbehave: a cursor that never advances, a ``hitCount`` without ``resultList``, a
-``hitCount`` smaller than what it sends, pages that never end.
+server misbehave: a cursor that stops advancing after the first page, a ``hitCount``
+without ``resultList``, a ``hitCount`` smaller than what it sends, pages that never end.
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ def preprint(ppr: str, *, title: str, indexed: date, abstract: str = "",
              note: str = "CrossRef Pre-print loader") -> dict[str, Any]:
     """A ``source: PPR`` result in the shape of a real ``resultType=core`` answer. With
     *published_as* ``(pmid, reference, note)``-like ``(pmid, "Journal. 2026 Jan;1(1):1")`` it
-    carries the "Preprint of" link Europe PMC adds once the published version is known."""
+    carries the "Preprint of" link Europe PMC adds once the published version is known.
+    *doi* "" gives it none."""
     record: dict[str, Any] = {
-        "id": ppr, "source": "PPR", "doi": doi or f"10.1101/{indexed:%Y.%m.%d}.{ppr[3:]:0>8}",
+        "id": ppr, "source": "PPR",
         "title": title, "authorString": ", ".join(authors) + ".",
         "authorList": {"author": [{"fullName": name, "lastName": name.rsplit(" ", 1)[0],
                                    "initials": name.rsplit(" ", 1)[-1]} for name in authors]},
@@ -46,6 +47,10 @@ def preprint(ppr: str, *, title: str, indexed: date, abstract: str = "",
         "bookOrReportDetails": {"publisher": server, "yearOfPublication": indexed.year},
         "pubTypeList": {"pubType": ["Preprint"]}, "citedByCount": 0,
         "firstIndexDate": indexed.isoformat(), "firstPublicationDate": indexed.isoformat()}
+    if doi is None:  # a server DOI of the dated 10.1101 form
+        doi = f"10.1101/{indexed:%Y.%m.%d}.{ppr[3:]:0>8}"
+    if doi:
+        record["doi"] = doi
     if published_as:
         pmid, reference = published_as[0], published_as[1]
         record["commentCorrectionList"] = {"commentCorrection": [{
@@ -82,8 +87,8 @@ class Scripted:
 
 class EuropePMCServer(LocalServer):
     """Start with ``with EuropePMCServer() as server:``; point WATCHER_EUROPEPMC_URL at
-    server.url. Misbehaviours (set as attributes): ``stuck_cursor`` (every page says the
-    cursor it was asked with), ``no_result_list`` (hitCount without resultList),
+    server.url. Misbehaviours (set as attributes): ``stuck_cursor`` (every page after the
+    first says the cursor it was asked with), ``no_result_list`` (hitCount without resultList),
     ``hit_count`` (announce this hitCount instead of the true one), ``endless`` (every page
     hands out a fresh cursor and the first page's records again)."""
 
@@ -130,7 +135,8 @@ class EuropePMCServer(LocalServer):
         size = min(int(params.get("pageSize") or 25), 1000)
         cursor = params.get("cursorMark") or "*"
         try:
-            hits = [r for r in records if _matches(_parse(query), r)]
+            tree = _parse(query)
+            hits = [r for r in records if _matches(tree, r)]
             offset = 0 if cursor == "*" or self.endless else _offset(cursor)
         except ValueError as exc:
             error = {"errCode": 400, "errMsg": f"Invalid query: {exc}"}
@@ -141,8 +147,8 @@ class EuropePMCServer(LocalServer):
             "hitCount": len(hits) if self.hit_count is None else self.hit_count,
             "request": {"queryString": query, "resultType": params.get("resultType", "lite"),
                         "cursorMark": cursor, "pageSize": size, "sort": "", "synonym": False}}
-        if self.stuck_cursor:
-            answer["nextCursorMark"] = cursor
+        if self.stuck_cursor:  # the first page's cursor, again and again
+            answer["nextCursorMark"] = _mark(len(page)) if cursor == "*" else cursor
         elif self.endless:
             answer["nextCursorMark"] = _mark(len(self.requests) * size)
         elif offset + len(page) < len(hits):
