@@ -75,19 +75,19 @@ def test_each_kind_stores_what_it_always_stored_and_reads_back_as_itself(
 def test_an_event_of_an_unknown_kind_is_shown_from_what_it_stores():
     """A newer watcher's event read by this one: the digest still renders, as before."""
     study = Study("pubmed", "publication", {"pmid": "1"}, "A study")
-    later = from_row({"key": "published:1", "kind": "now_published", "study_id": 1,
+    later = from_row({"key": "embargo:1", "kind": "embargo_lifted", "study_id": 1,
                       "query_id": None, "details": json.dumps({"changes": ["in a journal"]}),
                       "created": "t", "id": 3})
     notice = from_row({"key": "x", "kind": "something_else", "study_id": None,
                        "query_id": None, "details": None, "created": None, "id": 4})
-    assert isinstance(later, Unknown) and later.kind == "now_published"
+    assert isinstance(later, Unknown) and later.kind == "embargo_lifted"
     pending = [PendingItem(1, later, study, [Match("q", "pubmed")]),
                PendingItem(2, notice, None, [])]
     built = digest_module.build("d", pending, {"q": "Q"}, [], generated="2026-11-01T00:00:00",
                                 since=None)
     out = text.render(built)
-    assert "1 now published" in out and "[now published" in out and "in a journal" in out
+    assert "1 embargo lifted" in out and "[embargo lifted" in out and "in a journal" in out
     assert "! something else" in out
     posted = json.dumps([m.payload() for m in slack.render(built, threaded=True)])
-    assert "1 now published" in posted and "in a journal" in posted
+    assert "1 embargo lifted" in posted and "in a journal" in posted
     assert "in a journal" in email.render(built).html

@@ -247,7 +247,8 @@ def digest(obj: Context, destination: str | None, preview: Path | None) -> None:
 
 @main.command()
 @click.option("--study", "study_id", metavar="ID",
-              help="Show one study (PMID, PMCID, DOI, NCT or ISRCTN id): its records, every "
+              help="Show one study (PMID, PMCID, DOI, PPR, NCT or ISRCTN id, or study:N): "
+                   "its ids, the records and links it is joined from and why, every "
                    "kept version, and what the team was told.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (see README).")
 @paths
@@ -261,9 +262,12 @@ def status(obj: Context, study_id: str | None, as_json: bool) -> None:
     from . import report_json, reporting
 
     if study_id:
+        from . import study_story
+
         if as_json:
-            raise click.UsageError("--json is not available with --study")
-        for line in reporting.study_history(obj.reader(), study_id):
+            click.echo(json.dumps(study_story.study_json(obj.reader(), study_id), indent=2))
+            return
+        for line in study_story.study_history(obj.reader(), study_id):
             _say(line)
         return
     settings = obj.settings  # a bad environment still stops it, as everywhere

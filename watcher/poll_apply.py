@@ -14,8 +14,10 @@ from .corrections import corrects_a_kept_study, queue_corrections
 from .db import Store, content_hash
 from .events import Event, NewStudy
 from .filters import judge
+from .identity import apply_link
 from .poll_plan import Plan, SetAside, Snapshot, change, conflict_warnings, shown, unparseable
 from .sources import FetchResult, label
+from .versions import versions_of
 
 log = logging.getLogger("watcher.polling")
 
@@ -60,7 +62,12 @@ def keep(config: Config, query: Query, source: str, result: FetchResult, store: 
                                content=content_hash(record.raw))
                 if event is not None:
                     kept.queued += _tell_told(store, event, now)
+            for link in versions_of(record.study.details):  # a preprint <-> its article
+                kept.queued += apply_link(store, config, link, now)
         kept.warnings += conflict_warnings(record.source_id, saved.conflicts)
+    # a record kept later (or a link) may have merged a study kept earlier into another
+    kept.studies = {source_id: store.survivor_of(study_id)
+                    for source_id, study_id in kept.studies.items()}
     return kept
 
 

@@ -1,12 +1,11 @@
 """What `watcher status`, `watcher health` and `watcher validate` print, built from the
 configuration and the typed rows the database hands out (watcher.db.report_rows): the CLI only
-prints these lines. `status` tells where each query and source stands (and one study's story
-with `--study ID`), `health` one line per problem, `validate` what is watched."""
+prints these lines. `status` tells where each query and source stands (one study's story, with
+`--study ID`, is watcher.study_story), `health` one line per problem, `validate` what is watched."""
 
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,9 +15,7 @@ from .config import Config
 from .db import Store, storage
 from .db.report_rows import PositionRow
 from .destinations import KINDS
-from .errors import UsageError
 from .health import failing_sources, last_error, orphaned
-from .models import normalize_id
 from .settings import Settings
 from .sources import label, polled
 
@@ -199,55 +196,6 @@ def worker_line(store: Store) -> str:
     if datetime.fromisoformat(lease.expires) <= utc_now():
         line += f"; STALE: expired {lease.expires}, is the worker running?"
     return line
-
-
-def guess_scheme(ident: str) -> tuple[str, str]:
-    """'NCT01234567', 'ISRCTN12345678', 'PMC123', '10.1/x' or '12345678' (a PMID)."""
-    value = ident.strip()
-    upper = value.upper()
-    for prefix, scheme in (("NCT", "nct"), ("ISRCTN", "isrctn"), ("PMC", "pmcid")):
-        if upper.startswith(prefix):
-            return scheme, upper
-    if upper.startswith("PMID:"):
-        return "pmid", value[5:].strip()
-    if "/" in value:
-        return "doi", value
-    if re.fullmatch(r"\d+", value):
-        return "pmid", value
-    raise UsageError(f"cannot tell what kind of id {ident!r} is (use a PMID, PMCID, DOI, "
-                     "NCT or ISRCTN id)")
-
-
-def study_history(store: Store, ident: str) -> list[str]:
-    """`status --study ID`: one study's story: its ids, the records it is merged from with
-    every kept version, the queries that found it, what the team was told and when."""
-    scheme, value = guess_scheme(ident)
-    study_id = store.find_study({scheme: normalize_id(scheme, value)})
-    if study_id is None:
-        raise UsageError(f"no stored study has {scheme} {value}")
-    study = store.get_study(study_id)
-    lines = [f"study {study_id}: {study.title}", f"  kind: {study.kind}",
-             "  ids: " + ", ".join(f"{s}:{v}" for s, v in study.ids.items())]
-    for match in store.matches_of(study_id):
-        lines.append(f"  found by query {match.query_id} through {label(match.source)}")
-    lines.append("records (every kept version, oldest first):")
-    for version in store.record_history(study_id):
-        lines.append(f"  {label(version.source)} {version.source_id}: fetched "
-                     f"{version.fetched}, content {version.content_hash[:12]}")
-    lines.append("events:")
-    for event in store.events_of(study_id):
-        what = "; ".join(str(c) for c in event.details.get("changes", []))
-        lines.append(f"  {event.created} {event.kind}" + (f": {what}" if what else ""))
-        for told in store.deliveries_of(event.id):
-            sent = f"sent {told.sent_at}" if told.state == "sent" else told.state
-            lines.append(f"    to {told.destination}: {sent}"
-                         + (f" ({told.last_error})" if told.last_error else ""))
-    for conflict in store.id_conflicts():
-        if study_id in (conflict.owner_study, conflict.claimed_by_study):
-            lines.append(f"id conflict: {conflict.scheme}:{conflict.value} belongs to "
-                         f"study {conflict.owner_study}, also claimed by "
-                         f"study {conflict.claimed_by_study}")
-    return lines
 
 
 # --- watcher health --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from .abandoned import AbandonedMixin
 from .connection import StoreBase
 from .corrections import CorrectionsMixin
 from .delivered import DeliveredMixin
+from .joins import JoinsMixin
 from .lease import LeaseMixin
 from .lock import RunLockMixin
 from .outbox import DigestsMixin, OutboxMixin
@@ -26,7 +27,7 @@ from .typed_reads import TypedReadsMixin
 
 class Store(StoreBase, RunLockMixin, StudyIdsMixin, RecordsMixin, StudiesMixin, OutboxMixin,
             RoutesMixin, RenamesMixin, DigestsMixin, PositionsMixin, LeaseMixin, AbandonedMixin,
-            CorrectionsMixin, TypedReadsMixin, DeliveredMixin, SearchMixin):
+            CorrectionsMixin, TypedReadsMixin, DeliveredMixin, SearchMixin, JoinsMixin):
     """Open (creating and migrating as needed) the watcher database at *path*."""
 
 

@@ -16,5 +16,6 @@ class CorrectionsMixin:
         nor items a retired destination set aside: nobody was told those)."""
         return {destination: state for destination, state in self.conn.execute(
             "SELECT o.destination, o.state FROM outbox o JOIN events e ON e.id = o.event_id"
-            " WHERE e.study_id = ? AND e.kind = ? AND o.state NOT IN ('withheld', 'retired')"
+            " WHERE e.study_id = ? AND e.kind = ? AND o.state NOT IN ('withheld', 'retired',"
+            " 'merged')"
             " ORDER BY o.destination", (study_id, NewStudy.KIND))}

@@ -10,6 +10,8 @@ row per (destination, event) with a state:
     pending  -> retired  (its destination was removed on purpose: ``retired:`` in the YAML)
     sending  -> retired_sending (likewise, but an interrupted digest was sending it: it may
                          be in the destination already, so it counts as told, never as owed)
+    pending  -> merged   (its study was merged into one the destination already holds or is
+                         owed: set aside, never sent; see joins.py)
 
 A row still 'sending' when a process died is offered again by the next digest, which the
 destination may first check against what it already holds (a Slack digest id, say).

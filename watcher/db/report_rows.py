@@ -126,3 +126,16 @@ class InterruptedItem:
     started: str | None
     channel_id: str | None
     channel: str | None
+
+
+@dataclass(frozen=True)
+class StudyJoin:
+    """Why a record, a claimed id or a merged study belongs to a study, and since when."""
+
+    study_id: int
+    source: str  # the record's source, or who said so (a link's upstream)
+    source_id: str  # the record's id, or the ids a link joined ("ppr:PPR1 -> pmid:123")
+    merged_study: int | None  # the study merged into this one (None: a record or an id)
+    rule: str  # "first record", "shared id pmid:123", "Europe PMC link (...)", ...
+    basis: str  # "publisher" / "title_author" for a link, "" otherwise
+    joined: str | None  # when (None: attached before joins were recorded)

@@ -235,11 +235,29 @@ def _migration_8(db: sqlite_utils.Database) -> None:
         db["digests"].add_column("rendered", str)
 
 
+def _migration_9(db: sqlite_utils.Database) -> None:
+    """One study across sources: why each record belongs to its study (``study_joins``: the
+    record, or the link or merged study, its rule and when; see joins.py). Records an older
+    watcher attached are listed with the rule that attached them unknown and no time."""
+    if "study_joins" in db.table_names():  # a database whose version was set back by hand
+        return
+    db["study_joins"].create({
+        "id": int, "study_id": int, "source": str, "source_id": str, "merged_study": int,
+        "rule": str, "basis": str, "joined": str,
+    }, pk="id", not_null={"study_id", "rule"})
+    db["study_joins"].create_index(["study_id"])
+    db["study_joins"].create_index(["merged_study"])
+    db.execute("INSERT INTO study_joins (study_id, source, source_id, rule, basis)"
+               " SELECT study_id, source, source_id, 'kept before joins were recorded', ''"
+               " FROM source_records WHERE study_id IS NOT NULL ORDER BY id")
+
+
 #: Ordered schema migrations; the database's ``PRAGMA user_version`` is how many have run.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2,
                                                              _migration_3, _migration_4,
                                                              _migration_5, _migration_6,
-                                                             _migration_7, _migration_8]
+                                                             _migration_7, _migration_8,
+                                                             _migration_9]
 
 #: Tables a watcher database has once migrated: how a foreign SQLite file is recognised.
 CORE_TABLES = {"studies", "study_ids", "matches", "positions", "outbox", "runs", "polls",

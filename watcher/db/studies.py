@@ -20,6 +20,7 @@ from ..models import Match, Study, merge_studies
 from ..redact import scrub
 from ..sources import PRIORITY
 from .report_rows import RecordVersion
+from .study_ids import UNIQUE_SCHEMES
 
 
 @dataclass
@@ -58,7 +59,15 @@ class RecordsMixin:
     # StudiesMixin.
     find_study: Any
     _claim_ids: Any
+    _conflicts: Any
     stored_baseline: Any
+    # record_join(), owners_of(), studies_conflict(), told_first() and merge_studies_into()
+    # come from JoinsMixin.
+    record_join: Any
+    owners_of: Any
+    studies_conflict: Any
+    told_first: Any
+    merge_studies_into: Any
 
     # --- source records --------------------------------------------------------------------
 
@@ -89,17 +98,22 @@ class RecordsMixin:
                 # the version it replaces could not be read: the study as last stored is what
                 # this one is compared with (a retraction it carries is still found)
                 saved.previous = self.stored_baseline(row[1], study)
+        attached = ""  # why the record joins its study, when it is attached now
         if study is not None and saved.study_id is None:
             saved.study_id = self.find_study(study.ids)
             if saved.study_id is None:
                 saved.study_id = self.db["studies"].insert(
                     {**_study_row(study, now), "first_seen": now}).last_pk
                 saved.new_study = True
-            elif not self.conn.execute("SELECT 1 FROM source_records WHERE study_id = ?"
-                                       " LIMIT 1", (saved.study_id,)).fetchone():
-                # a study stored before records were kept (schema 1): its row is the version
-                # this record is compared with, so a retraction of what was sent is found
-                saved.previous = self.stored_baseline(saved.study_id, study)
+                attached = "first record"
+            else:
+                attached = "shared id " + self.owners_of(study.ids).get(saved.study_id, "")
+                if not self.conn.execute("SELECT 1 FROM source_records WHERE study_id = ?"
+                                         " LIMIT 1", (saved.study_id,)).fetchone():
+                    # a study stored before records were kept (schema 1): its row is the
+                    # version this record is compared with, so a retraction of what was sent
+                    # is found
+                    saved.previous = self.stored_baseline(saved.study_id, study)
         values = {"source": source, "source_id": source_id, "study_id": saved.study_id,
                   "content_hash": digest, "payload": pack(payload), "parsed": parsed,
                   "fetched": now, "updated": now, "modified": modified,
@@ -112,18 +126,46 @@ class RecordsMixin:
                                                    "payload": row[4], "fetched": row[5]})
             self.db["source_records"].update(row[0], values)
         if study is not None and saved.study_id is not None:
+            if attached:
+                self.record_join(saved.study_id, rule=attached, now=now, source=source,
+                                 source_id=source_id)
+            merged = self._join_holders(saved.study_id, study.ids, source=source,
+                                        source_id=source_id, now=now)
+            if merged:
+                saved.study_id, saved.new_study = merged, False  # joined an older study
             saved.conflicts = self._claim_ids(saved.study_id, study.ids, source=source,
                                               source_id=source_id, now=now)
-            if not saved.new_study:  # a new study's row was just written from this record
+            if not saved.new_study or merged:  # a new study's row was written from it
                 self._refresh_study(saved.study_id, now)
         return saved
+
+    def _join_holders(self, study_id: int, ids: dict[str, str], *, source: str,
+                      source_id: str, now: str) -> int | None:
+        """Records sharing an id are one study whichever arrived first: the other studies
+        holding one of *ids* (none holding a different unique id than the record or its
+        study) are merged with *study_id* into the one told first. Returns the survivor, or
+        None when there was nothing to merge."""
+        holders = {owner: shared for owner, shared in self.owners_of(ids).items()
+                   if owner != study_id and not self._conflicts(owner, ids)
+                   and not self.studies_conflict(study_id, owner, UNIQUE_SCHEMES)}
+        if not holders:
+            return None
+        survivor = self.told_first([study_id, *holders])
+        for other in [study_id, *holders]:
+            if other == survivor:
+                continue
+            if self.studies_conflict(survivor, other, UNIQUE_SCHEMES):
+                continue  # two holders disagree with each other: the id stays a conflict
+            shared = holders.get(other) or holders.get(survivor, "")
+            self.merge_studies_into(survivor, other, rule=f"shared id {shared}", now=now,
+                                    source=source, source_id=source_id)
+        return survivor
     def _refresh_study(self, study_id: int, now: str) -> None:
         records = [Study.from_dict(json.loads(parsed)) for (parsed,) in self.conn.execute(
             "SELECT parsed FROM source_records WHERE study_id = ? AND parsed IS NOT NULL"
             " ORDER BY id", (study_id,))]
         if records:
-            merged = merge_studies(records, PRIORITY)
-            self.db["studies"].update(study_id, _study_row(merged, now))
+            self.db["studies"].update(study_id, _study_row(merged_view(records), now))
 
     def records(self, source: str | None = None, *, after_id: int = 0,
                 limit: int = -1) -> list[dict[str, Any]]:
@@ -158,9 +200,11 @@ class StudiesMixin:
 
     def get_study(self, study_id: int) -> Study:
         row = self.db["studies"].get(study_id)
-        ids = dict(self.conn.execute(
-            "SELECT scheme, value FROM study_ids WHERE study_id = ? ORDER BY rowid",
-            (study_id,)).fetchall())
+        ids: dict[str, str] = {}
+        for scheme, value in self.conn.execute(
+                "SELECT scheme, value FROM study_ids WHERE study_id = ? ORDER BY rowid",
+                (study_id,)):
+            ids.setdefault(scheme, value)  # the first of a scheme it claimed
         return _study_from_row(row, ids)
 
     def stored_baseline(self, study_id: int, current: Study) -> Study:
@@ -205,7 +249,8 @@ class StudiesMixin:
         later change to it concerns (not one a retired destination set aside: never told)."""
         return [row[0] for row in self.conn.execute(
             "SELECT DISTINCT o.destination FROM outbox o JOIN events e ON e.id = o.event_id"
-            " WHERE e.study_id = ? AND e.kind = ? AND o.state NOT IN ('withheld', 'retired')"
+            " WHERE e.study_id = ? AND e.kind = ? AND o.state NOT IN ('withheld', 'retired',"
+            " 'merged')"
             " ORDER BY o.destination", (study_id, NewStudy.KIND))]
 
     def matches_of(self, study_id: int) -> list[Match]:
@@ -214,6 +259,19 @@ class StudiesMixin:
             "SELECT query_id, source, labels FROM matches WHERE study_id = ?"
             " ORDER BY first_matched, query_id", (study_id,))]
 
+
+
+def merged_view(records: list[Study]) -> Study:
+    """The study as the team sees it: its published version's records first (a preprint
+    joined to its article is shown as the article, by the most trusted source), the
+    preprint's filling what they lack."""
+    published = [record for record in records if record.kind != "preprint"]
+    preprints = [record for record in records if record.kind == "preprint"]
+    if not published or not preprints:
+        return merge_studies(records, PRIORITY)
+    # no priority between the two merged views: the published one first, as given
+    return merge_studies([merge_studies(published, PRIORITY),
+                          merge_studies(preprints, PRIORITY)], ())
 
 
 def _study_row(study: Study, now: str) -> dict[str, Any]:

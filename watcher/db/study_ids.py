@@ -8,14 +8,30 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..models import normalize_id
+from ..versions import is_preprint_doi
 from .report_rows import IdConflict
 
 #: The name its lines have always carried (serve's JSON logs show it).
 log = logging.getLogger("watcher.db.studies")
 
 #: Schemes that identify one study only: a record holding a different value of one of these is
-#: a different study, even when it shares a DOI (errata and their articles do).
-UNIQUE_SCHEMES = ("pmid", "nct")
+#: a different study, even when it shares a DOI (errata and their articles do: a journal DOI
+#: is not one of these). A study has one preprint: two preprints (PPR ids or preprint DOIs)
+#: claiming one PMID are a conflict, logged and never merged silently.
+UNIQUE_SCHEMES = ("pmid", "nct", "ppr", "preprint_doi")
+
+
+def canonical_ids(ids: dict[str, str]) -> dict[str, str]:
+    """*ids* normalised, a preprint server's DOI given as a plain ``doi`` (by a source that
+    does not tell them apart) under ``preprint_doi``: one preprint, one id, whoever wrote it."""
+    found: dict[str, str] = {}
+    for scheme, raw in ids.items():
+        value = normalize_id(scheme, raw)
+        if scheme == "doi" and is_preprint_doi(value):
+            scheme = "preprint_doi"
+        if value:
+            found.setdefault(scheme, value)
+    return found
 
 
 class StudyIdsMixin:
@@ -25,6 +41,7 @@ class StudyIdsMixin:
     def find_study(self, ids: dict[str, str]) -> int | None:
         """The stored study these ids belong to. A study sharing one id (a DOI, say) but
         holding a different id of a unique scheme (another PMID) is a different study."""
+        ids = canonical_ids(ids)
         for scheme, value in ids.items():
             row = self.conn.execute(
                 "SELECT study_id FROM study_ids WHERE scheme = ? AND value = ?",
@@ -42,6 +59,7 @@ class StudyIdsMixin:
         return stored
 
     def _conflicts(self, study_id: int, ids: dict[str, str]) -> bool:
+        ids = canonical_ids(ids)
         stored = self._ids_of(study_id)
         return any(scheme in stored and normalize_id(scheme, value) not in stored[scheme]
                    for scheme, value in ids.items() if scheme in UNIQUE_SCHEMES)
@@ -61,7 +79,7 @@ class StudyIdsMixin:
                    now: str) -> list[str]:
         """Attach *ids* to the study; an id owned by another study is a logged conflict."""
         conflicts = []
-        for scheme, raw in ids.items():
+        for scheme, raw in canonical_ids(ids).items():
             value = normalize_id(scheme, raw)
             row = self.conn.execute("SELECT study_id FROM study_ids WHERE scheme = ? AND"
                                     " value = ?", (scheme, value)).fetchone()

@@ -15,6 +15,7 @@ from typing import Any
 from .base import Event, Unknown
 from .correction import Correction
 from .new_study import NewStudy
+from .now_published import NowPublished
 from .query_health import QueryHealth
 from .trial_changed import TrialChanged
 
@@ -23,6 +24,7 @@ KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
     NewStudy,
     TrialChanged,
     Correction,
+    NowPublished,
     QueryHealth,
 )}
 
@@ -40,5 +42,5 @@ def from_row(row: Mapping[str, Any]) -> Event:
     return cls.from_stored(details=stored, **common)
 
 
-__all__ = ["KINDS", "Correction", "Event", "NewStudy", "QueryHealth", "TrialChanged",
-           "Unknown", "from_row"]
+__all__ = ["KINDS", "Correction", "Event", "NewStudy", "NowPublished", "QueryHealth",
+           "TrialChanged", "Unknown", "from_row"]
