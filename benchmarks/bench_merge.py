@@ -44,10 +44,11 @@ from watcher.models import SourceRecord  # noqa: E402
 from watcher.poll_apply import Kept, keep  # noqa: E402
 from watcher.sources import REGISTRY, FetchResult  # noqa: E402
 from watcher.sources.base import identified  # noqa: E402
-from watcher.versions import AUTHORITATIVE, VersionLink, clean_doi, doi_scheme  # noqa: E402
+from watcher.versions import VersionLink  # noqa: E402
 
 SET = Path(__file__).resolve().parent / "merge_pairs" / "pairs.jsonl"
 NOW = "2026-12-05T12:00:00+00:00"
+FEED_URL = "https://feeds.example.org/toc.rss"  # where a feed payload is said to come from
 
 
 class Skip(Exception):
@@ -158,40 +159,24 @@ def _feed_records(payload: str) -> list[SourceRecord]:
     parser = _optional("watcher.parsers.feed")
     if parser is None or not hasattr(parser, "parse_feed"):
         raise Skip("no feed parser on this branch")
-    return list(parser.parse_feed(payload.encode("utf-8")).records)
+    return list(parser.parse_feed(payload.encode("utf-8"), url=FEED_URL).records)
 
 
-# --- look-up answers into version links ---------------------------------------------------------
+# --- look-up answers into version links, by the look-up step's own parsers ---------------------
 
 def links_from_lookup(via: str, payload: str) -> list[VersionLink]:
-    """The version links a look-up answer asserts (bioRxiv ``/pubs``, Crossref ``works``)."""
-    data = json.loads(payload)
+    """The version links a look-up answer asserts (bioRxiv ``/pubs``, Crossref ``works``),
+    read by the parsers the post-poll look-up step uses (``watcher.lookups``)."""
     if via == "biorxiv":
-        links = []
-        for item in data.get("collection") or []:
-            pre, pub = clean_doi(item.get("preprint_doi")), clean_doi(item.get("published_doi"))
-            if pre and pub:
-                links.append(VersionLink(preprint=(doi_scheme(pre), pre), published=("doi", pub),
-                                         basis=AUTHORITATIVE, via="biorxiv",
-                                         note="bioRxiv mapping",
-                                         journal=item.get("published_journal") or "",
-                                         published_date=item.get("published_date") or ""))
-        return links
+        biorxiv = _optional("watcher.lookups.biorxiv")
+        if biorxiv is None:
+            raise Skip("no bioRxiv look-up parser on this branch")
+        return list(biorxiv.parse_pubs(payload).links)
     if via == "crossref":
-        work = data.get("message") or {}
-        published = clean_doi(work.get("DOI"))
-        links = []
-        for item in (work.get("relation") or {}).get("has-preprint") or []:
-            pre = clean_doi(item.get("id")) if item.get("id-type") == "doi" else None
-            if pre and published:
-                parts = ((work.get("issued") or {}).get("date-parts") or [[]])[0]
-                links.append(VersionLink(
-                    preprint=(doi_scheme(pre), pre), published=("doi", published),
-                    basis=AUTHORITATIVE, via="crossref", note="Crossref relation has-preprint",
-                    journal=(work.get("container-title") or [""])[0],
-                    published_date="-".join(f"{p:02d}" for p in parts),
-                    title=(work.get("title") or [""])[0]))
-        return links
+        crossref = _optional("watcher.lookups.crossref")
+        if crossref is None:
+            raise Skip("no Crossref look-up parser on this branch")
+        return [link for work in crossref.parse_answer(payload) for link in work.links]
     raise ValueError(f"unknown look-up {via!r}")
 
 
@@ -210,6 +195,8 @@ def run_pair(pair: dict[str, Any], config: Config, query: Query, folder: Path) -
         records = [parse_payload(side["source"], side["payload"])
                    for side in (pair["a"], pair["b"])]
         apply_link = _apply_link() if pair.get("lookups") else None
+        links = [link for lookup in pair.get("lookups") or []
+                 for link in links_from_lookup(lookup["via"], lookup["payload"])]
     except Skip as exc:
         outcome.note = str(exc)
         return outcome
@@ -220,9 +207,8 @@ def run_pair(pair: dict[str, Any], config: Config, query: Query, folder: Path) -
             result = FetchResult(scheme=REGISTRY[source].scheme if source in REGISTRY else "",
                                  matched=[record.source_id], records=[record])
             keep(config, query, source, result, store, NOW, Kept())
-        for lookup in pair.get("lookups") or []:
-            for link in links_from_lookup(lookup["via"], lookup["payload"]):
-                apply_link(store, config, link, NOW)
+        for link in links:
+            apply_link(store, config, link, NOW)
         studies = [_study_of(store, side["source"], record.source_id)
                    for side, record in zip((pair["a"], pair["b"]), records, strict=True)]
     finally:
