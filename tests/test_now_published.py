@@ -213,3 +213,22 @@ def test_a_preprint_and_its_article_both_told_then_linked_tell_nothing_more(env,
     assert store.owner_of("pmid", PMID) == pre and store.survivor_of(pub) == pre
     told = kinds(env, pre)
     assert told == [("new", "team", "sent"), ("new", "team", "sent")], told
+
+
+def test_a_study_known_as_published_carries_its_preprint_s_links_in_every_renderer():
+    from watcher.events import NewStudy
+
+    study = Study("pubmed", "publication", {"pmid": PMID, "doi": DOI, "ppr": PPR,
+                                            "preprint_doi": PREPRINT_DOI}, TITLE,
+                  journal=JOURNAL, authors=["Krystal JH"], year=2023)
+    built = digest_module.build("team", [PendingItem(1, NewStudy.of(7), study,
+                                                     [Match("ketamine", "pubmed")])],
+                                {"ketamine": "Ketamine"}, [],
+                                generated="2026-12-05T00:00:00", since=None)
+    shown = " ".join(text.render(built).split())
+    posted = json.dumps([m.payload() for m in slack.render(built, threaded=True)])
+    mail = email.render(built)
+    for url in (f"https://europepmc.org/article/PPR/{PPR}", f"https://doi.org/{PREPRINT_DOI}"):
+        assert url in shown and url in posted, url
+        assert f'href="{url}"' in mail.html, url
+        assert url in " ".join(mail.text.split()), url

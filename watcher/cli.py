@@ -261,13 +261,12 @@ def status(obj: Context, study_id: str | None, as_json: bool) -> None:
     invalid: it then shows what the database holds."""
     from . import report_json, reporting
 
-    if study_id:
-        from . import study_story
+    if study_id:  # one study's story (watcher.study_story)
+        from .study_story import study_history, study_json
 
-        if as_json:
-            click.echo(json.dumps(study_story.study_json(obj.reader(), study_id), indent=2))
-            return
-        for line in study_story.study_history(obj.reader(), study_id):
+        story = study_json(obj.reader(), study_id) if as_json else None
+        for line in [json.dumps(story, indent=2)] if story else study_history(obj.reader(),
+                                                                            study_id):
             _say(line)
         return
     settings = obj.settings  # a bad environment still stops it, as everywhere

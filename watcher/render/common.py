@@ -10,6 +10,7 @@ import re
 from datetime import datetime
 
 from ..digest import Digest, DigestItem
+from ..events.now_published import id_links
 from ..labels import INFERRED, inferred_labels
 from ..models import Study
 from ..printable import printable
@@ -45,7 +46,19 @@ def id_line(study: Study) -> str:
     registered = registrations(study)
     if registered:
         parts.append(registered)
+    earlier = preprint_links(study)
+    if earlier:
+        parts.append("preprint " + " ".join(url for _, url in earlier))
     return " · ".join(parts)
+
+
+def preprint_links(study: Study) -> list[tuple[str, str]]:
+    """(label, url) of the preprint of a study known in its published version (joined by a
+    link, see watcher.identity): one item carries every version's links."""
+    if study.kind == "preprint":
+        return []  # its own page is the item's
+    return id_links([f"{scheme}:{value}" for scheme, value in study.ids.items()
+                     if scheme in ("ppr", "preprint_doi")])
 
 
 #: MEDLINE publication types -> the short labels the team scans for, in display order.

@@ -34,6 +34,7 @@ from .common import (
     notice_link,
     notice_text,
     overflow_line,
+    preprint_links,
     receipt_line,
     receipt_sentence,
     study_facts,
@@ -97,6 +98,8 @@ class ItemView:
     ids: list[RegistryId] = field(default_factory=list)
     ids_lead: str = ""
     ids_more: str = ""  # ' and 2 more'
+    #: The preprint's pages, for a study known in its published version.
+    versions: list[RegistryId] = field(default_factory=list)
 
     @property
     def ids_text(self) -> str:
@@ -208,7 +211,9 @@ def item_view(item: DigestItem) -> ItemView:
                     note_label=note_label(item), notice=notice, notice_url=safe_href(notice_url),
                     warning=state, warning_text=WARNING_TEXT.get(state, ""), ids_lead=lead,
                     ids_more=more,
-                    ids=[RegistryId(one_line(e.label), safe_href(e.url)) for e in ids])
+                    ids=[RegistryId(one_line(e.label), safe_href(e.url)) for e in ids],
+                    versions=[RegistryId(one_line(name), safe_href(url))
+                              for name, url in preprint_links(study)])
 
 
 def _context(digest: Digest, subject: str, brand: str) -> dict[str, object]:

@@ -30,6 +30,7 @@ from .common import (
     notice_link,
     notice_text,
     overflow_line,
+    preprint_links,
     receipt_line,
     receipt_sentence,
     short_date,
@@ -201,7 +202,8 @@ def item_mrkdwn(item: DigestItem) -> str:
     tags = [text_field(lbl, 60).replace("`", "'") for lbl in without_warning(labels)]
     lines = [title + ("  " + " ".join(f"`{lbl}`" for lbl in tags if lbl) if tags else "")]
     facts = [text_field(first_author(study), 120),
-             *(text_field(part, 200) for part in source_parts(study)), _ids_mrkdwn(study)]
+             *(text_field(part, 200) for part in source_parts(study)), _ids_mrkdwn(study),
+             *(link(url, f"preprint {name}", 80) for name, url in preprint_links(study))]
     details = " · ".join(f for f in facts if f)
     if details:
         lines.append(details)
