@@ -138,8 +138,10 @@ def test_status_study_shows_the_joins_and_a_merged_away_id_resolves(env):
 def test_a_database_from_before_joins_lists_its_records_as_kept_before_joins(env):
     store = Store(env.db)
     kept = save(store, PUBLISHED, PMID, "2026-10-01T09:00:00")
-    with store.transaction():  # as a watcher of schema 8 left it: no study_joins
-        store.conn.execute("DROP TABLE study_joins")
+    with store.transaction():  # as a watcher of schema 8 left it: no study_joins, and a
+        store.conn.execute("DROP TABLE study_joins")  # preprint's DOI kept as a plain doi
+        store.conn.execute("INSERT INTO study_ids (scheme, value, study_id) VALUES"
+                           " ('doi', '10.1101/2023.05.01.538999', ?)", (kept,))
         store.conn.execute("PRAGMA user_version = 8")
     store.close()
     shown = env.cli("status", "--study", PMID)  # read-only: upgraded in memory
@@ -149,8 +151,9 @@ def test_a_database_from_before_joins_lists_its_records_as_kept_before_joins(env
     upgraded = Store(env.db)
     assert [(j.study_id, j.source_id, j.joined) for j in upgraded.joins_of(kept)] == [
         (kept, PMID, None)]
-    # and it joins from then on
-    pre = save(upgraded, preprint(), PPR, "2026-11-01T09:00:00")
+    assert upgraded.owner_of("preprint_doi", "10.1101/2023.05.01.538999") == kept
+    # and it joins from then on (the preprint Europe PMC gives shares that DOI)
+    pre = save(upgraded, preprint(ids={"ppr": PPR}), PPR, "2026-11-01T09:00:00")
     with upgraded.transaction():
         apply_link(upgraded, None, VersionLink(preprint=("ppr", PPR), published=("pmid", PMID),
                                                basis=AUTHORITATIVE, via="biorxiv"),

@@ -181,3 +181,52 @@ def test_a_preprint_doi_given_as_a_plain_doi_is_the_same_preprint(tmp_path):
     assert store.survivor_of(published) == pre
     assert store.get_study(pre).ids["preprint_doi"] == PREPRINT_DOI
     assert store.get_study(pre).ids["doi"] == DOI
+
+
+def test_a_preprint_pubmed_indexes_joins_its_article_by_an_authoritative_link_only(tmp_path):
+    """PubMed lists some medRxiv preprints under a PMID of their own: bioRxiv's mapping joins
+    it to its article (the article's PMID is the one shown); a guess never does."""
+    store = Store(tmp_path / "w.db")
+    indexed = Study(source="pubmed", kind="preprint",
+                    ids={"pmid": "37000001", "doi": PREPRINT_DOI},
+                    title=PUBLISHED.title, authors=["Krystal JH"], year=2023)
+    pre = save(store, indexed, "37000001", "2026-11-01T09:00:00")
+    tell(store, pre, "team", "2026-11-01T09:00:00", sent=True)
+    pub = save(store, PUBLISHED, PMID, "2026-11-02T09:00:00")
+    guess = VersionLink(preprint=("preprint_doi", PREPRINT_DOI), published=("pmid", PMID),
+                        basis="title_author", via="europepmc")
+    with store.transaction():
+        assert apply_link(store, None, guess, "2026-11-02T09:00:01") == 0
+    assert store.study_exists(pub), "a guess never joins two PMIDs"
+    with store.transaction():
+        queued = apply_link(store, None, VersionLink(
+            preprint=("preprint_doi", PREPRINT_DOI), published=("doi", DOI),
+            basis=AUTHORITATIVE, via="biorxiv"), "2026-11-02T09:00:02")
+    assert queued == 1 and store.survivor_of(pub) == pre
+    assert store.get_study(pre).ids["pmid"] == PMID
+    assert ("pmid", "37000001") in store.all_ids(pre)
+    # two preprints still never join one article
+    other = save(store, preprint(ppr="PPR700009", preprint_doi="10.1101/2023.06.01.000009"),
+                 "PPR700009", "2026-11-03T09:00:00")
+    with store.transaction():
+        apply_link(store, None, VersionLink(preprint=("ppr", "PPR700009"),
+                                            published=("pmid", PMID), basis=AUTHORITATIVE,
+                                            via="europepmc"), "2026-11-03T09:00:01")
+    assert store.study_exists(other) and store.survivor_of(other) == other
+
+
+def test_a_study_merged_away_leaves_its_number_unused(tmp_path):
+    """The newest study merged into an older one: the next new study gets a number of its
+    own (the merged one's resolves to its survivor, and its new-study event is taken)."""
+    store = Store(tmp_path / "w.db")
+    pre = save(store, preprint(), PPR, "2026-11-01T09:00:00")
+    pub = save(store, PUBLISHED, PMID, "2026-11-02T09:00:00")
+    tell(store, pub, "team", "2026-11-02T09:00:00", sent=False)
+    with store.transaction():
+        apply_link(store, None, link(), "2026-11-02T09:00:01")
+    assert not store.study_exists(pub)
+    fresh = save(store, preprint(ppr="PPR700003", preprint_doi="10.1101/2023.07.01.000003",
+                                 title="Another study"), "PPR700003", "2026-11-03T09:00:00")
+    assert fresh not in (pre, pub) and store.survivor_of(fresh) == fresh
+    with store.transaction():
+        assert store.add_event(NewStudy.of(fresh), "2026-11-03T09:00:00")[1], "its own event"

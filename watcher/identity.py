@@ -129,6 +129,17 @@ def _ids(study: Study | None) -> list[str]:
     return [f"{scheme}:{value}" for scheme, value in (study.ids if study else {}).items()]
 
 
+def _unique_for(link: VersionLink, preprint: Study | None,
+                published: Study | None) -> tuple[str, ...]:
+    """The schemes two studies must not differ in to be joined by *link*. A preprint PubMed
+    indexes has a PMID of its own: an authoritative link may join it to its article's PMID
+    (two preprints, or two articles, still never join)."""
+    if link.authoritative and preprint is not None and published is not None and \
+            preprint.kind == "preprint" and published.kind != "preprint":
+        return tuple(scheme for scheme in UNIQUE_SCHEMES if scheme != "pmid")
+    return UNIQUE_SCHEMES
+
+
 def apply_link(store: Store, config: Destinations | None, link: VersionLink, now: str) -> int:
     """Join the two versions *link* names (see the module's docstring). Returns the outbox
     rows queued (the "now published" item)."""
@@ -149,7 +160,7 @@ def apply_link(store: Store, config: Destinations | None, link: VersionLink, now
         rule = f"title and first author: {reason} (guessed by {rule})"
     told_pre, told_pub = _told(store, pre), _told(store, pub)
     if pre is not None and pub is not None:
-        conflict = store.studies_conflict(pre, pub, UNIQUE_SCHEMES)
+        conflict = store.studies_conflict(pre, pub, _unique_for(link, preprint, published))
         if conflict:
             store.log_link_conflict(pub, pre, *link.published, source=link.via,
                                     source_id=joined, now=now)
@@ -159,6 +170,10 @@ def apply_link(store: Store, config: Destinations | None, link: VersionLink, now
         survivor = store.told_first([pre, pub])
         store.merge_studies_into(survivor, pub if survivor == pre else pre, rule=rule, now=now,
                                  source=link.via, source_id=joined, basis=link.basis)
+        own = preprint.ids.get("pmid") if preprint else None
+        if own and published and published.ids.get("pmid") not in (None, own):
+            store.demote_id("pmid", own)  # the article's PMID is the study's
+            store._refresh_study(survivor, now)
     else:
         survivor = pre if pre is not None else pub
         assert survivor is not None

@@ -85,6 +85,17 @@ class JoinsMixin:
             "SELECT scheme, value FROM study_ids WHERE study_id = ? ORDER BY rowid",
             (study_id,))]
 
+    def demote_id(self, scheme: str, value: str) -> None:
+        """Show this id after the study's other ids of its scheme (a preprint's own PMID once
+        it is one study with its article: the article's is the one its items link to)."""
+        row = self.conn.execute("SELECT study_id FROM study_ids WHERE scheme = ? AND value = ?",
+                                (scheme, value)).fetchone()
+        if row is not None:
+            self.conn.execute("DELETE FROM study_ids WHERE scheme = ? AND value = ?",
+                              (scheme, value))
+            self.conn.execute("INSERT INTO study_ids (scheme, value, study_id) VALUES (?, ?, ?)",
+                              (scheme, value, row[0]))
+
     # --- who holds an id ---------------------------------------------------------------------
 
     def owner_of(self, scheme: str, value: str) -> int | None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from ..events import NewStudy
+from ..versions import is_preprint_doi
 from .search import add_search
 
 #: Stamped into ``meta`` so that a foreign SQLite file is never mistaken for a watcher database.
@@ -238,7 +239,8 @@ def _migration_8(db: sqlite_utils.Database) -> None:
 def _migration_9(db: sqlite_utils.Database) -> None:
     """One study across sources: why each record belongs to its study (``study_joins``: the
     record, or the link or merged study, its rule and when; see joins.py). Records an older
-    watcher attached are listed with the rule that attached them unknown and no time."""
+    watcher attached are listed with the rule that attached them unknown and no time; a
+    preprint server's DOI it kept as a plain ``doi`` becomes the study's ``preprint_doi``."""
     if "study_joins" in db.table_names():  # a database whose version was set back by hand
         return
     db["study_joins"].create({
@@ -250,6 +252,12 @@ def _migration_9(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO study_joins (study_id, source, source_id, rule, basis)"
                " SELECT study_id, source, source_id, 'kept before joins were recorded', ''"
                " FROM source_records WHERE study_id IS NOT NULL ORDER BY id")
+    # A preprint server's DOI kept as a plain doi is the preprint's id from now on.
+    for value, study_id in db.execute("SELECT value, study_id FROM study_ids WHERE"
+                                      " scheme = 'doi'").fetchall():
+        if is_preprint_doi(value):
+            db.execute("UPDATE OR IGNORE study_ids SET scheme = 'preprint_doi' WHERE"
+                       " scheme = 'doi' AND value = ? AND study_id = ?", [value, study_id])
 
 
 #: Ordered schema migrations; the database's ``PRAGMA user_version`` is how many have run.

@@ -103,7 +103,8 @@ class RecordsMixin:
             saved.study_id = self.find_study(study.ids)
             if saved.study_id is None:
                 saved.study_id = self.db["studies"].insert(
-                    {**_study_row(study, now), "first_seen": now}).last_pk
+                    {**_study_row(study, now), "first_seen": now,
+                     "id": self._next_study_id()}).last_pk
                 saved.new_study = True
                 attached = "first record"
             else:
@@ -160,6 +161,14 @@ class RecordsMixin:
             self.merge_studies_into(survivor, other, rule=f"shared id {shared}", now=now,
                                     source=source, source_id=source_id)
         return survivor
+    def _next_study_id(self) -> int:
+        """A number no study ever had: not even one merged away (its number resolves to the
+        study it is part of, and its event keys are taken), which SQLite would hand out again
+        when it was the highest."""
+        return (self.conn.execute(
+            "SELECT MAX(COALESCE((SELECT MAX(id) FROM studies), 0), COALESCE((SELECT"
+            " MAX(merged_study) FROM study_joins), 0))").fetchone()[0] or 0) + 1
+
     def _refresh_study(self, study_id: int, now: str) -> None:
         records = [Study.from_dict(json.loads(parsed)) for (parsed,) in self.conn.execute(
             "SELECT parsed FROM source_records WHERE study_id = ? AND parsed IS NOT NULL"
