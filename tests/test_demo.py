@@ -168,3 +168,15 @@ def test_the_week_s_preprints_are_in_the_email_and_the_anaesthesia_noise_is_not(
     assert "Research Square" in html and "medRxiv" in html
     assert "PPR9900004" not in html and "procedural sedation in children" not in html
     assert "Europe PMC" in result.stderr
+
+
+def test_last_week_s_preprint_published_this_week_is_one_now_published_item(demo):
+    """The demo shows issue 19's "now published": a preprint told last week whose paper
+    appears this week is one item saying so (journal, the preprint's title), not a new study."""
+    cwd, result = demo
+    text = (cwd / "watcher-demo" / "digest-slack.txt").read_text(encoding="utf-8")
+    assert "1 now published" in result.stdout
+    assert text.count("pubmed.ncbi.nlm.nih.gov/92000095/)  `now published`") == 1
+    assert "now published in J Affect Disord" in text and "was a medRxiv preprint" in text
+    assert "title was “Ketamine versus electroconvulsive therapy" in text
+    assert "europepmc.org/article/PPR/PPR9900005" in text

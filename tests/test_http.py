@@ -108,6 +108,20 @@ def test_a_dead_host_is_tried_twice_then_remembered(unused_port):
     assert client.requests == 2, "no new connection attempts to a host known to be down"
 
 
+
+def test_a_dead_host_two_services_share_is_named_as_each_service_asking(unused_port):
+    """Europe PMC's look-up after Crossref's, both through one (down) mirror: each failure names
+    the service that asked, not the one that found the host down."""
+    client = HttpClient(retry=RetryPolicy(backoff=0.01), sleep=lambda s: None)
+    url = f"http://127.0.0.1:{unused_port}/"
+    with pytest.raises(SourceError, match="could not reach Crossref"):
+        client.get(url + "works", service="Crossref")
+    with pytest.raises(SourceError) as caught:
+        client.get(url + "search", service="Europe PMC")
+    assert str(caught.value).startswith(f"could not reach Europe PMC (127.0.0.1:{unused_port})")
+    assert "Crossref" not in str(caught.value)
+    assert client.requests == 2, "still no new connection attempt to a host known to be down"
+
 def test_timeout_is_reported_with_the_host(scripted):
     server = scripted([(200, {}, b"late", 2)] * 2)
     client = HttpClient(timeout=0.3, retry=RetryPolicy(attempts=2, backoff=0.01),

@@ -160,3 +160,19 @@ def test_a_database_from_before_joins_lists_its_records_as_kept_before_joins(env
                    "2026-11-01T09:00:01")
     assert upgraded.survivor_of(pre) == kept
     assert upgraded.joins_of(kept)[-1].rule == "bioRxiv mapping"
+
+
+def test_status_study_takes_each_id_as_it_prints_it_and_refuses_garbage_in_one_line(env):
+    store = Store(env.db)
+    study_id = save(store, preprint(), PPR, "2026-11-01T09:00:00")
+    shown = env.cli("status", "--study", PPR)
+    assert shown.exit_code == 0, shown.stderr
+    printed = next(line for line in shown.stdout.splitlines() if line.startswith("  ids: "))
+    for ident in printed[len("  ids: "):].split(", "):  # "ppr:PPR700001", "preprint_doi:..."
+        again = env.cli("status", "--study", ident)
+        assert again.exit_code == 0 and f"study {study_id}:" in again.stdout, (ident,
+                                                                                again.stderr)
+    for garbage in ("study:99999999999999999999", "99999999999999999999999", "ppr:"):
+        refused = env.cli("status", "--study", garbage)
+        assert refused.exit_code == 2, (garbage, refused.stderr)
+        assert refused.stderr.startswith("error: ") and "internal error" not in refused.stderr

@@ -82,7 +82,7 @@ def run_demo(settings: Settings, *, db_path: str | None = None,
                 biorxiv_rate=50.0)))
         store = Store(demo_settings.db, setting="--db" if db_path else "WATCHER_DB")
         try:
-            corpus.serve_last_week(server, trials)
+            corpus.serve_last_week(server, trials, europepmc)
             week_ago = now - timedelta(days=7)
             say(f"demo: local PubMed, ClinicalTrials.gov, ISRCTN and Europe PMC servers; "
                 f"{len(cfg.queries)} saved queries from {settings.queries}; database "

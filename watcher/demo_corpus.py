@@ -56,9 +56,12 @@ class Corpus:
 
     def new_this_week(self) -> int:
         """Studies this week's digest tells as new (correction notices are not studies)."""
-        papers = [p for p in self.papers if p.get("week") != "last" and "notice_for" not in p]
+        # a paper published from last week's preprint is "now published", not a new study
+        published = {p["published_as"][0] for p in self.preprints if p.get("week") == "last"}
+        papers = [p for p in self.papers if p.get("week") != "last" and "notice_for" not in p
+                  and p["pmid"] not in published]
         trials = [t for t in self.trials if t.get("week") != "last"]
-        preprints = [p for p in self.preprints if not p.get("noise")]
+        preprints = [p for p in self.preprints if not p.get("noise") and p.get("week") != "last"]
         # (an ISRCTN record here is a trial above, merged)
         return len(papers) + len(trials) + len(preprints)
 
@@ -69,13 +72,17 @@ class Corpus:
         return (f"{trials} trials, {kinds.count('Retraction')} paper(s) retracted, "
                 f"{len(kinds) - kinds.count('Retraction')} corrected")
 
-    def serve_last_week(self, pubmed: EutilsServer, trials: CtgovServer) -> None:
+    def serve_last_week(self, pubmed: EutilsServer, trials: CtgovServer,
+                        europepmc: EuropePMCServer | None = None) -> None:
         for paper in self.papers:
             if paper.get("week") == "last":
                 pubmed.add_article(self.article(paper), self.day(-paper["days_ago"]))
         for spec in self.trials:
             if spec.get("week") == "last":
                 trials.add_study(self.study(spec))
+        for spec in self.preprints:  # not yet known published: no link
+            if europepmc is not None and spec.get("week") == "last":
+                europepmc.add(self.preprint({**spec, "published_as": None}))
 
     def serve_this_week(self, pubmed: EutilsServer, trials: CtgovServer,
                         isrctn: IsrctnServer, europepmc: EuropePMCServer) -> None:
@@ -92,7 +99,7 @@ class Corpus:
         for spec in self.isrctn:
             isrctn.add_full_trial(spec["isrctn"], full_trial(spec, self.today),
                                   updated=self.day(spec["dates"]["updated"]))
-        for spec in self.preprints:
+        for spec in self.preprints:  # (last week's again, now with its link)
             europepmc.add(self.preprint(spec))
 
     def preprint(self, spec: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,11 @@ from .sources import label
 from .versions import clean_doi, doi_scheme
 
 _PREFIXES = (("NCT", "nct"), ("ISRCTN", "isrctn"), ("PMC", "pmcid"), ("PPR", "ppr"))
+#: Schemes an id may be written with, as this command prints them ("ppr:PPR123").
+_SCHEMES = ("pmid", "pmcid", "doi", "preprint_doi", "ppr", "nct", "isrctn", "eudract", "ctis",
+            "drks", "actrn", "chictr")
+#: SQLite's largest integer: a larger study number names no study.
+_MAX_ROWID = 2**63 - 1
 
 
 def guess_scheme(ident: str) -> tuple[str, str]:
@@ -27,8 +32,12 @@ def guess_scheme(ident: str) -> tuple[str, str]:
     preprint server's DOI), 'study:12', '2020-001234-12' (EudraCT) or '12345678' (a PMID)."""
     value = ident.strip()
     upper = value.upper()
-    if upper.startswith("STUDY:") and value[6:].strip().isdigit():
+    if upper.startswith("STUDY:") and value[6:].strip().isdigit() and \
+            int(value[6:].strip()) <= _MAX_ROWID:
         return "study", value[6:].strip()
+    scheme, _, rest = value.partition(":")
+    if scheme.strip().lower() in _SCHEMES and rest.strip():  # as `status --study` prints ids
+        return scheme.strip().lower(), rest.strip()
     for prefix, scheme in _PREFIXES:
         if upper.startswith(prefix) and upper[len(prefix):].strip(" :").isdigit():
             return scheme, upper

@@ -65,7 +65,7 @@ class HttpClient:
             follow_redirects=False,
         )
         self._lock = threading.Lock()
-        self._unreachable: dict[str, str] = {}
+        self._unreachable: dict[str, tuple[str, str]] = {}  # host -> (label, problem)
         self._timeouts: dict[str, int] = {}  # consecutive timeouts per host
         self.requests = 0
         self.counts: dict[str, int] = {}  # requests (retries included) per service or host
@@ -93,8 +93,9 @@ class HttpClient:
         it (a conditional GET's If-None-Match)."""
         host, secrets = self._host_and_secrets(url)
         label = f"{service} ({host})" if service else host
-        if host in self._unreachable:
-            raise SourceError(self._unreachable[host])
+        if host in self._unreachable:  # said as the service asking now (one mirror, many)
+            first, problem = self._unreachable[host]
+            raise SourceError(problem.replace(first, label, 1))
         poll = current_poll()
         last_problem = ""
         for attempt in range(1, self.retry.attempts + 1):
@@ -119,13 +120,13 @@ class HttpClient:
                 if self._timed_out(host) >= 2:
                     # Twice in a row without an answer: hung, not just slow once. Later
                     # requests fail at once instead of each waiting out more deadlines.
-                    self._unreachable[host] = last_problem
+                    self._unreachable[host] = (label, last_problem)
                     raise SourceError(last_problem) from None
             except httpx.ConnectError as exc:  # refused, no route, DNS: the host is down
                 last_problem = f"could not reach {label}: {reason(exc, secrets)}"
                 wait = self.retry.wait(attempt)
                 if attempt >= min(2, self.retry.attempts):
-                    self._unreachable[host] = last_problem
+                    self._unreachable[host] = (label, last_problem)
                     raise SourceError(last_problem) from None
             except httpx.TransportError as exc:  # dropped mid-answer: retry like a 5xx
                 self._answered(host)
