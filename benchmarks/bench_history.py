@@ -25,7 +25,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import resource
 import shutil
 import sqlite3
 import time
@@ -155,9 +154,8 @@ def replicate(path: Path, copies: int) -> None:
                 conn.execute(sql, {"off": k * STRIDE, "pm": k * SEED, "k": k,
                                    "days": f"-{k} days"})
         conn.execute("COMMIT")
-        # One transaction of a million trigger inserts leaves the FTS index in many unmerged
-        # segments, which the next poll's first insert would merge (hundreds of MB, seconds);
-        # a history written poll by poll has merged them as it went.
+        # A million trigger inserts in one transaction leave the FTS index in many segments
+        # that a history written poll by poll would have merged (FTS5's automerge) as it went.
         conn.execute("INSERT INTO studies_fts (studies_fts) VALUES ('optimize')")
         conn.execute("PRAGMA journal_mode = WAL")  # as the Store leaves it
     finally:
@@ -166,18 +164,17 @@ def replicate(path: Path, copies: int) -> None:
 
 # --- the measured run -------------------------------------------------------------------------
 
-def history_db(servers: Any, folder: Path, stored: int) -> tuple[Path, bool]:
+def history_db(servers: Any, folder: Path, stored: int) -> Path:
     """A database holding *stored* studies (a multiple of 1,000): a fresh copy of the seed for
-    1,000, the cached replicated file otherwise (built once); and whether it was just built."""
+    1,000, the cached replicated file otherwise (built once)."""
     base = seed(servers, folder)
     if stored == SEED:
         work = folder / "history-1000.db"
         shutil.copy(base, work)
         shutil.copy(str(base) + ".json", str(work) + ".json")
-        return work, False
+        return work
     path = CACHE / f"history-{stored}-schema{len(MIGRATIONS)}.db"
-    built = not Path(str(path) + ".json").exists()
-    if built:
+    if not Path(str(path) + ".json").exists():
         started = time.perf_counter()
         print(f"  building the cached history of {stored:,} studies (once) ...", flush=True)
         shutil.copy(base, path)
@@ -185,11 +182,13 @@ def history_db(servers: Any, folder: Path, stored: int) -> tuple[Path, bool]:
         shutil.copy(str(base) + ".json", str(path) + ".json")
         print(f"  built in {time.perf_counter() - started:.0f} s: {path} "
               f"({path.stat().st_size / 1e9:.1f} GB)", flush=True)
-    return path, built
+    return path
 
 
 def history_child(eutils: str, db: str, queries: str) -> dict[str, Any]:
     """In a fresh process: one logged poll (12 PubMed queries, 50 new), then the digest."""
+    from bench_requests import peak_rss_mb
+
     day = _day(db)
     now = datetime.combine(day, datetime.min.time(), UTC).replace(hour=12)
     env = _env(eutils, Path(queries), Path(db), fast=False)
@@ -210,7 +209,7 @@ def history_child(eutils: str, db: str, queries: str) -> dict[str, Any]:
     return {"stored": stored, "poll_s": round(poll_s, 3), "poll_cpu_s": round(poll_cpu, 3),
             "new": sum(o.new for o in report.outcomes), "digest_s": round(digest_s, 3),
             "digest_cpu_s": round(digest_cpu, 3), "digest_items": sum(o.items for o in sent),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mb": peak_rss_mb(),
             "database_mb": round(Path(db).stat().st_size / 1e6, 1)}
 
 
@@ -221,17 +220,14 @@ def history_part(servers: Any, folder: Path, sizes: list[int], latency: float,
     queries = write_queries(folder / "q-history", ("pubmed",)).parent
     rows = []
     for stored in sizes:
-        db, built = history_db(servers, folder, stored)
+        db = history_db(servers, folder, stored)
         day = _day(str(db))
-        # The first poll after the bulk load pays once for it (its peak memory was 480 MB at
-        # 1,000,000, 90 MB on every later run): a settling run, not measured.
-        for _ in range(2 if built else 1):
-            first = NEW_PMID + 1_000_000 + NEW * _next_run(db)
-            servers.limits(latency=0, rate=None, keyed=None)
-            servers.control("corpus", today=day.isoformat(), old=SEED, new=NEW, first_new=first)
-            servers.limits(latency=latency, rate=3, keyed=10)
-            servers.reset()
-            row = child(["history", servers.eutils, str(db), str(queries)])
+        first = NEW_PMID + 1_000_000 + NEW * _next_run(db)
+        servers.limits(latency=0, rate=None, keyed=None)
+        servers.control("corpus", today=day.isoformat(), old=SEED, new=NEW, first_new=first)
+        servers.limits(latency=latency, rate=3, keyed=10)
+        servers.reset()
+        row = child(["history", servers.eutils, str(db), str(queries)])
         stats = servers.stats()["eutils"]
         row.update(requests=stats["requests"], http_429=stats["throttled"])
         rows.append(row)

@@ -237,22 +237,35 @@ def _line(row: dict[str, Any]) -> str:
 
 # --- back-fill: one poll of N real-sized records, in a child process --------------------------
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory since it started (Linux VmHWM). Not ru_maxrss: a
+    child keeps the ru_maxrss of the parent it was forked from (exec does not reset it), so
+    after a big parent every child would report at least the parent's size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def backfill_child(eutils: str, count: int, latency: float) -> dict[str, Any]:
     """Runs in a fresh process: one query (all[sb]) whose first poll finds *count* records."""
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         queries = everything_query(tmp / "q").parent
         env = env_for(eutils, queries, tmp / "w.db", key=True)
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = peak_rss_mb()
         cpu = time.process_time()
         wall, report = run_poll(env, datetime.now(UTC))
         cpu = time.process_time() - cpu
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = peak_rss_mb()
         summary = outcome_summary(report)
         size = (tmp / "w.db").stat().st_size
     return {"kind": "backfill", "records": count, **summary, "wall_s": round(wall, 1),
             "cpu_s": round(cpu, 1), "cpu_ms_per_record": round(1000 * cpu / max(count, 1), 2),
-            "peak_rss_mb": round(peak / 1024, 1), "rss_before_mb": round(before / 1024, 1),
+            "peak_rss_mb": peak, "rss_before_mb": before,
             "database_mb": round(size / 1e6, 1)}
 
 
