@@ -47,6 +47,7 @@ RESULTS = HERE / "results"
 NCBI_RATE = {False: 3, True: 10}  # requests/s NCBI allows without / with an api_key
 CTGOV_RATE = 1.0  # requests/s assumed for ClinicalTrials.gov (the watcher's default)
 EFETCH_IDS = 500  # ids per efetch the minimum assumes (the watcher's batch)
+ESEARCH_IDS = 9999  # ids one esearch lists at most: a back-fill needs one search per 9,999
 CTGOV_PAGE = 1000  # the API's largest page
 HISTORY_OLD = 120  # PubMed records (and 24 trials) already stored before the measured run
 WARMUP_DAYS_AGO = 1  # the stored history's last poll was this many days ago
@@ -279,8 +280,11 @@ def backfill_part(servers: Servers, sizes: list[int], latency: float) -> list[di
         servers.reset()
         row = _child(["backfill", servers.eutils, str(count), str(latency)])
         stats = servers.stats()["eutils"]
-        row.update(requests=stats["requests"], http_429=stats["throttled"],
-                   by_endpoint=stats)
+        minimum = math.ceil(count / ESEARCH_IDS) + 1 + math.ceil(count / EFETCH_IDS)
+        least = floor(minimum, NCBI_RATE[True], latency, 2)
+        row.update(requests=stats["requests"], http_429=stats["throttled"], by_endpoint=stats,
+                   minimum=minimum, floor_s=round(least, 2),
+                   wall_over_floor=round(row["wall_s"] / least, 2))
         rows.append(row)
         print(f"  back-fill of {count:,}: {row['wall_s']} s, {row['requests']} requests, "
               f"{row['http_429']} x 429, CPU {row['cpu_ms_per_record']} ms/record, peak "
@@ -348,19 +352,21 @@ def tables(result: dict[str, Any]) -> str:
     history = result.get("history", [])
     if history:
         lines += ["", "50 new records (PubMed, 12 queries, key) over a stored history:", "",
-                  "| stored studies | poll | poll requests | digest | peak memory | database |",
-                  "| --- | --- | --- | --- | --- | --- |"]
+                  "| stored studies | poll (its CPU) | requests | digest (its CPU) | peak memory "
+                  "| database |", "| --- | --- | --- | --- | --- | --- |"]
         for row in history:
-            lines.append(f"| {row['stored']:,} | {row['poll_s']:.2f} s | {row['requests']} | "
-                         f"{row['digest_s']:.2f} s ({row['digest_items']} items) | "
+            lines.append(f"| {row['stored']:,} | {row['poll_s']:.2f} s ({row['poll_cpu_s']:.2f} s) "
+                         f"| {row['requests']} | {row['digest_s']:.2f} s "
+                         f"({row['digest_cpu_s']:.2f} s, {row['digest_items']} items) | "
                          f"{row['peak_rss_mb']:.0f} MB | {row['database_mb']:,.0f} MB |")
     backfill = result.get("backfill", [])
     if backfill:
         lines += ["", "One poll of N new real-sized records (one query, all[sb], key):", "",
-                  "| records | wall | requests | 429s | CPU per record | peak memory | database |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
+                  "| records | wall (floor) | requests (min) | 429s | CPU per record | peak memory "
+                  "| database |", "| --- | --- | --- | --- | --- | --- | --- |"]
         for row in backfill:
-            lines.append(f"| {row['records']:,} | {row['wall_s']:.0f} s | {row['requests']} | "
+            lines.append(f"| {row['records']:,} | {row['wall_s']:.0f} s ({row['floor_s']:.1f} s) "
+                         f"| {row['requests']} ({row['minimum']}) | "
                          f"{row['http_429']} | {row['cpu_ms_per_record']} ms | "
                          f"{row['peak_rss_mb']:,.0f} MB | {row['database_mb']:,.0f} MB |")
     return "\n".join(lines) + "\n"
@@ -417,7 +423,7 @@ def main(argv: list[str]) -> None:
     result["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     result["load_average_end"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)
-    name = f"{started:%Y%m%dT%H%M}-{result['machine']['commit'][:8]}"
+    name = f"{started:%Y%m%dT%H%M%S}-{result['machine']['commit'][:8]}"
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
     text = tables(result)
     (RESULTS / f"{name}.md").write_text(text)
