@@ -375,7 +375,7 @@ def tables(result: dict[str, Any]) -> str:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="0 and 50 new records, history over 1,000 only, back-fill of 5,000")
+                        help="0 and 50 new records, history over 1,000 only (a back-fill: 5,000)")
     parser.add_argument("--parts", default="requests,history",
                         help="comma-separated: requests, history, backfill (default: the first "
                              "two; the back-fill takes minutes: --parts backfill)")
