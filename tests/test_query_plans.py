@@ -14,18 +14,33 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from tests.helpers import FIXTURES, QUERIES_YAML, days_ago, renumbered
 from tests.helpers.ctgov import ketamine_trial
-from tests.helpers.slack import TEAM, slack_vars
+from tests.helpers.email import Inbox, smtp_vars
+from tests.helpers.slack import slack_vars
 from watcher import pipeline
 from watcher.db import Store
+from watcher.fakes.crossref import CrossrefServer
 from watcher.fakes.ctgov import CtgovServer
 
 #: Tables that grow with every study, record, event and alert ever kept.
 GROWING = ("outbox", "events", "studies", "study_ids", "source_records", "record_versions",
            "matches", "messages", "digests", "polls", "study_joins", "quarantine",
            "lookup_items", "runs")
+
+BOTH = """\
+destinations:
+  team:
+    kind: slack
+    channel: "#ketamine-watch"
+  mail:
+    kind: email
+    to: [team@example.org]
+defaults:
+  destinations: [team, mail]
+"""
 
 TRIALS = """\
   - id: trials
@@ -72,16 +87,18 @@ def full_scans(db: Path, statements: list[str]) -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def runs(env, corpus_server, slack):
-    """The statements of four runs: first, one new study and trial, a failed Slack post, its
-    retry."""
-    queries = QUERIES_YAML.replace("defaults:\n", TEAM) + TRIALS
-    env.write_queries(queries)
+def runs(env, corpus_server, slack, unused_port):
+    """The statements of three runs to Slack and email, with the look-ups after each poll:
+    first, one new study and trial and a changed trial with a failed Slack post, its retry."""
+    env.write_queries(QUERIES_YAML.replace("defaults:\n", BOTH) + TRIALS)
     statements: list[str] = []
-    with CtgovServer() as ctgov:
+    controller = Controller(Inbox(), hostname="127.0.0.1", port=unused_port)
+    controller.start()
+    with CtgovServer() as ctgov, CrossrefServer() as crossref:
         for n, nct in enumerate(("NCT09000101", "NCT09000102"), start=1):
             ctgov.add_study(ketamine_trial(nct), updated=days_ago(n))
-        settings = env.settings(**slack_vars(slack), WATCHER_CTGOV_URL=ctgov.url)
+        settings = env.settings(**slack_vars(slack), **smtp_vars(unused_port),
+                                WATCHER_CTGOV_URL=ctgov.url, WATCHER_CROSSREF_URL=crossref.url)
         cfg = env.config()
         with closing(env.store()) as store, traced(store) as seen:
             assert pipeline.run_once(cfg, store, settings).ok
@@ -95,6 +112,8 @@ def runs(env, corpus_server, slack):
             pipeline.run_once(cfg, store, settings)
             assert pipeline.run_once(cfg, store, settings).ok
             statements += seen
+        assert crossref.asked(), "the look-ups ran"
+    controller.stop()
     return env.db, statements
 
 
