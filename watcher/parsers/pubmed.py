@@ -5,8 +5,10 @@ because Biopython would otherwise try to download it.
 
 An efetch answer is parsed record by record (``parse_efetch_records``): each record keeps its own
 XML verbatim so it can be re-parsed later without the network (``parse_records``), an element
-the bundled DTD does not know is skipped, and one record that cannot be read fails alone. Each
-record's reading into a study is ``pubmed_study.py``'s.
+the bundled DTD does not know is skipped, and one record that cannot be read fails alone. A
+plain answer is read in one pass (``pubmed_reader.py``); an unusual one (rejected, an <ERROR>)
+is read whole, then split, to say why or which record. Each record's reading into a study is
+``pubmed_study.py``'s.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from Bio.Entrez.Parser import CorruptedXMLError, DataHandler, NotXMLError, Valid
 from ..errors import ParseError
 from ..models import SourceRecord
 from ..printable import one_line
+from . import pubmed_reader
 from .pubmed_study import parse_article, parse_book
 
 _DOCTYPE = re.compile(rb'<!DOCTYPE\s+(\w+)\s+PUBLIC\s+"([^"]*)"\s+"([^"]*)"\s*>')
@@ -135,8 +138,8 @@ def parse_efetch_records(xml: bytes) -> list[SourceRecord]:
 
     Raises ParseError only when the response as a whole is unusable (empty, not XML, truncated,
     an E-utilities <ERROR>, not a PubmedArticleSet); a record that cannot be read only gets an
-    ``error``. The whole answer is read once (one DTD load); only if Biopython rejects a
-    well-formed answer are its records read again, in halves, to find the culprit.
+    ``error``. The whole answer is read once (one DTD load, one pass); only if Biopython
+    rejects a well-formed answer are its records read again, in halves, to find the culprit.
     """
     return _records(xml, "PubMed efetch")
 
@@ -150,6 +153,11 @@ def _records(xml: bytes, what: str) -> list[SourceRecord]:
     if not xml.strip():
         raise ParseError(f"{what}: empty response body")
     pinned = pin_dtd(_without_controls(xml), latest_pubmed=True)
+    records = pubmed_reader.read(pinned)
+    if records is not None:
+        return records
+    # Something is unusual (rejected, an <ERROR>, not a PubmedArticleSet): read it as a whole,
+    # then split it, to say what is wrong or which record(s) cannot be read.
     try:
         data = _read(pinned, what, validate=False)
     except ParseError as exc:
