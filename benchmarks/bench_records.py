@@ -66,7 +66,7 @@ def run(count: int, batch: int, store: Store) -> tuple[float, float, int, int]:
         parsed = time.process_time()
         with store.transaction():
             for record in records:
-                store.save_record("pubmed", record.source_id, record.raw, record.study, now,
+                store.save_record("pubmed", record.source_id, record.packed, record.study, now,
                                   modified=record.modified, parse_error=record.error)
                 stored += 1
         store_cpu += time.process_time() - parsed
