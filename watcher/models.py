@@ -66,9 +66,14 @@ class Study:
         """A deep copy (merge_studies changes it): for JSON text, ``to_json`` copies nothing."""
         return asdict(self)
 
-    def to_json(self) -> str:
-        """The same JSON text as ``json.dumps(self.to_dict())``, without the deep copy."""
-        return json.dumps({f.name: getattr(self, f.name) for f in _STUDY_FIELDS})
+    def to_json(self, details: str | None = None) -> str:
+        """The same JSON text as ``json.dumps(self.to_dict())``, without the deep copy;
+        *details* is ``json.dumps(self.details)`` when the caller has it already (the
+        largest part: a store writes it twice)."""
+        head = json.dumps({f.name: getattr(self, f.name) for f in _STUDY_FIELDS[:-1]})
+        if details is None:
+            details = json.dumps(self.details)
+        return f'{head[:-1]}, "details": {details}}}'
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Study:
@@ -76,6 +81,7 @@ class Study:
 
 
 _STUDY_FIELDS = fields(Study)
+assert _STUDY_FIELDS[-1].name == "details"  # (to_json writes it last, as asdict does)
 
 
 @dataclass(frozen=True)

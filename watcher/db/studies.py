@@ -90,7 +90,8 @@ class RecordsMixin:
             "SELECT id, study_id, content_hash, parsed, fetched FROM source_records"
             " WHERE source = ? AND source_id = ?", (source, source_id)).fetchone()
         saved = SavedRecord(study_id=row[1] if row else None)
-        parsed = study.to_json() if study else None
+        details = json.dumps(study.details) if study else None
+        parsed = study.to_json(details) if study else None
         if row is None:
             saved.new_record = True
         else:
@@ -110,7 +111,7 @@ class RecordsMixin:
             saved.study_id = self.find_study(study.ids)
             if saved.study_id is None:
                 saved.study_id = self._next_study_id()
-                self._insert_study(saved.study_id, study, now)
+                self._insert_study(saved.study_id, study, now, details)
                 saved.new_study = True
                 attached = "first record"
             else:
@@ -157,8 +158,8 @@ class RecordsMixin:
                 self._refresh_study(saved.study_id, now, written=(record_id, study))
         return saved
 
-    def _insert_study(self, study_id: int, study: Study, now: str) -> None:
-        row = {**_study_row(study, now), "first_seen": now, "id": study_id}
+    def _insert_study(self, study_id: int, study: Study, now: str, details: str | None) -> None:
+        row = {**_study_row(study, now, details), "first_seen": now, "id": study_id}
         self.conn.execute(f"INSERT INTO studies ({', '.join(row)})"
                           f" VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
 
@@ -321,7 +322,7 @@ def merged_view(records: list[Study]) -> Study:
                           merge_studies(preprints, PRIORITY)], ())
 
 
-def _study_row(study: Study, now: str) -> dict[str, Any]:
+def _study_row(study: Study, now: str, details: str | None = None) -> dict[str, Any]:
     return {
         "kind": study.kind, "source": study.source, "title": study.title,
         "abstract": study.abstract, "authors": json.dumps(study.authors),
@@ -330,7 +331,7 @@ def _study_row(study: Study, now: str) -> dict[str, Any]:
         "publication_types": json.dumps(study.publication_types),
         "mesh_terms": json.dumps(study.mesh_terms),
         "linked_ids": json.dumps(study.linked_ids), "url": study.url, "updated": now,
-        "details": json.dumps(study.details),
+        "details": json.dumps(study.details) if details is None else details,
     }
 
 

@@ -139,7 +139,11 @@ def parse_book(book: dict[str, Any]) -> Study:
 
 def clean_text(value: Any) -> str:
     """Inline markup (<i>, <sub>, MathML) to plain text; never truncates at the first tag."""
-    text = str(value or "")
+    if not value:
+        return ""
+    text = str(value)
+    if "<" not in text:  # most text: no markup to take out (unescape returns "&"-less text)
+        return " ".join(html.unescape(text).split())
     text = _MATH.sub(_math_text, text)
     text = _SUB_SUP.sub(_script, text)
     text = _INLINE_TAG.sub("", text)
