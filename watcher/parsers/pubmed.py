@@ -31,9 +31,9 @@ from . import pubmed_reader
 from .pubmed_study import parse_article, parse_book
 
 _DOCTYPE = re.compile(rb'<!DOCTYPE\s+(\w+)\s+PUBLIC\s+"([^"]*)"\s+"([^"]*)"\s*>')
-_RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle")
+_RECORD_TAGS = pubmed_reader.RECORD_TAGS
 _CITATION_TAGS = ("MedlineCitation", "BookDocument")
-_START_TAG = re.compile(rb"""<[^\s/>]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
+_START_TAG = pubmed_reader.START_TAG
 # C0 controls XML 1.0 forbids (all but tab, LF, CR); in UTF-8 these bytes are never part of
 # another character.
 _CONTROLS = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")

@@ -72,7 +72,9 @@ class _Reader(DataHandler):
         """A record's constructor that notes where its start tag is."""
         def build(tag: str, attrs: dict[str, str], *allowed: Any) -> Any:
             element = cls(tag, attrs, *allowed)
-            element.watcher_start = self.parser.CurrentByteIndex
+            element.watcher_start = start = self.parser.CurrentByteIndex
+            tag_match = START_TAG.match(self.xml, start)  # an empty <PubmedArticle/> ends here
+            element.watcher_end = tag_match.end() if tag_match and tag_match.group(1) else None
             return element
         build._watcher = True  # type: ignore[attr-defined]
         return build
@@ -84,11 +86,9 @@ class _Reader(DataHandler):
         start = getattr(element, "watcher_start", None)
         if start is None or parent is not self.record or parent is None:
             return
-        at = self.parser.CurrentByteIndex  # the end tag's "<", or the empty tag's own start
-        if at == start:
-            end = START_TAG.match(self.xml, start).end()  # type: ignore[union-attr]
-        else:
-            end = self.xml.index(b">", at) + 1
+        end = element.watcher_end
+        if end is None:  # expat points at the end tag's "<"
+            end = self.xml.index(b">", self.parser.CurrentByteIndex) + 1
         raw = self.xml[start:end].decode(self.encoding)
         self.records.append(_record(element, raw, len(self.records) + 1))
         kept = parent.get(element.tag) if isinstance(parent, dict) else parent
