@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from . import health
 from .config import Config, Query
 from .corrections import corrects_a_kept_study, queue_corrections
-from .db import Store, content_hash
+from .db import Store
 from .events import Event, NewStudy
 from .filters import judge
 from .identity import apply_link
@@ -43,13 +43,13 @@ def keep(config: Config, query: Query, source: str, result: FetchResult, store: 
     tracked = list(getattr(options, "track", None) or [])
     for record in result.records:
         if record.study is None:  # kept raw, set aside with its reason
-            store.save_record(source, record.source_id, record.raw, None, now,
+            store.save_record(source, record.source_id, record.packed, None, now,
                               modified=record.modified, parse_error=record.error)
             _set_aside(config, query, source, store,
                        unparseable(query.id, source, record.source_id, record.error), now)
             kept.set_aside.append(record.source_id)
             continue
-        saved = store.save_record(source, record.source_id, record.raw, record.study, now,
+        saved = store.save_record(source, record.source_id, record.packed, record.study, now,
                                   modified=record.modified)
         kept.new += saved.new_study
         if saved.study_id is not None:
@@ -59,7 +59,7 @@ def keep(config: Config, query: Query, source: str, result: FetchResult, store: 
             if saved.changed and saved.previous is not None:
                 event = change(source, tracked, study_id=saved.study_id, query_id=query.id,
                                previous=saved.previous, current=record.study,
-                               content=content_hash(record.raw))
+                               content=record.packed.digest)
                 if event is not None:
                     kept.queued += _tell_told(store, event, now)
             for link in versions_of(record.study.details):  # a preprint <-> its article
