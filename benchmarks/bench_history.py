@@ -177,6 +177,8 @@ def history_db(servers: Any, folder: Path, stored: int) -> Path:
     if not Path(str(path) + ".json").exists():
         started = time.perf_counter()
         print(f"  building the cached history of {stored:,} studies (once) ...", flush=True)
+        for stale in CACHE.glob(f"history-{stored}-schema*.db*"):  # an older schema's: 17 GB
+            stale.unlink()
         shutil.copy(base, path)
         replicate(path, stored // SEED - 1)
         shutil.copy(str(base) + ".json", str(path) + ".json")
