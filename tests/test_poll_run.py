@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import EVERYTHING, FIXTURES, QUERIES_YAML, days_ago, renumbered, retracted
 from tests.helpers.delivery import TWO_ROUTES, Recorder, deliver_with
-from tests.test_pubmed_scale import efetched, queries_yaml
+from tests.test_pubmed_scale import efetched
 from watcher import pipeline
 from watcher.sources.pubmed import PubMedSource
 
