@@ -272,12 +272,21 @@ def _migration_10(db: sqlite_utils.Database) -> None:
                                pk="upstream", if_not_exists=True)
 
 
+def _migration_11(db: sqlite_utils.Database) -> None:
+    """Indexes so a run's cost does not grow with the history kept: closing a digest finds its
+    outbox items by digest (it scanned the whole outbox, twice per digest), and a query's
+    health check counts the studies each of its recent polls found by run."""
+    db["outbox"].create_index(["digest_id", "state"], if_not_exists=True)
+    db["matches"].create_index(["query_id", "source", "run_id"], if_not_exists=True)
+
+
 #: Ordered schema migrations; the database's ``PRAGMA user_version`` is how many have run.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2,
                                                              _migration_3, _migration_4,
                                                              _migration_5, _migration_6,
                                                              _migration_7, _migration_8,
-                                                             _migration_9, _migration_10]
+                                                             _migration_9, _migration_10,
+                                                             _migration_11]
 
 #: Tables a watcher database has once migrated: how a foreign SQLite file is recognised.
 CORE_TABLES = {"studies", "study_ids", "matches", "positions", "outbox", "runs", "polls",
