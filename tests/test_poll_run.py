@@ -210,3 +210,24 @@ def test_a_failing_corrections_search_keeps_every_window_and_loses_no_correction
     assert caught_up.exit_code == 0, caught_up.stderr
     assert "RETRACTED" in caught_up.stdout, "the correction is told on the next run"
     assert efetched(server) == [study]
+
+
+@pytest.mark.hostile
+def test_an_unparseable_record_two_queries_list_is_fetched_once_and_set_aside_for_each(
+        env, corpus_server):
+    from tests.helpers.delivery import LOST
+    from tests.helpers.pubmed import without_article
+
+    env.write_queries(TWO_ROUTES)
+    record = corpus_server.records[LOST]
+    corpus_server.add_article(without_article(record.element), entry_date=record.entry_date)
+    report = pipeline.poll(env.config(), env.store(), env.settings())
+    assert not report.failures
+    assert efetched(corpus_server).count(LOST) == 1
+    store = env.store()
+    held = {(h["query_id"], h["source_id"], h["kind"]) for h in store.quarantined()}
+    assert held == {("everything", LOST, "unparseable"), ("depression", LOST, "unparseable")}
+    assert all(LOST in o.quarantined for o in report.outcomes)
+    kept = [r for r in store.records("pubmed") if r["source_id"] == LOST]
+    assert len(kept) == 1 and kept[0]["parse_error"] and kept[0]["payload"], "kept raw"
+    assert all(p.window_end for p in store.positions()), "the queries move on"
