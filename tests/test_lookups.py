@@ -166,6 +166,35 @@ def test_told_dois_are_asked_in_batches_newest_first_and_not_again_until_due(env
     assert len(crossref.requests) == 5 and crossref.throttled == 0
 
 
+def test_a_doi_a_told_study_gains_later_and_a_study_told_later_are_asked(env, crossref):
+    """The schedule reads only the ids stored since its last look: one added to an old study
+    (a later record carries its DOI) is on it, and a study nobody was told of waits, then is
+    asked once somebody is."""
+    dois = _told_studies(env, 3)
+    url = {"WATCHER_CROSSREF_URL": crossref.url, "WATCHER_CROSSREF_RATE": "100"}
+    _run(env, "2026-02-01T10:00:00+00:00", **url)
+    assert set(crossref.asked()) == set(dois)
+    [destination] = env.config().all_destinations()
+    with env.store() as store, store.transaction():
+        old = store.find_study({"doi": dois[0]})
+        store.conn.execute("INSERT INTO study_ids (scheme, value, study_id) VALUES"
+                           " ('preprint_doi', '10.1101/2026.01.01.000001', ?)", (old,))
+        quiet = store.find_study({"doi": dois[1]})
+        store.conn.execute("UPDATE outbox SET state = 'withheld' WHERE event_id IN (SELECT id"
+                           " FROM events WHERE study_id = ?)", (quiet,))  # nobody told now
+        store.conn.execute("INSERT INTO study_ids (scheme, value, study_id) VALUES"
+                           " ('doi', '10.5555/later.1', ?)", (quiet,))
+    _run(env, "2026-02-01T12:00:00+00:00", **url)
+    assert crossref.asked()[3:] == ["10.1101/2026.01.01.000001"], \
+        "the DOI the told study gained is asked; the withheld study's is not"
+    with env.store() as store, store.transaction():
+        store.conn.execute("UPDATE outbox SET state = 'pending' WHERE state = 'withheld'")
+    _run(env, "2026-02-01T13:00:00+00:00", **url)
+    assert len(crossref.asked()) == 4, "told now, it waits the period it was set aside for"
+    _run(env, "2026-02-08T12:00:01+00:00", **url)
+    assert "10.5555/later.1" in crossref.asked()[4:], "then it is asked with the rest"
+
+
 def test_a_failing_crossref_is_recorded_and_its_checks_stay_due(env, crossref):
     dois = _told_studies(env, 60)
     url = {"WATCHER_CROSSREF_URL": crossref.url, "WATCHER_CROSSREF_RATE": "100",

@@ -73,7 +73,3 @@ def test_records_sharing_an_id_are_one_study(measurement: Measurement):
     joined every time, whichever arrived first."""
     figures = measurement.categories["trial_in_two_registries"]
     assert (figures.tp, figures.fn) == (15, 0), report(measurement)
-
-
-def test_it_runs_in_seconds(measurement: Measurement):
-    assert measurement.seconds < 30, f"{measurement.seconds:.1f} s for the merge set"

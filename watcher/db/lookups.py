@@ -5,7 +5,7 @@ and when each upstream last answered or failed (``watcher status`` shows it)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,11 @@ from ..events import NewStudy
 
 #: Outbox states of a study's new-study item that mean nobody was or will be told of it.
 _NOT_TOLD = ("withheld", "retired")
+#: How many schedule entries one call may read per id it may return: entries set aside on the
+#: way (studies nobody was told of) cost a read each, so the reading is bounded too.
+_EXAMINED = 4
+#: Stored ids read at a time when they are put on a schedule.
+_ENROLL_SLICE = 10_000
 
 
 @dataclass(frozen=True)
@@ -40,33 +45,96 @@ class LookupsMixin:
     conn: Any
 
     def lookups_due(self, upstream: str, schemes: Iterable[str], *, checked_before: str,
-                    limit: int, first_seen_since: str | None = None,
-                    unpublished: bool = False) -> list[DueId]:
+                    limit: int, now: str, first_seen_since: str | None = None,
+                    unpublished: bool = False,
+                    accept: Callable[[str], bool] | None = None) -> list[DueId]:
         """Ids (of *schemes*) of studies someone was told of, or is owed, that *upstream* was
-        not asked about since *checked_before*, newest studies first, at most *limit*.
-        *unpublished*: only studies holding no journal DOI or PMID yet (a preprint not yet
-        known to be published)."""
-        schemes = list(schemes)
+        not asked about since *checked_before*: never-asked ids first (newest studies first),
+        then the longest unasked, at most *limit*. *unpublished*: only studies holding no
+        journal DOI or PMID yet (a preprint not yet known to be published); *first_seen_since*:
+        only studies first stored since then; *accept*: only ids it accepts.
+
+        The cost does not grow with the history kept: ids enter the upstream's schedule
+        (``lookup_items``) once, as they are stored (the rows added since the last call), and a
+        call reads at most a few times *limit* of its earliest entries. An entry that can never
+        be due again (published, too old, not accepted, gone) leaves the schedule; one whose
+        study nobody is told of (yet) waits one more period."""
+        schemes = tuple(schemes)
+        self._enroll(upstream, schemes, first_seen_since, unpublished, accept)
+        # Never-asked entries hold '' (before any time); "" asks for those only.
+        bound = checked_before or " "
+        candidates = self.conn.execute(
+            "SELECT item, study_id FROM lookup_items WHERE upstream = ? AND checked < ?"
+            " ORDER BY checked, study_id DESC LIMIT ?",
+            (upstream, bound, limit * _EXAMINED + 100)).fetchall()
+        due: list[DueId] = []
+        dropped: list[str] = []
+        deferred: list[str] = []
+        for item, _ in candidates:
+            if len(due) >= limit:
+                break
+            scheme, _, value = item.partition(":")
+            row = self.conn.execute("SELECT study_id FROM study_ids WHERE scheme = ? AND"
+                                    " value = ?", (scheme, value)).fetchone()
+            study_id = row[0] if row else None
+            if study_id is None or not self._still_asked(study_id, first_seen_since,
+                                                         unpublished):
+                dropped.append(item)
+            elif not self._told(study_id):
+                deferred.append(item)
+            else:
+                due.append(DueId(study_id, scheme, value))
+        self.conn.executemany("DELETE FROM lookup_items WHERE upstream = ? AND item = ?",
+                              [(upstream, item) for item in dropped])
+        self.conn.executemany("UPDATE lookup_items SET checked = ? WHERE upstream = ? AND"
+                              " item = ?", [(now, upstream, item) for item in deferred])
+        return due
+
+    def _enroll(self, upstream: str, schemes: tuple[str, ...], first_seen_since: str | None,
+                unpublished: bool, accept: Callable[[str], bool] | None) -> None:
+        """Put the ids of *schemes* stored since the last call on *upstream*'s schedule, never
+        asked (``checked`` empty). ``study_ids`` only grows at its end (a merge re-points rows
+        in place), so its rowid marks how far the schedule has read."""
+        row = self.conn.execute("SELECT through FROM lookup_enrolled WHERE upstream = ?",
+                                (upstream,)).fetchone()
+        after = (row[0] if row else None) or 0
+        top = self.conn.execute("SELECT MAX(rowid) FROM study_ids").fetchone()[0] or 0
+        if top <= after:
+            return
         marks = ",".join("?" * len(schemes))
-        sql = (
-            "SELECT i.study_id, i.scheme, i.value FROM study_ids i"
-            " JOIN studies s ON s.id = i.study_id"
-            f" WHERE i.scheme IN ({marks})"
-            " AND EXISTS (SELECT 1 FROM events e JOIN outbox o ON o.event_id = e.id"
-            f"  WHERE e.study_id = i.study_id AND e.kind = ? AND o.state NOT IN"
-            f"  ({','.join('?' * len(_NOT_TOLD))}))"
-            " AND NOT EXISTS (SELECT 1 FROM lookup_items l WHERE l.upstream = ?"
-            "  AND l.item = i.scheme || ':' || i.value AND l.checked >= ?)")
-        args: list[Any] = [*schemes, NewStudy.KIND, *_NOT_TOLD, upstream, checked_before]
-        if unpublished:
-            sql += (" AND NOT EXISTS (SELECT 1 FROM study_ids p WHERE p.study_id = i.study_id"
-                    " AND p.scheme IN ('doi', 'pmid'))")
+        while after < top:  # in slices: a first look-up over a large store holds one slice
+            upto = after + _ENROLL_SLICE
+            entries = [(upstream, f"{scheme}:{value}", study_id)
+                       for scheme, value, study_id in self.conn.execute(
+                           "SELECT scheme, value, study_id FROM study_ids WHERE rowid > ? AND"
+                           f" rowid <= ? AND scheme IN ({marks})", (after, upto, *schemes))
+                       if (accept is None or accept(value))
+                       and self._still_asked(study_id, first_seen_since, unpublished)]
+            self.conn.executemany("INSERT OR IGNORE INTO lookup_items (upstream, item,"
+                                  " study_id, checked) VALUES (?, ?, ?, '')", entries)
+            after = upto
+        self.conn.execute("INSERT INTO lookup_enrolled (upstream, through) VALUES (?, ?)"
+                          " ON CONFLICT (upstream) DO UPDATE SET through = excluded.through",
+                          (upstream, top))
+
+    def _still_asked(self, study_id: int, first_seen_since: str | None,
+                     unpublished: bool) -> bool:
+        """Whether the study can still be due: new enough, and (when asked) unpublished."""
         if first_seen_since is not None:
-            sql += " AND s.first_seen >= ?"
-            args.append(first_seen_since)
-        sql += " ORDER BY s.first_seen DESC, i.study_id DESC, i.scheme, i.value LIMIT ?"
-        args.append(limit)
-        return [DueId(*row) for row in self.conn.execute(sql, args)]
+            row = self.conn.execute("SELECT first_seen FROM studies WHERE id = ?",
+                                    (study_id,)).fetchone()
+            if row is None or (row[0] or "") < first_seen_since:
+                return False
+        return not unpublished or self.conn.execute(
+            "SELECT 1 FROM study_ids WHERE study_id = ? AND scheme IN ('doi', 'pmid')",
+            (study_id,)).fetchone() is None
+
+    def _told(self, study_id: int) -> bool:
+        """Someone was told of the study, or is owed it."""
+        return self.conn.execute(
+            "SELECT 1 FROM events e JOIN outbox o ON o.event_id = e.id WHERE e.study_id = ?"
+            f" AND e.kind = ? AND o.state NOT IN ({','.join('?' * len(_NOT_TOLD))}) LIMIT 1",
+            (study_id, NewStudy.KIND, *_NOT_TOLD)).fetchone() is not None
 
     def lookups_checked(self, upstream: str, due: Iterable[DueId], now: str) -> None:
         """*upstream* answered about these ids: not asked again until they are due."""

@@ -274,10 +274,18 @@ def _migration_10(db: sqlite_utils.Database) -> None:
 
 def _migration_11(db: sqlite_utils.Database) -> None:
     """Indexes so a run's cost does not grow with the history kept: closing a digest finds its
-    outbox items by digest (it scanned the whole outbox, twice per digest), and a query's
-    health check counts the studies each of its recent polls found by run."""
+    outbox items by digest (it scanned the whole outbox, twice per digest), a study's deliveries
+    by event, a query's health check counts the studies each of its recent polls found by run,
+    and the look-ups read only the head of a schedule of ids instead of every id ever
+    stored."""
     db["outbox"].create_index(["digest_id", "state"], if_not_exists=True)
+    db["outbox"].create_index(["event_id"], if_not_exists=True)
     db["matches"].create_index(["query_id", "source", "run_id"], if_not_exists=True)
+    # The look-ups' schedule (db/lookups.py): the earliest-asked first, and how far the ids
+    # stored have been put on it (none yet: every stored id is, at the next look-up).
+    db["lookup_items"].create_index(["upstream", "checked"], if_not_exists=True)
+    db["lookup_enrolled"].create({"upstream": str, "through": int}, pk="upstream",
+                                 if_not_exists=True)
 
 
 #: Ordered schema migrations; the database's ``PRAGMA user_version`` is how many have run.

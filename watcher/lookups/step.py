@@ -119,7 +119,7 @@ def apply_links(store: Store, config: Config, links: Iterable[VersionLink], now:
 def _crossref(config: Config, store: Store, settings: Settings, http: HttpClient,
               now: datetime, outcome: LookupOutcome) -> bool:
     own: LookupSettings = settings.lookups
-    due = store.lookups_due("crossref", ("doi", "preprint_doi"),
+    due = store.lookups_due("crossref", ("doi", "preprint_doi"), now=stamp(now),
                             checked_before=_since(now, own.recheck_days), limit=int(own.per_run))
     if not due:
         return False
@@ -148,10 +148,10 @@ def _crossref(config: Config, store: Store, settings: Settings, http: HttpClient
 def _biorxiv(config: Config, store: Store, settings: Settings, http: HttpClient,
              now: datetime, outcome: LookupOutcome) -> bool:
     own: LookupSettings = settings.lookups
-    due = [d for d in store.lookups_due("biorxiv", ("preprint_doi",),
-                                        checked_before=_since(now, own.preprint_days),
-                                        limit=int(own.per_run), unpublished=True)
-           if servers_for(d.value)]
+    due = store.lookups_due("biorxiv", ("preprint_doi",), now=stamp(now),
+                            checked_before=_since(now, own.preprint_days),
+                            limit=int(own.per_run), unpublished=True,
+                            accept=lambda doi: bool(servers_for(doi)))
     if not due:
         return False
     client = BiorxivClient(own, http)
@@ -193,7 +193,7 @@ def _europepmc(upstream: str, method: str, due: list[DueId], config: Config, sto
 def _europepmc_pmids(config: Config, store: Store, settings: Settings, http: HttpClient,
                      now: datetime, outcome: LookupOutcome) -> bool:
     """New publications (first stored in the last NEW_DAYS), asked once: a preprint of it?"""
-    due = store.lookups_due("europepmc_pmid", ("pmid",), checked_before="",
+    due = store.lookups_due("europepmc_pmid", ("pmid",), checked_before="", now=stamp(now),
                             limit=int(settings.lookups.per_run),
                             first_seen_since=_since(now, NEW_DAYS))
     return _europepmc("europepmc_pmid", "links_for_pmids", due, config, store, settings, http,
@@ -203,7 +203,7 @@ def _europepmc_pmids(config: Config, store: Store, settings: Settings, http: Htt
 def _europepmc_pprs(config: Config, store: Store, settings: Settings, http: HttpClient,
                     now: datetime, outcome: LookupOutcome) -> bool:
     """Told preprints not yet known published, daily: published yet?"""
-    due = store.lookups_due("europepmc_ppr", ("ppr",),
+    due = store.lookups_due("europepmc_ppr", ("ppr",), now=stamp(now),
                             checked_before=_since(now, settings.lookups.preprint_days),
                             limit=int(settings.lookups.per_run), unpublished=True)
     return _europepmc("europepmc_ppr", "links_for_pprs", due, config, store, settings, http,
