@@ -16,7 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from tests.helpers import QUERIES_YAML, TODAY, days_ago, unprintable
+from tests.helpers import QUERIES_YAML, days_ago, today, unprintable
 from tests.helpers.delivery import study_item
 from tests.helpers.email import Inbox, parts_of, smtp_vars
 from watcher.destinations import Part
@@ -113,9 +113,10 @@ def test_a_digest_arrives_once_as_text_and_html_to_every_recipient_and_is_record
     assert sorted(a.addr_spec for a in message["To"].addresses) == TEAM
     subject = message["Subject"]
     assert subject.startswith("Ketamine watch: 19 new studies · ")
-    assert subject.endswith(f"{TODAY.day} {TODAY:%b %Y}")  # the range ends today
+    end = today()
+    assert subject.endswith(f"{end.day} {end:%b %Y}")  # the range ends today
     assert f"{days_ago(30).day}" in subject.split(" · ")[-1]  # from the look-back window
-    assert abs((parsedate_to_datetime(message["Date"]).date() - TODAY).days) <= 1
+    assert abs((parsedate_to_datetime(message["Date"]).date() - end).days) <= 1
     message_id = message["Message-ID"]
     assert message_id.startswith("<") and message_id.endswith("@lab.example.org>")
 

