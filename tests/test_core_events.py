@@ -188,7 +188,7 @@ def test_a_queued_study_that_a_new_filter_excludes_is_withheld_not_sent_under_ot
 
 def test_the_headline_says_a_poll_failed_and_agrees_with_the_receipt(env, corpus_server):
     env.write_queries(QUERIES_YAML)
-    corpus_server.truncate_next("efetch")  # the first query's fetch fails
+    corpus_server.truncate_next("esearch")  # the first query's search fails
     result = env.cli("run", "--once")
     assert result.exit_code == 1
     head = result.stdout.splitlines()[0]

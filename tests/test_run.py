@@ -160,7 +160,9 @@ def test_first_run_with_no_network_stores_no_position(env, unused_port):
 def test_truncated_response_fails_that_query_only_and_is_caught_up_next_run(
         env, corpus_server):
     env.write_queries(QUERIES_YAML)
-    corpus_server.truncate_next("efetch")  # the first query's efetch is cut in half
+    # The first query's search is cut in half. (The run's records come in shared efetch
+    # batches: a truncated efetch fails the queries it served, see tests/test_poll_run.py.)
+    corpus_server.truncate_next("esearch")
     result = env.cli("run", "--once")
     assert result.exit_code == 1
     assert "malformed or truncated XML" in result.stderr
@@ -297,9 +299,13 @@ def test_a_full_database_disk_is_named_as_storage_never_blamed_on_pubmed_and_cau
     max_page_count makes the database full exactly as a full disk does (SQLITE_FULL)."""
 
     env.write_queries(SMALL_THEN_ALL)
-    with closing(env.store()) as store:  # created and migrated with room to spare
+    # A run of the small query with room to spare, then the whole corpus with little room.
+    # (A run fetches all its queries' records in shared batches: the disk fills there.)
+    first = env.cli("run", "--once", "--query", "depression")
+    assert first.exit_code == 0, first.stderr
+    with closing(env.store()) as store:
         pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
-    monkeypatch.setattr(Store, "extra_pragmas", (f"max_page_count = {pages + 40}",))
+    monkeypatch.setattr(Store, "extra_pragmas", (f"max_page_count = {pages + 5}",))
 
     full = env.cli("run", "--once")
     _assert_one_storage_line(full, env.db, "database or disk is full")
@@ -323,7 +329,8 @@ def test_a_full_database_disk_is_named_as_storage_never_blamed_on_pubmed_and_cau
     monkeypatch.setattr(Store, "extra_pragmas", ())  # room again
     caught_up = env.cli("run", "--once")
     assert caught_up.exit_code == 0, caught_up.stderr
-    assert caught_up.stdout.count("https://pubmed.ncbi.nlm.nih.gov/") == 19, "nothing lost"
+    assert (first.stdout.count("https://pubmed.ncbi.nlm.nih.gov/")
+            + caught_up.stdout.count("https://pubmed.ncbi.nlm.nih.gov/")) == 19, "nothing lost"
     assert "could not be polled" not in caught_up.stdout and "FAILED" not in caught_up.stdout
     assert env.store().count("studies") == 19
     assert env.cli("health").output.strip() == "ok"

@@ -15,6 +15,7 @@ from .db import Store
 from .events import Event, NewStudy
 from .filters import judge
 from .identity import apply_link
+from .models import SourceRecord
 from .poll_plan import Plan, SetAside, Snapshot, change, conflict_warnings, shown, unparseable
 from .sources import FetchResult, label
 from .versions import versions_of
@@ -42,33 +43,51 @@ def keep(config: Config, query: Query, source: str, result: FetchResult, store: 
     options = query.sources.get(source)
     tracked = list(getattr(options, "track", None) or [])
     for record in result.records:
-        if record.study is None:  # kept raw, set aside with its reason
-            store.save_record(source, record.source_id, record.packed, None, now,
-                              modified=record.modified, parse_error=record.error)
-            _set_aside(config, query, source, store,
-                       unparseable(query.id, source, record.source_id, record.error), now)
-            kept.set_aside.append(record.source_id)
-            continue
-        saved = store.save_record(source, record.source_id, record.packed, record.study, now,
-                                  modified=record.modified)
-        kept.new += saved.new_study
-        if saved.study_id is not None:
-            kept.studies[record.source_id] = saved.study_id
-            kept.queued += queue_corrections(saved.study_id, saved.previous, record.study,
-                                             store, now, config)
-            if saved.changed and saved.previous is not None:
-                event = change(source, tracked, study_id=saved.study_id, query_id=query.id,
-                               previous=saved.previous, current=record.study,
-                               content=record.packed.digest)
-                if event is not None:
-                    kept.queued += _tell_told(store, event, now)
-            for link in versions_of(record.study.details):  # a preprint <-> its article
-                kept.queued += apply_link(store, config, link, now)
-        kept.warnings += conflict_warnings(record.source_id, saved.conflicts)
+        if not keep_record(config, source, record, store, now, kept, query_id=query.id,
+                           tracked=tracked):
+            set_aside_unparseable(config, query, source, store, record.source_id,
+                                  record.error, now, kept)
     # a record kept later (or a link) may have merged a study kept earlier into another
     kept.studies = {source_id: store.survivor_of(study_id)
                     for source_id, study_id in kept.studies.items()}
     return kept
+
+
+def keep_record(config: Config, source: str, record: SourceRecord, store: Store, now: str,
+                kept: Kept, *, query_id: str, tracked: list[str]) -> bool:
+    """Store one fetched record into *kept* and tell what it reveals (a correction, a change
+    of a *tracked* field, a preprint's article): what does not depend on which query asked,
+    apart from the change event's query. False when it cannot be parsed: it is kept raw,
+    for the caller to set aside for the queries that asked for it."""
+    if record.study is None:
+        store.save_record(source, record.source_id, record.packed, None, now,
+                          modified=record.modified, parse_error=record.error)
+        return False
+    saved = store.save_record(source, record.source_id, record.packed, record.study, now,
+                              modified=record.modified)
+    kept.new += saved.new_study
+    if saved.study_id is not None:
+        kept.studies[record.source_id] = saved.study_id
+        kept.queued += queue_corrections(saved.study_id, saved.previous, record.study,
+                                         store, now, config)
+        if saved.changed and saved.previous is not None:
+            event = change(source, tracked, study_id=saved.study_id, query_id=query_id,
+                           previous=saved.previous, current=record.study,
+                           content=record.packed.digest)
+            if event is not None:
+                kept.queued += _tell_told(store, event, now)
+        for link in versions_of(record.study.details):  # a preprint <-> its article
+            kept.queued += apply_link(store, config, link, now)
+    kept.warnings += conflict_warnings(record.source_id, saved.conflicts)
+    return True
+
+
+def set_aside_unparseable(config: Config, query: Query, source: str, store: Store,
+                          source_id: str, error: str | None, now: str, kept: Kept) -> None:
+    """A record kept raw because it cannot be parsed: set aside for *query*, told once."""
+    _set_aside(config, query, source, store, unparseable(query.id, source, source_id, error),
+               now)
+    kept.set_aside.append(source_id)
 
 
 def snapshot(query: Query, source: str, result: FetchResult, store: Store,

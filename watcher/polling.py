@@ -1,7 +1,9 @@
 """Polling: ask each source for what is new to each saved query, keep what it returned, turn
 it into events, and move the query's position on, one (query, source) per transaction.
 
-- a poll either stores everything it fetched and moves its position, or stores nothing;
+- a poll moves its position only once everything it listed is stored (or accounted for);
+  a failing poll keeps its window (records a shared fetch already stored stay stored, and are
+  simply known next run: watcher.poll_run);
 - a record that cannot be had (listed but never returned, or unparseable) is retried, then
   quarantined with its reason, so it never holds its query back for ever;
 - one failing query or source never stops the others.
@@ -10,77 +12,31 @@ it into events, and move the query's position on, one (query, source) per transa
 from __future__ import annotations
 
 import functools
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from . import poll_apply, poll_plan, search_drift
+from . import poll_apply, poll_run
 from .clock import stamp, utc_now
 from .config import Config, Query
 from .db import Store
 from .db.rows import KeptRecord
-from .db.storage import storage_cause
-from .errors import WatcherError, failure_line
 from .http import HttpClient, client_for, poll_deadline
 from .models import SourceRecord
-from .settings import Settings
-from .sources import (
-    REGISTRY,
-    FetchContext,
-    FetchResult,
-    Source,
-    Window,
-    build_sources,
-    date_window,
-    label,
-    terms_hash,
+from .poll_outcome import (
+    RETRY_QUARANTINED_DAYS,
+    PollOutcome,
+    PollProgress,
+    PollReport,
+    conclude,
+    failed,
+    retry_ids,
+    tell_warnings,
+    window_for,
 )
+from .settings import Settings
+from .sources import REGISTRY, FetchContext, Source, TwoPhaseSource, build_sources, label
 
-log = logging.getLogger(__name__)
-
-#: How long a quarantined record is asked for again, in case it reappears upstream.
-RETRY_QUARANTINED_DAYS = 30
-
-
-@dataclass
-class PollOutcome:
-    query_id: str
-    source: str
-    window: Window | None
-    seen: int = 0
-    new: int = 0  # studies first stored by this poll
-    queued: int = 0  # outbox rows added
-    quarantined: list[str] = field(default_factory=list)
-    held: bool = False  # stored, but the position kept for records still awaited
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None
-
-
-@dataclass
-class PollReport:
-    outcomes: list[PollOutcome] = field(default_factory=list)
-
-    @property
-    def failures(self) -> list[PollOutcome]:
-        return [o for o in self.outcomes if o.error]
-
-    def error_lines(self) -> list[str]:
-        """One line per distinct failure, not one per query: a dead host is one problem."""
-        grouped: dict[tuple[str, str], list[str]] = {}
-        for outcome in self.failures:
-            grouped.setdefault((outcome.source, outcome.error or ""), []).append(outcome.query_id)
-        lines = []
-        for (source, error), queries in grouped.items():
-            which = queries[0] if len(queries) == 1 else f"{len(queries)} queries"
-            name = label(source)
-            prefix = "" if name in error else f"{name}: "
-            lines.append(f"{prefix}{error} ({which} not polled; window kept for the next run)")
-        return lines
-
-
-#: progress(what, done, total): a poll's fetch progress, *what* naming it ("query / PubMed").
-PollProgress = Callable[[str, int, int], None]
+__all__ = ["RETRY_QUARANTINED_DAYS", "PollOutcome", "PollProgress", "PollReport", "poll",
+           "poll_one", "reparse", "settle_destinations", "window_for"]
 
 
 def poll(config: Config, store: Store, settings: Settings, *, now: datetime | None = None,
@@ -88,23 +44,35 @@ def poll(config: Config, store: Store, settings: Settings, *, now: datetime | No
          http: HttpClient | None = None, run_id: int = 0,
          progress: PollProgress | None = None) -> PollReport:
     """Poll each enabled (query, source) over its window since the last successful poll (under
-    the run lock, which the caller holds: see watcher.pipeline)."""
+    the run lock, which the caller holds: see watcher.pipeline). A source whose searches list
+    ids only (PubMed) is polled for every query at once (watcher.poll_run): one search per
+    query, one fetch of the run's unknown ids; the others one (query, source) at a time.
+    Outcomes are reported query by query, in the YAML's order."""
     now = now or utc_now()
     queries = [config.query(q) for q in query_ids] if query_ids else config.queries
     own_http = http is None and sources is None
     http = http or client_for(settings)
     try:
         sources = sources if sources is not None else build_sources(settings.sources, http)
-        report = PollReport()
         settle_destinations(config, store, stamp(now), run_id=run_id)
+        outcomes: dict[tuple[str, str], PollOutcome] = {}
+        for name, source in sources.items():
+            if isinstance(source, TwoPhaseSource):
+                polled = [query for query in queries if name in query.sources]
+                for outcome in poll_run.poll_source(config, polled, source, store, settings,
+                                                    now=now, run_id=run_id,
+                                                    progress=progress):
+                    outcomes[outcome.query_id, name] = outcome
+        report = PollReport()
         for query in queries:
             for name in query.sources:
                 source = sources.get(name)
                 if source is None:  # configured, no fetcher yet: the receipt says so
                     continue
-                report.outcomes.append(
-                    poll_one(config, query, source, store, settings, now=now,
-                             run_id=run_id, progress=progress))
+                outcome = outcomes.get((query.id, name))
+                report.outcomes.append(outcome or poll_one(
+                    config, query, source, store, settings, now=now, run_id=run_id,
+                    progress=progress))
         return report
     finally:
         if own_http:
@@ -128,24 +96,14 @@ def settle_destinations(config: Config, store: Store, now: str, *, run_id: int =
         store.keep_routes(routes)
 
 
-def window_for(query: Query, source: Source, store: Store, settings: Settings,
-               now: datetime) -> Window:
-    return date_window(store.position(query.id, source.name), terms=query.terms_for(source.name),
-                       lookback_days=query.lookback_days, overlap_days=settings.overlap_days,
-                       today=now.date())
-
-
 def poll_one(config: Config, query: Query, source: Source, store: Store, settings: Settings,
              *, now: datetime, run_id: int,
              progress: PollProgress | None = None) -> PollOutcome:
     """Fetch, then store in one transaction; any failure is recorded and the window kept."""
     stamp_now = stamp(now)
-    window = window_for(query, source, store, settings, now)
+    window = window_for(query, source.name, store, settings, now)
     outcome = PollOutcome(query.id, source.name, window)
-    retry_since = stamp(now - timedelta(days=RETRY_QUARANTINED_DAYS))
-    retry = [held.source_id for held in store.held_records(
-        source=source.name, query_id=query.id, states=("watching", "quarantined"))
-        if held.first_seen >= retry_since]
+    retry = retry_ids(query, source.name, store, now)
     position = store.position(query.id, source.name)
     try:
         on_progress = (functools.partial(progress, f"{query.id} / {label(source.name)}")
@@ -156,55 +114,15 @@ def poll_one(config: Config, query: Query, source: Source, store: Store, setting
             result = source.fetch(query.search(source.name), window, FetchContext(
                 store.known_ids, retry, position.cursor, on_progress, settings.overlap_days))
         with store.transaction():
-            _keep_decide_apply(config, query, source, result, store, outcome, run_id,
-                               stamp_now)
+            outcome.warnings = list(result.warnings)  # a poll failing part-way logs these
+            kept = poll_apply.Kept(warnings=outcome.warnings)
+            poll_apply.keep(config, query, source.name, result, store, stamp_now, kept)
+            conclude(config, query, source.name, result, kept, store, outcome, run_id,
+                     stamp_now)
     except Exception as exc:  # one failing poll must not stop the others
-        if storage_cause(exc) is not None:
-            raise  # the database's disk, not this source: nothing can be recorded; stop the run
-        outcome.error = failure_line(exc, label(source.name))
-        outcome.seen = outcome.new = outcome.queued = 0
-        outcome.quarantined = []
-        with store.transaction():
-            store.record_failure(query.id, source.name, error=outcome.error, now=stamp_now)
-            _log_poll(store, outcome, run_id, stamp_now)
-        log.info("%s / %s failed: %s", query.id, label(source.name), outcome.error,
-                 exc_info=not isinstance(exc, WatcherError))
-        return outcome
-    for warning in outcome.warnings:
-        log.warning("%s / %s: %s", query.id, label(source.name), warning)
+        return failed(store, outcome, exc, run_id=run_id, now=stamp_now)
+    tell_warnings(outcome)
     return outcome
-
-
-def _keep_decide_apply(config: Config, query: Query, source: Source, result: FetchResult,
-                       store: Store, outcome: PollOutcome, run_id: int, now: str) -> None:
-    """Keep what was fetched, decide the rest (watcher.poll_plan), write it (poll_apply)."""
-    name = source.name
-    assert outcome.window is not None
-    outcome.warnings = list(result.warnings)  # a poll failing part-way still logs these
-    kept = poll_apply.Kept(warnings=outcome.warnings)
-    poll_apply.keep(config, query, name, result, store, now, kept)
-    snapshot = poll_apply.snapshot(query, name, result, store, kept)
-    terms = terms_hash(query.terms_for(name))
-    plan = poll_plan.decide(query.id, name, result, snapshot, window=outcome.window,
-                            terms=terms)
-    outcome.warnings += plan.awaited_warnings
-    outcome.new, outcome.held, outcome.seen = kept.new, plan.held, plan.seen
-    outcome.quarantined = kept.set_aside + plan.set_aside
-    outcome.queued = kept.queued + poll_apply.apply(config, query, name, plan, kept, store,
-                                                    run_id=run_id, now=now)
-    _log_poll(store, outcome, run_id, now, result=result, terms=terms)
-    outcome.queued += search_drift.check(config, query, name, store, now)
-
-
-def _log_poll(store: Store, outcome: PollOutcome, run_id: int, now: str, *,
-              result: FetchResult | None = None, terms: str | None = None) -> None:
-    window = outcome.window
-    store.log_poll(run_id=run_id, query_id=outcome.query_id, source=outcome.source,
-                   window_start=window.start.isoformat() if window else None,
-                   window_end=window.end.isoformat() if window else None,
-                   seen=outcome.seen, new=outcome.new, warnings=outcome.warnings,
-                   error=outcome.error, now=now, count=result.count if result else None,
-                   translation=result.translation if result else None, terms_hash=terms)
 
 
 # --- re-parsing kept records -----------------------------------------------------------------

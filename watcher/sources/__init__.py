@@ -16,10 +16,12 @@ from . import clinicaltrials, europepmc, feed, isrctn, pubmed
 from .base import (
     FetchContext,
     FetchResult,
+    Listing,
     Search,
     Source,
     SourceOptions,
     SourceSpec,
+    TwoPhaseSource,
     Window,
     date_window,
     terms_hash,
@@ -53,6 +55,6 @@ def build_sources(settings: Mapping[str, Any], http: HttpClient) -> dict[str, So
             if spec.factory}
 
 
-__all__ = ["FetchContext", "FetchResult", "LABELS", "PRIORITY", "REGISTRY", "Search", "Source",
-           "SourceOptions", "SourceSpec", "Window", "build_sources", "date_window", "label",
-           "polled", "terms_hash"]
+__all__ = ["FetchContext", "FetchResult", "LABELS", "Listing", "PRIORITY", "REGISTRY", "Search",
+           "Source", "SourceOptions", "SourceSpec", "TwoPhaseSource", "Window", "build_sources",
+           "date_window", "label", "polled", "terms_hash"]

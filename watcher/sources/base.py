@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from ..http import HttpClient
 from ..models import SourceRecord, Study
@@ -109,6 +109,41 @@ class Source(Protocol):
 
     def fetch(self, search: Search[Any], window: Window, context: FetchContext
               ) -> FetchResult: ...
+
+
+@dataclass
+class Listing:
+    """What one query's search listed, before anything is fetched (a :class:`TwoPhaseSource`):
+    the ids in the source's *scheme*, and, as in a FetchResult, the warnings, count and
+    translation the source gave."""
+
+    scheme: str
+    ids: list[str]
+    warnings: list[str] = field(default_factory=list)
+    count: int | None = None
+    translation: str | None = None
+
+
+@runtime_checkable
+class TwoPhaseSource(Protocol):
+    """A source whose searches list ids only, the records fetched by id in a second request
+    (PubMed): the core searches every query, runs one corrections search for them all, then
+    fetches the run's unknown ids once, in batches of *fetch_batch* shared by every query
+    (watcher.poll_run). Opt-in: a source whose search answers carry the records keeps
+    :meth:`Source.fetch` only."""
+
+    name: str
+    label: str
+    fetch_batch: int
+
+    def search(self, search: Search[Any], window: Window) -> Listing: ...
+
+    def revised(self, searches: list[Search[Any]], window: Window) -> Listing:
+        """The ids any of *searches* matches that were revised in *window*: the stored ones
+        not listed otherwise are fetched again, for their corrections."""
+        ...
+
+    def fetch_ids(self, ids: list[str]) -> list[SourceRecord]: ...
 
 
 @dataclass(frozen=True)

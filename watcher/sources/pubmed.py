@@ -1,9 +1,14 @@
 """PubMed through E-utilities: esearch over an entry-date window, efetch of unseen PMIDs only.
 
-Corrections: a second esearch of the same term over the same window by modification date
-(datetype=mdat) lists the records revised since the last poll; only those already stored are
-fetched again, so a retraction, erratum or expression of concern added to a delivered record
-reaches the core (which compares it with the kept version) at the cost of one search per poll.
+A two-phase source (sources.base.TwoPhaseSource): the core searches every query first, then
+fetches the run's unknown PMIDs once, in efetch batches shared by all queries
+(watcher.poll_run), so 50 new records over 7 queries are one efetch, not 7.
+
+Corrections: one more esearch per run, of all the run's queries' terms joined with OR over the
+union of their windows by modification date (datetype=mdat), lists the records revised since
+the last polls; only those already stored are fetched again, so a retraction, erratum or
+expression of concern added to a delivered record reaches the core (which compares it with
+the kept version) at the cost of one search per run.
 
 The YAML options (full PubMed syntax) and the search they build, the settings (E-utilities base,
 NCBI e-mail, API key and rate) and PubMed's priority live here too, so PubMed is one module
@@ -12,6 +17,7 @@ registered in one place.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -29,6 +35,7 @@ from ..variables import EnvSettings, Variable
 from .base import (
     FetchContext,
     FetchResult,
+    Listing,
     Search,
     SourceOptions,
     SourceSpec,
@@ -100,29 +107,52 @@ class PubMedSource:
             self.common["api_key"] = settings.api_key
         self.limiter = _ncbi_limiter(ncbi_rate(settings))
 
-    def fetch(self, search: Search[PubMedOptions], window: Window, context: FetchContext
-              ) -> FetchResult:
-        term = search.terms
+    def search(self, search: Search[PubMedOptions], window: Window) -> Listing:
+        """Every PMID entered in *window* that the query matches (phase 1 of a run's poll)."""
         warnings: list[str] = []
         health: dict[str, Any] = {}
-        pmids = self._search(term, window.start, window.end, warnings, health=health)
+        pmids = self._search(search.terms, window.start, window.end, warnings, health=health)
+        return Listing("pmid", pmids, warnings, health.get("count"), health.get("translation"))
+
+    def revised(self, searches: list[Search[PubMedOptions]], window: Window) -> Listing:
+        """The PMIDs any of *searches* matches that were revised in *window*: one search by
+        modification date for a whole run, its terms joined with OR (corrections concern
+        stored records only, whichever query found them)."""
+        terms = [search.terms for search in searches]
+        term = terms[0] if len(terms) == 1 else " OR ".join(f"({t})" for t in terms)
+        warnings: list[str] = []
+        try:
+            pmids = self._search(term, window.start, window.end, warnings, datetype="mdat")
+        except WatcherError as exc:  # the polls fail, but say which search did
+            raise SourceError("PubMed search for corrections (records revised in the window) "
+                              f"failed: {exc}") from exc
+        return Listing("pmid", pmids, warnings)
+
+    def fetch_ids(self, ids: list[str]) -> list[SourceRecord]:
+        """The records of *ids* (at most fetch_batch), in one efetch; ids PubMed does not
+        return are simply absent."""
+        return self._fetch(ids)
+
+    def fetch(self, search: Search[PubMedOptions], window: Window, context: FetchContext
+              ) -> FetchResult:
+        """One query alone, start to finish (the core polls PubMed a run at a time, see
+        watcher.poll_run; this serves a single query's fetch and the tests of its steps)."""
+        listing = self.search(search, window)
+        pmids, warnings = listing.ids, listing.warnings
         stored = context.known("pmid", pmids)
         wanted = [p for p in pmids if p not in stored]
         retry = [p for p in context.retry_ids if p not in stored and p not in wanted]
         # Kept records entered before the window and revised in it: fetched again for their
         # corrections. (One entered in the window is listed by both searches: only a record
         # entered and corrected within the same overlap days is not looked at again.)
-        try:
-            revised = self._search(term, window.start, window.end, warnings, datetype="mdat")
-        except WatcherError as exc:  # the poll fails as a whole, but says which search did
-            raise SourceError("PubMed search for corrections (records revised in the window) "
-                              f"failed: {exc}") from exc
+        revised = self.revised([search], window)
+        warnings += [w for w in revised.warnings if w not in warnings]
         listed = set(pmids) | set(retry)
-        refresh = context.known("pmid", [p for p in revised if p not in listed])
+        refresh = context.known("pmid", [p for p in revised.ids if p not in listed])
         records: list[SourceRecord] = []
         asked = wanted + retry + sorted(refresh)
         for start in range(0, len(asked), self.fetch_batch):
-            records += self._fetch(asked[start:start + self.fetch_batch])
+            records += self.fetch_ids(asked[start:start + self.fetch_batch])
             if context.progress:
                 context.progress(min(start + self.fetch_batch, len(asked)), len(asked))
         returned = {r.source_id for r in records}
@@ -130,15 +160,16 @@ class PubMedSource:
         matched = pmids + [p for p in retry if p in returned]
         missing = [p for p in wanted + retry if p not in returned]
         return FetchResult(scheme="pmid", matched=matched, records=records, missing=missing,
-                           warnings=warnings, count=health.get("count"),
-                           translation=health.get("translation"))
+                           warnings=warnings, count=listing.count,
+                           translation=listing.translation)
 
     # -- E-utilities calls ------------------------------------------------------------------
 
     def _search(self, term: str, start: date, end: date, warnings: list[str], *,
                 datetype: str = "edat", health: dict[str, Any] | None = None) -> list[str]:
-        """All PMIDs entered (or, with mdat, revised) in [start, end]; halves the window while
-        it holds > 9,999. *health* gets the whole window's count and translation."""
+        """All PMIDs entered (or, with mdat, revised) in [start, end]; a window holding more
+        than 9,999 is split into date slices by the count it announced (see _slices).
+        *health* gets the whole window's count and translation."""
         page = self._esearch(term, start, end, retstart=0, datetype=datetype)
         if health is not None and not health:
             health.update(count=page.count, translation=page.translation)
@@ -152,10 +183,10 @@ class PubMedSource:
                 raise SourceError(
                     f"PubMed: {page.count} records were entered on {start} for one query, more "
                     f"than esearch can list ({self.search_limit}); narrow the query's terms")
-            middle = start + timedelta(days=(end - start).days // 2)
-            return _unique(self._search(term, start, middle, warnings, datetype=datetype)
-                           + self._search(term, middle + timedelta(days=1), end, warnings,
-                                          datetype=datetype))
+            return _unique([pmid for low, high in _slices(start, end, page.count,
+                                                          self.search_limit)
+                            for pmid in self._search(term, low, high, warnings,
+                                                     datetype=datetype)])
         return self._rest(term, start, end, page, datetype)
 
     def _rest(self, term: str, start: date, end: date, page: SearchPage,
@@ -255,6 +286,18 @@ def _ncbi_limiter(rate: float) -> RateLimiter:
 def _entered(term: str, low: date, high: date) -> str:
     """*term* limited to records entered in [low, high] (PubMed's own range syntax)."""
     return f'({term}) AND ("{low:%Y/%m/%d}"[edat] : "{high:%Y/%m/%d}"[edat])'
+
+
+def _slices(start: date, end: date, count: int, limit: int) -> list[tuple[date, date]]:
+    """[start, end] cut into consecutive date slices each expected to hold at most 90% of
+    *limit* of the window's *count* ids (as if spread evenly): 25,000 ids over ten years are
+    three slices, each listed by one esearch, where halving blindly asked 14 times and threw
+    each over-full answer away. A slice still over the limit is cut again by its own count."""
+    days = (end - start).days + 1
+    pieces = min(days, max(2, math.ceil(count / (limit * 0.9))))
+    bounds = [start + timedelta(days=days * n // pieces) for n in range(pieces + 1)]
+    return [(low, high - timedelta(days=1))
+            for low, high in zip(bounds, bounds[1:], strict=False) if high > low]
 
 
 def _unique(ids: list[str]) -> list[str]:

@@ -1,0 +1,233 @@
+"""PubMed polled a run at a time (watcher.poll_run) against the local E-utilities server: one
+search per query and one corrections search per run, the run's new records fetched once in
+shared efetch batches, each query still told what it found, once per destination; a failing
+search, efetch or corrections search fails exactly the queries it must, keeps their windows,
+and the next run catches up without telling anything twice."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from tests.helpers import EVERYTHING, FIXTURES, QUERIES_YAML, days_ago, renumbered, retracted
+from tests.helpers.delivery import TWO_ROUTES, Recorder, deliver_with
+from tests.test_pubmed_scale import efetched
+from watcher import pipeline
+from watcher.sources.pubmed import PubMedSource
+
+#: The depression query first, then everything: the first efetch batch is depression's.
+DEPRESSION_FIRST = TWO_ROUTES.split("  - id: everything")[0] + "  - id: depression" + \
+    TWO_ROUTES.split("  - id: depression")[1] + "  - id: everything" + \
+    TWO_ROUTES.split("  - id: everything")[1].split("  - id: depression")[0]
+
+
+def searches(server, datetype: str) -> list[dict[str, str]]:
+    return [c for c in server.calls("esearch") if c["datetype"] == datetype]
+
+
+class Faulty(PubMedSource):
+    """The real PubMed source whose Nth efetch (or corrections search) the server answers
+    with a truncated body: the fault is the server's, the request and parsing are real."""
+
+    def __init__(self, server, *args, efetch: int | None = None, revised: bool = False,
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self.server, self.fail_efetch, self.fail_revised = server, efetch, revised
+        self.efetches = 0
+
+    def fetch_ids(self, ids):
+        self.efetches += 1
+        if self.efetches == self.fail_efetch:
+            self.server.truncate_next("efetch")
+        return super().fetch_ids(ids)
+
+    def revised(self, searches, window):
+        if self.fail_revised:
+            self.server.truncate_next("esearch")
+        return super().revised(searches, window)
+
+
+def poll_with(env, source_factory=PubMedSource, **kwargs):
+    settings = env.settings()
+    with pipeline.client_for(settings) as http:
+        source = source_factory(*([env.server] if source_factory is Faulty else []),
+                                settings.source("pubmed"), http, **kwargs)
+        return pipeline.poll(env.config(), env.store(), settings, sources={"pubmed": source})
+
+
+def test_nothing_new_costs_one_search_per_query_and_one_corrections_search(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    assert not pipeline.poll(env.config(), env.store(), env.settings()).failures
+    corpus_server.requests.clear()
+    report = pipeline.poll(env.config(), env.store(), env.settings())
+    assert not report.failures and sum(o.new for o in report.outcomes) == 0
+    assert len(searches(corpus_server, "edat")) == 3, "one search per query"
+    mdat = searches(corpus_server, "mdat")
+    assert len(mdat) == 1, "one corrections search for the run"
+    assert all(term in mdat[0]["term"] for term in ("all[sb]", "depressi*[tiab]",
+                                                    '"social anxiety"[tiab]'))
+    assert corpus_server.calls("efetch") == [], "nothing new, nothing fetched"
+
+
+def test_fifty_new_records_over_seven_queries_are_one_efetch(env, server):
+    """Each query finds its own new records (7 or 8 each): one efetch for the run, where
+    fetching per query asked seven times."""
+    added = {n: server.add_synthetic(8 if n == 0 else 7, first_pmid=35_000_000 + 100 * n,
+                                     newest=days_ago(0), days=10,
+                                     title=f"Synthetic group{n} record")
+             for n in range(7)}
+    env.write_queries("defaults:\n  lookback_days: 30\nqueries:" + "".join(f"""
+  - id: q{n}
+    condition: Group {n}
+    sources:
+      pubmed:
+        terms: group{n}[tiab]
+""" for n in range(7)))
+    result = env.cli("poll")
+    assert result.exit_code == 0, result.stderr
+    assert len(server.calls("efetch")) == 1
+    assert sorted(efetched(server)) == sorted(p for ids in added.values() for p in ids)
+    assert len(server.requests) == 7 + 1 + 1, "7 searches, 1 corrections search, 1 efetch"
+    lines = [line for line in result.stdout.splitlines() if "/ PubMed" in line]
+    assert len(lines) == 7
+    for n, line in enumerate(lines):
+        count = len(added[n])
+        assert f"q{n} / PubMed" in line and f"{count} seen, {count} new" in line, line
+    store = env.store()
+    assert store.count("studies") == 50
+    assert store.conn.execute("SELECT count(*) FROM matches").fetchone()[0] == 50
+
+
+def test_a_study_two_queries_find_is_fetched_once_and_told_to_each_destination_once(
+        env, corpus_server):
+    env.write_queries(TWO_ROUTES)
+    assert not pipeline.poll(env.config(), env.store(), env.settings()).failures
+    fetched = efetched(corpus_server)
+    assert len(fetched) == len(set(fetched)) == 19, "each record fetched once for both queries"
+    assert len(corpus_server.calls("efetch")) == 1
+    x, y = Recorder(), Recorder()
+    deliver_with(env, x=x, y=y)
+    assert len(x.keys) == len(set(x.keys)) == 19
+    assert 0 < len(y.keys) == len(set(y.keys)) < 19
+    assert set(y.keys) <= set(x.keys), "the shared studies reach both destinations"
+    pipeline.poll(env.config(), env.store(), env.settings())
+    deliver_with(env, x=x, y=y)
+    assert Counter(x.keys + y.keys).most_common(1)[0][1] <= 2
+    assert len(x.keys) == 19 and len(set(y.keys)) == len(y.keys), "nothing told twice"
+
+
+def test_a_failing_search_fails_its_query_alone(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    corpus_server.truncate_next("esearch")  # the first query's search
+    report = pipeline.poll(env.config(), env.store(), env.settings())
+    assert [o.query_id for o in report.failures] == ["everything"]
+    assert "malformed or truncated XML" in report.failures[0].error
+    mdat = searches(corpus_server, "mdat")
+    assert len(mdat) == 1 and "all[sb]" not in mdat[0]["term"], \
+        "the corrections search covers the queries that were searched"
+    positions = {p.query_id: p for p in env.store().positions()}
+    assert positions["everything"].window_end is None and positions["everything"].last_error
+    assert positions["depression"].window_end and positions["anxiety"].window_end
+    assert len(corpus_server.calls("efetch")) == 1
+
+
+@pytest.mark.hostile
+def test_an_efetch_failing_on_the_second_batch_fails_only_the_queries_it_served(
+        env, corpus_server):
+    env.write_queries(DEPRESSION_FIRST)
+    settings = env.settings()
+    with pipeline.client_for(settings) as http:  # how many depression finds: one batch's worth
+        probe = PubMedSource(settings.source("pubmed"), http)
+        window = pipeline.polling.window_for(env.config().query("depression"), "pubmed",
+                                             env.store(), settings, pipeline.utc_now())
+        batch = len(probe.search(env.config().query("depression").search("pubmed"),
+                                 window).ids)
+    assert 0 < batch < 10
+    corpus_server.requests.clear()
+    report = poll_with(env, Faulty, efetch=2, fetch_batch=batch)
+    assert [o.query_id for o in report.failures] == ["everything"]
+    assert "PubMed efetch: malformed or truncated XML" in report.failures[0].error
+    assert len(corpus_server.calls("efetch")) == 2, "the fetch stops at the failing batch"
+    store = env.store()
+    assert store.count("studies") == batch, "the first batch stays stored"
+    positions = {p.query_id: p for p in store.positions()}
+    assert positions["depression"].window_end, "its records all arrived: it completes"
+    assert positions["everything"].window_end is None, "its window is kept"
+    depression = next(o for o in report.outcomes if o.query_id == "depression")
+    assert depression.seen == depression.new == batch
+    x, y = Recorder(), Recorder()
+    deliver_with(env, x=x, y=y)
+    assert len(y.keys) == batch and x.keys == []
+
+    corpus_server.requests.clear()
+    again = pipeline.poll(env.config(), env.store(), env.settings())
+    assert not again.failures
+    assert len(efetched(corpus_server)) == 19 - batch, "what was stored is not fetched again"
+    deliver_with(env, x=x, y=y)
+    assert len(x.keys) == len(set(x.keys)) == 19
+    assert len(y.keys) == len(set(y.keys)) == batch, "nothing told twice"
+
+
+@pytest.mark.hostile
+def test_a_truncated_efetch_fails_the_queries_it_served_in_one_line_and_stores_nothing(
+        env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    corpus_server.truncate_next("efetch")
+    result = env.cli("poll")
+    assert result.exit_code == 1
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and "PubMed efetch: malformed or truncated XML" in errors[0]
+    assert errors[0].endswith("(3 queries not polled; window kept for the next run)")
+    store = env.store()
+    assert store.count("studies") == 0
+    assert all(p.window_end is None and p.last_error for p in store.positions())
+    caught_up = env.cli("run", "--once")
+    assert caught_up.exit_code == 0, caught_up.stderr
+    assert caught_up.stdout.count("pubmed.ncbi.nlm.nih.gov/") == 19
+
+
+@pytest.mark.hostile
+def test_a_failing_corrections_search_keeps_every_window_and_loses_no_correction(env, server):
+    env.write_queries(EVERYTHING)
+    study, notice = "99000100", "99000200"
+    source = FIXTURES / "pubmed_metapub/36318760.xml"
+    server.add_article(renumbered(source, study), entry_date=days_ago(10))
+    assert env.cli("run", "--once").exit_code == 0  # delivered
+    server.add_article(retracted(renumbered(source, study), notice), entry_date=days_ago(10),
+                       modified=days_ago(0))
+    position = env.store().position("everything", "pubmed").window_end
+    server.requests.clear()
+
+    report = poll_with(env, Faulty, revised=True)
+    assert [o.query_id for o in report.failures] == ["everything"]
+    assert report.failures[0].error.startswith(
+        "PubMed search for corrections (records revised in the window) failed: ")
+    assert server.calls("efetch") == [], "nothing fetched without the corrections"
+    assert env.store().position("everything", "pubmed").window_end == position, "window kept"
+
+    caught_up = env.cli("run", "--once")
+    assert caught_up.exit_code == 0, caught_up.stderr
+    assert "RETRACTED" in caught_up.stdout, "the correction is told on the next run"
+    assert efetched(server) == [study]
+
+
+@pytest.mark.hostile
+def test_an_unparseable_record_two_queries_list_is_fetched_once_and_set_aside_for_each(
+        env, corpus_server):
+    from tests.helpers.delivery import LOST
+    from tests.helpers.pubmed import without_article
+
+    env.write_queries(TWO_ROUTES)
+    record = corpus_server.records[LOST]
+    corpus_server.add_article(without_article(record.element), entry_date=record.entry_date)
+    report = pipeline.poll(env.config(), env.store(), env.settings())
+    assert not report.failures
+    assert efetched(corpus_server).count(LOST) == 1
+    store = env.store()
+    held = {(h["query_id"], h["source_id"], h["kind"]) for h in store.quarantined()}
+    assert held == {("everything", LOST, "unparseable"), ("depression", LOST, "unparseable")}
+    assert all(LOST in o.quarantined for o in report.outcomes)
+    kept = [r for r in store.records("pubmed") if r["source_id"] == LOST]
+    assert len(kept) == 1 and kept[0]["parse_error"] and kept[0]["payload"], "kept raw"
+    assert all(p.window_end for p in store.positions()), "the queries move on"

@@ -1,0 +1,237 @@
+"""Polling a two-phase source (PubMed, see sources.base.TwoPhaseSource) for a whole run: search
+all, fetch the union, store per query. As few requests as the protocol allows: one search per
+query (plus the slices of a window past the source's limit), one corrections search per run,
+one fetch per batch of the run's unknown ids, however many queries list them.
+
+1. Search: each query's search over its own window, as a per-query poll would. A failing
+   search fails that query alone (one line, window kept); the others go on.
+2. Corrections: one search by modification date for every searched query's terms (joined with
+   OR) over the union of their windows; the stored ids it lists that no query listed are
+   fetched again. It rides on the queries' own windows rather than a position of its own, so
+   a run of some queries (`--query`) never moves the corrections on for the others. When it
+   fails, every query of the run fails with its one line and keeps its window, and nothing is
+   fetched (as a per-query poll failed): the next run searches the same revisions again, so
+   no correction is lost.
+3. Fetch: the union of the queries' unknown ids, their retried ids and the corrections, each
+   once, in batches of the source's ``fetch_batch`` across the whole run (corrections first).
+   Each batch is stored in its own transaction as it arrives, so memory holds one batch, not
+   a back-fill. Storing is query-independent (corrections and links are told; a new study's
+   event waits for the per-query match). An efetch failing part-way fails only the queries
+   whose ids (or the run's corrections) did not all arrive; what was stored stays stored and
+   is simply known next run.
+4. Conclude, per query in one transaction: its unparseable records set aside, then decided
+   and applied as a per-query poll is (watcher.poll_outcome.conclude).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from . import poll_apply
+from .clock import stamp
+from .config import Config, Query
+from .db import Store
+from .db.storage import storage_cause
+from .http import poll_deadline
+from .models import SourceRecord
+from .poll_outcome import (
+    PollOutcome,
+    PollProgress,
+    conclude,
+    failed,
+    retry_ids,
+    tell_warnings,
+    window_for,
+)
+from .settings import Settings
+from .sources import FetchResult, Listing, Search, TwoPhaseSource, Window, label
+
+
+@dataclass
+class _Part:
+    """One query's share of the run."""
+
+    query: Query
+    search: Search[Any]
+    outcome: PollOutcome
+    retry: list[str]
+    kept: poll_apply.Kept
+    listing: Listing = field(default_factory=lambda: Listing("", []))
+    asked: list[str] = field(default_factory=list)  # fetched for it: unknown, then retried
+    retried: list[str] = field(default_factory=list)
+    strays: list[str] = field(default_factory=list)  # unparseable records set aside for it
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome.error is None
+
+
+@dataclass
+class _Run:
+    """What the run fetches for every query, and what the fetch brought."""
+
+    refresh: list[str]  # stored ids fetched again for their corrections
+    owners: dict[str, _Part]  # each unknown or retried id -> the first query that asked
+    studies: dict[str, int] = field(default_factory=dict)  # source id -> its study
+    returned: set[str] = field(default_factory=set)  # source ids of the records returned
+    arrived: set[str] = field(default_factory=set)  # ids whose batch was answered and stored
+    unparseable: dict[str, str | None] = field(default_factory=dict)  # source id -> error
+    failure: Exception | None = None  # the fetch that stopped the run's fetching
+
+    @property
+    def asked(self) -> list[str]:
+        """Every id fetched, each once: the corrections first (every query waits for them),
+        then each query's, in the queries' order."""
+        return self.refresh + list(self.owners)
+
+
+def poll_source(config: Config, queries: list[Query], source: TwoPhaseSource, store: Store,
+                settings: Settings, *, now: datetime, run_id: int,
+                progress: PollProgress | None = None) -> list[PollOutcome]:
+    """Poll *source* for every query in *queries*; one outcome per query, in their order."""
+    when = stamp(now)
+    name = source.name
+    parts = []
+    for query in queries:
+        search = query.search(name)
+        outcome = PollOutcome(query.id, name, window_for(query, name, store, settings, now))
+        part = _Part(query, search, outcome, retry_ids(query, name, store, now),
+                     poll_apply.Kept())
+        parts.append(part)
+        assert outcome.window is not None
+        try:  # every request of a search within WATCHER_POLL_TIMEOUT, as a per-query poll
+            with poll_deadline(settings.poll_timeout):
+                part.listing = source.search(search, outcome.window)
+        except Exception as exc:  # one failing search must not stop the others
+            failed(store, outcome, exc, run_id=run_id, now=when)
+    live = [part for part in parts if part.ok]
+    if live:
+        try:
+            run = _plan(live, source, store, settings)
+        except Exception as exc:  # the corrections search: every query waits for it
+            for part in live:
+                failed(store, part.outcome, exc, run_id=run_id, now=when)
+        else:
+            _fetch(config, live, run, source, store, settings, when, progress)
+            for part in live:
+                _conclude(config, part, run, store, run_id, when)
+    for part in live:
+        if part.ok:
+            tell_warnings(part.outcome)
+    return [part.outcome for part in parts]
+
+
+def _plan(live: list[_Part], source: TwoPhaseSource, store: Store, settings: Settings) -> _Run:
+    """Phase 2: the run's one corrections search, then what each query needs fetched."""
+    windows = [part.outcome.window for part in live if part.outcome.window]
+    window = Window(min(w.start for w in windows), max(w.end for w in windows))
+    with poll_deadline(settings.poll_timeout):
+        revised = source.revised([part.search for part in live], window)
+    scheme = live[0].listing.scheme
+    listed = dict.fromkeys(value for part in live
+                           for value in (*part.listing.ids, *part.retry))
+    known = store.known_ids(scheme, listed)
+    owners: dict[str, _Part] = {}
+    for part in live:
+        wanted = [value for value in part.listing.ids if value not in known]
+        unknown = set(wanted)
+        part.retried = [value for value in part.retry
+                        if value not in known and value not in unknown]
+        part.asked = wanted + part.retried
+        for value in part.asked:
+            owners.setdefault(value, part)
+    # Warnings of the corrections search that no query's own search gave (a day revised past
+    # the limit): told with the first query's, so they are logged once.
+    told = {w for part in live for w in part.listing.warnings}
+    live[0].listing.warnings += [w for w in dict.fromkeys(revised.warnings) if w not in told]
+    refresh = sorted(store.known_ids(scheme, [v for v in revised.ids if v not in listed]))
+    run = _Run(refresh, owners)
+    for part in live:  # what any query keeps lands in one map; phase 4 gives each its share
+        part.kept.studies = run.studies
+    return run
+
+
+def _fetch(config: Config, live: list[_Part], run: _Run, source: TwoPhaseSource,
+           store: Store, settings: Settings, now: str,
+           progress: PollProgress | None) -> None:
+    """Phase 3: fetch every asked id once, in shared batches, each stored as it arrives. A
+    failing batch stops the fetching; run.failure says why, run.arrived what came."""
+    asked = run.asked
+    batch = source.fetch_batch
+    what = (f"{live[0].query.id} / {label(source.name)}" if len(live) == 1
+            else f"{len(live)} queries / {label(source.name)}")
+    try:
+        # The whole fetch within WATCHER_POLL_TIMEOUT: a source answering for ever fails the
+        # queries still waiting, not every later run.
+        with poll_deadline(settings.poll_timeout):
+            for start in range(0, len(asked), batch):
+                chunk = asked[start:start + batch]
+                records = source.fetch_ids(chunk)
+                with store.transaction():
+                    for record in records:
+                        _keep(config, live, run, record, store, now,
+                              fallback=run.owners.get(chunk[0], live[0]))
+                run.arrived.update(chunk)
+                run.returned.update(record.source_id for record in records)
+                del records  # memory holds one batch
+                if progress:
+                    progress(what, min(start + batch, len(asked)), len(asked))
+    except Exception as exc:
+        if storage_cause(exc) is not None:
+            raise  # the database's disk, not the source: stop the run
+        run.failure = exc
+
+
+def _keep(config: Config, live: list[_Part], run: _Run, record: SourceRecord, store: Store,
+          now: str, *, fallback: _Part) -> None:
+    """Store one record, its corrections and links counted for the query that first asked
+    for it (*fallback*, the batch's first query, for a record under an id no one asked)."""
+    owner = run.owners.get(record.source_id, fallback)
+    options = owner.query.sources.get(owner.outcome.source)
+    tracked = list(getattr(options, "track", None) or [])
+    if poll_apply.keep_record(config, owner.outcome.source, record, store, now, owner.kept,
+                              query_id=owner.query.id, tracked=tracked):
+        return
+    run.unparseable[record.source_id] = record.error
+    if record.source_id in run.owners:
+        return  # set aside for each query that asked for it, in its own stage
+    # A refreshed record that no longer parses: set aside for the queries that found it.
+    scheme = live[0].listing.scheme
+    study = store.find_study({scheme: record.source_id})
+    found = {match.query_id for match in store.matches_of(study)} if study else set()
+    for part in [part for part in live if part.query.id in found] or [fallback]:
+        part.strays.append(record.source_id)
+
+
+def _conclude(config: Config, part: _Part, run: _Run, store: Store, run_id: int,
+              now: str) -> None:
+    """Phase 4, for one query in one transaction: fails it when the run's fetch stopped before
+    its ids (or the corrections) arrived; else sets aside its unparseable records, then
+    decides and applies as a per-query poll does."""
+    outcome, name = part.outcome, part.outcome.source
+    if run.failure is not None and not all(
+            value in run.arrived for value in (*run.refresh, *part.asked)):
+        failed(store, outcome, run.failure, run_id=run_id, now=now)
+        return
+    listing = part.listing
+    result = FetchResult(scheme=listing.scheme,
+                         matched=listing.ids + [v for v in part.retried if v in run.returned],
+                         records=[], missing=[v for v in part.asked if v not in run.returned],
+                         warnings=listing.warnings, count=listing.count,
+                         translation=listing.translation)
+    kept = part.kept
+    kept.studies = {value: store.survivor_of(run.studies[value])
+                    for value in (*listing.ids, *part.asked) if value in run.studies}
+    try:
+        with store.transaction():
+            outcome.warnings = [*listing.warnings, *kept.warnings]
+            kept.warnings = outcome.warnings  # conflicts found while deciding log here too
+            for value in dict.fromkeys((*part.asked, *part.strays)):
+                if value in run.unparseable:
+                    poll_apply.set_aside_unparseable(config, part.query, name, store, value,
+                                                     run.unparseable[value], now, kept)
+            conclude(config, part.query, name, result, kept, store, outcome, run_id, now)
+    except Exception as exc:  # one failing poll must not stop the others
+        failed(store, outcome, exc, run_id=run_id, now=now)
