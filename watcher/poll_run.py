@@ -25,6 +25,11 @@ one fetch per batch of the run's unknown ids, however many queries list them.
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -87,6 +92,49 @@ class _Run:
         return self.refresh + list(self.owners)
 
 
+class _Searches:
+    """Phase 1, up to the source's ``in_flight`` searches at a time: its rate limiter still
+    spaces every request, so this only lets answers' latency overlap (twelve searches at
+    NCBI's 10/s are bound by the rate, not by twelve round trips). Each search keeps
+    WATCHER_POLL_TIMEOUT. With ``in_flight`` 1 they run one after another in this thread, in
+    the queries' order. The threads are daemons: Ctrl-C or a stopping worker does not wait
+    for an answer still on its way."""
+
+    def __init__(self, parts: list[_Part], source: TwoPhaseSource, settings: Settings):
+        self._source = source
+        self._timeout = settings.poll_timeout
+        self._listings: dict[int, Future[Listing]] = {}
+        in_flight = max(1, int(source.in_flight))
+        if in_flight == 1 or len(parts) == 1:
+            return  # each is searched when asked for
+        gate = threading.Semaphore(in_flight)
+        for part in parts:
+            future: Future[Listing] = Future()
+            self._listings[id(part)] = future
+            # in the caller's context (a `serve` job's log fields and so on)
+            work = functools.partial(contextvars.copy_context().run, self._search, part)
+            threading.Thread(target=_settle, args=(future, work, gate), daemon=True,
+                             name=f"{source.name}-search").start()
+
+    def _search(self, part: _Part) -> Listing:
+        assert part.outcome.window is not None
+        with poll_deadline(self._timeout):
+            return self._source.search(part.search, part.outcome.window)
+
+    def listing(self, part: _Part) -> Listing:
+        future = self._listings.get(id(part))
+        return future.result() if future is not None else self._search(part)
+
+
+def _settle(future: Future[Listing], work: Callable[[], Listing],
+            gate: threading.Semaphore) -> None:
+    with gate:
+        try:
+            future.set_result(work())
+        except BaseException as exc:  # handed to the caller, which records the failure
+            future.set_exception(exc)
+
+
 def poll_source(config: Config, queries: list[Query], source: TwoPhaseSource, store: Store,
                 settings: Settings, *, now: datetime, run_id: int,
                 progress: PollProgress | None = None) -> list[PollOutcome]:
@@ -95,17 +143,15 @@ def poll_source(config: Config, queries: list[Query], source: TwoPhaseSource, st
     name = source.name
     parts = []
     for query in queries:
-        search = query.search(name)
         outcome = PollOutcome(query.id, name, window_for(query, name, store, settings, now))
-        part = _Part(query, search, outcome, retry_ids(query, name, store, now),
-                     poll_apply.Kept())
-        parts.append(part)
-        assert outcome.window is not None
-        try:  # every request of a search within WATCHER_POLL_TIMEOUT, as a per-query poll
-            with poll_deadline(settings.poll_timeout):
-                part.listing = source.search(search, outcome.window)
+        parts.append(_Part(query, query.search(name), outcome,
+                           retry_ids(query, name, store, now), poll_apply.Kept()))
+    searched = _Searches(parts, source, settings)
+    for part in parts:
+        try:
+            part.listing = searched.listing(part)
         except Exception as exc:  # one failing search must not stop the others
-            failed(store, outcome, exc, run_id=run_id, now=when)
+            failed(store, part.outcome, exc, run_id=run_id, now=when)
     live = [part for part in parts if part.ok]
     if live:
         try:
@@ -124,7 +170,9 @@ def poll_source(config: Config, queries: list[Query], source: TwoPhaseSource, st
 
 
 def _plan(live: list[_Part], source: TwoPhaseSource, store: Store, settings: Settings) -> _Run:
-    """Phase 2: the run's one corrections search, then what each query needs fetched."""
+    """Phase 2: the run's one corrections search (over the terms of the queries whose own
+    search listed: a term PubMed refuses would fail it for all), then what each query needs
+    fetched."""
     windows = [part.outcome.window for part in live if part.outcome.window]
     window = Window(min(w.start for w in windows), max(w.end for w in windows))
     with poll_deadline(settings.poll_timeout):
