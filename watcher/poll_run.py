@@ -104,17 +104,29 @@ class _Searches:
         self._source = source
         self._timeout = settings.poll_timeout
         self._listings: dict[int, Future[Listing]] = {}
+        self.revised_for_all: Future[Listing] | None = None
         in_flight = max(1, int(source.in_flight))
         if in_flight == 1 or len(parts) == 1:
             return  # each is searched when asked for
         gate = threading.Semaphore(in_flight)
         for part in parts:
-            future: Future[Listing] = Future()
-            self._listings[id(part)] = future
-            # in the caller's context (a `serve` job's log fields and so on)
-            work = functools.partial(contextvars.copy_context().run, self._search, part)
-            threading.Thread(target=_settle, args=(future, work, gate), daemon=True,
-                             name=f"{source.name}-search").start()
+            self._listings[id(part)] = self._start(gate, self._search, part)
+        # The corrections search for every query, in flight with theirs: used when every
+        # query's search listed (else it is asked again for those that did; see _plan).
+        self.revised_for_all = self._start(gate, self._revised, parts)
+
+    def _start(self, gate: threading.Semaphore, task: Callable[..., Listing],
+               *args: Any) -> Future[Listing]:
+        future: Future[Listing] = Future()
+        # in the caller's context (a `serve` job's log fields and so on)
+        work = functools.partial(contextvars.copy_context().run, task, *args)
+        threading.Thread(target=_settle, args=(future, work, gate), daemon=True,
+                         name=f"{self._source.name}-search").start()
+        return future
+
+    def _revised(self, parts: list[_Part]) -> Listing:
+        with poll_deadline(self._timeout):
+            return corrections(self._source, parts)
 
     def _search(self, part: _Part) -> Listing:
         assert part.outcome.window is not None
@@ -155,7 +167,8 @@ def poll_source(config: Config, queries: list[Query], source: TwoPhaseSource, st
     live = [part for part in parts if part.ok]
     if live:
         try:
-            run = _plan(live, source, store, settings)
+            everyone = searched.revised_for_all if len(live) == len(parts) else None
+            run = _plan(live, source, store, settings, everyone)
         except Exception as exc:  # the corrections search: every query waits for it
             for part in live:
                 failed(store, part.outcome, exc, run_id=run_id, now=when)
@@ -169,14 +182,23 @@ def poll_source(config: Config, queries: list[Query], source: TwoPhaseSource, st
     return [part.outcome for part in parts]
 
 
-def _plan(live: list[_Part], source: TwoPhaseSource, store: Store, settings: Settings) -> _Run:
-    """Phase 2: the run's one corrections search (over the terms of the queries whose own
-    search listed: a term PubMed refuses would fail it for all), then what each query needs
-    fetched."""
-    windows = [part.outcome.window for part in live if part.outcome.window]
+def corrections(source: TwoPhaseSource, parts: list[_Part]) -> Listing:
+    """The run's one corrections search, for *parts*' terms over the union of their windows."""
+    windows = [part.outcome.window for part in parts if part.outcome.window]
     window = Window(min(w.start for w in windows), max(w.end for w in windows))
-    with poll_deadline(settings.poll_timeout):
-        revised = source.revised([part.search for part in live], window)
+    return source.revised([part.search for part in parts], window)
+
+
+def _plan(live: list[_Part], source: TwoPhaseSource, store: Store, settings: Settings,
+          revised_for_all: Future[Listing] | None) -> _Run:
+    """Phase 2: the run's one corrections search (over the terms of the queries whose own
+    search listed: a term PubMed refuses would fail it for all; *revised_for_all*, when every
+    query's did, already asked), then what each query needs fetched."""
+    if revised_for_all is not None:
+        revised = revised_for_all.result()
+    else:
+        with poll_deadline(settings.poll_timeout):
+            revised = corrections(source, live)
     scheme = live[0].listing.scheme
     listed = dict.fromkeys(value for part in live
                            for value in (*part.listing.ids, *part.retry))
