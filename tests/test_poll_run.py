@@ -6,14 +6,25 @@ and the next run catches up without telling anything twice."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 
 import pytest
 
-from tests.helpers import EVERYTHING, FIXTURES, QUERIES_YAML, days_ago, renumbered, retracted
+from tests.helpers import (
+    EVERYTHING,
+    FIXTURES,
+    PUBMED_FILES,
+    QUERIES_YAML,
+    Env,
+    days_ago,
+    renumbered,
+    retracted,
+)
 from tests.helpers.delivery import TWO_ROUTES, Recorder, deliver_with
 from tests.test_pubmed_scale import efetched
 from watcher import pipeline
+from watcher.fakes.eutils import EutilsServer
 from watcher.sources.pubmed import PubMedSource
 
 #: The depression query first, then everything: the first efetch batch is depression's.
@@ -231,3 +242,84 @@ def test_an_unparseable_record_two_queries_list_is_fetched_once_and_set_aside_fo
     kept = [r for r in store.records("pubmed") if r["source_id"] == LOST]
     assert len(kept) == 1 and kept[0]["parse_error"] and kept[0]["payload"], "kept raw"
     assert all(p.window_end for p in store.positions()), "the queries move on"
+
+
+# --- searches in flight together (the default outside the tests' environment) ---------------
+
+class HeldFirstSearch(EutilsServer):
+    """E-utilities whose first entry-date search is answered only once *others* more searches
+    have arrived (or after *patience* seconds): whether the run had them in flight together.
+    A search whose term holds *refused* is answered with E-utilities' own error."""
+
+    def __init__(self, *, others: int, patience: float = 20.0, refused: str | None = None):
+        super().__init__()
+        self.others, self.patience, self.refused = others, patience, refused
+        self.arrivals = threading.Semaphore(0)
+        self.overlapped: bool | None = None
+        self._first = threading.Lock()
+
+    def handle(self, path, params):
+        if path.endswith("esearch.fcgi") and params.get("datetype") == "edat":
+            if self.refused and self.refused in params.get("term", ""):
+                return 200, {"Content-Type": "text/xml"}, (
+                    b"<eSearchResult><ERROR>Invalid query</ERROR></eSearchResult>")
+            if self._first.acquire(blocking=False):  # the first search waits for the others
+                self.overlapped = all(self.arrivals.acquire(timeout=self.patience)
+                                      for _ in range(self.others))
+            else:
+                self.arrivals.release()
+        return super().handle(path, params)
+
+
+@pytest.fixture
+def held():
+    with HeldFirstSearch(others=2) as running:
+        for n, path in enumerate(PUBMED_FILES, start=1):
+            running.add_files([path], entry_date=days_ago(n))
+        yield running
+
+
+def test_searches_are_in_flight_together_and_find_what_one_at_a_time_finds(tmp_path, held,
+                                                                          corpus_server):
+    """Three queries' searches reach the server while the first is still unanswered; the run
+    stores and matches what the same run one search at a time does."""
+    (tmp_path / "concurrent").mkdir()
+    (tmp_path / "serial").mkdir()
+    concurrent, serial = Env(tmp_path / "concurrent", held), Env(tmp_path / "serial",
+                                                                  corpus_server)
+    for env in (concurrent, serial):
+        env.write_queries(QUERIES_YAML)
+    report = pipeline.poll(concurrent.config(), concurrent.store(),
+                           concurrent.settings(WATCHER_NCBI_IN_FLIGHT="4"))
+    assert held.overlapped is True, "the other two searches arrived while the first waited"
+    assert not report.failures
+    alone = pipeline.poll(serial.config(), serial.store(), serial.settings())
+    assert [(o.query_id, o.seen, o.new) for o in report.outcomes] == \
+        [(o.query_id, o.seen, o.new) for o in alone.outcomes]
+    assert len(searches(held, "edat")) == 3 and len(searches(held, "mdat")) == 1
+    assert len(held.calls("efetch")) == 1
+
+
+def test_a_refused_search_among_concurrent_ones_fails_its_query_alone(tmp_path):
+    """A term E-utilities refuses fails its query with one line; the others, in flight at the
+    same time, are polled, and the corrections search the run relies on leaves the refused
+    term out (a refused term would fail it for every query)."""
+    with HeldFirstSearch(others=1, refused="social anxiety") as server:
+        for n, path in enumerate(PUBMED_FILES, start=1):
+            server.add_files([path], entry_date=days_ago(n))
+        env = Env(tmp_path, server)
+        env.write_queries(QUERIES_YAML)
+        report = pipeline.poll(env.config(), env.store(),
+                               env.settings(WATCHER_NCBI_IN_FLIGHT="4"))
+        assert [o.query_id for o in report.failures] == ["anxiety"]
+        assert "Invalid query" in (report.failures[0].error or "")
+        assert {o.query_id for o in report.outcomes if not o.error} == {"everything",
+                                                                       "depression"}
+        # the corrections search sent with the searches covered the refused term too: it is
+        # asked again for the queries that were searched (one request more, on failure only)
+        first, again = searches(server, "mdat")
+        assert "social anxiety" in first["term"]
+        assert "social anxiety" not in again["term"] and "all[sb]" in again["term"]
+        positions = {p.query_id: p for p in env.store().positions()}
+        assert positions["anxiety"].window_end is None
+        assert positions["everything"].window_end == days_ago(0).isoformat()

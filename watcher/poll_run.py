@@ -25,6 +25,11 @@ one fetch per batch of the run's unknown ids, however many queries list them.
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -87,6 +92,61 @@ class _Run:
         return self.refresh + list(self.owners)
 
 
+class _Searches:
+    """Phase 1, up to the source's ``in_flight`` searches at a time: its rate limiter still
+    spaces every request, so this only lets answers' latency overlap (twelve searches at
+    NCBI's 10/s are bound by the rate, not by twelve round trips). Each search keeps
+    WATCHER_POLL_TIMEOUT. With ``in_flight`` 1 they run one after another in this thread, in
+    the queries' order. The threads are daemons: Ctrl-C or a stopping worker does not wait
+    for an answer still on its way."""
+
+    def __init__(self, parts: list[_Part], source: TwoPhaseSource, settings: Settings):
+        self._source = source
+        self._timeout = settings.poll_timeout
+        self._listings: dict[int, Future[Listing]] = {}
+        self.revised_for_all: Future[Listing] | None = None
+        in_flight = max(1, int(source.in_flight))
+        if in_flight == 1 or len(parts) == 1:
+            return  # each is searched when asked for
+        gate = threading.Semaphore(in_flight)
+        for part in parts:
+            self._listings[id(part)] = self._start(gate, self._search, part)
+        # The corrections search for every query, in flight with theirs: used when every
+        # query's search listed (else it is asked again for those that did; see _plan).
+        self.revised_for_all = self._start(gate, self._revised, parts)
+
+    def _start(self, gate: threading.Semaphore, task: Callable[..., Listing],
+               *args: Any) -> Future[Listing]:
+        future: Future[Listing] = Future()
+        # in the caller's context (a `serve` job's log fields and so on)
+        work = functools.partial(contextvars.copy_context().run, task, *args)
+        threading.Thread(target=_settle, args=(future, work, gate), daemon=True,
+                         name=f"{self._source.name}-search").start()
+        return future
+
+    def _revised(self, parts: list[_Part]) -> Listing:
+        with poll_deadline(self._timeout):
+            return corrections(self._source, parts)
+
+    def _search(self, part: _Part) -> Listing:
+        assert part.outcome.window is not None
+        with poll_deadline(self._timeout):
+            return self._source.search(part.search, part.outcome.window)
+
+    def listing(self, part: _Part) -> Listing:
+        future = self._listings.get(id(part))
+        return future.result() if future is not None else self._search(part)
+
+
+def _settle(future: Future[Listing], work: Callable[[], Listing],
+            gate: threading.Semaphore) -> None:
+    with gate:
+        try:
+            future.set_result(work())
+        except BaseException as exc:  # handed to the caller, which records the failure
+            future.set_exception(exc)
+
+
 def poll_source(config: Config, queries: list[Query], source: TwoPhaseSource, store: Store,
                 settings: Settings, *, now: datetime, run_id: int,
                 progress: PollProgress | None = None) -> list[PollOutcome]:
@@ -95,21 +155,20 @@ def poll_source(config: Config, queries: list[Query], source: TwoPhaseSource, st
     name = source.name
     parts = []
     for query in queries:
-        search = query.search(name)
         outcome = PollOutcome(query.id, name, window_for(query, name, store, settings, now))
-        part = _Part(query, search, outcome, retry_ids(query, name, store, now),
-                     poll_apply.Kept())
-        parts.append(part)
-        assert outcome.window is not None
-        try:  # every request of a search within WATCHER_POLL_TIMEOUT, as a per-query poll
-            with poll_deadline(settings.poll_timeout):
-                part.listing = source.search(search, outcome.window)
+        parts.append(_Part(query, query.search(name), outcome,
+                           retry_ids(query, name, store, now), poll_apply.Kept()))
+    searched = _Searches(parts, source, settings)
+    for part in parts:
+        try:
+            part.listing = searched.listing(part)
         except Exception as exc:  # one failing search must not stop the others
-            failed(store, outcome, exc, run_id=run_id, now=when)
+            failed(store, part.outcome, exc, run_id=run_id, now=when)
     live = [part for part in parts if part.ok]
     if live:
         try:
-            run = _plan(live, source, store, settings)
+            everyone = searched.revised_for_all if len(live) == len(parts) else None
+            run = _plan(live, source, store, settings, everyone)
         except Exception as exc:  # the corrections search: every query waits for it
             for part in live:
                 failed(store, part.outcome, exc, run_id=run_id, now=when)
@@ -123,12 +182,23 @@ def poll_source(config: Config, queries: list[Query], source: TwoPhaseSource, st
     return [part.outcome for part in parts]
 
 
-def _plan(live: list[_Part], source: TwoPhaseSource, store: Store, settings: Settings) -> _Run:
-    """Phase 2: the run's one corrections search, then what each query needs fetched."""
-    windows = [part.outcome.window for part in live if part.outcome.window]
+def corrections(source: TwoPhaseSource, parts: list[_Part]) -> Listing:
+    """The run's one corrections search, for *parts*' terms over the union of their windows."""
+    windows = [part.outcome.window for part in parts if part.outcome.window]
     window = Window(min(w.start for w in windows), max(w.end for w in windows))
-    with poll_deadline(settings.poll_timeout):
-        revised = source.revised([part.search for part in live], window)
+    return source.revised([part.search for part in parts], window)
+
+
+def _plan(live: list[_Part], source: TwoPhaseSource, store: Store, settings: Settings,
+          revised_for_all: Future[Listing] | None) -> _Run:
+    """Phase 2: the run's one corrections search (over the terms of the queries whose own
+    search listed: a term PubMed refuses would fail it for all; *revised_for_all*, when every
+    query's did, already asked), then what each query needs fetched."""
+    if revised_for_all is not None:
+        revised = revised_for_all.result()
+    else:
+        with poll_deadline(settings.poll_timeout):
+            revised = corrections(source, live)
     scheme = live[0].listing.scheme
     listed = dict.fromkeys(value for part in live
                            for value in (*part.listing.ids, *part.retry))

@@ -114,6 +114,9 @@ class Env:
             "WATCHER_CTGOV_RATE": "50",  # the local registry need not be spared
             # Nor the local E-utilities: tests of NCBI's own rate set this to "" again.
             "WATCHER_NCBI_RATE": "50",
+            # One search at a time, in the queries' order: tests that fail "the next request"
+            # know which query it is. test_poll_run runs them concurrently, as by default.
+            "WATCHER_NCBI_IN_FLIGHT": "1",
             "WATCHER_ISRCTN_RATE": "50",
             "WATCHER_EUROPEPMC_RATE": "50",
             # No test reaches the internet: every other base is a closed local port unless

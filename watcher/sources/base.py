@@ -135,6 +135,7 @@ class TwoPhaseSource(Protocol):
     name: str
     label: str
     fetch_batch: int
+    in_flight: int  # searches a run may have in flight at once (1: one after another)
 
     def search(self, search: Search[Any], window: Window) -> Listing: ...
 
