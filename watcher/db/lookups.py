@@ -17,7 +17,7 @@ _NOT_TOLD = ("withheld", "retired")
 #: way (studies nobody was told of) cost a read each, so the reading is bounded too.
 _EXAMINED = 4
 #: Stored ids read at a time when they are put on a schedule.
-_ENROLL_SLICE = 10_000
+_ENROLL_SLICE = 50_000
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ class LookupsMixin:
         be due again (published, too old, not accepted, gone) leaves the schedule; one whose
         study nobody is told of (yet) waits one more period."""
         schemes = tuple(schemes)
+        if limit <= 0:  # look-ups off: nothing read, nothing put on the schedule until on
+            return []
         self._enroll(upstream, schemes, first_seen_since, unpublished, accept)
         # Never-asked entries hold '' (before any time); "" asks for those only.
         bound = checked_before or " "
@@ -102,16 +104,27 @@ class LookupsMixin:
         if top <= after:
             return
         marks = ",".join("?" * len(schemes))
+        # One statement per slice, the conditions of _still_asked in SQL: a first look-up
+        # over a million stored ids takes seconds, not a query per id.
+        where = [f"i.scheme IN ({marks})"]
+        args: list[Any] = list(schemes)
+        if first_seen_since is not None:
+            where.append("s.first_seen >= ?")
+            args.append(first_seen_since)
+        if unpublished:
+            where.append("NOT EXISTS (SELECT 1 FROM study_ids p WHERE p.study_id = i.study_id"
+                         " AND p.scheme IN ('doi', 'pmid'))")
+        if accept is not None:
+            self.conn.create_function("watcher_lookup_accepts", 1,
+                                      lambda value: bool(accept(value)), deterministic=True)
+            where.append("watcher_lookup_accepts(i.value)")
+        sql = ("INSERT OR IGNORE INTO lookup_items (upstream, item, study_id, checked)"
+               " SELECT ?, i.scheme || ':' || i.value, i.study_id, '' FROM study_ids i"
+               " JOIN studies s ON s.id = i.study_id WHERE i.rowid > ? AND i.rowid <= ? AND "
+               + " AND ".join(where))
         while after < top:  # in slices: a first look-up over a large store holds one slice
             upto = after + _ENROLL_SLICE
-            entries = [(upstream, f"{scheme}:{value}", study_id)
-                       for scheme, value, study_id in self.conn.execute(
-                           "SELECT scheme, value, study_id FROM study_ids WHERE rowid > ? AND"
-                           f" rowid <= ? AND scheme IN ({marks})", (after, upto, *schemes))
-                       if (accept is None or accept(value))
-                       and self._still_asked(study_id, first_seen_since, unpublished)]
-            self.conn.executemany("INSERT OR IGNORE INTO lookup_items (upstream, item,"
-                                  " study_id, checked) VALUES (?, ?, ?, '')", entries)
+            self.conn.execute(sql, (upstream, after, upto, *args))
             after = upto
         self.conn.execute("INSERT INTO lookup_enrolled (upstream, through) VALUES (?, ?)"
                           " ON CONFLICT (upstream) DO UPDATE SET through = excluded.through",
