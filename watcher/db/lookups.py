@@ -103,17 +103,11 @@ class LookupsMixin:
         top = self.conn.execute("SELECT MAX(rowid) FROM study_ids").fetchone()[0] or 0
         if top <= after:
             return
-        marks = ",".join("?" * len(schemes))
-        # One statement per slice, the conditions of _still_asked in SQL: a first look-up
-        # over a million stored ids takes seconds, not a query per id.
-        where = [f"i.scheme IN ({marks})"]
-        args: list[Any] = list(schemes)
-        if first_seen_since is not None:
-            where.append("s.first_seen >= ?")
-            args.append(first_seen_since)
-        if unpublished:
-            where.append("NOT EXISTS (SELECT 1 FROM study_ids p WHERE p.study_id = i.study_id"
-                         " AND p.scheme IN ('doi', 'pmid'))")
+        # One statement per slice: a first look-up over a million stored ids takes seconds,
+        # not a query per id.
+        where, args = _asked(first_seen_since, unpublished)
+        where.append(f"i.scheme IN ({','.join('?' * len(schemes))})")
+        args += schemes
         if accept is not None:
             self.conn.create_function("watcher_lookup_accepts", 1,
                                       lambda value: bool(accept(value)), deterministic=True)
@@ -133,14 +127,10 @@ class LookupsMixin:
     def _still_asked(self, study_id: int, first_seen_since: str | None,
                      unpublished: bool) -> bool:
         """Whether the study can still be due: new enough, and (when asked) unpublished."""
-        if first_seen_since is not None:
-            row = self.conn.execute("SELECT first_seen FROM studies WHERE id = ?",
-                                    (study_id,)).fetchone()
-            if row is None or (row[0] or "") < first_seen_since:
-                return False
-        return not unpublished or self.conn.execute(
-            "SELECT 1 FROM study_ids WHERE study_id = ? AND scheme IN ('doi', 'pmid')",
-            (study_id,)).fetchone() is None
+        where, args = _asked(first_seen_since, unpublished)
+        return self.conn.execute(
+            "SELECT 1 FROM studies s WHERE " + " AND ".join(["s.id = ?", *where]),
+            (study_id, *args)).fetchone() is not None
 
     def _told(self, study_id: int) -> bool:
         """Someone was told of the study, or is owed it."""
@@ -185,3 +175,17 @@ class LookupsMixin:
     def has_event(self, key: str) -> bool:
         return self.conn.execute("SELECT 1 FROM events WHERE key = ?",
                                  (key,)).fetchone() is not None
+
+
+def _asked(first_seen_since: str | None, unpublished: bool) -> tuple[list[str], list[Any]]:
+    """The conditions on a study (``s``) for a look-up to still ask about it: first stored
+    since *first_seen_since*, and, when *unpublished*, holding no journal DOI or PMID yet."""
+    where: list[str] = []
+    args: list[Any] = []
+    if first_seen_since is not None:
+        where.append("s.first_seen >= ?")
+        args.append(first_seen_since)
+    if unpublished:
+        where.append("NOT EXISTS (SELECT 1 FROM study_ids p WHERE p.study_id = s.id"
+                     " AND p.scheme IN ('doi', 'pmid'))")
+    return where, args
