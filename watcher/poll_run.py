@@ -239,10 +239,7 @@ def _fetch(config: Config, live: list[_Part], run: _Run, source: TwoPhaseSource,
             for start in range(0, len(asked), batch):
                 chunk = asked[start:start + batch]
                 records = source.fetch_ids(chunk)
-                with store.transaction():
-                    for record in records:
-                        _keep(config, live, run, record, store, now,
-                              fallback=run.owners.get(chunk[0], live[0]))
+                _store_batch(config, live, run, chunk, records, store, now)
                 run.arrived.update(chunk)
                 run.returned.update(record.source_id for record in records)
                 del records  # memory holds one batch
@@ -252,6 +249,16 @@ def _fetch(config: Config, live: list[_Part], run: _Run, source: TwoPhaseSource,
         if storage_cause(exc) is not None:
             raise  # the database's disk, not the source: stop the run
         run.failure = exc
+
+
+def _store_batch(config: Config, live: list[_Part], run: _Run, chunk: list[str],
+                 records: list[SourceRecord], store: Store, now: str) -> None:
+    """Store one fetched batch in one transaction (a record under an id no one asked for is
+    counted for the batch's first query)."""
+    fallback = run.owners.get(chunk[0], live[0])
+    with store.transaction():
+        for record in records:
+            _keep(config, live, run, record, store, now, fallback=fallback)
 
 
 def _keep(config: Config, live: list[_Part], run: _Run, record: SourceRecord, store: Store,
