@@ -10,9 +10,12 @@ a new migration rebuilds it):
 2. for 1,000,000: the seed's rows copied 999 times by the FIXTURE BUILDER below (benchmark-only
    SQL, INSERT ... SELECT into the Store's own tables after the Store ran its migrations): each
    copy k gets ids shifted by k x STRIDE, PMIDs by k x 1,000 (DOIs and PMCIDs suffixed), its
-   dates k days earlier, so the history spans about three years; the FTS index is filled by the
-   schema's own triggers. The rows are the Store's own rows, renumbered, so their shapes
-   (payloads, parsed JSON, events, sent outbox rows, joins) are exactly what the Store writes.
+   dates k days earlier, so the history spans about three years, and its own run (the seed's
+   runs copied, matches pointing at the copy's run: a real history's matches are spread over
+   its runs, and the query-health check counts the matches of recent runs); the FTS index is
+   filled by the schema's own triggers. The rows are the Store's own rows, renumbered, so their
+   shapes (payloads, parsed JSON, events, sent outbox rows, joins) are exactly
+   what the Store writes.
 
 The measured run, in a fresh child process (peak memory is its own): 50 new records on the local
 E-utilities server (new PMIDs each time, so the cached 1,000,000 can be reused: each run adds
@@ -44,6 +47,8 @@ from watcher.settings import Settings
 CACHE = Path(os.environ.get("WATCHER_BENCH_CACHE", "/tmp/watcher-bench"))
 SEED = 1000
 STRIDE = 10_000  # id offset per copy: above any id of the seed
+#: The fixture builder's version, in the cache's name: a change to it rebuilds the history.
+FIXTURE = 2
 NEW = 50
 
 
@@ -99,7 +104,8 @@ def seed(servers: Any, folder: Path) -> Path:
 
 # --- FIXTURE BUILDER: benchmark-only bulk SQL into the Store's own tables ----------------------
 
-#: Per table, the columns to rewrite in copy k (:off = k * STRIDE, :pm = k * SEED, :k = k);
+#: Per table, the columns to rewrite in copy k (:off = k * STRIDE, :pm = k * SEED, :k = k,
+#: :runs = k * the seed's highest run id);
 #: every other column is copied as is. Tables not named here are not per-study history.
 SHIFTS: dict[str, dict[str, str]] = {
     "studies": {"id": "id + :off", "entry_date": "date(entry_date, :days)",
@@ -107,7 +113,9 @@ SHIFTS: dict[str, dict[str, str]] = {
     "study_ids": {"study_id": "study_id + :off",
                   "value": "CASE scheme WHEN 'pmid' THEN CAST(CAST(value AS INTEGER) + :pm AS TEXT)"
                            " ELSE value || '-h' || :k END"},
-    "matches": {"study_id": "study_id + :off", "first_matched": "{ts:first_matched}"},
+    "runs": {"id": "id + :runs", "started": "{ts:started}", "finished": "{ts:finished}"},
+    "matches": {"study_id": "study_id + :off", "run_id": "run_id + :runs",
+                "first_matched": "{ts:first_matched}"},
     "source_records": {"id": "id + :off", "study_id": "study_id + :off",
                        "source_id": "CAST(CAST(source_id AS INTEGER) + :pm AS TEXT)",
                        "fetched": "{ts:fetched}", "updated": "{ts:updated}"},
@@ -139,6 +147,7 @@ def replicate(path: Path, copies: int) -> None:
         conn.execute("PRAGMA synchronous = OFF")
         conn.execute("PRAGMA cache_size = -400000")
         assert conn.execute("SELECT max(id) FROM studies").fetchone()[0] < STRIDE
+        runs = conn.execute("SELECT max(id) FROM runs").fetchone()[0]
         for check in ("study_ids WHERE scheme = 'pmid' AND value", "source_records WHERE source_id",
                       "study_joins WHERE source_id"):  # PubMed only: ids are PMIDs
             bad = conn.execute(f"SELECT count(*) FROM {check} GLOB '*[^0-9]*'").fetchone()[0]
@@ -152,7 +161,7 @@ def replicate(path: Path, copies: int) -> None:
                    f"FROM temp.seed_{table}")
             for k in range(1, copies + 1):
                 conn.execute(sql, {"off": k * STRIDE, "pm": k * SEED, "k": k,
-                                   "days": f"-{k} days"})
+                                   "runs": k * runs, "days": f"-{k} days"})
         conn.execute("COMMIT")
         # A million trigger inserts in one transaction leave the FTS index in many segments
         # that a history written poll by poll would have merged (FTS5's automerge) as it went.
@@ -173,7 +182,7 @@ def history_db(servers: Any, folder: Path, stored: int) -> Path:
         shutil.copy(base, work)
         shutil.copy(str(base) + ".json", str(work) + ".json")
         return work
-    path = CACHE / f"history-{stored}-schema{len(MIGRATIONS)}.db"
+    path = CACHE / f"history-{stored}-schema{len(MIGRATIONS)}-fixture{FIXTURE}.db"
     if not Path(str(path) + ".json").exists():
         started = time.perf_counter()
         print(f"  building the cached history of {stored:,} studies (once) ...", flush=True)
