@@ -8,7 +8,7 @@ import contextlib
 import os
 import sys
 import tempfile
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
@@ -92,7 +92,7 @@ def _day(text: str) -> str:
         return date.fromisoformat(text.strip()).isoformat()
     except ValueError:
         raise UsageError(f"--since {text!r} is not a date: write it as YYYY-MM-DD, such as "
-                         f"{date.today().replace(day=1).isoformat()}") from None
+                         f"{datetime.now(UTC).date().replace(day=1).isoformat()}") from None
 
 
 def _chosen(names: dict[str, str], stored: list[str], query_ids: tuple[str, ...],

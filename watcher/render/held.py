@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from urllib.parse import quote, quote_plus, urlencode
 
 from ..archive.pages import condition_page
@@ -49,7 +49,7 @@ def held_links(digest: Digest) -> list[HeldLink]:
     and the dates the held studies are listed by (one held back before is older) to the
     digest's date."""
     out: list[HeldLink] = []
-    end = _date(digest.generated) or date.today()
+    end = _date(digest.generated) or datetime.now(UTC).date()
     for condition, items in digest.held.items():
         if digest.archive and condition in digest.searches:  # a condition the archive pages
             out.append(HeldLink(condition, ARCHIVE, len(items),
