@@ -106,6 +106,18 @@ def test_zero_hours_searches_corrections_with_every_run_but_a_first_poll(env, se
     assert len(mdat(server)) == 2
 
 
+def test_a_daily_schedule_starting_a_little_earlier_each_day_searches_every_day(env, server):
+    env.write_queries(EVERYTHING)
+    now = datetime.now(UTC)
+    yesterday = now - timedelta(hours=24) + timedelta(minutes=2)
+    assert not poll(env, yesterday).failures
+    server.requests.clear()
+    assert not poll(env, now - timedelta(hours=1)).failures
+    assert mdat(server) == [], "23 hours later: not due"
+    assert not poll(env, now).failures
+    assert len(mdat(server)) == 1, "a day less two minutes later: due"
+
+
 def test_a_query_run_moves_only_its_own_corrections_position(env, corpus_server):
     env.write_queries(QUERIES_YAML)
     now = datetime.now(UTC)

@@ -9,7 +9,8 @@ a day, one fetch per batch of the run's unknown ids, however many queries list t
    stored ids it lists that no query listed are fetched again. Each query has a corrections
    position of its own (the end of the last corrections window searched for it, and when),
    so the search is made only when one of the run's queries last had it
-   WATCHER_CORRECTIONS_EVERY_HOURS (24) ago or more: most runs send none. Then it covers
+   WATCHER_CORRECTIONS_EVERY_HOURS (24) ago or more (ten minutes less: a daily run that starts
+   a little earlier than yesterday's still searches): most runs send none. Then it covers
    every searched query, from the earliest of their corrections positions (minus the
    overlap days the entry-date windows re-read) to the run's window end, and each query's
    corrections position moves there when it concludes, in the transaction that moves its
@@ -59,6 +60,11 @@ from .poll_outcome import (
 )
 from .settings import Settings
 from .sources import FetchResult, Listing, Search, TwoPhaseSource, Window, label
+
+#: How much sooner than WATCHER_CORRECTIONS_EVERY_HOURS a corrections search is still due: a
+#: daily schedule whose runs start a few seconds or minutes apart from one day to the next
+#: searches every day, not every other day.
+EARLY = timedelta(minutes=10)
 
 
 @dataclass
@@ -225,8 +231,8 @@ def _schedule(parts: list[_Part], source: str, store: Store, settings: Settings,
               now: datetime) -> _Corrections:
     """Each query's corrections position (a position from before they had their own: its
     window's end), and whether the run's corrections search is due: one of its queries last
-    had one WATCHER_CORRECTIONS_EVERY_HOURS ago or more (or never)."""
-    every = timedelta(hours=settings.corrections_every_hours)
+    had one WATCHER_CORRECTIONS_EVERY_HOURS ago or more (less EARLY; or never)."""
+    every = timedelta(hours=settings.corrections_every_hours) - EARLY
     due = False
     for part in parts:
         position = store.position(part.query.id, source)
