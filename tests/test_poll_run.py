@@ -1,8 +1,9 @@
 """PubMed polled a run at a time (watcher.poll_run) against the local E-utilities server: one
-search per query and one corrections search per run, the run's new records fetched once in
-shared efetch batches, each query still told what it found, once per destination; a failing
-search, efetch or corrections search fails exactly the queries it must, keeps their windows,
-and the next run catches up without telling anything twice."""
+search per query and one corrections search for the run when due (the tests' environment makes
+it due at every run but a first poll: see test_corrections_schedule), the run's new records
+fetched once in shared efetch batches, each query still told what it found, once per
+destination; a failing search, efetch or corrections search fails exactly the queries it must,
+keeps their windows, and the next run catches up without telling anything twice."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def test_nothing_new_costs_one_search_per_query_and_one_corrections_search(env, 
     assert not report.failures and sum(o.new for o in report.outcomes) == 0
     assert len(searches(corpus_server, "edat")) == 3, "one search per query"
     mdat = searches(corpus_server, "mdat")
-    assert len(mdat) == 1, "one corrections search for the run"
+    assert len(mdat) == 1, "one corrections search for the run (due at every run here)"
     assert all(term in mdat[0]["term"] for term in ("all[sb]", "depressi*[tiab]",
                                                     '"social anxiety"[tiab]'))
     assert corpus_server.calls("efetch") == [], "nothing new, nothing fetched"

@@ -232,7 +232,7 @@ def _schedule(parts: list[_Part], source: str, store: Store, settings: Settings,
     """Each query's corrections position (a position from before they had their own: its
     window's end), and whether the run's corrections search is due: one of its queries last
     had one WATCHER_CORRECTIONS_EVERY_HOURS ago or more (less EARLY; or never)."""
-    every = timedelta(hours=settings.corrections_every_hours) - EARLY
+    every = settings.corrections_every_hours * 3600 - EARLY.total_seconds()  # seconds
     due = False
     for part in parts:
         position = store.position(part.query.id, source)
@@ -240,7 +240,7 @@ def _schedule(parts: list[_Part], source: str, store: Store, settings: Settings,
         part.corrected = date.fromisoformat(end) if end else None
         if part.corrected is not None:
             at = _moment(position.corrections_at)
-            due = due or at is None or now - at >= every
+            due = due or at is None or (now - at).total_seconds() >= every
     return _Corrections(due, [part for part in parts if part.corrected is not None],
                         settings.overlap_days)
 
