@@ -118,6 +118,27 @@ def test_a_daily_schedule_starting_a_little_earlier_each_day_searches_every_day(
     assert len(mdat(server)) == 1, "a day less two minutes later: due"
 
 
+def test_a_query_whose_own_search_fails_does_not_make_the_others_search(env, corpus_server):
+    env.write_queries(QUERIES_YAML)
+    now = datetime.now(UTC)
+    assert not poll(env, now - timedelta(hours=2)).failures
+    store = env.store()
+    with store.transaction():  # "everything" alone last had its corrections two days ago
+        store.advance_corrections("everything", "pubmed", end=days_ago(2).isoformat(),
+                                  now=stamp(now - timedelta(days=2)))
+    corpus_server.requests.clear()
+    corpus_server.truncate_next("esearch")  # its search (searched first) fails
+    report = poll(env, now)
+    assert [o.query_id for o in report.failures] == ["everything"]
+    assert mdat(corpus_server) == [], "the others' corrections are not due"
+    assert env.store().position("everything", "pubmed").corrections_end == \
+        days_ago(2).isoformat()
+    corpus_server.requests.clear()
+    assert not poll(env, now + timedelta(minutes=1)).failures
+    (search,) = mdat(corpus_server)
+    assert search["mindate"] == slashed(days_ago(4)) and "all[sb]" in search["term"]
+
+
 def test_a_query_run_moves_only_its_own_corrections_position(env, corpus_server):
     env.write_queries(QUERIES_YAML)
     now = datetime.now(UTC)

@@ -8,13 +8,13 @@ a day, one fetch per batch of the run's unknown ids, however many queries list t
 2. Corrections: one search by modification date for the queries' terms (joined with OR); the
    stored ids it lists that no query listed are fetched again. Each query has a corrections
    position of its own (the end of the last corrections window searched for it, and when),
-   so the search is made only when one of the run's queries last had it
+   so the search is made only when one of the run's searched queries last had it
    WATCHER_CORRECTIONS_EVERY_HOURS (24) ago or more (ten minutes less: a daily run that starts
    a little earlier than yesterday's still searches): most runs send none. Then it covers
-   every searched query, from the earliest of their corrections positions (minus the
-   overlap days the entry-date windows re-read) to the run's window end, and each query's
-   corrections position moves there when it concludes, in the transaction that moves its
-   window: a `--query` run moves only its own. A query's first poll needs none (what it
+   every searched query but a first poll, from the earliest of their corrections positions
+   (minus the overlap days the entry-date windows re-read) to the run's window end, and each
+   query's corrections position moves there when it concludes, in the transaction that moves
+   its window: a `--query` run moves only its own. A query's first poll needs none (what it
    stores is fetched now): its corrections position starts at its window's end. When the
    search fails, every query of the run fails with its one line and keeps its windows, and
    nothing is fetched (as a per-query poll failed): the next run searches the same revisions
@@ -82,6 +82,7 @@ class _Part:
     strays: list[str] = field(default_factory=list)  # unparseable records set aside for it
     #: Its corrections position (None: its first poll, which needs no corrections search).
     corrected: date | None = None
+    overdue: bool = False  # its last corrections search is WATCHER_CORRECTIONS_EVERY_HOURS old
 
     @property
     def ok(self) -> bool:
@@ -90,16 +91,17 @@ class _Part:
 
 @dataclass
 class _Corrections:
-    """The run's corrections search: whether it is due, and the queries it covers (all but
-    first polls)."""
+    """The run's corrections search: the queries it covers (all but first polls), made when
+    one of them is overdue."""
 
-    due: bool
     covered: list[_Part]
     overlap_days: int
 
-    def of(self, parts: list[_Part]) -> list[_Part]:
-        """Those of *parts* it covers."""
-        return [part for part in parts if any(part is c for c in self.covered)]
+    def due(self, parts: list[_Part]) -> list[_Part]:
+        """Those of *parts* it covers, if one of them is overdue (else none): a query whose
+        own search failed does not make the others search."""
+        covered = [part for part in parts if any(part is c for c in self.covered)]
+        return covered if any(part.overdue for part in covered) else []
 
     def window(self, parts: list[_Part]) -> Window:
         """From the earliest corrections position of *parts* (minus the overlap) to the end of
@@ -156,7 +158,7 @@ class _Searches:
             self._listings[id(part)] = self._start(gate, self._search, part)
         # The corrections search for every query, in flight with theirs: used when every
         # query's search listed (else it is asked again for those that did; see _plan).
-        if corrections.due and corrections.covered:
+        if corrections.due(parts):
             self.revised_for_all = self._start(gate, self._revised, corrections)
 
     def _start(self, gate: threading.Semaphore, task: Callable[..., Listing],
@@ -233,15 +235,14 @@ def _schedule(parts: list[_Part], source: str, store: Store, settings: Settings,
     window's end), and whether the run's corrections search is due: one of its queries last
     had one WATCHER_CORRECTIONS_EVERY_HOURS ago or more (less EARLY; or never)."""
     every = settings.corrections_every_hours * 3600 - EARLY.total_seconds()  # seconds
-    due = False
     for part in parts:
         position = store.position(part.query.id, source)
         end = position.corrections_end or position.window_end
         part.corrected = date.fromisoformat(end) if end else None
         if part.corrected is not None:
             at = _moment(position.corrections_at)
-            due = due or at is None or (now - at).total_seconds() >= every
-    return _Corrections(due, [part for part in parts if part.corrected is not None],
+            part.overdue = at is None or (now - at).total_seconds() >= every
+    return _Corrections([part for part in parts if part.corrected is not None],
                         settings.overlap_days)
 
 
@@ -259,7 +260,7 @@ def _plan(live: list[_Part], source: TwoPhaseSource, store: Store, settings: Set
     """Phase 2: the run's corrections search when due (over the terms of the queries whose
     own search listed: a term PubMed refuses would fail it for all; *revised_for_all*, when
     every query's did, already asked), then what each query needs fetched."""
-    covered = corrections.of(live) if corrections.due else []
+    covered = corrections.due(live)
     revised = Listing("", [])
     if revised_for_all is not None:
         revised = revised_for_all.result()
