@@ -50,16 +50,19 @@ EFETCH_IDS = 500  # ids per efetch the minimum assumes (the watcher's batch)
 ESEARCH_IDS = 9999  # ids one esearch lists at most: a back-fill needs one search per 9,999
 CTGOV_PAGE = 1000  # the API's largest page
 HISTORY_OLD = 120  # PubMed records (and 24 trials) already stored before the measured run
-WARMUP_DAYS_AGO = 1  # the stored history's last poll was this many days ago
+#: The stored history's last poll was this many hours before the measured run: an hourly or
+#: few-hourly schedule, within the day of its corrections search (see minimum_pubmed).
+WARMUP_HOURS_AGO = 6
 NCBI = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 
 
 # --- definitions -----------------------------------------------------------------------------
 
-def minimum_pubmed(queries: int, unknown: int) -> int:
-    """One esearch per query, one corrections search per run, one efetch per 500 unknown ids
-    across the run (no query here lists more than esearch's 9,999 ids)."""
-    return queries + 1 + math.ceil(unknown / EFETCH_IDS)
+def minimum_pubmed(queries: int, unknown: int, *, corrections: bool = False) -> int:
+    """One esearch per query, one efetch per 500 unknown ids across the run (no query here
+    lists more than esearch's 9,999 ids), and the corrections search only when one is due
+    (once a day: WATCHER_CORRECTIONS_EVERY_HOURS)."""
+    return queries + (1 if corrections else 0) + math.ceil(unknown / EFETCH_IDS)
 
 
 def minimum_ctgov(found: dict[str, int]) -> tuple[int, int]:
@@ -161,16 +164,40 @@ def requests_part(servers: Servers, tmp: Path, sizes: list[int], keys: list[bool
     ctgov_only = write_queries(tmp / "q-ctgov", ("clinicaltrials",)).parent
     terms = {q.id: q.search("pubmed").terms
              for q in config_module.load(pubmed_only).queries}
-    # The history: a run a day ago stored HISTORY_OLD records and trials; built once, fast.
+    # The history: a run WARMUP_HOURS_AGO stored HISTORY_OLD records and trials (its first
+    # poll, so its corrections position is its window's end); built once, fast.
     warm = tmp / "warm.db"
     servers.limits(latency=0, rate=None, keyed=None)
     servers.control("corpus", today=today.isoformat(), old=HISTORY_OLD, new=0)
+    warmed = now - timedelta(hours=WARMUP_HOURS_AGO)
     _, report = run_poll(env_for(servers.eutils, both.parent, warm, key=True,
-                                 ctgov=servers.ctgov, fast=True),
-                         now - timedelta(days=WARMUP_DAYS_AGO))
+                                 ctgov=servers.ctgov, fast=True), warmed)
     assert not report.failures, report.error_lines()
-    start = today - timedelta(days=WARMUP_DAYS_AGO + 2)  # the measured window: overlap 2 days
+    start = warmed.date() - timedelta(days=2)  # the measured window: overlap 2 days
     rows: list[dict[str, Any]] = []
+    if 0 in sizes:  # the day's run whose corrections search is due, nothing new
+        servers.control("corpus", today=today.isoformat(), old=HISTORY_OLD, new=0)
+        for key in keys:
+            db = tmp / f"daily-{key}.db"
+            shutil.copy(warm, db)
+            servers.limits(latency=latency, rate=NCBI_RATE[False], keyed=NCBI_RATE[True])
+            servers.reset()
+            env = env_for(servers.eutils, pubmed_only, db, key=key)
+            env["WATCHER_CORRECTIONS_EVERY_HOURS"] = "0"  # due now, as once a day
+            wall, report = run_poll(env, now)
+            stats = servers.stats()
+            minimum = minimum_pubmed(len(QUERY_IDS), 0, corrections=True)
+            least = floor(minimum, NCBI_RATE[key], latency, 1)
+            rows.append({"kind": "watcher", "source": "pubmed", "new": 0, "api_key": key,
+                         "corrections_due": True, "requests": stats["eutils"]["requests"],
+                         "by_endpoint": stats["eutils"], "minimum": minimum,
+                         "requests_over_minimum": round(stats["eutils"]["requests"] / minimum,
+                                                        2),
+                         "http_429": stats["eutils"]["throttled"], "wall_s": round(wall, 2),
+                         "floor_s": round(least, 2), "wall_over_floor": round(wall / least, 2),
+                         **outcome_summary(report)})
+            print(_line(rows[-1]), flush=True)
+            os.unlink(db)
     for new in sizes:
         servers.limits(latency=0, rate=None, keyed=None)
         servers.control("corpus", today=today.isoformat(), old=HISTORY_OLD, new=new)
@@ -230,7 +257,8 @@ def _line(row: dict[str, Any]) -> str:
     extra = (f", {row['records']} records ({row['duplicates']} duplicates)"
              if row["kind"] == "biopython" else f", {row.get('new', 0)} stored"
              + (f", ERRORS {row['errors']}" if row.get("errors") else ""))
-    return (f"  {row['kind']:9} {row['source']:14} new={row['new']:<5} {key:6} "
+    due = " (corrections due)" if row.get("corrections_due") else ""
+    return (f"  {row['kind']:9} {row['source']:14} new={row['new']:<5}{due} {key:6} "
             f"{row['requests']} requests (min {row['minimum']}), {row['http_429']} x 429, "
             f"{row['wall_s']:.1f} s (floor {row['floor_s']:.1f} s, x{row['wall_over_floor']})"
             f"{extra}")
@@ -280,7 +308,8 @@ def backfill_part(servers: Servers, sizes: list[int], latency: float) -> list[di
         servers.reset()
         row = _child(["backfill", servers.eutils, str(count), str(latency)])
         stats = servers.stats()["eutils"]
-        minimum = math.ceil(count / ESEARCH_IDS) + 1 + math.ceil(count / EFETCH_IDS)
+        # A first poll: no corrections search (nothing stored to correct).
+        minimum = math.ceil(count / ESEARCH_IDS) + math.ceil(count / EFETCH_IDS)
         least = floor(minimum, NCBI_RATE[True], latency, 2)
         row.update(requests=stats["requests"], http_429=stats["throttled"], by_endpoint=stats,
                    minimum=minimum, floor_s=round(least, 2),
@@ -332,7 +361,8 @@ def tables(result: dict[str, Any]) -> str:
                 continue
             loop = next((r for r in rows if r["kind"] == "biopython" and r["new"] == row["new"]
                          and r["api_key"] == row["api_key"]), None)
-            left = (f"| {row['new']:,} | {'yes' if row['api_key'] else 'no'} | "
+            due = " (daily run: corrections due)" if row.get("corrections_due") else ""
+            left = (f"| {row['new']:,}{due} | {'yes' if row['api_key'] else 'no'} | "
                     f"{row['requests']} ({row['minimum']}) = {row['requests_over_minimum']}× | "
                     f"{row['http_429']} | {row['wall_s']:.1f} s ({row['floor_s']:.1f} s) | "
                     f"{row['wall_over_floor']} |")

@@ -426,8 +426,12 @@ def test_a_failing_revisions_search_says_so_and_keeps_the_window(env, server, mo
     search: it read like the query's own search had failed, with nothing to say why a query
     whose search works (`validate --online`) was never polled."""
     env.write_queries(EVERYTHING)
-    server.add_article(renumbered(FIXTURES / "pubmed_metapub/36318760.xml", STUDY),
-                       entry_date=days_ago(10))
+    source = FIXTURES / "pubmed_metapub/36318760.xml"
+    server.add_article(renumbered(source, STUDY), entry_date=days_ago(10))
+    assert env.cli("run", "--once").exit_code == 0  # its first poll: no corrections search
+    before = env.store().position("everything", "pubmed")
+    server.add_article(retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(0))
     answer = server._esearch
 
     def mdat_broken(params):
@@ -442,8 +446,12 @@ def test_a_failing_revisions_search_says_so_and_keeps_the_window(env, server, mo
     assert "search for corrections" in line and "cannot search by mdat" in line, line
     assert "window kept" in line
     store = env.store()
-    assert store.find_study({"pmid": STUDY}) is None, "nothing stored half-way"
-    assert store.position("everything", "pubmed").window_end is None
+    study = store.find_study({"pmid": STUDY})
+    assert [e.kind for e in store.events_of(study)] == ["new"], "nothing stored half-way"
+    after = store.position("everything", "pubmed")
+    assert (after.corrections_end, after.corrections_at) == (before.corrections_end,
+                                                             before.corrections_at)
+    assert after.last_error and "cannot search by mdat" in after.last_error
 
 
 @pytest.mark.hostile
@@ -589,6 +597,7 @@ def test_revision_counts_that_do_not_add_up_fail_the_poll_quickly(env, server, m
     240,000 searches). It stops at the first slice whose halves do not add up: one line,
     window kept."""
     env.write_queries(EVERYTHING)
+    assert env.cli("run", "--once").exit_code == 0  # a first poll: no corrections to search
     answer = server._esearch
 
     def inflated(params):

@@ -1,8 +1,9 @@
 """PubMed polled a run at a time (watcher.poll_run) against the local E-utilities server: one
-search per query and one corrections search per run, the run's new records fetched once in
-shared efetch batches, each query still told what it found, once per destination; a failing
-search, efetch or corrections search fails exactly the queries it must, keeps their windows,
-and the next run catches up without telling anything twice."""
+search per query and one corrections search for the run when due (the tests' environment makes
+it due at every run but a first poll: see test_corrections_schedule), the run's new records
+fetched once in shared efetch batches, each query still told what it found, once per
+destination; a failing search, efetch or corrections search fails exactly the queries it must,
+keeps their windows, and the next run catches up without telling anything twice."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def test_nothing_new_costs_one_search_per_query_and_one_corrections_search(env, 
     assert not report.failures and sum(o.new for o in report.outcomes) == 0
     assert len(searches(corpus_server, "edat")) == 3, "one search per query"
     mdat = searches(corpus_server, "mdat")
-    assert len(mdat) == 1, "one corrections search for the run"
+    assert len(mdat) == 1, "one corrections search for the run (due at every run here)"
     assert all(term in mdat[0]["term"] for term in ("all[sb]", "depressi*[tiab]",
                                                     '"social anxiety"[tiab]'))
     assert corpus_server.calls("efetch") == [], "nothing new, nothing fetched"
@@ -99,7 +100,8 @@ def test_fifty_new_records_over_seven_queries_are_one_efetch(env, server):
     assert result.exit_code == 0, result.stderr
     assert len(server.calls("efetch")) == 1
     assert sorted(efetched(server)) == sorted(p for ids in added.values() for p in ids)
-    assert len(server.requests) == 7 + 1 + 1, "7 searches, 1 corrections search, 1 efetch"
+    assert len(server.requests) == 7 + 1, "7 searches, 1 efetch (a first poll has nothing " \
+        "stored to correct: no corrections search)"
     lines = [line for line in result.stdout.splitlines() if "/ PubMed" in line]
     assert len(lines) == 7
     for n, line in enumerate(lines):
@@ -134,13 +136,24 @@ def test_a_failing_search_fails_its_query_alone(env, corpus_server):
     report = pipeline.poll(env.config(), env.store(), env.settings())
     assert [o.query_id for o in report.failures] == ["everything"]
     assert "malformed or truncated XML" in report.failures[0].error
-    mdat = searches(corpus_server, "mdat")
-    assert len(mdat) == 1 and "all[sb]" not in mdat[0]["term"], \
-        "the corrections search covers the queries that were searched"
+    assert searches(corpus_server, "mdat") == [], "first polls: nothing stored to correct"
     positions = {p.query_id: p for p in env.store().positions()}
     assert positions["everything"].window_end is None and positions["everything"].last_error
     assert positions["depression"].window_end and positions["anxiety"].window_end
     assert len(corpus_server.calls("efetch")) == 1
+
+    assert not pipeline.poll(env.config(), env.store(), env.settings()).failures
+    kept = env.store().position("everything", "pubmed")
+    corpus_server.requests.clear()
+    corpus_server.truncate_next("esearch")  # the first query's search again
+    report = pipeline.poll(env.config(), env.store(), env.settings())
+    assert [o.query_id for o in report.failures] == ["everything"]
+    mdat = searches(corpus_server, "mdat")
+    assert len(mdat) == 1 and "all[sb]" not in mdat[0]["term"], \
+        "the corrections search covers the queries that were searched"
+    assert "depressi*[tiab]" in mdat[0]["term"]
+    assert env.store().position("everything", "pubmed").corrections_at == \
+        kept.corrections_at, "its corrections position kept with its window"
 
 
 @pytest.mark.hostile
@@ -296,7 +309,8 @@ def test_searches_are_in_flight_together_and_find_what_one_at_a_time_finds(tmp_p
     alone = pipeline.poll(serial.config(), serial.store(), serial.settings())
     assert [(o.query_id, o.seen, o.new) for o in report.outcomes] == \
         [(o.query_id, o.seen, o.new) for o in alone.outcomes]
-    assert len(searches(held, "edat")) == 3 and len(searches(held, "mdat")) == 1
+    assert len(searches(held, "edat")) == 3 and len(searches(held, "mdat")) == 0, \
+        "first polls: no corrections search"
     assert len(held.calls("efetch")) == 1
 
 
@@ -309,6 +323,11 @@ def test_a_refused_search_among_concurrent_ones_fails_its_query_alone(tmp_path):
             server.add_files([path], entry_date=days_ago(n))
         env = Env(tmp_path, server)
         env.write_queries(QUERIES_YAML)
+        store = env.store()
+        with store.transaction():  # each query's corrections position, a day old
+            for query in ("everything", "depression", "anxiety"):
+                store.advance_corrections(query, "pubmed", end=days_ago(1).isoformat(),
+                                          now=f"{days_ago(1).isoformat()}T00:00:00+00:00")
         report = pipeline.poll(env.config(), env.store(),
                                env.settings(WATCHER_NCBI_IN_FLIGHT="4"))
         assert [o.query_id for o in report.failures] == ["anxiety"]

@@ -73,9 +73,9 @@ def test_a_record_three_queries_find_is_fetched_once_in_large_batches(env, serve
     assert all(f"q{n} / PubMed" in result.stdout and "1100 seen" in result.stdout
                for n in range(3))
     assert env.store().count("studies") == 1_100
-    # 3 entry-date searches + 1 modification-date search for the run + 3 efetch batches.
+    # 3 entry-date searches + 3 efetch batches (first polls: no corrections search).
     assert f"debug: HTTP requests this run: PubMed {len(server.requests)}" in result.stderr
-    assert len(server.requests) == 7
+    assert len(server.requests) == 6
 
 
 def test_twelve_queries_in_one_run_stay_under_ncbis_rate(env, server):
@@ -85,8 +85,8 @@ def test_twelve_queries_in_one_run_stay_under_ncbis_rate(env, server):
     report = pipeline.poll(env.config(), env.store(),
                            env.settings(NCBI_API_KEY="", WATCHER_NCBI_RATE=""))
     assert not report.failures
-    assert len(server.requests) == 12 + 1 + 1, \
-        "one search per query, one corrections search for the run, one efetch"
+    assert len(server.requests) == 12 + 1, \
+        "one search per query, one efetch (first polls: no corrections search)"
     assert server.throttled == 0, "no 429 over the whole run"
     times = sorted(t for t, _, _ in server.requests)
     assert all(times[i + 3] - times[i] >= 0.95 for i in range(len(times) - 3)), \

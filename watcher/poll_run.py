@@ -1,17 +1,24 @@
 """Polling a two-phase source (PubMed, see sources.base.TwoPhaseSource) for a whole run: search
 all, fetch the union, store per query. As few requests as the protocol allows: one search per
-query (plus the slices of a window past the source's limit), one corrections search per run,
-one fetch per batch of the run's unknown ids, however many queries list them.
+query (plus the slices of a window past the source's limit), a corrections search at most once
+a day, one fetch per batch of the run's unknown ids, however many queries list them.
 
 1. Search: each query's search over its own window, as a per-query poll would. A failing
    search fails that query alone (one line, window kept); the others go on.
-2. Corrections: one search by modification date for every searched query's terms (joined with
-   OR) over the union of their windows; the stored ids it lists that no query listed are
-   fetched again. It rides on the queries' own windows rather than a position of its own, so
-   a run of some queries (`--query`) never moves the corrections on for the others. When it
-   fails, every query of the run fails with its one line and keeps its window, and nothing is
-   fetched (as a per-query poll failed): the next run searches the same revisions again, so
-   no correction is lost.
+2. Corrections: one search by modification date for the queries' terms (joined with OR); the
+   stored ids it lists that no query listed are fetched again. Each query has a corrections
+   position of its own (the end of the last corrections window searched for it, and when),
+   so the search is made only when one of the run's searched queries last had it
+   WATCHER_CORRECTIONS_EVERY_HOURS (24) ago or more (ten minutes less: a daily run that starts
+   a little earlier than yesterday's still searches): most runs send none. Then it covers
+   every searched query but a first poll, from the earliest of their corrections positions
+   (minus the overlap days the entry-date windows re-read) to the run's window end, and each
+   query's corrections position moves there when it concludes, in the transaction that moves
+   its window: a `--query` run moves only its own. A query's first poll needs none (what it
+   stores is fetched now): its corrections position starts at its window's end. When the
+   search fails, every query of the run fails with its one line and keeps its windows, and
+   nothing is fetched (as a per-query poll failed): the next run searches the same revisions
+   again, so no correction is lost.
 3. Fetch: the union of the queries' unknown ids, their retried ids and the corrections, each
    once, in batches of the source's ``fetch_batch`` across the whole run (corrections first).
    Each batch is stored in its own transaction as it arrives, so memory holds one batch, not
@@ -20,7 +27,8 @@ one fetch per batch of the run's unknown ids, however many queries list them.
    whose ids (or the run's corrections) did not all arrive; what was stored stays stored and
    is simply known next run.
 4. Conclude, per query in one transaction: its unparseable records set aside, then decided
-   and applied as a per-query poll is (watcher.poll_outcome.conclude).
+   and applied as a per-query poll is (watcher.poll_outcome.conclude), its corrections
+   position moved.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from . import poll_apply
@@ -53,6 +61,11 @@ from .poll_outcome import (
 from .settings import Settings
 from .sources import FetchResult, Listing, Search, TwoPhaseSource, Window, label
 
+#: How much sooner than WATCHER_CORRECTIONS_EVERY_HOURS a corrections search is still due: a
+#: daily schedule whose runs start a few seconds or minutes apart from one day to the next
+#: searches every day, not every other day.
+EARLY = timedelta(minutes=10)
+
 
 @dataclass
 class _Part:
@@ -67,10 +80,39 @@ class _Part:
     asked: list[str] = field(default_factory=list)  # fetched for it: unknown, then retried
     retried: list[str] = field(default_factory=list)
     strays: list[str] = field(default_factory=list)  # unparseable records set aside for it
+    #: Its corrections position (None: its first poll, which needs no corrections search).
+    corrected: date | None = None
+    overdue: bool = False  # its last corrections search is WATCHER_CORRECTIONS_EVERY_HOURS old
 
     @property
     def ok(self) -> bool:
         return self.outcome.error is None
+
+
+@dataclass
+class _Corrections:
+    """The run's corrections search: the queries it covers (all but first polls), made when
+    one of them is overdue."""
+
+    covered: list[_Part]
+    overlap_days: int
+
+    def due(self, parts: list[_Part]) -> list[_Part]:
+        """Those of *parts* it covers, if one of them is overdue (else none): a query whose
+        own search failed does not make the others search."""
+        covered = [part for part in parts if any(part is c for c in self.covered)]
+        return covered if any(part.overdue for part in covered) else []
+
+    def window(self, parts: list[_Part]) -> Window:
+        """From the earliest corrections position of *parts* (minus the overlap) to the end of
+        their windows."""
+        end = max(part.outcome.window.end for part in parts if part.outcome.window)
+        start = min(part.corrected for part in parts if part.corrected) - timedelta(
+            days=self.overlap_days)
+        return Window(min(start, end), end)
+
+    def search(self, source: TwoPhaseSource, parts: list[_Part]) -> Listing:
+        return source.revised([part.search for part in parts], self.window(parts))
 
 
 @dataclass
@@ -79,6 +121,8 @@ class _Run:
 
     refresh: list[str]  # stored ids fetched again for their corrections
     owners: dict[str, _Part]  # each unknown or retried id -> the first query that asked
+    corrected: Window | None = None  # the corrections window searched (None: none)
+    covered: list[_Part] = field(default_factory=list)  # the queries it covered
     studies: dict[str, int] = field(default_factory=dict)  # source id -> its study
     returned: set[str] = field(default_factory=set)  # source ids of the records returned
     arrived: set[str] = field(default_factory=set)  # ids whose batch was answered and stored
@@ -100,7 +144,8 @@ class _Searches:
     the queries' order. The threads are daemons: Ctrl-C or a stopping worker does not wait
     for an answer still on its way."""
 
-    def __init__(self, parts: list[_Part], source: TwoPhaseSource, settings: Settings):
+    def __init__(self, parts: list[_Part], source: TwoPhaseSource, settings: Settings,
+                 corrections: _Corrections):
         self._source = source
         self._timeout = settings.poll_timeout
         self._listings: dict[int, Future[Listing]] = {}
@@ -113,7 +158,8 @@ class _Searches:
             self._listings[id(part)] = self._start(gate, self._search, part)
         # The corrections search for every query, in flight with theirs: used when every
         # query's search listed (else it is asked again for those that did; see _plan).
-        self.revised_for_all = self._start(gate, self._revised, parts)
+        if corrections.due(parts):
+            self.revised_for_all = self._start(gate, self._revised, corrections)
 
     def _start(self, gate: threading.Semaphore, task: Callable[..., Listing],
                *args: Any) -> Future[Listing]:
@@ -124,9 +170,9 @@ class _Searches:
                          name=f"{self._source.name}-search").start()
         return future
 
-    def _revised(self, parts: list[_Part]) -> Listing:
+    def _revised(self, corrections: _Corrections) -> Listing:
         with poll_deadline(self._timeout):
-            return corrections(self._source, parts)
+            return corrections.search(self._source, corrections.covered)
 
     def _search(self, part: _Part) -> Listing:
         assert part.outcome.window is not None
@@ -158,7 +204,8 @@ def poll_source(config: Config, queries: list[Query], source: TwoPhaseSource, st
         outcome = PollOutcome(query.id, name, window_for(query, name, store, settings, now))
         parts.append(_Part(query, query.search(name), outcome,
                            retry_ids(query, name, store, now), poll_apply.Kept()))
-    searched = _Searches(parts, source, settings)
+    corrections = _schedule(parts, name, store, settings, now)
+    searched = _Searches(parts, source, settings, corrections)
     for part in parts:
         try:
             part.listing = searched.listing(part)
@@ -168,7 +215,7 @@ def poll_source(config: Config, queries: list[Query], source: TwoPhaseSource, st
     if live:
         try:
             everyone = searched.revised_for_all if len(live) == len(parts) else None
-            run = _plan(live, source, store, settings, everyone)
+            run = _plan(live, source, store, settings, corrections, everyone)
         except Exception as exc:  # the corrections search: every query waits for it
             for part in live:
                 failed(store, part.outcome, exc, run_id=run_id, now=when)
@@ -182,23 +229,44 @@ def poll_source(config: Config, queries: list[Query], source: TwoPhaseSource, st
     return [part.outcome for part in parts]
 
 
-def corrections(source: TwoPhaseSource, parts: list[_Part]) -> Listing:
-    """The run's one corrections search, for *parts*' terms over the union of their windows."""
-    windows = [part.outcome.window for part in parts if part.outcome.window]
-    window = Window(min(w.start for w in windows), max(w.end for w in windows))
-    return source.revised([part.search for part in parts], window)
+def _schedule(parts: list[_Part], source: str, store: Store, settings: Settings,
+              now: datetime) -> _Corrections:
+    """Each query's corrections position (a position from before they had their own: its
+    window's end), and whether the run's corrections search is due: one of its queries last
+    had one WATCHER_CORRECTIONS_EVERY_HOURS ago or more (less EARLY; or never)."""
+    every = settings.corrections_every_hours * 3600 - EARLY.total_seconds()  # seconds
+    for part in parts:
+        position = store.position(part.query.id, source)
+        end = position.corrections_end or position.window_end
+        part.corrected = date.fromisoformat(end) if end else None
+        if part.corrected is not None:
+            at = _moment(position.corrections_at)
+            part.overdue = at is None or (now - at).total_seconds() >= every
+    return _Corrections([part for part in parts if part.corrected is not None],
+                        settings.overlap_days)
+
+
+def _moment(value: str | None) -> datetime | None:
+    """A stored time; None when there is none or it is no time (then the search is due)."""
+    try:
+        moment = datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _plan(live: list[_Part], source: TwoPhaseSource, store: Store, settings: Settings,
-          revised_for_all: Future[Listing] | None) -> _Run:
-    """Phase 2: the run's one corrections search (over the terms of the queries whose own
-    search listed: a term PubMed refuses would fail it for all; *revised_for_all*, when every
-    query's did, already asked), then what each query needs fetched."""
+          corrections: _Corrections, revised_for_all: Future[Listing] | None) -> _Run:
+    """Phase 2: the run's corrections search when due (over the terms of the queries whose
+    own search listed: a term PubMed refuses would fail it for all; *revised_for_all*, when
+    every query's did, already asked), then what each query needs fetched."""
+    covered = corrections.due(live)
+    revised = Listing("", [])
     if revised_for_all is not None:
         revised = revised_for_all.result()
-    else:
+    elif covered:
         with poll_deadline(settings.poll_timeout):
-            revised = corrections(source, live)
+            revised = corrections.search(source, covered)
     scheme = live[0].listing.scheme
     listed = dict.fromkeys(value for part in live
                            for value in (*part.listing.ids, *part.retry))
@@ -217,7 +285,7 @@ def _plan(live: list[_Part], source: TwoPhaseSource, store: Store, settings: Set
     told = {w for part in live for w in part.listing.warnings}
     live[0].listing.warnings += [w for w in dict.fromkeys(revised.warnings) if w not in told]
     refresh = sorted(store.known_ids(scheme, [v for v in revised.ids if v not in listed]))
-    run = _Run(refresh, owners)
+    run = _Run(refresh, owners, corrections.window(covered) if covered else None, covered)
     for part in live:  # what any query keeps lands in one map; phase 4 gives each its share
         part.kept.studies = run.studies
     return run
@@ -310,5 +378,19 @@ def _conclude(config: Config, part: _Part, run: _Run, store: Store, run_id: int,
                     poll_apply.set_aside_unparseable(config, part.query, name, store, value,
                                                      run.unparseable[value], now, kept)
             conclude(config, part.query, name, result, kept, store, outcome, run_id, now)
+            _move_corrections(part, run, store, now)
     except Exception as exc:  # one failing poll must not stop the others
         failed(store, outcome, exc, run_id=run_id, now=now)
+
+
+def _move_corrections(part: _Part, run: _Run, store: Store, now: str) -> None:
+    """The query's corrections position: to the end of the run's corrections window when it
+    covered the query; to its window's end on its first poll (it stored nothing before, and
+    what it stored now is as revised as it gets); else where it was."""
+    if run.corrected is not None and any(part is c for c in run.covered):
+        end = run.corrected.end
+    elif part.corrected is None and part.outcome.window is not None:
+        end = part.outcome.window.end
+    else:
+        return
+    store.advance_corrections(part.query.id, part.outcome.source, end=end.isoformat(), now=now)

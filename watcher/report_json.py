@@ -43,6 +43,8 @@ def status(config: Config | None, store: Store, settings: Settings,
             "window_end": (last.end if last else p.window_end) if p else None,
             "last_error_at": p.last_error_at if p else None,
             "last_error": p.last_error if p else None,
+            "corrections_end": p.corrections_end if p else None,
+            "corrections_at": p.corrections_at if p else None,
             "held": [asdict(r) for r in held if (r.query_id, r.source) == (query_id, name)]})
     lease = store.lease()
     exists = Path(settings.db).exists()

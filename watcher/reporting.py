@@ -124,6 +124,8 @@ def status(config: Config | None, store: Store, settings: Settings,
         window = f"window {start} to {end}" if start else f"window through {end or '-'}"
         line = (f"{query_id} / {label(name)}: last success {p.last_success or 'never'}"
                 f", {window}")
+        if p.corrections_at:
+            line += f", corrections through {p.corrections_end} as of {p.corrections_at}"
         if p.last_error:
             error = ("the error below" if (name, p.last_error) in shared else p.last_error)
             line += f"; LAST ERROR {p.last_error_at}: {error}"

@@ -45,6 +45,9 @@ class Settings:
     max_response_mb: float = 200.0  # largest answer read from a source, decoded
     retry_backoff: float = 2.0  # first retry wait in seconds (doubles); Retry-After wins
     overlap_days: int = 2  # each poll re-reads this many days before its last window's end
+    #: Hours between two corrections searches of a query (PubMed's by modification date; 0:
+    #: every run): see watcher.poll_run.
+    corrections_every_hours: float = 24.0
     poll_every: float = 180.0  # `serve`: minutes between two polls of every query
     lease_seconds: float = 120.0  # `serve`: a worker's lease expires this long after renewal
     stop_grace: float = 20.0  # `serve`: seconds a stop waits for the current step, then abandons it
@@ -89,6 +92,9 @@ class Settings:
             lease_seconds=seconds("WATCHER_LEASE_SECONDS", cls.lease_seconds, zero_ok=False),
             stop_grace=seconds("WATCHER_STOP_GRACE", cls.stop_grace, zero_ok=True),
             digest_retry=seconds("WATCHER_DIGEST_RETRY", cls.digest_retry, zero_ok=False),
+            corrections_every_hours=seconds("WATCHER_CORRECTIONS_EVERY_HOURS",
+                                            cls.corrections_every_hours, zero_ok=True,
+                                            unit="hours"),
             health_failing_hours=seconds("WATCHER_HEALTH_FAILING_HOURS",
                                          cls.health_failing_hours, zero_ok=True, unit="hours"),
             health_min_free_mb=seconds("WATCHER_HEALTH_MIN_FREE_MB", cls.health_min_free_mb,

@@ -117,6 +117,9 @@ class Env:
             # One search at a time, in the queries' order: tests that fail "the next request"
             # know which query it is. test_poll_run runs them concurrently, as by default.
             "WATCHER_NCBI_IN_FLIGHT": "1",
+            # PubMed's corrections searched with every run but a query's first poll, as the
+            # corrections tests expect: test_corrections_schedule tests the daily default.
+            "WATCHER_CORRECTIONS_EVERY_HOURS": "0",
             "WATCHER_ISRCTN_RATE": "50",
             "WATCHER_EUROPEPMC_RATE": "50",
             # No test reaches the internet: every other base is a closed local port unless

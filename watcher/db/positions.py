@@ -23,6 +23,9 @@ class Position:
     last_error: str | None
     last_error_at: str | None
     cursor: str | None = None  # opaque, source-defined (ETag, Last-Modified, seen ids ...)
+    #: The end of the last corrections window searched for it (a two-phase source's), and when.
+    corrections_end: str | None = None
+    corrections_at: str | None = None
 
 
 class PositionsMixin:
@@ -34,8 +37,9 @@ class PositionsMixin:
 
     def position(self, query_id: str, source: str) -> Position:
         row = self.conn.execute(
-            "SELECT window_end, terms_hash, last_success, last_error, last_error_at, cursor"
-            " FROM positions WHERE query_id = ? AND source = ?", (query_id, source)).fetchone()
+            "SELECT window_end, terms_hash, last_success, last_error, last_error_at, cursor,"
+            " corrections_end, corrections_at FROM positions WHERE query_id = ? AND source = ?",
+            (query_id, source)).fetchone()
         return Position(*row) if row else Position(None, None, None, None, None)
 
     def advance(self, query_id: str, source: str, *, window_end: str | None, terms_hash: str,
@@ -44,6 +48,14 @@ class PositionsMixin:
             "query_id": query_id, "source": source, "window_end": window_end,
             "terms_hash": terms_hash, "cursor": cursor, "last_success": now,
             "last_attempt": now, "last_error": None, "last_error_at": None,
+        }, pk=("query_id", "source"))
+
+    def advance_corrections(self, query_id: str, source: str, *, end: str, now: str) -> None:
+        """The query's stored records have had their revisions through *end* looked at: the
+        next corrections search for it starts there (minus the overlap)."""
+        self.db["positions"].upsert({
+            "query_id": query_id, "source": source, "corrections_end": end,
+            "corrections_at": now,
         }, pk=("query_id", "source"))
 
     def record_failure(self, query_id: str, source: str, *, error: str, now: str) -> None:
@@ -57,7 +69,8 @@ class PositionsMixin:
         """Every (query, source) polled at least once, in query and source order."""
         return [PositionRow(*row) for row in self.conn.execute(
             "SELECT query_id, source, window_end, last_success, last_attempt, last_error,"
-            " last_error_at FROM positions ORDER BY query_id, source")]
+            " last_error_at, corrections_end, corrections_at FROM positions"
+            " ORDER BY query_id, source")]
 
     def outages(self) -> list[Outage]:
         """Every (query, source) failing now (its last poll failed: a success clears the

@@ -17,6 +17,9 @@ class PositionRow:
     last_attempt: str | None
     last_error: str | None
     last_error_at: str | None
+    #: Its corrections: the end of the last window searched, and when (None: no such search).
+    corrections_end: str | None = None
+    corrections_at: str | None = None
 
 
 @dataclass(frozen=True)

@@ -288,13 +288,27 @@ def _migration_11(db: sqlite_utils.Database) -> None:
                                  if_not_exists=True)
 
 
+def _migration_12(db: sqlite_utils.Database) -> None:
+    """Corrections on a schedule of their own (watcher.poll_run): for each (query, source), the
+    end of the last corrections (modification-date) window searched for it and when. An older
+    watcher searched corrections with every poll, over the poll's own window: its PubMed
+    positions (the one source with a corrections search) start from their window's end and
+    last success, so the first search after the upgrade covers the revisions since."""
+    if "corrections_end" in db["positions"].columns_dict:  # its version set back by hand
+        return
+    db["positions"].add_column("corrections_end", str)
+    db["positions"].add_column("corrections_at", str)
+    db.execute("UPDATE positions SET corrections_end = window_end, corrections_at ="
+               " last_success WHERE source = 'pubmed' AND window_end IS NOT NULL")
+
+
 #: Ordered schema migrations; the database's ``PRAGMA user_version`` is how many have run.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2,
                                                              _migration_3, _migration_4,
                                                              _migration_5, _migration_6,
                                                              _migration_7, _migration_8,
                                                              _migration_9, _migration_10,
-                                                             _migration_11]
+                                                             _migration_11, _migration_12]
 
 #: Tables a watcher database has once migrated: how a foreign SQLite file is recognised.
 CORE_TABLES = {"studies", "study_ids", "matches", "positions", "outbox", "runs", "polls",

@@ -127,10 +127,10 @@ class Listing:
 @runtime_checkable
 class TwoPhaseSource(Protocol):
     """A source whose searches list ids only, the records fetched by id in a second request
-    (PubMed): the core searches every query, runs one corrections search for them all, then
-    fetches the run's unknown ids once, in batches of *fetch_batch* shared by every query
-    (watcher.poll_run). Opt-in: a source whose search answers carry the records keeps
-    :meth:`Source.fetch` only."""
+    (PubMed): the core searches every query, runs one corrections search for them all when
+    one is due (at most daily), then fetches the run's unknown ids once, in batches of
+    *fetch_batch* shared by every query (watcher.poll_run). Opt-in: a source whose search
+    answers carry the records keeps :meth:`Source.fetch` only."""
 
     name: str
     label: str

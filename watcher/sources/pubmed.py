@@ -4,11 +4,11 @@ A two-phase source (sources.base.TwoPhaseSource): the core searches every query 
 fetches the run's unknown PMIDs once, in efetch batches shared by all queries
 (watcher.poll_run), so 50 new records over 7 queries are one efetch, not 7.
 
-Corrections: one more esearch per run, of all the run's queries' terms joined with OR over the
-union of their windows by modification date (datetype=mdat), lists the records revised since
-the last polls; only those already stored are fetched again, so a retraction, erratum or
-expression of concern added to a delivered record reaches the core (which compares it with
-the kept version) at the cost of one search per run.
+Corrections: one more esearch, at most once a day (watcher.poll_run keeps each query's
+corrections position), of the run's queries' terms joined with OR by modification date
+(datetype=mdat), lists the records revised since the last one; only those already stored are
+fetched again, so a retraction, erratum or expression of concern added to a delivered record
+reaches the core (which compares it with the kept version) at the cost of one search a day.
 
 The YAML options (full PubMed syntax) and the search they build, the settings (E-utilities base,
 NCBI e-mail, API key and rate) and PubMed's priority live here too, so PubMed is one module
@@ -123,7 +123,7 @@ class PubMedSource:
 
     def revised(self, searches: list[Search[PubMedOptions]], window: Window) -> Listing:
         """The PMIDs any of *searches* matches that were revised in *window*: one search by
-        modification date for a whole run, its terms joined with OR (corrections concern
+        modification date for the run's queries, its terms joined with OR (corrections concern
         stored records only, whichever query found them)."""
         terms = [search.terms for search in searches]
         term = terms[0] if len(terms) == 1 else " OR ".join(f"({t})" for t in terms)
