@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from . import health
 from .config import Config, Query
-from .corrections import corrects_a_kept_study, queue_corrections
+from .corrections import NOTICE_TYPES, corrects_a_kept_study, queue_corrections
 from .db import Store
 from .events import Event, NewStudy
 from .filters import judge
@@ -132,7 +132,7 @@ def match(config: Config, query: Query, source: str, study_id: int, store: Store
           run_id: int, now: str) -> int:
     """Record that *query* found the study; unless its filters exclude it, the study's
     new-study event is queued to the query's destinations. Returns the outbox rows added."""
-    study = store.get_study(study_id)
+    study = store.judged_view(study_id, details_when=NOTICE_TYPES)
     verdict = judge(study, query.filters)
     excluded = verdict.excluded or (
         "correction notice (told as a correction of the study it names)"

@@ -140,9 +140,11 @@ class SearchMixin:
     conn: Any
 
     def refresh_conditions(self, study_id: int) -> None:
-        """Re-derive a study's conditions from its matches (its FTS row follows by trigger)."""
-        self.conn.execute(f"UPDATE studies SET conditions = ({_CONDITIONS_OF}) WHERE id = ?"
-                          .format(study="?"), (study_id, study_id))
+        """Re-derive a study's conditions from its matches (its FTS row follows by trigger:
+        not rewritten when they are unchanged, as for a query finding the study again)."""
+        conditions = _CONDITIONS_OF.format(study="?1")
+        self.conn.execute(f"UPDATE studies SET conditions = ({conditions}) WHERE id = ?1 AND"
+                          f" conditions IS NOT ({conditions})", (study_id,))
 
     def search(self, text: str, *, conditions: list[str] | None = None,
                since: str | None = None, limit: int = 50) -> list[SearchHit]:

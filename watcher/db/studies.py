@@ -255,6 +255,26 @@ class StudiesMixin:
             ids.setdefault(scheme, value)  # the first of a scheme it claimed
         return _study_from_row(row, ids)
 
+    def judged_view(self, study_id: int, *, details_when: tuple[str, ...]) -> Study:
+        """The study as a query's filters and the correction-notice check read it: source,
+        kind, publication types, MeSH terms and PMID as ``get_study`` gives them; its details
+        only when it has one of the publication types *details_when* (a notice's links), else
+        none; the rest left empty. A match reads this, not the whole row (the details are
+        most of it)."""
+        marks = ", ".join("?" * len(details_when)) or "NULL"
+        row = self.conn.execute(
+            "SELECT source, kind, publication_types, mesh_terms, CASE WHEN EXISTS (SELECT 1"
+            f" FROM json_each(COALESCE(publication_types, '[]')) WHERE value IN ({marks}))"
+            " THEN details END, (SELECT value FROM study_ids WHERE study_id = studies.id AND"
+            " scheme = 'pmid' ORDER BY rowid LIMIT 1) FROM studies WHERE id = ?",
+            (*details_when, study_id)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no study {study_id}")
+        source, kind, types, mesh, details, pmid = row
+        return Study(source=source, kind=kind, ids={"pmid": pmid} if pmid else {}, title="",
+                     publication_types=json.loads(types or "[]"),
+                     mesh_terms=json.loads(mesh or "[]"), details=json.loads(details or "{}"))
+
     def stored_baseline(self, study_id: int, current: Study) -> Study:
         """The study as last stored, to compare *current* with when no earlier version of its
         record was kept. A column an older schema did not keep (NULL: a skeleton row has no
