@@ -286,3 +286,22 @@ def test_a_column_filter_looks_in_that_column_only(polled):
     assert pmids(polled.cli("search", "Title:ketamine*", "--json")) == pmids(
         polled.cli("search", "title:ketamine*", "--json"))
     assert polled.cli("search", "nocolumn:ketamine").exit_code == 0
+
+
+def test_a_study_shows_the_conditions_of_the_queries_that_kept_it(env, corpus_server):
+    """A new study's conditions are written with it (the query storing it names them), then
+    re-derived from the matches: a study the storing query's filters exclude shows none (or
+    only the other query's), and is not found under that query's condition."""
+    env.write_queries(QUERIES.replace(
+        "        terms: all[sb]\n",
+        "        terms: all[sb]\n    filters:\n      exclude_publication_types: [Journal Article]\n",
+        1))
+    assert env.cli("run", "--once").exit_code == 0
+    store = env.store()
+    shown = {row[0]: row[1] for row in store.conn.execute(
+        "SELECT i.value, s.conditions FROM studies s JOIN study_ids i ON i.study_id = s.id"
+        " AND i.scheme = 'pmid'")}
+    assert shown[KETAMINE] == "mood" and shown[THYROID_STORM] is None
+    assert THYROID_STORM not in [h.ids.get("pmid") for h in store.search("everything")]
+    assert KETAMINE in [h.ids.get("pmid") for h in store.search("mood")]
+    store.close()

@@ -64,7 +64,7 @@ def keep_record(config: Config, source: str, record: SourceRecord, store: Store,
                           modified=record.modified, parse_error=record.error)
         return False
     saved = store.save_record(source, record.source_id, record.packed, record.study, now,
-                              modified=record.modified)
+                              modified=record.modified, conditions=query_id)
     kept.new += saved.new_study
     if saved.study_id is not None:
         kept.studies[record.source_id] = saved.study_id

@@ -75,7 +75,8 @@ class RecordsMixin:
 
     def save_record(self, source: str, source_id: str, payload: str | Packed,
                     study: Study | None, now: str, *, modified: str | None = None,
-                    parse_error: str | None = None) -> SavedRecord:
+                    parse_error: str | None = None,
+                    conditions: str | None = None) -> SavedRecord:
         """Keep what a source returned, link it to its study (creating one if none holds its
         ids) and refresh the study's merged view. An unparseable record (*study* None) is kept
         with its error and no study, so it can be re-parsed later without the network. When a
@@ -83,7 +84,12 @@ class RecordsMixin:
 
         *payload* is the record's text, or as a SourceRecord holds it (``record.packed``:
         compressed once, when parsed). Plain statements, no re-reads: a back-fill stores
-        thousands of records a minute."""
+        thousands of records a minute.
+
+        *conditions*: a new study's conditions once the query storing it has matched it (its
+        id). The study's search entry is then written once, not again by that match: FTS5
+        rewrites a whole row when one column changes. The match re-derives them from the
+        matches either way (excluded, or found by another query too)."""
         packed = payload if isinstance(payload, Packed) else Packed.of(payload)
         digest = packed.digest
         row = self.conn.execute(
@@ -111,7 +117,7 @@ class RecordsMixin:
             saved.study_id = self.find_study(study.ids)
             if saved.study_id is None:
                 saved.study_id = self._next_study_id()
-                self._insert_study(saved.study_id, study, now, details)
+                self._insert_study(saved.study_id, study, now, details, conditions)
                 saved.new_study = True
                 attached = "first record"
             else:
@@ -158,8 +164,10 @@ class RecordsMixin:
                 self._refresh_study(saved.study_id, now, written=(record_id, study))
         return saved
 
-    def _insert_study(self, study_id: int, study: Study, now: str, details: str | None) -> None:
-        row = {**_study_row(study, now, details), "first_seen": now, "id": study_id}
+    def _insert_study(self, study_id: int, study: Study, now: str, details: str | None,
+                      conditions: str | None) -> None:
+        row = {**_study_row(study, now, details), "first_seen": now, "id": study_id,
+               "conditions": conditions}
         self.conn.execute(f"INSERT INTO studies ({', '.join(row)})"
                           f" VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
 
