@@ -209,3 +209,45 @@ def test_rate_limiter_spaces_calls_from_many_threads():
     for _ in range(5):
         limiter.acquire()
     assert waits == pytest.approx([0.25, 0.5, 0.75, 1.0])
+
+
+def _sends(limiter_for, arrivals: list[float]) -> list[float]:
+    """When calls asking at *arrivals* (seconds, one after another) are let through."""
+    clock, sent = [0.0], []
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    limiter = limiter_for(clock=lambda: clock[0], sleep=sleep)
+    for at in arrivals:
+        clock[0] = max(clock[0], at)
+        limiter.acquire()
+        sent.append(clock[0])
+    return sent
+
+
+def test_a_per_second_limiter_lets_the_rate_go_together_and_never_more_in_a_second():
+    sent = _sends(lambda **kw: RateLimiter(3, per_second=True, **kw), [0.0] * 7)
+    assert sent == pytest.approx([0, 0, 0, 1.1, 1.1, 1.1, 2.2])
+    # calls arriving at any times: no window of 1.1 s ever holds a fourth
+    arrivals = [0.0, 0.05, 0.3, 0.31, 0.9, 1.0, 1.2, 2.0, 2.05, 2.1, 2.15, 4.0, 4.0, 5.05]
+    sent = _sends(lambda **kw: RateLimiter(3, per_second=True, **kw), arrivals)
+    assert all(later - sent[n] >= 1.1 - 1e-9 for n, later in enumerate(sent[3:]))
+    assert sent == sorted(sent) and all(s >= a for s, a in zip(sent, arrivals, strict=True))
+    assert sent[:3] == arrivals[:3], "the first three go when asked"
+
+
+def test_a_per_second_limiter_below_one_a_second_spaces_calls_evenly():
+    sent = _sends(lambda **kw: RateLimiter(0.5, per_second=True, margin=0, **kw), [0.0] * 3)
+    assert sent == pytest.approx([0, 2, 4])
+
+
+def test_slowing_a_per_second_limiter_spaces_every_later_call():
+    clock, waits = [0.0], []
+    limiter = RateLimiter(10, per_second=True, clock=lambda: clock[0], sleep=waits.append)
+    limiter.acquire()
+    limiter.acquire()
+    limiter.slow_to(0.5)
+    limiter.acquire()
+    limiter.acquire()
+    assert waits == pytest.approx([0.5, 1.0])

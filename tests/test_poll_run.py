@@ -7,7 +7,12 @@ keeps their windows, and the next run catches up without telling anything twice.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -17,6 +22,7 @@ from tests.helpers import (
     FIXTURES,
     PUBMED_FILES,
     QUERIES_YAML,
+    ROOT,
     Env,
     days_ago,
     renumbered,
@@ -43,15 +49,18 @@ class Faulty(PubMedSource):
     with a truncated body: the fault is the server's, the request and parsing are real."""
 
     def __init__(self, server, *args, efetch: int | None = None, revised: bool = False,
-                 **kwargs):
+                 hang: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.server, self.fail_efetch, self.fail_revised = server, efetch, revised
+        self.hang = hang  # this efetch is answered only after a minute
         self.efetches = 0
 
     def fetch_ids(self, ids):
         self.efetches += 1
         if self.efetches == self.fail_efetch:
             self.server.truncate_next("efetch")
+        if self.efetches == self.hang:
+            self.server.slow_next(60, endpoint="efetch")
         return super().fetch_ids(ids)
 
     def revised(self, searches, window):
@@ -191,6 +200,134 @@ def test_an_efetch_failing_on_the_second_batch_fails_only_the_queries_it_served(
     deliver_with(env, x=x, y=y)
     assert len(x.keys) == len(set(x.keys)) == 19
     assert len(y.keys) == len(set(y.keys)) == batch, "nothing told twice"
+
+
+@pytest.mark.hostile
+def test_the_next_batch_is_asked_while_one_is_stored_and_its_failure_loses_nothing(
+        env, corpus_server):
+    """Three batches of 7: the second is asked for before the first is stored (the progress
+    line for batch 1 waits until the server has that request), and fails. The first stays
+    stored, the third is never asked, the queries missing records fail with their windows
+    kept, and the next run fetches only the twelve missing."""
+    env.write_queries(TWO_ROUTES)
+    settings = env.settings()
+    with pipeline.client_for(settings) as http:
+        probe = PubMedSource(settings.source("pubmed"), http)
+        window = pipeline.polling.window_for(env.config().query("depression"), "pubmed",
+                                             env.store(), settings, pipeline.utc_now())
+        depression = probe.search(env.config().query("depression").search("pubmed"), window)
+    corpus_server.requests.clear()
+    asked_while_storing = []
+
+    def progress(what: str, done: int, total: int) -> None:
+        if done == 7:  # batch 1 stored: batch 2's efetch must already be on its way
+            deadline = time.monotonic() + 10
+            while len(corpus_server.calls("efetch")) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            asked_while_storing.append(len(corpus_server.calls("efetch")))
+
+    with pipeline.client_for(settings) as http:
+        source = Faulty(corpus_server, settings.source("pubmed"), http, efetch=2,
+                        fetch_batch=7)
+        report = pipeline.poll(env.config(), env.store(), settings,
+                               sources={"pubmed": source}, progress=progress)
+    assert asked_while_storing == [2], "batch 2 was asked for before batch 1 was stored"
+    assert len(corpus_server.calls("efetch")) == 2, "batch 3 is never asked"
+    store = env.store()
+    stored = {pmid for pmid in corpus_server.records if store.find_study({"pmid": pmid})}
+    assert len(stored) == 7 and stored == set(efetched(corpus_server)[:7])
+    failed = {o.query_id for o in report.failures}
+    assert failed == {"everything"} | (set() if set(depression.ids) <= stored
+                                       else {"depression"})
+    assert all("PubMed efetch: malformed or truncated XML" in o.error for o in report.failures)
+    positions = {p.query_id: p for p in store.positions()}
+    assert all(positions[query].window_end is None for query in failed), "windows kept"
+    x, y = Recorder(), Recorder()
+    deliver_with(env, x=x, y=y)
+
+    corpus_server.requests.clear()
+    again = pipeline.poll(env.config(), env.store(), env.settings())
+    assert not again.failures
+    assert sorted(efetched(corpus_server)) == sorted(set(corpus_server.records) - stored), \
+        "only what is missing is fetched"
+    deliver_with(env, x=x, y=y)
+    assert len(x.keys) == len(set(x.keys)) == 19
+    assert len(y.keys) == len(set(y.keys)) == len(depression.ids), "nothing told twice"
+
+
+@pytest.mark.hostile
+def test_the_batch_fetched_ahead_keeps_the_polls_deadline(env, corpus_server):
+    """The second of three batches, fetched while the first is stored, is not answered: the
+    fetch stops at WATCHER_POLL_TIMEOUT, with its one line, the first batch stored."""
+    env.write_queries(EVERYTHING)
+    settings = env.settings(WATCHER_POLL_TIMEOUT="3")
+    with pipeline.client_for(settings) as http:
+        source = Faulty(corpus_server, settings.source("pubmed"), http, hang=2, fetch_batch=7)
+        report = pipeline.poll(env.config(), env.store(), settings, sources={"pubmed": source})
+    assert [o.query_id for o in report.failures] == ["everything"]
+    assert report.failures[0].error == (
+        f"PubMed (127.0.0.1:{corpus_server.port}): the poll ran past its deadline (3s, "
+        "WATCHER_POLL_TIMEOUT); stopped")
+    assert len(corpus_server.calls("efetch")) == 2
+    assert env.store().count("studies") == 7
+    assert env.store().position("everything", "pubmed").window_end is None
+
+
+class HangingSecondEfetch(EutilsServer):
+    """E-utilities whose second efetch is answered only when the test ends."""
+
+    def __init__(self):
+        super().__init__()
+        self.released = threading.Event()
+        self.efetches = 0  # arrived, answered or not
+
+    def handle(self, path, params):
+        if path.endswith("efetch.fcgi"):
+            self.efetches += 1
+            if self.efetches == 2:
+                self.released.wait(60)
+        return super().handle(path, params)
+
+
+@pytest.mark.hostile
+def test_ctrl_c_while_the_next_batch_is_on_its_way_does_not_wait_for_it(tmp_path):
+    """A back-fill of three batches; Ctrl-C once the first is stored, while the second is
+    unanswered: the run stops at once (130, one line), and the next one stores everything."""
+    import sqlite3
+
+    with HangingSecondEfetch() as server:
+        added = server.add_synthetic(1200, first_pmid=35_000_000, newest=days_ago(0), days=20)
+        env = Env(tmp_path, server)
+        env.write_queries(EVERYTHING)
+        process = subprocess.Popen([sys.executable, "-m", "watcher", "poll"], cwd=ROOT,
+                                   env={**os.environ, **env.vars()}, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        try:
+            deadline, stored = time.monotonic() + 60, 0
+            while time.monotonic() < deadline and not (
+                    stored == 500 and server.efetches == 2):
+                time.sleep(0.05)
+                try:  # read beside the run, as `watcher status` would
+                    with sqlite3.connect(f"file:{env.db}?mode=ro", uri=True, timeout=5) as db:
+                        stored = db.execute("SELECT count(*) FROM studies").fetchone()[0]
+                except sqlite3.OperationalError:  # not created, or not migrated yet
+                    continue
+            assert stored == 500 and server.efetches == 2, \
+                "the first batch stored, the second asked"
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=30)
+        finally:
+            process.kill()
+            server.released.set()
+        assert process.returncode == 130, err
+        assert err.strip().splitlines() == ["interrupted; anything not finished stays pending"]
+        missing = set(added) - env.store().known_ids("pmid", added)
+        assert len(missing) == 700, "the first batch stays stored"
+        server.requests.clear()
+        again = env.cli("poll")
+        assert again.exit_code == 0, again.stderr
+        assert sorted(efetched(server)) == sorted(missing), "only what was not stored"
+        assert env.store().count("studies") == 1200
 
 
 @pytest.mark.hostile

@@ -33,11 +33,13 @@ a day, one fetch per batch of the run's unknown ids, however many queries list t
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -184,8 +186,8 @@ class _Searches:
         return future.result() if future is not None else self._search(part)
 
 
-def _settle(future: Future[Listing], work: Callable[[], Listing],
-            gate: threading.Semaphore) -> None:
+def _settle(future: Future[Any], work: Callable[[], Any],
+            gate: AbstractContextManager[Any]) -> None:
     with gate:
         try:
             future.set_result(work())
@@ -295,28 +297,55 @@ def _fetch(config: Config, live: list[_Part], run: _Run, source: TwoPhaseSource,
            store: Store, settings: Settings, now: str,
            progress: PollProgress | None) -> None:
     """Phase 3: fetch every asked id once, in shared batches, each stored as it arrives. A
-    failing batch stops the fetching; run.failure says why, run.arrived what came."""
+    failing batch stops the fetching; run.failure says why, run.arrived what came.
+
+    The next batch is asked for while one is stored (one fetch ahead, never more: memory holds
+    two batches), so a back-fill waits for its answers' latency and the source's rendering
+    while it stores, not after. A batch is asked for only once the one before it arrived, so
+    a failing batch stops the fetching as before: what came before it is stored, nothing
+    after it is asked."""
     asked = run.asked
     batch = source.fetch_batch
+    chunks = [asked[start:start + batch] for start in range(0, len(asked), batch)]
     what = (f"{live[0].query.id} / {label(source.name)}" if len(live) == 1
             else f"{len(live)} queries / {label(source.name)}")
     try:
-        # The whole fetch within WATCHER_POLL_TIMEOUT: a source answering for ever fails the
-        # queries still waiting, not every later run.
+        # The whole fetch within WATCHER_POLL_TIMEOUT (the batch fetched ahead too: it runs in
+        # this context): a source answering for ever fails the queries still waiting, not
+        # every later run.
         with poll_deadline(settings.poll_timeout):
-            for start in range(0, len(asked), batch):
-                chunk = asked[start:start + batch]
-                records = source.fetch_ids(chunk)
+            for number, (chunk, records) in enumerate(_batches(source, chunks), start=1):
                 _store_batch(config, live, run, chunk, records, store, now)
                 run.arrived.update(chunk)
                 run.returned.update(record.source_id for record in records)
-                del records  # memory holds one batch
+                del records  # memory holds this batch and the one on its way
                 if progress:
-                    progress(what, min(start + batch, len(asked)), len(asked))
+                    progress(what, min(number * batch, len(asked)), len(asked))
     except Exception as exc:
         if storage_cause(exc) is not None:
             raise  # the database's disk, not the source: stop the run
         run.failure = exc
+
+
+def _batches(source: TwoPhaseSource, chunks: list[list[str]]
+             ) -> Iterator[tuple[list[str], list[SourceRecord]]]:
+    """Each chunk and its records, the next chunk's fetch already on its way when one is
+    handed over; raises the first failing fetch's error."""
+    following: Future[list[SourceRecord]] | None = None
+    for number, chunk in enumerate(chunks, start=1):
+        records = following.result() if following is not None else source.fetch_ids(chunk)
+        following = _fetch_ahead(source, chunks[number]) if number < len(chunks) else None
+        yield chunk, records
+
+
+def _fetch_ahead(source: TwoPhaseSource, chunk: list[str]) -> Future[list[SourceRecord]]:
+    """*chunk* fetched in a daemon thread (Ctrl-C does not wait for its answer), in the
+    caller's context: its poll deadline, a `serve` job's log fields."""
+    future: Future[list[SourceRecord]] = Future()
+    work = functools.partial(contextvars.copy_context().run, source.fetch_ids, chunk)
+    threading.Thread(target=_settle, args=(future, work, contextlib.nullcontext()),
+                     daemon=True, name=f"{source.name}-fetch").start()
+    return future
 
 
 def _store_batch(config: Config, live: list[_Part], run: _Run, chunk: list[str],

@@ -46,7 +46,9 @@ class RunLockMixin:
                     if time.monotonic() - started >= wait:
                         raise WatcherError(f"another watcher process has held {self.path} for "
                                            f"{wait:g}s; try again when it has finished")
-                    time.sleep(0.2)
+                    # Often: a `serve` polling back to back frees the lock for a few
+                    # tens of milliseconds between jobs, and flock is not queued.
+                    time.sleep(0.01)
                 log.warning("waited %.1fs for another watcher process",
                             time.monotonic() - started)
             self._lock_depth = 1

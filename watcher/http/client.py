@@ -5,7 +5,10 @@ rounds of retries."""
 from __future__ import annotations
 
 import base64
+import functools
 import logging
+import os
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -63,6 +66,7 @@ class HttpClient:
             # Followed by transport.send, only on the same host and scheme: httpx would re-send
             # a POST's form (NCBI_API_KEY, e-mail) to any host a 307 names.
             follow_redirects=False,
+            verify=_certificates(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")),
         )
         self._lock = threading.Lock()
         self._unreachable: dict[str, tuple[str, str]] = {}  # host -> (label, problem)
@@ -198,3 +202,11 @@ class HttpClient:
     def _answered(self, host: str) -> None:
         with self._lock:
             self._timeouts.pop(host, None)
+
+
+@functools.cache
+def _certificates(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    """httpx's own TLS context (which reads SSL_CERT_FILE or SSL_CERT_DIR, hence the key),
+    loaded once per process: loading the certificate authorities takes 25 ms, and a run makes
+    a client for its polls and another for its look-ups."""
+    return httpx.create_ssl_context()

@@ -264,7 +264,7 @@ class PubMedSource:
 
 #: NCBI counts a client's requests, not a run's: one limiter per rate for the whole process, so
 #: the first requests of a run (or of `serve`'s next job) cannot crowd the last ones of the
-#: previous run into one second.
+#: previous run into one second. NCBI counts them per second: up to the rate may go together.
 _LIMITERS: dict[float, RateLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
 
@@ -286,7 +286,7 @@ def ncbi_rate(settings: PubMedSettings) -> float:
 def _ncbi_limiter(rate: float) -> RateLimiter:
     with _LIMITERS_LOCK:
         if rate not in _LIMITERS:
-            _LIMITERS[rate] = RateLimiter(rate)
+            _LIMITERS[rate] = RateLimiter(rate, per_second=True)
         return _LIMITERS[rate]
 
 
