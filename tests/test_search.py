@@ -294,8 +294,8 @@ def test_a_study_shows_the_conditions_of_the_queries_that_kept_it(env, corpus_se
     only the other query's), and is not found under that query's condition."""
     env.write_queries(QUERIES.replace(
         "        terms: all[sb]\n",
-        "        terms: all[sb]\n    filters:\n      exclude_publication_types: [Journal Article]\n",
-        1))
+        "        terms: all[sb]\n    filters:\n"
+        "      exclude_publication_types: [Journal Article]\n", 1))
     assert env.cli("run", "--once").exit_code == 0
     store = env.store()
     shown = {row[0]: row[1] for row in store.conn.execute(
