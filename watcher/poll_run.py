@@ -33,13 +33,8 @@ a day, one fetch per batch of the run's unknown ids, however many queries list t
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import functools
 import threading
-from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -51,6 +46,7 @@ from .db import Store
 from .db.storage import storage_cause
 from .http import poll_deadline
 from .models import SourceRecord
+from .poll_flight import batches, in_background
 from .poll_outcome import (
     PollOutcome,
     PollProgress,
@@ -155,22 +151,14 @@ class _Searches:
         in_flight = max(1, int(source.in_flight))
         if in_flight == 1 or len(parts) == 1:
             return  # each is searched when asked for
-        gate = threading.Semaphore(in_flight)
+        gate, name = threading.Semaphore(in_flight), f"{source.name}-search"
         for part in parts:
-            self._listings[id(part)] = self._start(gate, self._search, part)
+            self._listings[id(part)] = in_background(name, self._search, part, gate=gate)
         # The corrections search for every query, in flight with theirs: used when every
         # query's search listed (else it is asked again for those that did; see _plan).
         if corrections.due(parts):
-            self.revised_for_all = self._start(gate, self._revised, corrections)
-
-    def _start(self, gate: threading.Semaphore, task: Callable[..., Listing],
-               *args: Any) -> Future[Listing]:
-        future: Future[Listing] = Future()
-        # in the caller's context (a `serve` job's log fields and so on)
-        work = functools.partial(contextvars.copy_context().run, task, *args)
-        threading.Thread(target=_settle, args=(future, work, gate), daemon=True,
-                         name=f"{self._source.name}-search").start()
-        return future
+            self.revised_for_all = in_background(name, self._revised, corrections,
+                                                 gate=gate)
 
     def _revised(self, corrections: _Corrections) -> Listing:
         with poll_deadline(self._timeout):
@@ -184,15 +172,6 @@ class _Searches:
     def listing(self, part: _Part) -> Listing:
         future = self._listings.get(id(part))
         return future.result() if future is not None else self._search(part)
-
-
-def _settle(future: Future[Any], work: Callable[[], Any],
-            gate: AbstractContextManager[Any]) -> None:
-    with gate:
-        try:
-            future.set_result(work())
-        except BaseException as exc:  # handed to the caller, which records the failure
-            future.set_exception(exc)
 
 
 def poll_source(config: Config, queries: list[Query], source: TwoPhaseSource, store: Store,
@@ -314,7 +293,7 @@ def _fetch(config: Config, live: list[_Part], run: _Run, source: TwoPhaseSource,
         # this context): a source answering for ever fails the queries still waiting, not
         # every later run.
         with poll_deadline(settings.poll_timeout):
-            for number, (chunk, records) in enumerate(_batches(source, chunks), start=1):
+            for number, (chunk, records) in enumerate(batches(source, chunks), start=1):
                 _store_batch(config, live, run, chunk, records, store, now)
                 run.arrived.update(chunk)
                 run.returned.update(record.source_id for record in records)
@@ -325,27 +304,6 @@ def _fetch(config: Config, live: list[_Part], run: _Run, source: TwoPhaseSource,
         if storage_cause(exc) is not None:
             raise  # the database's disk, not the source: stop the run
         run.failure = exc
-
-
-def _batches(source: TwoPhaseSource, chunks: list[list[str]]
-             ) -> Iterator[tuple[list[str], list[SourceRecord]]]:
-    """Each chunk and its records, the next chunk's fetch already on its way when one is
-    handed over; raises the first failing fetch's error."""
-    following: Future[list[SourceRecord]] | None = None
-    for number, chunk in enumerate(chunks, start=1):
-        records = following.result() if following is not None else source.fetch_ids(chunk)
-        following = _fetch_ahead(source, chunks[number]) if number < len(chunks) else None
-        yield chunk, records
-
-
-def _fetch_ahead(source: TwoPhaseSource, chunk: list[str]) -> Future[list[SourceRecord]]:
-    """*chunk* fetched in a daemon thread (Ctrl-C does not wait for its answer), in the
-    caller's context: its poll deadline, a `serve` job's log fields."""
-    future: Future[list[SourceRecord]] = Future()
-    work = functools.partial(contextvars.copy_context().run, source.fetch_ids, chunk)
-    threading.Thread(target=_settle, args=(future, work, contextlib.nullcontext()),
-                     daemon=True, name=f"{source.name}-fetch").start()
-    return future
 
 
 def _store_batch(config: Config, live: list[_Part], run: _Run, chunk: list[str],
