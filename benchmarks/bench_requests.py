@@ -15,6 +15,7 @@ are measured in a fresh child process each, so peak memory is that run's own.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import math
 import os
@@ -76,6 +77,23 @@ def floor(requests: int, rate: float, latency: float, chain: int) -> float:
     """The least wall time: *requests* sent at *rate* (the first at once), plus one latency
     per step that must wait for an answer (*chain*: esearch then efetch = 2)."""
     return max(requests - 1, 0) / rate + chain * latency
+
+
+def per_second_floor(requests: int, rate: float, latency: float, chain: int) -> float:
+    """The least wall time when the limit is counted per second, as NCBI counts it: up to the
+    rate in each second, the first at once (12 at 3/s go in the seconds 0, 1, 2 and 3), plus
+    the same latencies. Stricter than *floor*, which spaces every request evenly."""
+    return max(math.ceil(requests / max(1, int(rate))) - 1, 0) + chain * latency
+
+
+def add_per_second_floors(rows: list[dict[str, Any]], latency: float) -> None:
+    """Each PubMed row's per-second floor and its wall against it."""
+    for row in rows:
+        if row["source"] == "pubmed":
+            least = per_second_floor(row["minimum"], NCBI_RATE[bool(row["api_key"])], latency,
+                                     2 if row["new"] else 1)
+            row["floor_per_second_s"] = round(least, 2)
+            row["wall_over_floor_per_second"] = round(row["wall_s"] / least, 2)
 
 
 # --- one scenario ----------------------------------------------------------------------------
@@ -249,6 +267,7 @@ def requests_part(servers: Servers, tmp: Path, sizes: list[int], keys: list[bool
                              "records": loop["records"], "unique": loop["unique"],
                              "duplicates": loop["duplicates"]})
                 print(_line(rows[-1]), flush=True)
+    add_per_second_floors(rows, latency)
     return rows
 
 
@@ -286,9 +305,15 @@ def backfill_child(eutils: str, count: int, latency: float) -> dict[str, Any]:
         queries = everything_query(tmp / "q").parent
         env = env_for(eutils, queries, tmp / "w.db", key=True)
         before = peak_rss_mb()
+        profile = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
         cpu = time.process_time()
+        if profile:  # BENCH_PROFILE=file.prof: where the poll's CPU goes (slower, so not timed)
+            profile.enable()
         wall, report = run_poll(env, datetime.now(UTC))
         cpu = time.process_time() - cpu
+        if profile:
+            profile.disable()
+            profile.dump_stats(os.environ["BENCH_PROFILE"])
         peak = peak_rss_mb()
         summary = outcome_summary(report)
         size = (tmp / "w.db").stat().st_size
@@ -343,6 +368,12 @@ def machine() -> dict[str, Any]:
             "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
 
 
+def _per_second(row: dict[str, Any]) -> str:
+    if "floor_per_second_s" not in row:
+        return ""
+    return f"{row['wall_over_floor_per_second']} ({row['floor_per_second_s']:.1f} s)"
+
+
 def tables(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [f"Measured {result['started']} on {m['cores']} cores ({m['platform']}, Python "
@@ -354,8 +385,10 @@ def tables(result: dict[str, Any]) -> str:
     if rows:
         lines += ["PubMed (12 queries; NCBI's limit 3/s, 10/s with a key):", "",
                   "| new | key | watcher requests (min) | 429s | wall (floor) | wall ÷ floor "
-                  "| Biopython loop requests | 429s | wall | wall ÷ floor | records (duplicates) |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "| ÷ per-second floor | Biopython loop requests | 429s | wall | wall ÷ floor "
+                  "| ÷ per-second floor | records (duplicates) |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
+                  "| --- |"]
         for row in rows:
             if row["kind"] != "watcher" or row["source"] != "pubmed":
                 continue
@@ -365,10 +398,11 @@ def tables(result: dict[str, Any]) -> str:
             left = (f"| {row['new']:,}{due} | {'yes' if row['api_key'] else 'no'} | "
                     f"{row['requests']} ({row['minimum']}) = {row['requests_over_minimum']}× | "
                     f"{row['http_429']} | {row['wall_s']:.1f} s ({row['floor_s']:.1f} s) | "
-                    f"{row['wall_over_floor']} |")
+                    f"{row['wall_over_floor']} | {_per_second(row)} |")
             right = (f" {loop['requests']} | {loop['http_429']} | {loop['wall_s']:.1f} s | "
-                     f"{loop['wall_over_floor']} | {loop['records']:,} ({loop['duplicates']:,}) |"
-                     if loop else " | | | | |")
+                     f"{loop['wall_over_floor']} | {_per_second(loop)} | "
+                     f"{loop['records']:,} ({loop['duplicates']:,}) |"
+                     if loop else " | | | | | |")
             lines.append(left + right)
         lines += ["", "ClinicalTrials.gov (12 queries; 1 request/s assumed, no key):", "",
                   "| new | requests (min) | wall (floor) | wall ÷ floor | studies listed |",
@@ -415,8 +449,18 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--backfill", default="25000", help="records of one back-fill poll")
     parser.add_argument("--latency", type=float, default=0.15, help="seconds added per request")
     parser.add_argument("--no-biopython", action="store_true")
+    parser.add_argument("--retable", metavar="JSON",
+                        help="re-derive a results file's floors and rewrite its tables")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.retable:
+        path = Path(args.retable)
+        result = json.loads(path.read_text())
+        add_per_second_floors(result.get("requests", []), result["latency_s"])
+        path.write_text(json.dumps(result, indent=1) + "\n")
+        path.with_suffix(".md").write_text(tables(result))
+        print(tables(result))
+        return
     if args.child:
         kind, *rest = args.child
         if kind == "backfill":
