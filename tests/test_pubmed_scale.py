@@ -62,6 +62,19 @@ def test_a_25000_record_back_fill_is_fetched_completely_each_pmid_once(env, serv
           f"{len(server.calls('efetch'))} efetch of up to {EFETCH_BATCH})")
 
 
+def test_a_dense_short_window_is_cut_into_whole_days_that_each_fit(env, server):
+    """Dates are whole days: 24,000 records over 7 days (~3,400 a day) cut into three slices
+    of 7/3 days give a 3-day slice of 10,300, over the limit and searched again. Cut into
+    slices of 2 days (6,900 each), every slice fits at once: 1 + 4 searches."""
+    added = server.add_synthetic(24_000, first_pmid=32_000_000, newest=days_ago(0), days=7)
+    env.write_queries(queries_yaml(1, lookback=6))
+    assert env.cli("poll").exit_code == 0
+    entered = [c for c in server.calls("esearch") if c["datetype"] == "edat"]
+    assert len(entered) == 5, [(c["mindate"], c["maxdate"]) for c in entered]
+    fetched = efetched(server)
+    assert len(fetched) == len(set(fetched)) == len(added) == 24_000
+
+
 def test_a_record_three_queries_find_is_fetched_once_in_large_batches(env, server):
     added = server.add_synthetic(1_100, first_pmid=31_000_000, newest=days_ago(0), days=20)
     env.write_queries(queries_yaml(3))
