@@ -204,6 +204,7 @@ def poll_source(config: Config, queries: list[Query], source: TwoPhaseSource, st
             _fetch(config, live, run, source, store, settings, when, progress)
             for part in live:
                 _conclude(config, part, run, store, run_id, when)
+            _unmatched(live, run, store)
     for part in live:
         if part.ok:
             tell_warnings(part.outcome)
@@ -368,6 +369,20 @@ def _conclude(config: Config, part: _Part, run: _Run, store: Store, run_id: int,
             _move_corrections(part, run, store, now)
     except Exception as exc:  # one failing poll must not stop the others
         failed(store, outcome, exc, run_id=run_id, now=now)
+
+
+def _unmatched(live: list[_Part], run: _Run, store: Store) -> None:
+    """A new study is stored with the query that asked for it as its condition (see
+    db.studies.save_record), before that query's match: when the query then failed (a fetch
+    failing part-way, its poll failing) or the record came under an id no query listed,
+    nothing matched it, and its conditions are re-derived from its matches (none), so no
+    study is shown under a condition that did not find it."""
+    matched = {value for part in live if part.ok for value in (*part.listing.ids, *part.asked)}
+    strays = {study for value, study in run.studies.items() if value not in matched}
+    if strays:
+        with store.transaction():
+            for study in strays:
+                store.refresh_conditions(store.survivor_of(study))
 
 
 def _move_corrections(part: _Part, run: _Run, store: Store, now: str) -> None:
