@@ -215,7 +215,8 @@ def _schedule(parts: list[_Part], source: str, store: Store, settings: Settings,
               now: datetime) -> _Corrections:
     """Each query's corrections position (a position from before they had their own: its
     window's end), and whether the run's corrections search is due: one of its queries last
-    had one WATCHER_CORRECTIONS_EVERY_HOURS ago or more (less EARLY; or never)."""
+    had one WATCHER_CORRECTIONS_EVERY_HOURS ago or more (less EARLY; or never, or later
+    than now)."""
     every = settings.corrections_every_hours * 3600 - EARLY.total_seconds()  # seconds
     for part in parts:
         position = store.position(part.query.id, source)
@@ -223,7 +224,8 @@ def _schedule(parts: list[_Part], source: str, store: Store, settings: Settings,
         part.corrected = date.fromisoformat(end) if end else None
         if part.corrected is not None:
             at = _moment(position.corrections_at)
-            part.overdue = at is None or (now - at).total_seconds() >= every
+            # a last search in the future (a run whose clock was ahead): due, not in a year
+            part.overdue = at is None or at > now or (now - at).total_seconds() >= every
     return _Corrections([part for part in parts if part.corrected is not None],
                         settings.overlap_days)
 
