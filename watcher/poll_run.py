@@ -15,7 +15,8 @@ a day, one fetch per batch of the run's unknown ids, however many queries list t
    (minus the overlap days the entry-date windows re-read) to the run's window end, and each
    query's corrections position moves there when it concludes, in the transaction that moves
    its window: a `--query` run moves only its own. A query's first poll needs none (what it
-   stores is fetched now): its corrections position starts at its window's end. When the
+   stores is fetched now), but for the stored records it lists (a renamed query's: searched
+   apart, over its window); its corrections position starts at its window's end. When the
    search fails, every query of the run fails with its one line and keeps its windows, and
    nothing is fetched (as a per-query poll failed): the next run searches the same revisions
    again, so no correction is lost.
@@ -60,8 +61,7 @@ from .settings import Settings
 from .sources import FetchResult, Listing, Search, TwoPhaseSource, Window, label
 
 #: How much sooner than WATCHER_CORRECTIONS_EVERY_HOURS a corrections search is still due: a
-#: daily schedule whose runs start a few seconds or minutes apart from one day to the next
-#: searches every day, not every other day.
+#: daily schedule whose start varies a little searches every day, not every other day.
 EARLY = timedelta(minutes=10)
 
 
@@ -78,8 +78,7 @@ class _Part:
     asked: list[str] = field(default_factory=list)  # fetched for it: unknown, then retried
     retried: list[str] = field(default_factory=list)
     strays: list[str] = field(default_factory=list)  # unparseable records set aside for it
-    #: Its corrections position (None: its first poll, which needs no corrections search).
-    corrected: date | None = None
+    corrected: date | None = None  # its corrections position (None: its first poll)
     overdue: bool = False  # its last corrections search is WATCHER_CORRECTIONS_EVERY_HOURS old
 
     @property
@@ -135,12 +134,9 @@ class _Run:
 
 
 class _Searches:
-    """Phase 1, up to the source's ``in_flight`` searches at a time: its rate limiter still
-    spaces every request, so this only lets answers' latency overlap (twelve searches at
-    NCBI's 10/s are bound by the rate, not by twelve round trips). Each search keeps
-    WATCHER_POLL_TIMEOUT. With ``in_flight`` 1 they run one after another in this thread, in
-    the queries' order. The threads are daemons: Ctrl-C or a stopping worker does not wait
-    for an answer still on its way."""
+    """Phase 1, up to the source's ``in_flight`` searches at a time (its rate limiter still
+    spaces every request: answers' latency overlaps), each within WATCHER_POLL_TIMEOUT, in
+    daemon threads (see poll_flight); with ``in_flight`` 1, one after another in this one."""
 
     def __init__(self, parts: list[_Part], source: TwoPhaseSource, settings: Settings,
                  corrections: _Corrections):
@@ -244,6 +240,10 @@ def _plan(live: list[_Part], source: TwoPhaseSource, store: Store, settings: Set
     """Phase 2: the run's corrections search when due (over the terms of the queries whose
     own search listed: a term PubMed refuses would fail it for all; *revised_for_all*, when
     every query's did, already asked), then what each query needs fetched."""
+    scheme = live[0].listing.scheme
+    listed = dict.fromkeys(value for part in live
+                           for value in (*part.listing.ids, *part.retry))
+    known = store.known_ids(scheme, listed)
     covered = corrections.due(live)
     revised = Listing("", [])
     if revised_for_all is not None:
@@ -251,10 +251,16 @@ def _plan(live: list[_Part], source: TwoPhaseSource, store: Store, settings: Set
     elif covered:
         with poll_deadline(settings.poll_timeout):
             revised = corrections.search(source, covered)
-    scheme = live[0].listing.scheme
-    listed = dict.fromkeys(value for part in live
-                           for value in (*part.listing.ids, *part.retry))
-    known = store.known_ids(scheme, listed)
+    # A first poll fetches what it lists but what is stored (a renamed query's): their
+    # revisions over its window are searched for, apart (nothing else may cover them).
+    firsts = [part for part in live if part.corrected is None and part.outcome.window
+              and not known.isdisjoint(part.listing.ids)]
+    if firsts:
+        windows = [part.outcome.window for part in firsts if part.outcome.window]
+        with poll_deadline(settings.poll_timeout):
+            more = source.revised([part.search for part in firsts], Window(
+                min(w.start for w in windows), max(w.end for w in windows)))
+        revised = Listing("", [*revised.ids, *more.ids], [*revised.warnings, *more.warnings])
     owners: dict[str, _Part] = {}
     for part in live:
         wanted = [value for value in part.listing.ids if value not in known]
@@ -281,11 +287,8 @@ def _fetch(config: Config, live: list[_Part], run: _Run, source: TwoPhaseSource,
     """Phase 3: fetch every asked id once, in shared batches, each stored as it arrives. A
     failing batch stops the fetching; run.failure says why, run.arrived what came.
 
-    The next batch is asked for while one is stored (one fetch ahead, never more: memory holds
-    two batches), so a back-fill waits for its answers' latency and the source's rendering
-    while it stores, not after. A batch is asked for only once the one before it arrived, so
-    a failing batch stops the fetching as before: what came before it is stored, nothing
-    after it is asked."""
+    The next batch is asked for while one is stored (one ahead: memory holds two batches; see
+    poll_flight.batches), so a back-fill waits for its answers while it stores, not after."""
     asked = run.asked
     batch = source.fetch_batch
     chunks = [asked[start:start + batch] for start in range(0, len(asked), batch)]
@@ -374,11 +377,8 @@ def _conclude(config: Config, part: _Part, run: _Run, store: Store, run_id: int,
 
 
 def _unmatched(live: list[_Part], run: _Run, store: Store) -> None:
-    """A new study is stored with the query that asked for it as its condition (see
-    db.studies.save_record), before that query's match: when the query then failed (a fetch
-    failing part-way, its poll failing) or the record came under an id no query listed,
-    nothing matched it, and its conditions are re-derived from its matches (none), so no
-    study is shown under a condition that did not find it."""
+    """A new study is stored under the query that asked for it (db.studies.save_record):
+    one no concluding query matched (it failed) has its conditions re-derived (none)."""
     matched = {value for part in live if part.ok for value in (*part.listing.ids, *part.asked)}
     strays = {study for value, study in run.studies.items() if value not in matched}
     if strays:
