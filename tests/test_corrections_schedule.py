@@ -249,6 +249,25 @@ def test_a_renamed_query_s_first_poll_loses_no_revision_of_what_it_finds_stored(
     assert kinds(env) == ["new", "correction"]
 
 
+def test_weekly_runs_tell_a_revision_of_a_stored_record_the_next_window_lists(env, server):
+    """Weekly runs: a study entered the day before the first run and retracted the day after
+    is listed again by the next run (its window's overlap) as well as by its corrections
+    search: it is fetched then, for its retraction, not left to a later corrections search
+    that starts after the revision."""
+    env.write_queries(EVERYTHING)
+    now = datetime.now(UTC)
+    first = now - timedelta(days=14)
+    entered = (first - timedelta(days=1)).date()
+    server.add_article(renumbered(SOURCE, STUDY), entry_date=entered)
+    assert not poll(env, first).failures
+    delivered(env)
+    server.add_article(retracted(renumbered(SOURCE, STUDY), NOTICE), entry_date=entered,
+                       modified=(first + timedelta(days=1)).date())
+    for later in (first + timedelta(days=7), now):
+        assert not poll(env, later).failures
+    assert kinds(env) == ["new", "correction"]
+
+
 def _as_before_the_schedule(env) -> None:
     """The database as a watcher from before migration 12 left it: no corrections columns."""
     conn = sqlite3.connect(env.db)
