@@ -6,27 +6,24 @@ a day, one fetch per batch of the run's unknown ids, however many queries list t
 1. Search: each query's search over its own window, as a per-query poll would. A failing
    search fails that query alone (one line, window kept); the others go on.
 2. Corrections: one search by modification date for the queries' terms (joined with OR); the
-   stored ids it lists that no query listed are fetched again. Each query has a corrections
-   position of its own (the end of the last corrections window searched for it, and when),
-   so the search is made only when one of the run's searched queries last had it
-   WATCHER_CORRECTIONS_EVERY_HOURS (24) ago or more (ten minutes less: a daily run that starts
-   a little earlier than yesterday's still searches): most runs send none. Then it covers
-   every searched query but a first poll, from the earliest of their corrections positions
-   (minus the overlap days the entry-date windows re-read) to the run's window end, and each
-   query's corrections position moves there when it concludes, in the transaction that moves
-   its window: a `--query` run moves only its own. A query's first poll needs none (what it
-   stores is fetched now), but for the stored records it lists (a renamed query's: searched
-   apart, over its window); its corrections position starts at its window's end. When the
-   search fails, every query of the run fails with its one line and keeps its windows, and
-   nothing is fetched (as a per-query poll failed): the next run searches the same revisions
-   again, so no correction is lost.
+   stored ids it lists are fetched again, but those a query lists again that were fetched within
+   the overlap days (the next search still covers them). Each query has a corrections position
+   (the end of the last corrections window searched for it, and when): the search is made only
+   when one of the run's searched queries last had it WATCHER_CORRECTIONS_EVERY_HOURS (24, less
+   EARLY) ago or more. It covers every searched query but a first poll, from the earliest of
+   their positions (minus the overlap days) to the run's window end, and each query's
+   corrections position moves there when it concludes, with its window: a `--query` run moves
+   only its own. A first poll needs none (what it stores is fetched now), but for the stored
+   records it lists (a renamed query's: searched apart, over its window); its position starts at
+   its window's end. When a search fails, every query of the run fails with its one line and
+   keeps its windows, and nothing is fetched: the next run searches the same revisions again, so
+   no correction is lost.
 3. Fetch: the union of the queries' unknown ids, their retried ids and the corrections, each
    once, in batches of the source's ``fetch_batch`` across the whole run (corrections first).
-   Each batch is stored in its own transaction as it arrives, so memory holds one batch, not
-   a back-fill. Storing is query-independent (corrections and links are told; a new study's
-   event waits for the per-query match). An efetch failing part-way fails only the queries
-   whose ids (or the run's corrections) did not all arrive; what was stored stays stored and
-   is simply known next run.
+   Each batch is stored in its own transaction as it arrives (memory holds two batches, not a
+   back-fill); storing is query-independent (a new study's event waits for the per-query match).
+   An efetch failing part-way fails only the queries whose ids (or the run's corrections) did
+   not all arrive; what was stored stays stored and is simply known next run.
 4. Conclude, per query in one transaction: its unparseable records set aside, then decided
    and applied as a per-query poll is (watcher.poll_outcome.conclude), its corrections
    position moved.
@@ -251,15 +248,13 @@ def _plan(live: list[_Part], source: TwoPhaseSource, store: Store, settings: Set
     elif covered:
         with poll_deadline(settings.poll_timeout):
             revised = corrections.search(source, covered)
-    # A first poll fetches what it lists but what is stored (a renamed query's): their
+    # A first poll does not fetch the stored records it lists (a renamed query's): their
     # revisions over its window are searched for, apart (nothing else may cover them).
-    firsts = [part for part in live if part.corrected is None and part.outcome.window
-              and not known.isdisjoint(part.listing.ids)]
-    if firsts:
-        windows = [part.outcome.window for part in firsts if part.outcome.window]
+    firsts = [p for p in live if p.corrected is None and not known.isdisjoint(p.listing.ids)]
+    if spans := [p.outcome.window for p in firsts if p.outcome.window]:
         with poll_deadline(settings.poll_timeout):
-            more = source.revised([part.search for part in firsts], Window(
-                min(w.start for w in windows), max(w.end for w in windows)))
+            more = source.revised([p.search for p in firsts], Window(
+                min(w.start for w in spans), max(w.end for w in spans)))
         revised = Listing("", [*revised.ids, *more.ids], [*revised.warnings, *more.warnings])
     owners: dict[str, _Part] = {}
     for part in live:
@@ -270,11 +265,15 @@ def _plan(live: list[_Part], source: TwoPhaseSource, store: Store, settings: Set
         part.asked = wanted + part.retried
         for value in part.asked:
             owners.setdefault(value, part)
-    # Warnings of the corrections search that no query's own search gave (a day revised past
-    # the limit): told with the first query's, so they are logged once.
+    # The corrections search's warnings no query's own gave: logged once, with the first's.
     told = {w for part in live for w in part.listing.warnings}
     live[0].listing.warnings += [w for w in dict.fromkeys(revised.warnings) if w not in told]
-    refresh = sorted(store.known_ids(scheme, [v for v in revised.ids if v not in listed]))
+    # A stored id revised that a query lists again (its window's overlap) is fetched for it
+    # unless fetched within the overlap: the next corrections search still covers that copy.
+    fresh = store.fetched_since(source.name, [v for v in revised.ids if v in listed], (max(
+        p.outcome.window.end for p in live if p.outcome.window) - timedelta(
+            days=settings.overlap_days)).isoformat())
+    refresh = sorted(store.known_ids(scheme, [v for v in revised.ids if v not in fresh]))
     run = _Run(refresh, owners, corrections.window(covered) if covered else None, covered)
     for part in live:  # what any query keeps lands in one map; phase 4 gives each its share
         part.kept.studies = run.studies
