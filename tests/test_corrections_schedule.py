@@ -216,6 +216,58 @@ def test_a_new_query_s_first_poll_neither_makes_the_search_due_nor_is_covered(en
     assert positions["depression"].corrections_end == now.date().isoformat()
 
 
+def test_a_run_with_its_clock_a_year_ahead_does_not_stop_corrections(env, server):
+    """One run with the clock a year ahead, then set right: its corrections search is due at
+    once (not a year later, silently), and tells the retraction made since."""
+    env.write_queries(EVERYTHING)
+    server.add_article(renumbered(SOURCE, STUDY), entry_date=days_ago(10))
+    now = datetime.now(UTC)
+    assert not poll(env, now - timedelta(hours=30)).failures
+    delivered(env)
+    assert not poll(env, now + timedelta(days=365)).failures  # the clock a year ahead
+    retract(server)
+    server.requests.clear()
+    assert not poll(env, now).failures  # set right
+    assert len(mdat(server)) == 1, "its last corrections search is in its future: due"
+    assert kinds(env) == ["new", "correction"]
+
+
+def test_a_renamed_query_s_first_poll_loses_no_revision_of_what_it_finds_stored(env, server):
+    """Weekly runs; `everything` renamed `all`: its first poll lists the study stored and sent
+    a week ago (known: not fetched again), retracted four days ago, before the overlap of its
+    next corrections search: the revision is searched for, and told."""
+    env.write_queries(EVERYTHING)
+    server.add_article(renumbered(SOURCE, STUDY), entry_date=days_ago(10))
+    now = datetime.now(UTC)
+    assert not poll(env, now - timedelta(days=7)).failures
+    delivered(env)
+    server.add_article(retracted(renumbered(SOURCE, STUDY), NOTICE), entry_date=days_ago(10),
+                       modified=days_ago(4))
+    env.write_queries(EVERYTHING.replace("id: everything", "id: all"))
+    for later in (now, now + timedelta(days=1, hours=1)):
+        assert not poll(env, later).failures
+    assert kinds(env) == ["new", "correction"]
+
+
+def test_weekly_runs_tell_a_revision_of_a_stored_record_the_next_window_lists(env, server):
+    """Weekly runs: a study entered the day before the first run and retracted the day after
+    is listed again by the next run (its window's overlap) as well as by its corrections
+    search: it is fetched then, for its retraction, not left to a later corrections search
+    that starts after the revision."""
+    env.write_queries(EVERYTHING)
+    now = datetime.now(UTC)
+    first = now - timedelta(days=14)
+    entered = (first - timedelta(days=1)).date()
+    server.add_article(renumbered(SOURCE, STUDY), entry_date=entered)
+    assert not poll(env, first).failures
+    delivered(env)
+    server.add_article(retracted(renumbered(SOURCE, STUDY), NOTICE), entry_date=entered,
+                       modified=(first + timedelta(days=1)).date())
+    for later in (first + timedelta(days=7), now):
+        assert not poll(env, later).failures
+    assert kinds(env) == ["new", "correction"]
+
+
 def _as_before_the_schedule(env) -> None:
     """The database as a watcher from before migration 12 left it: no corrections columns."""
     conn = sqlite3.connect(env.db)

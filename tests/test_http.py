@@ -251,3 +251,11 @@ def test_slowing_a_per_second_limiter_spaces_every_later_call():
     limiter.acquire()
     limiter.acquire()
     assert waits == pytest.approx([0.5, 1.0])
+
+
+def test_a_per_second_limiter_at_a_fractional_rate_never_lets_more_than_it_in_a_second():
+    """WATCHER_NCBI_RATE=2.5 (a share of an API key): two go together, never a third within
+    1.1 s. Spacing the pairs 2 / 2.5 s apart let four through in 0.88 s."""
+    sent = _sends(lambda **kw: RateLimiter(2.5, per_second=True, **kw), [0.0] * 6)
+    assert all(later - sent[n] >= 1.1 - 1e-9 for n, later in enumerate(sent[2:]))
+    assert sent[:2] == [0.0, 0.0]

@@ -273,6 +273,28 @@ def test_the_batch_fetched_ahead_keeps_the_polls_deadline(env, corpus_server):
     assert env.store().position("everything", "pubmed").window_end is None
 
 
+@pytest.mark.hostile
+def test_a_study_stored_for_a_query_that_then_fails_is_under_no_condition(env, corpus_server):
+    """The second efetch fails: the first batch stays stored, but the query that asked for it
+    failed and matched none of it, so none is shown (searched, listed) under its condition
+    (nor stays so if the query is then removed); the next run's match names them."""
+    env.write_queries(EVERYTHING)
+    report = poll_with(env, Faulty, efetch=2, fetch_batch=7)
+    assert [o.query_id for o in report.failures] == ["everything"]
+    store = env.store()
+    assert store.count("studies") == 7 and store.count("matches") == 0
+    conditions = [row[0] for row in store.conn.execute("SELECT conditions FROM studies")]
+    assert conditions == [None] * 7, "no query found them"
+    assert store.search("conditions:everything") == []
+    store.close()
+
+    env.write_queries(QUERIES_YAML)
+    again = pipeline.poll(env.config(), env.store(), env.settings())
+    assert not again.failures
+    store = env.store()
+    assert len(store.search("conditions:everything", limit=100)) == 19
+
+
 class HangingSecondEfetch(EutilsServer):
     """E-utilities whose second efetch is answered only when the test ends."""
 

@@ -6,26 +6,24 @@ a day, one fetch per batch of the run's unknown ids, however many queries list t
 1. Search: each query's search over its own window, as a per-query poll would. A failing
    search fails that query alone (one line, window kept); the others go on.
 2. Corrections: one search by modification date for the queries' terms (joined with OR); the
-   stored ids it lists that no query listed are fetched again. Each query has a corrections
-   position of its own (the end of the last corrections window searched for it, and when),
-   so the search is made only when one of the run's searched queries last had it
-   WATCHER_CORRECTIONS_EVERY_HOURS (24) ago or more (ten minutes less: a daily run that starts
-   a little earlier than yesterday's still searches): most runs send none. Then it covers
-   every searched query but a first poll, from the earliest of their corrections positions
-   (minus the overlap days the entry-date windows re-read) to the run's window end, and each
-   query's corrections position moves there when it concludes, in the transaction that moves
-   its window: a `--query` run moves only its own. A query's first poll needs none (what it
-   stores is fetched now): its corrections position starts at its window's end. When the
-   search fails, every query of the run fails with its one line and keeps its windows, and
-   nothing is fetched (as a per-query poll failed): the next run searches the same revisions
-   again, so no correction is lost.
+   stored ids it lists are fetched again, but those a query lists again that were fetched within
+   the overlap days (the next search still covers them). Each query has a corrections position
+   (the end of the last corrections window searched for it, and when): the search is made only
+   when one of the run's searched queries last had it WATCHER_CORRECTIONS_EVERY_HOURS (24, less
+   EARLY) ago or more. It covers every searched query but a first poll, from the earliest of
+   their positions (minus the overlap days) to the run's window end, and each query's
+   corrections position moves there when it concludes, with its window: a `--query` run moves
+   only its own. A first poll needs none (what it stores is fetched now), but for the stored
+   records it lists (a renamed query's: searched apart, over its window); its position starts at
+   its window's end. When a search fails, every query of the run fails with its one line and
+   keeps its windows, and nothing is fetched: the next run searches the same revisions again, so
+   no correction is lost.
 3. Fetch: the union of the queries' unknown ids, their retried ids and the corrections, each
    once, in batches of the source's ``fetch_batch`` across the whole run (corrections first).
-   Each batch is stored in its own transaction as it arrives, so memory holds one batch, not
-   a back-fill. Storing is query-independent (corrections and links are told; a new study's
-   event waits for the per-query match). An efetch failing part-way fails only the queries
-   whose ids (or the run's corrections) did not all arrive; what was stored stays stored and
-   is simply known next run.
+   Each batch is stored in its own transaction as it arrives (memory holds two batches, not a
+   back-fill); storing is query-independent (a new study's event waits for the per-query match).
+   An efetch failing part-way fails only the queries whose ids (or the run's corrections) did
+   not all arrive; what was stored stays stored and is simply known next run.
 4. Conclude, per query in one transaction: its unparseable records set aside, then decided
    and applied as a per-query poll is (watcher.poll_outcome.conclude), its corrections
    position moved.
@@ -60,8 +58,7 @@ from .settings import Settings
 from .sources import FetchResult, Listing, Search, TwoPhaseSource, Window, label
 
 #: How much sooner than WATCHER_CORRECTIONS_EVERY_HOURS a corrections search is still due: a
-#: daily schedule whose runs start a few seconds or minutes apart from one day to the next
-#: searches every day, not every other day.
+#: daily schedule whose start varies a little searches every day, not every other day.
 EARLY = timedelta(minutes=10)
 
 
@@ -78,8 +75,7 @@ class _Part:
     asked: list[str] = field(default_factory=list)  # fetched for it: unknown, then retried
     retried: list[str] = field(default_factory=list)
     strays: list[str] = field(default_factory=list)  # unparseable records set aside for it
-    #: Its corrections position (None: its first poll, which needs no corrections search).
-    corrected: date | None = None
+    corrected: date | None = None  # its corrections position (None: its first poll)
     overdue: bool = False  # its last corrections search is WATCHER_CORRECTIONS_EVERY_HOURS old
 
     @property
@@ -135,12 +131,9 @@ class _Run:
 
 
 class _Searches:
-    """Phase 1, up to the source's ``in_flight`` searches at a time: its rate limiter still
-    spaces every request, so this only lets answers' latency overlap (twelve searches at
-    NCBI's 10/s are bound by the rate, not by twelve round trips). Each search keeps
-    WATCHER_POLL_TIMEOUT. With ``in_flight`` 1 they run one after another in this thread, in
-    the queries' order. The threads are daemons: Ctrl-C or a stopping worker does not wait
-    for an answer still on its way."""
+    """Phase 1, up to the source's ``in_flight`` searches at a time (its rate limiter still
+    spaces every request: answers' latency overlaps), each within WATCHER_POLL_TIMEOUT, in
+    daemon threads (see poll_flight); with ``in_flight`` 1, one after another in this one."""
 
     def __init__(self, parts: list[_Part], source: TwoPhaseSource, settings: Settings,
                  corrections: _Corrections):
@@ -204,6 +197,7 @@ def poll_source(config: Config, queries: list[Query], source: TwoPhaseSource, st
             _fetch(config, live, run, source, store, settings, when, progress)
             for part in live:
                 _conclude(config, part, run, store, run_id, when)
+            _unmatched(live, run, store)
     for part in live:
         if part.ok:
             tell_warnings(part.outcome)
@@ -214,7 +208,8 @@ def _schedule(parts: list[_Part], source: str, store: Store, settings: Settings,
               now: datetime) -> _Corrections:
     """Each query's corrections position (a position from before they had their own: its
     window's end), and whether the run's corrections search is due: one of its queries last
-    had one WATCHER_CORRECTIONS_EVERY_HOURS ago or more (less EARLY; or never)."""
+    had one WATCHER_CORRECTIONS_EVERY_HOURS ago or more (less EARLY; or never, or later
+    than now)."""
     every = settings.corrections_every_hours * 3600 - EARLY.total_seconds()  # seconds
     for part in parts:
         position = store.position(part.query.id, source)
@@ -222,7 +217,8 @@ def _schedule(parts: list[_Part], source: str, store: Store, settings: Settings,
         part.corrected = date.fromisoformat(end) if end else None
         if part.corrected is not None:
             at = _moment(position.corrections_at)
-            part.overdue = at is None or (now - at).total_seconds() >= every
+            # a last search in the future (a run whose clock was ahead): due, not in a year
+            part.overdue = at is None or at > now or (now - at).total_seconds() >= every
     return _Corrections([part for part in parts if part.corrected is not None],
                         settings.overlap_days)
 
@@ -241,6 +237,10 @@ def _plan(live: list[_Part], source: TwoPhaseSource, store: Store, settings: Set
     """Phase 2: the run's corrections search when due (over the terms of the queries whose
     own search listed: a term PubMed refuses would fail it for all; *revised_for_all*, when
     every query's did, already asked), then what each query needs fetched."""
+    scheme = live[0].listing.scheme
+    listed = dict.fromkeys(value for part in live
+                           for value in (*part.listing.ids, *part.retry))
+    known = store.known_ids(scheme, listed)
     covered = corrections.due(live)
     revised = Listing("", [])
     if revised_for_all is not None:
@@ -248,10 +248,14 @@ def _plan(live: list[_Part], source: TwoPhaseSource, store: Store, settings: Set
     elif covered:
         with poll_deadline(settings.poll_timeout):
             revised = corrections.search(source, covered)
-    scheme = live[0].listing.scheme
-    listed = dict.fromkeys(value for part in live
-                           for value in (*part.listing.ids, *part.retry))
-    known = store.known_ids(scheme, listed)
+    # A first poll does not fetch the stored records it lists (a renamed query's): their
+    # revisions over its window are searched for, apart (nothing else may cover them).
+    firsts = [p for p in live if p.corrected is None and not known.isdisjoint(p.listing.ids)]
+    if spans := [p.outcome.window for p in firsts if p.outcome.window]:
+        with poll_deadline(settings.poll_timeout):
+            more = source.revised([p.search for p in firsts], Window(
+                min(w.start for w in spans), max(w.end for w in spans)))
+        revised = Listing("", [*revised.ids, *more.ids], [*revised.warnings, *more.warnings])
     owners: dict[str, _Part] = {}
     for part in live:
         wanted = [value for value in part.listing.ids if value not in known]
@@ -261,11 +265,15 @@ def _plan(live: list[_Part], source: TwoPhaseSource, store: Store, settings: Set
         part.asked = wanted + part.retried
         for value in part.asked:
             owners.setdefault(value, part)
-    # Warnings of the corrections search that no query's own search gave (a day revised past
-    # the limit): told with the first query's, so they are logged once.
+    # The corrections search's warnings no query's own gave: logged once, with the first's.
     told = {w for part in live for w in part.listing.warnings}
     live[0].listing.warnings += [w for w in dict.fromkeys(revised.warnings) if w not in told]
-    refresh = sorted(store.known_ids(scheme, [v for v in revised.ids if v not in listed]))
+    # A stored id revised that a query lists again (its window's overlap) is fetched for it
+    # unless fetched within the overlap: the next corrections search still covers that copy.
+    fresh = store.fetched_since(source.name, [v for v in revised.ids if v in listed], (max(
+        p.outcome.window.end for p in live if p.outcome.window) - timedelta(
+            days=settings.overlap_days)).isoformat())
+    refresh = sorted(store.known_ids(scheme, [v for v in revised.ids if v not in fresh]))
     run = _Run(refresh, owners, corrections.window(covered) if covered else None, covered)
     for part in live:  # what any query keeps lands in one map; phase 4 gives each its share
         part.kept.studies = run.studies
@@ -278,11 +286,8 @@ def _fetch(config: Config, live: list[_Part], run: _Run, source: TwoPhaseSource,
     """Phase 3: fetch every asked id once, in shared batches, each stored as it arrives. A
     failing batch stops the fetching; run.failure says why, run.arrived what came.
 
-    The next batch is asked for while one is stored (one fetch ahead, never more: memory holds
-    two batches), so a back-fill waits for its answers' latency and the source's rendering
-    while it stores, not after. A batch is asked for only once the one before it arrived, so
-    a failing batch stops the fetching as before: what came before it is stored, nothing
-    after it is asked."""
+    The next batch is asked for while one is stored (one ahead: memory holds two batches; see
+    poll_flight.batches), so a back-fill waits for its answers while it stores, not after."""
     asked = run.asked
     batch = source.fetch_batch
     chunks = [asked[start:start + batch] for start in range(0, len(asked), batch)]
@@ -368,6 +373,17 @@ def _conclude(config: Config, part: _Part, run: _Run, store: Store, run_id: int,
             _move_corrections(part, run, store, now)
     except Exception as exc:  # one failing poll must not stop the others
         failed(store, outcome, exc, run_id=run_id, now=now)
+
+
+def _unmatched(live: list[_Part], run: _Run, store: Store) -> None:
+    """A new study is stored under the query that asked for it (db.studies.save_record):
+    one no concluding query matched (it failed) has its conditions re-derived (none)."""
+    matched = {value for part in live if part.ok for value in (*part.listing.ids, *part.asked)}
+    strays = {study for value, study in run.studies.items() if value not in matched}
+    if strays:
+        with store.transaction():
+            for study in strays:
+                store.refresh_conditions(store.survivor_of(study))
 
 
 def _move_corrections(part: _Part, run: _Run, store: Store, now: str) -> None:

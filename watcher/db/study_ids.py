@@ -75,6 +75,18 @@ class StudyIdsMixin:
                 (scheme, *chunk)))
         return known
 
+    def fetched_since(self, source: str, source_ids: Iterable[str], moment: str) -> set[str]:
+        """Those of *source_ids* whose *source* record was fetched at or after *moment* (an ISO
+        date or stamp): a copy a later corrections search still covers (see watcher.poll_run)."""
+        values = list(source_ids)
+        found: set[str] = set()
+        for start in range(0, len(values), 500):
+            chunk = values[start:start + 500]
+            found.update(row[0] for row in self.conn.execute(
+                "SELECT source_id FROM source_records WHERE source = ? AND fetched >= ? AND"
+                f" source_id IN ({','.join('?' * len(chunk))})", (source, moment, *chunk)))
+        return found
+
     def _claim_ids(self, study_id: int, ids: dict[str, str], *, source: str, source_id: str,
                    now: str) -> list[str]:
         """Attach *ids* to the study; an id owned by another study is a logged conflict."""

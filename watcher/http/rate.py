@@ -26,7 +26,10 @@ class RateLimiter:
         # second on the server's clock once network jitter is added.
         self.interval = (1.0 + margin) / rate
         self._burst = max(1, int(rate)) if per_second else 1
-        self._window = self.interval * self._burst  # (1 + margin) s when per_second
+        # per_second: (1 + margin) s for int(rate) calls, whatever the rate's fraction (2.5/s
+        # is two per 1.1 s, not two per 0.88 s: four in one second); below one a second, the
+        # even spacing.
+        self._window = max(self.interval, 1.0 + margin) if per_second else self.interval
         self._sent: deque[float] = deque(maxlen=self._burst)  # the last calls' times
         self._lock = threading.Lock()
         self._clock = clock
