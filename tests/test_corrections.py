@@ -15,7 +15,6 @@ from tests.fakes.slack import SlackServer
 from tests.helpers import EVERYTHING, FIXTURES, days_ago, renumbered, retracted
 from tests.helpers.pubmed import studies_of, without_article
 from watcher.digest import DigestItem
-from watcher.fakes.eutils import _esearch_error
 from watcher.render.common import item_labels
 
 STUDY = "99000100"
@@ -420,7 +419,7 @@ def test_a_mass_revision_day_neither_stalls_the_query_nor_hides_a_retraction(env
 
 
 @pytest.mark.hostile
-def test_a_failing_revisions_search_says_so_and_keeps_the_window(env, server, monkeypatch):
+def test_a_failing_revisions_search_says_so_and_keeps_the_window(env, server):
     """Only the mdat search (records revised in the window) fails: the poll stores nothing and
     keeps its window, so no retraction is lost, and its one-line error names the corrections
     search: it read like the query's own search had failed, with nothing to say why a query
@@ -432,14 +431,7 @@ def test_a_failing_revisions_search_says_so_and_keeps_the_window(env, server, mo
     before = env.store().position("everything", "pubmed")
     server.add_article(retracted(renumbered(source, STUDY), NOTICE), entry_date=days_ago(10),
                        modified=days_ago(0))
-    answer = server._esearch
-
-    def mdat_broken(params):
-        if params.get("datetype") == "mdat":
-            return 200, _esearch_error("Search Backend failed: cannot search by mdat")
-        return answer(params)
-
-    monkeypatch.setattr(server, "_esearch", mdat_broken)
+    server.refused_datetypes["mdat"] = "Search Backend failed: cannot search by mdat"
     result = env.cli("run", "--once")
     assert result.exit_code == 1
     (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]

@@ -15,7 +15,6 @@ from tests.helpers import EVERYTHING, FIXTURES, QUERIES_YAML, days_ago, renumber
 from watcher import pipeline
 from watcher.clock import stamp
 from watcher.db import MIGRATIONS
-from watcher.fakes.eutils import _esearch_error
 
 STUDY, NOTICE = "99000100", "99000200"
 SOURCE = FIXTURES / "pubmed_metapub/36318760.xml"
@@ -169,8 +168,7 @@ def test_a_query_run_moves_only_its_own_corrections_position(env, corpus_server)
     assert mdat(corpus_server) == [] and len(edat(corpus_server)) == 3
 
 
-def test_a_failed_corrections_search_keeps_every_window_and_the_next_run_tells_it(
-        env, server, monkeypatch):
+def test_a_failed_corrections_search_keeps_every_window_and_the_next_run_tells_it(env, server):
     env.write_queries(EVERYTHING)
     server.add_article(renumbered(SOURCE, STUDY), entry_date=days_ago(10))
     now = datetime.now(UTC)
@@ -179,14 +177,7 @@ def test_a_failed_corrections_search_keeps_every_window_and_the_next_run_tells_i
     delivered(env)
     retract(server)
     before = env.store().position("everything", "pubmed")
-    answer = server._esearch
-
-    def mdat_broken(params):
-        if params.get("datetype") == "mdat":
-            return 200, _esearch_error("Search Backend failed: cannot search by mdat")
-        return answer(params)
-
-    monkeypatch.setattr(server, "_esearch", mdat_broken)
+    server.refused_datetypes["mdat"] = "Search Backend failed: cannot search by mdat"
     server.requests.clear()
     report = poll(env, now)
     assert [o.query_id for o in report.failures] == ["everything"]
@@ -196,7 +187,7 @@ def test_a_failed_corrections_search_keeps_every_window_and_the_next_run_tells_i
         before.window_end, before.corrections_end, before.corrections_at), "all kept"
     assert kinds(env) == ["new"] and server.calls("efetch") == []
 
-    monkeypatch.setattr(server, "_esearch", answer)
+    server.refused_datetypes.clear()
     server.requests.clear()
     assert not poll(env, now + timedelta(hours=1)).failures
     (search,) = mdat(server)

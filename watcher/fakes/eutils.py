@@ -139,6 +139,8 @@ class EutilsServer(LocalServer):
         self.phrases_not_found: set[str] = set()
         #: Search term -> the QueryTranslation to answer (default: the term itself).
         self.translations: dict[str, str] = {}
+        #: Date types esearch refuses -> its ERROR (a backend that cannot search by that date).
+        self.refused_datetypes: dict[str, str] = {}
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -242,6 +244,9 @@ class EutilsServer(LocalServer):
     def _esearch(self, params: dict[str, str]) -> tuple[int, str]:
         if params.get("db", "pubmed") != "pubmed":
             return 200, _esearch_error("Invalid db name specified: " + params.get("db", ""))
+        refused = self.refused_datetypes.get(params.get("datetype", ""))
+        if refused is not None:
+            return 200, _esearch_error(refused)
         term = params.get("term", "")
         retstart = int(params.get("retstart", 0))
         retmax = int(params.get("retmax", 20))
