@@ -331,10 +331,10 @@ def test_hostile_registry_accessions_stay_one_short_escaped_line_in_every_render
     from watcher.render import email, slack, text
     from watcher.render.common import registrations
 
-    _, linked = pubmed_fields.databanks({"DataBankList": [
-        {"DataBankName": "ClinicalTrials.gov", "AccessionNumberList": [
-            "NCT01234567", "nct 01234567", "<!channel> & *bold*_x_", "line1\nline2", "9" * 3000]},
-        {"DataBankName": "ISRCTN", "AccessionNumberList": ["ISRCTN12345678", "<b>x</b>"]}]})
+    _, linked = pubmed_fields.databank_entries([
+        ("ClinicalTrials.gov", ["NCT01234567", "nct 01234567", "<!channel> & *bold*_x_",
+                                "line1\nline2", "9" * 3000]),
+        ("ISRCTN", ["ISRCTN12345678", "<b>x</b>"])])
     study = Study("pubmed", "publication", {"pmid": "39900301"}, "A trial report",
                   linked_ids=linked)
     byline = registrations(study, limit=10)

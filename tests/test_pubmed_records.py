@@ -79,19 +79,41 @@ def test_a_record_with_a_broken_shape_fails_alone_and_is_named():
         parse_one(bad[0].raw)
 
 
-def test_a_record_biopython_rejects_outright_fails_alone():
-    # An element in a namespace Biopython does not know makes Entrez.read refuse the whole
-    # answer even with validate=False; only that record may be lost.
+def test_a_record_biopython_rejected_outright_is_read_like_its_twin():
+    # An element in a namespace Biopython does not know made Entrez.read refuse the whole
+    # answer even with validate=False (that record was lost); it is now read, the element
+    # skipped as any unknown one is.
     ids, xml = batch(30, lambda a: with_unknown_element(a, "{urn:example:future}Note"), at=11)
     with pytest.raises(ValueError, match="Unknown prefix"):
         Entrez.read(io.BytesIO(xml), validate=False)
 
     records = pubmed.parse_efetch_records(xml)
     assert [r.source_id for r in records] == ids
-    assert [r.source_id for r in records if r.study is None] == [ids[11]]
-    assert records[11].error.startswith(f"PubMed record {ids[11]}: unexpected XML")
-    assert "Unknown prefix" in records[11].error
-    assert [r.study.ids["pmid"] for r in records if r.study] == ids[:11] + ids[12:]
+    assert [r.error for r in records] == [None] * 30
+    twin_ids, twin = batch(12)
+    assert twin_ids[11] == ids[11]
+    assert records[11].study == pubmed.parse_efetch_records(twin)[11].study
+
+
+def _with_text(article: ET.Element, marker: str) -> ET.Element:
+    article.find("MedlineCitation/Article/ArticleTitle").text = marker
+    return article
+
+
+def test_an_entity_the_dtd_defines_is_read_and_one_nobody_defines_fails_its_record_alone():
+    ids, xml = batch(5, lambda a: _with_text(a, "MARK"), at=1)
+    _, other = batch(5, lambda a: _with_text(a, "MARK"), at=3)
+    xml = xml.replace(b"MARK", b"Spin &alpha; &InvisibleTimes;&#x3B2; waves", 1)
+    records = pubmed.parse_efetch_records(xml)
+    assert records[1].study.title == "Spin \u03b1 \u2062\u03b2 waves"  # as Biopython reads it
+    assert [r.error for r in records] == [None] * 5
+
+    broken = other.replace(b"MARK", b"A &notanentity; here", 1)
+    records = pubmed.parse_efetch_records(broken)
+    assert [r.source_id for r in records] == ids
+    assert [r.study is None for r in records] == [False, False, False, True, False]
+    assert records[3].error.startswith(f"PubMed record {ids[3]}: malformed XML (undefined")
+    assert "&notanentity;" in records[3].raw  # kept: a later reader may know it
 
 
 @pytest.mark.parametrize("path", PUBMED_FILES, ids=lambda p: p.name)

@@ -1,20 +1,20 @@
-"""Pure parsers for E-utilities XML (esearch, efetch db=pubmed) built on Bio.Entrez.read.
+"""Pure parsers for E-utilities XML: esearch with Bio.Entrez.read, efetch db=pubmed record by
+record with ElementTree (``pubmed_reader``, ``pubmed_xml``; why not Entrez.read: see there).
 
 No network here: ``pin_dtd`` rewrites an unknown PubMed DTD to the newest one Biopython bundles,
 because Biopython would otherwise try to download it.
 
 An efetch answer is parsed record by record (``parse_efetch_records``): each record keeps its own
 XML verbatim so it can be re-parsed later without the network (``parse_records``), an element
-the bundled DTD does not know is skipped, and one record that cannot be read fails alone. A
-plain answer is read in one pass (``pubmed_reader.py``); an unusual one (rejected, an <ERROR>)
-is read whole, then split, to say why or which record. Each record's reading into a study is
-``pubmed_study.py``'s.
+nothing reads is ignored, and one record that cannot be read fails alone. A plain answer is
+read in one pass (``pubmed_reader.py``); an unusual one (an <ERROR>, a comment between records,
+a record that does not parse) is split by a structure-only expat pass, to say what is wrong or
+which record. Each record's reading into a study is ``pubmed_study.py``'s.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,18 +22,19 @@ from xml.parsers import expat
 from xml.parsers.expat import ExpatError
 
 from Bio import Entrez
-from Bio.Entrez.Parser import CorruptedXMLError, DataHandler, NotXMLError, ValidationError
+from Bio.Entrez.Parser import CorruptedXMLError, NotXMLError, ValidationError
 
 from ..errors import ParseError
 from ..models import SourceRecord
 from ..printable import one_line
-from . import pubmed_reader
+from . import pubmed_reader, pubmed_xml
 from .pubmed_study import parse_article, parse_book
 
 _DOCTYPE = re.compile(rb'<!DOCTYPE\s+(\w+)\s+PUBLIC\s+"([^"]*)"\s+"([^"]*)"\s*>')
 _RECORD_TAGS = pubmed_reader.RECORD_TAGS
 _CITATION_TAGS = ("MedlineCitation", "BookDocument")
-_START_TAG = pubmed_reader.START_TAG
+#: A start tag (group 1: "/" when the element is empty; an attribute may hold ">").
+_START_TAG = re.compile(rb"""<[^\s/>]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
 # C0 controls XML 1.0 forbids (all but tab, LF, CR); in UTF-8 these bytes are never part of
 # another character.
 _CONTROLS = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -50,15 +51,7 @@ class SearchPage:
     translation: str = ""  # how PubMed read the term (QueryTranslation, see reading)
 
 
-def _bundled_dtds() -> set[str]:
-    names = set(os.listdir(DataHandler.global_dtd_dir))
-    if DataHandler.local_dtd_dir and os.path.isdir(DataHandler.local_dtd_dir):
-        names.update(os.listdir(DataHandler.local_dtd_dir))
-    return names
-
-
-_BUNDLED = _bundled_dtds()
-_NEWEST_PUBMED = max(n for n in _BUNDLED if re.fullmatch(r"pubmed_\d{6}\.dtd", n))
+_BUNDLED, _NEWEST_PUBMED = pubmed_xml.BUNDLED_DTDS, pubmed_xml.NEWEST_PUBMED_DTD
 
 
 def pin_dtd(xml: bytes, *, latest_pubmed: bool = False) -> bytes:
@@ -139,14 +132,14 @@ def parse_efetch_records(xml: bytes) -> list[SourceRecord]:
 
     Raises ParseError only when the response as a whole is unusable (empty, not XML, truncated,
     an E-utilities <ERROR>, not a PubmedArticleSet); a record that cannot be read only gets an
-    ``error``. The whole answer is read once (one DTD load, one pass); only if Biopython
-    rejects a well-formed answer are its records read again, in halves, to find the culprit.
+    ``error``. A plain answer is read in one pass (``pubmed_reader``); any other is first split
+    by a structure-only expat pass, which says what is wrong with it or where each record is.
     """
     return _records(xml, "PubMed efetch")
 
 
 def parse_records(raws: list[str]) -> list[SourceRecord]:
-    """Re-parse many stored raw records at once (one DTD load instead of one per record)."""
+    """Re-parse stored raw records, as their efetch answer was read."""
     return _records(_article_set(raws), "PubMed records")
 
 
@@ -157,20 +150,12 @@ def _records(xml: bytes, what: str) -> list[SourceRecord]:
     records = pubmed_reader.read(pinned)
     if records is not None:
         return records
-    # Something is unusual (rejected, an <ERROR>, not a PubmedArticleSet): read it as a whole,
-    # then split it, to say what is wrong or which record(s) cannot be read.
     try:
-        data = _read(pinned, what, validate=False)
+        split = _split(pinned, what)
     except ParseError as exc:
-        try:
-            records = _split(pinned, what)
-        except ParseError:
-            raise exc from None
-        # Well-formed, yet Biopython rejects something inside: find which record(s) it is.
-        return _read_group(records)
-    records = _split(pinned, what)
-    paired = _paired(records, data)
-    return paired if paired is not None else _read_group(records)
+        _read(pinned, what, validate=False)  # Biopython's word for what is wrong, if it has one
+        raise exc from None
+    return [_parsed_record(record) for record in split]
 
 
 def _without_controls(xml: bytes) -> bytes:
@@ -181,38 +166,6 @@ def _without_controls(xml: bytes) -> bytes:
             == len(xml):  # (a C loop over the bytes: four times the speed of the pattern's)
         return xml
     return _CONTROLS.sub(b" ", xml)
-
-
-def _paired(records: list[_RawRecord], data: Any) -> list[SourceRecord] | None:
-    """Match Biopython's per-type lists with the records in document order (None if they
-    do not line up, which a well-formed answer read without error should never do)."""
-    if not isinstance(data, dict):
-        return None
-    parsed = {tag: list(data.get(tag, [])) for tag in _RECORD_TAGS}
-    if any(len(parsed[tag]) != sum(r.tag == tag for r in records) for tag in _RECORD_TAGS):
-        return None
-    return [_parsed_record(record, parsed[record.tag].pop(0)) for record in records]
-
-
-def _read_group(records: list[_RawRecord]) -> list[SourceRecord]:
-    """Read records in their own PubmedArticleSet, halving the group until each failure is
-    one record's own (a DTD load costs ~10 ms, so not one read per record)."""
-    if not records:
-        return []
-    what = "PubMed record"
-    try:
-        data = _read(_article_set([r.raw for r in records]), what, validate=False)
-        paired = _paired(records, data)
-        if paired is None:
-            raise ParseError(f"{what}: Biopython did not return it")
-        return paired
-    except ParseError as exc:
-        if len(records) == 1:
-            reason = str(exc).removeprefix(what + ": ")
-            return [SourceRecord(records[0].pmid, records[0].raw, None,
-                                 _record_error(records[0], reason))]
-    middle = len(records) // 2
-    return _read_group(records[:middle]) + _read_group(records[middle:])
 
 
 @dataclass
@@ -231,10 +184,17 @@ def _article_set(raws: list[str]) -> bytes:
     return (head + "\n".join(raws) + "\n</PubmedArticleSet>\n").encode("utf-8")
 
 
-def _parsed_record(record: _RawRecord, data: Any) -> SourceRecord:
+def _parsed_record(record: _RawRecord) -> SourceRecord:
+    """One record read alone: XML it cannot be parsed as, or a shape the study parser does not
+    expect, fails it alone."""
+    try:
+        element = pubmed_xml.parse(record.raw.encode("utf-8"))
+    except pubmed_xml.ParseError as exc:
+        return SourceRecord(record.pmid, record.raw, None, _record_error(
+            record, f"malformed XML ({one_line(str(exc))})"))
     parse = parse_article if record.tag == "PubmedArticle" else parse_book
     try:
-        study = parse(data)
+        study = parse(element)
     except Exception as exc:  # any shape we did not expect fails this record only
         return SourceRecord(record.pmid, record.raw, None, _record_error(
             record, f"unexpected shape ({type(exc).__name__}: {exc})"))

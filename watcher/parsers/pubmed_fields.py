@@ -3,7 +3,7 @@ their major-topic flags, author keywords, substances, journal issue data (volume
 ISSNs), structured authors (affiliations, ORCID), labelled abstract sections, and trial-registry
 ids from the DataBankList and the abstract text.
 
-Input is Biopython's parsed record (Bio.Entrez.read); output is plain JSON-ready data kept in
+Input is the record's elements (``pubmed_xml``); output is plain JSON-ready data kept in
 ``Study.details`` and ``Study.linked_ids``, so a stored record can be re-parsed into it later.
 """
 
@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..models import normalize_id
+from .pubmed_xml import Element, attribute, child, child_text, children, text
 
 #: Trial-registry id schemes kept in ``Study.linked_ids``, in display order.
 REGISTRY_SCHEMES = ("nct", "isrctn", "eudract", "ctis", "drks", "chictr", "actrn")
@@ -113,15 +114,23 @@ def _databank_reader(name: str) -> Callable[[str], tuple[str, str] | None] | Non
     return None
 
 
-def databanks(article: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+def databanks(article: Element) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     """Every DataBankList entry as [{"name", "accessions"}] (GEO and PubChem ones too), and the
     trial-registry ids among them by scheme."""
+    return databank_entries(
+        (child_text(bank, "DataBankName"),
+         [text(a) for a in children(child(bank, "AccessionNumberList"), "AccessionNumber")])
+        for bank in children(child(article, "DataBankList"), "DataBank"))
+
+
+def databank_entries(entries: Iterable[tuple[str, list[str]]]
+                     ) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """(name, accessions) pairs as ``databanks`` gives them."""
     banks: list[dict[str, Any]] = []
     trials: dict[str, list[str]] = {}
-    for bank in article.get("DataBankList", []):
-        name = str(bank.get("DataBankName", "")).strip()
-        accessions = [str(a).strip() for a in bank.get("AccessionNumberList", [])
-                      if str(a).strip()]
+    for name, given in entries:
+        name = name.strip()
+        accessions = [a.strip() for a in given if a.strip()]
         banks.append({"name": name, "accessions": accessions})
         reader = _databank_reader(name)
         pairs = [reader(accession) for accession in accessions] if reader else []
@@ -143,92 +152,93 @@ def merge_ids(*groups: dict[str, list[str]]) -> dict[str, list[str]]:
             if merged[s]}
 
 
-def _yes(element: Any, attribute: str = "MajorTopicYN") -> bool:
-    return getattr(element, "attributes", {}).get(attribute, "N") == "Y"
+def _yes(element: Element | None, name: str = "MajorTopicYN") -> bool:
+    return (attribute(element, name) or "N") == "Y"
 
 
-def _attr(element: Any, attribute: str) -> str:
-    return str(getattr(element, "attributes", {}).get(attribute, "") or "")
-
-
-def mesh_headings(citation: dict[str, Any], clean: Callable[[Any], str]) -> list[dict[str, Any]]:
+def mesh_headings(citation: Element, clean: Callable[[Any], str]) -> list[dict[str, Any]]:
     """[{"descriptor", "ui", "major", "qualifiers": [{"name", "ui", "major"}], "major_topic"}]:
     ``major`` is the descriptor's own MajorTopicYN; ``major_topic`` is what PubMed stars (the
     descriptor or any of its qualifiers is major), i.e. what [majr] searches find."""
     headings = []
-    for heading in citation.get("MeshHeadingList", []):
-        descriptor = heading.get("DescriptorName", "")
-        qualifiers = [{"name": clean(q), "ui": _attr(q, "UI"), "major": _yes(q)}
-                      for q in heading.get("QualifierName", [])]
+    for heading in children(child(citation, "MeshHeadingList"), "MeshHeading"):
+        descriptor = child(heading, "DescriptorName")
+        qualifiers = [{"name": clean(text(q)), "ui": attribute(q, "UI"), "major": _yes(q)}
+                      for q in children(heading, "QualifierName")]
         major = _yes(descriptor)
-        if not clean(descriptor):
+        name = clean(text(descriptor))
+        if not name:
             continue  # a heading without its descriptor says nothing
-        headings.append({"descriptor": clean(descriptor), "ui": _attr(descriptor, "UI"),
+        headings.append({"descriptor": name, "ui": attribute(descriptor, "UI"),
                          "major": major, "qualifiers": qualifiers,
                          "major_topic": major or any(q["major"] for q in qualifiers)})
     return headings
 
 
-def keywords(keyword_lists: list[Any], clean: Callable[[Any], str]) -> list[dict[str, Any]]:
+def keywords(keyword_lists: list[Element], clean: Callable[[Any], str]) -> list[dict[str, Any]]:
     """[{"keyword", "major", "owner"}]: author keywords are owner NOTNLM."""
     found = []
     for keyword_list in keyword_lists:
-        owner = _attr(keyword_list, "Owner")
-        for keyword in keyword_list:
-            text = clean(keyword)
-            if text:
-                found.append({"keyword": text, "major": _yes(keyword), "owner": owner})
+        owner = attribute(keyword_list, "Owner")
+        for keyword in children(keyword_list, "Keyword"):
+            value = clean(text(keyword))
+            if value:
+                found.append({"keyword": value, "major": _yes(keyword), "owner": owner})
     return found
 
 
-def substances(citation: dict[str, Any], clean: Callable[[Any], str]) -> list[dict[str, str]]:
+def substances(citation: Element, clean: Callable[[Any], str]) -> list[dict[str, str]]:
     """[{"name", "registry_number", "ui"}]; registry number "0" (none assigned) becomes ""."""
     found = []
-    for chemical in citation.get("ChemicalList", []):
-        name = chemical.get("NameOfSubstance", "")
-        number = str(chemical.get("RegistryNumber", "") or "").strip()
-        found.append({"name": clean(name), "registry_number": "" if number == "0" else number,
-                      "ui": _attr(name, "UI")})
+    for chemical in children(child(citation, "ChemicalList"), "Chemical"):
+        name = child(chemical, "NameOfSubstance")
+        number = child_text(chemical, "RegistryNumber").strip()
+        found.append({"name": clean(text(name)), "registry_number": "" if number == "0"
+                      else number, "ui": attribute(name, "UI")})
     return found
 
 
-def journal_info(article: dict[str, Any], citation: dict[str, Any],
+def journal_info(article: Element, citation: Element,
                  clean: Callable[[Any], str]) -> dict[str, Any]:
     """{"title", "iso_abbreviation", "volume", "issue", "pages", "elocation_ids", "issn"}.
 
     ``pages`` is MedlinePgn (else StartPage-EndPage); an online-only article with no pages gets
     its ELocationID instead (a pii such as e0123 first, else its DOI). ``issn`` lists the
     journal's ISSN with its IssnType (Print or Electronic) and the ISSN-L as type "Linking"."""
-    journal = article.get("Journal", {})
-    issue = journal.get("JournalIssue", {})
-    locations = [{"type": _attr(e, "EIdType"), "id": str(e).strip()}
-                 for e in article.get("ELocationID", []) if str(e).strip()]
-    pages = _pages(article.get("Pagination", {}))
+    journal = child(article, "Journal")
+    issue = child(journal, "JournalIssue")
+    locations = [{"type": attribute(e, "EIdType"), "id": text(e).strip()}
+                 for e in children(article, "ELocationID") if text(e).strip()]
+    pages = _pages(child(article, "Pagination"))
     if not pages and locations:
         by_type = {loc["type"]: loc["id"] for loc in reversed(locations)}
         pages = by_type.get("pii") or by_type.get("doi") or locations[0]["id"]
     issns = []
-    if journal.get("ISSN"):
-        issns.append({"type": _attr(journal["ISSN"], "IssnType"),
-                      "value": str(journal["ISSN"]).strip()})
-    linking = str(citation.get("MedlineJournalInfo", {}).get("ISSNLinking", "") or "").strip()
+    issn = child(journal, "ISSN")
+    if text(issn):
+        issns.append({"type": attribute(issn, "IssnType"), "value": text(issn).strip()})
+    linking = child_text(child(citation, "MedlineJournalInfo"), "ISSNLinking").strip()
     if linking:
         issns.append({"type": "Linking", "value": linking})
-    return {"title": clean(journal.get("Title", "")),
-            "iso_abbreviation": str(journal.get("ISOAbbreviation", "") or "").strip(),
-            "volume": str(issue.get("Volume", "") or "").strip(),
-            "issue": str(issue.get("Issue", "") or "").strip(),
+    return {"title": clean(child_text(journal, "Title")),
+            "iso_abbreviation": child_text(journal, "ISOAbbreviation").strip(),
+            "volume": child_text(issue, "Volume").strip(),
+            "issue": child_text(issue, "Issue").strip(),
             "pages": pages, "elocation_ids": locations, "issn": issns}
 
 
-def _pages(pagination: Any) -> str:
-    if not isinstance(pagination, dict):
-        return ""
-    medline = str(pagination.get("MedlinePgn", "") or "").strip()
+def book_journal_info(book_title: str, clean: Callable[[Any], str]) -> dict[str, Any]:
+    """A book's ``journal_info``: its title, the other keys empty."""
+    return {"title": clean(book_title), "iso_abbreviation": "", "volume": "", "issue": "",
+            "pages": "", "elocation_ids": [], "issn": []}
+
+
+def _pages(pagination: Element | None) -> str:
+    medline = child_text(pagination, "MedlinePgn").strip()
     if medline:
         return medline
-    start = str(pagination.get("StartPage", "") or "").strip()
-    end = str(pagination.get("EndPage", "") or "").strip()
+    start = child_text(pagination, "StartPage").strip()
+    end = child_text(pagination, "EndPage").strip()
     return f"{start}-{end}" if start and end else start
 
 
@@ -254,36 +264,36 @@ def _orcid_check_digit(digits: str) -> str:
     return "X" if result == 10 else str(result)
 
 
-def authors(author_list: Any, clean: Callable[[Any], str]) -> list[dict[str, Any]]:
+def authors(author_list: Element | None, clean: Callable[[Any], str]) -> list[dict[str, Any]]:
     """[{"last_name", "fore_name", "initials", "suffix", "collective_name", "affiliations",
     "orcid"}] in byline order; an absent part is ""."""
     found = []
-    for author in author_list:
+    for author in children(author_list, "Author"):
         orcid = ""
-        for identifier in author.get("Identifier", []):
-            if _attr(identifier, "Source").upper() == "ORCID":
-                orcid = normalize_orcid(str(identifier))
+        for identifier in children(author, "Identifier"):
+            if attribute(identifier, "Source").upper() == "ORCID":
+                orcid = normalize_orcid(text(identifier))
                 if orcid:
                     break
-        affiliations = [clean(info.get("Affiliation", ""))
-                        for info in author.get("AffiliationInfo", [])]
-        found.append({"last_name": clean(author.get("LastName", "")),
-                      "fore_name": clean(author.get("ForeName", "")),
-                      "initials": str(author.get("Initials", "") or "").strip(),
-                      "suffix": clean(author.get("Suffix", "")),
-                      "collective_name": clean(author.get("CollectiveName", "")),
+        affiliations = [clean(child_text(info, "Affiliation"))
+                        for info in children(author, "AffiliationInfo")]
+        found.append({"last_name": clean(child_text(author, "LastName")),
+                      "fore_name": clean(child_text(author, "ForeName")),
+                      "initials": child_text(author, "Initials").strip(),
+                      "suffix": clean(child_text(author, "Suffix")),
+                      "collective_name": clean(child_text(author, "CollectiveName")),
                       "affiliations": [a for a in affiliations if a], "orcid": orcid})
     return found
 
 
-def abstract_sections(abstract: dict[str, Any],
+def abstract_sections(abstract: Element | None,
                       clean: Callable[[Any], str]) -> list[dict[str, str]]:
     """[{"label", "category", "text"}] per AbstractText: a structured abstract's sections
     (Label, NlmCategory) as given; an unstructured abstract is one section with no label."""
     sections = []
-    for part in abstract.get("AbstractText", []):
-        text = clean(part)
-        if text:
-            sections.append({"label": _attr(part, "Label"), "category": _attr(part, "NlmCategory"),
-                             "text": text})
+    for part in children(abstract, "AbstractText"):
+        value = clean(text(part))
+        if value:
+            sections.append({"label": attribute(part, "Label"),
+                             "category": attribute(part, "NlmCategory"), "text": value})
     return sections

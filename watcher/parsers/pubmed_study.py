@@ -1,6 +1,6 @@
-"""One PubMed record (a ``PubmedArticle`` or a ``PubmedBookArticle`` as Bio.Entrez reads it)
-into a normalized :class:`Study`: ids, title, abstract, authors, dates, MeSH and the corrections
-it links. Pure: the answer itself is split and read in ``pubmed.py``."""
+"""One PubMed record (a ``PubmedArticle`` or a ``PubmedBookArticle`` element, see
+``pubmed_xml``) into a normalized :class:`Study`: ids, title, abstract, authors, dates, MeSH
+and the corrections it links. Pure: the answer itself is split and read in ``pubmed.py``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from ..models import Study, normalize_id
 from . import pubmed_fields as fields
+from .pubmed_xml import Element, attribute, child, child_text, children, text
 
 _INLINE_TAG = re.compile(
     r"</?(?:i|b|u|em|strong|sc|sub|sup|mml:[a-z]+|math)(?:\s[^<>]*)?/?>", re.IGNORECASE
@@ -30,37 +31,38 @@ _MONTHS = {m: i for i, m in enumerate(
     start=1)}
 
 
-def parse_article(article: dict[str, Any]) -> Study:
-    citation = article["MedlineCitation"]
-    art = citation["Article"]
-    pubmed_data = article.get("PubmedData", {})
-    ids = _article_ids(pubmed_data.get("ArticleIdList", []))
-    ids["pmid"] = _pmid(ids.get("pmid") or citation["PMID"])
-    for location in art.get("ELocationID", []):
-        if location.attributes.get("EIdType") == "doi":
-            ids.setdefault("doi", normalize_id("doi", str(location)))
-    title = clean_text(art.get("ArticleTitle", ""))
+def parse_article(article: Element) -> Study:
+    citation = _need(article, "MedlineCitation")
+    art = _need(citation, "Article")
+    pubmed_data = child(article, "PubmedData")
+    ids = _article_ids(children(child(pubmed_data, "ArticleIdList"), "ArticleId"))
+    ids["pmid"] = _pmid(ids.get("pmid") or text(_need(citation, "PMID")))
+    for location in children(art, "ELocationID"):
+        if attribute(location, "EIdType") == "doi":
+            ids.setdefault("doi", normalize_id("doi", text(location)))
+    title = clean_text(child_text(art, "ArticleTitle"))
     if not title or _NOT_AVAILABLE.fullmatch(title):  # MEDLINE's stand-in for no English title
-        title = clean_text(art.get("VernacularTitle", "")) or title
-    sections = fields.abstract_sections(art.get("Abstract", {}), clean_text)
+        title = clean_text(child_text(art, "VernacularTitle")) or title
+    sections = fields.abstract_sections(child(art, "Abstract"), clean_text)
     abstract = _abstract(sections)
-    journal = art.get("Journal", {})
-    pub_date = journal.get("JournalIssue", {}).get("PubDate", {})
-    published, year = format_pub_date(pub_date)
-    types = [str(t) for t in art.get("PublicationTypeList", [])]
-    mesh = [str(h.get("DescriptorName", "")).strip() for h in citation.get("MeshHeadingList", [])]
+    journal = child(art, "Journal")
+    published, year = format_pub_date(child(child(journal, "JournalIssue"), "PubDate"))
+    types = [text(t) for t in children(child(art, "PublicationTypeList"), "PublicationType")]
+    mesh = [child_text(h, "DescriptorName").strip()
+            for h in children(child(citation, "MeshHeadingList"), "MeshHeading")]
     mesh = [term for term in mesh if term]
     banks, banked = fields.databanks(art)
     details: dict[str, Any] = {
         "mesh": fields.mesh_headings(citation, clean_text),
-        "keywords": fields.keywords(citation.get("KeywordList", []), clean_text),
+        "keywords": fields.keywords(children(citation, "KeywordList"), clean_text),
         "substances": fields.substances(citation, clean_text),
         "journal_info": fields.journal_info(art, citation, clean_text),
-        "author_list": fields.authors(art.get("AuthorList", []), clean_text),
+        "author_list": fields.authors(child(art, "AuthorList"), clean_text),
         "abstract_sections": sections,
         "databanks": banks,
     }
-    corrections = _corrections(citation.get("CommentsCorrectionsList", []))
+    corrections = _corrections(children(child(citation, "CommentsCorrectionsList"),
+                                         "CommentsCorrections"))
     if corrections:
         details["corrections"] = corrections
     return Study(
@@ -69,11 +71,11 @@ def parse_article(article: dict[str, Any]) -> Study:
         ids=ids,
         title=title or "(no title)",
         abstract=abstract,
-        authors=_authors(art.get("AuthorList", [])),
-        journal=str(journal.get("ISOAbbreviation") or journal.get("Title") or ""),
+        authors=_authors(child(art, "AuthorList")),
+        journal=child_text(journal, "ISOAbbreviation") or child_text(journal, "Title"),
         published=published,
         year=year,
-        entry_date=_entry_date(pubmed_data.get("History", [])),
+        entry_date=_entry_date(children(child(pubmed_data, "History"), "PubMedPubDate")),
         publication_types=types,
         mesh_terms=mesh,
         linked_ids=fields.merge_ids(banked, fields.registry_ids_in_text(abstract)),
@@ -82,57 +84,66 @@ def parse_article(article: dict[str, Any]) -> Study:
     )
 
 
-def _pmid(value: Any) -> str:
+def _need(element: Element, tag: str) -> Element:
+    """A part the record cannot be read without: its absence fails the record alone."""
+    found = element.find(tag)
+    if found is None:
+        raise KeyError(tag)
+    return found
+
+
+def _pmid(value: str) -> str:
     """The record's own PMID (its ArticleIdList's, else MedlineCitation's): a record without a
     usable one fails alone (records are stored by PMID: two blank ones would overwrite each
     other)."""
-    pmid = str(value or "").strip()
+    pmid = value.strip()
     if not re.fullmatch(r"[0-9]+", pmid):
         raise ValueError(f"PMID {pmid!r} is not a number" if pmid else "no PMID")
     return pmid
 
 
-def _corrections(comments: list[Any]) -> list[dict[str, str]]:
+def _corrections(comments: list[Element]) -> list[dict[str, str]]:
     """Retractions, errata and expressions of concern linked to (or from) this record, as
     [{"type": "RetractionIn", "pmid": "...", "source": "citation text"}]: what a correction
     alert is made of. Other comments (CommentIn, UpdateOf ...) are left out."""
     found = []
     for comment in comments:
-        kind = getattr(comment, "attributes", {}).get("RefType", "")
+        kind = attribute(comment, "RefType")
         if kind in CORRECTION_REFTYPES:
-            found.append({"type": kind, "pmid": str(comment.get("PMID", "")).strip(),
-                          "source": clean_text(comment.get("RefSource", ""))})
+            found.append({"type": kind, "pmid": child_text(comment, "PMID").strip(),
+                          "source": clean_text(child_text(comment, "RefSource"))})
     return found
 
 
-def parse_book(book: dict[str, Any]) -> Study:
-    document = book["BookDocument"]
-    pubmed_data = book.get("PubmedBookData", {})
-    ids = _article_ids(pubmed_data.get("ArticleIdList", []))
-    ids["pmid"] = _pmid(ids.get("pmid") or document["PMID"])
-    title = clean_text(document.get("ArticleTitle", "")) or clean_text(
-        document.get("Book", {}).get("BookTitle", ""))
-    published, year = format_pub_date(document.get("Book", {}).get("PubDate", {}))
+def parse_book(book: Element) -> Study:
+    document = _need(book, "BookDocument")
+    pubmed_data = child(book, "PubmedBookData")
+    ids = _article_ids(children(child(pubmed_data, "ArticleIdList"), "ArticleId"))
+    ids["pmid"] = _pmid(ids.get("pmid") or text(_need(document, "PMID")))
+    book_part = child(document, "Book")
+    title = clean_text(child_text(document, "ArticleTitle")) or clean_text(
+        child_text(book_part, "BookTitle"))
+    published, year = format_pub_date(child(book_part, "PubDate"))
     authors, author_list = [], []
-    for group in document.get("AuthorList", []):
+    for group in children(document, "AuthorList"):
         authors += _authors(group)
         author_list += fields.authors(group, clean_text)
-    sections = fields.abstract_sections(document.get("Abstract", {}), clean_text)
+    sections = fields.abstract_sections(child(document, "Abstract"), clean_text)
     abstract = _abstract(sections)
-    book_title = document.get("Book", {}).get("BookTitle", "")
+    book_title = child_text(book_part, "BookTitle")
     return Study(
         source="pubmed", kind="publication", ids=ids, title=title or "(no title)",
         abstract=abstract, authors=authors,
         journal=clean_text(book_title),
-        published=published, year=year, entry_date=_entry_date(pubmed_data.get("History", [])),
-        publication_types=[str(t) for t in document.get("PublicationType", [])],
+        published=published, year=year,
+        entry_date=_entry_date(children(child(pubmed_data, "History"), "PubMedPubDate")),
+        publication_types=[text(t) for t in children(document, "PublicationType")],
         linked_ids=fields.registry_ids_in_text(abstract),
         url=f"https://pubmed.ncbi.nlm.nih.gov/{ids['pmid']}/",
         details={  # the same keys as an article's, so readers need not tell them apart
             "mesh": [], "substances": [], "databanks": [],
-            "keywords": fields.keywords(document.get("KeywordList", []), clean_text),
-            "journal_info": fields.journal_info({"Journal": {"Title": book_title}}, {},
-                                                clean_text),
+            "keywords": fields.keywords(children(document, "KeywordList"), clean_text),
+            "journal_info": fields.book_journal_info(book_title, clean_text),
             "author_list": author_list,
             "abstract_sections": sections},
     )
@@ -167,37 +178,39 @@ def _script(match: re.Match[str]) -> str:
     return space + (inner if tag == "sub" else "^" + inner)
 
 
-def format_pub_date(pub_date: dict[str, Any]) -> tuple[str, int | None]:
+def format_pub_date(pub_date: Element | None) -> tuple[str, int | None]:
     """PubDate (Year/Month/Day, Season, or MedlineDate) -> display text and year."""
-    if not pub_date:
+    if pub_date is None or not len(pub_date):
         return "", None
-    if "MedlineDate" in pub_date:
-        text = " ".join(str(pub_date["MedlineDate"]).split())
-        match = re.search(r"\b(1[89]|20)\d\d\b", text)
-        return text, int(match.group(0)) if match else None
-    year = str(pub_date.get("Year", "")).strip()
+    medline_date = pub_date.find("MedlineDate")
+    if medline_date is not None:
+        text_ = " ".join(text(medline_date).split())
+        match = re.search(r"\b(1[89]|20)\d\d\b", text_)
+        return text_, int(match.group(0)) if match else None
+    year = child_text(pub_date, "Year").strip()
     parts = [year]
-    if pub_date.get("Season"):
-        parts.append(str(pub_date["Season"]))
-    elif pub_date.get("Month"):
-        month = str(pub_date["Month"])
+    season, month, day = (child_text(pub_date, tag) for tag in ("Season", "Month", "Day"))
+    if season:
+        parts.append(season)
+    elif month:
         if month.isdigit() and 1 <= int(month) <= 12:
             month = list(_MONTHS)[int(month) - 1].capitalize()
         parts.append(month)
-        if pub_date.get("Day"):
-            parts.append(str(int(pub_date["Day"])) if str(pub_date["Day"]).isdigit()
-                         else str(pub_date["Day"]))
+        if day:
+            parts.append(str(int(day)) if day.isdigit() else day)
     return " ".join(p for p in parts if p), int(year) if year.isdigit() else None
 
 
-def _entry_date(history: list[Any]) -> str | None:
+def _entry_date(history: list[Element]) -> str | None:
     """The day the record entered PubMed (ISO); None rather than a false date when History
     gives none that is a real calendar day."""
-    dates = {d.attributes.get("PubStatus"): d for d in history}
+    dates = {attribute(d, "PubStatus"): d for d in history}
     for status in ("entrez", "pubmed"):
         d = dates.get(status)
-        if d and d.get("Year") and d.get("Month") and d.get("Day"):
-            year, month, day = (str(d[k]).strip() for k in ("Year", "Month", "Day"))
+        if d is None:
+            continue
+        year, month, day = (child_text(d, k).strip() for k in ("Year", "Month", "Day"))
+        if year and month and day:
             month_number = int(month) if month.isdigit() else _MONTHS.get(month[:3].lower(), 0)
             try:
                 return date(int(year), month_number, int(day)).isoformat()
@@ -206,13 +219,14 @@ def _entry_date(history: list[Any]) -> str | None:
     return None
 
 
-def _article_ids(article_ids: list[Any]) -> dict[str, str]:
+def _article_ids(article_ids: list[Element]) -> dict[str, str]:
     schemes = {"pubmed": "pmid", "doi": "doi", "pmc": "pmcid"}
     ids: dict[str, str] = {}
     for item in article_ids:
-        scheme = schemes.get(item.attributes.get("IdType", ""))
-        if scheme and str(item).strip():
-            ids.setdefault(scheme, normalize_id(scheme, str(item)))
+        scheme = schemes.get(attribute(item, "IdType"))
+        value = text(item)
+        if scheme and value.strip():
+            ids.setdefault(scheme, normalize_id(scheme, value))
     return ids
 
 
@@ -223,12 +237,13 @@ def _abstract(sections: list[dict[str, str]]) -> str:
                      for part in sections)
 
 
-def _authors(author_list: Any) -> list[str]:
+def _authors(author_list: Element | None) -> list[str]:
     names = []
-    for author in author_list:
-        if author.get("CollectiveName"):
-            names.append(clean_text(author["CollectiveName"]))
-        elif author.get("LastName"):
-            initials = author.get("Initials") or ""
-            names.append(f"{clean_text(author['LastName'])} {initials}".strip())
+    for author in children(author_list, "Author"):
+        collective, last = child_text(author, "CollectiveName"), child_text(author, "LastName")
+        if collective:
+            names.append(clean_text(collective))
+        elif last:
+            initials = child_text(author, "Initials")
+            names.append(f"{clean_text(last)} {initials}".strip())
     return names
