@@ -246,6 +246,7 @@ class StoreBase:
         self.conn.isolation_level = None
         self.conn.execute("PRAGMA foreign_keys = ON")
         self.conn.execute("PRAGMA busy_timeout = 10000")
+        self.conn.execute("PRAGMA cache_size = -32768")
         for pragma in self.extra_pragmas:
             self.conn.execute(f"PRAGMA {pragma}")
         # One lock per database file, however it is reached (a symlink, "..").

@@ -56,9 +56,11 @@ class OutboxMixin:
             " VALUES (?, ?, ?, ?, ?, ?)",
             (event.key, event.kind, event.study_id, event.query_id,
              json.dumps(event.details, sort_keys=True), now))
+        if cursor.rowcount == 1:  # new: its id is the row just inserted
+            return cursor.lastrowid, True
         event_id = self.conn.execute("SELECT id FROM events WHERE key = ?",
                                      (event.key,)).fetchone()[0]
-        return event_id, cursor.rowcount == 1
+        return event_id, False
 
     def events_of(self, study_id: int) -> list[Event]:
         return [from_row(row) for row in self.db.query(
