@@ -32,6 +32,8 @@ Element = ElementTree.Element
 NAMESPACES = {"mml": "http://www.w3.org/1998/Math/MathML", "xlink": "http://www.w3.org/1999/xlink",
               "ali": "http://www.niso.org/schemas/ali/1.0/"}
 _DOCTYPE_ROOT = "PubmedArticleSet"
+#: A ReferenceList start, end or empty tag (group 1: "/" for an end tag, 2: for an empty one).
+_REFERENCE_LIST = re.compile(rb"<(/?)ReferenceList(?=[\s/>])[^>]*?(/?)>")
 _CHARACTER_REFERENCE = re.compile(r"&#(x[0-9A-Fa-f]+|[0-9]+);")
 
 
@@ -106,13 +108,28 @@ def parse(raw: bytes) -> Element:
 def _without_references(raw: bytes) -> bytes:
     """An article's text without its reference lists, which nothing reads and which are a
     third of its elements: they are PubmedData's last children (by the DTD), so the cut is
-    made only where they end just before ``</PubmedData>``."""
+    made only when all that stands between the first of them and ``</PubmedData>`` is
+    reference lists (no comment or CDATA that could hide a tag), else the text is kept."""
     data = raw.find(b"<PubmedData")
-    start = raw.find(b"<ReferenceList", data) if data >= 0 else -1
-    if start < 0:
+    close = raw.rfind(b"</PubmedData>")
+    if data < 0 or close < data:
         return raw
-    end = raw.rfind(b"</ReferenceList>") + len(b"</ReferenceList>")
-    if end <= start or raw[end:end + 200].lstrip()[:len(b"</PubmedData>")] != b"</PubmedData>":
+    start = end = -1
+    depth = 0
+    for tag in _REFERENCE_LIST.finditer(raw, data, close):
+        if start < 0:
+            start = tag.start()
+        elif depth == 0 and raw[end:tag.start()].strip():
+            return raw  # something else between two lists: they are not the last children
+        if tag.group(1):
+            depth -= 1
+        elif not tag.group(2):
+            depth += 1
+        if depth < 0:
+            return raw
+        if depth == 0:
+            end = tag.end()
+    if start < 0 or depth or raw[end:close].strip() or raw.find(b"<!", start, close) >= 0:
         return raw
     return raw[:start] + raw[end:]
 
