@@ -135,7 +135,10 @@ def _without_references(raw: bytes) -> bytes:
 
 
 def child(element: Element | None, tag: str) -> Element | None:
-    return None if element is None else element.find(tag)
+    """The element's child by that name; the last when it is repeated (Biopython kept an
+    element the DTD allows once in a dictionary, where a repeat overwrote it)."""
+    found = None if element is None else element.findall(tag)
+    return found[-1] if found else None
 
 
 def children(element: Element | None, tag: str) -> list[Element]:
@@ -152,7 +155,7 @@ def text(element: Element | None) -> str:
 
 
 def child_text(element: Element | None, tag: str) -> str:
-    return text(None if element is None else element.find(tag))
+    return text(child(element, tag))
 
 
 def attribute(element: Element | None, name: str) -> str:
