@@ -329,3 +329,13 @@ def test_a_repeated_single_element_is_read_as_biopython_read_it_the_last_one():
     assert (study.journal, study.published, study.year) == ("Mult Scler", "2018 Sep", 2018)
     assert study.authors[0] == "Rolf L"
     assert study.ids["pmcid"] == "PMC6108041"
+
+
+def test_a_named_entity_in_an_attribute_is_resolved_as_in_text():
+    article = editable_record()
+    article.find("MedlineCitation/Article/Abstract/AbstractText").set("Label", "LABEL_MARK")
+    raw = ET.tostring(article, encoding="unicode").replace("LABEL_MARK", "&alpha; &amp; b")
+    study = parse_one(raw)
+
+    assert study.details["abstract_sections"][0]["label"] == "α & b"
+    assert study.abstract.startswith("Α & B: ")
