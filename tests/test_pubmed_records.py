@@ -339,3 +339,13 @@ def test_a_named_entity_in_an_attribute_is_resolved_as_in_text():
 
     assert study.details["abstract_sections"][0]["label"] == "α & b"
     assert study.abstract.startswith("Α & B: ")
+
+
+def test_a_token_attribute_with_spaces_is_read_trimmed_as_expat_did_with_the_dtd():
+    article = editable_record()
+    for article_id in article.iterfind("PubmedData/ArticleIdList/ArticleId"):
+        article_id.set("IdType", f"  {article_id.get('IdType')} ")
+    study = parse_one(ET.tostring(article, encoding="unicode"))
+
+    assert study.ids == {"doi": "10.1177/1352458517722646", "pmcid": "PMC6108041",
+                         "pmid": "28731372"}

@@ -60,6 +60,7 @@ class _DtdReader(DataHandler):
     def __init__(self) -> None:
         super().__init__(validate=False, escape=False, ignore_errors=False)
         self.defaults: dict[tuple[str, str], str] = {}
+        self.tokenized: set[tuple[str, str]] = set()
         self.entities: dict[str, str] = {}
         self.parser.AttlistDeclHandler = self._attribute
         self.parser.EntityDeclHandler = self._entity
@@ -68,6 +69,8 @@ class _DtdReader(DataHandler):
                    required: int) -> None:
         if default is not None and not name.startswith("xmlns"):
             self.defaults[(element, name)] = default
+        if kind != "CDATA":  # a list of names or a token: expat trims and collapses its spaces
+            self.tokenized.add((element, name))
 
     def _entity(self, name: str, is_parameter: int, value: str | None, *rest: Any) -> None:
         if not is_parameter and value is not None:
@@ -80,13 +83,14 @@ def _character(match: re.Match[str]) -> str:
 
 
 @functools.cache
-def _dtd() -> tuple[dict[tuple[str, str], str], dict[str, str], bytes]:
-    """The newest bundled PubMed DTD's attribute defaults and entities, and its DOCTYPE."""
+def _dtd() -> tuple[dict[tuple[str, str], str], dict[str, str], bytes, set[tuple[str, str]]]:
+    """The newest bundled PubMed DTD's attribute defaults and entities, its DOCTYPE, and the
+    attributes it declares as other than CDATA."""
     doctype = (f'<!DOCTYPE {_DOCTYPE_ROOT} PUBLIC "-//NLM//DTD PubMedArticle//EN" '
                f'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/{NEWEST_PUBMED_DTD}">').encode()
     reader = _DtdReader()
     reader.parser.Parse(b'<?xml version="1.0"?>\n' + doctype + b"\n<PubmedArticleSet/>", True)
-    return reader.defaults, reader.entities, doctype
+    return reader.defaults, reader.entities, doctype, reader.tokenized
 
 
 def parse(raw: bytes) -> Element:
@@ -96,7 +100,7 @@ def parse(raw: bytes) -> Element:
         return ElementTree.fromstring(_without_references(raw))
     except ParseError:
         pass
-    _, entities, doctype = _dtd()
+    _, entities, doctype, _ = _dtd()
     declared = " ".join(f'xmlns:{prefix}="{uri}"' for prefix, uri in NAMESPACES.items())
     parser = ElementTree.XMLParser()
     parser.entity.update(entities)  # (ElementTree's table serves text only, not attributes)
@@ -116,7 +120,7 @@ def _declaring_doctype() -> bytes:
     """The DOCTYPE with the DTD's general entities declared in it, so that expat resolves them
     in attribute values too, as Biopython's reading of the DTD did (rarer still: it costs
     twice the parse)."""
-    _, entities, doctype = _dtd()
+    _, entities, doctype, _ = _dtd()
     declarations = "".join(
         f'<!ENTITY {name} "{"".join(f"&#{ord(c)};" for c in value)}">'
         for name, value in entities.items())
@@ -177,12 +181,15 @@ def child_text(element: Element | None, tag: str) -> str:
 
 
 def attribute(element: Element | None, name: str) -> str:
-    """The attribute's value; the DTD's default when the record leaves it out."""
+    """The attribute's value; the DTD's default when the record leaves it out, and spaces
+    trimmed and collapsed when the DTD declares it a token (as expat did, reading the DTD)."""
     if element is None:
         return ""
     value = element.get(name)
     if value is None:
         return _dtd()[0].get((element.tag, name), "")
+    if " " in value and (element.tag, name) in _dtd()[3]:
+        return " ".join(part for part in value.split(" ") if part)
     return value
 
 
