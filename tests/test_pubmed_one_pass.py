@@ -134,3 +134,15 @@ def test_an_end_tag_with_white_space_neither_loses_the_next_record_nor_swallows_
     assert [r.source_id for r in records] == ["36318760", "28731372", "36318760"]
     assert records[1].study.ids["pmid"] == "28731372"
     assert records[0].study == records[2].study is not None
+
+
+def test_a_record_in_a_namespace_fails_alone_under_its_pmid():
+    article = editable_record()
+    article.tail = None
+    record = ET.tostring(article, encoding="unicode").replace(
+        "<PubmedArticle>", '<PubmedArticle xmlns="http://example.org/x">', 1)
+    neighbour = ET.tostring(OTHER, encoding="unicode")
+    records = pubmed.parse_efetch_records(answer(neighbour, record, neighbour))
+
+    assert [r.source_id for r in records] == ["36318760", "28731372", "36318760"]
+    assert records[1].study is None and records[1].error.startswith("PubMed record 28731372:")

@@ -83,6 +83,8 @@ def _record(raw: bytes, position: int, tag: str) -> SourceRecord:
     text = raw.decode("utf-8")
     citation = pubmed_xml.child(
         element, "MedlineCitation" if tag == "PubmedArticle" else "BookDocument")
+    if citation is None and len(element):
+        raise _NotPlain("a record without its citation (a namespace?): the careful way names it")
     pmid = pubmed_xml.child_text(citation, "PMID").strip()
     parse = parse_article if tag == "PubmedArticle" else parse_book
     try:
