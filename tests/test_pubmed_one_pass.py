@@ -101,3 +101,48 @@ def test_a_parsed_record_is_held_compressed_and_gives_its_text_back():
     renamed = dataclasses.replace(record, source_id="other")
     assert (renamed.raw, renamed.study, renamed.source_id) == (record.raw, record.study, "other")
     assert SourceRecord("1", "<a>é</a>", None) == SourceRecord("1", "<a>é</a>", None)
+
+
+def _with_pubmed_data(prefix: str) -> str:
+    """The real record with ``prefix`` put just before its ArticleIdList (in PubmedData)."""
+    text = ET.tostring(editable_record(), encoding="unicode")
+    return text.replace("<ArticleIdList>", prefix + "<ArticleIdList>", 1)
+
+
+@pytest.mark.parametrize("prefix", [
+    "<ReferenceList><Reference><Citation>c</Citation></Reference></ReferenceList>",
+    "<ReferenceList />",
+    "<ReferenceListFuture />",  # an element whose name only starts like it
+], ids=["list", "empty-list", "longer-name"])
+def test_a_reference_list_before_the_article_ids_does_not_take_them_with_it(prefix):
+    plain = pubmed.parse_efetch_records(answer(_with_pubmed_data("")))[0].study
+    records = pubmed.parse_efetch_records(answer(_with_pubmed_data(prefix)))
+
+    assert records[0].study.ids == plain.ids
+    assert plain.ids["pmcid"] == "PMC6108041"
+
+
+def test_an_end_tag_with_white_space_neither_loses_the_next_record_nor_swallows_it():
+    article = editable_record()
+    article.tail = None
+    record = ET.tostring(article, encoding="unicode")
+    spaced = record.replace("</PubmedArticle>", "</PubmedArticle >")
+    neighbour = ET.tostring(OTHER, encoding="unicode")
+    records = pubmed.parse_efetch_records(answer(neighbour, spaced, neighbour))
+
+    assert [r.raw for r in records] == [neighbour, spaced, neighbour]
+    assert [r.source_id for r in records] == ["36318760", "28731372", "36318760"]
+    assert records[1].study.ids["pmid"] == "28731372"
+    assert records[0].study == records[2].study is not None
+
+
+def test_a_record_in_a_namespace_fails_alone_under_its_pmid():
+    article = editable_record()
+    article.tail = None
+    record = ET.tostring(article, encoding="unicode").replace(
+        "<PubmedArticle>", '<PubmedArticle xmlns="http://example.org/x">', 1)
+    neighbour = ET.tostring(OTHER, encoding="unicode")
+    records = pubmed.parse_efetch_records(answer(neighbour, record, neighbour))
+
+    assert [r.source_id for r in records] == ["36318760", "28731372", "36318760"]
+    assert records[1].study is None and records[1].error.startswith("PubMed record 28731372:")

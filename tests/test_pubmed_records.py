@@ -304,3 +304,48 @@ def test_a_control_character_in_one_record_does_not_fail_the_whole_answer():
     assert [r.error for r in records] == [None, None, None]
     assert "Dose response data." in records[1].study.abstract
     assert parse_one(records[1].raw) == records[1].study
+
+
+def test_a_repeated_single_element_is_read_as_biopython_read_it_the_last_one():
+    """Biopython stored an element the DTD allows once in a dictionary: a repeat overwrote it."""
+    article = editable_record()
+    citation = article.find("MedlineCitation")
+    art = citation.find("Article")
+    art.insert(list(art).index(art.find("ArticleTitle")), ET.fromstring(
+        "<ArticleTitle>First</ArticleTitle>"))
+    journal = art.find("Journal")
+    art.insert(list(art).index(journal), ET.fromstring("<Journal><Title>J0</Title></Journal>"))
+    art.insert(list(art).index(art.find("AuthorList")), ET.fromstring(
+        "<AuthorList><Author><LastName>Earlier</LastName></Author></AuthorList>"))
+    issue = journal.find("JournalIssue")
+    issue.insert(list(issue).index(issue.find("PubDate")), ET.fromstring(
+        "<PubDate><Year>1999</Year></PubDate>"))
+    data = article.find("PubmedData")
+    data.insert(list(data).index(data.find("ArticleIdList")), ET.fromstring(
+        '<ArticleIdList><ArticleId IdType="doi">10.1/x</ArticleId></ArticleIdList>'))
+    study = parse_one(ET.tostring(article, encoding="unicode"))
+
+    assert study.title.startswith("Exploring the effect of vitamin D")
+    assert (study.journal, study.published, study.year) == ("Mult Scler", "2018 Sep", 2018)
+    assert study.authors[0] == "Rolf L"
+    assert study.ids["pmcid"] == "PMC6108041"
+
+
+def test_a_named_entity_in_an_attribute_is_resolved_as_in_text():
+    article = editable_record()
+    article.find("MedlineCitation/Article/Abstract/AbstractText").set("Label", "LABEL_MARK")
+    raw = ET.tostring(article, encoding="unicode").replace("LABEL_MARK", "&alpha; &amp; b")
+    study = parse_one(raw)
+
+    assert study.details["abstract_sections"][0]["label"] == "α & b"
+    assert study.abstract.startswith("Α & B: ")
+
+
+def test_a_token_attribute_with_spaces_is_read_trimmed_as_expat_did_with_the_dtd():
+    article = editable_record()
+    for article_id in article.iterfind("PubmedData/ArticleIdList/ArticleId"):
+        article_id.set("IdType", f"  {article_id.get('IdType')} ")
+    study = parse_one(ET.tostring(article, encoding="unicode"))
+
+    assert study.ids == {"doi": "10.1177/1352458517722646", "pmcid": "PMC6108041",
+                         "pmid": "28731372"}

@@ -81,7 +81,10 @@ def _record(raw: bytes, position: int, tag: str) -> SourceRecord:
     that does not parse fails the pass: the careful reading names it)."""
     element = pubmed_xml.parse(raw)
     text = raw.decode("utf-8")
-    citation = element.find("MedlineCitation" if tag == "PubmedArticle" else "BookDocument")
+    citation = pubmed_xml.child(
+        element, "MedlineCitation" if tag == "PubmedArticle" else "BookDocument")
+    if citation is None and len(element):
+        raise _NotPlain("a record without its citation (a namespace?): the careful way names it")
     pmid = pubmed_xml.child_text(citation, "PMID").strip()
     parse = parse_article if tag == "PubmedArticle" else parse_book
     try:

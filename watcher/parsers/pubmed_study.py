@@ -86,7 +86,7 @@ def parse_article(article: Element) -> Study:
 
 def _need(element: Element, tag: str) -> Element:
     """A part the record cannot be read without: its absence fails the record alone."""
-    found = element.find(tag)
+    found = child(element, tag)
     if found is None:
         raise KeyError(tag)
     return found
@@ -182,7 +182,7 @@ def format_pub_date(pub_date: Element | None) -> tuple[str, int | None]:
     """PubDate (Year/Month/Day, Season, or MedlineDate) -> display text and year."""
     if pub_date is None or not len(pub_date):
         return "", None
-    medline_date = pub_date.find("MedlineDate")
+    medline_date = child(pub_date, "MedlineDate")
     if medline_date is not None:
         text_ = " ".join(text(medline_date).split())
         match = re.search(r"\b(1[89]|20)\d\d\b", text_)

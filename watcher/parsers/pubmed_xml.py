@@ -32,6 +32,12 @@ Element = ElementTree.Element
 NAMESPACES = {"mml": "http://www.w3.org/1998/Math/MathML", "xlink": "http://www.w3.org/1999/xlink",
               "ali": "http://www.niso.org/schemas/ali/1.0/"}
 _DOCTYPE_ROOT = "PubmedArticleSet"
+#: A ReferenceList start, end or empty tag (group 1: "/" for an end tag, 2: for an empty one).
+_REFERENCE_LIST = re.compile(rb"<(/?)ReferenceList(?=[\s/>])[^>]*?(/?)>")
+#: A named entity other than XML's own in what looks like an attribute value (text that merely
+#: looks like one only costs the slower pass).
+_ENTITY_IN_ATTRIBUTE = re.compile(
+    rb"""=\s*(?:"[^"<]*?|'[^'<]*?)&(?!(?:amp|lt|gt|quot|apos);)[A-Za-z_:]""")
 _CHARACTER_REFERENCE = re.compile(r"&#(x[0-9A-Fa-f]+|[0-9]+);")
 
 
@@ -54,6 +60,7 @@ class _DtdReader(DataHandler):
     def __init__(self) -> None:
         super().__init__(validate=False, escape=False, ignore_errors=False)
         self.defaults: dict[tuple[str, str], str] = {}
+        self.tokenized: set[tuple[str, str]] = set()
         self.entities: dict[str, str] = {}
         self.parser.AttlistDeclHandler = self._attribute
         self.parser.EntityDeclHandler = self._entity
@@ -62,6 +69,8 @@ class _DtdReader(DataHandler):
                    required: int) -> None:
         if default is not None and not name.startswith("xmlns"):
             self.defaults[(element, name)] = default
+        if kind != "CDATA":  # a list of names or a token: expat trims and collapses its spaces
+            self.tokenized.add((element, name))
 
     def _entity(self, name: str, is_parameter: int, value: str | None, *rest: Any) -> None:
         if not is_parameter and value is not None:
@@ -74,13 +83,14 @@ def _character(match: re.Match[str]) -> str:
 
 
 @functools.cache
-def _dtd() -> tuple[dict[tuple[str, str], str], dict[str, str], bytes]:
-    """The newest bundled PubMed DTD's attribute defaults and entities, and its DOCTYPE."""
+def _dtd() -> tuple[dict[tuple[str, str], str], dict[str, str], bytes, set[tuple[str, str]]]:
+    """The newest bundled PubMed DTD's attribute defaults and entities, its DOCTYPE, and the
+    attributes it declares as other than CDATA."""
     doctype = (f'<!DOCTYPE {_DOCTYPE_ROOT} PUBLIC "-//NLM//DTD PubMedArticle//EN" '
                f'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/{NEWEST_PUBMED_DTD}">').encode()
     reader = _DtdReader()
     reader.parser.Parse(b'<?xml version="1.0"?>\n' + doctype + b"\n<PubmedArticleSet/>", True)
-    return reader.defaults, reader.entities, doctype
+    return reader.defaults, reader.entities, doctype, reader.tokenized
 
 
 def parse(raw: bytes) -> Element:
@@ -90,10 +100,12 @@ def parse(raw: bytes) -> Element:
         return ElementTree.fromstring(_without_references(raw))
     except ParseError:
         pass
-    _, entities, doctype = _dtd()
+    _, entities, doctype, _ = _dtd()
     declared = " ".join(f'xmlns:{prefix}="{uri}"' for prefix, uri in NAMESPACES.items())
     parser = ElementTree.XMLParser()
-    parser.entity.update(entities)
+    parser.entity.update(entities)  # (ElementTree's table serves text only, not attributes)
+    if _ENTITY_IN_ATTRIBUTE.search(raw):
+        doctype = _declaring_doctype()
     parser.feed(doctype + f"<{_DOCTYPE_ROOT} {declared}>".encode())
     parser.feed(raw)
     parser.feed(f"</{_DOCTYPE_ROOT}>".encode())
@@ -103,22 +115,52 @@ def parse(raw: bytes) -> Element:
     return root[0]
 
 
+@functools.cache
+def _declaring_doctype() -> bytes:
+    """The DOCTYPE with the DTD's general entities declared in it, so that expat resolves them
+    in attribute values too, as Biopython's reading of the DTD did (rarer still: it costs
+    twice the parse)."""
+    _, entities, doctype, _ = _dtd()
+    declarations = "".join(
+        f'<!ENTITY {name} "{"".join(f"&#{ord(c)};" for c in value)}">'
+        for name, value in entities.items())
+    return doctype[:-1] + b" [" + declarations.encode("ascii") + b"]>"
+
+
 def _without_references(raw: bytes) -> bytes:
     """An article's text without its reference lists, which nothing reads and which are a
     third of its elements: they are PubmedData's last children (by the DTD), so the cut is
-    made only where they end just before ``</PubmedData>``."""
+    made only when all that stands between the first of them and ``</PubmedData>`` is
+    reference lists (no comment or CDATA that could hide a tag), else the text is kept."""
     data = raw.find(b"<PubmedData")
-    start = raw.find(b"<ReferenceList", data) if data >= 0 else -1
-    if start < 0:
+    close = raw.rfind(b"</PubmedData>")
+    if data < 0 or close < data:
         return raw
-    end = raw.rfind(b"</ReferenceList>") + len(b"</ReferenceList>")
-    if end <= start or raw[end:end + 200].lstrip()[:len(b"</PubmedData>")] != b"</PubmedData>":
+    start = end = -1
+    depth = 0
+    for tag in _REFERENCE_LIST.finditer(raw, data, close):
+        if start < 0:
+            start = tag.start()
+        elif depth == 0 and raw[end:tag.start()].strip():
+            return raw  # something else between two lists: they are not the last children
+        if tag.group(1):
+            depth -= 1
+        elif not tag.group(2):
+            depth += 1
+        if depth < 0:
+            return raw
+        if depth == 0:
+            end = tag.end()
+    if start < 0 or depth or raw[end:close].strip() or raw.find(b"<!", start, close) >= 0:
         return raw
     return raw[:start] + raw[end:]
 
 
 def child(element: Element | None, tag: str) -> Element | None:
-    return None if element is None else element.find(tag)
+    """The element's child by that name; the last when it is repeated (Biopython kept an
+    element the DTD allows once in a dictionary, where a repeat overwrote it)."""
+    found = None if element is None else element.findall(tag)
+    return found[-1] if found else None
 
 
 def children(element: Element | None, tag: str) -> list[Element]:
@@ -135,16 +177,19 @@ def text(element: Element | None) -> str:
 
 
 def child_text(element: Element | None, tag: str) -> str:
-    return text(None if element is None else element.find(tag))
+    return text(child(element, tag))
 
 
 def attribute(element: Element | None, name: str) -> str:
-    """The attribute's value; the DTD's default when the record leaves it out."""
+    """The attribute's value; the DTD's default when the record leaves it out, and spaces
+    trimmed and collapsed when the DTD declares it a token (as expat did, reading the DTD)."""
     if element is None:
         return ""
     value = element.get(name)
     if value is None:
         return _dtd()[0].get((element.tag, name), "")
+    if " " in value and (element.tag, name) in _dtd()[3]:
+        return " ".join(part for part in value.split(" ") if part)
     return value
 
 
