@@ -39,6 +39,8 @@ _REFERENCE_LIST = re.compile(rb"<(/?)ReferenceList(?=[\s/>])[^>]*?(/?)>")
 _ENTITY_IN_ATTRIBUTE = re.compile(
     rb"""=\s*(?:"[^"<]*?|'[^'<]*?)&(?!(?:amp|lt|gt|quot|apos);)[A-Za-z_:]""")
 _CHARACTER_REFERENCE = re.compile(r"&#(x[0-9A-Fa-f]+|[0-9]+);")
+_NAMED_REFERENCE = re.compile(rb"&([A-Za-z_:][A-Za-z0-9_.:-]*);")
+_KNOWN_NAMES = {b"amp", b"lt", b"gt", b"quot", b"apos"}
 
 
 def _bundled_dtds() -> set[str]:
@@ -94,8 +96,9 @@ def _dtd() -> tuple[dict[tuple[str, str], str], dict[str, str], bytes, set[tuple
 
 
 def parse(raw: bytes) -> Element:
-    """One record's element. A formula whose namespace only the DTD declares, or a named
-    entity only the DTD defines, is read as Biopython reads it (a second, rarer pass)."""
+    """One record's element. A formula whose namespace only the DTD declares, a named entity
+    only the DTD defines, or one nobody defines (dropped), is read as Biopython read it (a
+    second, rarer pass)."""
     try:
         return ElementTree.fromstring(_without_references(raw))
     except ParseError:
@@ -104,6 +107,10 @@ def parse(raw: bytes) -> Element:
     declared = " ".join(f'xmlns:{prefix}="{uri}"' for prefix, uri in NAMESPACES.items())
     parser = ElementTree.XMLParser()
     parser.entity.update(entities)  # (ElementTree's table serves text only, not attributes)
+    for name in set(_NAMED_REFERENCE.findall(raw)) - _KNOWN_NAMES:
+        name_text = name.decode("ascii")
+        if name_text not in entities:  # nobody defines it: dropped, as Biopython's reading did
+            parser.entity[name_text] = ""
     if _ENTITY_IN_ATTRIBUTE.search(raw):
         doctype = _declaring_doctype()
     parser.feed(doctype + f"<{_DOCTYPE_ROOT} {declared}>".encode())
