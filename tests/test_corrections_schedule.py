@@ -54,6 +54,16 @@ def kinds(env) -> list[str]:
     return [event.kind for event in store.events_of(store.find_study({"pmid": STUDY}))]
 
 
+def tells_the_correction_searching_from(env, server, now: datetime, position: datetime) -> None:
+    """A run at *now* makes one corrections search, from *position* less the two overlap
+    days, and tells the correction the server has."""
+    server.requests.clear()
+    assert not poll(env, now).failures
+    (search,) = mdat(server)
+    assert search["mindate"] == slashed(position.date() - timedelta(days=2))
+    assert kinds(env) == ["new", "correction"]
+
+
 def test_runs_within_the_day_send_no_corrections_search_and_the_next_day_s_tells_it_once(
         env, server):
     env.write_queries(EVERYTHING)
@@ -188,11 +198,7 @@ def test_a_failed_corrections_search_keeps_every_window_and_the_next_run_tells_i
     assert kinds(env) == ["new"] and server.calls("efetch") == []
 
     server.refused_datetypes.clear()
-    server.requests.clear()
-    assert not poll(env, now + timedelta(hours=1)).failures
-    (search,) = mdat(server)
-    assert search["mindate"] == slashed(first.date() - timedelta(days=2))
-    assert kinds(env) == ["new", "correction"]
+    tells_the_correction_searching_from(env, server, now + timedelta(hours=1), first)
 
 
 def test_a_new_query_s_first_poll_neither_makes_the_search_due_nor_is_covered(env, server):
@@ -284,11 +290,7 @@ def test_an_upgraded_database_searches_corrections_from_its_last_window_end(env,
                                                                    stamp(last))
     store.close()
 
-    server.requests.clear()
-    assert not poll(env, now).failures  # its last success a day ago: due
-    (search,) = mdat(server)
-    assert search["mindate"] == slashed(last.date() - timedelta(days=2))
-    assert kinds(env) == ["new", "correction"]
+    tells_the_correction_searching_from(env, server, now, last)  # a day since: due
 
 
 def test_an_upgraded_database_polled_within_the_day_waits_for_its_day(env, server):

@@ -65,26 +65,25 @@ class StudyIdsMixin:
                    for scheme, value in ids.items() if scheme in UNIQUE_SCHEMES)
 
     def known_ids(self, scheme: str, values: Iterable[str]) -> set[str]:
-        values = [normalize_id(scheme, v) for v in values]
-        known: set[str] = set()
-        for start in range(0, len(values), 500):
-            chunk = values[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            known.update(row[0] for row in self.conn.execute(
-                f"SELECT value FROM study_ids WHERE scheme = ? AND value IN ({marks})",
-                (scheme, *chunk)))
-        return known
+        return self._found_among(
+            "SELECT value FROM study_ids WHERE scheme = ? AND value IN ({marks})", (scheme,),
+            [normalize_id(scheme, v) for v in values])
 
     def fetched_since(self, source: str, source_ids: Iterable[str], moment: str) -> set[str]:
         """Those of *source_ids* whose *source* record was fetched at or after *moment* (an ISO
         date or stamp): a copy a later corrections search still covers (see watcher.poll_run)."""
-        values = list(source_ids)
+        return self._found_among(
+            "SELECT source_id FROM source_records WHERE source = ? AND fetched >= ? AND"
+            " source_id IN ({marks})", (source, moment), list(source_ids))
+
+    def _found_among(self, sql: str, args: tuple[str, ...], values: list[str]) -> set[str]:
+        """The first column of *sql* (its ``IN ({marks})`` filled) over *values*, asked 500
+        at a time (SQLite's limit on a statement's parameters)."""
         found: set[str] = set()
         for start in range(0, len(values), 500):
             chunk = values[start:start + 500]
             found.update(row[0] for row in self.conn.execute(
-                "SELECT source_id FROM source_records WHERE source = ? AND fetched >= ? AND"
-                f" source_id IN ({','.join('?' * len(chunk))})", (source, moment, *chunk)))
+                sql.format(marks=",".join("?" * len(chunk))), (*args, *chunk)))
         return found
 
     def _claim_ids(self, study_id: int, ids: dict[str, str], *, source: str, source_id: str,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from typing import Any
+from typing import Any, NamedTuple
 from xml.etree import ElementTree
 
 from Bio.Entrez.Parser import DataHandler
@@ -84,15 +84,23 @@ def _character(match: re.Match[str]) -> str:
     return chr(int(number[1:], 16) if number[0] == "x" else int(number))
 
 
+class _Dtd(NamedTuple):
+    """What the newest bundled PubMed DTD adds to a record's XML."""
+
+    defaults: dict[tuple[str, str], str]  # (element, attribute) -> its default value
+    entities: dict[str, str]  # general entity -> its text
+    doctype: bytes  # the DOCTYPE declaring it
+    tokenized: set[tuple[str, str]]  # (element, attribute) declared other than CDATA
+
+
 @functools.cache
-def _dtd() -> tuple[dict[tuple[str, str], str], dict[str, str], bytes, set[tuple[str, str]]]:
-    """The newest bundled PubMed DTD's attribute defaults and entities, its DOCTYPE, and the
-    attributes it declares as other than CDATA."""
+def _dtd() -> _Dtd:
+    """The newest bundled PubMed DTD, read once by Biopython from its own files."""
     doctype = (f'<!DOCTYPE {_DOCTYPE_ROOT} PUBLIC "-//NLM//DTD PubMedArticle//EN" '
                f'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/{NEWEST_PUBMED_DTD}">').encode()
     reader = _DtdReader()
     reader.parser.Parse(b'<?xml version="1.0"?>\n' + doctype + b"\n<PubmedArticleSet/>", True)
-    return reader.defaults, reader.entities, doctype, reader.tokenized
+    return _Dtd(reader.defaults, reader.entities, doctype, reader.tokenized)
 
 
 def parse(raw: bytes) -> Element:
@@ -103,7 +111,7 @@ def parse(raw: bytes) -> Element:
         return ElementTree.fromstring(_without_references(raw))
     except ParseError:
         pass
-    _, entities, doctype, _ = _dtd()
+    entities, doctype = _dtd().entities, _dtd().doctype
     declared = " ".join(f'xmlns:{prefix}="{uri}"' for prefix, uri in NAMESPACES.items())
     parser = ElementTree.XMLParser()
     parser.entity.update(entities)  # (ElementTree's table serves text only, not attributes)
@@ -127,7 +135,7 @@ def _declaring_doctype() -> bytes:
     """The DOCTYPE with the DTD's general entities declared in it, so that expat resolves them
     in attribute values too, as Biopython's reading of the DTD did (rarer still: it costs
     twice the parse)."""
-    _, entities, doctype, _ = _dtd()
+    entities, doctype = _dtd().entities, _dtd().doctype
     declarations = "".join(
         f'<!ENTITY {name} "{"".join(f"&#{ord(c)};" for c in value)}">'
         for name, value in entities.items())
@@ -194,8 +202,8 @@ def attribute(element: Element | None, name: str) -> str:
         return ""
     value = element.get(name)
     if value is None:
-        return _dtd()[0].get((element.tag, name), "")
-    if " " in value and (element.tag, name) in _dtd()[3]:
+        return _dtd().defaults.get((element.tag, name), "")
+    if " " in value and (element.tag, name) in _dtd().tokenized:
         return " ".join(part for part in value.split(" ") if part)
     return value
 
